@@ -1,0 +1,1 @@
+//! Embedded Mesos master/agent and Kubernetes API server, for `kube-mesos local` and tests only.

@@ -1,0 +1,1 @@
+//! The kube-mesos executor: a kubelet-equivalent pod runner inside a Mesos custom executor.

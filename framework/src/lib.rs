@@ -1,0 +1,1 @@
+//! The kube-mesos framework scheduler: places Kubernetes pods on Mesos offers.
