@@ -1,0 +1,1 @@
+//! Mesos' JSON mapping of the v1 messages (filled in next).
