@@ -1,1 +1,2 @@
 //! The kube-mesos executor: a kubelet-equivalent pod runner inside a Mesos custom executor.
+pub mod runner;
