@@ -8,5 +8,6 @@
 //! - [`runtime`]: the CRI-shaped runtime trait.
 //! - [`process`]: the image-less host-process runtime.
 
+pub mod pod;
 pub mod process;
 pub mod runtime;

@@ -1,0 +1,10 @@
+//! One pod's life: the pure state machine ([`machine`]) with its timing rules
+//! ([`backoff`], [`probe`]), and the async [`worker`] that drives it against a
+//! [`crate::runner::runtime::Runtime`].
+
+pub mod backoff;
+pub mod machine;
+pub mod probe;
+
+#[cfg(test)]
+pub(crate) mod tests;
