@@ -1,1 +1,3 @@
 //! Embedded Mesos master/agent and Kubernetes API server, for `kube-mesos local` and tests only.
+
+pub mod apiserver;

@@ -1,0 +1,173 @@
+//! The resource types this server serves, as one static table.
+//!
+//! Discovery, OpenAPI, routing and storage all read this table, so a resource
+//! is added in one place. `storage` names the store bucket: both Event
+//! versions (`v1` and `events.k8s.io/v1`) share the `events` bucket, as they
+//! share one etcd prefix in kube-apiserver, and are converted at the edge.
+
+/// One served group/version/resource.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// API group, "" for core.
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// Plural resource name as in URLs.
+    pub plural: &'static str,
+    /// Singular name, for discovery.
+    pub singular: &'static str,
+    /// Kind of the objects.
+    pub kind: &'static str,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// kubectl short names.
+    pub short_names: &'static [&'static str],
+    /// Subresources served (`status`, `binding`, `log`).
+    pub subresources: &'static [&'static str],
+    /// Store bucket.
+    pub storage: &'static str,
+}
+
+impl ResourceType {
+    /// `apiVersion` of the objects.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Whether this is the events.k8s.io/v1 view of events.
+    pub fn is_events_v1(&self) -> bool {
+        self.group == "events.k8s.io"
+    }
+}
+
+const fn core(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    subresources: &'static [&'static str],
+) -> ResourceType {
+    ResourceType {
+        group: "",
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names,
+        subresources,
+        storage: plural,
+    }
+}
+
+/// Every served resource.
+pub static RESOURCES: &[ResourceType] = &[
+    core("configmaps", "configmap", "ConfigMap", true, &["cm"], &[]),
+    core("events", "event", "Event", true, &["ev"], &[]),
+    core(
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        &["status"],
+    ),
+    core("nodes", "node", "Node", false, &["no"], &["status"]),
+    core(
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        &["po"],
+        &["binding", "log", "status"],
+    ),
+    core("secrets", "secret", "Secret", true, &[], &[]),
+    core(
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        &[],
+    ),
+    ResourceType {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short_names: &[],
+        subresources: &[],
+        storage: "leases.coordination.k8s.io",
+    },
+    ResourceType {
+        group: "events.k8s.io",
+        version: "v1",
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        namespaced: true,
+        short_names: &["ev"],
+        subresources: &[],
+        storage: "events",
+    },
+];
+
+/// Groups other than core, with their one version, in discovery order.
+pub static GROUPS: &[(&str, &str)] = &[("coordination.k8s.io", "v1"), ("events.k8s.io", "v1")];
+
+/// Looks a resource up by group, version and plural.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resources of one group/version.
+pub fn of_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceType> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
+}
+
+/// The core/v1 pods resource.
+pub fn pods() -> &'static ResourceType {
+    &RESOURCES[4]
+}
+
+/// The core/v1 namespaces resource.
+pub fn namespaces() -> &'static ResourceType {
+    &RESOURCES[2]
+}
+
+/// The core/v1 serviceaccounts resource.
+pub fn serviceaccounts() -> &'static ResourceType {
+    &RESOURCES[6]
+}
+
+/// The core/v1 nodes resource.
+pub fn nodes() -> &'static ResourceType {
+    &RESOURCES[3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortcuts_point_at_the_right_rows() {
+        assert_eq!(pods().plural, "pods");
+        assert_eq!(namespaces().plural, "namespaces");
+        assert_eq!(serviceaccounts().plural, "serviceaccounts");
+        assert_eq!(nodes().plural, "nodes");
+    }
+}
