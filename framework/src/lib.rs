@@ -1,1 +1,4 @@
 //! The kube-mesos framework scheduler: places Kubernetes pods on Mesos offers.
+pub mod core;
+pub mod executor_info;
+pub mod placement;

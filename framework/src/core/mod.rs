@@ -1,0 +1,371 @@
+//! The scheduler core: every scheduling decision of the framework, as a pure
+//! state machine.
+//!
+//! The framework's shell (`run.rs`) owns all I/O: the Kubernetes watches and
+//! writes, the Mesos scheduler connection and the timers. It turns what it
+//! sees into [`Input`]s, calls [`SchedulerCore::handle`] and performs the
+//! returned [`Action`]s *in order*. The core never reads a clock (time comes
+//! in with every call), never sleeps and never does I/O, so every rule below
+//! is tested with plain values (STYLE.md 1–2).
+//!
+//! What the core owns:
+//! - the pod queue (priority, then age; per-pod backoff) — [`crate::queue`];
+//! - offers held during the batching window, and when to place, accept and
+//!   decline them;
+//! - placement of queued pods on the held offers — [`crate::placement`];
+//! - the pods it launched: their tasks, relaunch of bound pods whose launch
+//!   failed, kills on deletion, and the mapping of task updates to pod
+//!   status — [`crate::task_status`];
+//! - the executors it believes run on each agent — [`crate::executor_info`];
+//! - offer etiquette: SUPPRESS when idle, rate-limited REVIVE, refuse filters;
+//! - reconciliation after every SUBSCRIBED and periodically.
+//!
+//! Contract with the shell:
+//! - feed [`Input::PodUpserted`] for every pod the watches see (pending pods
+//!   of our scheduler names, and bound pods carrying our annotations), then
+//!   [`Input::PodsSynced`] once the initial list is complete. Until then the
+//!   core neither places pods nor kills tasks it cannot attribute, because a
+//!   pod it has not seen yet may own them;
+//! - perform actions in the order given: an `Accept` always comes before the
+//!   `Bind` of the pods it launches, and an `Acknowledge` after the actions
+//!   its update caused;
+//! - call [`SchedulerCore::handle`] with [`Input::Tick`] at
+//!   [`SchedulerCore::next_deadline`] (or earlier: ticks are idempotent).
+
+mod state;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube_mesos_proto::v1::{
+    offer, AgentId, ExecutorId, Filters, FrameworkId, KillPolicy, Offer, OfferId, TaskId,
+    TaskStatus,
+};
+
+use crate::executor_info::ExecutorConfig;
+use crate::placement::PlacementPolicy;
+
+pub use state::SchedulerCore;
+
+/// The monotonic clock type of the core. It is tokio's, so the shell's
+/// paused-time tests drive the core with the same instants as its timers.
+pub type Instant = tokio::time::Instant;
+
+/// Annotation: the Mesos framework ID that launched the pod's task.
+pub const ANNOTATION_FRAMEWORK_ID: &str = "kube-mesos.io/framework-id";
+/// Annotation: the Mesos agent the pod's task runs on.
+pub const ANNOTATION_AGENT_ID: &str = "kube-mesos.io/agent-id";
+/// Annotation: the Mesos task ID of the pod (`pod.<uid>`).
+pub const ANNOTATION_TASK_ID: &str = "kube-mesos.io/task-id";
+/// Annotation: the executor ID the task was launched on.
+pub const ANNOTATION_EXECUTOR_ID: &str = "kube-mesos.io/executor-id";
+/// Annotation: the executor's resources as launched (Mesos JSON of an
+/// `ExecutorInfo` holding only the ID and resources). Mesos requires every
+/// later task on a running executor to repeat its `ExecutorInfo` exactly,
+/// resources included; this lets a restarted framework do so.
+pub const ANNOTATION_EXECUTOR_RESOURCES: &str = "kube-mesos.io/executor-resources";
+/// Annotation a pod uses to choose its Mesos role.
+pub const ANNOTATION_ROLE: &str = "kube-mesos.io/role";
+
+/// The Mesos task ID of a pod: `pod.<uid>`.
+pub fn task_id_for_pod_uid(uid: &str) -> TaskId {
+    TaskId {
+        value: format!("pod.{uid}"),
+    }
+}
+
+/// The pod UID named by one of our task IDs, or `None` for a task ID that is
+/// not ours.
+pub fn pod_uid_from_task_id(task_id: &TaskId) -> Option<&str> {
+    task_id
+        .value
+        .strip_prefix("pod.")
+        .filter(|uid| !uid.is_empty())
+}
+
+/// Everything the core is configured with. The shell builds it from its
+/// `FrameworkConfig`; tests build it directly.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// `spec.schedulerName`s whose pods we schedule. Default `["kube-mesos"]`;
+    /// add `default-scheduler` when the framework replaces kube-scheduler.
+    pub scheduler_names: Vec<String>,
+    /// The Mesos roles the framework subscribes with (MULTI_ROLE). The first
+    /// is the default role of a pod. Default `["*"]`.
+    pub roles: Vec<String>,
+    /// Default Mesos role per namespace (overridden by the pod annotation
+    /// `kube-mesos.io/role`).
+    pub namespace_roles: BTreeMap<String, String>,
+    /// How agents are scored. Default [`PlacementPolicy::Binpack`].
+    pub placement_policy: PlacementPolicy,
+    /// How long offers are held to batch placements. Default 1 s: the good
+    /// neighbour rule says never longer.
+    pub batch_window: Duration,
+    /// Refuse filter for offers we cannot use at all. Default 120 s.
+    pub refuse_seconds: f64,
+    /// Refuse filter while pods are pending that might fit once resources
+    /// free up on that agent. Default 5 s.
+    pub busy_refuse_seconds: f64,
+    /// Minimum time between two REVIVE calls. Default 5 s.
+    pub revive_min_interval: Duration,
+    /// First per-pod backoff after a failed placement attempt (kube-scheduler
+    /// `podInitialBackoffSeconds`). Default 1 s.
+    pub pod_initial_backoff: Duration,
+    /// Backoff cap (kube-scheduler `podMaxBackoffSeconds`). Default 60 s.
+    pub pod_max_backoff: Duration,
+    /// How long a bound pod whose launch failed may wait for a relaunch on
+    /// its agent before it is failed. Default 5 min.
+    pub relaunch_deadline: Duration,
+    /// Period of implicit reconciliation. Default 5 min.
+    pub reconcile_interval: Duration,
+    /// What the executor is and how it is started.
+    pub executor: ExecutorConfig,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            scheduler_names: vec!["kube-mesos".to_owned()],
+            roles: vec!["*".to_owned()],
+            namespace_roles: BTreeMap::new(),
+            placement_policy: PlacementPolicy::Binpack,
+            batch_window: Duration::from_secs(1),
+            refuse_seconds: 120.0,
+            busy_refuse_seconds: 5.0,
+            revive_min_interval: Duration::from_secs(5),
+            pod_initial_backoff: Duration::from_secs(1),
+            pod_max_backoff: Duration::from_secs(60),
+            relaunch_deadline: Duration::from_secs(300),
+            reconcile_interval: Duration::from_secs(300),
+            executor: ExecutorConfig::default(),
+        }
+    }
+}
+
+/// Something the shell observed.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A pod was added or changed (watch event or initial list).
+    PodUpserted(Box<Pod>),
+    /// A pod is gone from the API server.
+    PodDeleted(Box<Pod>),
+    /// The pod watch finished its initial list: the core now knows every pod
+    /// that may own one of our tasks.
+    PodsSynced,
+    /// A Node was added or changed (labels, taints, `spec.unschedulable`).
+    NodeUpserted(Box<Node>),
+    /// A Node was deleted (by name).
+    NodeDeleted(String),
+    /// SUBSCRIBED: the framework is (re)connected with this ID.
+    Subscribed {
+        /// The framework ID Mesos confirmed.
+        framework_id: FrameworkId,
+    },
+    /// The subscription is lost; held offers are void.
+    Disconnected,
+    /// OFFERS.
+    Offers(Vec<Offer>),
+    /// RESCIND of one offer.
+    Rescinded(OfferId),
+    /// UPDATE with a task status.
+    TaskUpdate(Box<TaskStatus>),
+    /// FAILURE of an executor.
+    ExecutorFailure {
+        /// The agent it ran on.
+        agent_id: AgentId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// Its exit status, when Mesos knows it.
+        status: Option<i32>,
+    },
+    /// The agent is removed (operator API AGENT_REMOVED, or FAILURE without
+    /// an executor).
+    AgentRemoved(AgentId),
+    /// The agent is unreachable (partitioned); its tasks may come back.
+    AgentUnreachable(AgentId),
+    /// The outcome of a [`Action::Bind`] or [`Action::Annotate`].
+    BindResult {
+        /// The pod's UID.
+        pod_uid: String,
+        /// What the API server said.
+        result: BindOutcome,
+    },
+    /// Time passed; run whatever is due.
+    Tick,
+}
+
+/// Result of binding a pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindOutcome {
+    /// Annotations patched and Binding created.
+    Bound,
+    /// 409: the pod is bound elsewhere (or gone and recreated). Its task is
+    /// killed.
+    Conflict,
+    /// Any other failure (the message is logged); the task is killed and the
+    /// pod goes back to the queue.
+    Failed(String),
+}
+
+/// Kubernetes event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// `Normal`.
+    Normal,
+    /// `Warning`.
+    Warning,
+}
+
+impl EventType {
+    /// The string Kubernetes uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// Identifies a pod for the actions that write to it. Writes carry the UID
+/// as a precondition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRef {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+}
+
+/// Something the shell must do, in the order returned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// ACCEPT the offers (all of one agent) with these operations (one
+    /// LAUNCH per pod). Unused resources are refused for `filters`.
+    Accept {
+        /// The offers, all of one agent.
+        offer_ids: Vec<OfferId>,
+        /// LAUNCH operations.
+        operations: Vec<offer::Operation>,
+        /// Refuse filter for what is left.
+        filters: Filters,
+    },
+    /// DECLINE the offers.
+    Decline {
+        /// The offers.
+        offer_ids: Vec<OfferId>,
+        /// Refuse filter.
+        filters: Filters,
+    },
+    /// SUPPRESS offers for these roles.
+    Suppress {
+        /// Roles (all configured roles).
+        roles: Vec<String>,
+    },
+    /// REVIVE offers for these roles.
+    Revive {
+        /// Roles (all configured roles).
+        roles: Vec<String>,
+    },
+    /// KILL a task.
+    Kill {
+        /// The task.
+        task_id: TaskId,
+        /// Its agent, when known.
+        agent_id: Option<AgentId>,
+        /// Grace period override (the pod's deletion grace period).
+        kill_policy: Option<KillPolicy>,
+    },
+    /// ACKNOWLEDGE a status update.
+    Acknowledge {
+        /// The agent.
+        agent_id: AgentId,
+        /// The task.
+        task_id: TaskId,
+        /// The update's uuid.
+        uuid: Vec<u8>,
+    },
+    /// RECONCILE these tasks; empty = implicit reconciliation.
+    Reconcile {
+        /// Tasks and their agents.
+        tasks: Vec<(TaskId, Option<AgentId>)>,
+    },
+    /// Patch the pod's annotations, then POST its Binding to `node_name`.
+    /// Report the outcome with [`Input::BindResult`].
+    Bind {
+        /// The pod.
+        pod: PodRef,
+        /// Target Node (the agent's hostname).
+        node_name: String,
+        /// Annotations to merge into `metadata.annotations`.
+        annotations: BTreeMap<String, String>,
+    },
+    /// Patch the annotations of a pod whose `spec.nodeName` was preset (no
+    /// Binding: it is bound already). Report with [`Input::BindResult`].
+    Annotate {
+        /// The pod.
+        pod: PodRef,
+        /// Annotations to merge into `metadata.annotations`.
+        annotations: BTreeMap<String, String>,
+    },
+    /// Set the pod condition `PodScheduled=False`, reason `Unschedulable`.
+    SetPodUnschedulable {
+        /// The pod.
+        pod: PodRef,
+        /// kube-scheduler's fit error text.
+        message: String,
+    },
+    /// Set the pod's `status.phase` to `Failed` with reason and message.
+    FailPod {
+        /// The pod.
+        pod: PodRef,
+        /// `status.reason`.
+        reason: String,
+        /// `status.message`.
+        message: String,
+    },
+    /// Record a core/v1 Event on the pod.
+    RecordEvent {
+        /// The pod (involvedObject).
+        pod: PodRef,
+        /// Normal or Warning.
+        type_: EventType,
+        /// `Scheduled`, `FailedScheduling`, ...
+        reason: String,
+        /// Human text.
+        message: String,
+    },
+}
+
+/// Counters and gauges for the shell to export. Counters only grow.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CoreMetrics {
+    /// Pods waiting for placement (including those in backoff).
+    pub queue_len: usize,
+    /// Bound pods waiting for a relaunch on their agent.
+    pub relaunch_pending: usize,
+    /// Whether offers are suppressed now.
+    pub suppressed: bool,
+    /// Offers received.
+    pub offers_received: u64,
+    /// Offers accepted (used by at least one LAUNCH).
+    pub offers_used: u64,
+    /// Offers declined.
+    pub offers_declined: u64,
+    /// Offers rescinded by the master.
+    pub offers_rescinded: u64,
+    /// REVIVE calls.
+    pub revives: u64,
+    /// SUPPRESS calls.
+    pub suppresses: u64,
+    /// RECONCILE calls (explicit and implicit).
+    pub reconciliations: u64,
+    /// Pods placed (tasks launched, relaunches included).
+    pub placements: u64,
+    /// Placement attempts that left a pod unschedulable.
+    pub unschedulable_attempts: u64,
+    /// Tasks killed.
+    pub kills: u64,
+}
