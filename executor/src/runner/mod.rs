@@ -10,4 +10,6 @@
 
 pub mod pod;
 pub mod process;
+pub mod quantity;
 pub mod runtime;
+pub mod status;
