@@ -8,6 +8,8 @@
 //! - [`runtime`]: the CRI-shaped runtime trait.
 //! - [`process`]: the image-less host-process runtime.
 
+pub mod env;
+pub mod cri;
 pub mod pod;
 pub mod process;
 pub mod quantity;

@@ -99,6 +99,55 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The container's image could not be made present (CRI `PullImage` /
+    /// `ImageStatus`, or the pull policy forbids pulling). `reason` is the
+    /// kubelet's: `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`,
+    /// `InvalidImageName` or `ImageInspectError`; `message` its wording.
+    #[error("{reason}: {message}")]
+    ImagePullFailed {
+        /// Image as written in the pod spec.
+        image: String,
+        /// Kubelet waiting reason.
+        reason: &'static str,
+        /// Kubelet message.
+        message: String,
+    },
+    /// The runtime refused to create the container (CRI `CreateContainer`;
+    /// kubelet reason `CreateContainerError`).
+    #[error("create container {container}: {message}")]
+    CreateContainerFailed {
+        /// Container name.
+        container: String,
+        /// Runtime's message.
+        message: String,
+    },
+    /// Any other runtime call failed (listing, status, removal...), including
+    /// a runtime that cannot be reached. Retry later.
+    #[error("runtime call {call}: {message}")]
+    CallFailed {
+        /// CRI call (`ListContainers`, ...).
+        call: &'static str,
+        /// Runtime's message.
+        message: String,
+    },
+}
+
+impl RuntimeError {
+    /// The kubelet's waiting reason for a container whose start failed with
+    /// this error (`pkg/kubelet/images/types.go`,
+    /// `pkg/kubelet/kuberuntime/kuberuntime_container.go`,
+    /// `pkg/kubelet/container/sync_result.go`); `None` for errors that do
+    /// not belong to starting a container.
+    pub fn waiting_reason(&self) -> Option<&'static str> {
+        match self {
+            Self::PrepareSandboxFailed { .. } => Some("CreatePodSandboxError"),
+            Self::InvalidContainerConfig { .. } => Some("CreateContainerConfigError"),
+            Self::CreateContainerFailed { .. } => Some("CreateContainerError"),
+            Self::StartContainerFailed { .. } => Some("RunContainerError"),
+            Self::ImagePullFailed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// Result alias for runtime calls.
@@ -229,6 +278,138 @@ pub struct ExecOutput {
     pub output: String,
 }
 
+/// Pod settings beyond [`SandboxConfig`] that a runtime with images,
+/// isolation and pod networking (CRI) needs; the process runtime ignores
+/// them. Passed with [`Runtime::prepare_pod_with`]; `runner::cri::spec`
+/// builds it from the pod as the kubelet's `generatePodSandboxConfig` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodRuntimeSpec {
+    /// Sandbox hostname (`spec.hostname`, else the pod name); ignored with
+    /// the host network.
+    pub hostname: String,
+    /// `spec.hostNetwork`: the sandbox uses the node's network namespace.
+    pub host_network: bool,
+    /// `spec.hostPID`.
+    pub host_pid: bool,
+    /// `spec.hostIPC`.
+    pub host_ipc: bool,
+    /// DNS for the sandbox's resolv.conf; `None` keeps the runtime's default
+    /// (the node's).
+    pub dns: Option<DnsSettings>,
+    /// hostPort mappings of all containers.
+    pub port_mappings: Vec<PortMapping>,
+    /// Pod annotations, passed through to the runtime.
+    pub annotations: BTreeMap<String, String>,
+    /// Pod security context: `runAsUser`.
+    pub run_as_user: Option<i64>,
+    /// Pod security context: `runAsGroup`.
+    pub run_as_group: Option<i64>,
+    /// Pod security context: `supplementalGroups` (+ `fsGroup`).
+    pub supplemental_groups: Vec<i64>,
+    /// Whether any container is privileged (the sandbox must know).
+    pub privileged: bool,
+    /// Registry credentials resolved from `imagePullSecrets`, tried in order
+    /// for images of a matching registry.
+    pub registry_auths: Vec<RegistryAuth>,
+}
+
+/// DNS settings of a sandbox (CRI `DNSConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Nameservers.
+    pub servers: Vec<String>,
+    /// Search domains.
+    pub searches: Vec<String>,
+    /// resolv.conf options (`ndots:5`, ...).
+    pub options: Vec<String>,
+}
+
+/// A hostPort mapping (CRI `PortMapping`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortMapping {
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    /// Port in the pod.
+    pub container_port: i32,
+    /// Port on the node.
+    pub host_port: i32,
+    /// Node address to bind; empty means all.
+    pub host_ip: String,
+}
+
+/// Credentials for one registry (CRI `AuthConfig`), from a
+/// `kubernetes.io/dockerconfigjson` secret. `Debug` hides the secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// Registry host (and optional path prefix) the credentials are for.
+    pub server: String,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// base64 `user:password`, when the secret only has that.
+    pub auth: String,
+    /// Identity token.
+    pub identity_token: String,
+    /// Registry bearer token.
+    pub registry_token: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImagePullPolicy {
+    /// Pull before every start.
+    Always,
+    /// Pull when the image is not on the node (the API default for tagged images).
+    #[default]
+    IfNotPresent,
+    /// Never pull; fail with `ErrImageNeverPull` if absent.
+    Never,
+}
+
+/// Container settings beyond [`ContainerConfig`] for runtimes with images
+/// and isolation (CRI); passed with [`Runtime::create_and_start_with`].
+/// Resources are the container's requests and limits, which the CRI runtime
+/// maps to Linux resources as the kubelet does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerRuntimeSpec {
+    /// `imagePullPolicy`.
+    pub pull_policy: ImagePullPolicy,
+    /// CPU request in millicores (0 = none).
+    pub cpu_request_milli: i64,
+    /// CPU limit in millicores (0 = none).
+    pub cpu_limit_milli: i64,
+    /// Memory limit in bytes (0 = none).
+    pub memory_limit_bytes: i64,
+    /// OOM score adjustment from the pod's QoS class; `None` leaves the runtime's.
+    pub oom_score_adj: Option<i64>,
+    /// `securityContext.runAsUser` (container, else pod).
+    pub run_as_user: Option<i64>,
+    /// `securityContext.runAsGroup` (container, else pod).
+    pub run_as_group: Option<i64>,
+    /// `securityContext.readOnlyRootFilesystem`.
+    pub read_only_root_fs: bool,
+    /// `securityContext.privileged`.
+    pub privileged: bool,
+    /// `securityContext.capabilities.add`.
+    pub cap_add: Vec<String>,
+    /// `securityContext.capabilities.drop`.
+    pub cap_drop: Vec<String>,
+    /// `securityContext.allowPrivilegeEscalation == false`.
+    pub no_new_privs: bool,
+    /// Container annotations passed to the runtime.
+    pub annotations: BTreeMap<String, String>,
+}
+
 /// The container runtime interface of the pod runner. See the module docs
 /// for the mapping onto CRI. Implementations must be cheap to share
 /// (`Arc<dyn Runtime>`) and safe to call from many pod workers at once.
@@ -280,4 +461,37 @@ pub trait Runtime: Send + Sync + 'static {
     /// executor process (re-adopted if still alive, reported `Unknown` with a
     /// `ContainerStatusUnknown` exit if lost).
     async fn list_containers(&self, pod_uid: &str) -> Result<Vec<ContainerStatus>>;
+
+    /// `prepare_pod` with the pod settings a CRI runtime needs (hostname,
+    /// DNS, ports, host network, security, pull secrets). The default ignores
+    /// `spec`: runtimes without isolation have no use for it.
+    async fn prepare_pod_with(
+        &self,
+        config: &SandboxConfig,
+        spec: &PodRuntimeSpec,
+    ) -> Result<SandboxInfo> {
+        let _ = spec;
+        self.prepare_pod(config).await
+    }
+
+    /// `create_and_start` with image pull policy, resources and security
+    /// context. The default ignores `spec`.
+    async fn create_and_start_with(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+        spec: &ContainerRuntimeSpec,
+    ) -> Result<String> {
+        let _ = spec;
+        self.create_and_start(sandbox, config).await
+    }
+
+    /// Stop and remove every sandbox and container this runtime created for
+    /// pods whose UID is not in `keep` (after an executor restart, and at
+    /// shutdown with an empty `keep`). Returns the pod UIDs cleaned up. The
+    /// default does nothing.
+    async fn cleanup_orphans(&self, keep: &[String]) -> Result<Vec<String>> {
+        let _ = keep;
+        Ok(Vec::new())
+    }
 }
