@@ -1,4 +1,5 @@
 //! The kube-mesos framework scheduler: places Kubernetes pods on Mesos offers.
+pub mod mesos;
 pub mod core;
 pub mod executor_info;
 pub mod placement;
