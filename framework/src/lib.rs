@@ -3,3 +3,4 @@ pub mod mesos;
 pub mod core;
 pub mod executor_info;
 pub mod placement;
+pub mod resources;
