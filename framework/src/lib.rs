@@ -4,3 +4,5 @@ pub mod core;
 pub mod executor_info;
 pub mod placement;
 pub mod resources;
+pub mod queue;
+pub mod task_status;

@@ -1,0 +1,208 @@
+//! The queue of pods waiting for placement.
+//!
+//! Order is kube-scheduler's `PrioritySort`: higher `spec.priority` first,
+//! then older (creation time), then by namespace/name for a total order.
+//! A pod whose placement attempt failed backs off like kube-scheduler's
+//! `podInitialBackoffSeconds` / `podMaxBackoffSeconds` (1 s doubling to
+//! 60 s by default). The backoff only gates *repeated* work — a retry is
+//! also triggered by anything that may make room (new offers, a task that
+//! ended), which [`PodQueue::flush_backoff`] records, so a pod never waits
+//! longer than until the next new offer or freed resource.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::core::Instant;
+
+/// Queue bookkeeping for one pod.
+#[derive(Clone, Debug)]
+pub struct QueueEntry {
+    /// `spec.priority` (0 when unset).
+    pub priority: i32,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<Timestamp>,
+    /// `namespace/name`, the last tie-breaker.
+    pub key: String,
+    /// When the pod entered the queue (for placement latency).
+    pub queued_at: Instant,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Not retried before this instant (unless flushed).
+    pub backoff_until: Option<Instant>,
+}
+
+/// The pending pods by UID.
+#[derive(Clone, Debug, Default)]
+pub struct PodQueue {
+    entries: HashMap<String, QueueEntry>,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl PodQueue {
+    /// An empty queue with the given backoff bounds.
+    pub fn new(initial_backoff: Duration, max_backoff: Duration) -> Self {
+        Self {
+            entries: HashMap::new(),
+            initial_backoff,
+            max_backoff,
+        }
+    }
+
+    /// Add a pod or refresh its ordering keys (attempts are kept).
+    pub fn upsert(&mut self, uid: &str, pod: &Pod, now: Instant) {
+        let priority = pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+        let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let key = format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or(""),
+            pod.metadata.name.as_deref().unwrap_or("")
+        );
+        let e = self.entries.entry(uid.to_owned()).or_insert(QueueEntry {
+            priority,
+            created,
+            key: key.clone(),
+            queued_at: now,
+            attempts: 0,
+            backoff_until: None,
+        });
+        e.priority = priority;
+        e.created = created;
+        e.key = key;
+    }
+
+    /// Remove a pod; returns its entry.
+    pub fn remove(&mut self, uid: &str) -> Option<QueueEntry> {
+        self.entries.remove(uid)
+    }
+
+    /// Whether the pod is queued.
+    pub fn contains(&self, uid: &str) -> bool {
+        self.entries.contains_key(uid)
+    }
+
+    /// The entry of a queued pod.
+    pub fn get(&self, uid: &str) -> Option<&QueueEntry> {
+        self.entries.get(uid)
+    }
+
+    /// Number of queued pods.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// All queued pods, best first.
+    pub fn ordered(&self) -> Vec<&str> {
+        let mut v: Vec<(&String, &QueueEntry)> = self.entries.iter().collect();
+        v.sort_by(|(_, a), (_, b)| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| match (a.created, b.created) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                })
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        v.into_iter().map(|(uid, _)| uid.as_str()).collect()
+    }
+
+    /// Queued pods not in backoff at `now`, best first.
+    pub fn ready(&self, now: Instant) -> Vec<&str> {
+        self.ordered()
+            .into_iter()
+            .filter(|uid| {
+                self.entries[*uid]
+                    .backoff_until
+                    .is_none_or(|until| until <= now)
+            })
+            .collect()
+    }
+
+    /// The backoff after `attempts` failures: initial × 2^(attempts−1),
+    /// capped.
+    pub fn backoff_for(&self, attempts: u32) -> Duration {
+        let shift = attempts.saturating_sub(1).min(31);
+        self.initial_backoff
+            .saturating_mul(1u32 << shift)
+            .min(self.max_backoff)
+    }
+
+    /// Record a failed attempt; returns the backoff now in force.
+    pub fn record_failure(&mut self, uid: &str, now: Instant) -> Duration {
+        let Some(attempts) = self.entries.get(uid).map(|e| e.attempts + 1) else {
+            return Duration::ZERO;
+        };
+        let backoff = self.backoff_for(attempts);
+        if let Some(e) = self.entries.get_mut(uid) {
+            e.attempts = attempts;
+            e.backoff_until = Some(now + backoff);
+        }
+        backoff
+    }
+
+    /// Something that may make room happened: every pod may be retried now.
+    /// Attempt counts are kept so the next failure backs off further.
+    pub fn flush_backoff(&mut self) {
+        for e in self.entries.values_mut() {
+            e.backoff_until = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PodSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    fn pod(name: &str, priority: Option<i32>, created_s: i64) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                creation_timestamp: Some(Time(Timestamp::from_second(created_s).expect("ts"))),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                priority,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn priority_then_age_then_name() {
+        let now = Instant::now();
+        let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
+        q.upsert("old-low", &pod("a", None, 100), now);
+        q.upsert("new-high", &pod("b", Some(10), 300), now);
+        q.upsert("new-low", &pod("c", Some(0), 200), now);
+        q.upsert("old-high", &pod("d", Some(10), 50), now);
+        assert_eq!(q.ordered(), vec!["old-high", "new-high", "old-low", "new-low"]);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_flushes() {
+        let now = Instant::now();
+        let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
+        q.upsert("p", &pod("p", None, 1), now);
+        let seq: Vec<u64> = (0..8).map(|_| q.record_failure("p", now).as_secs()).collect();
+        assert_eq!(seq, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        assert!(q.ready(now).is_empty());
+        assert_eq!(q.ready(now + Duration::from_secs(60)), vec!["p"]);
+        q.flush_backoff();
+        assert_eq!(q.ready(now), vec!["p"]);
+        assert_eq!(q.get("p").map(|e| e.attempts), Some(8), "attempts kept");
+    }
+}
