@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the Mesos framework scheduler that places pods on offers.
-    Framework,
+    Framework(Box<kube_mesos_framework::config::FrameworkArgs>),
     /// Run the Mesos executor (started by a Mesos agent, not by hand).
     Executor,
     /// Start a whole cluster on this machine for trying kube-mesos out.
@@ -34,6 +34,32 @@ fn main() -> anyhow::Result<()> {
             println!("kube-mesos {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Framework(args) => run_framework(*args),
         other => anyhow::bail!("`kube-mesos {other:?}` is not implemented yet"),
     }
+}
+
+/// `kube-mesos framework`: parse the flags once into a config value, then
+/// either print it (`--check-config`) or run the scheduler until a signal.
+fn run_framework(args: kube_mesos_framework::config::FrameworkArgs) -> anyhow::Result<()> {
+    let check_only = args.check_config;
+    let config = args.into_config()?;
+    if check_only {
+        println!("{config}");
+        return Ok(());
+    }
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(kube_mesos_framework::run::run_until_signal(config))?;
+    Ok(())
+}
+
+fn init_logging(format: kube_mesos_framework::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        kube_mesos_framework::config::LogFormat::Json => builder.json().try_init(),
+        kube_mesos_framework::config::LogFormat::Text => builder.try_init(),
+    };
 }
