@@ -1,20 +1,214 @@
 //! The core's state and its step function.
+//!
+//! Every pod the core knows is a [`PodEntry`] with a [`PodState`]:
+//!
+//! ```text
+//!            placed (Accept + Bind)            terminal, reported by executor
+//! Queued ─────────────────────────────► Task ───────────────────────────────► (forgotten)
+//!   ▲  │ unschedulable: backoff,          │  launch failed before running
+//!   │  │ FailedScheduling event           ▼
+//!   └──┘                               Relaunch ── offers of its agent ──► Task
+//!                                         │ deadline / agent removed
+//!                                         ▼
+//!                                       Failed (FailPod written)
+//! ```
+//!
+//! A pod has at most one task: its ID is `pod.<uid>`, and a pod is only
+//! placed again once its previous task is known to be terminal.
 
-use super::{Action, CoreConfig, CoreMetrics, Input, Instant};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use kube_mesos_proto::v1::{
+    offer, AgentId, DurationInfo, ExecutorId, ExecutorInfo, Filters, FrameworkId, KillPolicy,
+    Label, Labels, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
+};
+use tracing::{debug, info, warn};
+
+use super::{
+    pod_uid_from_task_id, task_id_for_pod_uid, Action, BindOutcome, CoreConfig, CoreMetrics,
+    EventType, Input, Instant, PodRef, ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID,
+    ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID, ANNOTATION_ROLE, ANNOTATION_TASK_ID,
+};
+use crate::placement::{self, requests, AgentView, PodToPlace};
+use crate::queue::PodQueue;
+use crate::resources::{self, to_milli, Scalars};
+use crate::task_status::{self, TaskOutcome};
+
+/// Kubernetes' default `terminationGracePeriodSeconds`.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+/// Where a pod stands.
+#[derive(Clone, Debug)]
+enum PodState {
+    /// Waiting in the queue. `last_event` is the last FailedScheduling
+    /// message and when it was written.
+    Queued { last_event: Option<(String, Instant)> },
+    /// A task exists (launched by us, or named by the pod's annotations).
+    Task(TaskTrack),
+    /// Bound pod whose launch failed; waiting for offers of its agent.
+    Relaunch {
+        agent_id: AgentId,
+        deadline: Instant,
+        reason: &'static str,
+        message: String,
+    },
+    /// Nothing more to do for this pod.
+    Done,
+}
+
+#[derive(Clone, Debug)]
+enum BindState {
+    /// Bind/Annotate sent, no answer yet.
+    Pending,
+    /// Bound (or found bound).
+    Bound,
+    /// Bind failed: kill the task, then put the pod back in the queue.
+    RequeueAfterKill,
+    /// Bind conflicted: kill the task and forget the pod.
+    Abandon,
+}
+
+#[derive(Clone, Debug)]
+struct TaskTrack {
+    task_id: TaskId,
+    agent_id: Option<AgentId>,
+    executor_id: Option<ExecutorId>,
+    /// Last state Mesos reported; `None` until the first update.
+    state: Option<TaskState>,
+    /// The pod has run (TASK_RUNNING seen, or the pod's phase says so).
+    ever_running: bool,
+    bind: BindState,
+    kill_sent: bool,
+    /// When a relaunch started, the deadline it keeps.
+    relaunch_deadline: Option<Instant>,
+}
+
+#[derive(Clone, Debug)]
+struct PodEntry {
+    pod: Pod,
+    /// The pod object is gone from the API server.
+    deleted: bool,
+    state: PodState,
+}
+
+#[derive(Clone, Debug, Default)]
+struct NodeInfo {
+    labels: BTreeMap<String, String>,
+    taints: Vec<Taint>,
+    unschedulable: bool,
+}
+
+#[derive(Clone, Debug)]
+struct HeldOffer {
+    offer: Offer,
+}
 
 /// The scheduler's state machine. See the module docs of [`crate::core`].
 #[derive(Debug)]
 pub struct SchedulerCore {
     config: CoreConfig,
+    executor_id: ExecutorId,
+    framework_id: Option<FrameworkId>,
+    connected: bool,
+    synced: bool,
+    reconcile_pending: bool,
+    pods: HashMap<String, PodEntry>,
+    queue: PodQueue,
+    nodes: HashMap<String, NodeInfo>,
+    /// Resources the current executor was launched with, per agent ID.
+    executors: HashMap<String, Vec<Resource>>,
+    held: Vec<HeldOffer>,
+    batch_deadline: Option<Instant>,
+    suppressed: bool,
+    /// Offers were declined (with a refuse filter) since the last REVIVE.
+    filters_active: bool,
+    last_revive: Option<Instant>,
+    revive_wanted: bool,
+    next_reconcile: Option<Instant>,
     metrics: CoreMetrics,
+    latencies: Vec<Duration>,
+}
+
+fn pod_ref(pod: &Pod) -> PodRef {
+    PodRef {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+    }
+}
+
+fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+fn phase(pod: &Pod) -> Option<&str> {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref())
+}
+
+fn is_terminal_phase(pod: &Pod) -> bool {
+    matches!(phase(pod), Some("Succeeded" | "Failed"))
+}
+
+fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
+fn kill_policy_seconds(seconds: i64) -> KillPolicy {
+    KillPolicy {
+        grace_period: Some(DurationInfo {
+            nanoseconds: seconds.max(0).saturating_mul(1_000_000_000),
+        }),
+    }
+}
+
+fn filters(seconds: f64) -> Filters {
+    Filters {
+        refuse_seconds: Some(seconds),
+    }
+}
+
+impl TaskTrack {
+    fn is_live(&self) -> bool {
+        self.state
+            .is_none_or(|s| !task_status::is_terminal(s as i32))
+    }
 }
 
 impl SchedulerCore {
     /// A core with nothing known yet.
     pub fn new(config: CoreConfig) -> Self {
+        let executor_id = config.executor.executor_id();
+        let queue = PodQueue::new(config.pod_initial_backoff, config.pod_max_backoff);
         Self {
             config,
+            executor_id,
+            framework_id: None,
+            connected: false,
+            synced: false,
+            reconcile_pending: false,
+            pods: HashMap::new(),
+            queue,
+            nodes: HashMap::new(),
+            executors: HashMap::new(),
+            held: Vec::new(),
+            batch_deadline: None,
+            suppressed: false,
+            filters_active: false,
+            last_revive: None,
+            revive_wanted: false,
+            next_reconcile: None,
             metrics: CoreMetrics::default(),
+            latencies: Vec::new(),
         }
     }
 
@@ -23,27 +217,958 @@ impl SchedulerCore {
         &self.config
     }
 
+    /// The executor ID of the current executor configuration.
+    pub fn executor_id(&self) -> &ExecutorId {
+        &self.executor_id
+    }
+
     /// Feed one input observed at `now`; perform the returned actions in
     /// order.
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Action> {
-        let _ = (input, now);
-        Vec::new()
+        let mut out = Vec::new();
+        match input {
+            Input::PodUpserted(pod) => self.on_pod_upserted(*pod, now, &mut out),
+            Input::PodDeleted(pod) => self.on_pod_deleted(&pod, &mut out),
+            Input::PodsSynced => {
+                self.synced = true;
+                if self.connected && self.reconcile_pending {
+                    self.reconcile_explicit(now, &mut out);
+                }
+            }
+            Input::NodeUpserted(node) => self.on_node(*node),
+            Input::NodeDeleted(name) => {
+                self.nodes.remove(&name);
+            }
+            Input::Subscribed { framework_id } => self.on_subscribed(framework_id, now, &mut out),
+            Input::Disconnected => {
+                self.connected = false;
+                // Offers die with the subscription; nothing to decline.
+                self.held.clear();
+                self.batch_deadline = None;
+            }
+            Input::Offers(offers) => self.on_offers(offers, now, &mut out),
+            Input::Rescinded(id) => {
+                let before = self.held.len();
+                self.held.retain(|h| h.offer.id != id);
+                if self.held.len() < before {
+                    self.metrics.offers_rescinded += 1;
+                }
+                if self.held.is_empty() {
+                    self.batch_deadline = None;
+                }
+            }
+            Input::TaskUpdate(status) => self.on_task_update(*status, now, &mut out),
+            Input::ExecutorFailure {
+                agent_id,
+                executor_id,
+                status,
+            } => {
+                info!(agent = %agent_id.value, executor = %executor_id.value, ?status, "executor failed");
+                if executor_id == self.executor_id {
+                    self.executors.remove(&agent_id.value);
+                }
+            }
+            Input::AgentRemoved(agent_id) => self.on_agent_removed(&agent_id, now, &mut out),
+            Input::AgentUnreachable(agent_id) => {
+                info!(agent = %agent_id.value, "agent unreachable; its tasks may come back");
+                self.held.retain(|h| h.offer.agent_id != agent_id);
+            }
+            Input::BindResult { pod_uid, result } => self.on_bind_result(&pod_uid, result, &mut out),
+            Input::Tick => {}
+        }
+        self.run_due(now, &mut out);
+        self.update_offer_interest(now, &mut out);
+        out
     }
 
     /// When the shell must call [`SchedulerCore::handle`] with
     /// [`Input::Tick`] next, if anything is timed.
     pub fn next_deadline(&self) -> Option<Instant> {
-        None
+        let mut d: Vec<Instant> = Vec::new();
+        d.extend(self.batch_deadline);
+        if self.connected {
+            d.extend(self.next_reconcile);
+            if self.revive_wanted {
+                if let Some(last) = self.last_revive {
+                    d.push(last + self.config.revive_min_interval);
+                }
+            }
+        }
+        for e in self.pods.values() {
+            if let PodState::Relaunch { deadline, .. } = &e.state {
+                d.push(*deadline);
+            }
+        }
+        d.into_iter().min()
     }
 
     /// Counters and gauges for export.
     pub fn metrics(&self) -> CoreMetrics {
-        self.metrics.clone()
+        let mut m = self.metrics.clone();
+        m.queue_len = self.queue.len();
+        m.relaunch_pending = self
+            .pods
+            .values()
+            .filter(|e| matches!(e.state, PodState::Relaunch { .. }))
+            .count();
+        m.suppressed = self.suppressed;
+        m
     }
 
     /// Placement latencies (pod queued → launched) observed since the last
     /// call, for the shell's histogram.
-    pub fn take_placement_latencies(&mut self) -> Vec<std::time::Duration> {
-        Vec::new()
+    pub fn take_placement_latencies(&mut self) -> Vec<Duration> {
+        std::mem::take(&mut self.latencies)
+    }
+
+    // ----- pods and nodes -------------------------------------------------
+
+    fn is_our_scheduler(&self, pod: &Pod) -> bool {
+        let name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or("default-scheduler");
+        self.config.scheduler_names.iter().any(|n| n == name)
+    }
+
+    /// The pod's Mesos role: annotation, else namespace default, else the
+    /// first configured role.
+    fn role_of(&self, pod: &Pod) -> String {
+        if let Some(r) = annotation(pod, ANNOTATION_ROLE) {
+            return r.to_owned();
+        }
+        if let Some(r) = pod
+            .metadata
+            .namespace
+            .as_ref()
+            .and_then(|ns| self.config.namespace_roles.get(ns))
+        {
+            return r.clone();
+        }
+        self.config
+            .roles
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "*".to_owned())
+    }
+
+    fn on_pod_upserted(&mut self, pod: Pod, now: Instant, out: &mut Vec<Action>) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        let our_task = task_id_for_pod_uid(&uid);
+        let named_task = annotation(&pod, ANNOTATION_TASK_ID).map(|t| TaskId { value: t.to_owned() });
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+
+        if let Some(entry) = self.pods.get_mut(&uid) {
+            entry.pod = pod;
+            match &mut entry.state {
+                PodState::Queued { .. } => {
+                    if deleting || is_terminal_phase(&entry.pod) {
+                        self.queue.remove(&uid);
+                        self.pods.remove(&uid);
+                    } else {
+                        self.queue.upsert(&uid, &entry.pod, now);
+                    }
+                }
+                PodState::Task(track) => {
+                    if matches!(entry.pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Running")) {
+                        track.ever_running = true;
+                    }
+                    if deleting && track.is_live() && !track.kill_sent {
+                        let grace = entry
+                            .pod
+                            .metadata
+                            .deletion_grace_period_seconds
+                            .or_else(|| {
+                                entry
+                                    .pod
+                                    .spec
+                                    .as_ref()
+                                    .and_then(|s| s.termination_grace_period_seconds)
+                            })
+                            .unwrap_or(DEFAULT_GRACE_SECONDS);
+                        track.kill_sent = true;
+                        self.metrics.kills += 1;
+                        out.push(Action::Kill {
+                            task_id: track.task_id.clone(),
+                            agent_id: track.agent_id.clone(),
+                            kill_policy: Some(kill_policy_seconds(grace)),
+                        });
+                    }
+                }
+                PodState::Relaunch { .. } => {
+                    if deleting || is_terminal_phase(&entry.pod) {
+                        self.pods.remove(&uid);
+                    }
+                }
+                PodState::Done => {}
+            }
+            return;
+        }
+
+        if is_terminal_phase(&pod) {
+            return;
+        }
+        if named_task.as_ref() == Some(&our_task) {
+            // A bound pod of ours we did not know (restart): rebuild its
+            // task from the annotations; reconciliation tells its state.
+            let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId { value: a.to_owned() });
+            let executor_id =
+                annotation(&pod, ANNOTATION_EXECUTOR_ID).map(|e| ExecutorId { value: e.to_owned() });
+            if let (Some(agent), Some(exec)) = (&agent_id, &executor_id) {
+                if *exec == self.executor_id && !self.executors.contains_key(&agent.value) {
+                    if let Some(res) = annotation(&pod, ANNOTATION_EXECUTOR_RESOURCES)
+                        .and_then(|j| kube_mesos_proto::json::from_json::<ExecutorInfo>(j.as_bytes()).ok())
+                    {
+                        self.executors.insert(agent.value.clone(), res.resources);
+                    }
+                }
+            }
+            let ever_running = matches!(phase(&pod), Some("Running"));
+            let track = TaskTrack {
+                task_id: our_task,
+                agent_id,
+                executor_id,
+                state: None,
+                ever_running,
+                bind: BindState::Bound,
+                kill_sent: false,
+                relaunch_deadline: None,
+            };
+            self.pods.insert(
+                uid.clone(),
+                PodEntry {
+                    pod,
+                    deleted: false,
+                    state: PodState::Task(track),
+                },
+            );
+            if deleting {
+                // Re-run the deletion rule on the new entry.
+                if let Some(p) = self.pods.get(&uid).map(|e| e.pod.clone()) {
+                    self.on_pod_upserted(p, now, out);
+                }
+            }
+            return;
+        }
+        if deleting || !self.is_our_scheduler(&pod) {
+            return;
+        }
+        self.queue.upsert(&uid, &pod, now);
+        self.pods.insert(
+            uid,
+            PodEntry {
+                pod,
+                deleted: false,
+                state: PodState::Queued { last_event: None },
+            },
+        );
+        // Work appeared: filters set by earlier declines must go.
+        self.revive_wanted = true;
+    }
+
+    fn on_pod_deleted(&mut self, pod: &Pod, out: &mut Vec<Action>) {
+        let Some(uid) = pod.metadata.uid.as_deref() else {
+            return;
+        };
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        match &mut entry.state {
+            PodState::Task(track) if track.is_live() => {
+                entry.deleted = true;
+                if !track.kill_sent {
+                    track.kill_sent = true;
+                    self.metrics.kills += 1;
+                    out.push(Action::Kill {
+                        task_id: track.task_id.clone(),
+                        agent_id: track.agent_id.clone(),
+                        kill_policy: None,
+                    });
+                }
+            }
+            _ => {
+                self.queue.remove(uid);
+                self.pods.remove(uid);
+            }
+        }
+    }
+
+    fn on_node(&mut self, node: Node) {
+        let Some(name) = node.metadata.name.clone() else {
+            return;
+        };
+        let spec = node.spec.unwrap_or_default();
+        self.nodes.insert(
+            name,
+            NodeInfo {
+                labels: node.metadata.labels.unwrap_or_default(),
+                taints: spec.taints.unwrap_or_default(),
+                unschedulable: spec.unschedulable.unwrap_or(false),
+            },
+        );
+    }
+
+    // ----- subscription and reconciliation ---------------------------------
+
+    fn on_subscribed(&mut self, framework_id: FrameworkId, now: Instant, out: &mut Vec<Action>) {
+        self.framework_id = Some(framework_id);
+        self.connected = true;
+        // A fresh SUBSCRIBE (without suppressed roles) is not suppressed.
+        self.suppressed = false;
+        self.filters_active = false;
+        self.held.clear();
+        self.batch_deadline = None;
+        if self.synced {
+            self.reconcile_explicit(now, out);
+        } else {
+            self.reconcile_pending = true;
+        }
+        // Kills sent before may have been lost with the connection.
+        for e in self.pods.values() {
+            if let PodState::Task(t) = &e.state {
+                if t.kill_sent && t.is_live() {
+                    out.push(Action::Kill {
+                        task_id: t.task_id.clone(),
+                        agent_id: t.agent_id.clone(),
+                        kill_policy: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn reconcile_explicit(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.reconcile_pending = false;
+        let mut tasks: Vec<(TaskId, Option<AgentId>)> = self
+            .pods
+            .values()
+            .filter_map(|e| match &e.state {
+                PodState::Task(t) if t.is_live() => Some((t.task_id.clone(), t.agent_id.clone())),
+                _ => None,
+            })
+            .collect();
+        tasks.sort_by(|a, b| a.0.value.cmp(&b.0.value));
+        if !tasks.is_empty() {
+            self.metrics.reconciliations += 1;
+            out.push(Action::Reconcile { tasks });
+        }
+        self.next_reconcile = Some(now + self.config.reconcile_interval);
+    }
+
+    // ----- offers ----------------------------------------------------------
+
+    fn has_pending_work(&self) -> bool {
+        !self.queue.is_empty()
+            || self
+                .pods
+                .values()
+                .any(|e| matches!(e.state, PodState::Relaunch { .. }))
+    }
+
+    fn on_offers(&mut self, offers: Vec<Offer>, now: Instant, out: &mut Vec<Action>) {
+        self.metrics.offers_received += offers.len() as u64;
+        if offers.is_empty() {
+            return;
+        }
+        if !self.synced || !self.has_pending_work() || self.framework_id.is_none() {
+            let refuse = if self.synced {
+                self.config.refuse_seconds
+            } else {
+                self.config.busy_refuse_seconds
+            };
+            self.decline(offers.iter().map(|o| o.id.clone()).collect(), refuse, out);
+            return;
+        }
+        // New resources: every pod may try again now.
+        self.queue.flush_backoff();
+        self.held.extend(offers.into_iter().map(|offer| HeldOffer { offer }));
+        if self.batch_deadline.is_none() {
+            self.batch_deadline = Some(now + self.config.batch_window);
+        }
+    }
+
+    fn decline(&mut self, offer_ids: Vec<OfferId>, refuse: f64, out: &mut Vec<Action>) {
+        if offer_ids.is_empty() {
+            return;
+        }
+        self.metrics.offers_declined += offer_ids.len() as u64;
+        if refuse > 0.0 {
+            self.filters_active = true;
+        }
+        out.push(Action::Decline {
+            offer_ids,
+            filters: filters(refuse),
+        });
+    }
+
+    fn run_due(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.batch_deadline.is_some_and(|d| d <= now) {
+            self.batch_deadline = None;
+            self.place(now, out);
+        }
+        // Relaunch deadlines.
+        let expired: Vec<String> = self
+            .pods
+            .iter()
+            .filter_map(|(uid, e)| match &e.state {
+                PodState::Relaunch { deadline, .. } if *deadline <= now => Some(uid.clone()),
+                _ => None,
+            })
+            .collect();
+        for uid in expired {
+            if let Some(entry) = self.pods.get_mut(&uid) {
+                if let PodState::Relaunch { reason, message, .. } =
+                    std::mem::replace(&mut entry.state, PodState::Done)
+                {
+                    let message = format!(
+                        "{message}; not relaunched on its node within {}s",
+                        self.config.relaunch_deadline.as_secs()
+                    );
+                    fail_pod(&entry.pod, reason, &message, out);
+                }
+            }
+        }
+        if self.connected && self.synced && self.next_reconcile.is_some_and(|d| d <= now) {
+            self.metrics.reconciliations += 1;
+            out.push(Action::Reconcile { tasks: Vec::new() });
+            self.next_reconcile = Some(now + self.config.reconcile_interval);
+        }
+    }
+
+    fn update_offer_interest(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.connected {
+            return;
+        }
+        let roles = self.config.roles.clone();
+        if self.has_pending_work() {
+            if (self.suppressed || self.filters_active) && self.revive_wanted {
+                let allowed = self
+                    .last_revive
+                    .is_none_or(|last| now >= last + self.config.revive_min_interval);
+                if allowed {
+                    self.suppressed = false;
+                    self.filters_active = false;
+                    self.revive_wanted = false;
+                    self.last_revive = Some(now);
+                    self.metrics.revives += 1;
+                    out.push(Action::Revive { roles });
+                }
+            } else if !self.suppressed && !self.filters_active {
+                self.revive_wanted = false;
+            }
+        } else {
+            self.revive_wanted = false;
+            if !self.suppressed && self.held.is_empty() {
+                self.suppressed = true;
+                self.metrics.suppresses += 1;
+                out.push(Action::Suppress { roles });
+            }
+        }
+    }
+
+    /// Does the current executor run (or is it being launched) on `agent`?
+    fn executor_present(&self, agent_id: &AgentId, offers: &[&Offer]) -> bool {
+        offers
+            .iter()
+            .any(|o| o.executor_ids.iter().any(|e| *e == self.executor_id))
+            || self.pods.values().any(|e| match &e.state {
+                PodState::Task(t) => {
+                    t.is_live()
+                        && t.agent_id.as_ref() == Some(agent_id)
+                        && t.executor_id.as_ref() == Some(&self.executor_id)
+                }
+                _ => false,
+            })
+    }
+
+    fn place(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let held = std::mem::take(&mut self.held);
+        if held.is_empty() {
+            return;
+        }
+        let Some(framework_id) = self.framework_id.clone() else {
+            return;
+        };
+        // Group offers per agent, in a stable order.
+        let mut by_agent: BTreeMap<String, Vec<&Offer>> = BTreeMap::new();
+        for h in &held {
+            by_agent
+                .entry(h.offer.agent_id.value.clone())
+                .or_default()
+                .push(&h.offer);
+        }
+        let mut agents: Vec<AgentView> = Vec::new();
+        for offers in by_agent.values() {
+            let Some(mut view) = AgentView::from_offers(offers) else {
+                continue;
+            };
+            if let Some(node) = self.nodes.get(&view.hostname) {
+                if !node.labels.is_empty() {
+                    view.labels = node.labels.clone();
+                }
+                view.taints = node.taints.clone();
+                view.unschedulable = node.unschedulable;
+            }
+            view.executor_needed = !self.executor_present(&view.agent_id, offers);
+            if view.executor_needed {
+                self.executors.remove(&view.agent_id.value);
+            }
+            for e in self.pods.values() {
+                if let PodState::Task(t) = &e.state {
+                    if t.is_live() && t.agent_id.as_ref() == Some(&view.agent_id) {
+                        view.used_ports.extend(requests::host_ports(&e.pod));
+                    }
+                }
+            }
+            agents.push(view);
+        }
+
+        // Candidates: relaunches first (they are bound already), then the
+        // queue in order.
+        let mut uids: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        uids.sort();
+        uids.extend(self.queue.ready(now).into_iter().map(str::to_owned));
+        let mut cands: Vec<PodToPlace<'_>> = Vec::new();
+        for uid in &uids {
+            let Some(e) = self.pods.get(uid) else { continue };
+            let only_agent = match &e.state {
+                PodState::Relaunch { agent_id, .. } => Some(agent_id.clone()),
+                _ => None,
+            };
+            cands.push(PodToPlace {
+                pod: &e.pod,
+                role: self.role_of(&e.pod),
+                only_agent,
+            });
+        }
+        let exec = Scalars {
+            cpus: to_milli(self.config.executor.cpus),
+            mem: to_milli(self.config.executor.mem_mb),
+            disk: 0,
+        };
+        let outcome = placement::place(&cands, &mut agents, exec, self.config.placement_policy);
+        let roles: Vec<String> = cands.iter().map(|c| c.role.clone()).collect();
+        drop(cands);
+
+        // Refuse filter per agent: short if some pod might fit there later.
+        let mut busy = vec![false; agents.len()];
+        for u in &outcome.unplaced {
+            for &ai in &u.transient_on {
+                busy[ai] = true;
+            }
+        }
+        let (busy_refuse, long_refuse) = (self.config.busy_refuse_seconds, self.config.refuse_seconds);
+        let refuse_for = |ai: usize| if busy[ai] { busy_refuse } else { long_refuse };
+
+        // Launch operations per agent.
+        let mut ops: Vec<Vec<offer::Operation>> = vec![Vec::new(); agents.len()];
+        let mut follow_ups: Vec<Action> = Vec::new();
+        for p in &outcome.placed {
+            let uid = &uids[p.pod_index];
+            let agent = &agents[p.agent_index];
+            let exec_resources = match &p.executor_resources {
+                Some(r) => {
+                    self.executors.insert(agent.agent_id.value.clone(), r.clone());
+                    r.clone()
+                }
+                None => self
+                    .executors
+                    .get(&agent.agent_id.value)
+                    .cloned()
+                    .unwrap_or_else(|| self.synthesized_executor_resources(&roles[p.pod_index])),
+            };
+            let executor = self.config.executor.executor_info(&framework_id, exec_resources.clone());
+            let Some(entry) = self.pods.get_mut(uid) else { continue };
+            let task_id = task_id_for_pod_uid(uid);
+            let task = build_task_info(&entry.pod, &task_id, agent, p.task_resources.clone(), executor);
+            ops[p.agent_index].push(offer::Operation {
+                r#type: Some(offer::operation::Type::Launch as i32),
+                launch: Some(offer::operation::Launch {
+                    task_infos: vec![task],
+                }),
+                ..Default::default()
+            });
+            self.metrics.placements += 1;
+            let was_relaunch = matches!(entry.state, PodState::Relaunch { .. });
+            let relaunch_deadline = match &entry.state {
+                PodState::Relaunch { deadline, .. } => Some(*deadline),
+                _ => None,
+            };
+            if let Some(q) = self.queue.remove(uid) {
+                self.latencies.push(now.saturating_duration_since(q.queued_at));
+            }
+            let preassigned = node_name(&entry.pod).is_some();
+            let mut annotations = BTreeMap::new();
+            annotations.insert(ANNOTATION_FRAMEWORK_ID.to_owned(), framework_id.value.clone());
+            annotations.insert(ANNOTATION_AGENT_ID.to_owned(), agent.agent_id.value.clone());
+            annotations.insert(ANNOTATION_TASK_ID.to_owned(), task_id.value.clone());
+            annotations.insert(ANNOTATION_EXECUTOR_ID.to_owned(), self.executor_id.value.clone());
+            let exec_json = ExecutorInfo {
+                executor_id: self.executor_id.clone(),
+                resources: exec_resources,
+                ..Default::default()
+            };
+            if let Ok(j) = kube_mesos_proto::json::to_json(&exec_json) {
+                annotations.insert(ANNOTATION_EXECUTOR_RESOURCES.to_owned(), j.to_string());
+            }
+            let pref = pod_ref(&entry.pod);
+            let bind = if was_relaunch {
+                BindState::Bound
+            } else {
+                BindState::Pending
+            };
+            if !was_relaunch {
+                if preassigned {
+                    follow_ups.push(Action::Annotate {
+                        pod: pref.clone(),
+                        annotations,
+                    });
+                } else {
+                    follow_ups.push(Action::Bind {
+                        pod: pref.clone(),
+                        node_name: agent.hostname.clone(),
+                        annotations,
+                    });
+                }
+                follow_ups.push(Action::RecordEvent {
+                    pod: pref.clone(),
+                    type_: EventType::Normal,
+                    reason: "Scheduled".to_owned(),
+                    message: format!(
+                        "Successfully assigned {}/{} to {}",
+                        pref.namespace, pref.name, agent.hostname
+                    ),
+                });
+            } else {
+                follow_ups.push(Action::RecordEvent {
+                    pod: pref.clone(),
+                    type_: EventType::Normal,
+                    reason: "Relaunched".to_owned(),
+                    message: format!("Relaunched on {} after a failed launch", agent.hostname),
+                });
+            }
+            info!(pod = %format!("{}/{}", pref.namespace, pref.name), agent = %agent.agent_id.value, host = %agent.hostname, relaunch = was_relaunch, "pod placed");
+            entry.state = PodState::Task(TaskTrack {
+                task_id,
+                agent_id: Some(agent.agent_id.clone()),
+                executor_id: Some(self.executor_id.clone()),
+                state: None,
+                ever_running: false,
+                bind,
+                kill_sent: false,
+                relaunch_deadline,
+            });
+        }
+        for (ai, agent) in agents.iter().enumerate() {
+            if ops[ai].is_empty() {
+                self.decline(agent.offer_ids.clone(), refuse_for(ai), out);
+            } else {
+                self.metrics.offers_used += agent.offer_ids.len() as u64;
+                let refuse = refuse_for(ai);
+                if refuse > 0.0 {
+                    self.filters_active = true;
+                }
+                out.push(Action::Accept {
+                    offer_ids: agent.offer_ids.clone(),
+                    operations: std::mem::take(&mut ops[ai]),
+                    filters: filters(refuse),
+                });
+            }
+        }
+        out.extend(follow_ups);
+
+        // Unschedulable pods of the queue: backoff and (rate-limited) events.
+        for u in &outcome.unplaced {
+            let uid = &uids[u.pod_index];
+            if !self.queue.contains(uid) {
+                continue; // a relaunch: its deadline decides
+            }
+            self.metrics.unschedulable_attempts += 1;
+            let backoff = self.queue.record_failure(uid, now);
+            let Some(entry) = self.pods.get_mut(uid) else { continue };
+            let PodState::Queued { last_event } = &mut entry.state else { continue };
+            let due = match last_event {
+                None => true,
+                Some((msg, at)) => *msg != u.message || now >= *at + backoff,
+            };
+            debug!(pod = %uid, message = %u.message, due, "pod unschedulable");
+            if due {
+                *last_event = Some((u.message.clone(), now));
+                let pref = pod_ref(&entry.pod);
+                out.push(Action::SetPodUnschedulable {
+                    pod: pref.clone(),
+                    message: u.message.clone(),
+                });
+                out.push(Action::RecordEvent {
+                    pod: pref,
+                    type_: EventType::Warning,
+                    reason: "FailedScheduling".to_owned(),
+                    message: u.message.clone(),
+                });
+            }
+        }
+    }
+
+    /// Executor resources for an executor that runs but whose launch we did
+    /// not see (framework restart without the annotation): cpus and mem of
+    /// the pod's role, unreserved. Mesos rejects the task if this differs
+    /// from what the executor was started with; the pod is then relaunched
+    /// until its deadline.
+    fn synthesized_executor_resources(&self, role: &str) -> Vec<Resource> {
+        vec![
+            resources::build::scalar(resources::CPUS, self.config.executor.cpus, role),
+            resources::build::scalar(resources::MEM, self.config.executor.mem_mb, role),
+        ]
+    }
+
+    // ----- task updates ------------------------------------------------------
+
+    fn on_task_update(&mut self, status: TaskStatus, now: Instant, out: &mut Vec<Action>) {
+        self.handle_status(&status, now, out);
+        if let (Some(uuid), Some(agent_id)) = (status.uuid.as_ref(), status.agent_id.as_ref()) {
+            if !uuid.is_empty() {
+                out.push(Action::Acknowledge {
+                    agent_id: agent_id.clone(),
+                    task_id: status.task_id.clone(),
+                    uuid: uuid.clone(),
+                });
+            }
+        }
+    }
+
+    fn kill_orphan(&mut self, status: &TaskStatus, out: &mut Vec<Action>) {
+        if task_status::is_terminal(status.state) || !self.synced {
+            return;
+        }
+        warn!(task = %status.task_id.value, "task has no pod that names it; killing it");
+        self.metrics.kills += 1;
+        out.push(Action::Kill {
+            task_id: status.task_id.clone(),
+            agent_id: status.agent_id.clone(),
+            kill_policy: None,
+        });
+    }
+
+    fn handle_status(&mut self, status: &TaskStatus, now: Instant, out: &mut Vec<Action>) {
+        let Some(uid) = pod_uid_from_task_id(&status.task_id).map(str::to_owned) else {
+            // Not a task ID we ever create.
+            self.kill_orphan(status, out);
+            return;
+        };
+        let relaunch_deadline_cfg = self.config.relaunch_deadline;
+        let Some(entry) = self.pods.get_mut(&uid) else {
+            self.kill_orphan(status, out);
+            return;
+        };
+        let PodState::Task(track) = &mut entry.state else {
+            // The pod is queued, relaunching or done: this task is stale.
+            self.kill_orphan(status, out);
+            return;
+        };
+        if track.task_id != status.task_id {
+            self.kill_orphan(status, out);
+            return;
+        }
+        if let Ok(s) = TaskState::try_from(status.state) {
+            track.state = Some(s);
+        }
+        if track.agent_id.is_none() {
+            track.agent_id = status.agent_id.clone();
+        }
+        let outcome = task_status::classify(status);
+        match outcome {
+            TaskOutcome::Active { running } => {
+                if running {
+                    track.ever_running = true;
+                }
+                let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
+                let abandon = matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon);
+                if (deleting || abandon) && !track.kill_sent {
+                    track.kill_sent = true;
+                    self.metrics.kills += 1;
+                    out.push(Action::Kill {
+                        task_id: track.task_id.clone(),
+                        agent_id: track.agent_id.clone(),
+                        kill_policy: None,
+                    });
+                }
+            }
+            TaskOutcome::Unreachable => {
+                info!(pod = %uid, "task unreachable; waiting for its agent");
+            }
+            TaskOutcome::ReportedByExecutor => {
+                self.queue.flush_backoff();
+                self.finish_task(&uid, now);
+            }
+            TaskOutcome::NotReported {
+                reason,
+                message,
+                retryable,
+            } => {
+                self.queue.flush_backoff();
+                let Some(entry) = self.pods.get_mut(&uid) else { return };
+                let PodState::Task(track) = &entry.state else { return };
+                let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
+                if deleting || matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon) {
+                    self.finish_task(&uid, now);
+                    return;
+                }
+                if retryable && !track.ever_running {
+                    let agent_id = track
+                        .agent_id
+                        .clone()
+                        .or_else(|| status.agent_id.clone())
+                        .unwrap_or_default();
+                    let deadline = track
+                        .relaunch_deadline
+                        .unwrap_or(now + relaunch_deadline_cfg);
+                    if deadline > now && !agent_id.value.is_empty() {
+                        info!(pod = %uid, agent = %agent_id.value, %message, "launch failed; relaunching on the same agent");
+                        entry.state = PodState::Relaunch {
+                            agent_id,
+                            deadline,
+                            reason,
+                            message,
+                        };
+                        self.revive_wanted = true;
+                        return;
+                    }
+                }
+                entry.state = PodState::Done;
+                fail_pod(&entry.pod, reason, &message, out);
+            }
+        }
+    }
+
+    /// The task ended; decide what becomes of the pod.
+    fn finish_task(&mut self, uid: &str, now: Instant) {
+        let Some(entry) = self.pods.get_mut(uid) else { return };
+        let requeue = matches!(&entry.state, PodState::Task(t) if matches!(t.bind, BindState::RequeueAfterKill));
+        if entry.deleted {
+            self.pods.remove(uid);
+            return;
+        }
+        if requeue && entry.pod.metadata.deletion_timestamp.is_none() {
+            entry.state = PodState::Queued { last_event: None };
+            let pod = entry.pod.clone();
+            self.queue.upsert(uid, &pod, now);
+            self.revive_wanted = true;
+            return;
+        }
+        entry.state = PodState::Done;
+    }
+
+    fn on_agent_removed(&mut self, agent_id: &AgentId, _now: Instant, out: &mut Vec<Action>) {
+        info!(agent = %agent_id.value, "agent removed; failing its pods");
+        self.executors.remove(&agent_id.value);
+        self.held.retain(|h| h.offer.agent_id != *agent_id);
+        let message = format!("Mesos agent {} was removed", agent_id.value);
+        let mut uids: Vec<String> = self.pods.keys().cloned().collect();
+        uids.sort();
+        for uid in uids {
+            let Some(entry) = self.pods.get_mut(&uid) else { continue };
+            let on_agent = match &entry.state {
+                PodState::Task(t) => t.is_live() && t.agent_id.as_ref() == Some(agent_id),
+                PodState::Relaunch { agent_id: a, .. } => a == agent_id,
+                _ => false,
+            };
+            if !on_agent {
+                continue;
+            }
+            if entry.deleted {
+                self.pods.remove(&uid);
+                continue;
+            }
+            entry.state = PodState::Done;
+            fail_pod(&entry.pod, task_status::REASON_NODE_LOST, &message, out);
+        }
+    }
+
+    fn on_bind_result(&mut self, uid: &str, result: BindOutcome, out: &mut Vec<Action>) {
+        let Some(entry) = self.pods.get_mut(uid) else { return };
+        let PodState::Task(track) = &mut entry.state else { return };
+        match result {
+            BindOutcome::Bound => track.bind = BindState::Bound,
+            BindOutcome::Conflict | BindOutcome::Failed(_) => {
+                warn!(pod = %uid, ?result, "binding failed; killing the task");
+                track.bind = if result == BindOutcome::Conflict {
+                    BindState::Abandon
+                } else {
+                    BindState::RequeueAfterKill
+                };
+                if track.is_live() && !track.kill_sent {
+                    track.kill_sent = true;
+                    self.metrics.kills += 1;
+                    out.push(Action::Kill {
+                        task_id: track.task_id.clone(),
+                        agent_id: track.agent_id.clone(),
+                        kill_policy: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {
+    let pref = pod_ref(pod);
+    warn!(pod = %format!("{}/{}", pref.namespace, pref.name), reason, message, "failing pod");
+    out.push(Action::FailPod {
+        pod: pref.clone(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+    });
+    out.push(Action::RecordEvent {
+        pod: pref,
+        type_: EventType::Warning,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+    });
+}
+
+fn build_task_info(
+    pod: &Pod,
+    task_id: &TaskId,
+    agent: &AgentView,
+    resources: Vec<Resource>,
+    executor: ExecutorInfo,
+) -> TaskInfo {
+    let pref = pod_ref(pod);
+    let grace = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(DEFAULT_GRACE_SECONDS);
+    // Serializing a k8s-openapi Pod cannot fail (no maps with non-string
+    // keys); an empty payload would make the executor fail the task.
+    let data = serde_json::to_vec(pod).unwrap_or_default();
+    let label = |k: &str, v: &str| Label {
+        key: k.to_owned(),
+        value: Some(v.to_owned()),
+    };
+    TaskInfo {
+        name: format!("{}/{}", pref.namespace, pref.name),
+        task_id: task_id.clone(),
+        agent_id: agent.agent_id.clone(),
+        resources,
+        executor: Some(executor),
+        kill_policy: Some(kill_policy_seconds(grace)),
+        data: Some(data),
+        labels: Some(Labels {
+            labels: vec![
+                label("kube-mesos.io/namespace", &pref.namespace),
+                label("kube-mesos.io/name", &pref.name),
+                label("kube-mesos.io/uid", &pref.uid),
+            ],
+        }),
+        ..Default::default()
     }
 }
