@@ -8,10 +8,11 @@
 //! - [`runtime`]: the CRI-shaped runtime trait.
 //! - [`process`]: the image-less host-process runtime.
 
-pub mod env;
 pub mod cri;
+pub mod env;
 pub mod pod;
 pub mod process;
 pub mod quantity;
 pub mod runtime;
 pub mod status;
+pub mod volumes;
