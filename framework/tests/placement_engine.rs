@@ -1,0 +1,434 @@
+//! Placement engine: kube-scheduler's filters and words, Mesos resource
+//! carving, executor resources, packing and scoring.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, ContainerPort, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, Pod, PodSpec, ResourceRequirements, Taint, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_mesos_framework::placement::{
+    agent_labels, place, AgentView, PlacementPolicy, PodToPlace,
+};
+use kube_mesos_framework::resources::{build, ports_in, reservation_role, scalar_sum, Scalars, CPUS, MEM};
+use kube_mesos_proto::v1::{
+    domain_info, value, AgentId, Attribute, DomainInfo, FrameworkId, Offer, OfferId, Resource,
+};
+
+const EXEC: Scalars = Scalars {
+    cpus: 100,
+    mem: 64_000,
+    disk: 0,
+};
+
+fn requests(cpu: &str, mem: &str) -> Option<ResourceRequirements> {
+    let mut r = BTreeMap::new();
+    if !cpu.is_empty() {
+        r.insert("cpu".to_owned(), Quantity(cpu.to_owned()));
+    }
+    if !mem.is_empty() {
+        r.insert("memory".to_owned(), Quantity(mem.to_owned()));
+    }
+    Some(ResourceRequirements {
+        requests: Some(r),
+        ..Default::default()
+    })
+}
+
+fn container(cpu: &str, mem: &str) -> Container {
+    Container {
+        name: "c".into(),
+        resources: requests(cpu, mem),
+        ..Default::default()
+    }
+}
+
+fn pod(name: &str, cpu: &str, mem: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            uid: Some(format!("uid-{name}")),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![container(cpu, mem)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn offer(id: &str, agent: &str, host: &str, resources: Vec<Resource>) -> Offer {
+    Offer {
+        id: OfferId { value: id.into() },
+        framework_id: FrameworkId { value: "fw".into() },
+        agent_id: AgentId { value: agent.into() },
+        hostname: host.into(),
+        resources,
+        ..Default::default()
+    }
+}
+
+fn std_offer(id: &str, agent: &str, cpus: f64, mem: f64) -> Offer {
+    offer(
+        id,
+        agent,
+        &format!("host-{agent}"),
+        vec![
+            build::scalar(CPUS, cpus, "*"),
+            build::scalar(MEM, mem, "*"),
+            build::ports(&[(31000, 31010)], "*"),
+        ],
+    )
+}
+
+fn view(offers: &[&Offer]) -> AgentView {
+    AgentView::from_offers(offers).expect("view")
+}
+
+fn cand(p: &Pod) -> PodToPlace<'_> {
+    PodToPlace {
+        pod: p,
+        role: "*".into(),
+        only_agent: None,
+    }
+}
+
+#[test]
+fn a_fitting_pod_gets_its_requests_and_the_executor_its_share() {
+    let o = std_offer("o1", "a1", 2.0, 1024.0);
+    let p = pod("web", "1", "512Mi");
+    let mut agents = vec![view(&[&o])];
+    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert!(out.unplaced.is_empty(), "{:?}", out.unplaced);
+    let pl = &out.placed[0];
+    assert_eq!(scalar_sum(&pl.task_resources, CPUS), 1000);
+    assert_eq!(scalar_sum(&pl.task_resources, MEM), 512_000);
+    let exec = pl.executor_resources.as_ref().expect("executor launched with the first pod");
+    assert_eq!(scalar_sum(exec, CPUS), 100);
+    assert_eq!(scalar_sum(exec, MEM), 64_000);
+    assert_eq!(ports_in(exec).len(), 1, "one port for the executor's endpoint");
+}
+
+#[test]
+fn init_container_max_rule_and_overhead() {
+    // App containers: 0.5 + 0.5; an init container wants 2 → effective 2.
+    let mut p = pod("init", "500m", "");
+    let spec = p.spec.as_mut().expect("spec");
+    spec.containers.push(container("500m", ""));
+    spec.init_containers = Some(vec![container("2", "")]);
+    let o = std_offer("o1", "a1", 2.0, 1024.0);
+    let mut agents = vec![view(&[&o])];
+    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(
+        out.unplaced[0].message,
+        "0/1 nodes are available: 1 Insufficient cpu.",
+        "2 cpus + executor 0.1 > 2"
+    );
+    let o = std_offer("o2", "a2", 2.1, 1024.0);
+    let mut agents = vec![view(&[&o])];
+    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 2000);
+
+    // Overhead is added on top.
+    let mut q = pod("ovh", "1", "100Mi");
+    q.spec.as_mut().expect("spec").overhead = Some(BTreeMap::from([
+        ("cpu".to_owned(), Quantity("250m".into())),
+        ("memory".to_owned(), Quantity("28Mi".into())),
+    ]));
+    let o = std_offer("o3", "a3", 4.0, 1024.0);
+    let mut agents = vec![view(&[&o])];
+    let out = place(&[cand(&q)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 1250);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, MEM), 128_000);
+}
+
+#[test]
+fn sidecar_init_containers_add_to_the_app_sum() {
+    let mut p = pod("sc", "1", "");
+    let mut sidecar = container("500m", "");
+    sidecar.restart_policy = Some("Always".into());
+    p.spec.as_mut().expect("spec").init_containers = Some(vec![sidecar, container("1", "")]);
+    let req = kube_mesos_framework::placement::requests::pod_request(&p);
+    // app 1 + sidecar 0.5 = 1.5; init 1 + sidecar 0.5 = 1.5 → 1.5
+    assert_eq!(req.milli_cpu, 1500);
+}
+
+#[test]
+fn executor_resources_only_with_the_first_launch_on_an_agent() {
+    let o = std_offer("o1", "a1", 4.0, 4096.0);
+    let p1 = pod("p1", "1", "");
+    let p2 = pod("p2", "1", "");
+    let mut agents = vec![view(&[&o])];
+    let out = place(&[cand(&p1), cand(&p2)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.placed.len(), 2);
+    assert!(out.placed[0].executor_resources.is_some());
+    assert!(out.placed[1].executor_resources.is_none());
+
+    // An agent whose executor already runs: none at all.
+    let mut agents = vec![view(&[&o])];
+    agents[0].executor_needed = false;
+    let out = place(&[cand(&p1)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert!(out.placed[0].executor_resources.is_none());
+}
+
+fn with_host_port(mut p: Pod, port: i32) -> Pod {
+    p.spec.as_mut().expect("spec").containers[0].ports = Some(vec![ContainerPort {
+        container_port: 80,
+        host_port: Some(port),
+        ..Default::default()
+    }]);
+    p
+}
+
+#[test]
+fn host_ports_must_be_offered_and_free() {
+    let o = std_offer("o1", "a1", 4.0, 4096.0);
+    let inside = with_host_port(pod("in", "100m", ""), 31005);
+    let twin = with_host_port(pod("twin", "100m", ""), 31005);
+    let outside = with_host_port(pod("out", "100m", ""), 8080);
+    let mut agents = vec![view(&[&o])];
+    let out = place(
+        &[cand(&inside), cand(&twin), cand(&outside)],
+        &mut agents,
+        EXEC,
+        PlacementPolicy::Binpack,
+    );
+    assert_eq!(out.placed.len(), 1);
+    assert_eq!(ports_in(&out.placed[0].task_resources), vec![31005]);
+    let exec_port = ports_in(out.placed[0].executor_resources.as_ref().expect("exec"));
+    assert_ne!(exec_port, vec![31005], "the executor's port is another one");
+    let msg = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
+    assert_eq!(out.unplaced[0].message, msg, "collision with the first pod");
+    assert_eq!(out.unplaced[1].message, msg, "not in the offered ranges");
+
+    // Ports used by pods already running on the agent are taken too.
+    let mut agents = vec![view(&[&o])];
+    agents[0].used_ports.insert(31005);
+    let out = place(&[cand(&inside)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.unplaced.len(), 1);
+}
+
+#[test]
+fn node_name_selector_affinity_taints_and_unschedulable() {
+    let oa = std_offer("oa", "a", 4.0, 4096.0);
+    let ob = std_offer("ob", "b", 4.0, 4096.0);
+    let oc = std_offer("oc", "c", 4.0, 4096.0);
+    let fresh = || {
+        let mut v = vec![view(&[&oa]), view(&[&ob]), view(&[&oc])];
+        v[0].labels.insert("disk".into(), "ssd".into());
+        v[1].taints = vec![Taint {
+            key: "dedicated".into(),
+            value: Some("gpu".into()),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        }];
+        v[2].unschedulable = true;
+        v
+    };
+
+    let mut named = pod("named", "100m", "");
+    named.spec.as_mut().expect("spec").node_name = Some("host-b".into());
+    let mut agents = fresh();
+    let out = place(&[cand(&named)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(
+        out.unplaced[0].message,
+        "0/3 nodes are available: 1 node(s) didn't match the requested node name, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable."
+    );
+
+    let mut sel = pod("sel", "100m", "");
+    sel.spec.as_mut().expect("spec").node_selector = Some(BTreeMap::from([("disk".into(), "ssd".into())]));
+    let mut agents = fresh();
+    let out = place(&[cand(&sel)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.placed[0].agent_index, 0);
+
+    let mut aff = pod("aff", "100m", "");
+    aff.spec.as_mut().expect("spec").affinity = Some(Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_expressions: Some(vec![NodeSelectorRequirement {
+                        key: "disk".into(),
+                        operator: "NotIn".into(),
+                        values: Some(vec!["ssd".into()]),
+                    }]),
+                    match_fields: None,
+                }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut agents = fresh();
+    let out = place(&[cand(&aff)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(
+        out.unplaced[0].message,
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable."
+    );
+
+    let mut tolerant = pod("tol", "100m", "");
+    tolerant.spec.as_mut().expect("spec").tolerations = Some(vec![Toleration {
+        key: Some("dedicated".into()),
+        operator: Some("Equal".into()),
+        value: Some("gpu".into()),
+        effect: Some("NoSchedule".into()),
+        toleration_seconds: None,
+    }]);
+    tolerant.spec.as_mut().expect("spec").node_name = Some("host-b".into());
+    let mut agents = fresh();
+    let out = place(&[cand(&tolerant)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.placed[0].agent_index, 1);
+
+    let mut everything = pod("all", "100m", "");
+    everything.spec.as_mut().expect("spec").tolerations = Some(vec![Toleration {
+        operator: Some("Exists".into()),
+        ..Default::default()
+    }]);
+    everything.spec.as_mut().expect("spec").node_name = Some("host-c".into());
+    let mut agents = fresh();
+    let out = place(&[cand(&everything)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.placed[0].agent_index, 2, "empty key + Exists tolerates the unschedulable taint");
+}
+
+#[test]
+fn failed_scheduling_message_counts_per_reason() {
+    let small1 = std_offer("o1", "a1", 0.5, 4096.0);
+    let small2 = std_offer("o2", "a2", 0.5, 4096.0);
+    let labelled = std_offer("o3", "a3", 8.0, 4096.0);
+    let mut p = pod("big", "2", "");
+    p.spec.as_mut().expect("spec").node_selector = Some(BTreeMap::from([("zone".into(), "x".into())]));
+    let mut agents = vec![view(&[&small1]), view(&[&small2]), view(&[&labelled])];
+    agents[0].labels.insert("zone".into(), "x".into());
+    agents[1].labels.insert("zone".into(), "x".into());
+    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(
+        out.unplaced[0].message,
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
+    );
+    assert!(out.unplaced[0].might_fit_later);
+    assert_eq!(out.unplaced[0].transient_on, vec![0, 1]);
+}
+
+#[test]
+fn several_pods_across_several_offers_of_one_agent() {
+    let o1 = std_offer("o1", "a1", 1.0, 1024.0);
+    let o2 = std_offer("o2", "a1", 1.0, 1024.0);
+    let big = pod("big", "1500m", "");
+    let small = pod("small", "300m", "");
+    let mut agents = vec![view(&[&o1, &o2])];
+    assert_eq!(agents[0].offer_ids.len(), 2);
+    let out = place(&[cand(&big), cand(&small), cand(&small)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    // 2 cpus: executor 0.1 + 1.5 + 0.3 = 1.9; the third does not fit.
+    assert_eq!(out.placed.len(), 2);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 1500);
+    assert_eq!(out.unplaced.len(), 1);
+}
+
+#[test]
+fn binpack_prefers_the_fuller_agent_and_spread_the_emptier() {
+    let big = std_offer("o1", "big", 8.0, 8192.0);
+    let small = std_offer("o2", "small", 2.0, 2048.0);
+    let p = pod("p", "1", "512Mi");
+    let mut agents = vec![view(&[&big]), view(&[&small])];
+    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.placed[0].agent_index, 1);
+    let mut agents = vec![view(&[&big]), view(&[&small])];
+    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Spread);
+    assert_eq!(out.placed[0].agent_index, 0);
+}
+
+#[test]
+fn roles_reserved_first_and_allocation_info_carried() {
+    let o = offer(
+        "o1",
+        "a1",
+        "h1",
+        vec![
+            build::scalar(CPUS, 4.0, "batch"),
+            build::scalar(CPUS, 2.0, "web"),
+            build::reserved(build::scalar(CPUS, 1.0, "web"), "web"),
+            build::scalar(MEM, 1024.0, "web"),
+            build::ports(&[(31000, 31001)], "web"),
+        ],
+    );
+    let p = pod("p", "1500m", "");
+    let mut agents = vec![view(&[&o])];
+    agents[0].executor_needed = false;
+    let c = PodToPlace {
+        pod: &p,
+        role: "web".into(),
+        only_agent: None,
+    };
+    let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let res = &out.placed[0].task_resources;
+    assert_eq!(scalar_sum(res, CPUS), 1500);
+    assert_eq!(reservation_role(&res[0]), Some("web"), "reserved first");
+    assert_eq!(scalar_sum(&res[..1], CPUS), 1000);
+    for r in res {
+        assert_eq!(r.allocation_info.as_ref().and_then(|a| a.role.as_deref()), Some("web"));
+    }
+
+    // A pod of a role the agent has nothing for does not fit, even though
+    // `batch` has plenty.
+    let q = pod("q", "3500m", "");
+    let mut agents = vec![view(&[&o])];
+    agents[0].executor_needed = false;
+    let c = PodToPlace {
+        pod: &q,
+        role: "web".into(),
+        only_agent: None,
+    };
+    let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.unplaced[0].message, "0/1 nodes are available: 1 Insufficient cpu.");
+}
+
+#[test]
+fn only_agent_restricts_relaunches() {
+    let oa = std_offer("oa", "a", 4.0, 4096.0);
+    let ob = std_offer("ob", "b", 8.0, 8192.0);
+    let p = pod("p", "1", "");
+    let mut agents = vec![view(&[&oa]), view(&[&ob])];
+    let c = PodToPlace {
+        pod: &p,
+        role: "*".into(),
+        only_agent: Some(AgentId { value: "b".into() }),
+    };
+    let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
+    assert_eq!(out.placed[0].agent_index, 1);
+}
+
+#[test]
+fn agent_labels_from_an_offer() {
+    let mut o = std_offer("o", "a", 1.0, 1.0);
+    o.hostname = "node-1.example".into();
+    o.attributes = vec![
+        Attribute {
+            name: "rack".into(),
+            r#type: value::Type::Text as i32,
+            text: Some(value::Text { value: "r1".into() }),
+            ..Default::default()
+        },
+        Attribute {
+            name: "gen".into(),
+            r#type: value::Type::Scalar as i32,
+            scalar: Some(value::Scalar { value: 5.0 }),
+            ..Default::default()
+        },
+    ];
+    o.domain = Some(DomainInfo {
+        fault_domain: Some(domain_info::FaultDomain {
+            region: domain_info::fault_domain::RegionInfo { name: "eu".into() },
+            zone: domain_info::fault_domain::ZoneInfo { name: "eu-1a".into() },
+        }),
+    });
+    let l = agent_labels(&o);
+    assert_eq!(l["kubernetes.io/hostname"], "node-1.example");
+    assert_eq!(l["kubernetes.io/os"], "linux");
+    assert_eq!(l["rack"], "r1");
+    assert_eq!(l["gen"], "5");
+    assert_eq!(l["topology.kubernetes.io/region"], "eu");
+    assert_eq!(l["topology.kubernetes.io/zone"], "eu-1a");
+}
