@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod run;
 pub mod queue;
 pub mod task_status;
+pub mod kube;

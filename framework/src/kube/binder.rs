@@ -1,0 +1,203 @@
+//! The pod writes the core asks for.
+//!
+//! - Bind: merge-patch the placement annotations first (so a restarted
+//!   framework can always find the task of a bound pod), then POST
+//!   `pods/{name}/binding` as kube-scheduler does. A 409 means the pod is
+//!   bound already (or was replaced): [`BindOutcome::Conflict`].
+//! - SetPodUnschedulable / FailPod: strategic-merge patches of `pods/status`,
+//!   the patch type kube-scheduler's `PatchPodStatus` uses, so the
+//!   `conditions` list merges by `type` instead of being replaced.
+//!
+//! Every write names the pod's UID, so a pod deleted and recreated under the
+//! same name is never touched by decisions made for its predecessor.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use super::{is_status, KubeError, Result};
+use crate::core::{BindOutcome, PodRef};
+
+/// Writes to pods on behalf of the core.
+#[derive(Clone)]
+pub struct PodWriter {
+    client: kube::Client,
+}
+
+impl PodWriter {
+    /// A writer over `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    fn pods(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Patches annotations onto the pod (merge patch with a UID check).
+    pub async fn annotate(
+        &self,
+        pod: &PodRef,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let patch = json!({ "metadata": { "uid": pod.uid, "annotations": annotations } });
+        self.pods(&pod.namespace)
+            .patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
+            .map_err(|source| KubeError::AnnotatePodFailed {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                source,
+            })
+    }
+
+    /// Annotates then binds the pod to `node_name`; the outcome for
+    /// `Input::BindResult`.
+    pub async fn bind(
+        &self,
+        pod: &PodRef,
+        node_name: &str,
+        annotations: &BTreeMap<String, String>,
+    ) -> BindOutcome {
+        if let Err(e) = self.annotate(pod, annotations).await {
+            return outcome_of(e);
+        }
+        let binding = Binding {
+            metadata: ObjectMeta {
+                name: Some(pod.name.clone()),
+                namespace: Some(pod.namespace.clone()),
+                uid: Some(pod.uid.clone()),
+                ..ObjectMeta::default()
+            },
+            target: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node_name.to_string()),
+                ..ObjectReference::default()
+            },
+        };
+        let result: std::result::Result<serde_json::Value, kube::Error> = self
+            .pods(&pod.namespace)
+            .create_subresource("binding", &pod.name, &PostParams::default(), &binding)
+            .await;
+        match result {
+            Ok(_) => BindOutcome::Bound,
+            Err(source) => outcome_of(KubeError::BindPodFailed {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Sets `PodScheduled=False`, reason `Unschedulable`, as kube-scheduler
+    /// does for a pod that fits nowhere.
+    pub async fn set_unschedulable(
+        &self,
+        pod: &PodRef,
+        message: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        self.patch_status(pod, unschedulable_patch(&pod.uid, message, now))
+            .await
+    }
+
+    /// Sets `status.phase=Failed` with reason and message.
+    pub async fn fail(&self, pod: &PodRef, reason: &str, message: &str) -> Result<()> {
+        self.patch_status(pod, failed_patch(&pod.uid, reason, message))
+            .await
+    }
+
+    async fn patch_status(&self, pod: &PodRef, patch: serde_json::Value) -> Result<()> {
+        self.pods(&pod.namespace)
+            .patch_status(
+                &pod.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&patch),
+            )
+            .await
+            .map(drop)
+            .map_err(|source| KubeError::PatchPodStatusFailed {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                source,
+            })
+    }
+}
+
+/// Maps a failed bind to the core's outcome: 409 is a conflict, anything
+/// else a failure with the error's text.
+pub fn outcome_of(error: KubeError) -> BindOutcome {
+    let conflict = match &error {
+        KubeError::AnnotatePodFailed { source, .. } | KubeError::BindPodFailed { source, .. } => {
+            is_status(source, 409)
+        }
+        _ => false,
+    };
+    if conflict {
+        BindOutcome::Conflict
+    } else {
+        let mut text = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        BindOutcome::Failed(text)
+    }
+}
+
+/// The `pods/status` patch of an unschedulable pod (kube-scheduler's
+/// condition: type PodScheduled, status False, reason Unschedulable).
+pub fn unschedulable_patch(uid: &str, message: &str, now: jiff::Timestamp) -> serde_json::Value {
+    json!({
+        "metadata": { "uid": uid },
+        "status": {
+            "conditions": [{
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+                "lastProbeTime": null,
+                "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            }]
+        }
+    })
+}
+
+/// The `pods/status` patch of a pod the framework fails.
+pub fn failed_patch(uid: &str, reason: &str, message: &str) -> serde_json::Value {
+    json!({
+        "metadata": { "uid": uid },
+        "status": { "phase": "Failed", "reason": reason, "message": message }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unschedulable_patch_has_kube_scheduler_condition() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let p = unschedulable_patch("u1", "0/1 nodes are available: 1 Insufficient cpu.", now);
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(c["type"], "PodScheduled");
+        assert_eq!(c["status"], "False");
+        assert_eq!(c["reason"], "Unschedulable");
+        assert_eq!(c["lastTransitionTime"], "2026-01-02T03:04:05Z");
+        assert_eq!(p["metadata"]["uid"], "u1");
+    }
+
+    #[test]
+    fn failed_patch_sets_phase_reason_message() {
+        let p = failed_patch("u1", "AgentRemoved", "agent a1 was removed");
+        assert_eq!(p["status"]["phase"], "Failed");
+        assert_eq!(p["status"]["reason"], "AgentRemoved");
+    }
+}

@@ -1,0 +1,314 @@
+//! Pod and Node watches, turned into scheduler-core inputs.
+//!
+//! kube-rs' watcher lists, then watches, and relists after a 410 or a broken
+//! stream. A relist says nothing about objects deleted while the watch was
+//! away, so [`PodTracker`] and [`NodeTracker`] remember what they reported
+//! and, at the end of each relist (`InitDone`), report the missing ones as
+//! deleted. The core needs that: a vanished pod whose task still runs must be
+//! killed. The trackers are pure (watch event in, inputs out); the async part
+//! only forwards.
+//!
+//! Which pods: those whose `spec.schedulerName` is one of ours, and any pod
+//! carrying our task annotation (bound pods: the core needs their
+//! `deletionTimestamp` and their disappearance). Annotations cannot be
+//! selected on server-side, so all pods are watched and filtered here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use tokio::sync::mpsc;
+
+use crate::core::{Input, ANNOTATION_TASK_ID};
+
+/// Tracks the pods reported to the core.
+#[derive(Debug, Default)]
+pub struct PodTracker {
+    scheduler_names: Vec<String>,
+    known: BTreeMap<String, Pod>,
+    relist: Option<BTreeSet<String>>,
+    synced: bool,
+}
+
+impl PodTracker {
+    /// A tracker for pods of `scheduler_names`.
+    pub fn new(scheduler_names: Vec<String>) -> Self {
+        Self {
+            scheduler_names,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the core cares about this pod.
+    pub fn is_ours(&self, pod: &Pod) -> bool {
+        let by_name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .is_some_and(|n| self.scheduler_names.iter().any(|ours| ours == n));
+        let annotated = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(ANNOTATION_TASK_ID));
+        by_name || annotated
+    }
+
+    /// One watch event in, the core's inputs out.
+    pub fn step(&mut self, event: Event<Pod>) -> Vec<Input> {
+        match event {
+            Event::Init => {
+                self.relist = Some(BTreeSet::new());
+                Vec::new()
+            }
+            Event::InitApply(pod) => {
+                if let (Some(seen), Some(uid)) = (self.relist.as_mut(), pod.metadata.uid.clone()) {
+                    seen.insert(uid);
+                }
+                self.apply(pod)
+            }
+            Event::Apply(pod) => self.apply(pod),
+            Event::Delete(pod) => {
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                match self.known.remove(&uid) {
+                    Some(_) => vec![Input::PodDeleted(Box::new(pod))],
+                    None => Vec::new(),
+                }
+            }
+            Event::InitDone => {
+                let seen = self.relist.take().unwrap_or_default();
+                let gone: Vec<String> = self
+                    .known
+                    .keys()
+                    .filter(|uid| !seen.contains(*uid))
+                    .cloned()
+                    .collect();
+                let mut out: Vec<Input> = gone
+                    .into_iter()
+                    .filter_map(|uid| self.known.remove(&uid))
+                    .map(|pod| Input::PodDeleted(Box::new(pod)))
+                    .collect();
+                if !self.synced {
+                    self.synced = true;
+                    out.push(Input::PodsSynced);
+                }
+                out
+            }
+        }
+    }
+
+    fn apply(&mut self, pod: Pod) -> Vec<Input> {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return Vec::new();
+        };
+        if self.is_ours(&pod) {
+            self.known.insert(uid, pod.clone());
+            vec![Input::PodUpserted(Box::new(pod))]
+        } else if let Some(old) = self.known.remove(&uid) {
+            // No longer ours (annotation removed): forget it like a deletion.
+            vec![Input::PodDeleted(Box::new(old))]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Number of pods reported and not deleted.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether no pod is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+}
+
+/// Tracks the Nodes reported to the core.
+#[derive(Debug, Default)]
+pub struct NodeTracker {
+    known: BTreeSet<String>,
+    relist: Option<BTreeSet<String>>,
+}
+
+impl NodeTracker {
+    /// One watch event in, the core's inputs out.
+    pub fn step(&mut self, event: Event<Node>) -> Vec<Input> {
+        match event {
+            Event::Init => {
+                self.relist = Some(BTreeSet::new());
+                Vec::new()
+            }
+            Event::InitApply(node) | Event::Apply(node) => {
+                let Some(name) = node.metadata.name.clone() else {
+                    return Vec::new();
+                };
+                if let Some(seen) = self.relist.as_mut() {
+                    seen.insert(name.clone());
+                }
+                self.known.insert(name);
+                vec![Input::NodeUpserted(Box::new(node))]
+            }
+            Event::Delete(node) => match node.metadata.name {
+                Some(name) if self.known.remove(&name) => vec![Input::NodeDeleted(name)],
+                _ => Vec::new(),
+            },
+            Event::InitDone => {
+                let seen = self.relist.take().unwrap_or_default();
+                let gone: Vec<String> = self.known.difference(&seen).cloned().collect();
+                gone.into_iter()
+                    .map(|name| {
+                        self.known.remove(&name);
+                        Input::NodeDeleted(name)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Watches pods and sends the core's inputs to `out` until `out` closes.
+/// Watch errors are logged; the watcher retries with backoff.
+pub async fn watch_pods(
+    client: kube::Client,
+    scheduler_names: Vec<String>,
+    out: mpsc::Sender<Input>,
+) {
+    let mut tracker = PodTracker::new(scheduler_names);
+    let stream =
+        watcher::watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) => {
+                for input in tracker.step(event) {
+                    if out.send(input).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "pod watch failed; retrying"),
+        }
+    }
+}
+
+/// Watches Nodes and sends the core's inputs to `out` until `out` closes.
+pub async fn watch_nodes(client: kube::Client, out: mpsc::Sender<Input>) {
+    let mut tracker = NodeTracker::default();
+    let stream =
+        watcher::watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) => {
+                for input in tracker.step(event) {
+                    if out.send(input).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "node watch failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PodSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn pod(uid: &str, scheduler: &str, annotated: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(format!("p-{uid}")),
+                namespace: Some("ns".into()),
+                uid: Some(uid.into()),
+                annotations: annotated.then(|| {
+                    BTreeMap::from([(ANNOTATION_TASK_ID.to_string(), format!("pod.{uid}"))])
+                }),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PodSpec {
+                scheduler_name: Some(scheduler.into()),
+                ..PodSpec::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    fn kinds(inputs: &[Input]) -> Vec<String> {
+        inputs
+            .iter()
+            .map(|i| match i {
+                Input::PodUpserted(p) => {
+                    format!("up:{}", p.metadata.uid.clone().unwrap_or_default())
+                }
+                Input::PodDeleted(p) => {
+                    format!("del:{}", p.metadata.uid.clone().unwrap_or_default())
+                }
+                Input::PodsSynced => "synced".into(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_our_pods_and_annotated_pods_are_reported() {
+        let mut t = PodTracker::new(vec!["kube-mesos".into()]);
+        assert_eq!(
+            kinds(&t.step(Event::Apply(pod("a", "kube-mesos", false)))),
+            ["up:a"]
+        );
+        assert!(t
+            .step(Event::Apply(pod("b", "default-scheduler", false)))
+            .is_empty());
+        assert_eq!(
+            kinds(&t.step(Event::Apply(pod("c", "default-scheduler", true)))),
+            ["up:c"]
+        );
+        assert!(t
+            .step(Event::Delete(pod("b", "default-scheduler", false)))
+            .is_empty());
+        assert_eq!(
+            kinds(&t.step(Event::Delete(pod("a", "kube-mesos", false)))),
+            ["del:a"]
+        );
+    }
+
+    #[test]
+    fn relist_reports_pods_deleted_while_away_and_syncs_once() {
+        let mut t = PodTracker::new(vec!["kube-mesos".into()]);
+        t.step(Event::Init);
+        t.step(Event::InitApply(pod("a", "kube-mesos", false)));
+        t.step(Event::InitApply(pod("b", "kube-mesos", false)));
+        assert_eq!(kinds(&t.step(Event::InitDone)), ["synced"]);
+        // Watch broke; relist finds only b.
+        t.step(Event::Init);
+        t.step(Event::InitApply(pod("b", "kube-mesos", false)));
+        assert_eq!(kinds(&t.step(Event::InitDone)), ["del:a"]);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn node_relist_reports_deleted_nodes() {
+        let node = |name: &str| Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Node::default()
+        };
+        let mut t = NodeTracker::default();
+        t.step(Event::Init);
+        t.step(Event::InitApply(node("n1")));
+        t.step(Event::InitApply(node("n2")));
+        assert!(t.step(Event::InitDone).is_empty());
+        t.step(Event::Init);
+        t.step(Event::InitApply(node("n2")));
+        let out = t.step(Event::InitDone);
+        assert!(matches!(&out[..], [Input::NodeDeleted(n)] if n == "n1"));
+    }
+}
