@@ -48,6 +48,9 @@ pub enum ApiServerError {
     /// The HTTP server stopped with an I/O error.
     #[error("serving HTTP")]
     ServeFailed(#[source] std::io::Error),
+    /// Creating or loading the serving certificate failed.
+    #[error("setting up serving TLS")]
+    TlsSetupFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Building the TLS client for the kubelet log proxy failed.
     #[error("building kubelet client")]
     KubeletClientFailed(#[source] reqwest::Error),

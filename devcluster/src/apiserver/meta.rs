@@ -8,31 +8,31 @@ use super::error::FieldError;
 
 /// Now, as a `metav1.Time` string (RFC 3339, seconds).
 pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
+    jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
 
 /// Now plus `secs`, as a `metav1.Time` string.
 pub fn now_plus(secs: i64) -> String {
-    let t = k8s_openapi::jiff::Timestamp::now();
+    let t = jiff::Timestamp::now();
     let t = t
-        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(secs))
+        .checked_add(jiff::SignedDuration::from_secs(secs))
         .unwrap_or(t);
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Now as a `metav1.MicroTime` string.
 pub fn now_micro() -> String {
-    k8s_openapi::jiff::Timestamp::now()
+    jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string()
 }
 
 /// Seconds since a `metav1.Time` string; `None` if absent or unparsable.
 pub fn age_secs(ts: &Value) -> Option<i64> {
-    let t: k8s_openapi::jiff::Timestamp = ts.as_str()?.parse().ok()?;
-    let d = k8s_openapi::jiff::Timestamp::now().duration_since(t);
+    let t: jiff::Timestamp = ts.as_str()?.parse().ok()?;
+    let d = jiff::Timestamp::now().duration_since(t);
     Some(d.as_secs())
 }
 

@@ -1,11 +1,310 @@
-//! placeholder
+//! An embedded Kubernetes API server for `kube-mesos local` and tests.
+//!
+//! Production talks to a real kube-apiserver; this one serves the subset we
+//! use (core/v1 namespaces, pods with status/binding/log, nodes, events,
+//! configmaps, secrets, serviceaccounts; coordination.k8s.io/v1 leases;
+//! events.k8s.io/v1 events) with the same wire behaviour, so kubectl and
+//! kube-rs work against it unchanged: discovery and OpenAPI v3 as kubectl
+//! reads them, Status errors with kube-apiserver's codes and messages,
+//! resourceVersion/watch/410 semantics, three patch formats, Table printing,
+//! graceful pod deletion and a durable store.
+//!
+//! Layout: [`store`] (objects, rv, history, persistence), [`watch`] (streams),
+//! [`strategy`] (per-resource defaulting and validation), [`patch`],
+//! [`table`], [`discovery`], [`handlers`] (verbs), [`server`] (HTTP shell),
+//! [`logs`] (kubelet proxy), [`error`] (Status bodies).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kube_mesos_devcluster::apiserver::ApiServerError> {
+//! use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(kube_mesos_devcluster::apiserver::ApiServerError::ServeFailed)?;
+//! let server = ApiServer::start(ApiServerConfig::new("/tmp/kube", "secret"), listener).await?;
+//! println!("{}", server.kubeconfig());
+//! server.shutdown().await
+//! # }
+//! ```
+
+pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod handlers;
+pub mod logs;
 pub mod meta;
 pub mod patch;
+pub mod request;
 pub mod resources;
 pub mod selector;
+pub mod server;
 pub mod store;
 pub mod strategy;
 pub mod table;
+pub mod tls;
 pub mod typed;
+pub mod watch;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::watch as signal;
+
+pub use config::{ApiServerConfig, KubeletScheme};
+pub use error::{ApiServerError, Result, StatusError};
+
+/// Serves until `shutdown` completes; open watches are ended on shutdown.
+/// The listener speaks HTTPS (see [`ca_pem`]) and plain HTTP on the same port.
+pub async fn serve(
+    config: ApiServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let built = build(config, &listener)?;
+    run(listener, built, shutdown).await
+}
+
+/// The CA certificate (PEM) the server in `data_dir` serves with, creating
+/// it if needed: what a kubeconfig's `certificate-authority-data` holds.
+pub fn ca_pem(data_dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(data_dir).map_err(|source| ApiServerError::CreateDataDirFailed {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    Ok(tls::load_or_create(data_dir)?.ca_pem)
+}
+
+struct Built {
+    ctx: Arc<server::Ctx>,
+    router: axum::Router,
+    tls: tls::ServingTls,
+}
+
+fn build(config: ApiServerConfig, listener: &tokio::net::TcpListener) -> Result<Built> {
+    let store = Arc::new(store::Store::open(
+        &config.data_dir,
+        config.history_size,
+        config.compact_every,
+    )?);
+    handlers::bootstrap(&store).map_err(|e| ApiServerError::WriteStoreFailed {
+        path: config.data_dir.clone(),
+        source: std::io::Error::other(e.message),
+    })?;
+    let tls = tls::load_or_create(&config.data_dir)?;
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .map_err(ApiServerError::ServeFailed)?;
+    let (closing, _) = signal::channel(0u64);
+    let ctx = Arc::new(server::Ctx {
+        store,
+        config,
+        kubelet: logs::kubelet_client()?,
+        closing,
+        address,
+    });
+    let router = axum::Router::new()
+        .fallback(server::handle)
+        .with_state(ctx.clone());
+    Ok(Built { ctx, router, tls })
+}
+
+/// Serves one connection until it ends or `stop` asks for a graceful close.
+async fn serve_connection<I>(io: I, router: axum::Router, mut stop: signal::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn run(
+    listener: tokio::net::TcpListener,
+    built: Built,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let Built { ctx, router, tls } = built;
+    let (stop_tx, stop_rx) = signal::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let router = router.clone();
+                let acceptor = tls.acceptor.clone();
+                let stop = stop_rx.clone();
+                conns.spawn(async move {
+                    // A TLS ClientHello starts with the handshake record type 0x16.
+                    let mut first = [0u8; 1];
+                    let is_tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+                    if is_tls {
+                        match acceptor.accept(stream).await {
+                            Ok(s) => serve_connection(TokioIo::new(s), router, stop).await,
+                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        }
+                    } else {
+                        serve_connection(TokioIo::new(stream), router, stop).await;
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    ctx.closing.send_modify(|e| *e += 1);
+    let _ = stop_tx.send(true);
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// A running server started by [`ApiServer::start`].
+pub struct ApiServer {
+    addr: SocketAddr,
+    token: String,
+    ca_pem: String,
+    closing: signal::Sender<u64>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl ApiServer {
+    /// Opens the store and starts serving on `listener` in a task. The
+    /// server is ready when this returns.
+    pub async fn start(config: ApiServerConfig, listener: tokio::net::TcpListener) -> Result<Self> {
+        let addr = listener.local_addr().map_err(ApiServerError::ServeFailed)?;
+        let token = config.token.clone();
+        let built = build(config, &listener)?;
+        let closing = built.ctx.closing.clone();
+        let ca_pem = built.tls.ca_pem.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, built, async move {
+            let _ = rx.await;
+        }));
+        tracing::info!(%addr, "api server listening");
+        Ok(Self {
+            addr,
+            token,
+            ca_pem,
+            closing,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://<addr>`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The CA certificate (PEM) of the serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A kubeconfig for this server.
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig_yaml(&self.url(), &self.token, Some(&self.ca_pem))
+    }
+
+    /// Ends every open watch, as an API server restart would; clients
+    /// re-watch from their last resourceVersion. For tests.
+    pub fn close_watches(&self) {
+        self.closing.send_modify(|e| *e += 1);
+    }
+
+    /// Graceful shutdown: stop accepting, end watches, wait for the task.
+    /// Re-raises a panic of the server task.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Stops the server abruptly, as a crash would: connections are dropped
+    /// mid-flight; what was acknowledged is already in the log.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// A kubeconfig (YAML) pointing at `server_url` with a bearer token and,
+/// for https, the CA that signed the serving certificate.
+pub fn kubeconfig_yaml(server_url: &str, token: &str, ca_pem: Option<&str>) -> String {
+    use base64::Engine;
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "\n    certificate-authority-data: {}",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: kube-mesos
+  cluster:
+    server: {server_url}{ca}
+contexts:
+- name: kube-mesos
+  context:
+    cluster: kube-mesos
+    namespace: default
+    user: kube-mesos
+current-context: kube-mesos
+preferences: {{}}
+users:
+- name: kube-mesos
+  user:
+    token: {token}
+"
+    )
+}
+
+/// Writes [`kubeconfig_yaml`] to `path` (mode 0600 on Unix).
+pub fn write_kubeconfig(
+    path: &Path,
+    server_url: &str,
+    token: &str,
+    ca_pem: Option<&str>,
+) -> std::io::Result<()> {
+    std::fs::write(path, kubeconfig_yaml(server_url, token, ca_pem))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}

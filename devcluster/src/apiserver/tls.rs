@@ -1,0 +1,115 @@
+//! The server's own CA and serving certificate.
+//!
+//! client-go sends bearer tokens only over TLS (clientcmd drops them for
+//! `http://` servers), so kubectl with a token needs https. On first start we
+//! create a CA and a serving certificate for `localhost`, `127.0.0.1` and
+//! `::1` in the data directory and reuse them afterwards, so a kubeconfig
+//! written before a restart stays valid. The listener also speaks plain HTTP
+//! (see `mod.rs`), for clients that do send tokens without TLS.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::error::{ApiServerError, Result};
+
+/// Serving TLS material.
+pub struct ServingTls {
+    /// The CA certificate (PEM), for kubeconfigs.
+    pub ca_pem: String,
+    /// Acceptor with the serving certificate.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+fn setup_err(e: impl std::error::Error + Send + Sync + 'static) -> ApiServerError {
+    ApiServerError::TlsSetupFailed(Box::new(e))
+}
+
+fn generate() -> std::result::Result<(String, String, String), rcgen::Error> {
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-mesos-devcluster-ca");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-apiserver");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca)?;
+    Ok((ca.pem(), cert.pem(), key.serialize_pem()))
+}
+
+fn write(path: &Path, data: &str) -> Result<()> {
+    std::fs::write(path, data).map_err(|source| ApiServerError::WriteStoreFailed {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Loads the CA and serving certificate from `dir`, creating them if absent.
+pub fn load_or_create(dir: &Path) -> Result<ServingTls> {
+    let (ca_p, cert_p, key_p) = (
+        dir.join("ca.crt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    let (ca_pem, cert_pem, key_pem) = match (read(&ca_p), read(&cert_p), read(&key_p)) {
+        (Some(a), Some(b), Some(c)) => (a, b, c),
+        _ => {
+            let (a, b, c) = generate().map_err(setup_err)?;
+            write(&ca_p, &a)?;
+            write(&cert_p, &b)?;
+            write(&key_p, &c)?;
+            (a, b, c)
+        }
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(setup_err)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(setup_err)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(setup_err)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(setup_err)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(ServingTls {
+        ca_pem,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_once_and_reuses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = load_or_create(dir.path()).expect("create");
+        let b = load_or_create(dir.path()).expect("reuse");
+        assert_eq!(a.ca_pem, b.ca_pem);
+        assert!(a.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+}

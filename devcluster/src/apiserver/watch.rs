@@ -1,0 +1,320 @@
+//! Watch streams: `?watch=true` as chunked JSON lines, one event per chunk.
+//!
+//! A watch starts either from the current state (rv "" or "0", or
+//! `sendInitialEvents=true`: synthetic ADDED events, then live changes) or
+//! from a given resourceVersion (the retained history after it, then live
+//! changes; an in-stream ERROR 410 Expired when that rv is older than the
+//! history). Selector transitions are translated as kube-apiserver's watch
+//! cache does: an object that stops matching is sent as DELETED, one that
+//! starts matching as ADDED.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+
+use super::error::{ApiResult, StatusError};
+use super::handlers::to_client;
+use super::request::Shape;
+use super::resources::ResourceType;
+use super::selector::{FieldSelector, LabelSelector};
+use super::store::{Change, ChangeType, Store};
+use super::table::{self, IncludeObject};
+
+/// Everything a watch needs to filter and render events.
+pub struct WatchSpec {
+    pub rt: &'static ResourceType,
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub shape: Shape,
+    pub include: IncludeObject,
+    pub bookmarks: bool,
+    pub timeout: Duration,
+    pub bookmark_interval: Duration,
+}
+
+impl WatchSpec {
+    fn matches(&self, obj: &Value) -> bool {
+        let ns_ok = match &self.namespace {
+            Some(ns) if self.rt.namespaced => {
+                obj["metadata"]["namespace"].as_str() == Some(ns.as_str())
+            }
+            _ => true,
+        };
+        ns_ok && self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    fn render(&self, stored: &Value) -> Value {
+        let shown = to_client(self.rt, stored);
+        match self.shape {
+            Shape::Object => shown,
+            Shape::PartialMetadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": shown["metadata"]})
+            }
+            Shape::Table => {
+                let rv = stored["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                table::table(
+                    vec![table::row(self.rt, stored, &shown, self.include)],
+                    table::columns(self.rt),
+                    rv,
+                    None,
+                )
+            }
+        }
+    }
+
+    /// The event (if any) a change means to this watch.
+    pub fn translate(&self, change: &Change) -> Option<(&'static str, Value)> {
+        if change.storage != self.rt.storage {
+            return None;
+        }
+        let now = self.matches(&change.object);
+        let before = change.prev.as_ref().is_some_and(|p| self.matches(p));
+        let ty = match change.ty {
+            ChangeType::Added if now => "ADDED",
+            ChangeType::Deleted if now || before => "DELETED",
+            ChangeType::Modified => match (before, now) {
+                (true, true) => "MODIFIED",
+                (false, true) => "ADDED",
+                (true, false) => "DELETED",
+                (false, false) => return None,
+            },
+            _ => return None,
+        };
+        Some((ty, self.render(&change.object)))
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Value {
+        let mut md = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        json!({"type": "BOOKMARK", "object": {"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": md}})
+    }
+}
+
+fn line(v: &Value) -> Bytes {
+    let mut b = serde_json::to_vec(v).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+fn expired_event(requested: u64, oldest: u64) -> Value {
+    let st = StatusError::expired(format!("too old resource version: {requested} ({oldest})"));
+    json!({"type": "ERROR", "object": st.to_status()})
+}
+
+/// Where a watch starts.
+pub enum Start {
+    /// Current state as ADDED events; `initial_end` adds the
+    /// `k8s.io/initial-events-end` bookmark (sendInitialEvents).
+    Now { initial_end: bool },
+    /// After this resourceVersion.
+    From(u64),
+}
+
+/// Parses the watch parameters.
+pub fn parse_start(q: &HashMap<String, String>) -> ApiResult<Start> {
+    let initial = q.get("sendInitialEvents").is_some_and(|v| v == "true");
+    match q.get("resourceVersion").map(String::as_str) {
+        _ if initial => Ok(Start::Now { initial_end: true }),
+        None | Some("") | Some("0") => Ok(Start::Now { initial_end: false }),
+        Some(rv) => rv
+            .parse()
+            .map(Start::From)
+            .map_err(|_| StatusError::bad_request(format!("invalid resource version: {rv}"))),
+    }
+}
+
+/// Starts a watch and returns the receiving end of its chunk stream.
+pub fn spawn(
+    store: Arc<Store>,
+    spec: WatchSpec,
+    start: Start,
+    mut closing: tokio::sync::watch::Receiver<u64>,
+) -> mpsc::Receiver<Result<Bytes, Infallible>> {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
+    tokio::spawn(async move {
+        let (mut live, mut last_rv) = match start {
+            Start::Now { initial_end } => {
+                let ns = if spec.rt.namespaced {
+                    spec.namespace.as_deref()
+                } else {
+                    None
+                };
+                let (items, rv, live) = store.list_and_subscribe(spec.rt.storage, ns);
+                for obj in items.iter().filter(|o| spec.matches(o)) {
+                    let ev = json!({"type": "ADDED", "object": spec.render(obj)});
+                    if tx.send(Ok(line(&ev))).await.is_err() {
+                        return;
+                    }
+                }
+                if initial_end && tx.send(Ok(line(&spec.bookmark(rv, true)))).await.is_err() {
+                    return;
+                }
+                (live, rv)
+            }
+            Start::From(rv) => match store.subscribe_from(rv) {
+                Err(oldest) => {
+                    let _ = tx.send(Ok(line(&expired_event(rv, oldest)))).await;
+                    return;
+                }
+                Ok(sub) => {
+                    let mut last = rv;
+                    for change in sub.backlog {
+                        last = last.max(change.rv);
+                        if let Some((ty, obj)) = spec.translate(&change) {
+                            if tx
+                                .send(Ok(line(&json!({"type": ty, "object": obj}))))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    (sub.live, last)
+                }
+            },
+        };
+        let deadline = tokio::time::sleep(spec.timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + spec.bookmark_interval,
+            spec.bookmark_interval,
+        );
+        loop {
+            tokio::select! {
+                _ = tx.closed() => break,
+                _ = &mut deadline => break,
+                _ = closing.changed() => break,
+                _ = ticker.tick(), if spec.bookmarks => {
+                    if tx.send(Ok(line(&spec.bookmark(last_rv, false)))).await.is_err() {
+                        break;
+                    }
+                }
+                r = live.recv() => match r {
+                    Ok(change) => {
+                        if change.rv <= last_rv {
+                            continue;
+                        }
+                        last_rv = change.rv;
+                        if let Some((ty, obj)) = spec.translate(&change) {
+                            if tx.send(Ok(line(&json!({"type": ty, "object": obj})))).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = tx.send(Ok(line(&expired_event(last_rv, store.current_rv())))).await;
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+        tracing::debug!(resource = spec.rt.plural, "watch ended");
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources;
+
+    fn spec(labels: &str) -> WatchSpec {
+        WatchSpec {
+            rt: resources::pods(),
+            namespace: Some("default".into()),
+            labels: LabelSelector::parse(labels).expect("selector"),
+            fields: FieldSelector::default(),
+            shape: Shape::Object,
+            include: IncludeObject::Metadata,
+            bookmarks: false,
+            timeout: Duration::from_secs(60),
+            bookmark_interval: Duration::from_secs(60),
+        }
+    }
+
+    fn change(ty: ChangeType, prev: Option<Value>, obj: Value) -> Change {
+        Change {
+            rv: 2,
+            ty,
+            storage: "pods".into(),
+            object: obj,
+            prev,
+        }
+    }
+
+    #[test]
+    fn selector_transitions() {
+        let s = spec("app=web");
+        let web = json!({"metadata": {"namespace": "default", "labels": {"app": "web"}}});
+        let db = json!({"metadata": {"namespace": "default", "labels": {"app": "db"}}});
+        let t = |c: Change| s.translate(&c).map(|(ty, _)| ty);
+        assert_eq!(
+            t(change(ChangeType::Modified, Some(web.clone()), db.clone())),
+            Some("DELETED")
+        );
+        assert_eq!(
+            t(change(ChangeType::Modified, Some(db.clone()), web.clone())),
+            Some("ADDED")
+        );
+        assert_eq!(
+            t(change(ChangeType::Modified, Some(db.clone()), db.clone())),
+            None
+        );
+        assert_eq!(
+            t(change(ChangeType::Added, None, web.clone())),
+            Some("ADDED")
+        );
+        let other_ns = json!({"metadata": {"namespace": "x", "labels": {"app": "web"}}});
+        assert_eq!(t(change(ChangeType::Added, None, other_ns)), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_rv_gets_410_in_stream() {
+        let store = Arc::new(Store::in_memory(1));
+        for n in ["a", "b", "c"] {
+            store
+                .mutate("pods", "default", n, |_| {
+                    Ok(crate::apiserver::store::Mutation::Put(
+                        json!({"metadata": {"name": n, "namespace": "default"}}),
+                    ))
+                })
+                .expect("put");
+        }
+        let (_tx, closing) = tokio::sync::watch::channel(0);
+        let mut rx = spawn(store, spec(""), Start::From(1), closing);
+        let first = rx.recv().await.expect("event").expect("bytes");
+        let v: Value = serde_json::from_slice(&first).expect("json");
+        assert_eq!(v["type"], "ERROR");
+        assert_eq!(v["object"]["code"], 410);
+        assert_eq!(v["object"]["message"], "too old resource version: 1 (2)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bookmarks_and_timeout() {
+        let store = Arc::new(Store::in_memory(10));
+        let mut s = spec("");
+        s.bookmarks = true;
+        s.bookmark_interval = Duration::from_secs(10);
+        s.timeout = Duration::from_secs(25);
+        let (_tx, closing) = tokio::sync::watch::channel(0);
+        let mut rx = spawn(store, s, Start::Now { initial_end: true }, closing);
+        let mut kinds = Vec::new();
+        while let Some(Ok(b)) = rx.recv().await {
+            let v: Value = serde_json::from_slice(&b).expect("json");
+            kinds.push(v["type"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(kinds, vec!["BOOKMARK", "BOOKMARK", "BOOKMARK"]);
+    }
+}
