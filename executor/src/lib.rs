@@ -1,3 +1,3 @@
 //! The kube-mesos executor: a kubelet-equivalent pod runner inside a Mesos custom executor.
-pub mod runner;
 pub mod mesos;
+pub mod runner;
