@@ -11,3 +11,4 @@ pub mod run;
 pub mod queue;
 pub mod task_status;
 pub mod kube;
+pub mod leader;
