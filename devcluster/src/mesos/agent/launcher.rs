@@ -1,0 +1,207 @@
+//! Starting and stopping custom executors as real processes.
+//!
+//! The real agent's POSIX launcher forks the executor into its own session
+//! so that it outlives the agent (that is what makes agent restarts
+//! recoverable). We do the same with a new process group: a Ctrl-C or a
+//! crash of the devcluster process does not take the executors down, and a
+//! kill reaches the executor and all its children. The environment is the
+//! one `Slave::executorEnvironment` builds (apache/mesos `src/slave/slave.cpp`)
+//! and that the executor library reads (`src/executor/executor.cpp`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube_mesos_proto::v1::{CommandInfo, ExecutorInfo, FrameworkInfo};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use super::config::{mesos_duration, AgentConfig};
+use super::fetcher::{fetch_all, FetchError};
+
+/// Why an executor could not be started. Not retryable: Mesos fails the
+/// container launch (`REASON_CONTAINER_LAUNCH_FAILED`).
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The sandbox could not be created.
+    #[error("creating the sandbox '{path}' failed")]
+    SandboxFailed {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Fetching a URI failed.
+    #[error("fetching the executor's URIs failed")]
+    FetchFailed(#[source] FetchError),
+    /// The ExecutorInfo has no command to run.
+    #[error("the executor has no command")]
+    CommandMissing,
+    /// Spawning the process failed.
+    #[error("spawning the executor failed")]
+    SpawnFailed(#[source] std::io::Error),
+}
+
+/// The sandbox path Mesos uses:
+/// `<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>`.
+pub fn sandbox_dir(
+    work_dir: &Path,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+    container_id: &str,
+) -> PathBuf {
+    work_dir
+        .join("slaves")
+        .join(agent_id)
+        .join("frameworks")
+        .join(framework_id)
+        .join("executors")
+        .join(executor_id)
+        .join("runs")
+        .join(container_id)
+}
+
+/// The environment a real agent gives an executor.
+pub fn executor_environment(
+    config: &AgentConfig,
+    addr: SocketAddr,
+    agent_id: &str,
+    framework: &FrameworkInfo,
+    executor: &ExecutorInfo,
+    directory: &Path,
+) -> Vec<(String, String)> {
+    let framework_id = framework
+        .id
+        .as_ref()
+        .map(|f| f.value.clone())
+        .unwrap_or_default();
+    let checkpoint = config.checkpoint && framework.checkpoint.unwrap_or(false);
+    let grace = executor
+        .shutdown_grace_period
+        .as_ref()
+        .map(|d| super::config::from_duration_info(d.nanoseconds))
+        .unwrap_or(config.executor_shutdown_grace_period);
+    let directory = directory.display().to_string();
+    let mut env = vec![
+        ("MESOS_FRAMEWORK_ID".to_owned(), framework_id),
+        (
+            "MESOS_EXECUTOR_ID".to_owned(),
+            executor.executor_id.value.clone(),
+        ),
+        ("MESOS_DIRECTORY".to_owned(), directory.clone()),
+        ("MESOS_SANDBOX".to_owned(), directory),
+        ("MESOS_SLAVE_ID".to_owned(), agent_id.to_owned()),
+        ("MESOS_AGENT_ENDPOINT".to_owned(), addr.to_string()),
+        ("MESOS_SLAVE_PID".to_owned(), format!("slave(1)@{addr}")),
+        (
+            "MESOS_CHECKPOINT".to_owned(),
+            if checkpoint { "1" } else { "0" }.to_owned(),
+        ),
+        (
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".to_owned(),
+            mesos_duration(grace),
+        ),
+        ("MESOS_HTTP_COMMAND_EXECUTOR".to_owned(), "0".to_owned()),
+    ];
+    if checkpoint {
+        env.push((
+            "MESOS_RECOVERY_TIMEOUT".to_owned(),
+            mesos_duration(config.recovery_timeout),
+        ));
+        env.push((
+            "MESOS_SUBSCRIPTION_BACKOFF_MAX".to_owned(),
+            mesos_duration(config.subscription_backoff_max),
+        ));
+    }
+    if let Some(vars) = executor
+        .command
+        .as_ref()
+        .and_then(|c| c.environment.as_ref())
+    {
+        for var in &vars.variables {
+            if let Some(value) = &var.value {
+                env.push((var.name.clone(), value.clone()));
+            }
+        }
+    }
+    env
+}
+
+/// Creates the sandbox, fetches the URIs and spawns the command with its
+/// output in the sandbox's `stdout` and `stderr`, in a new process group.
+pub async fn launch(
+    command: &CommandInfo,
+    env: &[(String, String)],
+    directory: &Path,
+) -> Result<tokio::process::Child, LaunchError> {
+    tokio::fs::create_dir_all(directory)
+        .await
+        .map_err(|source| LaunchError::SandboxFailed {
+            path: directory.to_path_buf(),
+            source,
+        })?;
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(directory.join(name))
+            .map_err(|source| LaunchError::SandboxFailed {
+                path: directory.join(name),
+                source,
+            })
+    };
+    let stdout = open("stdout")?;
+    let stderr = open("stderr")?;
+    fetch_all(&command.uris, directory)
+        .await
+        .map_err(LaunchError::FetchFailed)?;
+    let value = command.value.clone().ok_or(LaunchError::CommandMissing)?;
+    let mut cmd = if command.shell.unwrap_or(true) {
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.arg("-c").arg(&value);
+        cmd
+    } else {
+        let mut cmd = tokio::process::Command::new(&value);
+        if let Some((argv0, rest)) = command.arguments.split_first() {
+            cmd.arg0(argv0).args(rest);
+        }
+        cmd
+    };
+    cmd.current_dir(directory)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(false);
+    cmd.spawn().map_err(LaunchError::SpawnFailed)
+}
+
+/// Sends `signal` to the executor's process group (its pid is the group id).
+pub fn signal_group(pid: u32, signal: Signal) {
+    let Ok(raw) = i32::try_from(pid) else {
+        return;
+    };
+    if let Err(err) = killpg(Pid::from_raw(raw), signal) {
+        tracing::debug!(pid, ?signal, %err, "signalling executor process group failed");
+    }
+}
+
+/// Whether a process we did not spawn in this incarnation is still alive
+/// (a zombie counts as dead).
+pub fn is_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the command name in parentheses.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// How long after SIGTERM the group gets SIGKILL when it is destroyed.
+pub const KILL_ESCALATION: Duration = Duration::from_secs(1);
