@@ -12,8 +12,8 @@
 //! the first 12 hex digits are plenty to tell a handful of versions apart.
 
 use kube_mesos_proto::v1::{
-    command_info, environment, executor_info, CommandInfo, Environment, ExecutorId,
-    ExecutorInfo, FrameworkId, Labels, Label, Resource,
+    command_info, environment, executor_info, CommandInfo, Environment, ExecutorId, ExecutorInfo,
+    FrameworkId, Label, Labels, Resource,
 };
 
 /// One URI the Mesos fetcher downloads into the executor's sandbox.
@@ -170,7 +170,11 @@ impl ExecutorConfig {
     /// carved from the agent's offers by the placement engine — or, for an
     /// executor already running, exactly the resources it was launched
     /// with, as Mesos requires).
-    pub fn executor_info(&self, framework_id: &FrameworkId, resources: Vec<Resource>) -> ExecutorInfo {
+    pub fn executor_info(
+        &self,
+        framework_id: &FrameworkId,
+        resources: Vec<Resource>,
+    ) -> ExecutorInfo {
         #[allow(deprecated)]
         ExecutorInfo {
             r#type: Some(executor_info::Type::Custom as i32),

@@ -189,7 +189,10 @@ mod tests {
         q.upsert("new-high", &pod("b", Some(10), 300), now);
         q.upsert("new-low", &pod("c", Some(0), 200), now);
         q.upsert("old-high", &pod("d", Some(10), 50), now);
-        assert_eq!(q.ordered(), vec!["old-high", "new-high", "old-low", "new-low"]);
+        assert_eq!(
+            q.ordered(),
+            vec!["old-high", "new-high", "old-low", "new-low"]
+        );
     }
 
     #[test]
@@ -197,7 +200,9 @@ mod tests {
         let now = Instant::now();
         let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
         q.upsert("p", &pod("p", None, 1), now);
-        let seq: Vec<u64> = (0..8).map(|_| q.record_failure("p", now).as_secs()).collect();
+        let seq: Vec<u64> = (0..8)
+            .map(|_| q.record_failure("p", now).as_secs())
+            .collect();
         assert_eq!(seq, vec![1, 2, 4, 8, 16, 32, 60, 60]);
         assert!(q.ready(now).is_empty());
         assert_eq!(q.ready(now + Duration::from_secs(60)), vec!["p"]);

@@ -134,7 +134,9 @@ mod tests {
 
     fn st(state: TaskState, source: Source, reason: Option<Reason>) -> TaskStatus {
         TaskStatus {
-            task_id: TaskId { value: "pod.u".into() },
+            task_id: TaskId {
+                value: "pod.u".into(),
+            },
             state: state as i32,
             source: Some(source as i32),
             reason: reason.map(|r| r as i32),
@@ -154,21 +156,37 @@ mod tests {
             TaskOutcome::Active { running: true }
         );
         assert_eq!(
-            classify(&st(TaskState::TaskUnreachable, Source::Master, Some(Reason::AgentDisconnected))),
+            classify(&st(
+                TaskState::TaskUnreachable,
+                Source::Master,
+                Some(Reason::AgentDisconnected)
+            )),
             TaskOutcome::Unreachable
         );
     }
 
     #[test]
     fn executor_reports_are_left_to_the_executor() {
-        for s in [TaskState::TaskFinished, TaskState::TaskFailed, TaskState::TaskKilled] {
-            assert_eq!(classify(&st(s, Source::Executor, None)), TaskOutcome::ReportedByExecutor, "{s:?}");
+        for s in [
+            TaskState::TaskFinished,
+            TaskState::TaskFailed,
+            TaskState::TaskKilled,
+        ] {
+            assert_eq!(
+                classify(&st(s, Source::Executor, None)),
+                TaskOutcome::ReportedByExecutor,
+                "{s:?}"
+            );
         }
     }
 
     #[test]
     fn unreported_terminal_states() {
-        let o = classify(&st(TaskState::TaskFailed, Source::Agent, Some(Reason::ExecutorTerminated)));
+        let o = classify(&st(
+            TaskState::TaskFailed,
+            Source::Agent,
+            Some(Reason::ExecutorTerminated),
+        ));
         assert_eq!(
             o,
             TaskOutcome::NotReported {
@@ -177,16 +195,63 @@ mod tests {
                 retryable: true
             }
         );
-        let o = classify(&st(TaskState::TaskLost, Source::Master, Some(Reason::AgentRemoved)));
-        assert!(matches!(o, TaskOutcome::NotReported { reason: REASON_NODE_LOST, .. }));
+        let o = classify(&st(
+            TaskState::TaskLost,
+            Source::Master,
+            Some(Reason::AgentRemoved),
+        ));
+        assert!(matches!(
+            o,
+            TaskOutcome::NotReported {
+                reason: REASON_NODE_LOST,
+                ..
+            }
+        ));
         let o = classify(&st(TaskState::TaskGone, Source::Master, None));
-        assert!(matches!(o, TaskOutcome::NotReported { reason: REASON_NODE_LOST, .. }));
-        let o = classify(&st(TaskState::TaskDropped, Source::Master, Some(Reason::InvalidOffers)));
-        assert!(matches!(o, TaskOutcome::NotReported { reason: REASON_LAUNCH_FAILED, retryable: true, .. }));
-        let o = classify(&st(TaskState::TaskError, Source::Master, Some(Reason::TaskInvalid)));
-        assert!(matches!(o, TaskOutcome::NotReported { reason: REASON_LAUNCH_FAILED, .. }));
-        let o = classify(&st(TaskState::TaskKilled, Source::Master, Some(Reason::TaskKilledDuringLaunch)));
-        assert!(matches!(o, TaskOutcome::NotReported { reason: REASON_LAUNCH_FAILED, .. }));
+        assert!(matches!(
+            o,
+            TaskOutcome::NotReported {
+                reason: REASON_NODE_LOST,
+                ..
+            }
+        ));
+        let o = classify(&st(
+            TaskState::TaskDropped,
+            Source::Master,
+            Some(Reason::InvalidOffers),
+        ));
+        assert!(matches!(
+            o,
+            TaskOutcome::NotReported {
+                reason: REASON_LAUNCH_FAILED,
+                retryable: true,
+                ..
+            }
+        ));
+        let o = classify(&st(
+            TaskState::TaskError,
+            Source::Master,
+            Some(Reason::TaskInvalid),
+        ));
+        assert!(matches!(
+            o,
+            TaskOutcome::NotReported {
+                reason: REASON_LAUNCH_FAILED,
+                ..
+            }
+        ));
+        let o = classify(&st(
+            TaskState::TaskKilled,
+            Source::Master,
+            Some(Reason::TaskKilledDuringLaunch),
+        ));
+        assert!(matches!(
+            o,
+            TaskOutcome::NotReported {
+                reason: REASON_LAUNCH_FAILED,
+                ..
+            }
+        ));
     }
 
     #[test]

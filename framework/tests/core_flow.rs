@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, Pod, PodSpec, PodStatus, ResourceRequirements};
+use k8s_openapi::api::core::v1::{
+    Container, Node, NodeSpec, Pod, PodSpec, PodStatus, ResourceRequirements,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube_mesos_framework::core::{
-    Action, BindOutcome, CoreConfig, EventType, Input, Instant, SchedulerCore,
-    ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES,
-    ANNOTATION_FRAMEWORK_ID, ANNOTATION_TASK_ID,
+    Action, BindOutcome, CoreConfig, EventType, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
+    ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID,
+    ANNOTATION_TASK_ID,
 };
 use kube_mesos_framework::resources::{build, CPUS, MEM};
 use kube_mesos_proto::v1::{
@@ -40,7 +42,9 @@ impl Harness {
         let mut h = Self::new(CoreConfig::default());
         h.feed(Input::PodsSynced);
         h.feed(Input::Subscribed {
-            framework_id: FrameworkId { value: "fw-1".into() },
+            framework_id: FrameworkId {
+                value: "fw-1".into(),
+            },
         });
         h
     }
@@ -74,7 +78,10 @@ fn pod(name: &str, cpu: &str) -> Pod {
             containers: vec![Container {
                 name: "c".into(),
                 resources: Some(ResourceRequirements {
-                    requests: Some(BTreeMap::from([("cpu".to_owned(), Quantity(cpu.to_owned()))])),
+                    requests: Some(BTreeMap::from([(
+                        "cpu".to_owned(),
+                        Quantity(cpu.to_owned()),
+                    )])),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -91,8 +98,12 @@ fn pod(name: &str, cpu: &str) -> Pod {
 fn offer_on(id: &str, agent: &str, cpus: f64) -> Offer {
     Offer {
         id: OfferId { value: id.into() },
-        framework_id: FrameworkId { value: "fw-1".into() },
-        agent_id: AgentId { value: agent.into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+        agent_id: AgentId {
+            value: agent.into(),
+        },
         hostname: format!("host-{agent}"),
         resources: vec![
             build::scalar(CPUS, cpus, "*"),
@@ -103,12 +114,20 @@ fn offer_on(id: &str, agent: &str, cpus: f64) -> Offer {
     }
 }
 
-fn status(task: &str, agent: &str, state: TaskState, source: task_status::Source, uuid: Option<&[u8]>) -> TaskStatus {
+fn status(
+    task: &str,
+    agent: &str,
+    state: TaskState,
+    source: task_status::Source,
+    uuid: Option<&[u8]>,
+) -> TaskStatus {
     TaskStatus {
         task_id: TaskId { value: task.into() },
         state: state as i32,
         source: Some(source as i32),
-        agent_id: Some(AgentId { value: agent.into() }),
+        agent_id: Some(AgentId {
+            value: agent.into(),
+        }),
         uuid: uuid.map(<[u8]>::to_vec),
         ..Default::default()
     }
@@ -150,7 +169,11 @@ fn kinds(actions: &[Action]) -> Vec<&'static str> {
 /// Start, add a pod, place it on agent `a1`; returns the launch actions.
 fn place_one(h: &mut Harness, name: &str) -> Vec<Action> {
     h.feed(Input::PodUpserted(Box::new(pod(name, "500m"))));
-    h.feed(Input::Offers(vec![offer_on(&format!("o-{name}"), "a1", 4.0)]));
+    h.feed(Input::Offers(vec![offer_on(
+        &format!("o-{name}"),
+        "a1",
+        4.0,
+    )]));
     let t = h.now.duration_since(h.t0).as_secs_f64() + 1.0;
     h.tick_at(t)
 }
@@ -160,7 +183,9 @@ fn idle_core_suppresses_and_revives_when_a_pod_appears() {
     let mut h = Harness::new(CoreConfig::default());
     h.feed(Input::PodsSynced);
     let a = h.feed(Input::Subscribed {
-        framework_id: FrameworkId { value: "fw-1".into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
     });
     assert_eq!(kinds(&a), vec!["Suppress"]);
     assert!(h.core.metrics().suppressed);
@@ -190,16 +215,36 @@ fn offers_are_batched_then_accepted_with_launch_bind_and_event() {
     assert_eq!(t.agent_id.value, "a1");
     let exec = t.executor.as_ref().expect("executor");
     assert!(exec.executor_id.value.starts_with("kube-mesos-"));
-    assert_eq!(exec.framework_id.as_ref().map(|f| f.value.as_str()), Some("fw-1"));
+    assert_eq!(
+        exec.framework_id.as_ref().map(|f| f.value.as_str()),
+        Some("fw-1")
+    );
     let sent: Pod = serde_json::from_slice(t.data.as_deref().expect("data")).expect("pod json");
     assert_eq!(sent.metadata.name.as_deref(), Some("web"));
     let grace = t.kill_policy.and_then(|k| k.grace_period).expect("grace");
     assert_eq!(grace.nanoseconds, 45_000_000_000);
 
-    let Action::Accept { offer_ids, operations, .. } = &a[0] else { unreachable!() };
+    let Action::Accept {
+        offer_ids,
+        operations,
+        ..
+    } = &a[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(offer_ids[0].value, "o1");
-    assert_eq!(operations[0].r#type, Some(offer::operation::Type::Launch as i32));
-    let Action::Bind { pod, node_name, annotations } = &a[1] else { unreachable!() };
+    assert_eq!(
+        operations[0].r#type,
+        Some(offer::operation::Type::Launch as i32)
+    );
+    let Action::Bind {
+        pod,
+        node_name,
+        annotations,
+    } = &a[1]
+    else {
+        unreachable!()
+    };
     assert_eq!(pod.uid, "uid-web");
     assert_eq!(node_name, "host-a1");
     assert_eq!(annotations[ANNOTATION_FRAMEWORK_ID], "fw-1");
@@ -207,13 +252,24 @@ fn offers_are_batched_then_accepted_with_launch_bind_and_event() {
     assert_eq!(annotations[ANNOTATION_TASK_ID], "pod.uid-web");
     assert_eq!(annotations[ANNOTATION_EXECUTOR_ID], exec.executor_id.value);
     assert!(annotations[ANNOTATION_EXECUTOR_RESOURCES].contains("cpus"));
-    let Action::RecordEvent { type_, reason, message, .. } = &a[2] else { unreachable!() };
+    let Action::RecordEvent {
+        type_,
+        reason,
+        message,
+        ..
+    } = &a[2]
+    else {
+        unreachable!()
+    };
     assert_eq!(*type_, EventType::Normal);
     assert_eq!(reason, "Scheduled");
     assert_eq!(message, "Successfully assigned default/web to host-a1");
 
     let m = h.core.metrics();
-    assert_eq!((m.offers_received, m.offers_used, m.placements, m.queue_len), (1, 1, 1, 0));
+    assert_eq!(
+        (m.offers_received, m.offers_used, m.placements, m.queue_len),
+        (1, 1, 1, 0)
+    );
     assert_eq!(h.core.take_placement_latencies().len(), 1);
 }
 
@@ -225,7 +281,9 @@ fn offers_without_pending_work_are_declined_at_once_with_the_long_filter() {
         a,
         vec![Action::Decline {
             offer_ids: vec![OfferId { value: "o1".into() }],
-            filters: kube_mesos_proto::v1::Filters { refuse_seconds: Some(120.0) },
+            filters: kube_mesos_proto::v1::Filters {
+                refuse_seconds: Some(120.0)
+            },
         }]
     );
     assert_eq!(h.core.metrics().offers_declined, 1);
@@ -253,14 +311,36 @@ fn unschedulable_pod_gets_condition_and_one_event_per_message_or_backoff() {
     h.feed(Input::PodUpserted(Box::new(pod("huge", "64"))));
     h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
     let a = h.tick_at(1.0);
-    assert_eq!(kinds(&a), vec!["Decline", "SetPodUnschedulable", "RecordEvent"]);
-    let Action::Decline { filters, .. } = &a[0] else { unreachable!() };
-    assert_eq!(filters.refuse_seconds, Some(5.0), "short filter: it might fit later");
+    assert_eq!(
+        kinds(&a),
+        vec!["Decline", "SetPodUnschedulable", "RecordEvent"]
+    );
+    let Action::Decline { filters, .. } = &a[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        filters.refuse_seconds,
+        Some(5.0),
+        "short filter: it might fit later"
+    );
     let msg = "0/1 nodes are available: 1 Insufficient cpu.";
-    let Action::SetPodUnschedulable { message, .. } = &a[1] else { unreachable!() };
+    let Action::SetPodUnschedulable { message, .. } = &a[1] else {
+        unreachable!()
+    };
     assert_eq!(message, msg);
-    let Action::RecordEvent { type_, reason, message, .. } = &a[2] else { unreachable!() };
-    assert_eq!((*type_, reason.as_str(), message.as_str()), (EventType::Warning, "FailedScheduling", msg));
+    let Action::RecordEvent {
+        type_,
+        reason,
+        message,
+        ..
+    } = &a[2]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (*type_, reason.as_str(), message.as_str()),
+        (EventType::Warning, "FailedScheduling", msg)
+    );
 
     // Same message within the backoff (1 s after the first failure): quiet.
     // (second failure at 2.2 s: backoff is now 2 s since the event at 1 s)
@@ -270,10 +350,18 @@ fn unschedulable_pod_gets_condition_and_one_event_per_message_or_backoff() {
     assert_eq!(kinds(&a), vec!["Decline"]);
 
     // A different message: reported at once.
-    h.feed(Input::Offers(vec![offer_on("o3", "a1", 4.0), offer_on("o4", "a2", 2.0)]));
+    h.feed(Input::Offers(vec![
+        offer_on("o3", "a1", 4.0),
+        offer_on("o4", "a2", 2.0),
+    ]));
     let a = h.tick_at(3.2);
-    assert_eq!(kinds(&a), vec!["Decline", "Decline", "SetPodUnschedulable", "RecordEvent"]);
-    let Action::RecordEvent { message, .. } = &a[3] else { unreachable!() };
+    assert_eq!(
+        kinds(&a),
+        vec!["Decline", "Decline", "SetPodUnschedulable", "RecordEvent"]
+    );
+    let Action::RecordEvent { message, .. } = &a[3] else {
+        unreachable!()
+    };
     assert_eq!(message, "0/2 nodes are available: 2 Insufficient cpu.");
     assert_eq!(h.core.metrics().unschedulable_attempts, 3);
 }
@@ -282,11 +370,14 @@ fn unschedulable_pod_gets_condition_and_one_event_per_message_or_backoff() {
 fn static_misfits_are_declined_with_the_long_filter() {
     let mut h = Harness::started();
     let mut p = pod("picky", "100m");
-    p.spec.as_mut().expect("spec").node_selector = Some(BTreeMap::from([("disk".into(), "ssd".into())]));
+    p.spec.as_mut().expect("spec").node_selector =
+        Some(BTreeMap::from([("disk".into(), "ssd".into())]));
     h.feed(Input::PodUpserted(Box::new(p)));
     h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
     let a = h.tick_at(1.0);
-    let Action::Decline { filters, .. } = &a[0] else { panic!("{a:?}") };
+    let Action::Decline { filters, .. } = &a[0] else {
+        panic!("{a:?}")
+    };
     assert_eq!(filters.refuse_seconds, Some(120.0));
 }
 
@@ -303,7 +394,8 @@ fn node_labels_come_from_node_objects() {
         ..Default::default()
     })));
     let mut p = pod("picky", "100m");
-    p.spec.as_mut().expect("spec").node_selector = Some(BTreeMap::from([("disk".into(), "ssd".into())]));
+    p.spec.as_mut().expect("spec").node_selector =
+        Some(BTreeMap::from([("disk".into(), "ssd".into())]));
     h.feed(Input::PodUpserted(Box::new(p)));
     h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
     assert_eq!(launched_tasks(&h.tick_at(1.0)).len(), 1);
@@ -331,10 +423,15 @@ fn node_labels_come_from_node_objects() {
 fn rescinded_and_disconnected_offers_are_dropped() {
     let mut h = Harness::started();
     h.feed(Input::PodUpserted(Box::new(pod("web", "500m"))));
-    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0), offer_on("o2", "a2", 4.0)]));
+    h.feed(Input::Offers(vec![
+        offer_on("o1", "a1", 4.0),
+        offer_on("o2", "a2", 4.0),
+    ]));
     h.feed(Input::Rescinded(OfferId { value: "o1".into() }));
     let a = h.tick_at(1.0);
-    let Action::Accept { offer_ids, .. } = &a[0] else { panic!("{a:?}") };
+    let Action::Accept { offer_ids, .. } = &a[0] else {
+        panic!("{a:?}")
+    };
     assert_eq!(offer_ids[0].value, "o2");
     assert_eq!(h.core.metrics().offers_rescinded, 1);
 
@@ -387,7 +484,9 @@ fn acknowledge_comes_after_the_handling_and_only_with_a_uuid() {
         Some(b"fedcba9876543210"),
     ))));
     assert_eq!(kinds(&a), vec!["FailPod", "RecordEvent", "Acknowledge"]);
-    let Action::FailPod { reason, .. } = &a[0] else { unreachable!() };
+    let Action::FailPod { reason, .. } = &a[0] else {
+        unreachable!()
+    };
     assert_eq!(reason, "ExecutorLost");
 
     // A master-generated update (no uuid) is not acknowledged.
@@ -405,11 +504,29 @@ fn acknowledge_comes_after_the_handling_and_only_with_a_uuid() {
 fn executor_reported_terminal_states_leave_the_pod_alone() {
     let mut h = Harness::started();
     place_one(&mut h, "job");
-    h.feed(Input::TaskUpdate(Box::new(status("pod.uid-job", "a1", TaskState::TaskRunning, task_status::Source::Executor, Some(b"1")))));
-    let a = h.feed(Input::TaskUpdate(Box::new(status("pod.uid-job", "a1", TaskState::TaskFinished, task_status::Source::Executor, Some(b"2")))));
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-job",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Executor,
+        Some(b"1"),
+    ))));
+    let a = h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-job",
+        "a1",
+        TaskState::TaskFinished,
+        task_status::Source::Executor,
+        Some(b"2"),
+    ))));
     assert_eq!(kinds(&a), vec!["Acknowledge"]);
     // Redelivery (at-least-once) changes nothing.
-    let a = h.feed(Input::TaskUpdate(Box::new(status("pod.uid-job", "a1", TaskState::TaskFinished, task_status::Source::Executor, Some(b"2")))));
+    let a = h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-job",
+        "a1",
+        TaskState::TaskFinished,
+        task_status::Source::Executor,
+        Some(b"2"),
+    ))));
     assert_eq!(kinds(&a), vec!["Acknowledge"]);
 }
 
@@ -441,10 +558,22 @@ fn deletion_kills_once_with_the_pods_grace_period() {
     let d = deleting(bound(pod("web", "500m"), "a1"), 12);
     let a = h.feed(Input::PodUpserted(Box::new(d.clone())));
     assert_eq!(kinds(&a), vec!["Kill"]);
-    let Action::Kill { task_id, agent_id, kill_policy } = &a[0] else { unreachable!() };
+    let Action::Kill {
+        task_id,
+        agent_id,
+        kill_policy,
+    } = &a[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(task_id.value, "pod.uid-web");
     assert_eq!(agent_id.as_ref().map(|a| a.value.as_str()), Some("a1"));
-    assert_eq!(kill_policy.and_then(|k| k.grace_period).map(|g| g.nanoseconds), Some(12_000_000_000));
+    assert_eq!(
+        kill_policy
+            .and_then(|k| k.grace_period)
+            .map(|g| g.nanoseconds),
+        Some(12_000_000_000)
+    );
     let a = h.feed(Input::PodUpserted(Box::new(d)));
     assert!(a.is_empty(), "once: {a:?}");
     assert_eq!(h.core.metrics().kills, 1);
@@ -457,7 +586,13 @@ fn a_vanished_pod_has_its_task_killed() {
     let a = h.feed(Input::PodDeleted(Box::new(pod("web", "500m"))));
     assert_eq!(kinds(&a), vec!["Kill"]);
     // Its terminal update forgets it; nothing else happens.
-    let a = h.feed(Input::TaskUpdate(Box::new(status("pod.uid-web", "a1", TaskState::TaskKilled, task_status::Source::Executor, Some(b"u")))));
+    let a = h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskKilled,
+        task_status::Source::Executor,
+        Some(b"u"),
+    ))));
     assert_eq!(kinds(&a), vec!["Acknowledge"]);
 }
 
@@ -465,11 +600,24 @@ fn a_vanished_pod_has_its_task_killed() {
 fn unknown_tasks_are_killed_only_once_pods_are_synced() {
     let mut h = Harness::new(CoreConfig::default());
     h.feed(Input::Subscribed {
-        framework_id: FrameworkId { value: "fw-1".into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
     });
-    let orphan = || status("pod.uid-ghost", "a9", TaskState::TaskRunning, task_status::Source::Master, None);
+    let orphan = || {
+        status(
+            "pod.uid-ghost",
+            "a9",
+            TaskState::TaskRunning,
+            task_status::Source::Master,
+            None,
+        )
+    };
     let a = h.feed(Input::TaskUpdate(Box::new(orphan())));
-    assert!(a.iter().all(|x| !matches!(x, Action::Kill { .. })), "not before sync: {a:?}");
+    assert!(
+        a.iter().all(|x| !matches!(x, Action::Kill { .. })),
+        "not before sync: {a:?}"
+    );
     h.feed(Input::PodsSynced);
     let a = h.feed(Input::TaskUpdate(Box::new(orphan())));
     assert_eq!(kinds(&a), vec!["Kill"]);
@@ -482,7 +630,9 @@ fn subscribe_reconciles_known_tasks_then_periodically_implicitly() {
     h.feed(Input::PodUpserted(Box::new(bound(pod("a", "1"), "a1"))));
     // Subscribed before the pods are synced: reconciliation waits.
     let a = h.feed(Input::Subscribed {
-        framework_id: FrameworkId { value: "fw-1".into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
     });
     assert!(!kinds(&a).contains(&"Reconcile"));
     let a = h.feed(Input::PodsSynced);
@@ -490,21 +640,46 @@ fn subscribe_reconciles_known_tasks_then_periodically_implicitly() {
         a[0],
         Action::Reconcile {
             tasks: vec![
-                (TaskId { value: "pod.uid-a".into() }, Some(AgentId { value: "a1".into() })),
-                (TaskId { value: "pod.uid-b".into() }, Some(AgentId { value: "a2".into() })),
+                (
+                    TaskId {
+                        value: "pod.uid-a".into()
+                    },
+                    Some(AgentId { value: "a1".into() })
+                ),
+                (
+                    TaskId {
+                        value: "pod.uid-b".into()
+                    },
+                    Some(AgentId { value: "a2".into() })
+                ),
             ]
         }
     );
-    assert_eq!(h.core.next_deadline(), Some(h.t0 + Duration::from_secs(300)));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_secs(300))
+    );
     let a = h.tick_at(300.0);
     assert_eq!(a, vec![Action::Reconcile { tasks: vec![] }]);
     assert_eq!(h.core.metrics().reconciliations, 2);
 
     // A reconciled task whose pod names it is kept; one of ours that no pod
     // names is killed.
-    let a = h.feed(Input::TaskUpdate(Box::new(status("pod.uid-a", "a1", TaskState::TaskRunning, task_status::Source::Master, None))));
+    let a = h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-a",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    ))));
     assert!(a.is_empty(), "{a:?}");
-    let a = h.feed(Input::TaskUpdate(Box::new(status("pod.uid-zzz", "a1", TaskState::TaskRunning, task_status::Source::Master, None))));
+    let a = h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-zzz",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    ))));
     assert_eq!(kinds(&a), vec!["Kill"]);
 }
 
@@ -517,7 +692,13 @@ fn a_failed_launch_is_relaunched_on_the_same_agent() {
         result: BindOutcome::Bound,
     });
     h.at(2.0);
-    let mut dropped = status("pod.uid-web", "a1", TaskState::TaskDropped, task_status::Source::Master, None);
+    let mut dropped = status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskDropped,
+        task_status::Source::Master,
+        None,
+    );
     dropped.reason = Some(task_status::Reason::InvalidOffers as i32);
     let a = h.feed(Input::TaskUpdate(Box::new(dropped)));
     assert!(a.is_empty(), "REVIVE is rate limited (last at t=0): {a:?}");
@@ -544,12 +725,23 @@ fn a_failed_launch_is_failed_after_the_deadline() {
     let mut h = Harness::started();
     place_one(&mut h, "web");
     h.at(2.0);
-    h.feed(Input::TaskUpdate(Box::new(status("pod.uid-web", "a1", TaskState::TaskError, task_status::Source::Master, None))));
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskError,
+        task_status::Source::Master,
+        None,
+    ))));
     assert_eq!(kinds(&h.tick_at(5.0)), vec!["Revive"]);
     assert!(!kinds(&h.tick_at(301.9)).contains(&"FailPod"));
     let a = h.tick_at(302.0);
     assert_eq!(kinds(&a)[..2], ["FailPod", "RecordEvent"]);
-    let Action::FailPod { reason, message, .. } = &a[0] else { unreachable!() };
+    let Action::FailPod {
+        reason, message, ..
+    } = &a[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(reason, "LaunchFailed");
     assert!(message.contains("TASK_ERROR"), "{message}");
     assert!(message.contains("not relaunched"), "{message}");
@@ -575,8 +767,18 @@ fn a_failed_binding_kills_then_requeues() {
         pod_uid: "uid-web".into(),
         result: BindOutcome::Failed("500".into()),
     });
-    h.feed(Input::TaskUpdate(Box::new(status("pod.uid-web", "a1", TaskState::TaskKilled, task_status::Source::Executor, Some(b"u")))));
-    assert_eq!(h.core.metrics().queue_len, 1, "back in the queue once the task is gone");
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskKilled,
+        task_status::Source::Executor,
+        Some(b"u"),
+    ))));
+    assert_eq!(
+        h.core.metrics().queue_len,
+        1,
+        "back in the queue once the task is gone"
+    );
 }
 
 #[test]
@@ -585,10 +787,18 @@ fn agent_removal_fails_its_pods() {
     place_one(&mut h, "web");
     let a = h.feed(Input::AgentRemoved(AgentId { value: "a1".into() }));
     assert_eq!(kinds(&a), vec!["FailPod", "RecordEvent"]);
-    let Action::FailPod { reason, .. } = &a[0] else { unreachable!() };
+    let Action::FailPod { reason, .. } = &a[0] else {
+        unreachable!()
+    };
     assert_eq!(reason, "NodeLost");
     // The master's TASK_GONE afterwards is idempotent.
-    let a = h.feed(Input::TaskUpdate(Box::new(status("pod.uid-web", "a1", TaskState::TaskGone, task_status::Source::Master, None))));
+    let a = h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskGone,
+        task_status::Source::Master,
+        None,
+    ))));
     assert!(a.is_empty(), "{a:?}");
 }
 
@@ -602,7 +812,10 @@ fn the_executor_is_launched_once_per_agent_and_again_after_it_failed() {
     h.at(5.0);
     let a = place_one(&mut h, "two");
     let second = launched_tasks(&a)[0].executor.clone().expect("executor");
-    assert_eq!(first, second, "Mesos requires the same ExecutorInfo for a running executor");
+    assert_eq!(
+        first, second,
+        "Mesos requires the same ExecutorInfo for a running executor"
+    );
     // Offers that list the executor as running also count.
     let exec_id: ExecutorId = first.executor_id.clone();
     h.feed(Input::ExecutorFailure {
@@ -612,7 +825,13 @@ fn the_executor_is_launched_once_per_agent_and_again_after_it_failed() {
     });
     // Tasks of the failed executor end.
     for n in ["one", "two"] {
-        h.feed(Input::TaskUpdate(Box::new(status(&format!("pod.uid-{n}"), "a1", TaskState::TaskFailed, task_status::Source::Agent, None))));
+        h.feed(Input::TaskUpdate(Box::new(status(
+            &format!("pod.uid-{n}"),
+            "a1",
+            TaskState::TaskFailed,
+            task_status::Source::Agent,
+            None,
+        ))));
     }
     h.at(10.0);
     let a = place_one(&mut h, "three");
@@ -626,7 +845,10 @@ fn preassigned_node_name_only_annotates() {
     let mut p = pod("pinned", "100m");
     p.spec.as_mut().expect("spec").node_name = Some("host-a2".into());
     h.feed(Input::PodUpserted(Box::new(p)));
-    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0), offer_on("o2", "a2", 4.0)]));
+    h.feed(Input::Offers(vec![
+        offer_on("o1", "a1", 4.0),
+        offer_on("o2", "a2", 4.0),
+    ]));
     let a = h.tick_at(1.0);
     let tasks = launched_tasks(&a);
     assert_eq!(tasks[0].agent_id.value, "a2");

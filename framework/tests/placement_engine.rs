@@ -12,7 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_mesos_framework::placement::{
     agent_labels, place, AgentView, PlacementPolicy, PodToPlace,
 };
-use kube_mesos_framework::resources::{build, ports_in, reservation_role, scalar_sum, Scalars, CPUS, MEM};
+use kube_mesos_framework::resources::{
+    build, ports_in, reservation_role, scalar_sum, Scalars, CPUS, MEM,
+};
 use kube_mesos_proto::v1::{
     domain_info, value, AgentId, Attribute, DomainInfo, FrameworkId, Offer, OfferId, Resource,
 };
@@ -65,7 +67,9 @@ fn offer(id: &str, agent: &str, host: &str, resources: Vec<Resource>) -> Offer {
     Offer {
         id: OfferId { value: id.into() },
         framework_id: FrameworkId { value: "fw".into() },
-        agent_id: AgentId { value: agent.into() },
+        agent_id: AgentId {
+            value: agent.into(),
+        },
         hostname: host.into(),
         resources,
         ..Default::default()
@@ -107,10 +111,17 @@ fn a_fitting_pod_gets_its_requests_and_the_executor_its_share() {
     let pl = &out.placed[0];
     assert_eq!(scalar_sum(&pl.task_resources, CPUS), 1000);
     assert_eq!(scalar_sum(&pl.task_resources, MEM), 512_000);
-    let exec = pl.executor_resources.as_ref().expect("executor launched with the first pod");
+    let exec = pl
+        .executor_resources
+        .as_ref()
+        .expect("executor launched with the first pod");
     assert_eq!(scalar_sum(exec, CPUS), 100);
     assert_eq!(scalar_sum(exec, MEM), 64_000);
-    assert_eq!(ports_in(exec).len(), 1, "one port for the executor's endpoint");
+    assert_eq!(
+        ports_in(exec).len(),
+        1,
+        "one port for the executor's endpoint"
+    );
 }
 
 #[test]
@@ -124,8 +135,7 @@ fn init_container_max_rule_and_overhead() {
     let mut agents = vec![view(&[&o])];
     let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
     assert_eq!(
-        out.unplaced[0].message,
-        "0/1 nodes are available: 1 Insufficient cpu.",
+        out.unplaced[0].message, "0/1 nodes are available: 1 Insufficient cpu.",
         "2 cpus + executor 0.1 > 2"
     );
     let o = std_offer("o2", "a2", 2.1, 1024.0);
@@ -163,7 +173,12 @@ fn executor_resources_only_with_the_first_launch_on_an_agent() {
     let p1 = pod("p1", "1", "");
     let p2 = pod("p2", "1", "");
     let mut agents = vec![view(&[&o])];
-    let out = place(&[cand(&p1), cand(&p2)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = place(
+        &[cand(&p1), cand(&p2)],
+        &mut agents,
+        EXEC,
+        PlacementPolicy::Binpack,
+    );
     assert_eq!(out.placed.len(), 2);
     assert!(out.placed[0].executor_resources.is_some());
     assert!(out.placed[1].executor_resources.is_none());
@@ -201,14 +216,20 @@ fn host_ports_must_be_offered_and_free() {
     assert_eq!(ports_in(&out.placed[0].task_resources), vec![31005]);
     let exec_port = ports_in(out.placed[0].executor_resources.as_ref().expect("exec"));
     assert_ne!(exec_port, vec![31005], "the executor's port is another one");
-    let msg = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
+    let msg =
+        "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
     assert_eq!(out.unplaced[0].message, msg, "collision with the first pod");
     assert_eq!(out.unplaced[1].message, msg, "not in the offered ranges");
 
     // Ports used by pods already running on the agent are taken too.
     let mut agents = vec![view(&[&o])];
     agents[0].used_ports.insert(31005);
-    let out = place(&[cand(&inside)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = place(
+        &[cand(&inside)],
+        &mut agents,
+        EXEC,
+        PlacementPolicy::Binpack,
+    );
     assert_eq!(out.unplaced.len(), 1);
 }
 
@@ -240,7 +261,8 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     );
 
     let mut sel = pod("sel", "100m", "");
-    sel.spec.as_mut().expect("spec").node_selector = Some(BTreeMap::from([("disk".into(), "ssd".into())]));
+    sel.spec.as_mut().expect("spec").node_selector =
+        Some(BTreeMap::from([("disk".into(), "ssd".into())]));
     let mut agents = fresh();
     let out = place(&[cand(&sel)], &mut agents, EXEC, PlacementPolicy::Binpack);
     assert_eq!(out.placed[0].agent_index, 0);
@@ -279,7 +301,12 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     }]);
     tolerant.spec.as_mut().expect("spec").node_name = Some("host-b".into());
     let mut agents = fresh();
-    let out = place(&[cand(&tolerant)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = place(
+        &[cand(&tolerant)],
+        &mut agents,
+        EXEC,
+        PlacementPolicy::Binpack,
+    );
     assert_eq!(out.placed[0].agent_index, 1);
 
     let mut everything = pod("all", "100m", "");
@@ -289,8 +316,16 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     }]);
     everything.spec.as_mut().expect("spec").node_name = Some("host-c".into());
     let mut agents = fresh();
-    let out = place(&[cand(&everything)], &mut agents, EXEC, PlacementPolicy::Binpack);
-    assert_eq!(out.placed[0].agent_index, 2, "empty key + Exists tolerates the unschedulable taint");
+    let out = place(
+        &[cand(&everything)],
+        &mut agents,
+        EXEC,
+        PlacementPolicy::Binpack,
+    );
+    assert_eq!(
+        out.placed[0].agent_index, 2,
+        "empty key + Exists tolerates the unschedulable taint"
+    );
 }
 
 #[test]
@@ -299,7 +334,8 @@ fn failed_scheduling_message_counts_per_reason() {
     let small2 = std_offer("o2", "a2", 0.5, 4096.0);
     let labelled = std_offer("o3", "a3", 8.0, 4096.0);
     let mut p = pod("big", "2", "");
-    p.spec.as_mut().expect("spec").node_selector = Some(BTreeMap::from([("zone".into(), "x".into())]));
+    p.spec.as_mut().expect("spec").node_selector =
+        Some(BTreeMap::from([("zone".into(), "x".into())]));
     let mut agents = vec![view(&[&small1]), view(&[&small2]), view(&[&labelled])];
     agents[0].labels.insert("zone".into(), "x".into());
     agents[1].labels.insert("zone".into(), "x".into());
@@ -320,7 +356,12 @@ fn several_pods_across_several_offers_of_one_agent() {
     let small = pod("small", "300m", "");
     let mut agents = vec![view(&[&o1, &o2])];
     assert_eq!(agents[0].offer_ids.len(), 2);
-    let out = place(&[cand(&big), cand(&small), cand(&small)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = place(
+        &[cand(&big), cand(&small), cand(&small)],
+        &mut agents,
+        EXEC,
+        PlacementPolicy::Binpack,
+    );
     // 2 cpus: executor 0.1 + 1.5 + 0.3 = 1.9; the third does not fit.
     assert_eq!(out.placed.len(), 2);
     assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 1500);
@@ -368,7 +409,10 @@ fn roles_reserved_first_and_allocation_info_carried() {
     assert_eq!(reservation_role(&res[0]), Some("web"), "reserved first");
     assert_eq!(scalar_sum(&res[..1], CPUS), 1000);
     for r in res {
-        assert_eq!(r.allocation_info.as_ref().and_then(|a| a.role.as_deref()), Some("web"));
+        assert_eq!(
+            r.allocation_info.as_ref().and_then(|a| a.role.as_deref()),
+            Some("web")
+        );
     }
 
     // A pod of a role the agent has nothing for does not fit, even though
@@ -382,7 +426,10 @@ fn roles_reserved_first_and_allocation_info_carried() {
         only_agent: None,
     };
     let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
-    assert_eq!(out.unplaced[0].message, "0/1 nodes are available: 1 Insufficient cpu.");
+    assert_eq!(
+        out.unplaced[0].message,
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
 }
 
 #[test]
@@ -421,7 +468,9 @@ fn agent_labels_from_an_offer() {
     o.domain = Some(DomainInfo {
         fault_domain: Some(domain_info::FaultDomain {
             region: domain_info::fault_domain::RegionInfo { name: "eu".into() },
-            zone: domain_info::fault_domain::ZoneInfo { name: "eu-1a".into() },
+            zone: domain_info::fault_domain::ZoneInfo {
+                name: "eu-1a".into(),
+            },
         }),
     });
     let l = agent_labels(&o);

@@ -44,7 +44,9 @@ const DEFAULT_GRACE_SECONDS: i64 = 30;
 enum PodState {
     /// Waiting in the queue. `last_event` is the last FailedScheduling
     /// message and when it was written.
-    Queued { last_event: Option<(String, Instant)> },
+    Queued {
+        last_event: Option<(String, Instant)>,
+    },
     /// A task exists (launched by us, or named by the pod's annotations).
     Task(TaskTrack),
     /// Bound pod whose launch failed; waiting for offers of its agent.
@@ -273,7 +275,9 @@ impl SchedulerCore {
                 info!(agent = %agent_id.value, "agent unreachable; its tasks may come back");
                 self.held.retain(|h| h.offer.agent_id != agent_id);
             }
-            Input::BindResult { pod_uid, result } => self.on_bind_result(&pod_uid, result, &mut out),
+            Input::BindResult { pod_uid, result } => {
+                self.on_bind_result(&pod_uid, result, &mut out)
+            }
             Input::Tick => {}
         }
         self.run_due(now, &mut out);
@@ -358,7 +362,9 @@ impl SchedulerCore {
             return;
         };
         let our_task = task_id_for_pod_uid(&uid);
-        let named_task = annotation(&pod, ANNOTATION_TASK_ID).map(|t| TaskId { value: t.to_owned() });
+        let named_task = annotation(&pod, ANNOTATION_TASK_ID).map(|t| TaskId {
+            value: t.to_owned(),
+        });
         let deleting = pod.metadata.deletion_timestamp.is_some();
 
         if let Some(entry) = self.pods.get_mut(&uid) {
@@ -373,7 +379,10 @@ impl SchedulerCore {
                     }
                 }
                 PodState::Task(track) => {
-                    if matches!(entry.pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Running")) {
+                    if matches!(
+                        entry.pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Running")
+                    ) {
                         track.ever_running = true;
                     }
                     if deleting && track.is_live() && !track.kill_sent {
@@ -414,13 +423,18 @@ impl SchedulerCore {
         if named_task.as_ref() == Some(&our_task) {
             // A bound pod of ours we did not know (restart): rebuild its
             // task from the annotations; reconciliation tells its state.
-            let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId { value: a.to_owned() });
-            let executor_id =
-                annotation(&pod, ANNOTATION_EXECUTOR_ID).map(|e| ExecutorId { value: e.to_owned() });
+            let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId {
+                value: a.to_owned(),
+            });
+            let executor_id = annotation(&pod, ANNOTATION_EXECUTOR_ID).map(|e| ExecutorId {
+                value: e.to_owned(),
+            });
             if let (Some(agent), Some(exec)) = (&agent_id, &executor_id) {
                 if *exec == self.executor_id && !self.executors.contains_key(&agent.value) {
-                    if let Some(res) = annotation(&pod, ANNOTATION_EXECUTOR_RESOURCES)
-                        .and_then(|j| kube_mesos_proto::json::from_json::<ExecutorInfo>(j.as_bytes()).ok())
+                    if let Some(res) =
+                        annotation(&pod, ANNOTATION_EXECUTOR_RESOURCES).and_then(|j| {
+                            kube_mesos_proto::json::from_json::<ExecutorInfo>(j.as_bytes()).ok()
+                        })
                     {
                         self.executors.insert(agent.value.clone(), res.resources);
                     }
@@ -584,7 +598,8 @@ impl SchedulerCore {
         }
         // New resources: every pod may try again now.
         self.queue.flush_backoff();
-        self.held.extend(offers.into_iter().map(|offer| HeldOffer { offer }));
+        self.held
+            .extend(offers.into_iter().map(|offer| HeldOffer { offer }));
         if self.batch_deadline.is_none() {
             self.batch_deadline = Some(now + self.config.batch_window);
         }
@@ -620,8 +635,9 @@ impl SchedulerCore {
             .collect();
         for uid in expired {
             if let Some(entry) = self.pods.get_mut(&uid) {
-                if let PodState::Relaunch { reason, message, .. } =
-                    std::mem::replace(&mut entry.state, PodState::Done)
+                if let PodState::Relaunch {
+                    reason, message, ..
+                } = std::mem::replace(&mut entry.state, PodState::Done)
                 {
                     let message = format!(
                         "{message}; not relaunched on its node within {}s",
@@ -673,7 +689,7 @@ impl SchedulerCore {
     fn executor_present(&self, agent_id: &AgentId, offers: &[&Offer]) -> bool {
         offers
             .iter()
-            .any(|o| o.executor_ids.iter().any(|e| *e == self.executor_id))
+            .any(|o| o.executor_ids.contains(&self.executor_id))
             || self.pods.values().any(|e| match &e.state {
                 PodState::Task(t) => {
                     t.is_live()
@@ -738,7 +754,9 @@ impl SchedulerCore {
         uids.extend(self.queue.ready(now).into_iter().map(str::to_owned));
         let mut cands: Vec<PodToPlace<'_>> = Vec::new();
         for uid in &uids {
-            let Some(e) = self.pods.get(uid) else { continue };
+            let Some(e) = self.pods.get(uid) else {
+                continue;
+            };
             let only_agent = match &e.state {
                 PodState::Relaunch { agent_id, .. } => Some(agent_id.clone()),
                 _ => None,
@@ -765,7 +783,8 @@ impl SchedulerCore {
                 busy[ai] = true;
             }
         }
-        let (busy_refuse, long_refuse) = (self.config.busy_refuse_seconds, self.config.refuse_seconds);
+        let (busy_refuse, long_refuse) =
+            (self.config.busy_refuse_seconds, self.config.refuse_seconds);
         let refuse_for = |ai: usize| if busy[ai] { busy_refuse } else { long_refuse };
 
         // Launch operations per agent.
@@ -776,7 +795,8 @@ impl SchedulerCore {
             let agent = &agents[p.agent_index];
             let exec_resources = match &p.executor_resources {
                 Some(r) => {
-                    self.executors.insert(agent.agent_id.value.clone(), r.clone());
+                    self.executors
+                        .insert(agent.agent_id.value.clone(), r.clone());
                     r.clone()
                 }
                 None => self
@@ -785,10 +805,21 @@ impl SchedulerCore {
                     .cloned()
                     .unwrap_or_else(|| self.synthesized_executor_resources(&roles[p.pod_index])),
             };
-            let executor = self.config.executor.executor_info(&framework_id, exec_resources.clone());
-            let Some(entry) = self.pods.get_mut(uid) else { continue };
+            let executor = self
+                .config
+                .executor
+                .executor_info(&framework_id, exec_resources.clone());
+            let Some(entry) = self.pods.get_mut(uid) else {
+                continue;
+            };
             let task_id = task_id_for_pod_uid(uid);
-            let task = build_task_info(&entry.pod, &task_id, agent, p.task_resources.clone(), executor);
+            let task = build_task_info(
+                &entry.pod,
+                &task_id,
+                agent,
+                p.task_resources.clone(),
+                executor,
+            );
             ops[p.agent_index].push(offer::Operation {
                 r#type: Some(offer::operation::Type::Launch as i32),
                 launch: Some(offer::operation::Launch {
@@ -803,14 +834,21 @@ impl SchedulerCore {
                 _ => None,
             };
             if let Some(q) = self.queue.remove(uid) {
-                self.latencies.push(now.saturating_duration_since(q.queued_at));
+                self.latencies
+                    .push(now.saturating_duration_since(q.queued_at));
             }
             let preassigned = node_name(&entry.pod).is_some();
             let mut annotations = BTreeMap::new();
-            annotations.insert(ANNOTATION_FRAMEWORK_ID.to_owned(), framework_id.value.clone());
+            annotations.insert(
+                ANNOTATION_FRAMEWORK_ID.to_owned(),
+                framework_id.value.clone(),
+            );
             annotations.insert(ANNOTATION_AGENT_ID.to_owned(), agent.agent_id.value.clone());
             annotations.insert(ANNOTATION_TASK_ID.to_owned(), task_id.value.clone());
-            annotations.insert(ANNOTATION_EXECUTOR_ID.to_owned(), self.executor_id.value.clone());
+            annotations.insert(
+                ANNOTATION_EXECUTOR_ID.to_owned(),
+                self.executor_id.value.clone(),
+            );
             let exec_json = ExecutorInfo {
                 executor_id: self.executor_id.clone(),
                 resources: exec_resources,
@@ -893,8 +931,12 @@ impl SchedulerCore {
             }
             self.metrics.unschedulable_attempts += 1;
             let backoff = self.queue.record_failure(uid, now);
-            let Some(entry) = self.pods.get_mut(uid) else { continue };
-            let PodState::Queued { last_event } = &mut entry.state else { continue };
+            let Some(entry) = self.pods.get_mut(uid) else {
+                continue;
+            };
+            let PodState::Queued { last_event } = &mut entry.state else {
+                continue;
+            };
             let due = match last_event {
                 None => true,
                 Some((msg, at)) => *msg != u.message || now >= *at + backoff,
@@ -990,7 +1032,8 @@ impl SchedulerCore {
                     track.ever_running = true;
                 }
                 let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
-                let abandon = matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon);
+                let abandon =
+                    matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon);
                 if (deleting || abandon) && !track.kill_sent {
                     track.kill_sent = true;
                     self.metrics.kills += 1;
@@ -1014,10 +1057,16 @@ impl SchedulerCore {
                 retryable,
             } => {
                 self.queue.flush_backoff();
-                let Some(entry) = self.pods.get_mut(&uid) else { return };
-                let PodState::Task(track) = &entry.state else { return };
+                let Some(entry) = self.pods.get_mut(&uid) else {
+                    return;
+                };
+                let PodState::Task(track) = &entry.state else {
+                    return;
+                };
                 let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
-                if deleting || matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon) {
+                if deleting
+                    || matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon)
+                {
                     self.finish_task(&uid, now);
                     return;
                 }
@@ -1050,7 +1099,9 @@ impl SchedulerCore {
 
     /// The task ended; decide what becomes of the pod.
     fn finish_task(&mut self, uid: &str, now: Instant) {
-        let Some(entry) = self.pods.get_mut(uid) else { return };
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
         let requeue = matches!(&entry.state, PodState::Task(t) if matches!(t.bind, BindState::RequeueAfterKill));
         if entry.deleted {
             self.pods.remove(uid);
@@ -1074,7 +1125,9 @@ impl SchedulerCore {
         let mut uids: Vec<String> = self.pods.keys().cloned().collect();
         uids.sort();
         for uid in uids {
-            let Some(entry) = self.pods.get_mut(&uid) else { continue };
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
             let on_agent = match &entry.state {
                 PodState::Task(t) => t.is_live() && t.agent_id.as_ref() == Some(agent_id),
                 PodState::Relaunch { agent_id: a, .. } => a == agent_id,
@@ -1093,8 +1146,12 @@ impl SchedulerCore {
     }
 
     fn on_bind_result(&mut self, uid: &str, result: BindOutcome, out: &mut Vec<Action>) {
-        let Some(entry) = self.pods.get_mut(uid) else { return };
-        let PodState::Task(track) = &mut entry.state else { return };
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let PodState::Task(track) = &mut entry.state else {
+            return;
+        };
         match result {
             BindOutcome::Bound => track.bind = BindState::Bound,
             BindOutcome::Conflict | BindOutcome::Failed(_) => {

@@ -64,11 +64,7 @@ impl std::str::FromStr for PlacementPolicy {
 /// the fault domain. The shell's node registry uses the same function so
 /// that placement before a Node exists agrees with the Node it creates.
 pub fn agent_labels(offer: &Offer) -> BTreeMap<String, String> {
-    labels_from_parts(
-        &offer.hostname,
-        &offer.attributes,
-        offer.domain.as_ref(),
-    )
+    labels_from_parts(&offer.hostname, &offer.attributes, offer.domain.as_ref())
 }
 
 /// [`agent_labels`] from the parts (for `AgentInfo` in the operator API).
@@ -95,7 +91,10 @@ pub fn labels_from_parts(
             "topology.kubernetes.io/region".to_owned(),
             fd.region.name.clone(),
         );
-        labels.insert("topology.kubernetes.io/zone".to_owned(), fd.zone.name.clone());
+        labels.insert(
+            "topology.kubernetes.io/zone".to_owned(),
+            fd.zone.name.clone(),
+        );
     }
     labels.insert("kubernetes.io/hostname".to_owned(), hostname.to_owned());
     labels.insert("kubernetes.io/os".to_owned(), "linux".to_owned());
@@ -228,7 +227,9 @@ pub struct Outcome {
 }
 
 enum Check {
-    Fits { score: f64 },
+    Fits {
+        score: f64,
+    },
     /// Rejected; the bool says whether the reason is transient.
     Rejected(Vec<String>, bool),
 }
@@ -258,7 +259,10 @@ fn check(p: &PodToPlace<'_>, agent: &AgentView, exec: Scalars, policy: Placement
     if !unschedulable_ok(pod, agent.unschedulable) {
         return Check::Rejected(vec![REASON_UNSCHEDULABLE.to_owned()], false);
     }
-    if let Some(name) = spec.and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) {
+    if let Some(name) = spec
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
+    {
         if name != agent.hostname {
             return Check::Rejected(vec![REASON_NODE_NAME.to_owned()], false);
         }
@@ -332,7 +336,10 @@ pub fn place(
         let mut transient_on = Vec::new();
         let mut considered = 0;
         for (ai, agent) in agents.iter().enumerate() {
-            if p.only_agent.as_ref().is_some_and(|only| *only != agent.agent_id) {
+            if p.only_agent
+                .as_ref()
+                .is_some_and(|only| *only != agent.agent_id)
+            {
                 continue;
             }
             considered += 1;
@@ -415,9 +422,18 @@ mod tests {
         );
         let msg = fit_error_message(
             1,
-            &[vec!["Insufficient cpu".into(), "Insufficient memory".into()]],
+            &[vec![
+                "Insufficient cpu".into(),
+                "Insufficient memory".into(),
+            ]],
         );
-        assert_eq!(msg, "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory.");
-        assert_eq!(fit_error_message(0, &[]), "no nodes available to schedule pods");
+        assert_eq!(
+            msg,
+            "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory."
+        );
+        assert_eq!(
+            fit_error_message(0, &[]),
+            "no nodes available to schedule pods"
+        );
     }
 }

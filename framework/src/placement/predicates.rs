@@ -125,7 +125,11 @@ fn field_matches(req: &NodeSelectorRequirement, node_name: &str) -> bool {
     }
 }
 
-fn term_matches(term: &NodeSelectorTerm, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
+fn term_matches(
+    term: &NodeSelectorTerm,
+    labels: &BTreeMap<String, String>,
+    node_name: &str,
+) -> bool {
     let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
     let fields = term.match_fields.as_deref().unwrap_or(&[]);
     if exprs.is_empty() && fields.is_empty() {
@@ -151,7 +155,10 @@ pub fn node_affinity_ok(pod: &Pod, labels: &BTreeMap<String, String>, node_name:
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref());
+        .and_then(|na| {
+            na.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
     match required {
         None => true,
         Some(sel) => sel
@@ -200,13 +207,17 @@ mod tests {
     }
 
     fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn affinity_operators() {
         let l = labels(&[("zone", "a"), ("gen", "5")]);
-        let case = |r: NodeSelectorRequirement| node_affinity_ok(&pod_with_terms(vec![exprs(vec![r])]), &l, "n1");
+        let case = |r: NodeSelectorRequirement| {
+            node_affinity_ok(&pod_with_terms(vec![exprs(vec![r])]), &l, "n1")
+        };
         assert!(case(req("zone", "In", &["a", "b"])));
         assert!(!case(req("zone", "In", &["b"])));
         assert!(!case(req("missing", "In", &["a"])));
@@ -237,7 +248,10 @@ mod tests {
         assert!(node_affinity_ok(&p, &l, "n1"));
         assert!(!node_affinity_ok(&p, &l, "n2"));
         let empty = pod_with_terms(vec![NodeSelectorTerm::default()]);
-        assert!(!node_affinity_ok(&empty, &l, "n1"), "empty term matches nothing");
+        assert!(
+            !node_affinity_ok(&empty, &l, "n1"),
+            "empty term matches nothing"
+        );
     }
 
     #[test]
@@ -249,11 +263,20 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(node_affinity_ok(&p, &labels(&[("zone", "a"), ("disk", "ssd"), ("x", "y")]), "n"));
+        assert!(node_affinity_ok(
+            &p,
+            &labels(&[("zone", "a"), ("disk", "ssd"), ("x", "y")]),
+            "n"
+        ));
         assert!(!node_affinity_ok(&p, &labels(&[("zone", "a")]), "n"));
     }
 
-    fn tol(key: Option<&str>, op: Option<&str>, value: Option<&str>, effect: Option<&str>) -> Toleration {
+    fn tol(
+        key: Option<&str>,
+        op: Option<&str>,
+        value: Option<&str>,
+        effect: Option<&str>,
+    ) -> Toleration {
         Toleration {
             key: key.map(Into::into),
             operator: op.map(Into::into),
@@ -275,13 +298,39 @@ mod tests {
     #[test]
     fn toleration_rules() {
         let t = taint("dedicated", "gpu", "NoSchedule");
-        assert!(tolerates(&tol(Some("dedicated"), Some("Equal"), Some("gpu"), Some("NoSchedule")), &t));
-        assert!(tolerates(&tol(Some("dedicated"), None, Some("gpu"), None), &t));
-        assert!(!tolerates(&tol(Some("dedicated"), Some("Equal"), Some("cpu"), None), &t));
-        assert!(tolerates(&tol(Some("dedicated"), Some("Exists"), None, None), &t));
-        assert!(!tolerates(&tol(Some("dedicated"), Some("Exists"), None, Some("NoExecute")), &t));
-        assert!(tolerates(&tol(None, Some("Exists"), None, None), &t), "empty key + Exists tolerates all");
-        assert!(!tolerates(&tol(Some("other"), Some("Exists"), None, None), &t));
+        assert!(tolerates(
+            &tol(
+                Some("dedicated"),
+                Some("Equal"),
+                Some("gpu"),
+                Some("NoSchedule")
+            ),
+            &t
+        ));
+        assert!(tolerates(
+            &tol(Some("dedicated"), None, Some("gpu"), None),
+            &t
+        ));
+        assert!(!tolerates(
+            &tol(Some("dedicated"), Some("Equal"), Some("cpu"), None),
+            &t
+        ));
+        assert!(tolerates(
+            &tol(Some("dedicated"), Some("Exists"), None, None),
+            &t
+        ));
+        assert!(!tolerates(
+            &tol(Some("dedicated"), Some("Exists"), None, Some("NoExecute")),
+            &t
+        ));
+        assert!(
+            tolerates(&tol(None, Some("Exists"), None, None), &t),
+            "empty key + Exists tolerates all"
+        );
+        assert!(!tolerates(
+            &tol(Some("other"), Some("Exists"), None, None),
+            &t
+        ));
     }
 
     #[test]
@@ -292,7 +341,10 @@ mod tests {
         ];
         let pod = Pod::default();
         let t = first_untolerated_taint(&pod, &taints).expect("untolerated");
-        assert_eq!(reason_untolerated_taint(t), "node(s) had untolerated taint {dedicated: gpu}");
+        assert_eq!(
+            reason_untolerated_taint(t),
+            "node(s) had untolerated taint {dedicated: gpu}"
+        );
         let tolerant = Pod {
             spec: Some(PodSpec {
                 tolerations: Some(vec![tol(Some("dedicated"), Some("Exists"), None, None)]),
@@ -309,7 +361,12 @@ mod tests {
         assert!(!unschedulable_ok(&Pod::default(), true));
         let p = Pod {
             spec: Some(PodSpec {
-                tolerations: Some(vec![tol(Some(TAINT_UNSCHEDULABLE), Some("Exists"), None, Some("NoSchedule"))]),
+                tolerations: Some(vec![tol(
+                    Some(TAINT_UNSCHEDULABLE),
+                    Some("Exists"),
+                    None,
+                    Some("NoSchedule"),
+                )]),
                 ..Default::default()
             }),
             ..Default::default()

@@ -67,7 +67,9 @@ pub fn parse_quantity_milli(q: &str) -> Option<i128> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.chars().all(|c| c.is_ascii_digit()) || !frac_part.chars().all(|c| c.is_ascii_digit()) {
+    if !int_part.chars().all(|c| c.is_ascii_digit())
+        || !frac_part.chars().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     // value = mantissa / 10^scale
@@ -176,7 +178,11 @@ pub fn host_ports(pod: &Pod) -> Vec<u64> {
     let mut out: Vec<u64> = pod
         .spec
         .iter()
-        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
         .flat_map(|c| c.ports.iter().flatten())
         .filter_map(|p| p.host_port)
         .filter(|&p| p > 0)
