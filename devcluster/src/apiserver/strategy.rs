@@ -55,6 +55,8 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     validate_name(rt, &name, &mut errs);
     match (rt.group, rt.kind) {
         ("", "Pod") => {
+            // PrepareForCreate: a new pod's status is the server's, not the client's.
+            obj["status"] = json!({});
             default_pod(obj);
             validate_pod_spec(&obj["spec"], &mut errs);
         }
