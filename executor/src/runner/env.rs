@@ -458,6 +458,16 @@ pub async fn resolve_env(
     Ok(env.into_vec())
 }
 
+/// Expands `$(VAR)` in a container's command or args with its resolved
+/// env, as the kubelet's `ExpandContainerCommandAndArgs`.
+pub fn expand_all(items: &[String], env: &[(String, String)]) -> Vec<String> {
+    let map: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    items
+        .iter()
+        .map(|i| expand(i, |name| map.get(name).map(|v| v.to_string())))
+        .collect()
+}
+
 /// A fixed in-memory [`ObjectSource`], for tests and for pods whose objects
 /// were fetched up front.
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,8 @@
 pub mod backoff;
 pub mod machine;
 pub mod probe;
+pub mod prober;
+pub mod worker;
 
 #[cfg(test)]
 pub(crate) mod tests;
