@@ -872,3 +872,63 @@ fn pods_of_other_schedulers_are_ignored() {
     h.feed(Input::PodUpserted(Box::new(p)));
     assert_eq!(h.core.metrics().queue_len, 1);
 }
+
+#[test]
+fn the_pods_role_comes_from_annotation_or_namespace_default() {
+    let mut h = Harness::new(CoreConfig {
+        roles: vec!["web".into(), "batch".into()],
+        namespace_roles: BTreeMap::from([("default".into(), "batch".into())]),
+        ..CoreConfig::default()
+    });
+    h.feed(Input::PodsSynced);
+    h.feed(Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    });
+    let role_offer = |id: &str, agent: &str, role: &str| Offer {
+        id: OfferId { value: id.into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+        agent_id: AgentId {
+            value: agent.into(),
+        },
+        hostname: format!("host-{agent}"),
+        resources: vec![
+            build::scalar(CPUS, 4.0, role),
+            build::scalar(MEM, 4096.0, role),
+            build::ports(&[(31000, 31100)], role),
+        ],
+        ..Default::default()
+    };
+    // Namespace default: batch.
+    h.feed(Input::PodUpserted(Box::new(pod("ns-default", "1"))));
+    // Annotation: a role the framework does not have.
+    let mut stray = pod("stray", "1");
+    stray.metadata.annotations = Some(BTreeMap::from([(
+        "kube-mesos.io/role".to_owned(),
+        "nope".to_owned(),
+    )]));
+    h.feed(Input::PodUpserted(Box::new(stray)));
+    h.feed(Input::Offers(vec![
+        role_offer("o-web", "a1", "web"),
+        role_offer("o-batch", "a2", "batch"),
+    ]));
+    let a = h.tick_at(1.0);
+    let tasks = launched_tasks(&a);
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].agent_id.value, "a2", "placed on the batch offer");
+    for r in &tasks[0].resources {
+        assert_eq!(
+            r.allocation_info.as_ref().and_then(|a| a.role.as_deref()),
+            Some("batch")
+        );
+    }
+    assert!(
+        a.iter().any(|x| matches!(x, Action::RecordEvent { reason, message, .. }
+            if reason == "FailedScheduling"
+            && message == "the pod's Mesos role \"nope\" is not one of the framework's roles (web, batch)")),
+        "{a:?}"
+    );
+}

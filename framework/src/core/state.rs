@@ -530,9 +530,12 @@ impl SchedulerCore {
     fn on_subscribed(&mut self, framework_id: FrameworkId, now: Instant, out: &mut Vec<Action>) {
         self.framework_id = Some(framework_id);
         self.connected = true;
-        // A fresh SUBSCRIBE (without suppressed roles) is not suppressed.
+        // A fresh SUBSCRIBE (without suppressed roles) is not suppressed,
+        // but refuse filters of an earlier subscription may live on in the
+        // allocator: with work pending, REVIVE once (rate-limited).
         self.suppressed = false;
-        self.filters_active = false;
+        self.filters_active = true;
+        self.revive_wanted = true;
         self.held.clear();
         self.batch_deadline = None;
         if self.synced {
@@ -752,6 +755,25 @@ impl SchedulerCore {
             .collect();
         uids.sort();
         uids.extend(self.queue.ready(now).into_iter().map(str::to_owned));
+        // A pod asking for a role we do not subscribe with can never fit.
+        let mut misfits: Vec<(String, String)> = Vec::new();
+        uids.retain(|uid| {
+            let Some(e) = self.pods.get(uid) else {
+                return false;
+            };
+            let role = self.role_of(&e.pod);
+            if self.config.roles.contains(&role) {
+                return true;
+            }
+            misfits.push((
+                uid.clone(),
+                format!(
+                    "the pod's Mesos role \"{role}\" is not one of the framework's roles ({})",
+                    self.config.roles.join(", ")
+                ),
+            ));
+            false
+        });
         let mut cands: Vec<PodToPlace<'_>> = Vec::new();
         for uid in &uids {
             let Some(e) = self.pods.get(uid) else {
@@ -929,33 +951,49 @@ impl SchedulerCore {
             if !self.queue.contains(uid) {
                 continue; // a relaunch: its deadline decides
             }
-            self.metrics.unschedulable_attempts += 1;
-            let backoff = self.queue.record_failure(uid, now);
-            let Some(entry) = self.pods.get_mut(uid) else {
-                continue;
-            };
-            let PodState::Queued { last_event } = &mut entry.state else {
-                continue;
-            };
-            let due = match last_event {
-                None => true,
-                Some((msg, at)) => *msg != u.message || now >= *at + backoff,
-            };
-            debug!(pod = %uid, message = %u.message, due, "pod unschedulable");
-            if due {
-                *last_event = Some((u.message.clone(), now));
-                let pref = pod_ref(&entry.pod);
-                out.push(Action::SetPodUnschedulable {
-                    pod: pref.clone(),
-                    message: u.message.clone(),
-                });
-                out.push(Action::RecordEvent {
-                    pod: pref,
-                    type_: EventType::Warning,
-                    reason: "FailedScheduling".to_owned(),
-                    message: u.message.clone(),
-                });
-            }
+            self.report_unschedulable(uid, &u.message, now, out);
+        }
+        for (uid, message) in misfits {
+            self.report_unschedulable(&uid, &message, now, out);
+        }
+    }
+
+    /// A queued pod did not fit: back it off, and write PodScheduled=False
+    /// and a FailedScheduling event when the message changed or the backoff
+    /// has passed since the last one (no event spam).
+    fn report_unschedulable(
+        &mut self,
+        uid: &str,
+        message: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.metrics.unschedulable_attempts += 1;
+        let backoff = self.queue.record_failure(uid, now);
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let PodState::Queued { last_event } = &mut entry.state else {
+            return;
+        };
+        let due = match last_event {
+            None => true,
+            Some((msg, at)) => msg != message || now >= *at + backoff,
+        };
+        debug!(pod = %uid, %message, due, "pod unschedulable");
+        if due {
+            *last_event = Some((message.to_owned(), now));
+            let pref = pod_ref(&entry.pod);
+            out.push(Action::SetPodUnschedulable {
+                pod: pref.clone(),
+                message: message.to_owned(),
+            });
+            out.push(Action::RecordEvent {
+                pod: pref,
+                type_: EventType::Warning,
+                reason: "FailedScheduling".to_owned(),
+                message: message.to_owned(),
+            });
         }
     }
 
