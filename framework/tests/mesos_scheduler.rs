@@ -7,8 +7,9 @@
 //! These tests use real time with millisecond backoffs and heartbeats, not
 //! `start_paused`: tokio's paused clock jumps to the next timer whenever the
 //! runtime waits on socket I/O, which would fire request and heartbeat
-//! timeouts while a loopback response is still in flight. The timing policy
-//! itself is tested with no clock at all in `subscription.rs`.
+//! timeouts while a loopback response is still in flight. The timing itself
+//! (heartbeat loss after 5 intervals, backoff doubling and cap) is tested on
+//! the paused clock with an in-memory transport in `subscription.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -57,7 +57,7 @@ pub use http::STREAM_ID_HEADER;
 pub use subscription::SchedulerEvent;
 
 use handle::SessionSlot;
-use subscription::Driver;
+use subscription::{Driver, HttpTransport};
 
 /// The subscription's event stream (boxed, so it is `Unpin` and nameable).
 pub type SchedulerEvents = BoxStream<'static, Result<SchedulerEvent>>;
@@ -98,17 +98,20 @@ impl SchedulerClient {
     /// Dropping the stream ends the subscription. Poll only one stream per
     /// client at a time: the handle follows whichever subscribed last.
     pub fn subscribe(&self, framework_info: FrameworkInfo) -> SchedulerEvents {
+        let transport = HttpTransport {
+            http: self.http.clone(),
+            max_redirects: self.config.max_redirects,
+            max_record_size: self.config.max_record_size,
+        };
         let driver = match self.config.endpoints() {
             Ok(endpoints) => Driver::new(
                 &self.config,
                 endpoints,
-                self.http.clone(),
+                transport,
                 self.session.clone(),
                 framework_info,
             ),
-            Err(error) => {
-                Driver::failed(self.http.clone(), self.session.clone(), &self.config, error)
-            }
+            Err(error) => Driver::failed(transport, self.session.clone(), &self.config, error),
         };
         futures::stream::unfold(driver, |mut driver| async move {
             driver.next().await.map(|item| (item, driver))

@@ -262,48 +262,104 @@ impl Machine {
     }
 }
 
+/// Where subscriptions come from: HTTP in production, channels in tests (so
+/// the shell's timing can be tested on tokio's paused clock, which does not
+/// mix with real sockets).
+pub(crate) trait Transport: Send + 'static {
+    /// An open event stream.
+    type Stream: EventSource;
+    /// Sends SUBSCRIBE to `endpoint` (following redirects).
+    fn subscribe(
+        &self,
+        endpoint: &Url,
+        call: &Call,
+    ) -> impl std::future::Future<Output = Result<Self::Stream>> + Send;
+}
+
+/// An open subscription's event stream.
+pub(crate) trait EventSource: Send + 'static {
+    /// Where calls of this subscription go.
+    fn endpoint(&self) -> &Url;
+    /// The `Mesos-Stream-Id` of this subscription.
+    fn stream_id(&self) -> &str;
+    /// The next event; an error when the stream failed or ended.
+    fn next_event(&mut self) -> impl std::future::Future<Output = Result<Event>> + Send;
+}
+
+/// The production transport: [`Connection`] over reqwest.
+pub(crate) struct HttpTransport {
+    pub http: Http,
+    pub max_redirects: u32,
+    pub max_record_size: usize,
+}
+
+impl Transport for HttpTransport {
+    type Stream = Connection;
+
+    async fn subscribe(&self, endpoint: &Url, call: &Call) -> Result<Connection> {
+        Connection::open(
+            &self.http,
+            endpoint,
+            call,
+            self.max_redirects,
+            self.max_record_size,
+        )
+        .await
+    }
+}
+
+impl EventSource for Connection {
+    fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+
+    async fn next_event(&mut self) -> Result<Event> {
+        Connection::next_event(self).await
+    }
+}
+
 /// What the shell is doing between steps.
-enum Doing {
+enum Doing<S> {
     Start,
     Subscribe { endpoint: Url, call: Box<Call> },
-    Read(Box<Connection>),
+    Read(Box<S>),
     Sleep(Duration),
     Done,
 }
 
 /// The async shell around [`Machine`].
-pub(crate) struct Driver {
+pub(crate) struct Driver<T: Transport> {
     machine: Machine,
-    http: Http,
+    transport: T,
     session: SessionSlot,
-    max_redirects: u32,
-    max_record_size: usize,
-    doing: Doing,
-    connection: Option<Box<Connection>>,
+    doing: Doing<T::Stream>,
+    connection: Option<Box<T::Stream>>,
     queue: VecDeque<Result<SchedulerEvent>>,
 }
 
-impl Drop for Driver {
+impl<T: Transport> Drop for Driver<T> {
     fn drop(&mut self) {
         // The caller dropped the event stream: calls must stop too.
         self.session.set(None);
     }
 }
 
-impl Driver {
+impl<T: Transport> Driver<T> {
     pub fn new(
         config: &SchedulerConfig,
         endpoints: Vec<Url>,
-        http: Http,
+        transport: T,
         session: SessionSlot,
         info: FrameworkInfo,
     ) -> Self {
         Self {
             machine: Machine::new(config, endpoints, info),
-            http,
+            transport,
             session,
-            max_redirects: config.max_redirects,
-            max_record_size: config.max_record_size,
             doing: Doing::Start,
             connection: None,
             queue: VecDeque::new(),
@@ -312,12 +368,18 @@ impl Driver {
 
     /// A driver that yields `error` and ends (bad configuration).
     pub fn failed(
-        http: Http,
+        transport: T,
         session: SessionSlot,
         config: &SchedulerConfig,
         error: Error,
     ) -> Self {
-        let mut driver = Self::new(config, Vec::new(), http, session, FrameworkInfo::default());
+        let mut driver = Self::new(
+            config,
+            Vec::new(),
+            transport,
+            session,
+            FrameworkInfo::default(),
+        );
         driver.queue.push_back(Err(error));
         driver.doing = Doing::Done;
         driver
@@ -337,15 +399,7 @@ impl Driver {
                     Input::BackoffElapsed
                 }
                 Doing::Subscribe { endpoint, call } => {
-                    match Connection::open(
-                        &self.http,
-                        &endpoint,
-                        &call,
-                        self.max_redirects,
-                        self.max_record_size,
-                    )
-                    .await
-                    {
+                    match self.transport.subscribe(&endpoint, &call).await {
                         Ok(connection) => {
                             self.doing = Doing::Read(Box::new(connection));
                             continue;
@@ -391,8 +445,8 @@ impl Driver {
             Action::PublishSession { framework_id } => {
                 if let Doing::Read(connection) = &self.doing {
                     self.session.set(Some(Session {
-                        endpoint: connection.endpoint.clone(),
-                        stream_id: connection.stream_id.clone(),
+                        endpoint: connection.endpoint().clone(),
+                        stream_id: connection.stream_id().to_string(),
                         framework_id,
                     }));
                 }
@@ -585,5 +639,260 @@ mod tests {
         assert!(
             matches!(&a[..], [Action::Emit(SchedulerEvent::Event(e))] if e.r#type() == event::Type::Heartbeat)
         );
+    }
+}
+
+/// The async shell on tokio's paused clock, with an in-memory transport: the
+/// heartbeat timeout and the backoff delays are checked to the millisecond
+/// without waiting for them.
+#[cfg(test)]
+mod shell_tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::mesos::config::BackoffConfig;
+
+    type Events = mpsc::UnboundedSender<Result<Event>>;
+
+    struct FakeStream {
+        endpoint: Url,
+        events: mpsc::UnboundedReceiver<Result<Event>>,
+    }
+
+    impl EventSource for FakeStream {
+        fn endpoint(&self) -> &Url {
+            &self.endpoint
+        }
+
+        fn stream_id(&self) -> &str {
+            "fake-stream"
+        }
+
+        async fn next_event(&mut self) -> Result<Event> {
+            self.events
+                .recv()
+                .await
+                .unwrap_or(Err(Error::EventStreamEnded))
+        }
+    }
+
+    enum Outcome {
+        Fail(Error),
+        Stream(mpsc::UnboundedReceiver<Result<Event>>),
+    }
+
+    #[derive(Clone, Default)]
+    struct FakeTransport {
+        script: Arc<Mutex<VecDeque<Outcome>>>,
+        calls: Arc<Mutex<Vec<(Instant, Call)>>>,
+    }
+
+    impl FakeTransport {
+        fn push_stream(&self) -> Events {
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.script.lock().unwrap().push_back(Outcome::Stream(rx));
+            tx
+        }
+
+        fn push_failure(&self, error: Error) {
+            self.script.lock().unwrap().push_back(Outcome::Fail(error));
+        }
+
+        fn calls(&self) -> Vec<(Instant, Call)> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Transport for FakeTransport {
+        type Stream = FakeStream;
+
+        async fn subscribe(&self, endpoint: &Url, call: &Call) -> Result<FakeStream> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((Instant::now(), call.clone()));
+            let next = self.script.lock().unwrap().pop_front();
+            match next {
+                Some(Outcome::Fail(error)) => Err(error),
+                Some(Outcome::Stream(events)) => Ok(FakeStream {
+                    endpoint: endpoint.clone(),
+                    events,
+                }),
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn driver(transport: FakeTransport) -> Driver<FakeTransport> {
+        let mut config = SchedulerConfig::from_master_urls(&["http://m1:5050"]).unwrap();
+        config.backoff = BackoffConfig {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(4),
+        };
+        let endpoints = config.endpoints().unwrap();
+        let info = FrameworkInfo {
+            user: "root".into(),
+            name: "kube-mesos".into(),
+            ..Default::default()
+        };
+        Driver::new(&config, endpoints, transport, SessionSlot::default(), info)
+    }
+
+    fn subscribed(interval: f64) -> Result<Event> {
+        let mut event = Event {
+            subscribed: Some(event::Subscribed {
+                framework_id: FrameworkId {
+                    value: "fw-1".into(),
+                },
+                heartbeat_interval_seconds: Some(interval),
+                master_info: None,
+            }),
+            ..Default::default()
+        };
+        event.set_type(event::Type::Subscribed);
+        Ok(event)
+    }
+
+    fn heartbeat() -> Result<Event> {
+        let mut event = Event::default();
+        event.set_type(event::Type::Heartbeat);
+        Ok(event)
+    }
+
+    fn unavailable() -> Error {
+        Error::MasterUnavailable {
+            endpoint: "http://m1:5050/api/v1/scheduler".into(),
+            status: 503,
+            body: "No leader elected".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_for_five_heartbeats_reconnects_with_the_framework_id() {
+        let transport = FakeTransport::default();
+        let first = transport.push_stream();
+        let second = transport.push_stream();
+        first.send(subscribed(10.0)).unwrap();
+        second.send(subscribed(10.0)).unwrap();
+        let mut driver = driver(transport.clone());
+
+        assert!(matches!(
+            driver.next().await,
+            Some(Ok(SchedulerEvent::Connected { .. }))
+        ));
+        let connected_at = Instant::now();
+        match driver.next().await {
+            Some(Ok(SchedulerEvent::Disconnected {
+                reason: Error::HeartbeatTimedOut { timeout },
+            })) => assert_eq!(timeout, Duration::from_secs(50)),
+            other => panic!("expected a heartbeat timeout, got {other:?}"),
+        }
+        assert_eq!(connected_at.elapsed(), Duration::from_secs(50));
+        let lost_at = Instant::now();
+
+        assert!(matches!(
+            driver.next().await,
+            Some(Ok(SchedulerEvent::Connected { .. }))
+        ));
+        let calls = transport.calls();
+        assert_eq!(calls.len(), 2);
+        // One backoff delay, drawn from [initial / 2, initial].
+        let waited = calls[1].0 - lost_at;
+        assert!(
+            waited >= Duration::from_millis(500) && waited <= Duration::from_secs(1),
+            "{waited:?}"
+        );
+        assert_eq!(calls[0].1.framework_id, None);
+        assert_eq!(calls[1].1.framework_id.as_ref().unwrap().value, "fw-1");
+        let info = &calls[1].1.subscribe.as_ref().unwrap().framework_info;
+        assert_eq!(info.id.as_ref().unwrap().value, "fw-1");
+        drop(first);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_keep_the_subscription_alive() {
+        let transport = FakeTransport::default();
+        let events = transport.push_stream();
+        events.send(subscribed(10.0)).unwrap();
+        let mut driver = driver(transport.clone());
+        assert!(matches!(
+            driver.next().await,
+            Some(Ok(SchedulerEvent::Connected { .. }))
+        ));
+        let start = Instant::now();
+        let sender = tokio::spawn(async move {
+            for _ in 0..10 {
+                // Late heartbeats, but never five intervals late.
+                tokio::time::sleep(Duration::from_secs(45)).await;
+                events.send(heartbeat()).unwrap();
+            }
+            events
+        });
+        for _ in 0..10 {
+            match driver.next().await {
+                Some(Ok(SchedulerEvent::Event(e))) => {
+                    assert_eq!(e.r#type(), event::Type::Heartbeat)
+                }
+                other => panic!("expected HEARTBEAT, got {other:?}"),
+            }
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(450));
+        assert_eq!(transport.calls().len(), 1);
+        drop(sender.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_doubles_up_to_the_cap_between_failed_attempts() {
+        let transport = FakeTransport::default();
+        for _ in 0..5 {
+            transport.push_failure(unavailable());
+        }
+        let events = transport.push_stream();
+        events.send(subscribed(15.0)).unwrap();
+        let mut driver = driver(transport.clone());
+        assert!(matches!(
+            driver.next().await,
+            Some(Ok(SchedulerEvent::Connected { .. }))
+        ));
+
+        let times: Vec<Instant> = transport.calls().iter().map(|(t, _)| *t).collect();
+        assert_eq!(times.len(), 6);
+        let ceilings = [1, 2, 4, 4, 4].map(Duration::from_secs);
+        for (gap, ceiling) in times.windows(2).map(|w| w[1] - w[0]).zip(ceilings) {
+            assert!(
+                gap >= ceiling / 2 && gap <= ceiling,
+                "{gap:?} not in [{:?}, {ceiling:?}]",
+                ceiling / 2
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn error_event_ends_the_stream_without_reconnecting() {
+        let transport = FakeTransport::default();
+        let events = transport.push_stream();
+        events.send(subscribed(15.0)).unwrap();
+        let mut error = Event {
+            error: Some(event::Error {
+                message: "Framework has been removed".into(),
+            }),
+            ..Default::default()
+        };
+        error.set_type(event::Type::Error);
+        events.send(Ok(error)).unwrap();
+        let mut driver = driver(transport.clone());
+        assert!(matches!(
+            driver.next().await,
+            Some(Ok(SchedulerEvent::Connected { .. }))
+        ));
+        assert!(matches!(
+            driver.next().await,
+            Some(Err(Error::FrameworkRejected { .. }))
+        ));
+        assert!(driver.next().await.is_none());
+        assert_eq!(transport.calls().len(), 1);
     }
 }
