@@ -12,3 +12,4 @@ pub mod queue;
 pub mod task_status;
 pub mod kube;
 pub mod leader;
+pub mod nodes;

@@ -1,0 +1,373 @@
+//! `AgentNode`: the pure translation of a Mesos agent into its Kubernetes
+//! Node, and the node-lease rule.
+//!
+//! One Node per agent, named after the agent's hostname. Labels come from the
+//! same derivation placement uses ([`crate::placement::labels_from_parts`]:
+//! hostname, os, attributes, topology region/zone from the fault domain) plus
+//! `kubernetes.io/arch`. Capacity and allocatable come from the agent's total
+//! resources (all roles), in Kubernetes quantities.
+//!
+//! **Lease rule.** The Node's Lease in `kube-node-lease` is renewed by the
+//! executor while one runs on the agent, and by the framework otherwise. Both
+//! write the same object, so the framework marks its own writes with
+//! holderIdentity [`FRAMEWORK_LEASE_HOLDER`] and renews only when
+//! [`should_renew_node_lease`] says so: the lease is missing, or the
+//! framework holds it, or it is stale (its renewTime is older than its
+//! duration — nobody renews it). An executor that starts writes its own
+//! holder and the framework backs off; an executor that dies lets the lease
+//! go stale and the framework picks it up again, keeping a registered agent's
+//! Node alive in the eyes of the node lifecycle controller.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::LeaseSpec;
+use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube_mesos_proto::v1::{value, AgentInfo, Resource};
+
+use crate::placement::labels_from_parts;
+
+/// Annotation on a Node: the Mesos agent ID behind it.
+pub const ANNOTATION_NODE_AGENT_ID: &str = "kube-mesos.io/agent-id";
+/// holderIdentity the framework writes into node leases it renews.
+pub const FRAMEWORK_LEASE_HOLDER: &str = "kube-mesos-framework";
+/// Node lease duration, as the kubelet's default `nodeLeaseDurationSeconds`.
+pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+/// How often the framework renews node leases it holds (the kubelet renews at
+/// a quarter of the duration).
+pub const NODE_LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
+/// Pod capacity of a Node (the kubelet's default `maxPods`).
+pub const DEFAULT_MAX_PODS: u32 = 110;
+
+/// Whether an agent's Node is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentHealth {
+    /// Registered with the master.
+    Registered,
+    /// Removed by Mesos or marked unreachable: Ready=Unknown.
+    Lost,
+}
+
+/// The Node for an agent (metadata and status; `spec` left empty so an
+/// operator's cordon or taints are not overwritten).
+pub fn node_for_agent(
+    agent: &AgentInfo,
+    total_resources: &[Resource],
+    now: jiff::Timestamp,
+) -> Node {
+    let name = node_name(&agent.hostname);
+    let mut labels: BTreeMap<String, String> =
+        labels_from_parts(&agent.hostname, &agent.attributes, agent.domain.as_ref())
+            .into_iter()
+            .filter(|(k, v)| valid_label_key(k) && valid_label_value(v))
+            .collect();
+    let arch = labels
+        .get("arch")
+        .cloned()
+        .unwrap_or_else(|| host_arch().to_string());
+    labels.insert("kubernetes.io/arch".into(), arch.clone());
+    let agent_id = agent
+        .id
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_default();
+    let resources = if total_resources.is_empty() {
+        &agent.resources[..]
+    } else {
+        total_resources
+    };
+    let capacity = capacity_of(resources);
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                ANNOTATION_NODE_AGENT_ID.to_string(),
+                agent_id.clone(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: None,
+        status: Some(NodeStatus {
+            capacity: Some(capacity.clone()),
+            allocatable: Some(capacity),
+            conditions: Some(vec![ready_condition(
+                &agent_id,
+                AgentHealth::Registered,
+                now,
+            )]),
+            addresses: Some(vec![NodeAddress {
+                type_: "Hostname".into(),
+                address: agent.hostname.clone(),
+            }]),
+            node_info: Some(NodeSystemInfo {
+                architecture: arch,
+                operating_system: "linux".into(),
+                kubelet_version: format!("v0.0.0-kube-mesos-{}", env!("CARGO_PKG_VERSION")),
+                kube_proxy_version: String::new(),
+                ..NodeSystemInfo::default()
+            }),
+            ..NodeStatus::default()
+        }),
+    }
+}
+
+/// The Node name of an agent hostname (Node names are lower-case DNS names).
+pub fn node_name(hostname: &str) -> String {
+    hostname.to_ascii_lowercase()
+}
+
+/// The `Ready` condition for an agent in `health`.
+pub fn ready_condition(agent_id: &str, health: AgentHealth, now: jiff::Timestamp) -> NodeCondition {
+    let (status, reason, message) = match health {
+        AgentHealth::Registered => (
+            "True",
+            "MesosAgentRegistered",
+            format!("Mesos agent {agent_id} is registered with the master"),
+        ),
+        AgentHealth::Lost => (
+            "Unknown",
+            "NodeStatusUnknown",
+            format!("Mesos agent {agent_id} was removed or marked unreachable by the master"),
+        ),
+    };
+    NodeCondition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: Some(message),
+        last_heartbeat_time: Some(Time(now)),
+        last_transition_time: Some(Time(now)),
+    }
+}
+
+/// Capacity from Mesos resources: `cpus` → cpu, `mem` → memory, `disk` →
+/// ephemeral-storage (Mesos counts MB = MiB), plus `pods`. Scalars of all
+/// roles add up; other resources are left out.
+pub fn capacity_of(resources: &[Resource]) -> BTreeMap<String, Quantity> {
+    let mut sums: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in resources {
+        if r.r#type != value::Type::Scalar as i32 {
+            continue;
+        }
+        let Some(s) = r.scalar else { continue };
+        if matches!(r.name.as_str(), "cpus" | "mem" | "disk")
+            && s.value.is_finite()
+            && s.value > 0.0
+        {
+            *sums.entry(r.name.as_str()).or_default() += s.value;
+        }
+    }
+    let mut out = BTreeMap::new();
+    out.insert(
+        "cpu".to_string(),
+        Quantity(cpu_quantity(sums.get("cpus").copied().unwrap_or(0.0))),
+    );
+    out.insert(
+        "memory".to_string(),
+        Quantity(mib_quantity(sums.get("mem").copied().unwrap_or(0.0))),
+    );
+    out.insert(
+        "ephemeral-storage".to_string(),
+        Quantity(mib_quantity(sums.get("disk").copied().unwrap_or(0.0))),
+    );
+    out.insert("pods".to_string(), Quantity(DEFAULT_MAX_PODS.to_string()));
+    out
+}
+
+/// `4` for whole CPUs, `3500m` otherwise.
+pub fn cpu_quantity(cpus: f64) -> String {
+    let milli = (cpus * 1000.0).round() as i64;
+    if milli % 1000 == 0 {
+        (milli / 1000).to_string()
+    } else {
+        format!("{milli}m")
+    }
+}
+
+/// `<n>Mi` for whole MiB, `<n>Ki` otherwise.
+pub fn mib_quantity(mib: f64) -> String {
+    let ki = (mib * 1024.0).round() as i64;
+    if ki % 1024 == 0 {
+        format!("{}Mi", ki / 1024)
+    } else {
+        format!("{ki}Ki")
+    }
+}
+
+/// Whether the framework should renew a node lease now (the module's rule).
+pub fn should_renew_node_lease(current: Option<&LeaseSpec>, now: jiff::Timestamp) -> bool {
+    let Some(spec) = current else { return true };
+    if spec.holder_identity.as_deref() == Some(FRAMEWORK_LEASE_HOLDER) {
+        return true;
+    }
+    let duration = i64::from(
+        spec.lease_duration_seconds
+            .unwrap_or(NODE_LEASE_DURATION_SECONDS),
+    );
+    match spec.renew_time.as_ref() {
+        None => true,
+        Some(renewed) => now.as_second() - renewed.0.as_second() > duration,
+    }
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+fn valid_label_value(v: &str) -> bool {
+    v.len() <= 63
+        && (v.is_empty()
+            || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
+}
+
+fn valid_label_key(k: &str) -> bool {
+    let (prefix, name) = match k.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
+    });
+    prefix_ok && !name.is_empty() && valid_label_value(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube_mesos_proto::v1::{domain_info, AgentId, Attribute, DomainInfo};
+
+    fn scalar(name: &str, v: f64, role: Option<&str>) -> Resource {
+        Resource {
+            name: name.into(),
+            r#type: value::Type::Scalar as i32,
+            scalar: Some(kube_mesos_proto::v1::value::Scalar { value: v }),
+            allocation_info: role.map(|r| kube_mesos_proto::v1::resource::AllocationInfo {
+                role: Some(r.to_string()),
+            }),
+            ..Resource::default()
+        }
+    }
+
+    fn agent() -> AgentInfo {
+        AgentInfo {
+            hostname: "Agent-1.example".into(),
+            id: Some(AgentId { value: "S1".into() }),
+            attributes: vec![
+                Attribute {
+                    name: "rack".into(),
+                    r#type: value::Type::Text as i32,
+                    text: Some(value::Text { value: "r1".into() }),
+                    ..Attribute::default()
+                },
+                Attribute {
+                    name: "gpus".into(),
+                    r#type: value::Type::Scalar as i32,
+                    scalar: Some(value::Scalar { value: 2.0 }),
+                    ..Attribute::default()
+                },
+                Attribute {
+                    name: "bad key!".into(),
+                    r#type: value::Type::Text as i32,
+                    text: Some(value::Text { value: "x".into() }),
+                    ..Attribute::default()
+                },
+            ],
+            domain: Some(DomainInfo {
+                fault_domain: Some(domain_info::FaultDomain {
+                    region: domain_info::fault_domain::RegionInfo { name: "eu".into() },
+                    zone: domain_info::fault_domain::ZoneInfo {
+                        name: "eu-1a".into(),
+                    },
+                }),
+            }),
+            ..AgentInfo::default()
+        }
+    }
+
+    #[test]
+    fn node_carries_labels_annotation_capacity_and_ready() {
+        let resources = vec![
+            scalar("cpus", 3.0, None),
+            scalar("cpus", 0.5, Some("web")),
+            scalar("mem", 4096.0, None),
+            scalar("disk", 10240.5, None),
+        ];
+        let now = jiff::Timestamp::from_second(100).unwrap();
+        let node = node_for_agent(&agent(), &resources, now);
+        assert_eq!(node.metadata.name.as_deref(), Some("agent-1.example"));
+        let labels = node.metadata.labels.unwrap();
+        assert_eq!(labels["kubernetes.io/hostname"], "Agent-1.example");
+        assert_eq!(labels["kubernetes.io/os"], "linux");
+        assert!(labels.contains_key("kubernetes.io/arch"));
+        assert_eq!(labels["rack"], "r1");
+        assert_eq!(labels["gpus"], "2");
+        assert_eq!(labels["topology.kubernetes.io/region"], "eu");
+        assert_eq!(labels["topology.kubernetes.io/zone"], "eu-1a");
+        assert!(!labels.contains_key("bad key!"));
+        assert_eq!(
+            node.metadata.annotations.unwrap()[ANNOTATION_NODE_AGENT_ID],
+            "S1"
+        );
+        let status = node.status.unwrap();
+        let cap = status.capacity.unwrap();
+        assert_eq!(cap["cpu"].0, "3500m");
+        assert_eq!(cap["memory"].0, "4096Mi");
+        assert_eq!(cap["ephemeral-storage"].0, "10486272Ki");
+        assert_eq!(cap["pods"].0, "110");
+        assert_eq!(status.allocatable.unwrap()["cpu"].0, "3500m");
+        let ready = &status.conditions.unwrap()[0];
+        assert_eq!(
+            (ready.type_.as_str(), ready.status.as_str()),
+            ("Ready", "True")
+        );
+    }
+
+    #[test]
+    fn lost_agent_is_ready_unknown() {
+        let c = ready_condition("S1", AgentHealth::Lost, jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(c.status, "Unknown");
+        assert_eq!(c.reason.as_deref(), Some("NodeStatusUnknown"));
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(cpu_quantity(4.0), "4");
+        assert_eq!(cpu_quantity(0.1), "100m");
+        assert_eq!(mib_quantity(64.0), "64Mi");
+        assert_eq!(mib_quantity(0.5), "512Ki");
+    }
+
+    #[test]
+    fn lease_rule_defers_to_a_live_executor() {
+        let now = jiff::Timestamp::from_second(1_000).unwrap();
+        let lease = |holder: &str, renewed: i64| LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(40),
+            renew_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                jiff::Timestamp::from_second(renewed).unwrap(),
+            )),
+            ..LeaseSpec::default()
+        };
+        assert!(should_renew_node_lease(None, now));
+        assert!(should_renew_node_lease(
+            Some(&lease(FRAMEWORK_LEASE_HOLDER, 999)),
+            now
+        ));
+        assert!(!should_renew_node_lease(Some(&lease("agent-1", 990)), now));
+        assert!(should_renew_node_lease(Some(&lease("agent-1", 950)), now));
+    }
+}

@@ -1,0 +1,367 @@
+//! The node registry: one Kubernetes Node per Mesos agent, kept in step with
+//! the master, and the node leases of agents without a running executor.
+//!
+//! Agents come from the Mesos operator API ([`operator`]: GET_AGENTS, then
+//! SUBSCRIBE for AGENT_ADDED / AGENT_REMOVED). When the master does not offer
+//! it (an older or locked-down master), the registry falls back to agents seen
+//! in offers (their offered resources stand in for capacity until the
+//! operator API answers) and keeps retrying the operator API.
+//!
+//! On AGENT_REMOVED the Node turns Ready=Unknown (`NodeStatusUnknown`) and
+//! the core hears `AgentUnreachable`: Mesos sends the same operator event for
+//! a removed, gone and unreachable agent, so the registry does not guess; the
+//! fate of the pods follows the task updates Mesos sends for them (TASK_LOST,
+//! TASK_GONE, TASK_UNREACHABLE), which the core maps to pod status.
+//!
+//! The translation itself is pure ([`agent_node`]); this module only writes.
+
+pub mod agent_node;
+pub mod operator;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube_mesos_proto::v1::{AgentId, Offer};
+use tokio::sync::mpsc;
+
+use self::agent_node::{
+    node_for_agent, node_name, ready_condition, should_renew_node_lease, AgentHealth,
+    FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
+};
+use self::operator::{AgentRecord, OperatorClient, OperatorEvent};
+use crate::core::Input;
+
+/// Namespace of node leases.
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+/// Pause before retrying the operator API after it failed.
+pub const OPERATOR_RETRY: Duration = Duration::from_secs(10);
+
+/// A failed Node or node-lease write (logged and retried on the next change
+/// or lease round).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Creating or patching a Node failed.
+    #[error("writing Node {name} failed")]
+    WriteNodeFailed {
+        /// Node name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Renewing a node lease failed.
+    #[error("renewing node lease {name} failed")]
+    RenewLeaseFailed {
+        /// Lease name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct AgentEntry {
+    record: AgentRecord,
+    health: AgentHealth,
+    from_offer: bool,
+}
+
+/// Writes Nodes and node leases for the agents it is told about.
+pub struct NodeRegistry {
+    client: kube::Client,
+    agents: BTreeMap<String, AgentEntry>,
+}
+
+impl NodeRegistry {
+    /// An empty registry.
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            agents: BTreeMap::new(),
+        }
+    }
+
+    /// Agents known and registered.
+    pub fn registered(&self) -> Vec<String> {
+        self.agents
+            .iter()
+            .filter(|(_, e)| e.health == AgentHealth::Registered)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Applies an operator event; returns the core inputs it implies.
+    pub async fn apply(&mut self, event: OperatorEvent) -> Vec<Input> {
+        match event {
+            OperatorEvent::Snapshot(agents) => {
+                let present: Vec<String> = agents.iter().filter_map(agent_id_of).collect();
+                let mut out = Vec::new();
+                let gone: Vec<String> = self
+                    .agents
+                    .iter()
+                    .filter(|(id, e)| e.health == AgentHealth::Registered && !present.contains(id))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in gone {
+                    out.extend(self.lost(&id).await);
+                }
+                for agent in agents {
+                    self.upsert(agent, false).await;
+                }
+                out
+            }
+            OperatorEvent::AgentAdded(agent) => {
+                self.upsert(agent, false).await;
+                Vec::new()
+            }
+            OperatorEvent::AgentRemoved(id) => self.lost(&id.value).await,
+        }
+    }
+
+    /// Offer fallback: registers an agent first seen in an offer.
+    pub async fn saw_offer(&mut self, offer: &Offer) {
+        if self.agents.contains_key(&offer.agent_id.value) {
+            return;
+        }
+        let record = AgentRecord {
+            info: kube_mesos_proto::v1::AgentInfo {
+                hostname: offer.hostname.clone(),
+                id: Some(offer.agent_id.clone()),
+                attributes: offer.attributes.clone(),
+                domain: offer.domain.clone(),
+                resources: offer.resources.clone(),
+                ..Default::default()
+            },
+            total_resources: offer.resources.clone(),
+        };
+        self.upsert(record, true).await;
+    }
+
+    async fn upsert(&mut self, record: AgentRecord, from_offer: bool) {
+        let Some(id) = agent_id_of(&record) else {
+            return;
+        };
+        if let Some(old) = self.agents.get(&id) {
+            if old.health == AgentHealth::Registered
+                && old.record == record
+                && old.from_offer == from_offer
+            {
+                return;
+            }
+        }
+        let node = node_for_agent(
+            &record.info,
+            &record.total_resources,
+            jiff::Timestamp::now(),
+        );
+        match write_node(&self.client, node).await {
+            Ok(()) => {
+                tracing::info!(agent = %id, hostname = %record.info.hostname, "node registered")
+            }
+            Err(error) => tracing::warn!(%error, agent = %id, "writing node failed"),
+        }
+        self.agents.insert(
+            id,
+            AgentEntry {
+                record,
+                health: AgentHealth::Registered,
+                from_offer,
+            },
+        );
+    }
+
+    async fn lost(&mut self, id: &str) -> Vec<Input> {
+        let Some(entry) = self.agents.get_mut(id) else {
+            return vec![Input::AgentUnreachable(AgentId {
+                value: id.to_string(),
+            })];
+        };
+        entry.health = AgentHealth::Lost;
+        let name = node_name(&entry.record.info.hostname);
+        let condition = ready_condition(id, AgentHealth::Lost, jiff::Timestamp::now());
+        let patch = serde_json::json!({ "status": { "conditions": [condition] } });
+        let api: Api<Node> = Api::all(self.client.clone());
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
+            Ok(_) => tracing::info!(agent = %id, node = %name, "node marked NotReady"),
+            Err(error) => tracing::warn!(%error, node = %name, "marking node NotReady failed"),
+        }
+        vec![Input::AgentUnreachable(AgentId {
+            value: id.to_string(),
+        })]
+    }
+
+    /// Renews the node leases of registered agents where the lease rule says
+    /// the framework should.
+    pub async fn renew_leases(&self) {
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
+        for entry in self
+            .agents
+            .values()
+            .filter(|e| e.health == AgentHealth::Registered)
+        {
+            let name = node_name(&entry.record.info.hostname);
+            if let Err(error) = renew_lease(&api, &name).await {
+                tracing::debug!(%error, lease = %name, "node lease renewal failed");
+            }
+        }
+    }
+}
+
+fn agent_id_of(record: &AgentRecord) -> Option<String> {
+    record
+        .info
+        .id
+        .as_ref()
+        .map(|a| a.value.clone())
+        .filter(|v| !v.is_empty())
+}
+
+async fn write_node(client: &kube::Client, node: Node) -> Result<(), NodeError> {
+    let api: Api<Node> = Api::all(client.clone());
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let err = |source| NodeError::WriteNodeFailed {
+        name: name.clone(),
+        source,
+    };
+    match api.get_opt(&name).await.map_err(err)? {
+        None => {
+            api.create(&PostParams::default(), &node)
+                .await
+                .map_err(err)?;
+        }
+        Some(_) => {
+            let meta = serde_json::json!({ "metadata": {
+                "labels": node.metadata.labels,
+                "annotations": node.metadata.annotations,
+            }});
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&meta))
+                .await
+                .map_err(err)?;
+        }
+    }
+    // Nodes accept status on create, but write it explicitly too: an
+    // existing Node needs it and a server may drop status on create.
+    let status = serde_json::json!({ "status": node.status });
+    api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+async fn renew_lease(api: &Api<Lease>, name: &str) -> Result<(), NodeError> {
+    let err = |source| NodeError::RenewLeaseFailed {
+        name: name.to_string(),
+        source,
+    };
+    let now = jiff::Timestamp::now();
+    let current = api.get_opt(name).await.map_err(err)?;
+    if !should_renew_node_lease(current.as_ref().and_then(|l| l.spec.as_ref()), now) {
+        return Ok(());
+    }
+    let spec = LeaseSpec {
+        holder_identity: Some(FRAMEWORK_LEASE_HOLDER.to_string()),
+        lease_duration_seconds: Some(NODE_LEASE_DURATION_SECONDS),
+        renew_time: Some(MicroTime(now)),
+        ..LeaseSpec::default()
+    };
+    match current {
+        Some(mut lease) => {
+            lease.spec = Some(spec);
+            api.replace(name, &PostParams::default(), &lease)
+                .await
+                .map_err(err)?;
+        }
+        None => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(NODE_LEASE_NAMESPACE.to_string()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(spec),
+            };
+            api.create(&PostParams::default(), &lease)
+                .await
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the registry until `shutdown`: follows the operator API (retrying
+/// every [`OPERATOR_RETRY`] while it fails), takes agents from `offers` as a
+/// fallback, renews node leases, and sends the implied inputs to `core`.
+pub async fn run(
+    mut registry: NodeRegistry,
+    operator: OperatorClient,
+    mut offers: mpsc::Receiver<Offer>,
+    core: mpsc::Sender<Input>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut lease_timer = tokio::time::interval(NODE_LEASE_RENEW_INTERVAL);
+    lease_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let subscription = match operator.subscribe().await {
+            Ok(stream) => Some(stream.boxed()),
+            Err(error) => {
+                tracing::warn!(%error, "Mesos operator API unavailable; taking agents from offers");
+                None
+            }
+        };
+        let retry = tokio::time::sleep(OPERATOR_RETRY);
+        tokio::pin!(retry);
+        let mut subscription = subscription;
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = lease_timer.tick() => registry.renew_leases().await,
+                Some(offer) = offers.recv() => registry.saw_offer(&offer).await,
+                event = next_event(&mut subscription) => match event {
+                    Some(Ok(event)) => {
+                        for input in registry.apply(event).await {
+                            if core.send(input).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "operator event stream failed; resubscribing");
+                        break;
+                    }
+                    None => {
+                        tracing::info!("operator event stream ended; resubscribing");
+                        break;
+                    }
+                },
+                _ = &mut retry, if subscription.is_none() => break,
+            }
+        }
+        // Pause before resubscribing so a failing master is not hammered.
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn next_event(
+    subscription: &mut Option<
+        futures::stream::BoxStream<'static, Result<OperatorEvent, operator::OperatorError>>,
+    >,
+) -> Option<Result<OperatorEvent, operator::OperatorError>> {
+    match subscription {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
