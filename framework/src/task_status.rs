@@ -10,7 +10,7 @@
 //! | state | source | meaning for the pod |
 //! |---|---|---|
 //! | STAGING, STARTING, RUNNING, KILLING | any | active; nothing to write |
-//! | UNREACHABLE | master | agent partitioned; the pod may come back: nothing yet |
+//! | UNREACHABLE | master | agent partitioned; the pod may come back: nothing yet (the core fails it `NodeLost` after `unreachable_timeout`) |
 //! | FINISHED, FAILED, KILLED | executor | the executor reported it (and wrote the pod): nothing to write |
 //! | KILLED | master/agent | killed before the executor had it: launch failed, retryable |
 //! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...): retryable if the pod never ran, else failed `ExecutorLost` |

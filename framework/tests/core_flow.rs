@@ -932,3 +932,46 @@ fn the_pods_role_comes_from_annotation_or_namespace_default() {
         "{a:?}"
     );
 }
+
+#[test]
+fn an_unreachable_task_fails_its_pod_after_the_timeout_unless_it_returns() {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    let unreachable = || {
+        status(
+            "pod.uid-web",
+            "a1",
+            TaskState::TaskUnreachable,
+            task_status::Source::Master,
+            None,
+        )
+    };
+    h.at(10.0);
+    assert!(h
+        .feed(Input::TaskUpdate(Box::new(unreachable())))
+        .is_empty());
+    // Back before the timeout: nothing happens.
+    h.at(100.0);
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    ))));
+    assert!(!kinds(&h.tick_at(311.0)).contains(&"FailPod"));
+
+    h.at(400.0);
+    h.feed(Input::TaskUpdate(Box::new(unreachable())));
+    assert!(!kinds(&h.tick_at(699.0)).contains(&"FailPod"));
+    let a = h.tick_at(700.0);
+    assert_eq!(kinds(&a)[..3], ["Kill", "FailPod", "RecordEvent"]);
+    let Action::FailPod {
+        reason, message, ..
+    } = &a[1]
+    else {
+        unreachable!()
+    };
+    assert_eq!(reason, "NodeLost");
+    assert_eq!(message, "Mesos agent a1 has been unreachable for 300s");
+}

@@ -117,6 +117,11 @@ pub struct CoreConfig {
     /// How long a bound pod whose launch failed may wait for a relaunch on
     /// its agent before it is failed. Default 5 min.
     pub relaunch_deadline: Duration,
+    /// How long a task may stay unreachable (agent partitioned) before its
+    /// pod is failed `NodeLost` and the task killed should it come back.
+    /// Default 5 min, like Kubernetes' default toleration of
+    /// `node.kubernetes.io/unreachable` (300 s).
+    pub unreachable_timeout: Duration,
     /// Period of implicit reconciliation. Default 5 min.
     pub reconcile_interval: Duration,
     /// What the executor is and how it is started.
@@ -137,6 +142,7 @@ impl Default for CoreConfig {
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(60),
             relaunch_deadline: Duration::from_secs(300),
+            unreachable_timeout: Duration::from_secs(300),
             reconcile_interval: Duration::from_secs(300),
             executor: ExecutorConfig::default(),
         }

@@ -85,6 +85,8 @@ struct TaskTrack {
     kill_sent: bool,
     /// When a relaunch started, the deadline it keeps.
     relaunch_deadline: Option<Instant>,
+    /// Since when the task is unreachable (TASK_UNREACHABLE), if it is.
+    unreachable_since: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -299,8 +301,13 @@ impl SchedulerCore {
             }
         }
         for e in self.pods.values() {
-            if let PodState::Relaunch { deadline, .. } = &e.state {
-                d.push(*deadline);
+            match &e.state {
+                PodState::Relaunch { deadline, .. } => d.push(*deadline),
+                PodState::Task(TaskTrack {
+                    unreachable_since: Some(since),
+                    ..
+                }) => d.push(*since + self.config.unreachable_timeout),
+                _ => {}
             }
         }
         d.into_iter().min()
@@ -450,6 +457,7 @@ impl SchedulerCore {
                 bind: BindState::Bound,
                 kill_sent: false,
                 relaunch_deadline: None,
+                unreachable_since: None,
             };
             self.pods.insert(
                 uid.clone(),
@@ -648,6 +656,42 @@ impl SchedulerCore {
                     );
                     fail_pod(&entry.pod, reason, &message, out);
                 }
+            }
+        }
+        // Tasks unreachable for too long: the pod is lost.
+        let timeout = self.config.unreachable_timeout;
+        let lost: Vec<String> = self
+            .pods
+            .iter()
+            .filter_map(|(uid, e)| match &e.state {
+                PodState::Task(t) if t.unreachable_since.is_some_and(|s| s + timeout <= now) => {
+                    Some(uid.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for uid in lost {
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
+            if let PodState::Task(t) = std::mem::replace(&mut entry.state, PodState::Done) {
+                // Should the agent come back, the task must not run on.
+                self.metrics.kills += 1;
+                out.push(Action::Kill {
+                    task_id: t.task_id,
+                    agent_id: t.agent_id.clone(),
+                    kill_policy: None,
+                });
+                if entry.deleted {
+                    self.pods.remove(&uid);
+                    continue;
+                }
+                let agent = t.agent_id.map(|a| a.value).unwrap_or_default();
+                let message = format!(
+                    "Mesos agent {agent} has been unreachable for {}s",
+                    timeout.as_secs()
+                );
+                fail_pod(&entry.pod, task_status::REASON_NODE_LOST, &message, out);
             }
         }
         if self.connected && self.synced && self.next_reconcile.is_some_and(|d| d <= now) {
@@ -925,6 +969,7 @@ impl SchedulerCore {
                 bind,
                 kill_sent: false,
                 relaunch_deadline,
+                unreachable_since: None,
             });
         }
         for (ai, agent) in agents.iter().enumerate() {
@@ -1066,6 +1111,7 @@ impl SchedulerCore {
         let outcome = task_status::classify(status);
         match outcome {
             TaskOutcome::Active { running } => {
+                track.unreachable_since = None;
                 if running {
                     track.ever_running = true;
                 }
@@ -1084,6 +1130,7 @@ impl SchedulerCore {
             }
             TaskOutcome::Unreachable => {
                 info!(pod = %uid, "task unreachable; waiting for its agent");
+                track.unreachable_since.get_or_insert(now);
             }
             TaskOutcome::ReportedByExecutor => {
                 self.queue.flush_backoff();
