@@ -9,7 +9,9 @@
 //! Real time with millisecond settings, not `start_paused`: tokio's paused
 //! clock jumps to the next timer whenever the runtime waits on socket I/O,
 //! which would fire timeouts while a loopback response is in flight. The
-//! recovery policy itself is tested clock-free in `subscription.rs`.
+//! recovery policy is tested clock-free in `subscription.rs`, and its timing
+//! (recovery timeout, retry delays) on the paused clock with an in-memory
+//! transport in `driver.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -29,6 +29,7 @@
 //! ```
 
 mod connection;
+mod driver;
 pub mod duration;
 pub mod env;
 pub mod error;
@@ -49,8 +50,9 @@ pub use error::{Error, Result};
 pub use ledger::Ledger;
 pub use subscription::ExecutorEvent;
 
-use connection::{Agent, EventStream};
-use subscription::{Action, Input, Machine, Phase, Policy};
+use connection::Agent;
+use driver::{Driver, HttpTransport};
+use subscription::Policy;
 
 /// Settings that do not come from the agent's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,9 +85,9 @@ impl Default for ClientOptions {
 pub type ExecutorEvents = BoxStream<'static, Result<ExecutorEvent>>;
 
 #[derive(Debug, Default)]
-struct Shared {
-    ledger: Ledger,
-    connected: bool,
+pub(crate) struct Shared {
+    pub ledger: Ledger,
+    pub connected: bool,
 }
 
 #[derive(Debug)]
@@ -132,7 +134,7 @@ impl ExecutorClient {
         &self.inner.env
     }
 
-    fn shared(&self) -> MutexGuard<'_, Shared> {
+    pub(crate) fn shared(&self) -> MutexGuard<'_, Shared> {
         self.inner
             .shared
             .lock()
@@ -153,26 +155,27 @@ impl ExecutorClient {
     /// the rules allow; it ends with an `Err` when the executor should exit.
     /// Poll one stream per client at a time.
     pub fn events(&self) -> ExecutorEvents {
+        let transport = HttpTransport {
+            agent: self.inner.agent.clone(),
+            max_record_size: self.inner.options.max_record_size,
+        };
+        let driver = Driver::new(self.clone(), self.policy(), transport);
+        futures::stream::unfold(driver, |mut driver| async move {
+            driver.next().await.map(|item| (item, driver))
+        })
+        .boxed()
+    }
+
+    fn policy(&self) -> Policy {
         let env = &self.inner.env;
-        let policy = Policy {
+        Policy {
             checkpoint: env.checkpoint,
             recovery_timeout: env.recovery_timeout.unwrap_or(Duration::ZERO),
             backoff_max: env
                 .subscription_backoff_max
                 .unwrap_or(self.inner.options.default_backoff_max),
             subscribe_retry_interval: self.inner.options.subscribe_retry_interval,
-        };
-        let driver = Driver {
-            client: self.clone(),
-            machine: Machine::new(policy),
-            doing: Doing::Start,
-            stream: None,
-            queue: Default::default(),
-        };
-        futures::stream::unfold(driver, |mut driver| async move {
-            driver.next().await.map(|item| (item, driver))
-        })
-        .boxed()
+        }
     }
 
     /// Sends a status update. The client sets a fresh uuid, `source =
@@ -239,7 +242,7 @@ impl ExecutorClient {
     }
 
     /// SUBSCRIBE carrying everything not acknowledged yet.
-    fn subscribe_call(&self) -> Call {
+    pub(crate) fn subscribe_call(&self) -> Call {
         let mut call = self.call_base(call::Type::Subscribe);
         let shared = self.shared();
         call.subscribe = Some(call::Subscribe {
@@ -250,7 +253,7 @@ impl ExecutorClient {
     }
 
     /// Bookkeeping for events that change the ledger.
-    fn observe(&self, event: &Event) {
+    pub(crate) fn observe(&self, event: &Event) {
         let mut shared = self.shared();
         match event.r#type() {
             event::Type::Launch => {
@@ -282,97 +285,4 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default()
-}
-
-enum Doing {
-    Start,
-    Subscribe,
-    Read(Box<EventStream>),
-    Sleep(Duration),
-    Done,
-}
-
-/// The async shell around [`Machine`].
-struct Driver {
-    client: ExecutorClient,
-    machine: Machine,
-    doing: Doing,
-    stream: Option<Box<EventStream>>,
-    queue: std::collections::VecDeque<Result<ExecutorEvent>>,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.client.shared().connected = false;
-    }
-}
-
-impl Driver {
-    async fn next(&mut self) -> Option<Result<ExecutorEvent>> {
-        loop {
-            if let Some(item) = self.queue.pop_front() {
-                return Some(item);
-            }
-            let input = match std::mem::replace(&mut self.doing, Doing::Done) {
-                Doing::Done => return None,
-                Doing::Start => Input::Start,
-                Doing::Sleep(delay) => {
-                    tokio::time::sleep(delay).await;
-                    Input::RetryElapsed
-                }
-                Doing::Subscribe => {
-                    let call = self.client.subscribe_call();
-                    let max = self.client.inner.options.max_record_size;
-                    match self.client.inner.agent.subscribe(&call, max).await {
-                        Ok(stream) => {
-                            self.doing = Doing::Read(Box::new(stream));
-                            continue;
-                        }
-                        Err(error) => Input::SubscribeFailed {
-                            error,
-                            now: tokio::time::Instant::now(),
-                        },
-                    }
-                }
-                Doing::Read(mut stream) => {
-                    let input = match stream.next_event().await {
-                        Ok(event) => {
-                            self.client.observe(&event);
-                            Input::Event(Box::new(event))
-                        }
-                        Err(error) => Input::StreamLost {
-                            error,
-                            now: tokio::time::Instant::now(),
-                        },
-                    };
-                    self.stream = Some(stream);
-                    input
-                }
-            };
-            let actions = self.machine.step(input);
-            self.doing = match (self.machine.phase(), self.stream.take()) {
-                (Phase::Terminated, _) | (_, None) => Doing::Done,
-                (_, Some(stream)) => Doing::Read(stream),
-            };
-            for action in actions {
-                match action {
-                    Action::Subscribe => self.doing = Doing::Subscribe,
-                    Action::Wait { max, jittered } => {
-                        let delay = if jittered {
-                            max.mul_f64(rand::random::<f64>())
-                        } else {
-                            max
-                        };
-                        self.doing = Doing::Sleep(delay);
-                    }
-                    Action::SetConnected(connected) => self.client.shared().connected = connected,
-                    Action::Emit(event) => self.queue.push_back(Ok(event)),
-                    Action::Fail(error) => {
-                        self.doing = Doing::Done;
-                        self.queue.push_back(Err(error));
-                    }
-                }
-            }
-        }
-    }
 }
