@@ -975,3 +975,31 @@ fn an_unreachable_task_fails_its_pod_after_the_timeout_unless_it_returns() {
     assert_eq!(reason, "NodeLost");
     assert_eq!(message, "Mesos agent a1 has been unreachable for 300s");
 }
+
+#[test]
+fn a_binding_that_fails_after_the_launch_failed_requeues_the_pod() {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    // The launch fails before the Bind is answered...
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskDropped,
+        task_status::Source::Master,
+        None,
+    ))));
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+    // ...and then the Bind fails: the pod is not bound, so it may go anywhere.
+    let a = h.feed(Input::BindResult {
+        pod_uid: "uid-web".into(),
+        result: BindOutcome::Failed("timeout".into()),
+    });
+    assert!(!kinds(&a).contains(&"Kill"), "no task is live: {a:?}");
+    let m = h.core.metrics();
+    assert_eq!((m.relaunch_pending, m.queue_len), (0, 1));
+    h.at(6.0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a2", 4.0)]));
+    let a = h.tick_at(7.0);
+    assert_eq!(launched_tasks(&a)[0].agent_id.value, "a2");
+    assert!(kinds(&a).contains(&"Bind"));
+}

@@ -55,6 +55,8 @@ enum PodState {
         deadline: Instant,
         reason: &'static str,
         message: String,
+        /// The Bind of the failed launch has not been answered yet.
+        bind_pending: bool,
     },
     /// Nothing more to do for this pod.
     Done,
@@ -278,7 +280,7 @@ impl SchedulerCore {
                 self.held.retain(|h| h.offer.agent_id != agent_id);
             }
             Input::BindResult { pod_uid, result } => {
-                self.on_bind_result(&pod_uid, result, &mut out)
+                self.on_bind_result(&pod_uid, result, now, &mut out)
             }
             Input::Tick => {}
         }
@@ -895,9 +897,13 @@ impl SchedulerCore {
             });
             self.metrics.placements += 1;
             let was_relaunch = matches!(entry.state, PodState::Relaunch { .. });
-            let relaunch_deadline = match &entry.state {
-                PodState::Relaunch { deadline, .. } => Some(*deadline),
-                _ => None,
+            let (relaunch_deadline, bind_pending) = match &entry.state {
+                PodState::Relaunch {
+                    deadline,
+                    bind_pending,
+                    ..
+                } => (Some(*deadline), *bind_pending),
+                _ => (None, false),
             };
             if let Some(q) = self.queue.remove(uid) {
                 self.latencies
@@ -924,7 +930,7 @@ impl SchedulerCore {
                 annotations.insert(ANNOTATION_EXECUTOR_RESOURCES.to_owned(), j.to_string());
             }
             let pref = pod_ref(&entry.pod);
-            let bind = if was_relaunch {
+            let bind = if was_relaunch && !bind_pending {
                 BindState::Bound
             } else {
                 BindState::Pending
@@ -1166,11 +1172,13 @@ impl SchedulerCore {
                         .unwrap_or(now + relaunch_deadline_cfg);
                     if deadline > now && !agent_id.value.is_empty() {
                         info!(pod = %uid, agent = %agent_id.value, %message, "launch failed; relaunching on the same agent");
+                        let bind_pending = matches!(track.bind, BindState::Pending);
                         entry.state = PodState::Relaunch {
                             agent_id,
                             deadline,
                             reason,
                             message,
+                            bind_pending,
                         };
                         self.revive_wanted = true;
                         return;
@@ -1230,10 +1238,29 @@ impl SchedulerCore {
         }
     }
 
-    fn on_bind_result(&mut self, uid: &str, result: BindOutcome, out: &mut Vec<Action>) {
+    fn on_bind_result(
+        &mut self,
+        uid: &str,
+        result: BindOutcome,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let Some(entry) = self.pods.get_mut(uid) else {
             return;
         };
+        if let PodState::Relaunch { bind_pending, .. } = &mut entry.state {
+            // The launch already failed; no task is live.
+            match result {
+                BindOutcome::Bound => *bind_pending = false,
+                BindOutcome::Conflict => entry.state = PodState::Done,
+                BindOutcome::Failed(_) => {
+                    entry.state = PodState::Queued { last_event: None };
+                    let pod = entry.pod.clone();
+                    self.queue.upsert(uid, &pod, now);
+                }
+            }
+            return;
+        }
         let PodState::Task(track) = &mut entry.state else {
             return;
         };
