@@ -481,3 +481,57 @@ fn agent_labels_from_an_offer() {
     assert_eq!(l["topology.kubernetes.io/region"], "eu");
     assert_eq!(l["topology.kubernetes.io/zone"], "eu-1a");
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the pods ask, what one round carves from an agent
+        /// (tasks and executor together) never exceeds its offers, and no
+        /// port is handed out twice.
+        #[test]
+        fn a_round_never_carves_more_than_offered(
+            agents_cpus in proptest::collection::vec(0.0f64..6.0, 1..4),
+            pods in proptest::collection::vec((1u32..3000, 1u32..2048, proptest::option::of(31000i32..31012)), 1..12),
+            spread in any::<bool>(),
+        ) {
+            let offers: Vec<Offer> = agents_cpus
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| std_offer(&format!("o{i}"), &format!("a{i}"), c, 2048.0))
+                .collect();
+            let pods: Vec<Pod> = pods
+                .iter()
+                .enumerate()
+                .map(|(i, &(cpu, mem, port))| {
+                    let p = pod(&format!("p{i}"), &format!("{cpu}m"), &format!("{mem}Mi"));
+                    match port {
+                        Some(port) => with_host_port(p, port),
+                        None => p,
+                    }
+                })
+                .collect();
+            let mut agents: Vec<AgentView> = offers.iter().map(|o| view(&[o])).collect();
+            let cands: Vec<PodToPlace<'_>> = pods.iter().map(cand).collect();
+            let policy = if spread { PlacementPolicy::Spread } else { PlacementPolicy::Binpack };
+            let out = place(&cands, &mut agents, EXEC, policy);
+            prop_assert_eq!(out.placed.len() + out.unplaced.len(), pods.len());
+            for (ai, o) in offers.iter().enumerate() {
+                let mut carved: Vec<Resource> = Vec::new();
+                for p in out.placed.iter().filter(|p| p.agent_index == ai) {
+                    carved.extend(p.task_resources.iter().cloned());
+                    carved.extend(p.executor_resources.iter().flatten().cloned());
+                }
+                prop_assert!(scalar_sum(&carved, CPUS) <= scalar_sum(&o.resources, CPUS));
+                prop_assert!(scalar_sum(&carved, MEM) <= scalar_sum(&o.resources, MEM));
+                let mut ports = ports_in(&carved);
+                let n = ports.len();
+                ports.sort_unstable();
+                ports.dedup();
+                prop_assert_eq!(n, ports.len());
+                prop_assert!(ports.iter().all(|p| (31000..=31010).contains(p)));
+            }
+        }
+    }
+}
