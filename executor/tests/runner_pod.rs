@@ -219,3 +219,44 @@ async fn liveness_failure_restarts_the_container() {
     w.kill(Duration::from_secs(1));
     finish(w).await;
 }
+
+#[tokio::test]
+async fn a_new_worker_readopts_the_running_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pod(
+        "uid-adopt",
+        json!({"restartPolicy": "Never", "containers": [{"name": "app", "command": ["sleep", "1000"]}]}),
+    );
+    let first = PodWorker::spawn(p.clone(), config(dir.path()));
+    let r = until(&first, "running", |r| {
+        r.status.phase.as_deref() == Some("Running")
+    })
+    .await;
+    let id = app_status(&r).container_id.clone().unwrap();
+    // The executor goes away; its pods keep running.
+    first.detach();
+
+    // A new executor process: fresh runtime over the same root.
+    let second = PodWorker::spawn(p, config(dir.path()));
+    let r = until(&second, "running again", |r| {
+        r.status.phase.as_deref() == Some("Running")
+    })
+    .await;
+    let cs = app_status(&r);
+    assert_eq!(
+        cs.container_id.as_ref(),
+        Some(&id),
+        "same process, not a new one"
+    );
+    assert_eq!(cs.restart_count, 0);
+    second.kill(Duration::from_secs(1));
+    let r = finish(second).await;
+    let t = app_status(&r)
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .clone()
+        .unwrap();
+    assert_eq!(t.container_id.as_ref(), Some(&id));
+}

@@ -296,6 +296,21 @@ pub enum Input {
         /// Why (kubelet event message, e.g. FailedMount).
         message: String,
     },
+    /// A container found in the runtime after an executor restart (fed
+    /// before `SandboxReady`). `exit` is `None` when it is still running;
+    /// the shell then watches it like one it started.
+    Adopted {
+        /// Container.
+        name: String,
+        /// Runtime ID.
+        id: String,
+        /// Restart attempt it was created with (becomes the restart count).
+        attempt: u32,
+        /// Start time.
+        started_at: Option<Timestamp>,
+        /// Exit, if it already ended: (code, reason, message, finished_at).
+        exit: Option<(i32, String, Option<String>, Timestamp)>,
+    },
     /// The runtime started a container.
     ContainerStarted {
         /// Container.
@@ -555,6 +570,13 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
             id,
             started_at,
         } => on_started(state, now, &name, id, started_at, &mut out),
+        Input::Adopted {
+            name,
+            id,
+            attempt,
+            started_at,
+            exit,
+        } => on_adopted(state, now, &name, id, attempt, started_at, exit, &mut out),
         Input::ContainerStartFailed {
             name,
             reason,
@@ -759,6 +781,93 @@ fn on_started(
         vec![ProbeKind::Startup]
     };
     schedule_first_probes(c, now, &kinds, out);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn on_adopted(
+    state: &mut PodState,
+    now: Now,
+    name: &str,
+    id: String,
+    attempt: u32,
+    started_at: Option<Timestamp>,
+    exit: Option<(i32, String, Option<String>, Timestamp)>,
+    out: &mut Vec<Action>,
+) {
+    if !matches!(state.stage, Stage::New | Stage::Preparing) {
+        return;
+    }
+    let Some(c) = state.container_mut(name) else {
+        return;
+    };
+    // Only the newest attempt becomes the current instance; an older one
+    // is the last termination.
+    if c.ran && attempt < c.restart_count {
+        if let Some((code, reason, message, finished_at)) = exit {
+            if c.last_state.is_none() {
+                c.last_state = Some(Termination {
+                    id,
+                    exit_code: code,
+                    reason,
+                    message,
+                    started_at,
+                    finished_at,
+                    finished_mono: now.mono,
+                });
+            }
+        }
+        return;
+    }
+    if let Run::Exited(t) = &c.run {
+        c.last_state = Some(t.clone());
+    }
+    c.ran = true;
+    c.restart_count = attempt;
+    c.epoch += 1;
+    match exit {
+        Some((code, reason, message, finished_at)) => {
+            if c.init && code == 0 {
+                c.succeeded = true;
+            }
+            c.run = Run::Exited(Termination {
+                id,
+                exit_code: code,
+                reason,
+                message,
+                started_at,
+                finished_at,
+                finished_mono: now.mono,
+            });
+        }
+        None => {
+            if c.init {
+                // A running init container: the ones before it succeeded.
+                let idx = state.init.iter().position(|i| i.name == name).unwrap_or(0);
+                for prev in &mut state.init[..idx] {
+                    prev.succeeded = true;
+                }
+            } else {
+                for i in &mut state.init {
+                    i.succeeded = true;
+                }
+            }
+            let Some(c) = state.container_mut(name) else {
+                return;
+            };
+            c.run = Run::Running {
+                id,
+                started_at: started_at.unwrap_or(now.wall),
+                started_mono: now.mono,
+            };
+            c.started = !c.probes.contains_key(&ProbeKind::Startup);
+            let kinds: Vec<ProbeKind> = if c.started {
+                vec![ProbeKind::Liveness, ProbeKind::Readiness]
+            } else {
+                vec![ProbeKind::Startup]
+            };
+            schedule_first_probes(c, now, &kinds, out);
+        }
+    }
 }
 
 fn schedule_first_probes(c: &Container, now: Now, kinds: &[ProbeKind], out: &mut Vec<Action>) {

@@ -582,3 +582,48 @@ async fn sandbox_failure_is_retried() {
         vec![Action::PrepareSandbox]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn adopted_containers_resume_instead_of_starting_again() {
+    let p = pod(json!({
+        "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+        "spec": {
+            "initContainers": [{"name": "i1", "command": ["true"]}],
+            "containers": [{"name": "a", "command": ["sleep"]}, {"name": "b", "command": ["sleep"]}]
+        }
+    }));
+    let mut h = Harness::new(&p);
+    assert_eq!(h.feed(Input::Started), vec![Action::PrepareSandbox]);
+    let wall = h.now().wall;
+    h.feed(Input::Adopted {
+        name: "i1".into(),
+        id: "i1-0".into(),
+        attempt: 0,
+        started_at: Some(wall),
+        exit: Some((0, "Completed".into(), None, wall)),
+    });
+    h.feed(Input::Adopted {
+        name: "a".into(),
+        id: "a-1".into(),
+        attempt: 1,
+        started_at: Some(wall),
+        exit: Some((1, "Error".into(), None, wall)),
+    });
+    h.feed(Input::Adopted {
+        name: "a".into(),
+        id: "a-2".into(),
+        attempt: 2,
+        started_at: Some(wall),
+        exit: None,
+    });
+    // Only b, never seen by the runtime, is started.
+    let a = h.feed(Input::SandboxReady { pod_ips: vec![] });
+    assert_eq!(starts(&a), vec!["b"]);
+    let c = h.state.container("a").unwrap();
+    assert_eq!(c.restart_count, 2);
+    assert_eq!(c.id(), Some("a-2"));
+    assert_eq!(c.last_state.as_ref().unwrap().id, "a-1");
+    assert!(h.state.container("i1").unwrap().succeeded);
+    // Its exit is handled like any other.
+    assert_eq!(starts(&h.exited("a", "a-2", 1)), vec!["a"]);
+}

@@ -107,6 +107,12 @@ impl PodWorker {
         self.reports.clone()
     }
 
+    /// Stops driving the pod without touching its containers, as when the
+    /// executor exits while pods keep running (a later worker re-adopts them).
+    pub fn detach(self) {
+        self.task.abort();
+    }
+
     /// Waits until the pod is finished; returns the final report.
     pub async fn wait(self) -> PodReport {
         match self.task.await {
@@ -196,7 +202,8 @@ impl Shell {
                     match prepare(&pod, &config, &facts).await {
                         Ok((sb, vols)) => {
                             let pod_ips = sb.pod_ips.clone();
-                            let _ = tx.send(Event::Sandbox(sb, vols));
+                            let _ = tx.send(Event::Sandbox(sb.clone(), vols));
+                            adopt(config.runtime.clone(), &sb, &tx).await;
                             let _ = tx.send(Event::Input(Input::SandboxReady { pod_ips }));
                         }
                         Err(message) => {
@@ -304,6 +311,59 @@ impl Shell {
                     send(Input::PodStopped);
                 });
             }
+        }
+    }
+}
+
+/// Re-adoption after an executor restart: containers the runtime still
+/// knows for this pod become `Adopted` inputs (oldest attempt first), and
+/// live ones are watched like freshly started ones.
+async fn adopt(rt: Arc<dyn Runtime>, sb: &SandboxInfo, tx: &mpsc::UnboundedSender<Event>) {
+    let mut found = match rt.list_containers(&sb.pod_uid).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing containers for re-adoption failed");
+            return;
+        }
+    };
+    found.sort_by_key(|c| c.attempt);
+    for c in found {
+        let running = c.exit.is_none();
+        let name = c.name.clone();
+        let id = c.id.clone();
+        tracing::info!(container = %name, id = %id, running, "re-adopting container");
+        let _ = tx.send(Event::Input(Input::Adopted {
+            name: c.name,
+            id: c.id,
+            attempt: c.attempt,
+            started_at: c.started_at,
+            exit: c
+                .exit
+                .map(|e| (e.exit_code, e.reason, e.message, e.finished_at)),
+        }));
+        if running {
+            let tx = tx.clone();
+            let rt = rt.clone();
+            tokio::spawn(async move {
+                match rt.wait(&id).await {
+                    Ok(exit) => {
+                        let _ = tx.send(Event::Input(Input::ContainerExited {
+                            name,
+                            id,
+                            code: exit.exit_code,
+                            reason: exit.reason,
+                            message: exit.message,
+                            finished_at: exit.finished_at,
+                        }));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Event::Input(Input::RuntimeError {
+                            name: Some(name),
+                            message: e.to_string(),
+                        }));
+                    }
+                }
+            });
         }
     }
 }
