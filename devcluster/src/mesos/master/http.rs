@@ -1,0 +1,622 @@
+//! The master's HTTP endpoints: `/api/v1/scheduler`, `/api/v1` (operator),
+//! `/version`, `/health`, `/master/state`.
+//!
+//! Handlers check the request the way apache/mesos `src/master/http.cpp`
+//! does, in the same order and with the same status codes and texts, then
+//! apply one input to the [`State`](super::state::State). Event streams are
+//! chunked RecordIO bodies fed by a channel; each stream also sends its own
+//! HEARTBEATs (right after SUBSCRIBED, then every interval), like Mesos'
+//! per-connection heartbeater.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use kube_mesos_proto::v1::master as operator;
+use kube_mesos_proto::v1::scheduler::{call, event, Call, Event};
+use kube_mesos_proto::v1::VersionInfo;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::codec::{self, BodyError, ContentType};
+use super::state::CallRefused;
+use super::Shared;
+
+/// The Mesos version this master claims to be.
+pub const MESOS_VERSION: &str = "1.11.0";
+const BUILD_DATE: &str = "2020-11-24 19:56:23";
+const BUILD_TIME: f64 = 1_606_247_783.0;
+
+/// Builds the router over the shared master.
+pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
+    Router::new()
+        .route("/api/v1/scheduler", any(scheduler))
+        .route("/master/api/v1/scheduler", any(scheduler))
+        .route("/api/v1", any(operator_api))
+        .route("/master/api/v1", any(operator_api))
+        .route("/version", get(version))
+        .route("/health", get(health))
+        .route("/master/health", get(health))
+        .route("/master/state", get(master_state))
+        .route("/state", get(master_state))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(shared)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let mut r = (status, body.into()).into_response();
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn bad_request(body: impl Into<String>) -> Response {
+    text(StatusCode::BAD_REQUEST, body)
+}
+
+fn method_not_allowed(method: &Method) -> Response {
+    let mut r = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."),
+    );
+    r.headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+fn redirect(leader: &str, uri: &Uri) -> Response {
+    let location = format!("//{leader}{}", uri.path());
+    let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    r
+}
+
+fn body_error(e: BodyError) -> Response {
+    match e {
+        BodyError::MissingContentType => bad_request("Expecting 'Content-Type' to be present"),
+        BodyError::UnsupportedContentType => text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Expecting 'Content-Type' of {} or {}",
+                codec::APPLICATION_JSON,
+                codec::APPLICATION_PROTOBUF
+            ),
+        ),
+        BodyError::Malformed(m) => bad_request(m),
+    }
+}
+
+fn not_acceptable() -> Response {
+    text(
+        StatusCode::NOT_ACCEPTABLE,
+        format!(
+            "Expecting 'Accept' to allow '{}' or '{}'",
+            codec::APPLICATION_PROTOBUF,
+            codec::APPLICATION_JSON
+        ),
+    )
+}
+
+/// Mesos' `validation::scheduler::call::validate`.
+pub fn validate_call(call: &Call) -> Result<call::Type, String> {
+    let ty = call
+        .r#type
+        .and_then(|t| call::Type::try_from(t).ok())
+        .ok_or_else(|| "Expecting 'type' to be present".to_owned())?;
+    if ty == call::Type::Subscribe {
+        let Some(sub) = &call.subscribe else {
+            return Err("Expecting 'subscribe' to be present".into());
+        };
+        if sub.framework_info.id != call.framework_id {
+            return Err("'framework_id' differs from 'subscribe.framework_info.id'".into());
+        }
+        return Ok(ty);
+    }
+    if call.framework_id.is_none() {
+        return Err("Expecting 'framework_id' to be present".into());
+    }
+    let missing = |name: &str| Err(format!("Expecting '{name}' to be present"));
+    match ty {
+        call::Type::Accept if call.accept.is_none() => missing("accept"),
+        call::Type::Decline if call.decline.is_none() => missing("decline"),
+        call::Type::AcceptInverseOffers if call.accept_inverse_offers.is_none() => {
+            missing("accept_inverse_offers")
+        }
+        call::Type::DeclineInverseOffers if call.decline_inverse_offers.is_none() => {
+            missing("decline_inverse_offers")
+        }
+        call::Type::Kill if call.kill.is_none() => missing("kill"),
+        call::Type::Shutdown if call.shutdown.is_none() => missing("shutdown"),
+        call::Type::Acknowledge => match &call.acknowledge {
+            None => missing("acknowledge"),
+            Some(a) if !valid_uuid(&a.uuid) => Err("Not a valid UUID".into()),
+            Some(_) => Ok(ty),
+        },
+        call::Type::Reconcile if call.reconcile.is_none() => missing("reconcile"),
+        call::Type::Message if call.message.is_none() => missing("message"),
+        call::Type::Request if call.request.is_none() => missing("request"),
+        call::Type::UpdateFramework => match &call.update_framework {
+            None => missing("update_framework"),
+            Some(u) if u.framework_info.id != call.framework_id => {
+                Err("'framework_id' differs from 'update_framework.framework_info.id'".into())
+            }
+            Some(_) => Ok(ty),
+        },
+        _ => Ok(ty),
+    }
+}
+
+/// stout's `UUID::fromBytes`: 16 bytes with a known version nibble.
+fn valid_uuid(b: &[u8]) -> bool {
+    b.len() == 16 && (1..=5).contains(&(b[6] >> 4))
+}
+
+/// Removes the stream from the master once the client is gone.
+struct StreamGuard {
+    shared: Arc<Shared>,
+    ids: Option<(String, String)>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let Some(ids) = self.ids.take() {
+            let _ = self.shared.closed_tx.send(ids);
+        }
+    }
+}
+
+/// A RecordIO body fed by `rx`, with a heartbeat every `interval` (the
+/// first one right away, after what is already queued).
+fn event_stream<M>(
+    rx: mpsc::UnboundedReceiver<M>,
+    content_type: ContentType,
+    interval: Duration,
+    heartbeat: fn() -> M,
+    guard: StreamGuard,
+) -> Body
+where
+    M: prost::Message + prost::Name + Send + 'static,
+{
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let state = (rx, ticker, guard);
+    let stream = futures::stream::unfold(state, move |(mut rx, mut ticker, guard)| async move {
+        let msg = tokio::select! {
+            biased;
+            m = rx.recv() => m?,
+            _ = ticker.tick() => heartbeat(),
+        };
+        let bytes = Bytes::from(codec::encode_record(content_type, &msg));
+        Some((Ok::<_, Infallible>(bytes), (rx, ticker, guard)))
+    });
+    Body::from_stream(stream)
+}
+
+fn scheduler_heartbeat() -> Event {
+    Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    }
+}
+
+fn operator_heartbeat() -> operator::Event {
+    operator::Event {
+        r#type: Some(operator::event::Type::Heartbeat as i32),
+        ..Default::default()
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, super::state::State> {
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn scheduler(
+    AxState(shared): AxState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(leader) = lock(&shared).leader.clone() {
+        return redirect(&leader, &uri);
+    }
+    if method != Method::POST {
+        return method_not_allowed(&method);
+    }
+    let content_type = match codec::request_content_type(&headers) {
+        Ok(c) => c,
+        Err(e) => return body_error(e),
+    };
+    let call: Call = match codec::decode_call(content_type, &body) {
+        Ok(c) => c,
+        Err(e) => return body_error(e),
+    };
+    let ty = match validate_call(&call) {
+        Ok(t) => t,
+        Err(e) => return bad_request(format!("Failed to validate scheduler::Call: {e}")),
+    };
+
+    if ty == call::Type::Subscribe {
+        let Some(accept) = codec::accept_type(&headers) else {
+            return not_acceptable();
+        };
+        if headers.contains_key("Mesos-Stream-Id") {
+            return bad_request("Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        }
+        let Some(subscribe) = call.subscribe else {
+            return bad_request(
+                "Failed to validate scheduler::Call: Expecting 'subscribe' to be present",
+            );
+        };
+        let stream_id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (framework_id, interval) = {
+            let mut st = lock(&shared);
+            let id = st.subscribe(subscribe, stream_id.clone(), tx);
+            (id, st.config.heartbeat_interval)
+        };
+        shared.wake.notify_one();
+        let guard = StreamGuard {
+            shared: shared.clone(),
+            ids: framework_id.map(|f| (f, stream_id.clone())),
+        };
+        let body = event_stream(rx, accept, interval, scheduler_heartbeat, guard);
+        let mut r = Response::new(body);
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(accept.as_str()),
+        );
+        if let Ok(v) = HeaderValue::from_str(&stream_id) {
+            r.headers_mut().insert("Mesos-Stream-Id", v);
+        }
+        return r;
+    }
+
+    let framework_id = call
+        .framework_id
+        .as_ref()
+        .map(|f| f.value.clone())
+        .unwrap_or_default();
+    let stream_id = headers
+        .get("Mesos-Stream-Id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let now = tokio::time::Instant::now();
+    let response = {
+        let mut st = lock(&shared);
+        if let Err(refused) = st.check_call(&framework_id, stream_id.as_deref()) {
+            return match refused {
+                CallRefused::BadRequest(m) => bad_request(m),
+                CallRefused::Forbidden(m) => text(StatusCode::FORBIDDEN, m),
+            };
+        }
+        let accepted = StatusCode::ACCEPTED.into_response();
+        match ty {
+            call::Type::Subscribe => accepted,
+            call::Type::Teardown => {
+                st.remove_framework(&framework_id);
+                accepted
+            }
+            call::Type::Accept => {
+                if let Some(a) = call.accept {
+                    st.accept(&framework_id, a, now);
+                }
+                accepted
+            }
+            call::Type::Decline => {
+                if let Some(d) = call.decline {
+                    st.decline(&framework_id, d, now);
+                }
+                accepted
+            }
+            call::Type::Revive => {
+                let roles = call.revive.map(|r| r.roles).unwrap_or_default();
+                st.revive(&framework_id, roles);
+                accepted
+            }
+            call::Type::Suppress => {
+                let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
+                st.suppress(&framework_id, roles);
+                accepted
+            }
+            call::Type::Kill => {
+                if let Some(k) = call.kill {
+                    st.kill(&framework_id, k);
+                }
+                accepted
+            }
+            call::Type::Shutdown => {
+                if let Some(s) = call.shutdown {
+                    st.shutdown_executor(&framework_id, s);
+                }
+                accepted
+            }
+            call::Type::Acknowledge => {
+                if let Some(a) = call.acknowledge {
+                    st.acknowledge(&framework_id, a);
+                }
+                accepted
+            }
+            call::Type::Reconcile => {
+                if let Some(r) = call.reconcile {
+                    st.reconcile(&framework_id, r);
+                }
+                accepted
+            }
+            call::Type::Message => {
+                if let Some(m) = call.message {
+                    st.message(&framework_id, m);
+                }
+                accepted
+            }
+            call::Type::Request
+            | call::Type::AcceptInverseOffers
+            | call::Type::DeclineInverseOffers => accepted,
+            call::Type::UpdateFramework => match call.update_framework {
+                Some(u) => match st.update_framework(u) {
+                    Ok(()) => StatusCode::OK.into_response(),
+                    Err(e) => bad_request(e),
+                },
+                None => bad_request("Expecting 'update_framework' to be present"),
+            },
+            call::Type::AcknowledgeOperationStatus
+            | call::Type::ReconcileOperations
+            | call::Type::Unknown => StatusCode::NOT_IMPLEMENTED.into_response(),
+        }
+    };
+    shared.wake.notify_one();
+    response
+}
+
+fn encode_response(accept: ContentType, response: &operator::Response) -> Response {
+    let mut r = Response::new(Body::from(codec::encode(accept, response)));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.as_str()),
+    );
+    r
+}
+
+async fn operator_api(
+    AxState(shared): AxState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(leader) = lock(&shared).leader.clone() {
+        return redirect(&leader, &uri);
+    }
+    if method != Method::POST {
+        return method_not_allowed(&method);
+    }
+    let content_type = match codec::request_content_type(&headers) {
+        Ok(c) => c,
+        Err(e) => return body_error(e),
+    };
+    let call: operator::Call = match codec::decode_call(content_type, &body) {
+        Ok(c) => c,
+        Err(e) => return body_error(e),
+    };
+    let Some(ty) = call
+        .r#type
+        .and_then(|t| operator::call::Type::try_from(t).ok())
+    else {
+        return bad_request("Failed to validate master::Call: Expecting 'type' to be present");
+    };
+    let Some(accept) = codec::accept_type(&headers) else {
+        return not_acceptable();
+    };
+    use operator::call::Type as T;
+    use operator::response::Type as R;
+    let mut response = operator::Response::default();
+    let st = lock(&shared);
+    match ty {
+        T::GetHealth => {
+            response.r#type = Some(R::GetHealth as i32);
+            response.get_health = Some(operator::response::GetHealth { healthy: true });
+        }
+        T::GetVersion => {
+            response.r#type = Some(R::GetVersion as i32);
+            response.get_version = Some(operator::response::GetVersion {
+                version_info: version_info(&st.config.version),
+            });
+        }
+        T::GetState => {
+            response.r#type = Some(R::GetState as i32);
+            response.get_state = Some(st.get_state());
+        }
+        T::GetAgents => {
+            response.r#type = Some(R::GetAgents as i32);
+            response.get_agents = Some(st.get_agents());
+        }
+        T::GetFrameworks => {
+            response.r#type = Some(R::GetFrameworks as i32);
+            response.get_frameworks = Some(st.get_frameworks());
+        }
+        T::GetTasks => {
+            response.r#type = Some(R::GetTasks as i32);
+            response.get_tasks = Some(st.get_tasks());
+        }
+        T::GetExecutors => {
+            response.r#type = Some(R::GetExecutors as i32);
+            response.get_executors = Some(st.get_executors());
+        }
+        T::GetMaster => {
+            response.r#type = Some(R::GetMaster as i32);
+            response.get_master = Some(operator::response::GetMaster {
+                master_info: Some(st.master_info.clone()),
+                start_time: Some(st.start_time),
+                elected_time: Some(st.start_time),
+            });
+        }
+        T::Subscribe => {
+            drop(st);
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (subscribed, interval) = {
+                let mut st = lock(&shared);
+                (
+                    st.operator_subscribe(tx.clone()),
+                    st.config.heartbeat_interval,
+                )
+            };
+            let _ = tx.send(subscribed);
+            drop(tx);
+            let guard = StreamGuard {
+                shared: shared.clone(),
+                ids: None,
+            };
+            let body = event_stream(rx, accept, interval, operator_heartbeat, guard);
+            let mut r = Response::new(body);
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(accept.as_str()),
+            );
+            return r;
+        }
+        T::Teardown => {
+            let id = call
+                .teardown
+                .map(|t| t.framework_id.value)
+                .unwrap_or_default();
+            drop(st);
+            let mut st = lock(&shared);
+            if !st.framework_ids().contains(&id) {
+                return bad_request("No framework found with specified ID".to_string());
+            }
+            st.remove_framework(&id);
+            drop(st);
+            shared.wake.notify_one();
+            return StatusCode::OK.into_response();
+        }
+        T::MarkAgentGone => {
+            let id = call
+                .mark_agent_gone
+                .map(|t| t.agent_id.value)
+                .unwrap_or_default();
+            drop(st);
+            let removed = lock(&shared).remove_agent(&id, super::state::Removal::Gone, true);
+            shared.wake.notify_one();
+            return if removed {
+                StatusCode::OK.into_response()
+            } else {
+                bad_request("Agent not found")
+            };
+        }
+        T::Unknown => return StatusCode::NOT_IMPLEMENTED.into_response(),
+        _ => return StatusCode::NOT_IMPLEMENTED.into_response(),
+    }
+    encode_response(accept, &response)
+}
+
+fn version_info(version: &str) -> VersionInfo {
+    VersionInfo {
+        version: version.to_owned(),
+        build_date: Some(BUILD_DATE.into()),
+        build_time: Some(BUILD_TIME),
+        build_user: Some("kube-mesos-devcluster".into()),
+        ..Default::default()
+    }
+}
+
+async fn version(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let v = lock(&shared).config.version.clone();
+    axum::Json(serde_json::json!({
+        "build_date": BUILD_DATE,
+        "build_time": BUILD_TIME,
+        "build_user": "kube-mesos-devcluster",
+        "version": v,
+    }))
+    .into_response()
+}
+
+async fn health() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// A small subset of Mesos' `/master/state` JSON.
+async fn master_state(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let st = lock(&shared);
+    let to_json = |m: &dyn Fn() -> Result<serde_json::Value, kube_mesos_proto::json::JsonError>| {
+        m().unwrap_or(serde_json::Value::Null)
+    };
+    let agents = to_json(&|| kube_mesos_proto::json::to_json(&st.get_agents()));
+    let frameworks = to_json(&|| kube_mesos_proto::json::to_json(&st.get_frameworks()));
+    let info = &st.master_info;
+    let body = serde_json::json!({
+        "version": st.config.version,
+        "id": info.id,
+        "pid": info.pid,
+        "hostname": info.hostname,
+        "start_time": st.start_time,
+        "leader": st.leader.clone().unwrap_or_else(|| info.pid.clone().unwrap_or_default()),
+        "activated_slaves": agents.get("agents").and_then(|a| a.as_array()).map(|a| a.len()).unwrap_or(0),
+        "slaves": agents.get("agents").cloned().unwrap_or(serde_json::json!([])),
+        "frameworks": frameworks.get("frameworks").cloned().unwrap_or(serde_json::json!([])),
+        "completed_frameworks": frameworks.get("completed_frameworks").cloned().unwrap_or(serde_json::json!([])),
+    });
+    axum::Json(body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube_mesos_proto::v1::{FrameworkId, FrameworkInfo};
+
+    fn call(ty: call::Type) -> Call {
+        Call {
+            r#type: Some(ty as i32),
+            framework_id: Some(FrameworkId { value: "f".into() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_missing_parts_are_refused() {
+        let mut c = call(call::Type::Accept);
+        c.r#type = Some(99);
+        assert_eq!(
+            validate_call(&c),
+            Err("Expecting 'type' to be present".into())
+        );
+        assert_eq!(
+            validate_call(&call(call::Type::Accept)),
+            Err("Expecting 'accept' to be present".into())
+        );
+        let mut c = call(call::Type::Subscribe);
+        c.subscribe = Some(call::Subscribe {
+            framework_info: FrameworkInfo::default(),
+            suppressed_roles: vec![],
+        });
+        assert_eq!(
+            validate_call(&c),
+            Err("'framework_id' differs from 'subscribe.framework_info.id'".into())
+        );
+    }
+
+    #[test]
+    fn acknowledge_needs_a_real_uuid() {
+        let mut c = call(call::Type::Acknowledge);
+        c.acknowledge = Some(call::Acknowledge {
+            agent_id: Default::default(),
+            task_id: Default::default(),
+            uuid: vec![1, 2, 3],
+        });
+        assert_eq!(validate_call(&c), Err("Not a valid UUID".into()));
+        c.acknowledge.as_mut().unwrap().uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+        assert!(validate_call(&c).is_ok());
+    }
+}

@@ -1,0 +1,2262 @@
+//! The master's in-memory state and what each input does to it.
+//!
+//! One [`State`] behind one mutex: HTTP handlers and the master's event loop
+//! lock it, apply one input (a scheduler call, an agent message, a timer
+//! tick, a fault hook) and leave. Every method here is synchronous; outputs
+//! go to unbounded channels (framework streams, operator streams, agent
+//! inboxes), so no lock is ever held across an await. The rules follow
+//! apache/mesos `src/master/master.cpp`; the comments name the Mesos
+//! function each method mirrors.
+
+// `FrameworkInfo.role`, `ExecutorInfo.source` and a few response fields are
+// deprecated upstream yet still part of the protocol Mesos speaks.
+#![allow(deprecated)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube_mesos_proto::v1::master as operator;
+use kube_mesos_proto::v1::scheduler::{call, event, Event};
+use kube_mesos_proto::v1::{
+    self as v1, framework_info, offer, task_status, AgentId, AgentInfo, ExecutorId, ExecutorInfo,
+    FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, Task, TaskId, TaskInfo, TaskState,
+    TaskStatus, TimeInfo,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::allocator::{self, AgentView, AllocatorInput, FrameworkView, OfferFilter};
+use super::resources::Resources;
+use super::MasterConfig;
+use crate::mesos::link::{AgentInbox, AgentMessage, MasterMessage};
+
+/// Where a framework's events go.
+pub type EventTx = mpsc::UnboundedSender<Event>;
+/// Where an operator subscriber's events go.
+pub type OperatorTx = mpsc::UnboundedSender<operator::Event>;
+
+/// The open SUBSCRIBE stream of a framework.
+#[derive(Debug)]
+pub struct Connection {
+    /// The `Mesos-Stream-Id` handed out with it.
+    pub stream_id: String,
+    tx: EventTx,
+}
+
+/// A framework the master knows.
+#[derive(Debug)]
+pub struct Framework {
+    /// Its info, with `id` set.
+    pub info: FrameworkInfo,
+    /// Its stream while subscribed.
+    pub conn: Option<Connection>,
+    suppressed: BTreeSet<String>,
+    filters: Vec<OfferFilter>,
+    tasks: BTreeMap<String, Task>,
+    unreachable_tasks: BTreeMap<String, Task>,
+    completed_tasks: Vec<Task>,
+    registered_time: TimeInfo,
+    reregistered_time: Option<TimeInfo>,
+    unregistered_time: Option<TimeInfo>,
+    disconnected_at: Option<Instant>,
+    recovered: bool,
+}
+
+impl Framework {
+    fn id(&self) -> String {
+        self.info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default()
+    }
+
+    fn send(&self, event: Event) {
+        if let Some(conn) = &self.conn {
+            let _ = conn.tx.send(event);
+        }
+    }
+
+    fn has_capability(&self, c: framework_info::capability::Type) -> bool {
+        self.info.capabilities.iter().any(|x| x.r#type() == c)
+    }
+
+    fn partition_aware(&self) -> bool {
+        self.has_capability(framework_info::capability::Type::PartitionAware)
+    }
+
+    fn multi_role(&self) -> bool {
+        self.has_capability(framework_info::capability::Type::MultiRole)
+    }
+
+    /// The roles it subscribes to (`roles` with MULTI_ROLE, else `role`).
+    fn roles(&self) -> Vec<String> {
+        roles_of(&self.info)
+    }
+}
+
+fn roles_of(info: &FrameworkInfo) -> Vec<String> {
+    let multi = info
+        .capabilities
+        .iter()
+        .any(|c| c.r#type() == framework_info::capability::Type::MultiRole);
+    if multi {
+        info.roles.clone()
+    } else {
+        vec![info.role().to_owned()]
+    }
+}
+
+/// A registered agent.
+#[derive(Debug)]
+pub struct Agent {
+    /// Its info, with `id` set.
+    pub info: AgentInfo,
+    inbox: AgentInbox,
+    total: Resources,
+    connected: bool,
+    registered_time: TimeInfo,
+    reregistered_time: Option<TimeInfo>,
+    /// Executors running there: (framework ID, executor ID) → info.
+    executors: BTreeMap<(String, String), ExecutorInfo>,
+}
+
+impl Agent {
+    fn send(&self, msg: MasterMessage) {
+        if self.inbox.send(msg).is_err() {
+            tracing::debug!(agent_id = %self.id(), "agent inbox closed; message dropped");
+        }
+    }
+
+    fn id(&self) -> String {
+        self.info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug)]
+struct OutstandingOffer {
+    offer: Offer,
+    role: String,
+    resources: Resources,
+    created: Instant,
+}
+
+/// The whole master state.
+#[derive(Debug)]
+pub struct State {
+    pub(super) config: MasterConfig,
+    pub(super) master_info: MasterInfo,
+    /// `Some(host:port)` while this master is not the leader.
+    pub(super) leader: Option<String>,
+    pub(super) start_time: f64,
+    frameworks: BTreeMap<String, Framework>,
+    completed_frameworks: Vec<Framework>,
+    agents: BTreeMap<String, Agent>,
+    unreachable_agents: BTreeMap<String, (AgentInfo, TimeInfo)>,
+    gone_agents: BTreeMap<String, TimeInfo>,
+    /// Agents known before a master restart that have not re-registered.
+    recovered_agents: BTreeMap<String, Instant>,
+    offers: BTreeMap<String, OutstandingOffer>,
+    operator_subscribers: Vec<OperatorTx>,
+    next_framework: u64,
+    next_agent: u64,
+    next_offer: u64,
+    /// Set when something happened that calls for an allocation soon.
+    pub(super) allocation_wanted: bool,
+}
+
+pub(super) fn now_time() -> TimeInfo {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    TimeInfo { nanoseconds: nanos }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn is_terminal(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::TaskFinished
+            | TaskState::TaskFailed
+            | TaskState::TaskKilled
+            | TaskState::TaskError
+            | TaskState::TaskLost
+            | TaskState::TaskDropped
+            | TaskState::TaskGone
+            | TaskState::TaskGoneByOperator
+    )
+}
+
+fn event(ty: event::Type) -> Event {
+    Event {
+        r#type: Some(ty as i32),
+        ..Default::default()
+    }
+}
+
+/// A status update generated by the master: no uuid, SOURCE_MASTER.
+#[allow(clippy::too_many_arguments)]
+fn master_status(
+    task_id: &TaskId,
+    state: TaskState,
+    message: &str,
+    reason: task_status::Reason,
+    agent_id: Option<&AgentId>,
+    executor_id: Option<&ExecutorId>,
+) -> TaskStatus {
+    TaskStatus {
+        task_id: task_id.clone(),
+        state: state as i32,
+        message: Some(message.to_owned()),
+        source: Some(task_status::Source::Master as i32),
+        reason: Some(reason as i32),
+        agent_id: agent_id.cloned(),
+        executor_id: executor_id.cloned(),
+        timestamp: Some(now_secs()),
+        ..Default::default()
+    }
+}
+
+fn update_event(status: TaskStatus) -> Event {
+    Event {
+        update: Some(event::Update { status }),
+        ..event(event::Type::Update)
+    }
+}
+
+fn fw_id(v: &str) -> FrameworkId {
+    FrameworkId {
+        value: v.to_owned(),
+    }
+}
+
+/// How a refused SUBSCRIBE is told: an ERROR event, then the stream closes.
+pub fn error_event(message: &str) -> Event {
+    Event {
+        error: Some(event::Error {
+            message: message.to_owned(),
+        }),
+        ..event(event::Type::Error)
+    }
+}
+
+/// Validates a role name as Mesos' `roles::validate` does.
+fn validate_role(role: &str) -> Option<String> {
+    if role.is_empty() {
+        return Some("Empty role name is invalid".into());
+    }
+    if role == "*" {
+        return None;
+    }
+    if role.starts_with('/') || role.ends_with('/') {
+        return Some(format!("Role '{role}' cannot start or end with a slash"));
+    }
+    for part in role.split('/') {
+        if part == "." || part == ".." {
+            return Some(format!(
+                "Role '{role}' cannot include '.' or '..' as a path component"
+            ));
+        }
+        if part.starts_with('-') {
+            return Some(format!("Role '{role}' cannot start with a '-'"));
+        }
+        if part.is_empty() {
+            return Some(format!(
+                "Role '{role}' cannot contain empty path components"
+            ));
+        }
+        if part == "*" {
+            return Some(format!(
+                "Role '{role}' cannot contain '*' as a path component"
+            ));
+        }
+        if part.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Some(format!(
+                "Role '{role}' contains invalid characters: whitespace or control characters"
+            ));
+        }
+    }
+    None
+}
+
+/// Mesos' `validateFramework` and friends, minus authorization.
+fn validate_framework_info(
+    info: &FrameworkInfo,
+    suppressed: &[String],
+    whitelist: Option<&BTreeSet<String>>,
+) -> Option<String> {
+    let multi = info
+        .capabilities
+        .iter()
+        .any(|c| c.r#type() == framework_info::capability::Type::MultiRole);
+    if multi {
+        if info.role.is_some() {
+            return Some(
+                "'FrameworkInfo.role' must not be present when the MULTI_ROLE capability is set"
+                    .into(),
+            );
+        }
+        for role in &info.roles {
+            if let Some(e) = validate_role(role) {
+                return Some(format!("'FrameworkInfo.roles' contains invalid role: {e}"));
+            }
+        }
+    } else {
+        if !info.roles.is_empty() {
+            return Some(
+                "'FrameworkInfo.roles' must not be present when the MULTI_ROLE capability is not set"
+                    .into(),
+            );
+        }
+        if let Some(e) = validate_role(info.role()) {
+            return Some(format!("'FrameworkInfo.role' is not a valid role: {e}"));
+        }
+    }
+    let roles = roles_of(info);
+    if let Some(list) = whitelist {
+        let invalid: BTreeSet<&String> = roles
+            .iter()
+            .filter(|r| r.as_str() != "*" && !list.contains(*r))
+            .collect();
+        if !invalid.is_empty() {
+            let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
+            return Some(format!(
+                "Roles {{ {} }} are not present in the master's --roles",
+                names.join(", ")
+            ));
+        }
+    }
+    let ft = info.failover_timeout();
+    if !ft.is_finite() || ft < 0.0 {
+        return Some(format!("The framework failover_timeout ({ft}) is invalid"));
+    }
+    for role in suppressed {
+        if !roles.contains(role) {
+            return Some(format!(
+                "Suppressed role '{role}' is not contained in the list of roles"
+            ));
+        }
+    }
+    None
+}
+
+/// Tells the caller of [`State::update_framework`] what to answer.
+pub type UpdateResult = Result<(), String>;
+
+impl State {
+    pub(super) fn new(config: MasterConfig, master_info: MasterInfo) -> Self {
+        let leader = config.leader.clone();
+        State {
+            config,
+            master_info,
+            leader,
+            start_time: now_secs(),
+            frameworks: BTreeMap::new(),
+            completed_frameworks: Vec::new(),
+            agents: BTreeMap::new(),
+            unreachable_agents: BTreeMap::new(),
+            gone_agents: BTreeMap::new(),
+            recovered_agents: BTreeMap::new(),
+            offers: BTreeMap::new(),
+            operator_subscribers: Vec::new(),
+            next_framework: 0,
+            next_agent: 0,
+            next_offer: 0,
+            allocation_wanted: false,
+        }
+    }
+
+    fn master_id(&self) -> &str {
+        &self.master_info.id
+    }
+
+    fn publish(&mut self, ev: operator::Event) {
+        self.operator_subscribers
+            .retain(|tx| tx.send(ev.clone()).is_ok());
+    }
+
+    // ---------------------------------------------------------------- frameworks
+
+    /// Looks a framework up for a non-SUBSCRIBE call, with Mesos' answers.
+    pub fn check_call(
+        &self,
+        framework_id: &str,
+        stream_id: Option<&str>,
+    ) -> Result<(), CallRefused> {
+        let Some(fw) = self.frameworks.get(framework_id) else {
+            return Err(CallRefused::BadRequest("Framework cannot be found".into()));
+        };
+        let Some(conn) = &fw.conn else {
+            return Err(CallRefused::Forbidden("Framework is not subscribed".into()));
+        };
+        let Some(stream_id) = stream_id else {
+            return Err(CallRefused::BadRequest(
+                "All non-subscribe calls should include the 'Mesos-Stream-Id' header".into(),
+            ));
+        };
+        if stream_id != conn.stream_id {
+            return Err(CallRefused::BadRequest(format!(
+                "The stream ID '{stream_id}' included in this request didn't match the stream ID \
+                 currently associated with framework ID {framework_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// SUBSCRIBE (`Master::subscribe` / `_subscribe` / `failoverFramework`).
+    /// Returns the framework ID when the subscription was accepted.
+    pub fn subscribe(
+        &mut self,
+        subscribe: call::Subscribe,
+        stream_id: String,
+        tx: EventTx,
+    ) -> Option<String> {
+        let mut info = subscribe.framework_info;
+        let name = info.name.clone();
+        let refuse = |tx: &EventTx, msg: &str| {
+            tracing::info!(framework = %name, error = msg, "refusing subscription");
+            let _ = tx.send(error_event(msg));
+        };
+        if let Some(err) = validate_framework_info(
+            &info,
+            &subscribe.suppressed_roles,
+            self.config.roles.as_ref(),
+        ) {
+            refuse(&tx, &err);
+            return None;
+        }
+        let id = info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .filter(|v| !v.is_empty());
+        if let Some(id) = &id {
+            if self.completed_frameworks.iter().any(|f| &f.id() == id) {
+                refuse(&tx, "Framework has been removed");
+                return None;
+            }
+        }
+        let suppressed: BTreeSet<String> = subscribe.suppressed_roles.into_iter().collect();
+        let heartbeat = self.config.heartbeat_interval.as_secs_f64();
+        let subscribed = |id: &str, mi: &MasterInfo| Event {
+            subscribed: Some(event::Subscribed {
+                framework_id: fw_id(id),
+                heartbeat_interval_seconds: Some(heartbeat),
+                master_info: Some(mi.clone()),
+            }),
+            ..event(event::Type::Subscribed)
+        };
+
+        let Some(id) = id else {
+            let id = format!("{}-{:04}", self.master_id(), self.next_framework);
+            self.next_framework += 1;
+            info.id = Some(fw_id(&id));
+            tracing::info!(framework_id = %id, name = %info.name, "framework subscribed");
+            let _ = tx.send(subscribed(&id, &self.master_info));
+            let fw = Framework {
+                info,
+                conn: Some(Connection { stream_id, tx }),
+                suppressed,
+                filters: Vec::new(),
+                tasks: BTreeMap::new(),
+                unreachable_tasks: BTreeMap::new(),
+                completed_tasks: Vec::new(),
+                registered_time: now_time(),
+                reregistered_time: None,
+                unregistered_time: None,
+                disconnected_at: None,
+                recovered: false,
+            };
+            self.frameworks.insert(id.clone(), fw);
+            let f = self.framework_summary(&id);
+            self.publish(operator::Event {
+                r#type: Some(operator::event::Type::FrameworkAdded as i32),
+                framework_added: f.map(|framework| operator::event::FrameworkAdded { framework }),
+                ..Default::default()
+            });
+            self.allocation_wanted = true;
+            return Some(id);
+        };
+
+        // Resubscription: failover, or first subscription after a master
+        // restart (an unknown ID is accepted, as Mesos does).
+        let _ = tx.send(subscribed(&id, &self.master_info));
+        let mut rescinded = Vec::new();
+        let fw = self
+            .frameworks
+            .entry(id.clone())
+            .or_insert_with(|| Framework {
+                info: info.clone(),
+                conn: None,
+                suppressed: BTreeSet::new(),
+                filters: Vec::new(),
+                tasks: BTreeMap::new(),
+                unreachable_tasks: BTreeMap::new(),
+                completed_tasks: Vec::new(),
+                registered_time: now_time(),
+                reregistered_time: None,
+                unregistered_time: None,
+                disconnected_at: None,
+                recovered: true,
+            });
+        if let Some(old) = fw.conn.take() {
+            tracing::info!(framework_id = %id, "framework failed over");
+            let _ = old.tx.send(error_event("Framework failed over"));
+        }
+        fw.info = info;
+        fw.conn = Some(Connection { stream_id, tx });
+        fw.suppressed = suppressed;
+        fw.disconnected_at = None;
+        fw.unregistered_time = None;
+        fw.reregistered_time = Some(now_time());
+        fw.recovered = false;
+        for (oid, o) in &self.offers {
+            if o.offer.framework_id.value == id {
+                rescinded.push(oid.clone());
+            }
+        }
+        // Offers made to the old connection are void; they are recovered
+        // without RESCIND events (the new stream never saw them).
+        for oid in rescinded {
+            self.offers.remove(&oid);
+        }
+        let f = self.framework_summary(&id);
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::FrameworkUpdated as i32),
+            framework_updated: f.map(|framework| operator::event::FrameworkUpdated { framework }),
+            ..Default::default()
+        });
+        self.allocation_wanted = true;
+        Some(id)
+    }
+
+    /// A framework's stream ended (`Master::exited` for HTTP frameworks).
+    pub fn stream_closed(&mut self, framework_id: &str, stream_id: &str, now: Instant) {
+        let Some(fw) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        if fw.conn.as_ref().map(|c| c.stream_id.as_str()) != Some(stream_id) {
+            return;
+        }
+        tracing::info!(framework_id, "framework disconnected");
+        fw.conn = None;
+        fw.disconnected_at = Some(now);
+        fw.unregistered_time = Some(now_time());
+        self.remove_offers_of(framework_id, false);
+        let f = self.framework_summary(framework_id);
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::FrameworkUpdated as i32),
+            framework_updated: f.map(|framework| operator::event::FrameworkUpdated { framework }),
+            ..Default::default()
+        });
+        self.allocation_wanted = true;
+    }
+
+    /// Removes (and optionally rescinds) every offer of a framework.
+    fn remove_offers_of(&mut self, framework_id: &str, rescind: bool) {
+        let ids: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.offer.framework_id.value == framework_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in ids {
+            self.remove_offer(&id, rescind);
+        }
+    }
+
+    fn remove_offer(&mut self, offer_id: &str, rescind: bool) {
+        let Some(o) = self.offers.remove(offer_id) else {
+            return;
+        };
+        if rescind {
+            if let Some(fw) = self.frameworks.get(&o.offer.framework_id.value) {
+                fw.send(Event {
+                    rescind: Some(event::Rescind {
+                        offer_id: o.offer.id.clone(),
+                    }),
+                    ..event(event::Type::Rescind)
+                });
+            }
+        }
+        self.allocation_wanted = true;
+    }
+
+    /// TEARDOWN, or failover timeout (`Master::removeFramework`).
+    pub fn remove_framework(&mut self, framework_id: &str) {
+        self.remove_offers_of(framework_id, false);
+        let Some(mut fw) = self.frameworks.remove(framework_id) else {
+            return;
+        };
+        tracing::info!(framework_id, "removing framework");
+        let tasks: Vec<Task> = std::mem::take(&mut fw.tasks).into_values().collect();
+        for mut task in tasks {
+            if !is_terminal(task.state()) {
+                let status = master_status(
+                    &task.task_id,
+                    TaskState::TaskKilled,
+                    &format!("Framework {framework_id} removed"),
+                    task_status::Reason::FrameworkRemoved,
+                    Some(&task.agent_id),
+                    task.executor_id.as_ref(),
+                );
+                task.state = TaskState::TaskKilled as i32;
+                task.statuses.push(status);
+            }
+            fw.completed_tasks.push(task);
+        }
+        for agent in self.agents.values_mut() {
+            let had = agent.executors.keys().any(|(f, _)| f == framework_id);
+            agent.executors.retain(|(f, _), _| f != framework_id);
+            let runs_tasks = fw
+                .completed_tasks
+                .iter()
+                .any(|t| t.agent_id.value == agent.id());
+            if had || runs_tasks {
+                agent.send(MasterMessage::ShutdownFramework {
+                    framework_id: fw_id(framework_id),
+                });
+            }
+        }
+        // Closing the stream: dropping the sender ends the response body.
+        fw.conn = None;
+        fw.unregistered_time = Some(now_time());
+        let info = fw.info.clone();
+        self.completed_frameworks.push(fw);
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::FrameworkRemoved as i32),
+            framework_removed: Some(operator::event::FrameworkRemoved {
+                framework_info: info,
+            }),
+            ..Default::default()
+        });
+        self.allocation_wanted = true;
+    }
+
+    /// ACCEPT (`Master::accept`), LAUNCH and LAUNCH_GROUP.
+    pub fn accept(&mut self, framework_id: &str, accept: call::Accept, now: Instant) {
+        // Validate offers (`validation::offer::validate`).
+        let mut error: Option<String> = None;
+        let mut agent_id: Option<String> = None;
+        let mut seen = BTreeSet::new();
+        if accept.offer_ids.is_empty() {
+            error = Some("No offers specified".into());
+        }
+        for oid in &accept.offer_ids {
+            if error.is_some() {
+                break;
+            }
+            if !seen.insert(oid.value.clone()) {
+                error = Some(format!("Duplicate offer {} in offer list", oid.value));
+                break;
+            }
+            match self.offers.get(&oid.value) {
+                None => error = Some(format!("Offer {} is no longer valid", oid.value)),
+                Some(o) if o.offer.framework_id.value != framework_id => {
+                    error = Some(format!(
+                        "Offer {} has invalid framework {} while framework {} is expected",
+                        oid.value, o.offer.framework_id.value, framework_id
+                    ))
+                }
+                Some(o) => match &agent_id {
+                    Some(a) if *a != o.offer.agent_id.value => {
+                        error = Some(format!(
+                            "Aggregated offers must belong to one single agent. Offer {} uses \
+                             agent {} and agent {}",
+                            oid.value, o.offer.agent_id.value, a
+                        ))
+                    }
+                    _ => agent_id = Some(o.offer.agent_id.value.clone()),
+                },
+            }
+        }
+        // The offers are used up either way.
+        let mut offered = Resources::new();
+        let mut role = String::new();
+        for oid in &accept.offer_ids {
+            if let Some(o) = self.offers.get(&oid.value) {
+                if o.offer.framework_id.value == framework_id {
+                    let o = self
+                        .offers
+                        .remove(&oid.value)
+                        .map(|o| (o.resources, o.role));
+                    if let Some((r, ro)) = o {
+                        offered.add_all(&r);
+                        role = ro;
+                    }
+                }
+            }
+        }
+        self.allocation_wanted = true;
+        let Some(fw) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        let partition_aware = fw.partition_aware();
+
+        let agent_id = match (error, agent_id) {
+            (None, Some(a)) if self.agents.contains_key(&a) => a,
+            (err, _) => {
+                let msg = format!(
+                    "Task launched with invalid offers: {}",
+                    err.unwrap_or_else(|| "Agent is not registered".into())
+                );
+                let state = if partition_aware {
+                    TaskState::TaskDropped
+                } else {
+                    TaskState::TaskLost
+                };
+                for t in launched_tasks(&accept.operations) {
+                    fw.send(update_event(master_status(
+                        &t.task_id,
+                        state,
+                        &msg,
+                        task_status::Reason::InvalidOffers,
+                        Some(&t.agent_id),
+                        None,
+                    )));
+                }
+                return;
+            }
+        };
+
+        let mut remaining = offered.unallocated();
+        let mut new_tasks: Vec<Task> = Vec::new();
+        let mut runs: Vec<(ExecutorInfo, Vec<TaskInfo>, bool)> = Vec::new();
+        let mut errors: Vec<(TaskInfo, String)> = Vec::new();
+        let mut used_ids: BTreeSet<String> = BTreeSet::new();
+
+        for op in &accept.operations {
+            let (tasks, group_executor, group) = match op.r#type() {
+                offer::operation::Type::Launch => (
+                    op.launch
+                        .as_ref()
+                        .map(|l| l.task_infos.clone())
+                        .unwrap_or_default(),
+                    None,
+                    false,
+                ),
+                offer::operation::Type::LaunchGroup => match &op.launch_group {
+                    Some(lg) => (lg.task_group.tasks.clone(), Some(lg.executor.clone()), true),
+                    None => continue,
+                },
+                other => {
+                    tracing::warn!(framework_id, operation = ?other, "unsupported offer operation ignored");
+                    continue;
+                }
+            };
+            let mut validated: Vec<(TaskInfo, ExecutorInfo)> = Vec::new();
+            let mut group_error: Option<String> = None;
+            let mut op_used = Resources::new();
+            for mut task in tasks {
+                let executor = if let Some(e) = &group_executor {
+                    Some(e.clone())
+                } else {
+                    task.executor.clone()
+                };
+                let err = self.validate_task(
+                    framework_id,
+                    &agent_id,
+                    &task,
+                    executor.as_ref(),
+                    group,
+                    &used_ids,
+                    &remaining.minus(&op_used),
+                    &validated,
+                );
+                match err {
+                    Some(e) => {
+                        if group {
+                            group_error.get_or_insert(e.clone());
+                        }
+                        errors.push((task, e));
+                    }
+                    None => {
+                        let mut executor = executor.unwrap_or_else(|| command_executor(&task));
+                        if executor.framework_id.is_none() {
+                            executor.framework_id = Some(fw_id(framework_id));
+                        }
+                        let mut need = Resources::from_protos(&task.resources).unallocated();
+                        if !self.executor_known(&agent_id, framework_id, &executor)
+                            && !validated
+                                .iter()
+                                .any(|(_, e)| e.executor_id == executor.executor_id)
+                        {
+                            need.add_all(
+                                &Resources::from_protos(&executor.resources).unallocated(),
+                            );
+                        }
+                        op_used.add_all(&need);
+                        used_ids.insert(task.task_id.value.clone());
+                        if task.executor.is_some() {
+                            task.executor = Some(executor.clone());
+                        }
+                        validated.push((task, executor));
+                    }
+                }
+            }
+            if let Some(ge) = group_error {
+                for (t, _) in validated.drain(..) {
+                    errors.push((t, ge.clone()));
+                }
+                continue;
+            }
+            remaining.subtract_all(&op_used);
+            // One RunTasks per executor.
+            let mut per_exec: Vec<(ExecutorInfo, Vec<TaskInfo>)> = Vec::new();
+            for (mut task, executor) in validated {
+                let alloc_role = role.clone();
+                task.resources = Resources::from_protos(&task.resources)
+                    .unallocated()
+                    .allocate(&alloc_role)
+                    .into_protos();
+                new_tasks.push(Task {
+                    name: task.name.clone(),
+                    task_id: task.task_id.clone(),
+                    framework_id: fw_id(framework_id),
+                    executor_id: Some(executor.executor_id.clone()),
+                    agent_id: AgentId {
+                        value: agent_id.clone(),
+                    },
+                    state: TaskState::TaskStaging as i32,
+                    resources: task.resources.clone(),
+                    labels: task.labels.clone(),
+                    discovery: task.discovery.clone(),
+                    health_check: task.health_check.clone(),
+                    kill_policy: task.kill_policy,
+                    user: Some(
+                        self.frameworks
+                            .get(framework_id)
+                            .map(|f| f.info.user.clone())
+                            .unwrap_or_default(),
+                    ),
+                    ..Default::default()
+                });
+                match per_exec
+                    .iter_mut()
+                    .find(|(e, _)| e.executor_id == executor.executor_id)
+                {
+                    Some((_, ts)) => ts.push(task),
+                    None => per_exec.push((executor, vec![task])),
+                }
+            }
+            for (e, ts) in per_exec {
+                runs.push((e, ts, group));
+            }
+        }
+
+        // Refused tasks: TASK_ERROR (`REASON_TASK_INVALID` /
+        // `REASON_TASK_GROUP_INVALID`).
+        if let Some(fw) = self.frameworks.get(framework_id) {
+            for (t, e) in &errors {
+                let reason = if launched_in_group(&accept.operations, &t.task_id) {
+                    task_status::Reason::TaskGroupInvalid
+                } else {
+                    task_status::Reason::TaskInvalid
+                };
+                fw.send(update_event(master_status(
+                    &t.task_id,
+                    TaskState::TaskError,
+                    e,
+                    reason,
+                    Some(&t.agent_id),
+                    None,
+                )));
+            }
+        }
+
+        // Record tasks and executors, then tell the agent.
+        let framework_info = self
+            .frameworks
+            .get(framework_id)
+            .map(|f| f.info.clone())
+            .unwrap_or_default();
+        for task in &new_tasks {
+            if let Some(fw) = self.frameworks.get_mut(framework_id) {
+                fw.tasks.insert(task.task_id.value.clone(), task.clone());
+            }
+        }
+        for task in new_tasks {
+            self.publish(operator::Event {
+                r#type: Some(operator::event::Type::TaskAdded as i32),
+                task_added: Some(operator::event::TaskAdded { task }),
+                ..Default::default()
+            });
+        }
+        if let Some(agent) = self.agents.get_mut(&agent_id) {
+            for (executor, tasks, group) in runs {
+                agent
+                    .executors
+                    .entry((framework_id.to_owned(), executor.executor_id.value.clone()))
+                    .or_insert_with(|| executor.clone());
+                agent.send(MasterMessage::RunTasks {
+                    framework: framework_info.clone(),
+                    executor,
+                    tasks,
+                    group,
+                });
+            }
+        }
+
+        // The unused remainder is declined with the call's filters.
+        if !remaining.is_empty() {
+            let refuse = accept
+                .filters
+                .as_ref()
+                .map(|f| f.refuse_seconds())
+                .unwrap_or(5.0);
+            self.add_filter(framework_id, &agent_id, &role, remaining, refuse, now);
+        }
+    }
+
+    fn executor_known(&self, agent_id: &str, framework_id: &str, e: &ExecutorInfo) -> bool {
+        self.agents.get(agent_id).is_some_and(|a| {
+            a.executors
+                .contains_key(&(framework_id.to_owned(), e.executor_id.value.clone()))
+        })
+    }
+
+    /// `validation::task::validate`, the parts that matter here.
+    #[allow(clippy::too_many_arguments)]
+    fn validate_task(
+        &self,
+        framework_id: &str,
+        agent_id: &str,
+        task: &TaskInfo,
+        executor: Option<&ExecutorInfo>,
+        group: bool,
+        used_ids: &BTreeSet<String>,
+        available: &Resources,
+        validated: &[(TaskInfo, ExecutorInfo)],
+    ) -> Option<String> {
+        let fw = self.frameworks.get(framework_id)?;
+        if task.task_id.value.is_empty() {
+            return Some("ID must not be empty".into());
+        }
+        if used_ids.contains(&task.task_id.value)
+            || fw
+                .tasks
+                .get(&task.task_id.value)
+                .is_some_and(|t| !is_terminal(t.state()))
+        {
+            return Some(format!("Task has duplicate ID: {}", task.task_id.value));
+        }
+        if task.agent_id.value != agent_id {
+            return Some(format!("Task uses invalid agent: {}", task.agent_id.value));
+        }
+        if !group && task.executor.is_some() == task.command.is_some() {
+            return Some(
+                "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+                    .into(),
+            );
+        }
+        if group && task.executor.is_some() {
+            return Some("'TaskInfo.executor' must not be set".into());
+        }
+        if let Some(e) = executor {
+            if let Some(f) = &e.framework_id {
+                if f.value != framework_id {
+                    return Some(format!(
+                        "ExecutorInfo has an invalid FrameworkID (Actual: {} vs Expected: {})",
+                        f.value, framework_id
+                    ));
+                }
+            }
+            let mut e_norm = e.clone();
+            e_norm.framework_id = Some(fw_id(framework_id));
+            let existing = self
+                .agents
+                .get(agent_id)
+                .and_then(|a| {
+                    a.executors
+                        .get(&(framework_id.to_owned(), e.executor_id.value.clone()))
+                        .cloned()
+                })
+                .or_else(|| {
+                    validated
+                        .iter()
+                        .find(|(_, v)| v.executor_id == e.executor_id)
+                        .map(|(_, v)| v.clone())
+                });
+            if let Some(existing) = existing {
+                if existing != e_norm {
+                    return Some(
+                        "ExecutorInfo is not compatible with existing ExecutorInfo with same \
+                         ExecutorID"
+                            .into(),
+                    );
+                }
+            }
+        }
+        if task.resources.is_empty() {
+            return Some("Task uses no resources".into());
+        }
+        let mut total = Resources::from_protos(&task.resources).unallocated();
+        if let Some(e) = executor {
+            let known = self.executor_known(agent_id, framework_id, e)
+                || validated
+                    .iter()
+                    .any(|(_, v)| v.executor_id == e.executor_id);
+            if !known {
+                total.add_all(&Resources::from_protos(&e.resources).unallocated());
+            }
+        }
+        if !available.contains(&total) {
+            return Some(format!(
+                "Task uses more resources {total} than available {available}"
+            ));
+        }
+        None
+    }
+
+    fn add_filter(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        role: &str,
+        resources: Resources,
+        refuse_seconds: f64,
+        now: Instant,
+    ) {
+        let mut secs = refuse_seconds;
+        if !secs.is_finite() || secs < 0.0 {
+            secs = 5.0;
+        }
+        secs = secs.min(365.0 * 24.0 * 3600.0);
+        if secs <= 0.0 {
+            return;
+        }
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            fw.filters.push(OfferFilter {
+                agent_id: agent_id.to_owned(),
+                role: role.to_owned(),
+                resources: resources.unallocated(),
+                expires: now + Duration::from_secs_f64(secs),
+            });
+        }
+    }
+
+    /// DECLINE (`Master::decline`).
+    pub fn decline(&mut self, framework_id: &str, decline: call::Decline, now: Instant) {
+        let refuse = decline
+            .filters
+            .as_ref()
+            .map(|f| f.refuse_seconds())
+            .unwrap_or(5.0);
+        for oid in decline.offer_ids {
+            let owned = self
+                .offers
+                .get(&oid.value)
+                .is_some_and(|o| o.offer.framework_id.value == framework_id);
+            if !owned {
+                continue;
+            }
+            if let Some(o) = self.offers.remove(&oid.value) {
+                self.add_filter(
+                    framework_id,
+                    &o.offer.agent_id.value,
+                    &o.role,
+                    o.resources,
+                    refuse,
+                    now,
+                );
+            }
+        }
+        self.allocation_wanted = true;
+    }
+
+    fn roles_or_all(&self, framework_id: &str, roles: Vec<String>) -> Vec<String> {
+        if roles.is_empty() {
+            self.frameworks
+                .get(framework_id)
+                .map(|f| f.roles())
+                .unwrap_or_default()
+        } else {
+            roles
+        }
+    }
+
+    /// REVIVE (`Master::revive`): unsuppress and clear filters.
+    pub fn revive(&mut self, framework_id: &str, roles: Vec<String>) {
+        let roles = self.roles_or_all(framework_id, roles);
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            for r in &roles {
+                fw.suppressed.remove(r);
+            }
+            fw.filters.retain(|f| !roles.contains(&f.role));
+        }
+        self.allocation_wanted = true;
+    }
+
+    /// SUPPRESS (`Master::suppress`).
+    pub fn suppress(&mut self, framework_id: &str, roles: Vec<String>) {
+        let roles = self.roles_or_all(framework_id, roles);
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            fw.suppressed.extend(roles);
+        }
+    }
+
+    /// KILL (`Master::kill`).
+    pub fn kill(&mut self, framework_id: &str, kill: call::Kill) {
+        let Some(fw) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        match fw.tasks.get(&kill.task_id.value) {
+            Some(task) => {
+                if let Some(agent) = self.agents.get(&task.agent_id.value) {
+                    agent.send(MasterMessage::KillTask {
+                        framework_id: fw_id(framework_id),
+                        task_id: kill.task_id,
+                        kill_policy: kill.kill_policy,
+                    });
+                }
+            }
+            None => {
+                // Unknown task: answer as an explicit reconciliation would.
+                self.reconcile(
+                    framework_id,
+                    call::Reconcile {
+                        tasks: vec![call::reconcile::Task {
+                            task_id: kill.task_id,
+                            agent_id: kill.agent_id,
+                        }],
+                    },
+                );
+            }
+        }
+    }
+
+    /// SHUTDOWN of an executor (`Master::shutdown`).
+    pub fn shutdown_executor(&mut self, framework_id: &str, shutdown: call::Shutdown) {
+        if let Some(agent) = self.agents.get(&shutdown.agent_id.value) {
+            agent.send(MasterMessage::ShutdownExecutor {
+                framework_id: fw_id(framework_id),
+                executor_id: shutdown.executor_id,
+            });
+        }
+    }
+
+    /// ACKNOWLEDGE (`Master::acknowledge`).
+    pub fn acknowledge(&mut self, framework_id: &str, ack: call::Acknowledge) {
+        let agent_id = ack.agent_id.value.clone();
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            let done = fw.tasks.get(&ack.task_id.value).is_some_and(|t| {
+                t.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
+                    && is_terminal(t.state())
+            });
+            if done {
+                if let Some(t) = fw.tasks.remove(&ack.task_id.value) {
+                    fw.completed_tasks.push(t);
+                }
+            }
+        }
+        if let Some(agent) = self.agents.get(&agent_id) {
+            agent.send(MasterMessage::StatusUpdateAcknowledged {
+                framework_id: fw_id(framework_id),
+                task_id: ack.task_id,
+                uuid: ack.uuid,
+            });
+        } else {
+            tracing::warn!(agent_id, "acknowledgement for an unknown agent dropped");
+        }
+    }
+
+    /// RECONCILE (`Master::reconcile`).
+    pub fn reconcile(&mut self, framework_id: &str, reconcile: call::Reconcile) {
+        let Some(fw) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        let reason = task_status::Reason::Reconciliation;
+        let latest = |task: &Task| {
+            let state = task.status_update_state.unwrap_or(task.state);
+            let mut s = master_status(
+                &task.task_id,
+                TaskState::try_from(state).unwrap_or(TaskState::TaskStaging),
+                "Reconciliation: Latest task state",
+                reason,
+                Some(&task.agent_id),
+                task.executor_id.as_ref(),
+            );
+            if let Some(last) = task.statuses.last() {
+                s.healthy = last.healthy;
+                s.container_status = last.container_status.clone();
+                s.unreachable_time = last.unreachable_time;
+            }
+            s
+        };
+        if reconcile.tasks.is_empty() {
+            for task in fw.tasks.values().chain(fw.unreachable_tasks.values()) {
+                fw.send(update_event(latest(task)));
+            }
+            return;
+        }
+        let pa = fw.partition_aware();
+        let pick = |s: TaskState| if pa { s } else { TaskState::TaskLost };
+        for t in reconcile.tasks {
+            let agent = t.agent_id.as_ref().map(|a| a.value.clone());
+            let known = fw
+                .tasks
+                .get(&t.task_id.value)
+                .or_else(|| fw.unreachable_tasks.get(&t.task_id.value));
+            let status = if let Some(task) = known {
+                Some(latest(task))
+            } else if agent
+                .as_ref()
+                .map(|a| self.recovered_agents.contains_key(a))
+                .unwrap_or(!self.recovered_agents.is_empty())
+            {
+                None
+            } else if let Some(a) = agent.as_ref().filter(|a| self.agents.contains_key(*a)) {
+                Some(master_status(
+                    &t.task_id,
+                    pick(TaskState::TaskGone),
+                    "Reconciliation: Task is unknown to the agent",
+                    reason,
+                    Some(&AgentId { value: a.clone() }),
+                    None,
+                ))
+            } else if let Some((a, (_, when))) = agent
+                .as_ref()
+                .and_then(|a| self.unreachable_agents.get_key_value(a))
+            {
+                let mut s = master_status(
+                    &t.task_id,
+                    pick(TaskState::TaskUnreachable),
+                    "Reconciliation: Task is unreachable",
+                    reason,
+                    Some(&AgentId { value: a.clone() }),
+                    None,
+                );
+                s.unreachable_time = Some(*when);
+                Some(s)
+            } else if let Some(a) = agent.as_ref().filter(|a| self.gone_agents.contains_key(*a)) {
+                Some(master_status(
+                    &t.task_id,
+                    pick(TaskState::TaskGoneByOperator),
+                    "Reconciliation: Task is gone",
+                    reason,
+                    Some(&AgentId { value: a.clone() }),
+                    None,
+                ))
+            } else {
+                Some(master_status(
+                    &t.task_id,
+                    pick(TaskState::TaskUnknown),
+                    "Reconciliation: Task is unknown",
+                    reason,
+                    t.agent_id.as_ref(),
+                    None,
+                ))
+            };
+            if let Some(s) = status {
+                fw.send(update_event(s));
+            }
+        }
+    }
+
+    /// MESSAGE to an executor (`Master::message`).
+    pub fn message(&mut self, framework_id: &str, msg: call::Message) {
+        match self.agents.get(&msg.agent_id.value) {
+            Some(agent) if agent.connected => agent.send(MasterMessage::FrameworkMessage {
+                framework_id: fw_id(framework_id),
+                executor_id: msg.executor_id,
+                data: msg.data,
+            }),
+            _ => {
+                tracing::warn!(agent_id = %msg.agent_id.value, "framework message for an unknown agent dropped")
+            }
+        }
+    }
+
+    /// UPDATE_FRAMEWORK (`Master::updateFramework`).
+    pub fn update_framework(&mut self, update: call::UpdateFramework) -> UpdateResult {
+        let info = update.framework_info;
+        let id = info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        if let Some(e) =
+            validate_framework_info(&info, &update.suppressed_roles, self.config.roles.as_ref())
+        {
+            return Err(e);
+        }
+        let Some(fw) = self.frameworks.get_mut(&id) else {
+            return Err("Framework cannot be found".into());
+        };
+        if fw.info.user != info.user {
+            return Err(format!(
+                "Updating 'FrameworkInfo.user' is unsupported; attempted to update from '{}' to '{}'",
+                fw.info.user, info.user
+            ));
+        }
+        if fw.info.checkpoint() != info.checkpoint() {
+            return Err(format!(
+                "Updating 'FrameworkInfo.checkpoint' is unsupported; attempted to update from '{}' to '{}'",
+                fw.info.checkpoint(),
+                info.checkpoint()
+            ));
+        }
+        fw.info = info;
+        fw.suppressed = update.suppressed_roles.into_iter().collect();
+        let roles = fw.roles();
+        fw.filters.retain(|f| roles.contains(&f.role));
+        let stale: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.offer.framework_id.value == id && !roles.contains(&o.role))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for o in stale {
+            self.remove_offer(&o, true);
+        }
+        let f = self.framework_summary(&id);
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::FrameworkUpdated as i32),
+            framework_updated: f.map(|framework| operator::event::FrameworkUpdated { framework }),
+            ..Default::default()
+        });
+        self.allocation_wanted = true;
+        Ok(())
+    }
+
+    // -------------------------------------------------------------------- agents
+
+    /// An agent message from the link.
+    pub fn agent_message(&mut self, msg: AgentMessage) {
+        match msg {
+            AgentMessage::Register {
+                info,
+                executors,
+                tasks,
+                frameworks,
+                inbox,
+                reply,
+            } => {
+                let result = self.register_agent(info, executors, tasks, frameworks, inbox);
+                let _ = reply.send(result);
+            }
+            AgentMessage::StatusUpdate {
+                agent_id,
+                framework_id,
+                status,
+            } => self.status_update(&agent_id.value, &framework_id.value, status),
+            AgentMessage::ExecutorExited {
+                agent_id,
+                framework_id,
+                executor_id,
+                status,
+            } => {
+                if let Some(agent) = self.agents.get_mut(&agent_id.value) {
+                    agent
+                        .executors
+                        .remove(&(framework_id.value.clone(), executor_id.value.clone()));
+                }
+                if let Some(fw) = self.frameworks.get(&framework_id.value) {
+                    fw.send(Event {
+                        failure: Some(event::Failure {
+                            agent_id: Some(agent_id),
+                            executor_id: Some(executor_id),
+                            status,
+                        }),
+                        ..event(event::Type::Failure)
+                    });
+                }
+                self.allocation_wanted = true;
+            }
+            AgentMessage::ResourcesRecovered {
+                agent_id,
+                framework_id,
+                resources,
+            } => {
+                let want = Resources::from_protos(&resources).unallocated();
+                if let Some(agent) = self.agents.get_mut(&agent_id.value) {
+                    let key = agent
+                        .executors
+                        .iter()
+                        .find(|((f, _), e)| {
+                            *f == framework_id.value
+                                && Resources::from_protos(&e.resources).unallocated() == want
+                        })
+                        .map(|(k, _)| k.clone());
+                    if let Some(k) = key {
+                        agent.executors.remove(&k);
+                    }
+                }
+                self.allocation_wanted = true;
+            }
+            AgentMessage::FrameworkMessage {
+                agent_id,
+                framework_id,
+                executor_id,
+                data,
+            } => {
+                if let Some(fw) = self.frameworks.get(&framework_id.value) {
+                    fw.send(Event {
+                        message: Some(event::Message {
+                            agent_id,
+                            executor_id,
+                            data,
+                        }),
+                        ..event(event::Type::Message)
+                    });
+                }
+            }
+            AgentMessage::Unregister { agent_id } => {
+                if self.agents.contains_key(&agent_id.value) {
+                    self.remove_agent(&agent_id.value, Removal::Unregistered, false);
+                }
+            }
+        }
+    }
+
+    fn register_agent(
+        &mut self,
+        mut info: AgentInfo,
+        executors: Vec<ExecutorInfo>,
+        tasks: Vec<Task>,
+        frameworks: Vec<FrameworkInfo>,
+        inbox: AgentInbox,
+    ) -> Result<AgentId, String> {
+        let id = match info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .filter(|v| !v.is_empty())
+        {
+            Some(id) => {
+                if self.gone_agents.contains_key(&id) {
+                    let _ = inbox.send(MasterMessage::Shutdown {
+                        message: "Agent has been marked gone".into(),
+                    });
+                    return Err("Agent has been marked gone".into());
+                }
+                id
+            }
+            None => {
+                let id = format!("{}-S{}", self.master_id(), self.next_agent);
+                self.next_agent += 1;
+                id
+            }
+        };
+        info.id = Some(AgentId { value: id.clone() });
+        let reregistered = self.agents.contains_key(&id)
+            || self.unreachable_agents.contains_key(&id)
+            || self.recovered_agents.contains_key(&id);
+        self.unreachable_agents.remove(&id);
+        self.recovered_agents.remove(&id);
+        tracing::info!(agent_id = %id, hostname = %info.hostname, reregistered, "agent registered");
+
+        let previous = self.agents.remove(&id);
+        let mut agent = Agent {
+            total: Resources::from_protos(&info.resources).unallocated(),
+            info,
+            inbox,
+            connected: true,
+            registered_time: previous
+                .as_ref()
+                .map(|p| p.registered_time)
+                .unwrap_or_else(now_time),
+            reregistered_time: if reregistered { Some(now_time()) } else { None },
+            executors: BTreeMap::new(),
+        };
+        for e in executors {
+            let f = e
+                .framework_id
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_default();
+            agent.executors.insert((f, e.executor_id.value.clone()), e);
+        }
+        // Offers on this agent are void.
+        let stale: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.offer.agent_id.value == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for o in stale {
+            self.remove_offer(&o, true);
+        }
+        // Frameworks the agent knows about that this master does not (after
+        // a master restart): recovered, not connected.
+        for fi in frameworks {
+            let Some(fid) = fi.id.as_ref().map(|i| i.value.clone()) else {
+                continue;
+            };
+            if self.completed_frameworks.iter().any(|f| f.id() == fid) {
+                continue;
+            }
+            self.frameworks.entry(fid).or_insert_with(|| Framework {
+                info: fi.clone(),
+                conn: None,
+                suppressed: BTreeSet::new(),
+                filters: Vec::new(),
+                tasks: BTreeMap::new(),
+                unreachable_tasks: BTreeMap::new(),
+                completed_tasks: Vec::new(),
+                registered_time: now_time(),
+                reregistered_time: None,
+                unregistered_time: None,
+                disconnected_at: None,
+                recovered: true,
+            });
+        }
+        // The agent's view of its tasks wins: bring unreachable tasks back,
+        // add unknown ones, and drop what the agent no longer has.
+        let reported: BTreeSet<(String, String)> = tasks
+            .iter()
+            .map(|t| (t.framework_id.value.clone(), t.task_id.value.clone()))
+            .collect();
+        for mut t in tasks {
+            t.agent_id = AgentId { value: id.clone() };
+            if let Some(fw) = self.frameworks.get_mut(&t.framework_id.value) {
+                fw.unreachable_tasks.remove(&t.task_id.value);
+                fw.tasks.insert(t.task_id.value.clone(), t);
+            }
+        }
+        let mut dropped: Vec<(String, Task)> = Vec::new();
+        for (fid, fw) in self.frameworks.iter_mut() {
+            let missing: Vec<String> = fw
+                .tasks
+                .values()
+                .chain(fw.unreachable_tasks.values())
+                .filter(|t| {
+                    t.agent_id.value == id
+                        && !reported.contains(&(fid.clone(), t.task_id.value.clone()))
+                        && !is_terminal(t.state())
+                })
+                .map(|t| t.task_id.value.clone())
+                .collect();
+            for tid in missing {
+                let t = fw
+                    .tasks
+                    .remove(&tid)
+                    .or_else(|| fw.unreachable_tasks.remove(&tid));
+                if let Some(t) = t {
+                    dropped.push((fid.clone(), t));
+                }
+            }
+        }
+        self.agents.insert(id.clone(), agent);
+        for (fid, mut t) in dropped {
+            if let Some(fw) = self.frameworks.get_mut(&fid) {
+                let state = if fw.partition_aware() {
+                    TaskState::TaskDropped
+                } else {
+                    TaskState::TaskLost
+                };
+                let status = master_status(
+                    &t.task_id,
+                    state,
+                    "Task is unknown to the agent",
+                    task_status::Reason::Reconciliation,
+                    Some(&t.agent_id),
+                    t.executor_id.as_ref(),
+                );
+                t.state = state as i32;
+                t.statuses.push(status.clone());
+                fw.completed_tasks.push(t);
+                fw.send(update_event(status));
+            }
+        }
+        let a = self.agent_summary(&id);
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::AgentAdded as i32),
+            agent_added: a.map(|agent| operator::event::AgentAdded { agent }),
+            ..Default::default()
+        });
+        self.allocation_wanted = true;
+        Ok(AgentId { value: id })
+    }
+
+    /// A status update from an agent (`Master::statusUpdate`): forwarded
+    /// first, then applied to the task.
+    fn status_update(&mut self, agent_id: &str, framework_id: &str, mut status: TaskStatus) {
+        if !self.agents.contains_key(agent_id) {
+            tracing::warn!(agent_id, "status update from an unknown agent dropped");
+            return;
+        }
+        if status.agent_id.is_none() {
+            status.agent_id = Some(AgentId {
+                value: agent_id.to_owned(),
+            });
+        }
+        let Some(fw) = self.frameworks.get_mut(framework_id) else {
+            tracing::warn!(
+                framework_id,
+                "status update for an unknown framework dropped"
+            );
+            return;
+        };
+        fw.send(update_event(status.clone()));
+        let Some(task) = fw.tasks.get_mut(&status.task_id.value) else {
+            return;
+        };
+        if status.executor_id.is_none() {
+            status.executor_id = task.executor_id.clone();
+        }
+        let was_terminal = is_terminal(task.state());
+        if !was_terminal {
+            task.state = status.state;
+        }
+        task.status_update_state = Some(status.state);
+        task.status_update_uuid = status.uuid.clone();
+        task.statuses.push(status.clone());
+        let remove_now = is_terminal(status.state()) && status.uuid.is_none();
+        if remove_now {
+            if let Some(t) = fw.tasks.remove(&status.task_id.value) {
+                fw.completed_tasks.push(t);
+            }
+        }
+        if !was_terminal && is_terminal(status.state()) {
+            self.allocation_wanted = true;
+        }
+        let state = status.state;
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::TaskUpdated as i32),
+            task_updated: Some(operator::event::TaskUpdated {
+                framework_id: fw_id(framework_id),
+                status,
+                state,
+            }),
+            ..Default::default()
+        });
+    }
+
+    /// Removes an agent (`__removeSlave`), telling frameworks about its tasks.
+    pub fn remove_agent(&mut self, agent_id: &str, how: Removal, shutdown: bool) -> bool {
+        let Some(agent) = self.agents.remove(agent_id) else {
+            return false;
+        };
+        tracing::info!(agent_id, ?how, "removing agent");
+        let stale: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.offer.agent_id.value == agent_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for o in stale {
+            self.remove_offer(&o, true);
+        }
+        let unreachable_time = now_time();
+        let message = match &how {
+            Removal::Gone => "Agent has been marked gone".to_owned(),
+            Removal::Unreachable(m) => m.clone(),
+            Removal::Unregistered => "agent unregistered".to_owned(),
+        };
+        for fw in self.frameworks.values_mut() {
+            let ids: Vec<String> = fw
+                .tasks
+                .values()
+                .filter(|t| t.agent_id.value == agent_id)
+                .map(|t| t.task_id.value.clone())
+                .collect();
+            let pa = fw.partition_aware();
+            for tid in ids {
+                let Some(mut t) = fw.tasks.remove(&tid) else {
+                    continue;
+                };
+                if is_terminal(t.state()) {
+                    fw.completed_tasks.push(t);
+                    continue;
+                }
+                let (state, reason) = match (&how, pa) {
+                    (Removal::Gone, true) => (
+                        TaskState::TaskGoneByOperator,
+                        task_status::Reason::AgentRemovedByOperator,
+                    ),
+                    (Removal::Unreachable(_), true) => (
+                        TaskState::TaskUnreachable,
+                        task_status::Reason::AgentRemoved,
+                    ),
+                    (Removal::Unregistered, true) => {
+                        (TaskState::TaskGone, task_status::Reason::AgentRemoved)
+                    }
+                    (_, false) => (TaskState::TaskLost, task_status::Reason::AgentRemoved),
+                };
+                let mut status = master_status(
+                    &t.task_id,
+                    state,
+                    &message,
+                    reason,
+                    Some(&t.agent_id),
+                    t.executor_id.as_ref(),
+                );
+                if matches!(how, Removal::Unreachable(_)) {
+                    status.unreachable_time = Some(unreachable_time);
+                }
+                fw.send(update_event(status.clone()));
+                t.state = state as i32;
+                t.status_update_state = Some(state as i32);
+                t.status_update_uuid = None;
+                t.statuses.push(status);
+                if matches!(how, Removal::Unreachable(_)) && pa {
+                    fw.unreachable_tasks.insert(tid, t);
+                } else if matches!(how, Removal::Unreachable(_)) {
+                    // Non-partition-aware frameworks see TASK_LOST, yet the
+                    // task may come back when the agent re-registers.
+                    fw.unreachable_tasks.insert(tid, t);
+                } else {
+                    fw.completed_tasks.push(t);
+                }
+            }
+        }
+        match &how {
+            Removal::Gone => {
+                self.gone_agents.insert(agent_id.to_owned(), now_time());
+            }
+            Removal::Unreachable(_) => {
+                self.unreachable_agents
+                    .insert(agent_id.to_owned(), (agent.info.clone(), unreachable_time));
+            }
+            Removal::Unregistered => {}
+        }
+        if shutdown {
+            agent.send(MasterMessage::Shutdown { message });
+        }
+        self.publish(operator::Event {
+            r#type: Some(operator::event::Type::AgentRemoved as i32),
+            agent_removed: Some(operator::event::AgentRemoved {
+                agent_id: AgentId {
+                    value: agent_id.to_owned(),
+                },
+            }),
+            ..Default::default()
+        });
+        self.allocation_wanted = true;
+        true
+    }
+
+    // ------------------------------------------------------------ timers, faults
+
+    /// Periodic work: failover timeouts, offer timeouts, agents that never
+    /// came back after a restart, agents whose inbox closed.
+    pub fn tick(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .frameworks
+            .iter()
+            .filter(|(_, f)| {
+                f.conn.is_none()
+                    && f.disconnected_at.is_some_and(|d| {
+                        now.duration_since(d).as_secs_f64() >= f.info.failover_timeout()
+                    })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in expired {
+            tracing::info!(framework_id = %id, "framework failover timeout");
+            self.remove_framework(&id);
+        }
+        if let Some(timeout) = self.config.offer_timeout {
+            let old: Vec<String> = self
+                .offers
+                .iter()
+                .filter(|(_, o)| now.duration_since(o.created) >= timeout)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for o in old {
+                self.remove_offer(&o, true);
+            }
+        }
+        let lost: Vec<String> = self
+            .recovered_agents
+            .iter()
+            .filter(|(_, since)| {
+                now.duration_since(**since) >= self.config.agent_reregister_timeout
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for a in lost {
+            self.recovered_agents.remove(&a);
+            self.unreachable_agents.insert(
+                a.clone(),
+                (
+                    AgentInfo {
+                        id: Some(AgentId { value: a }),
+                        ..Default::default()
+                    },
+                    now_time(),
+                ),
+            );
+        }
+        for agent in self.agents.values_mut() {
+            if agent.connected && agent.inbox.is_closed() {
+                tracing::info!(agent_id = %agent.id(), "agent disconnected");
+                agent.connected = false;
+            }
+        }
+        let disconnected: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| {
+                self.agents
+                    .get(&o.offer.agent_id.value)
+                    .is_some_and(|a| !a.connected)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for o in disconnected {
+            self.remove_offer(&o, true);
+        }
+    }
+
+    /// One allocation pass; sends OFFERS events.
+    pub fn allocate(&mut self, now: Instant) {
+        self.allocation_wanted = false;
+        if self.leader.is_some() {
+            return;
+        }
+        for fw in self.frameworks.values_mut() {
+            fw.filters.retain(|f| f.expires > now);
+        }
+        let mut used: BTreeMap<String, Resources> = BTreeMap::new();
+        let mut fw_alloc: BTreeMap<String, BTreeMap<String, Resources>> = BTreeMap::new();
+        for (fid, fw) in &self.frameworks {
+            for t in fw.tasks.values().filter(|t| !is_terminal(t.state())) {
+                let r = Resources::from_protos(&t.resources);
+                used.entry(t.agent_id.value.clone())
+                    .or_default()
+                    .add_all(&r.unallocated());
+                let role = r
+                    .protos()
+                    .first()
+                    .and_then(|x| x.allocation_info.as_ref())
+                    .and_then(|a| a.role.clone())
+                    .unwrap_or_else(|| fw.roles().first().cloned().unwrap_or_default());
+                fw_alloc
+                    .entry(fid.clone())
+                    .or_default()
+                    .entry(role)
+                    .or_default()
+                    .add_all(&r.unallocated().allocate("x"));
+            }
+        }
+        for (aid, agent) in &self.agents {
+            for ((_, _), e) in &agent.executors {
+                used.entry(aid.clone())
+                    .or_default()
+                    .add_all(&Resources::from_protos(&e.resources).unallocated());
+            }
+        }
+        for o in self.offers.values() {
+            used.entry(o.offer.agent_id.value.clone())
+                .or_default()
+                .add_all(&o.resources.unallocated());
+            fw_alloc
+                .entry(o.offer.framework_id.value.clone())
+                .or_default()
+                .entry(o.role.clone())
+                .or_default()
+                .add_all(&o.resources.unallocated().allocate("x"));
+        }
+        let input = AllocatorInput {
+            frameworks: self
+                .frameworks
+                .iter()
+                .filter(|(_, f)| f.conn.is_some())
+                .map(|(id, f)| FrameworkView {
+                    id: id.clone(),
+                    roles: f.roles(),
+                    suppressed: f.suppressed.clone(),
+                    filters: f.filters.clone(),
+                    allocated: fw_alloc.remove(id).unwrap_or_default(),
+                })
+                .collect(),
+            agents: self
+                .agents
+                .iter()
+                .filter(|(_, a)| a.connected)
+                .map(|(id, a)| AgentView {
+                    id: id.clone(),
+                    total: a.total.clone(),
+                    available: a.total.minus(used.get(id).unwrap_or(&Resources::new())),
+                })
+                .collect(),
+            weights: self.config.weights.clone(),
+            now: Some(now),
+        };
+        let allocations = allocator::allocate(&input);
+        let mut per_fw: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
+        for a in allocations {
+            let Some(agent) = self.agents.get(&a.agent_id) else {
+                continue;
+            };
+            let Some(fw) = self.frameworks.get(&a.framework_id) else {
+                continue;
+            };
+            let oid = format!("{}-O{}", self.master_info.id, self.next_offer);
+            self.next_offer += 1;
+            let resources = if fw.multi_role() {
+                a.resources.clone()
+            } else {
+                a.resources.unallocated()
+            };
+            let executor_ids = agent
+                .executors
+                .keys()
+                .filter(|(f, _)| *f == a.framework_id)
+                .map(|(_, e)| ExecutorId { value: e.clone() })
+                .collect();
+            let port = agent.info.port.unwrap_or(5051);
+            let offer = Offer {
+                id: OfferId { value: oid.clone() },
+                framework_id: fw_id(&a.framework_id),
+                agent_id: AgentId {
+                    value: a.agent_id.clone(),
+                },
+                hostname: agent.info.hostname.clone(),
+                url: Some(v1::Url {
+                    scheme: "http".into(),
+                    address: v1::Address {
+                        hostname: Some(agent.info.hostname.clone()),
+                        ip: Some("127.0.0.1".into()),
+                        port,
+                    },
+                    path: Some("/slave(1)".into()),
+                    ..Default::default()
+                }),
+                domain: agent.info.domain.clone(),
+                resources: resources.into_protos(),
+                attributes: agent.info.attributes.clone(),
+                executor_ids,
+                allocation_info: Some(v1::resource::AllocationInfo {
+                    role: Some(a.role.clone()),
+                }),
+                ..Default::default()
+            };
+            self.offers.insert(
+                oid,
+                OutstandingOffer {
+                    offer: offer.clone(),
+                    role: a.role.clone(),
+                    resources: a.resources.clone(),
+                    created: now,
+                },
+            );
+            per_fw
+                .entry(a.framework_id.clone())
+                .or_default()
+                .push(offer);
+        }
+        for (fid, offers) in per_fw {
+            if let Some(fw) = self.frameworks.get(&fid) {
+                tracing::debug!(framework_id = %fid, count = offers.len(), "sending offers");
+                fw.send(Event {
+                    offers: Some(event::Offers { offers }),
+                    ..event(event::Type::Offers)
+                });
+            }
+        }
+    }
+
+    /// Fault hook: the master restarts. Streams close, agents are told (their
+    /// inboxes are dropped) and must re-register; frameworks resubscribe.
+    pub fn restart(&mut self, new_master_id: String, now: Instant) {
+        let known: Vec<String> = self
+            .agents
+            .keys()
+            .chain(self.unreachable_agents.keys())
+            .cloned()
+            .collect();
+        let mut config = self.config.clone();
+        config.leader = self.leader.clone();
+        let mut info = self.master_info.clone();
+        info.id = new_master_id;
+        let subscribers = std::mem::take(&mut self.operator_subscribers);
+        drop(subscribers);
+        *self = State::new(config, info);
+        // Like the registry: agents admitted before survive a restart.
+        for a in known {
+            self.recovered_agents.insert(a, now);
+        }
+    }
+
+    /// Every framework ID (for tests and GET_FRAMEWORKS).
+    pub fn framework_ids(&self) -> Vec<String> {
+        self.frameworks.keys().cloned().collect()
+    }
+
+    /// Adds an operator subscriber and returns its SUBSCRIBED event.
+    pub fn operator_subscribe(&mut self, tx: OperatorTx) -> operator::Event {
+        self.operator_subscribers.push(tx);
+        operator::Event {
+            r#type: Some(operator::event::Type::Subscribed as i32),
+            subscribed: Some(operator::event::Subscribed {
+                get_state: Some(self.get_state()),
+                heartbeat_interval_seconds: Some(self.config.heartbeat_interval.as_secs_f64()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    // ------------------------------------------------------------- operator views
+
+    fn framework_summary(&self, id: &str) -> Option<operator::response::get_frameworks::Framework> {
+        self.frameworks.get(id).map(|f| self.framework_view(f))
+    }
+
+    fn framework_view(&self, f: &Framework) -> operator::response::get_frameworks::Framework {
+        let id = f.id();
+        let offers: Vec<Offer> = self
+            .offers
+            .values()
+            .filter(|o| o.offer.framework_id.value == id)
+            .map(|o| o.offer.clone())
+            .collect();
+        let mut offered = Resources::new();
+        for o in self
+            .offers
+            .values()
+            .filter(|o| o.offer.framework_id.value == id)
+        {
+            offered.add_all(&o.resources);
+        }
+        let mut allocated = Resources::new();
+        for t in f.tasks.values().filter(|t| !is_terminal(t.state())) {
+            allocated.add_all(&Resources::from_protos(&t.resources));
+        }
+        operator::response::get_frameworks::Framework {
+            framework_info: f.info.clone(),
+            active: f.conn.is_some(),
+            connected: f.conn.is_some(),
+            recovered: f.recovered,
+            registered_time: Some(f.registered_time),
+            reregistered_time: f.reregistered_time,
+            unregistered_time: f.unregistered_time,
+            offers,
+            inverse_offers: vec![],
+            allocated_resources: allocated.into_protos(),
+            offered_resources: offered.into_protos(),
+        }
+    }
+
+    fn agent_summary(&self, id: &str) -> Option<operator::response::get_agents::Agent> {
+        let a = self.agents.get(id)?;
+        let mut allocated = Resources::new();
+        for f in self.frameworks.values() {
+            for t in f
+                .tasks
+                .values()
+                .filter(|t| t.agent_id.value == id && !is_terminal(t.state()))
+            {
+                allocated.add_all(&Resources::from_protos(&t.resources));
+            }
+        }
+        let mut offered = Resources::new();
+        for o in self
+            .offers
+            .values()
+            .filter(|o| o.offer.agent_id.value == id)
+        {
+            offered.add_all(&o.resources);
+        }
+        let port = a.info.port.unwrap_or(5051);
+        Some(operator::response::get_agents::Agent {
+            agent_info: a.info.clone(),
+            active: a.connected,
+            deactivated: Some(false),
+            version: self.config.version.clone(),
+            pid: Some(format!("slave(1)@127.0.0.1:{port}")),
+            registered_time: Some(a.registered_time),
+            reregistered_time: a.reregistered_time,
+            total_resources: a.total.clone().into_protos(),
+            allocated_resources: allocated.into_protos(),
+            offered_resources: offered.into_protos(),
+            ..Default::default()
+        })
+    }
+
+    /// GET_AGENTS.
+    pub fn get_agents(&self) -> operator::response::GetAgents {
+        operator::response::GetAgents {
+            agents: self
+                .agents
+                .keys()
+                .filter_map(|id| self.agent_summary(id))
+                .collect(),
+            recovered_agents: self
+                .recovered_agents
+                .keys()
+                .map(|id| AgentInfo {
+                    id: Some(AgentId { value: id.clone() }),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// GET_FRAMEWORKS.
+    pub fn get_frameworks(&self) -> operator::response::GetFrameworks {
+        operator::response::GetFrameworks {
+            frameworks: self
+                .frameworks
+                .values()
+                .map(|f| self.framework_view(f))
+                .collect(),
+            completed_frameworks: self
+                .completed_frameworks
+                .iter()
+                .map(|f| self.framework_view(f))
+                .collect(),
+            recovered_frameworks: vec![],
+        }
+    }
+
+    /// GET_TASKS.
+    pub fn get_tasks(&self) -> operator::response::GetTasks {
+        let mut out = operator::response::GetTasks::default();
+        for f in self
+            .frameworks
+            .values()
+            .chain(self.completed_frameworks.iter())
+        {
+            for t in f.tasks.values() {
+                out.tasks.push(t.clone());
+            }
+            out.unreachable_tasks
+                .extend(f.unreachable_tasks.values().cloned());
+            out.completed_tasks
+                .extend(f.completed_tasks.iter().cloned());
+        }
+        out
+    }
+
+    /// GET_EXECUTORS.
+    pub fn get_executors(&self) -> operator::response::GetExecutors {
+        operator::response::GetExecutors {
+            executors: self
+                .agents
+                .iter()
+                .flat_map(|(aid, a)| {
+                    a.executors
+                        .values()
+                        .map(move |e| operator::response::get_executors::Executor {
+                            executor_info: e.clone(),
+                            agent_id: AgentId { value: aid.clone() },
+                        })
+                })
+                .collect(),
+            orphan_executors: vec![],
+        }
+    }
+
+    /// GET_STATE.
+    pub fn get_state(&self) -> operator::response::GetState {
+        operator::response::GetState {
+            get_tasks: Some(self.get_tasks()),
+            get_executors: Some(self.get_executors()),
+            get_frameworks: Some(self.get_frameworks()),
+            get_agents: Some(self.get_agents()),
+        }
+    }
+}
+
+/// How an agent leaves.
+#[derive(Debug, Clone)]
+pub enum Removal {
+    /// Operator marked it gone (`MARK_AGENT_GONE`).
+    Gone,
+    /// Marked unreachable (health checks failed), with the reason.
+    Unreachable(String),
+    /// It shut down on purpose.
+    Unregistered,
+}
+
+/// Why a non-SUBSCRIBE call is refused before it is processed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallRefused {
+    /// 400 with the message.
+    BadRequest(String),
+    /// 403 with the message.
+    Forbidden(String),
+}
+
+fn launched_tasks(ops: &[offer::Operation]) -> Vec<TaskInfo> {
+    let mut out = Vec::new();
+    for op in ops {
+        match op.r#type() {
+            offer::operation::Type::Launch => {
+                if let Some(l) = &op.launch {
+                    out.extend(l.task_infos.iter().cloned());
+                }
+            }
+            offer::operation::Type::LaunchGroup => {
+                if let Some(lg) = &op.launch_group {
+                    out.extend(lg.task_group.tasks.iter().cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn launched_in_group(ops: &[offer::Operation], task_id: &TaskId) -> bool {
+    ops.iter().any(|op| {
+        op.r#type() == offer::operation::Type::LaunchGroup
+            && op
+                .launch_group
+                .as_ref()
+                .is_some_and(|lg| lg.task_group.tasks.iter().any(|t| &t.task_id == task_id))
+    })
+}
+
+/// The executor Mesos would generate for a command task.
+fn command_executor(task: &TaskInfo) -> ExecutorInfo {
+    ExecutorInfo {
+        r#type: Some(v1::executor_info::Type::Custom as i32),
+        executor_id: ExecutorId {
+            value: task.task_id.value.clone(),
+        },
+        command: task.command.clone(),
+        name: Some(format!("Command Executor (Task: {})", task.task_id.value)),
+        source: Some(task.task_id.value.clone()),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_validation_follows_mesos() {
+        assert!(validate_role("*").is_none());
+        assert!(validate_role("spark/streaming").is_none());
+        assert!(validate_role("").is_some());
+        assert!(validate_role("-a").is_some());
+        assert!(validate_role("a/../b").is_some());
+        assert!(validate_role("a b").is_some());
+    }
+
+    #[test]
+    fn whitelisted_roles_are_enforced() {
+        let info = FrameworkInfo {
+            user: "u".into(),
+            name: "n".into(),
+            roles: vec!["web".into(), "bad".into()],
+            capabilities: vec![framework_info::Capability {
+                r#type: Some(framework_info::capability::Type::MultiRole as i32),
+            }],
+            ..Default::default()
+        };
+        let list = BTreeSet::from(["web".to_owned()]);
+        assert_eq!(
+            validate_framework_info(&info, &[], Some(&list)),
+            Some("Roles { bad } are not present in the master's --roles".into())
+        );
+        assert!(validate_framework_info(&info, &[], None).is_none());
+        assert!(validate_framework_info(&info, &["x".into()], None).is_some());
+    }
+}
