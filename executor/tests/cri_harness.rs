@@ -14,7 +14,9 @@ async fn containerd_starts_and_a_sandbox_gets_a_pod_ip() {
     let client = CriClient::new(cd.socket());
     let mut rt = client.runtime.clone();
     let version = rt
-        .version(proto::VersionRequest { version: "v1".into() })
+        .version(proto::VersionRequest {
+            version: "v1".into(),
+        })
         .await
         .expect("Version")
         .into_inner();

@@ -17,6 +17,9 @@
 //! | `stop_pod`          | `StopPodSandbox`                           |
 //! | `remove_pod`        | `RemovePodSandbox`                         |
 //! | `list_containers`   | `ListContainers` filtered by the pod-uid label |
+//! | `prepare_pod_with`  | `RunPodSandbox` with hostname, DNS, ports, security |
+//! | `create_and_start_with` | `PullImage` (per policy) + `CreateContainer` (resources, security) + `StartContainer` |
+//! | `cleanup_orphans`   | `ListPodSandbox` + `StopPodSandbox` + `RemovePodSandbox` |
 //!
 //! Containers carry the kubelet's labels (`io.kubernetes.pod.uid`,
 //! `io.kubernetes.container.name`, ...) so that a restarted executor can find

@@ -58,11 +58,15 @@ impl Containerd {
         require("/usr/bin/containerd", "containerd");
         require("/usr/bin/ctr", "containerd");
         require("/usr/sbin/runc", "runc");
-        require(&format!("{CNI_BIN_DIR}/bridge"), "containernetworking-plugins");
+        require(
+            &format!("{CNI_BIN_DIR}/bridge"),
+            "containernetworking-plugins",
+        );
         require(image::BUSYBOX, "busybox-static");
         assert!(
-            std::fs::read_to_string("/proc/self/status")
-                .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))),
+            std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s
+                .lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))),
             "the containerd tests need root (containerd, runc and the CNI bridge do)"
         );
 
@@ -164,12 +168,8 @@ state = "{state}"
         };
         cd.wait_ready().await;
         let busybox = image::busybox_image(cd.dir.path(), BUSYBOX_IMAGE, &["/bin/sh"], &[]);
-        let pause = image::busybox_image(
-            cd.dir.path(),
-            PAUSE_IMAGE,
-            &["/bin/sleep"],
-            &["2147483647"],
-        );
+        let pause =
+            image::busybox_image(cd.dir.path(), PAUSE_IMAGE, &["/bin/sleep"], &["2147483647"]);
         cd.import(&pause, PAUSE_IMAGE).await;
         cd.import(&busybox, BUSYBOX_IMAGE).await;
         cd
@@ -251,7 +251,14 @@ state = "{state}"
         let out = Command::new("/usr/bin/ctr")
             .arg("--address")
             .arg(&self.socket)
-            .args(["-n", "k8s.io", "images", "import", "--snapshotter", "overlayfs"])
+            .args([
+                "-n",
+                "k8s.io",
+                "images",
+                "import",
+                "--snapshotter",
+                "overlayfs",
+            ])
             .arg(tar)
             .output()
             .expect("run ctr");

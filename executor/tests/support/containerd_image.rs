@@ -37,7 +37,9 @@ fn layer() -> Vec<u8> {
         panic!("{BUSYBOX} is needed to build test images (apt-get install busybox-static): {e}")
     });
     let mut b = tar::Builder::new(Vec::new());
-    for dir in ["bin/", "etc/", "tmp/", "proc/", "sys/", "dev/", "var/", "root/"] {
+    for dir in [
+        "bin/", "etc/", "tmp/", "proc/", "sys/", "dev/", "var/", "root/",
+    ] {
         let mut h = header(dir, tar::EntryType::Directory, 0o755, 0);
         if dir == "tmp/" {
             h.set_mode(0o1777);
@@ -45,7 +47,12 @@ fn layer() -> Vec<u8> {
         h.set_cksum();
         b.append(&h, std::io::empty()).expect("tar dir");
     }
-    let mut h = header("bin/busybox", tar::EntryType::Regular, 0o755, busybox.len() as u64);
+    let mut h = header(
+        "bin/busybox",
+        tar::EntryType::Regular,
+        0o755,
+        busybox.len() as u64,
+    );
     h.set_cksum();
     b.append(&h, busybox.as_slice()).expect("tar busybox");
     for applet in APPLETS {
@@ -55,11 +62,21 @@ fn layer() -> Vec<u8> {
         b.append(&h, std::io::empty()).expect("tar symlink");
     }
     let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n";
-    let mut h = header("etc/passwd", tar::EntryType::Regular, 0o644, passwd.len() as u64);
+    let mut h = header(
+        "etc/passwd",
+        tar::EntryType::Regular,
+        0o644,
+        passwd.len() as u64,
+    );
     h.set_cksum();
     b.append(&h, passwd.as_slice()).expect("tar passwd");
     let group = b"root:x:0:\nnogroup:x:65534:\n";
-    let mut h = header("etc/group", tar::EntryType::Regular, 0o644, group.len() as u64);
+    let mut h = header(
+        "etc/group",
+        tar::EntryType::Regular,
+        0o644,
+        group.len() as u64,
+    );
     h.set_cksum();
     b.append(&h, group.as_slice()).expect("tar group");
     b.into_inner().expect("tar finish")

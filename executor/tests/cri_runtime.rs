@@ -1,0 +1,572 @@
+//! The CRI runtime against a real containerd (started by each test, see
+//! `support/containerd.rs`): pods with init and app containers, a pod IP
+//! from CNI, env and a configMap-like volume, exec probes, OOM kills,
+//! graceful stops, re-adoption after an executor restart, cleanup, and the
+//! kubelet's reasons for runtime errors.
+
+#[path = "support/containerd.rs"]
+mod containerd;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use containerd::{Containerd, BUSYBOX_IMAGE};
+use kube_mesos_executor::runner::cri::{CriConfig, CriRuntime};
+use kube_mesos_executor::runner::process::container_labels;
+use kube_mesos_executor::runner::runtime::{
+    ContainerConfig, ContainerRuntimeSpec, ContainerStateKind, ImagePullPolicy, Mount,
+    PodRuntimeSpec, Runtime, RuntimeError, SandboxConfig, SandboxInfo,
+};
+
+fn config(cd: &Containerd) -> CriConfig {
+    let mut c = CriConfig::new(cd.socket(), cd.dir().join("kube"));
+    c.cgroup_parent = cd.cgroup_parent.clone();
+    c.wait_poll = Duration::from_millis(100);
+    c.request_timeout = Duration::from_secs(60);
+    c
+}
+
+async fn runtime(cd: &Containerd) -> CriRuntime {
+    CriRuntime::connect(config(cd))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", cd.diagnostics()))
+}
+
+fn sandbox_config(cd: &Containerd, name: &str, uid: &str) -> SandboxConfig {
+    SandboxConfig {
+        name: name.into(),
+        namespace: "default".into(),
+        uid: uid.into(),
+        log_directory: cd.dir().join("logs").join(format!("default_{name}_{uid}")),
+        labels: BTreeMap::new(),
+    }
+}
+
+fn pod_spec(name: &str) -> PodRuntimeSpec {
+    PodRuntimeSpec {
+        hostname: name.into(),
+        ..Default::default()
+    }
+}
+
+async fn sandbox(rt: &CriRuntime, cd: &Containerd, name: &str, uid: &str) -> SandboxInfo {
+    rt.prepare_pod_with(&sandbox_config(cd, name, uid), &pod_spec(name))
+        .await
+        .unwrap_or_else(|e| panic!("prepare pod: {e}\n{}", cd.diagnostics()))
+}
+
+fn shell(sb: &SandboxInfo, pod: &str, name: &str, attempt: u32, script: &str) -> ContainerConfig {
+    ContainerConfig {
+        name: name.into(),
+        attempt,
+        image: BUSYBOX_IMAGE.into(),
+        command: vec!["/bin/sh".into(), "-c".into()],
+        args: vec![script.into()],
+        envs: vec![("GREETING".into(), "hi from env".into())],
+        working_dir: String::new(),
+        mounts: vec![],
+        log_path: PathBuf::from(format!("{name}/{attempt}.log")),
+        labels: container_labels(pod, "default", &sb.pod_uid, name),
+    }
+}
+
+fn never_pull() -> ContainerRuntimeSpec {
+    ContainerRuntimeSpec {
+        pull_policy: ImagePullPolicy::Never,
+        ..Default::default()
+    }
+}
+
+async fn start(rt: &CriRuntime, cd: &Containerd, sb: &SandboxInfo, c: &ContainerConfig) -> String {
+    rt.create_and_start_with(sb, c, &never_pull())
+        .await
+        .unwrap_or_else(|e| panic!("start {}: {e}\n{}", c.name, cd.diagnostics()))
+}
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("test step timed out")
+}
+
+fn log_of(sb: &SandboxInfo, c: &ContainerConfig) -> String {
+    std::fs::read_to_string(sb.log_directory.join(&c.log_path)).unwrap_or_default()
+}
+
+async fn exec(rt: &CriRuntime, id: &str, script: &str) -> (i32, String) {
+    let out = rt
+        .exec(
+            id,
+            &["/bin/sh".into(), "-c".into(), script.into()],
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("exec");
+    (out.exit_code, out.output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_runs_init_then_app_with_env_volumes_logs_and_a_pod_ip() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    let sb = sandbox(&rt, &cd, "web", "uid-web").await;
+    assert_eq!(sb.pod_ips.len(), 1, "one pod IP from CNI: {sb:?}");
+    let prefix = cd.subnet.trim_end_matches("0/24");
+    assert!(
+        sb.pod_ips[0].starts_with(prefix),
+        "{:?} in {}",
+        sb.pod_ips,
+        cd.subnet
+    );
+
+    // A configMap volume as the runner lays it out, and an emptyDir.
+    let config_dir = sb.dir.join("volumes/config");
+    let work_dir = sb.dir.join("volumes/work");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::create_dir_all(&work_dir).unwrap();
+    std::fs::write(config_dir.join("greeting"), "hello from configmap\n").unwrap();
+    let mounts = vec![
+        Mount {
+            container_path: "/etc/config".into(),
+            host_path: config_dir.clone(),
+            readonly: true,
+        },
+        Mount {
+            container_path: "/work".into(),
+            host_path: work_dir.clone(),
+            readonly: false,
+        },
+    ];
+
+    let mut init = shell(
+        &sb,
+        "web",
+        "init",
+        0,
+        "echo init-ran > /work/init.txt; echo init done",
+    );
+    init.mounts = mounts.clone();
+    let init_id = start(&rt, &cd, &sb, &init).await;
+    let exit = within(rt.wait(&init_id)).await.expect("wait init");
+    assert_eq!((exit.exit_code, exit.reason.as_str()), (0, "Completed"));
+    assert_eq!(
+        std::fs::read_to_string(work_dir.join("init.txt")).unwrap(),
+        "init-ran\n"
+    );
+
+    let mut app = shell(
+        &sb,
+        "web",
+        "app",
+        0,
+        "cat /etc/config/greeting; echo \"$GREETING\"; cat /work/init.txt; hostname; echo err >&2; exec sleep 3600",
+    );
+    app.mounts = mounts;
+    app.working_dir = "/work".into();
+    let app_id = start(&rt, &cd, &sb, &app).await;
+    let status = rt.status(&app_id).await.expect("status");
+    assert_eq!(status.state, ContainerStateKind::Running);
+    assert!(status.started_at.is_some());
+    assert_eq!(status.name, "app");
+
+    // The CRI log format: `<RFC3339Nano> <stream> <F|P> <line>`.
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = log_of(&sb, &app);
+        if log.contains("stderr F err") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        "stdout F hello from configmap",
+        "stdout F hi from env",
+        "stdout F init-ran",
+        "stdout F web",
+        "stderr F err",
+    ] {
+        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
+    }
+    assert!(log_of(&sb, &init).contains("stdout F init done"));
+
+    // The volume is read-only where it says so; the working dir applies.
+    let (code, _) = exec(&rt, &app_id, "echo x > /etc/config/new").await;
+    assert_ne!(code, 0, "readOnly mount is writable");
+    let (code, out) = exec(&rt, &app_id, "pwd; ip addr show eth0 | grep -c 'inet '").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("/work\n"), "{out}");
+
+    let listed = rt.list_containers("uid-web").await.expect("list");
+    let names: Vec<_> = listed.iter().map(|c| (c.name.as_str(), c.state)).collect();
+    assert_eq!(
+        names,
+        [
+            ("app", ContainerStateKind::Running),
+            ("init", ContainerStateKind::Exited)
+        ]
+    );
+
+    within(rt.stop(&app_id, Duration::from_secs(2)))
+        .await
+        .expect("stop");
+    rt.remove_container(&init_id).await.expect("remove init");
+    rt.stop_pod(&sb).await.expect("stop pod");
+    rt.remove_pod(&sb).await.expect("remove pod");
+    assert!(rt
+        .list_containers("uid-web")
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_probe_fails_and_the_container_is_restarted() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    let sb = sandbox(&rt, &cd, "probe", "uid-probe").await;
+    let c = shell(
+        &sb,
+        "probe",
+        "app",
+        0,
+        "touch /tmp/healthy; exec sleep 3600",
+    );
+    let id = start(&rt, &cd, &sb, &c).await;
+    let probe = vec!["/bin/test".to_string(), "-f".into(), "/tmp/healthy".into()];
+
+    let mut ok = false;
+    for _ in 0..50 {
+        let out = rt
+            .exec(&id, &probe, Duration::from_secs(1))
+            .await
+            .expect("probe");
+        if out.exit_code == 0 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "liveness probe never succeeded");
+    exec(&rt, &id, "rm /tmp/healthy").await;
+    let out = rt
+        .exec(&id, &probe, Duration::from_secs(1))
+        .await
+        .expect("probe");
+    assert_eq!(
+        (out.exit_code, out.timed_out),
+        (1, false),
+        "probe must now fail"
+    );
+
+    // A probe that outlives its timeout is reported as timed out.
+    let slow = ["/bin/sleep".to_string(), "30".into()];
+    let out = within(rt.exec(&id, &slow, Duration::from_secs(1)))
+        .await
+        .expect("slow probe");
+    assert!(out.timed_out, "{out:?}");
+
+    // The runner's reaction to a failed liveness probe: stop with the
+    // grace period, then start the next attempt.
+    within(rt.stop(&id, Duration::from_secs(1)))
+        .await
+        .expect("stop");
+    let exit = within(rt.wait(&id)).await.expect("wait");
+    assert_eq!(
+        exit.exit_code, 137,
+        "sleep ignores nothing but dies by KILL? {exit:?}"
+    );
+    let again = shell(
+        &sb,
+        "probe",
+        "app",
+        1,
+        "touch /tmp/healthy; exec sleep 3600",
+    );
+    let id2 = start(&rt, &cd, &sb, &again).await;
+    assert_ne!(id, id2);
+    let s = rt.status(&id2).await.expect("status");
+    assert_eq!((s.attempt, s.state), (1, ContainerStateKind::Running));
+    let out = rt
+        .exec(&id2, &probe, Duration::from_secs(1))
+        .await
+        .expect("probe");
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(
+        rt.cleanup_orphans(&[]).await.expect("cleanup"),
+        ["uid-probe"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_exceeded_is_reported_as_oom_killed() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    let sb = sandbox(&rt, &cd, "hog", "uid-hog").await;
+    // tail keeps the last "line" of a newline-free stream: all of it.
+    let c = shell(&sb, "hog", "hog", 0, "head -c 200m /dev/zero | tail");
+    let spec = ContainerRuntimeSpec {
+        pull_policy: ImagePullPolicy::Never,
+        memory_limit_bytes: 32 << 20,
+        cpu_limit_milli: 500,
+        ..Default::default()
+    };
+    let id = rt
+        .create_and_start_with(&sb, &c, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}\n{}", cd.diagnostics()));
+    let exit = within(rt.wait(&id)).await.expect("wait");
+    assert_eq!(exit.reason, "OOMKilled", "{exit:?}");
+    assert_eq!(exit.exit_code, 137, "{exit:?}");
+    let cgroups = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if cgroups.contains(" /sys/fs/cgroup/memory ") {
+        // cgroup v1: the limit was applied where the kubelet would apply it.
+        let _ = rt.status(&id).await.expect("status");
+    }
+    rt.cleanup_orphans(&[]).await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_sends_term_then_kill_after_the_grace_period() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    let sb = sandbox(&rt, &cd, "grace", "uid-grace").await;
+    let polite = shell(
+        &sb,
+        "grace",
+        "polite",
+        0,
+        "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 1; done",
+    );
+    let stubborn = shell(
+        &sb,
+        "grace",
+        "stubborn",
+        0,
+        "trap 'echo ignoring TERM' TERM; echo ready; while true; do sleep 1; done",
+    );
+    let polite_id = start(&rt, &cd, &sb, &polite).await;
+    let stubborn_id = start(&rt, &cd, &sb, &stubborn).await;
+    for c in [&polite, &stubborn] {
+        for _ in 0..100 {
+            if log_of(&sb, c).contains("ready") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    within(rt.stop(&polite_id, Duration::from_secs(30)))
+        .await
+        .expect("stop polite");
+    let exit = rt.wait(&polite_id).await.expect("wait");
+    assert_eq!((exit.exit_code, exit.reason.as_str()), (0, "Completed"));
+    assert!(log_of(&sb, &polite).contains("got TERM"));
+
+    let begun = std::time::Instant::now();
+    within(rt.stop(&stubborn_id, Duration::from_secs(2)))
+        .await
+        .expect("stop stubborn");
+    let exit = rt.wait(&stubborn_id).await.expect("wait");
+    assert_eq!((exit.exit_code, exit.reason.as_str()), (137, "Error"));
+    assert!(
+        begun.elapsed() >= Duration::from_secs(2),
+        "KILL came before the grace period"
+    );
+    let mut log = String::new();
+    for _ in 0..30 {
+        log = log_of(&sb, &stubborn);
+        if log.contains("ignoring TERM") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log.contains("ignoring TERM"),
+        "TERM was not sent first:\n{log}"
+    );
+    rt.cleanup_orphans(&[]).await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_executor_readopts_the_running_pod_and_cleans_up_the_rest() {
+    let cd = Containerd::start().await;
+    let (sandbox_id, container_id) = {
+        let first = runtime(&cd).await;
+        let sb = sandbox(&first, &cd, "keep", "uid-keep").await;
+        let c = shell(&sb, "keep", "app", 0, "exec sleep 3600");
+        let id = start(&first, &cd, &sb, &c).await;
+        let gone = sandbox(&first, &cd, "gone", "uid-gone").await;
+        let g = shell(&gone, "gone", "app", 0, "exec sleep 3600");
+        start(&first, &cd, &gone, &g).await;
+        (sb.id, id)
+        // The first executor's runtime is dropped here, containers running.
+    };
+
+    let second = runtime(&cd).await;
+    let listed = second.list_containers("uid-keep").await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, container_id);
+    assert_eq!(listed[0].state, ContainerStateKind::Running);
+    let sb = sandbox(&second, &cd, "keep", "uid-keep").await;
+    assert_eq!(
+        sb.id, sandbox_id,
+        "prepare_pod must re-adopt the running sandbox"
+    );
+    let (code, out) = exec(&second, &container_id, "echo alive").await;
+    assert_eq!((code, out.as_str()), (0, "alive\n"));
+
+    let cleaned = second
+        .cleanup_orphans(&["uid-keep".to_string()])
+        .await
+        .expect("cleanup");
+    assert_eq!(cleaned, ["uid-gone"]);
+    assert!(second
+        .list_containers("uid-gone")
+        .await
+        .expect("list")
+        .is_empty());
+    let still = second.status(&container_id).await.expect("status");
+    assert_eq!(
+        still.state,
+        ContainerStateKind::Running,
+        "the kept pod survives"
+    );
+
+    // A sidecar added after the restart goes into the re-adopted sandbox.
+    let side = shell(&sb, "keep", "side", 0, "exec sleep 3600");
+    start(&second, &cd, &sb, &side).await;
+    assert_eq!(
+        second
+            .list_containers("uid-keep")
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+
+    // SHUTDOWN: nothing is left.
+    assert_eq!(
+        second.cleanup_orphans(&[]).await.expect("cleanup"),
+        ["uid-keep"]
+    );
+    assert!(second
+        .list_containers("uid-keep")
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_errors_carry_the_kubelets_reasons() {
+    let cd = Containerd::start().await;
+
+    // Socket missing: an error of the step, never a panic.
+    let mut missing = config(&cd);
+    missing.endpoint = cd.dir().join("no-such.sock");
+    assert!(CriRuntime::connect(missing.clone()).await.is_err());
+    let lazy = CriRuntime::new(missing);
+    let err = lazy
+        .prepare_pod_with(&sandbox_config(&cd, "x", "uid-x"), &pod_spec("x"))
+        .await
+        .expect_err("no runtime");
+    assert_eq!(err.waiting_reason(), Some("CreatePodSandboxError"), "{err}");
+
+    let rt = runtime(&cd).await;
+    let sb = sandbox(&rt, &cd, "errs", "uid-errs").await;
+
+    // Image missing with pull policy Never.
+    let mut c = shell(&sb, "errs", "c", 0, "true");
+    c.image = "kube-mesos.local/missing:1".into();
+    let err = rt
+        .create_and_start_with(&sb, &c, &never_pull())
+        .await
+        .expect_err("never");
+    assert_eq!(err.waiting_reason(), Some("ErrImageNeverPull"));
+    assert_eq!(
+        err.to_string(),
+        "ErrImageNeverPull: Container image \"kube-mesos.local/missing:1\" is not present with pull policy of Never"
+    );
+
+    // Image missing and the registry unreachable (a closed loopback port):
+    // ErrImagePull, then ImagePullBackOff without trying again.
+    c.image = "127.0.0.1:9/missing:1".into();
+    let spec = ContainerRuntimeSpec::default();
+    let err = rt
+        .create_and_start_with(&sb, &c, &spec)
+        .await
+        .expect_err("pull");
+    assert_eq!(err.waiting_reason(), Some("ErrImagePull"), "{err}");
+    let err = rt
+        .create_and_start_with(&sb, &c, &spec)
+        .await
+        .expect_err("back-off");
+    assert_eq!(err.waiting_reason(), Some("ImagePullBackOff"), "{err}");
+    assert!(err
+        .to_string()
+        .ends_with("Back-off pulling image \"127.0.0.1:9/missing:1\""));
+
+    // Empty image name.
+    c.image = String::new();
+    let err = rt
+        .create_and_start_with(&sb, &c, &never_pull())
+        .await
+        .expect_err("name");
+    assert_eq!(err.waiting_reason(), Some("InvalidImageName"));
+
+    // A bad mount: a directory over the image's /bin/busybox file.
+    let mut bad = shell(&sb, "errs", "bad", 0, "true");
+    let dir = sb.dir.join("volumes/d");
+    std::fs::create_dir_all(&dir).unwrap();
+    bad.mounts = vec![Mount {
+        container_path: "/bin/busybox".into(),
+        host_path: dir,
+        readonly: false,
+    }];
+    let err = rt
+        .create_and_start_with(&sb, &bad, &never_pull())
+        .await
+        .expect_err("bad mount");
+    assert!(
+        matches!(
+            err,
+            RuntimeError::StartContainerFailed { .. } | RuntimeError::CreateContainerFailed { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        matches!(
+            err.waiting_reason(),
+            Some("RunContainerError" | "CreateContainerError")
+        ),
+        "{err:?}"
+    );
+    // The failed container is not left behind, and the name can be retried.
+    assert!(rt
+        .list_containers("uid-errs")
+        .await
+        .expect("list")
+        .is_empty());
+
+    // Unknown container IDs are reported as such.
+    assert!(matches!(
+        rt.status("no-such-container").await,
+        Err(RuntimeError::ContainerNotFound(_))
+    ));
+
+    // A host-network pod has no pod IP of its own.
+    let host = rt
+        .prepare_pod_with(
+            &sandbox_config(&cd, "host", "uid-host"),
+            &PodRuntimeSpec {
+                host_network: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("host network pod: {e}\n{}", cd.diagnostics()));
+    assert!(host.pod_ips.is_empty());
+    let mut cleaned = rt.cleanup_orphans(&[]).await.expect("cleanup");
+    cleaned.sort();
+    assert_eq!(cleaned, ["uid-errs", "uid-host"]);
+}
