@@ -210,14 +210,14 @@ pub fn default_identity(hostname: &str) -> String {
 /// if held.
 pub async fn run(
     client: kube::Client,
-    namespace: &str,
+    namespace: String,
     config: LeaderElectionConfig,
     identity: String,
     leader: watch::Sender<bool>,
     healthy: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let api: Api<Lease> = Api::namespaced(client, namespace);
+    let api: Api<Lease> = Api::namespaced(client, &namespace);
     let name = config.lease_name.clone();
     let mut elector = Elector::new(identity, &config);
     let retry = config.retry_period;
