@@ -74,7 +74,7 @@ pub enum Input {
     /// A master message on link generation `generation`.
     Master {
         generation: u64,
-        message: MasterMessage,
+        message: Box<MasterMessage>,
     },
     /// The master dropped our inbox.
     MasterGone { generation: u64 },
@@ -324,7 +324,7 @@ impl Core {
                 message,
             } => {
                 if generation == self.generation && self.connected {
-                    self.master_message(message);
+                    self.master_message(*message);
                 }
             }
             Input::MasterGone { generation } => {
@@ -451,7 +451,7 @@ impl Core {
                 if tx
                     .send(Input::Master {
                         generation,
-                        message,
+                        message: Box::new(message),
                     })
                     .is_err()
                 {
@@ -597,7 +597,7 @@ impl Core {
             labels: task.info.labels.clone(),
             discovery: task.info.discovery.clone(),
             health_check: task.info.health_check.clone(),
-            kill_policy: task.info.kill_policy.clone(),
+            kill_policy: task.info.kill_policy,
             user: None,
             limits: task.info.limits.clone(),
         }
@@ -1048,8 +1048,16 @@ impl Core {
                     .queue
                     .iter()
                     .position(|q| q.task_ids.contains(&task_id.value));
+                // A task group is killed whole; a plain task alone.
                 let ids = match position {
-                    Some(i) => ex.queue.remove(i).task_ids,
+                    Some(i) if ex.queue[i].group => ex.queue.remove(i).task_ids,
+                    Some(i) => {
+                        ex.queue[i].task_ids.retain(|id| *id != task_id.value);
+                        if ex.queue[i].task_ids.is_empty() {
+                            ex.queue.remove(i);
+                        }
+                        vec![task_id.value.clone()]
+                    }
                     None => vec![task_id.value.clone()],
                 };
                 let executor_id = ex.info.executor_id.clone();

@@ -305,7 +305,9 @@ mod tests {
         assert_eq!(rs[0].r#type, value::Type::Scalar as i32);
         assert_eq!(scalar(&rs[0]), 4.0);
         assert!(rs[0].reservations.is_empty());
-        assert!(rs[0].role.is_none());
+        #[allow(deprecated)]
+        let role = rs[0].role.clone();
+        assert!(role.is_none());
         assert_eq!(scalar(&rs[1]), 8192.0);
         let ports = &rs[3];
         assert_eq!(ports.r#type, value::Type::Ranges as i32);

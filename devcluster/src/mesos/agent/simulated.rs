@@ -46,7 +46,7 @@ pub struct SimulatedAgents {
 }
 
 enum SimInput {
-    Master(MasterMessage),
+    Master(Box<MasterMessage>),
     Registered(Result<AgentId, String>),
     MasterGone,
     Register,
@@ -192,7 +192,7 @@ impl SimAgent {
                             return;
                         }
                         while let Some(m) = inbox_rx.recv().await {
-                            let _ = tx.send(SimInput::Master(m));
+                            let _ = tx.send(SimInput::Master(Box::new(m)));
                         }
                         let _ = tx.send(SimInput::MasterGone);
                     });
@@ -240,7 +240,7 @@ impl SimAgent {
                     }
                 }
                 SimInput::Retry { key, uuid } => actions.extend(sum.retry(&key, &uuid)),
-                SimInput::Master(message) => match message {
+                SimInput::Master(message) => match *message {
                     MasterMessage::RunTasks {
                         framework,
                         executor,

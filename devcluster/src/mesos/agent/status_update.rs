@@ -24,6 +24,7 @@ pub type StreamKey = (String, String);
 
 /// What the shell must do after a step.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived, never stored in bulk
 pub enum Action {
     /// Send this update to the master (link `StatusUpdate`).
     Forward {
