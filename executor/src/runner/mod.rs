@@ -3,10 +3,23 @@
 //! It is independent of Mesos and of the API server on purpose: the Mesos
 //! executor client feeds it pods and kills, the status writer follows its
 //! status snapshots, and containers are run through the [`runtime::Runtime`]
-//! trait (the `process` runtime here, a CRI runtime later).
+//! trait (the `process` runtime here, the CRI runtime in `cri`).
 //!
 //! - [`runtime`]: the CRI-shaped runtime trait.
-//! - [`process`]: the image-less host-process runtime.
+//! - [`process`]: the image-less host-process runtime (CRI logs, process
+//!   groups, state files for re-adoption).
+//! - [`pod`]: one pod's life — the pure state machine (`pod::machine::step`),
+//!   CrashLoopBackOff, probes, and the async `pod::worker::PodWorker`.
+//! - [`status`]: the API `PodStatus`, a pure function of the runner's state.
+//! - [`env`]: container environment resolution and `$(VAR)` expansion.
+//! - [`volumes`]: volumes materialized into the pod sandbox.
+//! - [`quantity`]: exact resource quantity arithmetic.
+//!
+//! Errors are one enum per module (`RuntimeError`, `EnvError`,
+//! `VolumeError`): a runtime error maps to a container state the kubelet
+//! would show, env and volume errors to `CreateContainerConfigError` and
+//! FailedMount; fetch failures (`FetchFailed`) are the retryable ones and are
+//! retried by the state machine's timers.
 
 pub mod cri;
 pub mod env;
