@@ -63,6 +63,25 @@ pub struct Framework {
 }
 
 impl Framework {
+    /// A framework known only from an agent or a resubscription after a
+    /// master restart (`Master::recoverFramework`): not connected.
+    fn recovered(info: FrameworkInfo) -> Self {
+        Framework {
+            info,
+            conn: None,
+            suppressed: BTreeSet::new(),
+            filters: Vec::new(),
+            tasks: BTreeMap::new(),
+            unreachable_tasks: BTreeMap::new(),
+            completed_tasks: Vec::new(),
+            registered_time: now_time(),
+            reregistered_time: None,
+            unregistered_time: None,
+            disconnected_at: None,
+            recovered: true,
+        }
+    }
+
     fn id(&self) -> String {
         self.info
             .id
@@ -496,20 +515,7 @@ impl State {
         let fw = self
             .frameworks
             .entry(id.clone())
-            .or_insert_with(|| Framework {
-                info: info.clone(),
-                conn: None,
-                suppressed: BTreeSet::new(),
-                filters: Vec::new(),
-                tasks: BTreeMap::new(),
-                unreachable_tasks: BTreeMap::new(),
-                completed_tasks: Vec::new(),
-                registered_time: now_time(),
-                reregistered_time: None,
-                unregistered_time: None,
-                disconnected_at: None,
-                recovered: true,
-            });
+            .or_insert_with(|| Framework::recovered(info.clone()));
         if let Some(old) = fw.conn.take() {
             tracing::info!(framework_id = %id, "framework failed over");
             let _ = old.tx.send(error_event("Framework failed over"));
@@ -1497,20 +1503,9 @@ impl State {
             if self.completed_frameworks.iter().any(|f| f.id() == fid) {
                 continue;
             }
-            self.frameworks.entry(fid).or_insert_with(|| Framework {
-                info: fi.clone(),
-                conn: None,
-                suppressed: BTreeSet::new(),
-                filters: Vec::new(),
-                tasks: BTreeMap::new(),
-                unreachable_tasks: BTreeMap::new(),
-                completed_tasks: Vec::new(),
-                registered_time: now_time(),
-                reregistered_time: None,
-                unregistered_time: None,
-                disconnected_at: None,
-                recovered: true,
-            });
+            self.frameworks
+                .entry(fid)
+                .or_insert_with(|| Framework::recovered(fi.clone()));
         }
         // The agent's view of its tasks wins: bring unreachable tasks back,
         // add unknown ones, and drop what the agent no longer has.
@@ -1520,7 +1515,20 @@ impl State {
             .collect();
         for mut t in tasks {
             t.agent_id = AgentId { value: id.clone() };
-            if let Some(fw) = self.frameworks.get_mut(&t.framework_id.value) {
+            let fid = t.framework_id.value.clone();
+            if !self.frameworks.contains_key(&fid)
+                && !self.completed_frameworks.iter().any(|f| f.id() == fid)
+            {
+                // The agent did not name the framework: recover it from the
+                // task until the scheduler resubscribes with its info.
+                let info = FrameworkInfo {
+                    id: Some(fw_id(&fid)),
+                    ..Default::default()
+                };
+                self.frameworks
+                    .insert(fid.clone(), Framework::recovered(info));
+            }
+            if let Some(fw) = self.frameworks.get_mut(&fid) {
                 fw.unreachable_tasks.remove(&t.task_id.value);
                 fw.tasks.insert(t.task_id.value.clone(), t);
             }

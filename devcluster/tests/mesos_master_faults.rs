@@ -1,0 +1,279 @@
+//! Fault hooks of the master and the failure paths they trigger: agent
+//! removal, unreachable agents and their return, master restart, failover
+//! timeout, offer timeout, executor exits and messages.
+
+mod mesos_master_support;
+
+use std::time::Duration;
+
+use kube_mesos_devcluster::mesos::link::{AgentMessage, MasterMessage};
+use kube_mesos_devcluster::mesos::master::MasterConfig;
+use kube_mesos_proto::v1::scheduler::{call, event, Call};
+use kube_mesos_proto::v1::{self as v1, task_status, AgentId, ExecutorId, FrameworkId, TaskState};
+use mesos_master_support::*;
+
+/// A framework with one running task "t1" on one fake agent.
+async fn running_task(master: &TestMaster, info: v1::FrameworkInfo) -> (Stream, FakeAgent) {
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(master, info, PROTOBUF).await;
+    let offers = s.next_offers().await;
+    post(
+        master,
+        &s,
+        launch(&offers, vec![task("t1", &offers[0], 1.0)]),
+    )
+    .await;
+    assert!(matches!(agent.recv().await, MasterMessage::RunTasks { .. }));
+    agent.update(&s.framework_id, "t1", TaskState::TaskRunning);
+    assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
+    (s, agent)
+}
+
+fn running(agent: &FakeAgent, framework_id: &str) -> v1::Task {
+    v1::Task {
+        name: "t1".into(),
+        task_id: v1::TaskId { value: "t1".into() },
+        framework_id: FrameworkId {
+            value: framework_id.into(),
+        },
+        executor_id: Some(ExecutorId { value: "ex".into() }),
+        agent_id: AgentId {
+            value: agent.id.clone(),
+        },
+        state: TaskState::TaskRunning as i32,
+        resources: vec![scalar("cpus", 1.0), scalar("mem", 64.0)],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn removing_an_agent_gones_its_tasks_and_shuts_it_down() {
+    let master = TestMaster::fast().await;
+    let (mut s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
+    assert!(master.handle.remove_agent(&agent.id));
+    let st = s.next_update().await;
+    assert_eq!(st.state(), TaskState::TaskGoneByOperator);
+    assert_eq!(st.reason(), task_status::Reason::AgentRemovedByOperator);
+    assert_eq!(st.source(), task_status::Source::Master);
+    loop {
+        if let MasterMessage::Shutdown { message } = agent.recv().await {
+            assert_eq!(message, "Agent has been marked gone");
+            break;
+        }
+    }
+    let aid = agent.id.clone();
+    post(
+        &master,
+        &s,
+        reconcile(&[("t1", Some(&aid)), ("other", Some(&aid))]),
+    )
+    .await;
+    let a = s.next_update().await;
+    let b = s.next_update().await;
+    assert_eq!(a.state(), TaskState::TaskGoneByOperator);
+    assert_eq!(b.state(), TaskState::TaskGoneByOperator);
+    assert_eq!(b.message(), "Reconciliation: Task is gone");
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn removing_an_agent_loses_tasks_of_frameworks_that_are_not_partition_aware() {
+    let master = TestMaster::fast().await;
+    let (mut s, agent) = running_task(&master, framework_info("fw")).await;
+    assert!(master.handle.remove_agent(&agent.id));
+    let st = s.next_update().await;
+    assert_eq!(st.state(), TaskState::TaskLost);
+    assert_eq!(st.reason(), task_status::Reason::AgentRemoved);
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_agent_comes_back_with_its_tasks() {
+    let master = TestMaster::fast().await;
+    let (mut s, agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
+    // An outstanding offer on that agent is rescinded.
+    let offers = s.next_offers().await;
+    assert!(master.handle.mark_agent_unreachable(&agent.id));
+    let mut saw_rescind = false;
+    let mut saw_update = false;
+    while !(saw_rescind && saw_update) {
+        let ev = s.next().await.unwrap();
+        match ev.r#type() {
+            event::Type::Rescind => {
+                assert_eq!(ev.rescind.unwrap().offer_id, offers[0].id);
+                saw_rescind = true;
+            }
+            event::Type::Update => {
+                let st = ev.update.unwrap().status;
+                assert_eq!(st.state(), TaskState::TaskUnreachable);
+                assert!(st.unreachable_time.is_some());
+                saw_update = true;
+            }
+            _ => {}
+        }
+    }
+    let aid = agent.id.clone();
+    post(&master, &s, reconcile(&[("x", Some(&aid))])).await;
+    let st = s.next_update().await;
+    assert_eq!(st.state(), TaskState::TaskUnreachable);
+    assert_eq!(st.message(), "Reconciliation: Task is unreachable");
+
+    let fid = s.framework_id.clone();
+    let task = running(&agent, &fid);
+    let agent = agent.reregister(vec![task]).await;
+    assert_eq!(agent.id, aid);
+    post(&master, &s, reconcile(&[("t1", Some(&aid))])).await;
+    let st = s.next_update().await;
+    assert_eq!(st.state(), TaskState::TaskRunning);
+    assert_eq!(st.reason(), task_status::Reason::Reconciliation);
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn a_restarted_master_rebuilds_from_agents_and_resubscribing_frameworks() {
+    let master = TestMaster::fast().await;
+    let (mut s, mut agent) = running_task(&master, framework_info("fw")).await;
+    let old_master = master.handle.master_id();
+    master.handle.restart();
+    // Every stream closes, and the agent's inbox is dropped.
+    while s.next().await.is_some() {}
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), agent.inbox.recv())
+            .await
+            .unwrap()
+        {
+            None => break,
+            Some(_) => continue,
+        }
+    }
+    assert_ne!(master.handle.master_id(), old_master);
+
+    let fid = s.framework_id.clone();
+    let task = running(&agent, &fid);
+    let agent = agent.reregister(vec![task]).await;
+
+    // A resubscription with an ID this master never issued is accepted.
+    let mut info = framework_info("fw");
+    info.id = Some(FrameworkId { value: fid.clone() });
+    let mut s = subscribe(&master, info, PROTOBUF).await;
+    assert_eq!(s.framework_id, fid);
+    let aid = agent.id.clone();
+    post(&master, &s, reconcile(&[("t1", Some(&aid))])).await;
+    // Resources in use by the recovered task are not offered again.
+    let (mut update, mut offers) = (None, None);
+    while update.is_none() || offers.is_none() {
+        let ev = s.next().await.unwrap();
+        match ev.r#type() {
+            event::Type::Update => update = ev.update.map(|u| u.status),
+            event::Type::Offers => offers = ev.offers.map(|o| o.offers),
+            _ => {}
+        }
+    }
+    assert_eq!(update.unwrap().state(), TaskState::TaskRunning);
+    let offers = offers.unwrap();
+    let cpus: f64 = offers[0]
+        .resources
+        .iter()
+        .filter(|r| r.name == "cpus")
+        .map(|r| r.scalar.unwrap().value)
+        .sum();
+    assert_eq!(cpus, 3.0);
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn a_disconnected_framework_is_torn_down_after_its_failover_timeout() {
+    let master = TestMaster::fast().await;
+    let mut info = framework_info("fw");
+    info.failover_timeout = Some(0.2);
+    let (s, mut agent) = running_task(&master, info).await;
+    drop(s);
+    loop {
+        match agent.recv().await {
+            MasterMessage::ShutdownFramework { .. } => break,
+            _ => continue,
+        }
+    }
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn offers_held_too_long_are_rescinded() {
+    let master = TestMaster::start(MasterConfig {
+        offer_timeout: Some(Duration::from_millis(200)),
+        ..fast_config()
+    })
+    .await;
+    let _agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let offers = s.next_offers().await;
+    let ev = s.next_of(event::Type::Rescind).await;
+    assert_eq!(ev.rescind.unwrap().offer_id, offers[0].id);
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn executor_exits_messages_and_shutdowns_travel_both_ways() {
+    let master = TestMaster::fast().await;
+    let (mut s, mut agent) = running_task(&master, framework_info("fw")).await;
+    let aid = AgentId {
+        value: agent.id.clone(),
+    };
+    let fid = FrameworkId {
+        value: s.framework_id.clone(),
+    };
+    agent
+        .link
+        .send(AgentMessage::FrameworkMessage {
+            agent_id: aid.clone(),
+            framework_id: fid.clone(),
+            executor_id: ExecutorId { value: "ex".into() },
+            data: b"hello".to_vec(),
+        })
+        .unwrap();
+    let m = s.next_of(event::Type::Message).await.message.unwrap();
+    assert_eq!(m.data, b"hello");
+    assert_eq!(m.agent_id, aid);
+
+    let msg = Call {
+        message: Some(call::Message {
+            agent_id: aid.clone(),
+            executor_id: ExecutorId { value: "ex".into() },
+            data: b"hi".to_vec(),
+        }),
+        ..call_of(call::Type::Message)
+    };
+    assert_eq!(post(&master, &s, msg).await.0, 202);
+    match agent.recv().await {
+        MasterMessage::FrameworkMessage { data, .. } => assert_eq!(data, b"hi"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let shutdown = Call {
+        shutdown: Some(call::Shutdown {
+            executor_id: ExecutorId { value: "ex".into() },
+            agent_id: aid.clone(),
+        }),
+        ..call_of(call::Type::Shutdown)
+    };
+    assert_eq!(post(&master, &s, shutdown).await.0, 202);
+    match agent.recv().await {
+        MasterMessage::ShutdownExecutor { executor_id, .. } => assert_eq!(executor_id.value, "ex"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    agent
+        .link
+        .send(AgentMessage::ExecutorExited {
+            agent_id: aid.clone(),
+            framework_id: fid,
+            executor_id: ExecutorId { value: "ex".into() },
+            status: Some(9),
+        })
+        .unwrap();
+    let f = s.next_of(event::Type::Failure).await.failure.unwrap();
+    assert_eq!(f.agent_id, Some(aid));
+    assert_eq!(f.executor_id.unwrap().value, "ex");
+    assert_eq!(f.status, Some(9));
+    master.stop().await;
+}
