@@ -63,7 +63,49 @@ async fn kubectl_end_to_end() {
         );
     }
 
-    // apply: create, then an edit becomes a strategic merge patch.
+    // kubectl's generators send protobuf bodies.
+    for args in [
+        &["create", "namespace", "team-a"][..],
+        &[
+            "create",
+            "configmap",
+            "cfg",
+            "--from-literal=a=b",
+            "-n",
+            "team-a",
+        ][..],
+        &[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=x=y",
+            "-n",
+            "team-a",
+        ][..],
+        &["create", "serviceaccount", "bot", "-n", "team-a"][..],
+    ] {
+        let out = kubectl(&ts, args).await;
+        assert!(out.ok, "{}", out.stderr);
+    }
+    let out = kubectl(&ts, &["get", "secret", "s", "-n", "team-a"]).await;
+    let row: Vec<&str> = out
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], &["s", "Opaque", "1"]);
+    let out = kubectl(
+        &ts,
+        &["get", "serviceaccounts", "-n", "team-a", "-o", "name"],
+    )
+    .await;
+    assert_eq!(out.stdout, "serviceaccount/bot\nserviceaccount/default\n");
+    let out = kubectl(&ts, &["delete", "namespace", "team-a"]).await;
+    assert!(out.ok, "{}", out.stderr);
+
     let pod_file = dir.join("pod.yaml");
     std::fs::write(&pod_file, POD).expect("write");
     let pod_path = pod_file.to_string_lossy().to_string();

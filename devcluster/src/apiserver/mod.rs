@@ -31,6 +31,7 @@ pub mod handlers;
 pub mod logs;
 pub mod meta;
 pub mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod resources;
 pub mod selector;

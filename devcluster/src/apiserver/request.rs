@@ -186,6 +186,16 @@ fn json_error_text(e: &serde_json::Error) -> String {
 /// Decodes a create/update body as JSON (YAML bodies must be JSON-compatible).
 pub fn decode_object(body: &[u8], content_type: Option<&str>) -> ApiResult<Value> {
     let media = media_type(content_type);
+    if media == "application/vnd.kubernetes.protobuf" {
+        return super::protobuf::decode(body).map_err(|e| match e {
+            super::protobuf::DecodeError::Malformed(why) => StatusError::bad_request(format!(
+                "the object provided is unrecognized (must be of type protobuf): {why}"
+            )),
+            super::protobuf::DecodeError::UnsupportedKind(_) => {
+                StatusError::unsupported_media_type("application/json, application/yaml")
+            }
+        });
+    }
     if !matches!(
         media.as_str(),
         "application/json" | "application/yaml" | "*/*" | ""

@@ -24,8 +24,11 @@ fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     }
 }
 
+/// Sets `key` unless it holds a value; like Go defaulting, "" counts as unset.
 fn default(m: &mut Map<String, Value>, key: &str, value: Value) {
-    if m.get(key).is_none_or(Value::is_null) {
+    if m.get(key)
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+    {
         m.insert(key.to_string(), value);
     }
 }
