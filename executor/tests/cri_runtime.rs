@@ -272,10 +272,9 @@ async fn exec_probe_fails_and_the_container_is_restarted() {
         .await
         .expect("stop");
     let exit = within(rt.wait(&id)).await.expect("wait");
-    assert_eq!(
-        exit.exit_code, 137,
-        "sleep ignores nothing but dies by KILL? {exit:?}"
-    );
+    // `sleep` as PID 1 has no TERM handler, so TERM is ignored and the
+    // runtime KILLs it when the grace period ends.
+    assert_eq!(exit.exit_code, 137, "{exit:?}");
     let again = shell(
         &sb,
         "probe",
@@ -318,11 +317,6 @@ async fn memory_limit_exceeded_is_reported_as_oom_killed() {
     let exit = within(rt.wait(&id)).await.expect("wait");
     assert_eq!(exit.reason, "OOMKilled", "{exit:?}");
     assert_eq!(exit.exit_code, 137, "{exit:?}");
-    let cgroups = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if cgroups.contains(" /sys/fs/cgroup/memory ") {
-        // cgroup v1: the limit was applied where the kubelet would apply it.
-        let _ = rt.status(&id).await.expect("status");
-    }
     rt.cleanup_orphans(&[]).await.expect("cleanup");
 }
 
