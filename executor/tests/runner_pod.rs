@@ -260,3 +260,54 @@ async fn a_new_worker_readopts_the_running_container() {
         .unwrap();
     assert_eq!(t.container_id.as_ref(), Some(&id));
 }
+
+#[tokio::test]
+async fn unrunnable_command_is_a_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pod(
+        "uid-start",
+        json!({"restartPolicy": "Never", "containers": [{"name": "app", "command": ["/nonexistent/bin/app"]}]}),
+    );
+    let r = finish(PodWorker::spawn(p, config(dir.path()))).await;
+    assert_eq!(r.status.phase.as_deref(), Some("Failed"));
+    let t = app_status(&r)
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (t.exit_code, t.reason.as_deref()),
+        (128, Some("StartError"))
+    );
+    assert!(t.message.unwrap().contains("No such file"));
+
+    // No command and no args: the process runtime cannot run it.
+    let p = pod(
+        "uid-nocmd",
+        json!({"containers": [{"name": "app", "image": "nginx"}]}),
+    );
+    let w = PodWorker::spawn(p, config(dir.path()));
+    let r = until(&w, "CreateContainerError", |r| {
+        r.status
+            .container_statuses
+            .as_ref()
+            .and_then(|c| c[0].state.as_ref()?.waiting.as_ref()?.reason.clone())
+            .as_deref()
+            == Some("CreateContainerError")
+    })
+    .await;
+    let msg = app_status(&r)
+        .state
+        .as_ref()
+        .unwrap()
+        .waiting
+        .clone()
+        .unwrap()
+        .message
+        .unwrap();
+    assert!(msg.contains("needs a `command`"), "{msg}");
+    w.kill(Duration::from_secs(1));
+    finish(w).await;
+}

@@ -93,6 +93,9 @@ struct Entry {
     record: Mutex<ContainerRecord>,
     state_path: PathBuf,
     exit: watch::Receiver<Option<ContainerExit>>,
+    /// Last signal we sent the group: for a re-adopted process (not our
+    /// child) it is the best knowledge of how it ended.
+    signalled: Mutex<Option<Signal>>,
 }
 
 impl Entry {
@@ -308,15 +311,17 @@ impl ProcessRuntime {
             }
             let pgid = entry.record().pgid;
             let _ = signal_group(pgid, Signal::SIGKILL);
-            // Not our child: its exit code is unknowable.
-            Self::finish(
-                &entry,
-                &tx,
-                LOST_EXIT_CODE,
-                LOST_REASON.into(),
-                Some(LOST_MESSAGE.into()),
-                Timestamp::now(),
-            );
+            // Not our child: its exit code is unknowable, unless we killed it.
+            let signalled = *entry.signalled.lock().unwrap_or_else(|p| p.into_inner());
+            let (code, reason, message) = match signalled {
+                Some(sig) => (128 + sig as i32, "Error".to_string(), None),
+                None => (
+                    LOST_EXIT_CODE,
+                    LOST_REASON.to_string(),
+                    Some(LOST_MESSAGE.to_string()),
+                ),
+            };
+            Self::finish(&entry, &tx, code, reason, message, Timestamp::now());
         });
     }
 
@@ -403,6 +408,7 @@ impl ProcessRuntime {
             record: Mutex::new(record),
             state_path: state_path.to_path_buf(),
             exit: rx,
+            signalled: Mutex::new(None),
         });
         if alive {
             tracing::info!(id = %id, "re-adopted live container process");
@@ -524,6 +530,7 @@ impl Runtime for ProcessRuntime {
             record: Mutex::new(record),
             state_path,
             exit: rx,
+            signalled: Mutex::new(None),
         });
         self.insert(id.clone(), entry.clone());
         Self::spawn_waiter(entry, child, pumps, tx);
@@ -558,7 +565,9 @@ impl Runtime for ProcessRuntime {
             message: e.to_string(),
         };
         let mut rx = entry.exit.clone();
+        let note = |sig| *entry.signalled.lock().unwrap_or_else(|p| p.into_inner()) = Some(sig);
         if !grace.is_zero() {
+            note(Signal::SIGTERM);
             signal_group(pgid, Signal::SIGTERM).map_err(fail)?;
             if tokio::time::timeout(grace, rx.wait_for(|e| e.is_some()))
                 .await
@@ -572,6 +581,7 @@ impl Runtime for ProcessRuntime {
                 "container did not stop within its grace period; killing"
             );
         }
+        note(Signal::SIGKILL);
         signal_group(pgid, Signal::SIGKILL).map_err(fail)?;
         let _ = rx.wait_for(|e| e.is_some()).await;
         Ok(())
