@@ -564,3 +564,101 @@ async fn runtime_errors_carry_the_kubelets_reasons() {
     cleaned.sort();
     assert_eq!(cleaned, ["uid-errs", "uid-host"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_security_context_and_host_ports_reach_the_container() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    // A free loopback port for the hostPort.
+    let host_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let pod = PodRuntimeSpec {
+        hostname: "sec".into(),
+        port_mappings: vec![kube_mesos_executor::runner::runtime::PortMapping {
+            protocol: "TCP".into(),
+            container_port: 8080,
+            host_port: i32::from(host_port),
+            host_ip: "127.0.0.1".into(),
+        }],
+        ..Default::default()
+    };
+    let sb = rt
+        .prepare_pod_with(&sandbox_config(&cd, "sec", "uid-sec"), &pod)
+        .await
+        .unwrap_or_else(|e| panic!("prepare pod: {e}\n{}", cd.diagnostics()));
+
+    let server = shell(
+        &sb,
+        "sec",
+        "server",
+        0,
+        "exec nc -ll -p 8080 -e /bin/echo hello-from-pod",
+    );
+    start(&rt, &cd, &sb, &server).await;
+
+    let c = shell(&sb, "sec", "limited", 0, "exec sleep 3600");
+    let spec = ContainerRuntimeSpec {
+        pull_policy: ImagePullPolicy::Never,
+        cpu_request_milli: 250,
+        cpu_limit_milli: 500,
+        memory_limit_bytes: 64 << 20,
+        run_as_user: Some(1000),
+        run_as_group: Some(3000),
+        read_only_root_fs: true,
+        cap_drop: vec!["ALL".into()],
+        cap_add: vec!["NET_BIND_SERVICE".into()],
+        ..Default::default()
+    };
+    let id = rt
+        .create_and_start_with(&sb, &c, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}\n{}", cd.diagnostics()));
+
+    // cgroup v1 as runc mounts it in the container: the container's own
+    // cgroup at /sys/fs/cgroup/<controller>.
+    let (code, out) = exec(
+        &rt,
+        &id,
+        "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out, "256\n50000\n100000\n67108864\n",
+        "kubelet's CPU/memory mapping"
+    );
+
+    let (code, out) = exec(&rt, &id, "id -u; id -g").await;
+    assert_eq!((code, out.as_str()), (0, "1000\n3000\n"));
+    let (code, _) = exec(&rt, &id, "touch /rootfs-write").await;
+    assert_ne!(code, 0, "readOnlyRootFilesystem");
+    let (_, out) = exec(&rt, &id, "grep CapBnd /proc/self/status").await;
+    // Only CAP_NET_BIND_SERVICE (bit 10) is left in the bounding set.
+    assert_eq!(
+        out.split_whitespace().nth(1),
+        Some("0000000000000400"),
+        "{out}"
+    );
+
+    // The hostPort reaches the pod through CNI portmap.
+    let mut answer = String::new();
+    for _ in 0..50 {
+        use tokio::io::AsyncReadExt;
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", host_port)).await {
+            answer.clear();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut answer)).await;
+            if answer.contains("hello-from-pod") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answer, "hello-from-pod\n",
+        "hostPort {host_port} did not reach the pod"
+    );
+    rt.cleanup_orphans(&[]).await.expect("cleanup");
+}
