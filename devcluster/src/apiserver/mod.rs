@@ -76,6 +76,9 @@ pub fn ca_pem(data_dir: &Path) -> Result<String> {
     Ok(tls::load_or_create(data_dir)?.ca_pem)
 }
 
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct Built {
     ctx: Arc<server::Ctx>,
     router: axum::Router,
@@ -175,7 +178,13 @@ async fn run(
     }
     ctx.closing.send_modify(|e| *e += 1);
     let _ = stop_tx.send(true);
-    while conns.join_next().await.is_some() {}
+    // Watches end at once; a request still streaming (a followed log) gets
+    // a bounded grace period, then its connection is dropped.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period; dropping them");
+        conns.abort_all();
+    }
     Ok(())
 }
 
