@@ -58,8 +58,10 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     validate_name(rt, &name, &mut errs);
     match (rt.group, rt.kind) {
         ("", "Pod") => {
-            // PrepareForCreate: a new pod's status is the server's, not the client's.
+            // PrepareForCreate: a new pod's status is the server's, not the
+            // client's, and its generation starts at 1.
             obj["status"] = json!({});
+            obj_mut(obj, "metadata").insert("generation".into(), json!(1));
             default_pod(obj);
             validate_pod_spec(&obj["spec"], &mut errs);
         }
@@ -397,6 +399,10 @@ pub fn prepare_update(
     match (rt.group, rt.kind) {
         ("", "Pod") => {
             default_pod(&mut new);
+            if new["spec"] != old["spec"] {
+                let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
+                obj_mut(&mut new, "metadata").insert("generation".into(), json!(g + 1));
+            }
             validate_pod_spec(&new["spec"], &mut errs);
             if errs.is_empty() && !pod_spec_update_allowed(&old["spec"], &new["spec"]) {
                 let diff = spec_diff(&old["spec"], &new["spec"]);
@@ -607,7 +613,10 @@ mod tests {
         prepare_create(resources::pods(), &mut old).expect("valid");
         let mut new = old.clone();
         new["spec"]["containers"][0]["image"] = json!("nginx:2");
-        prepare_update(resources::pods(), &old, new, None).expect("image change allowed");
+        let updated =
+            prepare_update(resources::pods(), &old, new, None).expect("image change allowed");
+        assert_eq!(old["metadata"]["generation"], 1);
+        assert_eq!(updated["metadata"]["generation"], 2);
         let mut bad = old.clone();
         bad["spec"]["restartPolicy"] = json!("Never");
         let e = prepare_update(resources::pods(), &old, bad, None).expect_err("forbidden");
