@@ -77,12 +77,24 @@ fn ns_of(rt: &ResourceType, ns: Option<&str>) -> String {
     }
 }
 
+/// Where a checked object came from: its error texts differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A create/update body (decode errors say "X in version v cannot be
+    /// handled as a X: ...", `transformDecodeError`).
+    Body,
+    /// The result of applying a patch (bare `strict decoding error: ...`,
+    /// as `applyPatchToObject` and the JSON patcher report it).
+    Patched,
+}
+
 /// Checks a decoded body against the resource: kind/apiVersion, the typed
 /// decode, and unknown fields per `fieldValidation`.
 pub fn check_body(
     rt: &ResourceType,
     obj: &mut Value,
     fv: FieldValidation,
+    origin: Origin,
 ) -> ApiResult<Vec<String>> {
     let kind = obj["kind"].as_str().unwrap_or_default().to_string();
     let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
@@ -120,10 +132,11 @@ pub fn check_body(
         .map(|f| format!("unknown field {f:?}"))
         .collect();
     if fv == FieldValidation::Strict {
-        return Err(StatusError::bad_request(format!(
-            "{prefix}: strict decoding error: {}",
-            items.join(", ")
-        )));
+        let strict = format!("strict decoding error: {}", items.join(", "));
+        return Err(StatusError::bad_request(match origin {
+            Origin::Body => format!("{prefix}: {strict}"),
+            Origin::Patched => strict,
+        }));
     }
     // Unknown fields are dropped, as the Go decoder does.
     *obj = rt_obj;
@@ -327,7 +340,7 @@ pub fn create(
 ) -> ApiResult<Reply> {
     let fv = request::field_validation(q)?;
     let mut obj = request::decode_object(body, content_type)?;
-    let warnings = check_body(rt, &mut obj, fv)?;
+    let warnings = check_body(rt, &mut obj, fv, Origin::Body)?;
     let ns = ns_of(rt, ns);
     {
         let md = obj
@@ -430,7 +443,7 @@ pub fn update(
 ) -> ApiResult<Reply> {
     let fv = request::field_validation(q)?;
     let mut obj = request::decode_object(body, content_type)?;
-    let warnings = check_body(rt, &mut obj, fv)?;
+    let warnings = check_body(rt, &mut obj, fv, Origin::Body)?;
     let ns = ns_of(rt, ns);
     let body_name = obj["metadata"]["name"]
         .as_str()
@@ -534,7 +547,7 @@ pub fn patch(
             if kind == "apply" && sub.is_none() {
                 // Server-side apply creates a missing object.
                 let mut obj = patch_doc.clone();
-                warnings = check_body(rt, &mut obj, fv)?;
+                warnings = check_body(rt, &mut obj, fv, Origin::Body)?;
                 if rt.namespaced {
                     obj["metadata"]["namespace"] = json!(ns);
                 }
@@ -562,7 +575,7 @@ pub fn patch(
             _ => patch::strategic_merge_patch(&mut doc, &patch_doc)
                 .map_err(StatusError::bad_request)?,
         }
-        warnings = check_body(rt, &mut doc, fv)?;
+        warnings = check_body(rt, &mut doc, fv, Origin::Patched)?;
         let want_rv = doc["metadata"]["resourceVersion"]
             .as_str()
             .unwrap_or_default();
@@ -963,6 +976,46 @@ mod tests {
         .expect_err("strict");
         assert_eq!(e.code, 400);
         assert_eq!(e.message, "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.containers[0].imagee\"");
+    }
+
+    #[test]
+    fn strict_unknown_field_in_a_patch() {
+        let s = store();
+        let q = HashMap::new();
+        create(&s, resources::pods(), Some("default"), &pod("a"), None, &q).expect("created");
+        let mut strict = HashMap::new();
+        strict.insert("fieldValidation".to_string(), "Strict".to_string());
+        let p = json!({"spec": {"containers": [{"name": "c", "imagee": "x"}]}});
+        let e = patch(
+            &s,
+            resources::pods(),
+            Some("default"),
+            "a",
+            None,
+            p.to_string().as_bytes(),
+            Some("application/strategic-merge-patch+json"),
+            &strict,
+        )
+        .expect_err("strict");
+        assert_eq!(
+            e.message,
+            "strict decoding error: unknown field \"spec.containers[0].imagee\""
+        );
+        let r = patch(
+            &s,
+            resources::pods(),
+            Some("default"),
+            "a",
+            None,
+            p.to_string().as_bytes(),
+            Some("application/strategic-merge-patch+json"),
+            &q,
+        )
+        .expect("warn");
+        assert_eq!(
+            r.warnings,
+            vec!["unknown field \"spec.containers[0].imagee\"".to_string()]
+        );
     }
 
     #[test]
