@@ -134,6 +134,16 @@ async fn bad_requests_get_real_codes() {
         .as_str()
         .is_some_and(|m| m.starts_with("ConfigMap in version \"v1\" cannot be handled as a Pod")));
 
+    let widget = json!({"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}})
+        .to_string()
+        .into_bytes();
+    let (code, body) = h.send("POST", PODS, json_ct, widget, true).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        "Widget in version \"v1\" cannot be handled as a Pod: no kind \"Widget\" is registered for version \"v1\" in scheme \"pkg/api/legacyscheme/scheme.go:30\""
+    );
+
     let other_ns = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "kube-system"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
     let (code, _) = h
         .send(

@@ -103,6 +103,15 @@ pub fn check_body(
         .next()
         .unwrap_or_default()
         .to_string();
+    let known_kind = RESOURCES
+        .iter()
+        .any(|r| r.kind == kind && r.api_version() == api_version);
+    if !kind.is_empty() && kind != rt.kind && !known_kind {
+        return Err(StatusError::bad_request(format!(
+            "{kind} in version {version:?} cannot be handled as a {}: no kind {kind:?} is registered for version {api_version:?} in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
+            rt.kind
+        )));
+    }
     if !kind.is_empty() && kind != rt.kind {
         return Err(StatusError::bad_request(format!(
             "{kind} in version {version:?} cannot be handled as a {}: converting ({version}.{kind}) to ({}.{}): unknown conversion",
