@@ -2,10 +2,12 @@
 //! TCP connect, each bounded by a timeout (kubelet `pkg/kubelet/prober`).
 //!
 //! The HTTP probe is a minimal HTTP/1.1 client on purpose: a probe needs one
-//! GET and a status line, and this keeps TLS stacks out of the probe path.
-//! Success is a status in 200..400, as the kubelet (3xx are not followed).
-//! `HTTPS` probes are not supported yet and fail with a clear output.
+//! GET and a status line. Success is a status in 200..400, as the kubelet
+//! (3xx are not followed). `HTTPS` probes skip certificate verification like
+//! the kubelet's (`InsecureSkipVerify`), using rustls with the ring provider
+//! on a blocking thread.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,18 +73,34 @@ pub async fn run(
             path,
             headers,
         } => {
-            if !scheme.eq_ignore_ascii_case("HTTP") {
-                return fail(format!("{scheme} probes are not supported by this runner"));
-            }
             let host = if host.is_empty() { default_host } else { host };
-            match tokio::time::timeout(timeout, http_get(host, *port, path, headers)).await {
+            let request = build_request(host, *port, path, headers);
+            let get = async {
+                if scheme.eq_ignore_ascii_case("HTTPS") {
+                    let (h, p) = (host.to_string(), *port);
+                    tokio::task::spawn_blocking(move || https_get(&h, p, &request, timeout))
+                        .await
+                        .map_err(std::io::Error::other)?
+                } else if scheme.eq_ignore_ascii_case("HTTP") {
+                    http_get(host, *port, &request).await
+                } else {
+                    Err(std::io::Error::other(format!(
+                        "unsupported scheme {scheme}"
+                    )))
+                }
+            };
+            match tokio::time::timeout(timeout, get).await {
                 Ok(Ok(code)) => Outcome {
                     success: (200..400).contains(&code),
                     output: format!("HTTP probe status {code}"),
                 },
-                Ok(Err(e)) => fail(format!("Get \"http://{host}:{port}{path}\": {e}")),
+                Ok(Err(e)) => fail(format!(
+                    "Get \"{}://{host}:{port}{path}\": {e}",
+                    scheme.to_ascii_lowercase()
+                )),
                 Err(_) => fail(format!(
-                    "Get \"http://{host}:{port}{path}\": context deadline exceeded"
+                    "Get \"{}://{host}:{port}{path}\": context deadline exceeded",
+                    scheme.to_ascii_lowercase()
                 )),
             }
         }
@@ -101,13 +119,7 @@ pub fn parse_status_line(head: &[u8]) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
-async fn http_get(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[(String, String)],
-) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect((host, port)).await?;
+fn build_request(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Vec<u8> {
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -133,7 +145,16 @@ async fn http_get(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("Connection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await?;
+    req.into_bytes()
+}
+
+fn malformed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response")
+}
+
+async fn http_get(host: &str, port: u16, request: &[u8]) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect((host, port)).await?;
+    stream.write_all(request).await?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.contains(&b'\n') && head.len() < 8192 {
@@ -143,9 +164,92 @@ async fn http_get(
         }
         head.extend_from_slice(&buf[..n]);
     }
-    parse_status_line(&head).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response")
-    })
+    parse_status_line(&head).ok_or_else(malformed)
+}
+
+/// Accepts any server certificate, as the kubelet's HTTPS probes do.
+#[derive(Debug)]
+struct SkipVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for SkipVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn https_get(host: &str, port: u16, request: &[u8], timeout: Duration) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SkipVerify(provider)))
+        .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(std::io::Error::other)?;
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let sock = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    sock.set_read_timeout(Some(timeout))?;
+    sock.set_write_timeout(Some(timeout))?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(request)?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.contains(&b'\n') && head.len() < 8192 {
+        let n = tls.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    parse_status_line(&head).ok_or_else(malformed)
 }
 
 #[cfg(test)]
@@ -204,5 +308,54 @@ mod tests {
                 .await
                 .success
         );
+    }
+
+    /// A self-signed P-256 certificate for CN=probe-test (test only).
+    const CERT_DER_B64: &str = "MIIBgTCCASegAwIBAgIUP7fIMqa/ZPK1fSGLiL6e8ku66MwwCgYIKoZIzj0EAwIwFTETMBEGA1UEAwwKcHJvYmUtdGVzdDAgFw0yNjExMjEyMjE0MDFaGA8yMTI2MTAyODIyMTQwMVowFTETMBEGA1UEAwwKcHJvYmUtdGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABKQSc9wkYLdpltScQcxRv8ri44kmJR9eh3CMUqrtzoqbZ/R2AxzM2dXYFd/VR5/Zb/kj7NyW1qw+EYmAX8t03uyjUzBRMB0GA1UdDgQWBBS+dVJ8Q1JdyYVLzSNbaMvtXPIQhTAfBgNVHSMEGDAWgBS+dVJ8Q1JdyYVLzSNbaMvtXPIQhTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCICY+6f3ZB/7gCWmB4ILPzQ5VQ8h0RCKJcbt8b+kB/1XYAiEAjj7v5kT+u2sWX1x7N/adsqvV5xFFwPsP9862O9QrUeo=";
+    /// Its PKCS#8 key (test only).
+    const KEY_DER_B64: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgMSWUQPvdMMJXuD0VYSrykRhhTrTXpBdyCBnDUM0DgpihRANCAASkEnPcJGC3aZbUnEHMUb/K4uOJJiUfXodwjFKq7c6Km2f0dgMczNnV2BXf1Uef2W/5I+zcltasPhGJgF/LdN7s";
+
+    #[tokio::test]
+    async fn https_probe_skips_certificate_verification() {
+        use base64::Engine;
+        use std::io::{Read, Write};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let cert = rustls::pki_types::CertificateDer::from(b64.decode(CERT_DER_B64).unwrap());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(b64.decode(KEY_DER_B64).unwrap().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (sock, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let mut buf = [0u8; 2048];
+            let n = tls.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"GET /secure HTTP/1.1\r\n"));
+            tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        });
+        let rt = crate::runner::process::ProcessRuntime::new(
+            crate::runner::process::ProcessConfig::new("/nonexistent"),
+        );
+        let h = Handler::HttpGet {
+            scheme: "HTTPS".into(),
+            host: String::new(),
+            port,
+            path: "/secure".into(),
+            headers: vec![],
+        };
+        let out = run(&rt, "x", &h, "127.0.0.1", Duration::from_secs(5)).await;
+        assert!(out.success, "{out:?}");
+        server.join().unwrap();
     }
 }
