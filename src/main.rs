@@ -4,6 +4,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod local;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "kube-mesos",
@@ -22,7 +24,7 @@ enum Command {
     /// Run the Mesos executor (started by a Mesos agent, not by hand).
     Executor,
     /// Start a whole cluster on this machine for trying kube-mesos out.
-    Local,
+    Local(Box<local::LocalArgs>),
     /// Print the version.
     Version,
 }
@@ -35,6 +37,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Framework(args) => run_framework(*args),
+        Command::Local(args) => Ok(local::run(*args)?),
         other => anyhow::bail!("`kube-mesos {other:?}` is not implemented yet"),
     }
 }

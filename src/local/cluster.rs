@@ -1,0 +1,531 @@
+//! The async shell of `kube-mesos local`: binds the ports, starts the parts
+//! in dependency order (API server, Mesos master, agents, framework), waits
+//! until a pod can be scheduled, and stops them in reverse order.
+//!
+//! The parts are the same ones tests and production use: the devcluster API
+//! server and Mesos master/agents (in this process), the framework's own
+//! run loop (in this process, with a [`FrameworkConfig`] built here), and
+//! the real `kube-mesos executor` (this binary, fetched into each sandbox
+//! and started by the agents as a child process group of its own, so it
+//! outlives a crash of this process just as executors outlive a Mesos
+//! agent).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kube_mesos_devcluster::apiserver::{self, ApiServer, ApiServerConfig};
+use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle};
+use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle};
+use kube_mesos_framework::config::FrameworkConfig;
+use kube_mesos_framework::run::{self as framework_run, RunError};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::args::{AgentSpec, LocalPlan, LocalRuntime};
+use super::error::{LocalError, Result};
+use super::state::{port_to_bind, write_private, LocalState};
+
+/// The line printed once a pod can be scheduled. Tests and scripts wait for it.
+pub const READY_LINE: &str = "kube-mesos local is ready";
+
+/// How long the whole stop may take before we give up waiting (executors
+/// stop their pods within their grace periods; this bounds a stuck part).
+pub const STOP_DEADLINE: Duration = Duration::from_secs(90);
+
+/// How often readiness is polled while starting.
+const READY_POLL: Duration = Duration::from_millis(200);
+
+/// Signals seen so far: 1 = stop gracefully, 2 = exit now.
+pub type Signals = watch::Receiver<u32>;
+
+/// Where everything lives inside the data dir.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The data dir, absolute.
+    pub root: PathBuf,
+}
+
+impl Layout {
+    /// API server store and its CA.
+    pub fn apiserver(&self) -> PathBuf {
+        self.root.join("apiserver")
+    }
+    /// The user's kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.root.join("kubeconfig")
+    }
+    /// The API server's CA certificate, for the executors.
+    pub fn ca_file(&self) -> PathBuf {
+        self.root.join("ca.crt")
+    }
+    /// Work dir (sandboxes, checkpoints) of agent `index`.
+    pub fn agent_work_dir(&self, index: usize) -> PathBuf {
+        self.root.join("agents").join(index.to_string())
+    }
+    /// The executors' state root (pod sandboxes, container logs).
+    pub fn executor_root(&self) -> PathBuf {
+        self.root.join("executor")
+    }
+}
+
+/// Runs the cluster until the signals say stop.
+pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
+    let layout = prepare_data_dir(&plan.data_dir)?;
+    let mut state = LocalState::load_or_fresh(&layout.root)?;
+
+    // Bind everything first: a busy port fails before anything started.
+    let api_listener = bind("the API server", plan.api_port, state.api_port).await?;
+    let mesos_listener = bind("the Mesos master", plan.mesos_port, state.mesos_port).await?;
+    let framework_listener = bind("the framework endpoint", 0, state.framework_port).await?;
+    let mut agent_listeners = Vec::new();
+    for spec in &plan.agents {
+        let remembered = state.agent_ports.get(&spec.index).copied().unwrap_or(0);
+        agent_listeners.push(bind("an agent", 0, remembered).await?);
+    }
+    state.api_port = port_of(&api_listener);
+    state.mesos_port = port_of(&mesos_listener);
+    state.framework_port = port_of(&framework_listener);
+    for (spec, listener) in plan.agents.iter().zip(&agent_listeners) {
+        state.agent_ports.insert(spec.index, port_of(listener));
+    }
+    state.save(&layout.root)?;
+
+    // The API server, the kubeconfig and the CA the executors trust.
+    let mut api_config = ApiServerConfig::new(layout.apiserver(), state.token.clone());
+    api_config.kubelet_client_token = Some(state.kubelet_token.clone());
+    let api = ApiServer::start(api_config, api_listener)
+        .await
+        .map_err(LocalError::ApiServerFailed)?;
+    let kubeconfig_path = layout.kubeconfig();
+    apiserver::write_kubeconfig(&kubeconfig_path, &api.url(), &state.token, Some(api.ca_pem()))
+        .map_err(|source| LocalError::KubeconfigWriteFailed {
+            path: kubeconfig_path.clone(),
+            source,
+        })?;
+    write_private(&layout.ca_file(), api.ca_pem().as_bytes()).map_err(|source| {
+        LocalError::KubeconfigWriteFailed {
+            path: layout.ca_file(),
+            source,
+        }
+    })?;
+    let kube = kube_mesos_framework::kube::client_from_yaml(&api.kubeconfig())
+        .await
+        .map_err(|e| LocalError::KubeClientFailed(Box::new(e)))?;
+
+    // The Mesos master and its agents.
+    let (master_stop, master_stopped) = oneshot::channel::<()>();
+    let master = master::start(mesos_listener, master_config(), async {
+        let _ = master_stopped.await;
+    })
+    .await
+    .map_err(LocalError::MasterFailed)?;
+    let mut agents = Vec::new();
+    for (spec, listener) in plan.agents.iter().zip(agent_listeners) {
+        let config = agent_config(spec, &layout)?;
+        let agent = AgentHandle::start(config, listener, master.link(), std::future::pending())
+            .await
+            .map_err(|source| LocalError::AgentFailed {
+                index: spec.index,
+                source,
+            })?;
+        agents.push(agent);
+    }
+
+    // The framework, with its own signal counter so that we decide when it
+    // drains.
+    let framework_config = framework_config(&plan, &layout, &state, &master, &api)?;
+    let framework_http = framework_listener
+        .local_addr()
+        .map_err(|source| LocalError::BindFailed {
+            what: "the framework endpoint",
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            source,
+        })?;
+    let (framework_signals, framework_signals_rx) = watch::channel(0u32);
+    let mut framework = tokio::spawn(framework_run::run(
+        framework_config,
+        kube.clone(),
+        framework_listener,
+        framework_signals_rx,
+    ));
+
+    println!("kube-mesos local: data dir {}", layout.root.display());
+    println!("runtime: {}", runtime_note(&plan));
+    println!("kubeconfig: {}", kubeconfig_path.display());
+    println!("api server: {}", api.url());
+    println!("mesos master: {}", master.url());
+    for (spec, agent) in plan.agents.iter().zip(&agents) {
+        println!(
+            "agent: {} (executor API {}, resources {}{}{})",
+            spec.hostname,
+            agent.addr(),
+            spec.resources,
+            if spec.attributes.is_empty() { "" } else { ", attributes " },
+            spec.attributes
+        );
+    }
+
+    // Wait until a pod can be scheduled, or a stop, or a failure.
+    let mut outcome: Result<()> = Ok(());
+    let ready = tokio::select! {
+        r = wait_ready(&agents, &plan.agents, &kube, framework_http) => r,
+        _ = wait_signals(signals.clone(), 1) => false,
+        r = &mut framework => {
+            outcome = Err(framework_ended(r));
+            false
+        }
+    };
+    if ready {
+        println!("{READY_LINE}");
+        println!(
+            "  export KUBECONFIG={}\n  kubectl apply -f examples/hello.yaml",
+            kubeconfig_path.display()
+        );
+        tokio::select! {
+            _ = wait_signals(signals.clone(), 1) => {}
+            r = &mut framework => outcome = Err(framework_ended(r)),
+        }
+    }
+
+    println!("kube-mesos local: stopping (a second Ctrl-C exits at once)");
+    let stop = stop(
+        framework,
+        framework_signals,
+        agents,
+        master,
+        master_stop,
+        api,
+    );
+    tokio::select! {
+        r = stop => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "stopping did not finish cleanly");
+            }
+        }
+        _ = wait_signals(signals.clone(), 2) => return Err(LocalError::ForcedExit),
+        _ = tokio::time::sleep(STOP_DEADLINE) => return Err(LocalError::ForcedExit),
+    }
+    println!("kube-mesos local: stopped");
+    outcome
+}
+
+/// Reverse order: the framework drains (no TEARDOWN), the agents shut
+/// their executors down (pods stop gracefully while the API server still
+/// takes their status), then the master and the API server stop.
+async fn stop(
+    framework: JoinHandle<std::result::Result<(), RunError>>,
+    framework_signals: watch::Sender<u32>,
+    agents: Vec<AgentHandle>,
+    master: MasterHandle,
+    master_stop: oneshot::Sender<()>,
+    api: ApiServer,
+) -> Result<()> {
+    framework_signals.send_modify(|n| *n += 1);
+    if !framework.is_finished() {
+        match framework.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the framework stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the framework task failed"),
+        }
+    }
+    for (index, agent) in agents.into_iter().enumerate() {
+        agent
+            .shutdown()
+            .await
+            .map_err(|source| LocalError::AgentFailed { index, source })?;
+    }
+    let _ = master_stop.send(());
+    master.join().await.map_err(LocalError::MasterFailed)?;
+    api.shutdown().await.map_err(LocalError::ApiServerFailed)?;
+    Ok(())
+}
+
+fn framework_ended(
+    r: std::result::Result<std::result::Result<(), RunError>, tokio::task::JoinError>,
+) -> LocalError {
+    match r {
+        Ok(Err(e)) => LocalError::FrameworkFailed(e),
+        Ok(Ok(())) => LocalError::FrameworkFailed(RunError::ForcedExit),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => LocalError::FrameworkFailed(RunError::ForcedExit),
+    }
+}
+
+/// Creates the data dir and makes its path absolute: executors run in
+/// their sandboxes and get paths inside it.
+pub fn prepare_data_dir(path: &Path) -> Result<Layout> {
+    let io = |source| LocalError::DataDirFailed {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(io)?;
+    let root = std::fs::canonicalize(path).map_err(io)?;
+    Ok(Layout { root })
+}
+
+/// Binds `127.0.0.1:<port>`: the requested port, else the remembered one
+/// (falling back to a free one if it is taken now), else a free one.
+async fn bind(what: &'static str, requested: u16, remembered: u16) -> Result<TcpListener> {
+    let port = port_to_bind(requested, remembered);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if requested == 0 && port != 0 => {
+            tracing::warn!(what, port, error = %e, "the remembered port is taken; picking another (executors still running from before will not find it)");
+            let any = SocketAddr::from(([127, 0, 0, 1], 0));
+            TcpListener::bind(any)
+                .await
+                .map_err(|source| LocalError::BindFailed {
+                    what,
+                    addr: any,
+                    source,
+                })
+        }
+        Err(source) => Err(LocalError::BindFailed { what, addr, source }),
+    }
+}
+
+fn port_of(listener: &TcpListener) -> u16 {
+    listener.local_addr().map(|a| a.port()).unwrap_or(0)
+}
+
+/// The master: Mesos defaults, except a shorter allocation interval so a
+/// new pod is offered resources quickly on a one-machine cluster.
+fn master_config() -> MasterConfig {
+    MasterConfig {
+        hostname: "localhost".into(),
+        allocation_interval: Duration::from_millis(500),
+        ..MasterConfig::default()
+    }
+}
+
+fn agent_config(spec: &AgentSpec, layout: &Layout) -> Result<AgentConfig> {
+    let invalid = |source| LocalError::AgentConfigInvalid {
+        index: spec.index,
+        source,
+    };
+    let mut config = AgentConfig::new(spec.hostname.clone(), layout.agent_work_dir(spec.index))
+        .with_resources(&spec.resources)
+        .map_err(invalid)?;
+    if !spec.attributes.is_empty() {
+        config = config.with_attributes(&spec.attributes).map_err(invalid)?;
+    }
+    Ok(config)
+}
+
+/// The framework as `kube-mesos local` runs it: one replica (no election),
+/// also scheduling `default-scheduler` pods (no kube-scheduler runs here),
+/// and this binary as the executor, given what it needs to reach the API
+/// server and to serve `kubectl logs`.
+fn framework_config(
+    plan: &LocalPlan,
+    layout: &Layout,
+    state: &LocalState,
+    master: &MasterHandle,
+    api: &ApiServer,
+) -> Result<FrameworkConfig> {
+    let master_url = url::Url::parse(&master.url()).map_err(|source| {
+        LocalError::FrameworkConfigInvalid(
+            kube_mesos_framework::config::ConfigError::MasterUrlInvalid {
+                url: master.url(),
+                source,
+            },
+        )
+    })?;
+    let exe = std::env::current_exe().map_err(LocalError::CurrentExeFailed)?;
+    let exe_name = exe
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "kube-mesos".into());
+    let mut config = FrameworkConfig::new(vec![master_url]);
+    config.hostname = Some("localhost".into());
+    config.also_default_scheduler = true;
+    config.leader_election.enabled = false;
+    config.batch_window = Duration::from_millis(250);
+    config.executor.uris = vec![exe.display().to_string()];
+    config.executor.command = format!("./{} executor", shell_quote(&exe_name));
+    let env = &mut config.executor.env;
+    env.insert("KUBE_MESOS_API_SERVER".into(), api.url());
+    env.insert("KUBE_MESOS_TOKEN".into(), state.token.clone());
+    env.insert(
+        "KUBE_MESOS_API_CA_FILE".into(),
+        layout.ca_file().display().to_string(),
+    );
+    env.insert("KUBE_MESOS_KUBELET_TOKEN".into(), state.kubelet_token.clone());
+    env.insert("KUBE_MESOS_KUBELET_ADDRESS".into(), "127.0.0.1".into());
+    env.insert("KUBE_MESOS_NODE_IP".into(), "127.0.0.1".into());
+    env.insert(
+        "KUBE_MESOS_ROOT_DIR".into(),
+        layout.executor_root().display().to_string(),
+    );
+    env.insert("KUBE_MESOS_RUNTIME".into(), plan.runtime.as_str().into());
+    if plan.runtime == LocalRuntime::Cri {
+        env.insert(
+            "KUBE_MESOS_CRI_SOCKET".into(),
+            plan.cri_socket.display().to_string(),
+        );
+    }
+    Ok(config)
+}
+
+/// Single-quotes `s` for `/bin/sh` unless it is plainly safe.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn runtime_note(plan: &LocalPlan) -> String {
+    match plan.runtime {
+        LocalRuntime::Process => "process (containers run as host processes in their pod's \
+                                  sandbox directory: no images, no isolation)"
+            .into(),
+        LocalRuntime::Cri => format!("cri (containerd at {})", plan.cri_socket.display()),
+    }
+}
+
+/// Ready = every agent registered, the framework subscribed (its /readyz
+/// answers 200) and every agent's Node exists.
+async fn wait_ready(
+    agents: &[AgentHandle],
+    specs: &[AgentSpec],
+    kube: &kube::Client,
+    framework_http: SocketAddr,
+) -> bool {
+    for agent in agents {
+        if let Err(e) = agent.registered().await {
+            tracing::error!(error = %e, "an agent stopped before it registered");
+            return std::future::pending().await;
+        }
+    }
+    tracing::info!("agents registered");
+    let started = tokio::time::Instant::now();
+    let mut warned = false;
+    loop {
+        if http_status(framework_http, "/readyz").await == Some(200) {
+            break;
+        }
+        warn_slow(&mut warned, started, "the framework has not subscribed to Mesos yet");
+        tokio::time::sleep(READY_POLL).await;
+    }
+    tracing::info!("framework subscribed");
+    let nodes: kube::Api<Node> = kube::Api::all(kube.clone());
+    for spec in specs {
+        loop {
+            if let Ok(Some(_)) = nodes.get_opt(&spec.hostname).await {
+                break;
+            }
+            warn_slow(&mut warned, started, "the agents' Nodes are not there yet");
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+    true
+}
+
+fn warn_slow(warned: &mut bool, started: tokio::time::Instant, what: &str) {
+    if !*warned && started.elapsed() > Duration::from_secs(60) {
+        *warned = true;
+        tracing::warn!("still not ready after 60 s: {what}");
+    }
+}
+
+/// The status code of a plain `GET path` on `addr`, if it answered.
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        parse_status_line(&response)
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
+pub fn parse_status_line(response: &[u8]) -> Option<u16> {
+    let line = response.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut parts = line.split_whitespace();
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}
+
+/// Completes once at least `count` signals were seen.
+pub async fn wait_signals(mut signals: Signals, count: u32) {
+    loop {
+        if *signals.borrow_and_update() >= count {
+            return;
+        }
+        if signals.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_parse() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n\r\nok"), Some(200));
+        assert_eq!(parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(parse_status_line(b"garbage"), None);
+        assert_eq!(parse_status_line(b""), None);
+    }
+
+    #[test]
+    fn only_unsafe_names_are_quoted() {
+        assert_eq!(shell_quote("kube-mesos"), "kube-mesos");
+        assert_eq!(shell_quote("my exe"), "'my exe'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn the_data_dir_is_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = prepare_data_dir(&dir.path().join("a/../b")).unwrap();
+        assert!(layout.root.is_absolute());
+        assert!(layout.root.ends_with("b"));
+        assert_eq!(layout.agent_work_dir(1), layout.root.join("agents/1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_signal_is_needed_to_force() {
+        let (tx, rx) = watch::channel(0u32);
+        let first = tokio::spawn(wait_signals(rx.clone(), 1));
+        let second = tokio::spawn(wait_signals(rx, 2));
+        tx.send_modify(|n| *n += 1);
+        first.await.unwrap();
+        assert!(!second.is_finished());
+        tx.send_modify(|n| *n += 1);
+        second.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_remembered_port_that_is_taken_falls_back_to_a_free_one() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = port_of(&taken);
+        let other = bind("test", 0, port).await.unwrap();
+        assert_ne!(port_of(&other), port);
+        assert!(matches!(
+            bind("test", port, 0).await,
+            Err(LocalError::BindFailed { .. })
+        ));
+    }
+}

@@ -1,0 +1,69 @@
+//! `kube-mesos local`: a whole kube-mesos cluster on one machine in one
+//! command, for a newcomer's first five minutes and for the end-to-end
+//! tests.
+//!
+//! It wires the parts that exist anyway — the devcluster API server and
+//! Mesos master/agents, the framework's run loop, and this binary as the
+//! executor — rather than offering a separate "lite" mode, so what works
+//! here is what runs against a real Mesos and a real kube-apiserver.
+//!
+//! Layout: [`args`] (flags → [`args::LocalPlan`], pure), [`state`] (ports and
+//! tokens remembered in the data dir), [`cluster`] (the async shell:
+//! start, readiness, stop), [`error`].
+
+pub mod args;
+pub mod cluster;
+pub mod error;
+pub mod state;
+
+pub use args::LocalArgs;
+pub use error::{LocalError, Result};
+
+use tokio::sync::watch;
+
+/// Runs `kube-mesos local` until SIGINT/SIGTERM (a second one exits at once).
+pub fn run(args: LocalArgs) -> Result<()> {
+    let plan = args.into_plan(args::HostSize::detect())?;
+    init_logging();
+    // reqwest (Mesos client) and kube-rs use rustls with ring, chosen here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().map_err(LocalError::RuntimeFailed)?;
+    runtime.block_on(async {
+        let signals = count_signals()?;
+        cluster::run(plan, signals).await
+    })?;
+    // Executors and the connections of kubectl watches may still hold
+    // runtime tasks; do not wait for them.
+    runtime.shutdown_background();
+    Ok(())
+}
+
+/// Counts SIGINT and SIGTERM in a watch channel.
+fn count_signals() -> Result<watch::Receiver<u32>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(LocalError::SignalSetupFailed)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(LocalError::SignalSetupFailed)?;
+    let (tx, rx) = watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tx.send_modify(|n| *n += 1);
+            tracing::info!(signals = *tx.borrow(), "stop signal received");
+        }
+    });
+    Ok(rx)
+}
+
+/// Logs go to stderr (`RUST_LOG` filters, default `info`); stdout carries
+/// only the few lines a user or a script reads (URLs, the ready line).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
