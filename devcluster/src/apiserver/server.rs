@@ -85,22 +85,33 @@ pub async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
     resp
 }
 
+/// Bytes of an oversized body read (and dropped) before answering 413, so
+/// the client sees the answer instead of a reset mid-upload.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
 async fn read_body(ctx: &Ctx, req: Request) -> ApiResult<(HeaderMap, bytes::Bytes)> {
+    use http_body_util::BodyExt;
     let limit = ctx.config.max_body_bytes;
-    let too_large = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit);
-    if too_large {
+    let (parts, mut body) = req.into_parts();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            StatusError::bad_request(format!("error reading the request body: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_CAP {
+                break;
+            }
+        }
+    }
+    if seen > limit {
         return Err(StatusError::too_large(limit));
     }
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| StatusError::too_large(limit))?;
-    Ok((parts.headers, bytes))
+    Ok((parts.headers, buf.freeze()))
 }
 
 async fn dispatch(ctx: Arc<Ctx>, req: Request) -> ApiResult<Response> {
