@@ -923,3 +923,100 @@ impl Runtime for CriRuntime {
         Ok(cleaned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cri_status(state: proto::ContainerState, code: i32, reason: &str) -> proto::ContainerStatus {
+        proto::ContainerStatus {
+            id: "abc".into(),
+            metadata: Some(proto::ContainerMetadata {
+                name: "app".into(),
+                attempt: 3,
+            }),
+            state: state as i32,
+            started_at: 1_700_000_000_000_000_000,
+            finished_at: 1_700_000_001_000_000_000,
+            exit_code: code,
+            reason: reason.into(),
+            log_path: "/logs/app/3.log".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn container_statuses_convert_with_kubelet_reasons() {
+        let s = container_status(cri_status(proto::ContainerState::ContainerRunning, 0, ""));
+        assert_eq!(
+            (s.name.as_str(), s.attempt, s.state),
+            ("app", 3, ContainerStateKind::Running)
+        );
+        assert!(s.exit.is_none());
+        assert_eq!(s.started_at.map(|t| t.as_second()), Some(1_700_000_000));
+
+        let s = container_status(cri_status(proto::ContainerState::ContainerExited, 0, ""));
+        assert_eq!(
+            s.exit.as_ref().map(|e| e.reason.as_str()),
+            Some("Completed")
+        );
+        let s = container_status(cri_status(proto::ContainerState::ContainerExited, 2, ""));
+        assert_eq!(s.exit.as_ref().map(|e| e.reason.as_str()), Some("Error"));
+        let s = container_status(cri_status(
+            proto::ContainerState::ContainerExited,
+            137,
+            "OOMKilled",
+        ));
+        let e = s.exit.expect("exit");
+        assert_eq!((e.exit_code, e.reason.as_str()), (137, "OOMKilled"));
+        assert_eq!(e.finished_at.as_second(), 1_700_000_001);
+
+        let s = container_status(cri_status(proto::ContainerState::ContainerUnknown, 0, ""));
+        assert_eq!(s.exit.map(|e| e.reason), Some(LOST_REASON.to_string()));
+    }
+
+    #[test]
+    fn grpc_errors_read_like_the_kubelets() {
+        let s = Status::not_found("no such image");
+        assert_eq!(
+            status_text(&s),
+            "rpc error: code = NotFound desc = no such image"
+        );
+        assert!(matches!(
+            not_found_or("c1", "ContainerStatus", &s),
+            RuntimeError::ContainerNotFound(id) if id == "c1"
+        ));
+        let e = not_found_or("c1", "ContainerStatus", &Status::unavailable("down"));
+        assert_eq!(
+            e.to_string(),
+            "runtime call ContainerStatus: rpc error: code = Unavailable desc = down"
+        );
+        assert_eq!(secs_ceil(Duration::from_millis(1500)), 2);
+        assert_eq!(secs_ceil(Duration::ZERO), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_an_error_of_the_step_not_a_panic() {
+        let dir = std::env::temp_dir().join("kube-mesos-cri-no-socket");
+        let mut config = CriConfig::new(dir.join("none.sock"), &dir);
+        config.request_timeout = Duration::from_secs(5);
+        let rt = CriRuntime::new(config);
+        assert!(rt.status("x").await.is_err());
+        let err = rt
+            .ensure_image(
+                "busybox",
+                crate::runner::runtime::ImagePullPolicy::IfNotPresent,
+                "u",
+                &[],
+                None,
+            )
+            .await
+            .expect_err("no runtime");
+        assert_eq!(err.waiting_reason(), Some(image::IMAGE_INSPECT_ERROR));
+        assert!(
+            CriRuntime::connect(CriConfig::new(dir.join("none.sock"), &dir))
+                .await
+                .is_err()
+        );
+    }
+}
