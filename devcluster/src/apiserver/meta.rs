@@ -22,13 +22,6 @@ pub fn now_plus(secs: i64) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Now as a `metav1.MicroTime` string.
-pub fn now_micro() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
-}
-
 /// Seconds since a `metav1.Time` string; `None` if absent or unparsable.
 pub fn age_secs(ts: &Value) -> Option<i64> {
     let t: jiff::Timestamp = ts.as_str()?.parse().ok()?;

@@ -9,10 +9,12 @@
 //! resourceVersion/watch/410 semantics, three patch formats, Table printing,
 //! graceful pod deletion and a durable store.
 //!
-//! Layout: [`store`] (objects, rv, history, persistence), [`watch`] (streams),
-//! [`strategy`] (per-resource defaulting and validation), [`patch`],
-//! [`table`], [`discovery`], [`handlers`] (verbs), [`server`] (HTTP shell),
-//! [`logs`] (kubelet proxy), [`error`] (Status bodies).
+//! Layout (private modules unless noted): `store` (objects, rv, history,
+//! persistence), `watch` (streams), `strategy` (per-resource defaulting and
+//! validation), `patch`, `table`, `discovery`, `protobuf` (kubectl's
+//! protobuf bodies), `handlers` (verbs), `server` (HTTP shell), public
+//! [`logs`] (kubelet proxy and its client), [`tls`] (CA and serving cert),
+//! [`config`] and [`error`] (Status bodies).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kube_mesos_devcluster::apiserver::ApiServerError> {
@@ -25,23 +27,23 @@
 //! ```
 
 pub mod config;
-pub mod discovery;
+mod discovery;
 pub mod error;
-pub mod handlers;
+mod handlers;
 pub mod logs;
-pub mod meta;
-pub mod patch;
-pub mod protobuf;
-pub mod request;
-pub mod resources;
-pub mod selector;
-pub mod server;
-pub mod store;
-pub mod strategy;
-pub mod table;
+mod meta;
+mod patch;
+mod protobuf;
+mod request;
+mod resources;
+mod selector;
+mod server;
+mod store;
+mod strategy;
+mod table;
 pub mod tls;
-pub mod typed;
-pub mod watch;
+mod typed;
+mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;

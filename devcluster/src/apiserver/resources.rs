@@ -149,11 +149,6 @@ pub fn namespaces() -> &'static ResourceType {
     &RESOURCES[2]
 }
 
-/// The core/v1 serviceaccounts resource.
-pub fn serviceaccounts() -> &'static ResourceType {
-    &RESOURCES[6]
-}
-
 /// The core/v1 nodes resource.
 pub fn nodes() -> &'static ResourceType {
     &RESOURCES[3]
@@ -167,7 +162,6 @@ mod tests {
     fn shortcuts_point_at_the_right_rows() {
         assert_eq!(pods().plural, "pods");
         assert_eq!(namespaces().plural, "namespaces");
-        assert_eq!(serviceaccounts().plural, "serviceaccounts");
         assert_eq!(nodes().plural, "nodes");
     }
 }

@@ -234,14 +234,6 @@ impl FieldSelector {
         Ok(Self(reqs))
     }
 
-    /// The exact name this selector pins, if any (`metadata.name=x`).
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, eq, _)| k == "metadata.name" && *eq)
-            .map(|(_, _, v)| v.as_str())
-    }
-
     /// Whether the object satisfies every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0
