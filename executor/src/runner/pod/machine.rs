@@ -20,7 +20,14 @@
 //! - stopping a container: preStop hook, then TERM with what is left of the
 //!   grace period (at least 2 s, kubelet's `minimumGracePeriodInSeconds`),
 //!   KILL when it runs out (done by the runtime's `stop`);
-//! - a pod kill stops all containers in parallel, then the sandbox.
+//! - a pod kill stops all containers in parallel, then the sandbox;
+//! - a postStart hook runs right after the container starts; its failure
+//!   kills the container (`FailedPostStartHook`), which restarts per policy.
+//!   Unlike the kubelet, which blocks the pod's sync on the hook, the other
+//!   containers are not held back meanwhile.
+//!
+//! Not covered yet: restartable init containers (sidecars),
+//! `activeDeadlineSeconds`, in-place resize.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -86,6 +93,8 @@ pub enum StopCause {
     PodKill,
     /// A liveness or startup probe failed.
     ProbeFailed(ProbeKind),
+    /// The postStart hook failed.
+    PostStartFailed,
 }
 
 /// The current instance of a container.
@@ -154,6 +163,8 @@ pub struct Container {
     pub probes: BTreeMap<ProbeKind, ProbeTracker>,
     /// preStop hook.
     pub pre_stop: Option<Handler>,
+    /// postStart hook.
+    pub post_start: Option<Handler>,
     /// Init container that exited 0.
     pub succeeded: bool,
     /// Ever ran (a start was attempted and got an ID or an exit).
@@ -193,6 +204,11 @@ impl Container {
             backoff: Backoff::default(),
             started: false,
             probes,
+            post_start: c
+                .lifecycle
+                .as_ref()
+                .and_then(|l| l.post_start.as_ref())
+                .map(|h| hook_handler(h, c)),
             pre_stop: c
                 .lifecycle
                 .as_ref()
@@ -355,6 +371,16 @@ pub enum Input {
         /// Outcome.
         success: bool,
     },
+    /// The postStart hook finished; a failure kills the container
+    /// (kubelet reason `FailedPostStartHook`), which restarts per policy.
+    PostStartDone {
+        /// Container.
+        name: String,
+        /// Epoch it ran for.
+        epoch: u64,
+        /// Whether the hook succeeded.
+        success: bool,
+    },
     /// The preStop hook finished (successfully or not).
     PreStopDone {
         /// Container.
@@ -394,6 +420,17 @@ pub enum Action {
         init: bool,
         /// Restart attempt (the restart count).
         attempt: u32,
+    },
+    /// Run the postStart hook; answer `PostStartDone`.
+    RunPostStart {
+        /// Container.
+        name: String,
+        /// Runtime ID.
+        id: String,
+        /// Hook.
+        handler: Handler,
+        /// Epoch.
+        epoch: u64,
     },
     /// Run the preStop hook; answer `PreStopDone`.
     RunPreStop {
@@ -648,6 +685,27 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
             epoch,
             success,
         } => on_probe(state, now, &name, kind, epoch, success, &mut out),
+        Input::PostStartDone {
+            name,
+            epoch,
+            success,
+        } => {
+            let current = state
+                .container(&name)
+                .is_some_and(|c| c.epoch == epoch && matches!(c.run, Run::Running { .. }));
+            if current && !success && state.stage == Stage::Running {
+                tracing::info!(container = %name, "postStart hook failed, killing the container");
+                let grace = state.grace;
+                begin_stop(
+                    state,
+                    now,
+                    &name,
+                    grace,
+                    StopCause::PostStartFailed,
+                    &mut out,
+                );
+            }
+        }
         Input::PreStopDone { name, epoch } => {
             let grace_left = state.container(&name).and_then(|c| match &c.run {
                 Run::Stopping {
@@ -774,6 +832,14 @@ fn on_started(
         // Killed while it was starting: stop it now.
         begin_stop(state, now, name, grace, StopCause::PodKill, out);
         return;
+    }
+    if let (Some(handler), Run::Running { id, .. }) = (&c.post_start, &c.run) {
+        out.push(Action::RunPostStart {
+            name: c.name.clone(),
+            id: id.clone(),
+            handler: handler.clone(),
+            epoch: c.epoch,
+        });
     }
     let kinds: Vec<ProbeKind> = if c.started {
         vec![ProbeKind::Liveness, ProbeKind::Readiness]

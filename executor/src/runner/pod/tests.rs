@@ -627,3 +627,32 @@ async fn adopted_containers_resume_instead_of_starting_again() {
     // Its exit is handled like any other.
     assert_eq!(starts(&h.exited("a", "a-2", 1)), vec!["a"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn failed_post_start_hook_kills_and_restarts() {
+    let p = pod(json!({
+        "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+        "spec": {"terminationGracePeriodSeconds": 9, "containers": [
+            {"name": "c", "command": ["sleep"], "lifecycle": {"postStart": {"exec": {"command": ["false"]}}}}
+        ]}
+    }));
+    let mut h = Harness::new(&p);
+    h.boot();
+    let (id, a) = h.started("c");
+    assert!(matches!(&a[0], Action::RunPostStart { name, .. } if name == "c"));
+    let epoch = h.state.container("c").unwrap().epoch;
+    let a = h.feed(Input::PostStartDone {
+        name: "c".into(),
+        epoch,
+        success: false,
+    });
+    assert_eq!(
+        a,
+        vec![Action::StopContainer {
+            name: "c".into(),
+            id: id.clone(),
+            grace: Duration::from_secs(9)
+        }]
+    );
+    assert_eq!(starts(&h.exited("c", &id, 137)), vec!["c"]);
+}

@@ -259,6 +259,31 @@ impl Shell {
                     send(Input::PreStopDone { name, epoch });
                 });
             }
+            Action::RunPostStart {
+                name,
+                id,
+                handler,
+                epoch,
+            } => {
+                let host = self
+                    .facts(state)
+                    .pod_ips
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "127.0.0.1".into());
+                let timeout = state.grace;
+                tokio::spawn(async move {
+                    let out = prober::run(&*rt, &id, &handler, &host, timeout).await;
+                    if !out.success {
+                        tracing::warn!(container = %name, output = %out.output, "postStart hook failed");
+                    }
+                    send(Input::PostStartDone {
+                        name,
+                        epoch,
+                        success: out.success,
+                    });
+                });
+            }
             Action::StopContainer { name, id, grace } => {
                 tokio::spawn(async move {
                     if let Err(e) = rt.stop(&id, grace).await {
