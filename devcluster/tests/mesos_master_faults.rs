@@ -277,3 +277,27 @@ async fn executor_exits_messages_and_shutdowns_travel_both_ways() {
     assert_eq!(f.status, Some(9));
     master.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_that_stops_listening_becomes_unreachable_after_the_ping_timeout() {
+    let master = TestMaster::start(MasterConfig {
+        agent_ping_timeout: Duration::from_millis(300),
+        ..fast_config()
+    })
+    .await;
+    let (mut s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
+    // The agent drops its inbox, as a crashed or partitioned agent does.
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    agent.inbox = rx;
+    let st = s.next_update().await;
+    assert_eq!(st.state(), TaskState::TaskUnreachable);
+    assert_eq!(st.reason(), task_status::Reason::AgentRemoved);
+    assert_eq!(st.message(), "health check timed out");
+    let fid = s.framework_id.clone();
+    let task = running(&agent, &fid);
+    let agent = agent.reregister(vec![task]).await;
+    let aid = agent.id.clone();
+    post(&master, &s, reconcile(&[("t1", Some(&aid))])).await;
+    assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
+    master.stop().await;
+}

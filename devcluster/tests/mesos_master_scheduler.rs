@@ -651,3 +651,84 @@ async fn a_framework_id_mismatch_in_subscribe_is_a_bad_request() {
     );
     master.stop().await;
 }
+
+#[tokio::test]
+async fn launch_group_reaches_the_agent_as_one_group() {
+    let master = TestMaster::fast().await;
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let offers = s.next_offers().await;
+    let mut t1 = task("g1", &offers[0], 0.5);
+    let mut t2 = task("g2", &offers[0], 0.5);
+    t1.executor = None;
+    t2.executor = None;
+    let accept = Call {
+        accept: Some(call::Accept {
+            offer_ids: vec![offers[0].id.clone()],
+            operations: vec![v1::offer::Operation {
+                r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
+                launch_group: Some(v1::offer::operation::LaunchGroup {
+                    executor: executor("group-ex"),
+                    task_group: v1::TaskGroupInfo {
+                        tasks: vec![t1, t2],
+                    },
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        }),
+        ..call_of(call::Type::Accept)
+    };
+    assert_eq!(post(&master, &s, accept).await.0, 202);
+    match agent.recv().await {
+        MasterMessage::RunTasks {
+            executor,
+            tasks,
+            group,
+            ..
+        } => {
+            assert!(group);
+            assert_eq!(executor.executor_id.value, "group-ex");
+            assert_eq!(tasks.len(), 2);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn update_framework_changes_the_framework_info() {
+    let master = TestMaster::fast().await;
+    let s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let mut info = framework_info("renamed");
+    info.id = Some(FrameworkId {
+        value: s.framework_id.clone(),
+    });
+    let update = Call {
+        update_framework: Some(call::UpdateFramework {
+            framework_info: info.clone(),
+            suppressed_roles: vec![],
+        }),
+        ..call_of(call::Type::UpdateFramework)
+    };
+    assert_eq!(post(&master, &s, update).await.0, 200);
+
+    // framework_id and update_framework.framework_info.id must agree.
+    info.id = Some(FrameworkId {
+        value: "other".into(),
+    });
+    let update = Call {
+        update_framework: Some(call::UpdateFramework {
+            framework_info: info,
+            suppressed_roles: vec![],
+        }),
+        ..call_of(call::Type::UpdateFramework)
+    };
+    let (code, body) = post(&master, &s, update).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body,
+        "Failed to validate scheduler::Call: 'framework_id' differs from 'update_framework.framework_info.id'"
+    );
+    master.stop().await;
+}

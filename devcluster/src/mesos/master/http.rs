@@ -161,16 +161,23 @@ fn valid_uuid(b: &[u8]) -> bool {
     b.len() == 16 && (1..=5).contains(&(b[6] >> 4))
 }
 
-/// Removes the stream from the master once the client is gone.
+/// Tells the master (framework ID, stream ID) once the client is gone.
 struct StreamGuard {
-    shared: Arc<Shared>,
-    ids: Option<(String, String)>,
+    notify: Option<(mpsc::UnboundedSender<(String, String)>, String, String)>,
+}
+
+impl StreamGuard {
+    fn new(shared: &Shared, ids: Option<(String, String)>) -> Self {
+        StreamGuard {
+            notify: ids.map(|(f, s)| (shared.closed_tx.clone(), f, s)),
+        }
+    }
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        if let Some(ids) = self.ids.take() {
-            let _ = self.shared.closed_tx.send(ids);
+        if let Some((tx, f, s)) = self.notify.take() {
+            let _ = tx.send((f, s));
         }
     }
 }
@@ -269,10 +276,7 @@ async fn scheduler(
             (id, st.config.heartbeat_interval)
         };
         shared.wake.notify_one();
-        let guard = StreamGuard {
-            shared: shared.clone(),
-            ids: framework_id.map(|f| (f, stream_id.clone())),
-        };
+        let guard = StreamGuard::new(&shared, framework_id.map(|f| (f, stream_id.clone())));
         let body = event_stream(rx, accept, interval, scheduler_heartbeat, guard);
         let mut r = Response::new(body);
         r.headers_mut().insert(
@@ -475,10 +479,7 @@ async fn operator_api(
             };
             let _ = tx.send(subscribed);
             drop(tx);
-            let guard = StreamGuard {
-                shared: shared.clone(),
-                ids: None,
-            };
+            let guard = StreamGuard::new(&shared, None);
             let body = event_stream(rx, accept, interval, operator_heartbeat, guard);
             let mut r = Response::new(body);
             r.headers_mut().insert(
@@ -605,6 +606,52 @@ mod tests {
             validate_call(&c),
             Err("'framework_id' differs from 'subscribe.framework_info.id'".into())
         );
+    }
+
+    async fn next(
+        frames: &mut (impl futures::Stream<Item = Result<Bytes, axum::Error>> + Unpin),
+    ) -> event::Type {
+        use futures::StreamExt;
+        use prost::Message;
+        let chunk = frames.next().await.unwrap().unwrap();
+        let mut d = kube_mesos_proto::recordio::Decoder::new();
+        d.push(&chunk);
+        Event::decode(d.next_record().unwrap().unwrap())
+            .unwrap()
+            .r#type()
+    }
+
+    /// Heartbeats: one right after what is queued (SUBSCRIBED), then one per
+    /// interval; the stream ends when the master drops its sender.
+    #[tokio::test(start_paused = true)]
+    async fn streams_heartbeat_at_once_then_every_interval() {
+        use futures::StreamExt;
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        tx.send(Event {
+            r#type: Some(event::Type::Subscribed as i32),
+            ..Default::default()
+        })
+        .unwrap();
+        let guard = StreamGuard { notify: None };
+        let body = event_stream(
+            rx,
+            ContentType::Protobuf,
+            Duration::from_secs(15),
+            scheduler_heartbeat,
+            guard,
+        );
+        let mut frames = body.into_data_stream();
+        let start = tokio::time::Instant::now();
+        assert_eq!(next(&mut frames).await, event::Type::Subscribed);
+        assert_eq!(next(&mut frames).await, event::Type::Heartbeat);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(next(&mut frames).await, event::Type::Heartbeat);
+        assert_eq!(start.elapsed(), Duration::from_secs(15));
+        assert_eq!(next(&mut frames).await, event::Type::Heartbeat);
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        drop(tx);
+        assert!(frames.next().await.is_none());
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct MasterConfig {
     /// After a master restart, agents that do not come back in this time are
     /// marked unreachable (Mesos `--agent_reregister_timeout`, 10 min).
     pub agent_reregister_timeout: Duration,
+    /// An agent whose inbox closed is marked unreachable after this long
+    /// (Mesos: `--agent_ping_timeout` 15 s × `--max_agent_ping_timeouts` 5).
+    pub agent_ping_timeout: Duration,
     /// `Some("host:port")` makes this master a non-leader redirecting there.
     pub leader: Option<String>,
     /// Version reported by `/version` and GET_VERSION.
@@ -94,6 +97,7 @@ impl Default for MasterConfig {
             offer_timeout: None,
             max_request_body: 16 * 1024 * 1024,
             agent_reregister_timeout: Duration::from_secs(600),
+            agent_ping_timeout: Duration::from_secs(75),
             leader: None,
             version: http::MESOS_VERSION.into(),
         }

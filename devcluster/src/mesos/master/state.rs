@@ -134,6 +134,8 @@ pub struct Agent {
     inbox: AgentInbox,
     total: Resources,
     connected: bool,
+    /// Since when its inbox is closed (the agent stopped listening).
+    disconnected_at: Option<Instant>,
     registered_time: TimeInfo,
     reregistered_time: Option<TimeInfo>,
     /// Executors running there: (framework ID, executor ID) → info.
@@ -1469,6 +1471,7 @@ impl State {
             info,
             inbox,
             connected: true,
+            disconnected_at: None,
             registered_time: previous
                 .as_ref()
                 .map(|p| p.registered_time)
@@ -1802,7 +1805,26 @@ impl State {
             if agent.connected && agent.inbox.is_closed() {
                 tracing::info!(agent_id = %agent.id(), "agent disconnected");
                 agent.connected = false;
+                agent.disconnected_at = Some(now);
             }
+        }
+        // Mesos marks an agent unreachable once it missed
+        // `max_agent_ping_timeouts` pings of `agent_ping_timeout` each.
+        let silent: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| {
+                a.disconnected_at
+                    .is_some_and(|d| now.duration_since(d) >= self.config.agent_ping_timeout)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for a in silent {
+            self.remove_agent(
+                &a,
+                Removal::Unreachable("health check timed out".into()),
+                false,
+            );
         }
         let disconnected: Vec<String> = self
             .offers
