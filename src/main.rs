@@ -22,7 +22,7 @@ enum Command {
     /// Run the Mesos framework scheduler that places pods on offers.
     Framework(Box<kube_mesos_framework::config::FrameworkArgs>),
     /// Run the Mesos executor (started by a Mesos agent, not by hand).
-    Executor,
+    Executor(Box<kube_mesos_executor::config::ExecutorArgs>),
     /// Start a whole cluster on this machine for trying kube-mesos out.
     Local(Box<local::LocalArgs>),
     /// Print the version.
@@ -37,8 +37,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Framework(args) => run_framework(*args),
+        Command::Executor(args) => run_executor(*args),
         Command::Local(args) => Ok(local::run(*args)?),
-        other => anyhow::bail!("`kube-mesos {other:?}` is not implemented yet"),
     }
 }
 
@@ -55,6 +55,49 @@ fn run_framework(args: kube_mesos_framework::config::FrameworkArgs) -> anyhow::R
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(kube_mesos_framework::run::run_until_signal(config))?;
     Ok(())
+}
+
+/// `kube-mesos executor`: the Mesos side comes from the agent's `MESOS_*`
+/// environment, everything else from flags / `KUBE_MESOS_*` variables. The
+/// first SIGTERM or SIGINT stops the pods gracefully, a second one exits at
+/// once.
+fn run_executor(args: kube_mesos_executor::config::ExecutorArgs) -> anyhow::Result<()> {
+    use kube_mesos_executor::config::LogFormat;
+    let config = args.into_config()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    let env = kube_mesos_executor::mesos::ExecutorEnv::from_vars(std::env::vars())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        let service = kube_mesos_executor::service::ExecutorService::new(config, env).await?;
+        service.run(rx).await?;
+        Ok::<_, anyhow::Error>(())
+    })
 }
 
 fn init_logging(format: kube_mesos_framework::config::LogFormat) {

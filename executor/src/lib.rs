@@ -1,3 +1,7 @@
 //! The kube-mesos executor: a kubelet-equivalent pod runner inside a Mesos custom executor.
+pub mod config;
+pub mod kube;
+pub mod kubelet;
 pub mod mesos;
 pub mod runner;
+pub mod service;

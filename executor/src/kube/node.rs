@@ -1,0 +1,402 @@
+//! The Node's status as this executor's kubelet role keeps it.
+//!
+//! The framework creates one Node per agent; the executor running on the
+//! agent patches its `status` like a kubelet (`pkg/kubelet/nodestatus`):
+//! the Ready condition (`KubeletReady`, "kubelet is posting ready status"),
+//! capacity and allocatable from the agent's resources, nodeInfo from the
+//! host, addresses (InternalIP, Hostname) and the kubelet endpoint's port,
+//! which is where the API server sends `pods/log`.
+//!
+//! [`node_status`] is pure (facts in, status out); [`HostFacts::read`]
+//! collects the host's facts once; [`run_node_status`] re-patches
+//! periodically and retries on errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube_mesos_proto::v1::{value, Resource};
+
+use super::{api_error, Backoff, KubeError};
+
+/// Pod capacity of a Node (the kubelet's default `maxPods`).
+pub const DEFAULT_MAX_PODS: u32 = 110;
+/// Ready reason of a healthy kubelet.
+pub const KUBELET_READY: &str = "KubeletReady";
+/// Ready message of a healthy kubelet.
+pub const KUBELET_READY_MESSAGE: &str = "kubelet is posting ready status";
+
+/// Facts about the host, read once at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// `/etc/machine-id`.
+    pub machine_id: String,
+    /// `/sys/class/dmi/id/product_uuid` when readable.
+    pub system_uuid: String,
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub boot_id: String,
+    /// `/proc/sys/kernel/osrelease` (uname -r).
+    pub kernel_version: String,
+    /// PRETTY_NAME of `/etc/os-release`.
+    pub os_image: String,
+    /// GOARCH spelling of the architecture.
+    pub architecture: String,
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `PRETTY_NAME` of an os-release file's text (quotes removed); "Linux"
+/// when missing, as the kubelet's cadvisor fallback.
+pub fn os_image(os_release: &str) -> String {
+    os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+/// GOARCH for Rust's architecture name.
+pub fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+impl HostFacts {
+    /// Reads the facts of this host.
+    pub fn read() -> Self {
+        let os_release = std::fs::read_to_string("/etc/os-release")
+            .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+            .unwrap_or_default();
+        Self {
+            machine_id: read_trimmed(Path::new("/etc/machine-id")),
+            system_uuid: read_trimmed(Path::new("/sys/class/dmi/id/product_uuid")),
+            boot_id: read_trimmed(Path::new("/proc/sys/kernel/random/boot_id")),
+            kernel_version: read_trimmed(Path::new("/proc/sys/kernel/osrelease")),
+            os_image: os_image(&os_release),
+            architecture: go_arch(std::env::consts::ARCH).to_string(),
+        }
+    }
+}
+
+/// Everything the Node status is derived from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFacts {
+    /// The node name.
+    pub node_name: String,
+    /// The agent's hostname.
+    pub hostname: String,
+    /// The node IP.
+    pub internal_ip: Option<String>,
+    /// The agent's total resources (SUBSCRIBED.agent_info.resources).
+    pub resources: Vec<Resource>,
+    /// The kubelet endpoint's port.
+    pub kubelet_port: u16,
+    /// `containerRuntimeVersion` (`process://0.1.0`, `containerd://1.7`).
+    pub container_runtime_version: String,
+    /// Host facts.
+    pub host: HostFacts,
+}
+
+/// `4` for whole CPUs, `3500m` otherwise.
+pub fn cpu_quantity(cpus: f64) -> String {
+    let milli = (cpus * 1000.0).round() as i64;
+    if milli % 1000 == 0 {
+        (milli / 1000).to_string()
+    } else {
+        format!("{milli}m")
+    }
+}
+
+/// `<n>Mi` for whole MiB, `<n>Ki` otherwise.
+pub fn mib_quantity(mib: f64) -> String {
+    let ki = (mib * 1024.0).round() as i64;
+    if ki % 1024 == 0 {
+        format!("{}Mi", ki / 1024)
+    } else {
+        format!("{ki}Ki")
+    }
+}
+
+/// Capacity from Mesos resources: `cpus` → cpu, `mem` → memory, `disk` →
+/// ephemeral-storage (Mesos MB are MiB), plus `pods`; scalars of all roles
+/// add up. The same derivation as the framework's Node, so both writers agree.
+pub fn capacity_of(resources: &[Resource]) -> BTreeMap<String, Quantity> {
+    let mut sums: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in resources {
+        if r.r#type != value::Type::Scalar as i32 {
+            continue;
+        }
+        let Some(s) = r.scalar else { continue };
+        if matches!(r.name.as_str(), "cpus" | "mem" | "disk")
+            && s.value.is_finite()
+            && s.value > 0.0
+        {
+            *sums.entry(r.name.as_str()).or_default() += s.value;
+        }
+    }
+    let get = |k: &str| sums.get(k).copied().unwrap_or(0.0);
+    BTreeMap::from([
+        ("cpu".to_string(), Quantity(cpu_quantity(get("cpus")))),
+        ("memory".to_string(), Quantity(mib_quantity(get("mem")))),
+        (
+            "ephemeral-storage".to_string(),
+            Quantity(mib_quantity(get("disk"))),
+        ),
+        ("pods".to_string(), Quantity(DEFAULT_MAX_PODS.to_string())),
+    ])
+}
+
+/// The Ready condition at `now`; its transition time stays when the
+/// previous Ready condition was already True.
+pub fn ready_condition(
+    previous: Option<&core::NodeCondition>,
+    now: Timestamp,
+) -> core::NodeCondition {
+    let transition = previous
+        .filter(|c| c.status == "True")
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    core::NodeCondition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: Some(KUBELET_READY.into()),
+        message: Some(KUBELET_READY_MESSAGE.into()),
+        last_heartbeat_time: Some(Time(now)),
+        last_transition_time: Some(transition),
+    }
+}
+
+/// The Node status this executor writes. `previous` is the Node's current
+/// status (for the Ready transition time).
+pub fn node_status(
+    facts: &NodeFacts,
+    previous: Option<&core::NodeStatus>,
+    now: Timestamp,
+) -> core::NodeStatus {
+    let prev_ready = previous
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    let capacity = capacity_of(&facts.resources);
+    let mut addresses = Vec::new();
+    if let Some(ip) = &facts.internal_ip {
+        addresses.push(core::NodeAddress {
+            type_: "InternalIP".into(),
+            address: ip.clone(),
+        });
+    }
+    addresses.push(core::NodeAddress {
+        type_: "Hostname".into(),
+        address: facts.hostname.clone(),
+    });
+    let h = &facts.host;
+    core::NodeStatus {
+        capacity: Some(capacity.clone()),
+        allocatable: Some(capacity),
+        conditions: Some(vec![ready_condition(prev_ready, now)]),
+        addresses: Some(addresses),
+        daemon_endpoints: Some(core::NodeDaemonEndpoints {
+            kubelet_endpoint: Some(core::DaemonEndpoint {
+                port: i32::from(facts.kubelet_port),
+            }),
+        }),
+        node_info: Some(core::NodeSystemInfo {
+            architecture: h.architecture.clone(),
+            boot_id: h.boot_id.clone(),
+            container_runtime_version: facts.container_runtime_version.clone(),
+            kernel_version: h.kernel_version.clone(),
+            kube_proxy_version: String::new(),
+            kubelet_version: format!("kube-mesos/v{}", env!("CARGO_PKG_VERSION")),
+            machine_id: h.machine_id.clone(),
+            operating_system: "linux".into(),
+            os_image: h.os_image.clone(),
+            system_uuid: h.system_uuid.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Reads the Node and patches its status once.
+pub async fn update_node_status(client: &kube::Client, facts: &NodeFacts) -> Result<(), KubeError> {
+    let api: kube::Api<core::Node> = kube::Api::all(client.clone());
+    let node = api
+        .get_opt(&facts.node_name)
+        .await
+        .map_err(api_error("get node", facts.node_name.clone()))?;
+    let Some(node) = node else {
+        return Err(KubeError::NodeMissing {
+            node: facts.node_name.clone(),
+        });
+    };
+    let status = node_status(facts, node.status.as_ref(), Timestamp::now());
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(
+        &facts.node_name,
+        &PatchParams::default(),
+        &Patch::Strategic(&patch),
+    )
+    .await
+    .map_err(api_error("patch status of node", facts.node_name.clone()))?;
+    Ok(())
+}
+
+/// Patches the Node status every `interval` until `shutdown`, retrying
+/// failures with backoff.
+pub async fn run_node_status(
+    client: kube::Client,
+    facts: NodeFacts,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut backoff = Backoff::default();
+    let mut first = true;
+    loop {
+        let delay = match update_node_status(&client, &facts).await {
+            Ok(()) => {
+                if first {
+                    tracing::info!(node = %facts.node_name, kubelet_port = facts.kubelet_port, "node status posted: Ready");
+                    first = false;
+                }
+                backoff.reset();
+                interval
+            }
+            Err(e) => {
+                let d = backoff.next_delay().min(interval);
+                tracing::warn!(node = %facts.node_name, error = %e, delay = ?d, "updating node status failed");
+                d
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube_mesos_proto::v1::value::Scalar;
+
+    use super::*;
+
+    fn scalar(name: &str, v: f64) -> Resource {
+        Resource {
+            name: name.into(),
+            r#type: value::Type::Scalar as i32,
+            scalar: Some(Scalar { value: v }),
+            ..Default::default()
+        }
+    }
+
+    fn facts() -> NodeFacts {
+        NodeFacts {
+            node_name: "agent-1".into(),
+            hostname: "agent-1".into(),
+            internal_ip: Some("127.0.0.1".into()),
+            resources: vec![
+                scalar("cpus", 3.5),
+                scalar("mem", 4096.0),
+                scalar("disk", 100.5),
+            ],
+            kubelet_port: 31000,
+            container_runtime_version: "process://0.1.0".into(),
+            host: HostFacts {
+                machine_id: "m".into(),
+                boot_id: "b".into(),
+                kernel_version: "6.1.0".into(),
+                os_image: "Debian GNU/Linux 12 (bookworm)".into(),
+                architecture: "amd64".into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn status_is_derived_from_the_agent_and_host() {
+        let now: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let s = node_status(&facts(), None, now);
+        let cap = s.capacity.clone().unwrap();
+        assert_eq!(cap["cpu"].0, "3500m");
+        assert_eq!(cap["memory"].0, "4Gi".replace("4Gi", "4096Mi"));
+        assert_eq!(cap["ephemeral-storage"].0, "102912Ki");
+        assert_eq!(cap["pods"].0, "110");
+        assert_eq!(s.allocatable, s.capacity);
+        let ready = &s.conditions.as_ref().unwrap()[0];
+        assert_eq!(
+            (ready.type_.as_str(), ready.status.as_str()),
+            ("Ready", "True")
+        );
+        assert_eq!(ready.reason.as_deref(), Some("KubeletReady"));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("kubelet is posting ready status")
+        );
+        let addrs: Vec<_> = s
+            .addresses
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.type_, a.address))
+            .collect();
+        assert_eq!(
+            addrs,
+            vec![
+                ("InternalIP".to_string(), "127.0.0.1".to_string()),
+                ("Hostname".to_string(), "agent-1".to_string())
+            ]
+        );
+        assert_eq!(
+            s.daemon_endpoints.unwrap().kubelet_endpoint.unwrap().port,
+            31000
+        );
+        let info = s.node_info.unwrap();
+        assert_eq!(info.container_runtime_version, "process://0.1.0");
+        assert!(info.kubelet_version.starts_with("kube-mesos/v"));
+        assert_eq!(info.operating_system, "linux");
+        assert_eq!(info.os_image, "Debian GNU/Linux 12 (bookworm)");
+    }
+
+    #[test]
+    fn ready_transition_time_stays_while_ready() {
+        let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let t1: Timestamp = "2024-01-01T00:00:10Z".parse().unwrap();
+        let first = node_status(&facts(), None, t0);
+        let second = node_status(&facts(), Some(&first), t1);
+        let c = &second.conditions.unwrap()[0];
+        assert_eq!(c.last_transition_time, Some(Time(t0)));
+        assert_eq!(c.last_heartbeat_time, Some(Time(t1)));
+        // From NotReady, the transition is now.
+        let mut not_ready = first.clone();
+        not_ready.conditions.as_mut().unwrap()[0].status = "Unknown".into();
+        let c = &node_status(&facts(), Some(&not_ready), t1)
+            .conditions
+            .unwrap()[0];
+        assert_eq!(c.last_transition_time, Some(Time(t1)));
+    }
+
+    #[test]
+    fn os_image_comes_from_pretty_name() {
+        assert_eq!(
+            os_image("NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+            "Debian GNU/Linux 12 (bookworm)"
+        );
+        assert_eq!(os_image(""), "Linux");
+        assert_eq!(go_arch("x86_64"), "amd64");
+        assert_eq!(go_arch("aarch64"), "arm64");
+    }
+}

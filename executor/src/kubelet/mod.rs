@@ -1,0 +1,323 @@
+//! The node's kubelet endpoint: HTTPS on the executor's port, so that
+//! `kubectl logs` works through the API server exactly as with a kubelet.
+//!
+//! The API server reads the port from the Node's
+//! `status.daemonEndpoints.kubeletEndpoint.Port` and proxies `pods/log` to
+//! `/containerLogs/{namespace}/{pod}/{container}`. Served here:
+//! - `GET /containerLogs/...` ([`logs`] holds the kubelet's rules);
+//! - `GET /healthz` → 200 `ok`.
+//!
+//! Every request must authenticate ([`auth`]); TLS is [`tls`]. The server
+//! takes a bound listener and a shutdown future (tests bind port 0), and
+//! knows pods only through [`PodDirectory`], which the executor service
+//! implements over its pod workers.
+
+pub mod auth;
+pub mod logs;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1 as core;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::config::KubeletAuth;
+use crate::runner::runtime::{ContainerStateKind, Runtime};
+
+/// Response bodies: whole or streamed.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A pod as the endpoint needs it.
+#[derive(Debug, Clone)]
+pub struct KnownPod {
+    /// The pod as launched.
+    pub pod: Arc<core::Pod>,
+    /// Its latest status.
+    pub status: core::PodStatus,
+    /// Its log directory (`<log root>/<ns>_<name>_<uid>`).
+    pub log_dir: PathBuf,
+}
+
+/// The pods of this node, by namespace and name.
+pub trait PodDirectory: Send + Sync + 'static {
+    /// The pod, if this executor runs it.
+    fn find(&self, namespace: &str, name: &str) -> Option<KnownPod>;
+}
+
+/// What the endpoint serves from.
+#[derive(Clone)]
+pub struct KubeletState {
+    /// Who may call.
+    pub auth: KubeletAuth,
+    /// The node's pods.
+    pub pods: Arc<dyn PodDirectory>,
+    /// The runtime (log paths, whether a container still runs).
+    pub runtime: Arc<dyn Runtime>,
+}
+
+/// Errors of the server itself.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    /// The listener failed.
+    #[error("kubelet endpoint: accepting connections failed")]
+    AcceptFailed(#[source] std::io::Error),
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).map_err(|e| match e {}).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Serves on `listener` with `tls` until `shutdown` completes; open
+/// connections (followed logs) are dropped then.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: KubeletState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), KubeletError> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) if is_transient(&e) => {
+                        tracing::warn!(error = %e, "kubelet endpoint: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(KubeletError::AcceptFailed(e)),
+                };
+                let acceptor = acceptor.clone();
+                let state = state.clone();
+                conns.spawn(async move {
+                    let tls = match acceptor.accept(stream).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "kubelet endpoint: TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let verified = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(&state, verified, req).await) }
+                    });
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await
+                    {
+                        tracing::debug!(%peer, error = %e, "kubelet endpoint: connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || e.raw_os_error() == Some(24) // EMFILE
+}
+
+/// Handles one request (public for tests that skip TLS).
+pub async fn handle<B>(
+    state: &KubeletState,
+    verified_cert: bool,
+    req: Request<B>,
+) -> Response<Body> {
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = auth::authenticate(&state.auth, authorization, verified_cert) {
+        tracing::debug!(path = %req.uri().path(), "kubelet endpoint: unauthenticated request");
+        return text(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        r.headers_mut()
+            .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+        return r;
+    }
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok");
+    }
+    let segments: Vec<String> = path
+        .split('/')
+        .skip(1)
+        .map(|s| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["containerLogs", ns, pod, container] => {
+            container_logs(state, ns, pod, container, &query).await
+        }
+        ["containerLogs", ..] => text(
+            StatusCode::BAD_REQUEST,
+            r#"{"message": "Missing container name."}"#,
+        ),
+        _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+    }
+}
+
+async fn container_logs(
+    state: &KubeletState,
+    namespace: &str,
+    pod_name: &str,
+    container: &str,
+    query: &str,
+) -> Response<Body> {
+    if pod_name.is_empty() {
+        return text(StatusCode::BAD_REQUEST, r#"{"message": "Missing podID."}"#);
+    }
+    if container.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            r#"{"message": "Missing container name."}"#,
+        );
+    }
+    if namespace.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            r#"{"message": "Missing podNamespace."}"#,
+        );
+    }
+    let q = match logs::parse_query(query, jiff::Timestamp::now()) {
+        Ok(q) => q,
+        Err(e) => {
+            return text(
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                e.to_string(),
+            )
+        }
+    };
+    let Some(known) = state.pods.find(namespace, pod_name) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("pod {pod_name:?} does not exist"),
+        );
+    };
+    let spec = known.pod.spec.clone().unwrap_or_default();
+    let in_spec = spec.containers.iter().any(|c| c.name == container)
+        || spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == container)
+        || spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == container);
+    if !in_spec {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("container {container:?} not found in pod {pod_name:?}"),
+        );
+    }
+    let target = match logs::select_container(&known.status, pod_name, container, q.previous) {
+        Ok(t) => t,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    let id = target
+        .container_id
+        .split_once("://")
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_else(|| target.container_id.clone());
+    let path =
+        match state.runtime.status(&id).await {
+            Ok(s) if s.log_path.is_file() => s.log_path,
+            _ => match fallback_log_path(&known.log_dir.join(container), target.current) {
+                Some(p) => p,
+                None => return text(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "failed to open log file for container {container:?} in pod {pod_name:?}"
+                    ),
+                ),
+            },
+        };
+    let (tx, rx) = mpsc::channel(16);
+    let runtime = state.runtime.clone();
+    let options = q.options.clone();
+    let reader_path = path.clone();
+    tokio::spawn(async move {
+        let running = move || {
+            let runtime = runtime.clone();
+            let id = id.clone();
+            let fut: futures::future::BoxFuture<'static, bool> = Box::pin(async move {
+                matches!(runtime.status(&id).await, Ok(s) if s.state == ContainerStateKind::Running)
+            });
+            fut
+        };
+        if let Err(e) = logs::read_logs(&reader_path, &options, running, tx.clone()).await {
+            tracing::warn!(path = %reader_path.display(), error = %e, "reading container log failed");
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    let body = StreamBody::new(ReceiverStream::new(rx).map(|r| r.map(Frame::data)));
+    let mut response = Response::new(BodyExt::boxed(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Without the runtime's word: `<n>.log` files of the container; the
+/// newest for the current instance, the one before for the previous.
+fn fallback_log_path(dir: &Path, current: bool) -> Option<PathBuf> {
+    let mut attempts: Vec<u64> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".log")?
+                .parse::<u64>()
+                .ok()
+        })
+        .collect();
+    attempts.sort_unstable();
+    let pick = if current {
+        attempts.last()
+    } else {
+        attempts.iter().rev().nth(1)
+    }?;
+    Some(dir.join(format!("{pick}.log")))
+}

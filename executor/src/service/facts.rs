@@ -1,0 +1,189 @@
+//! Pure readings of Mesos messages the service needs: the kubelet port from
+//! the executor's `ports` resource, the node name and IP, whether the
+//! framework understands TASK_KILLING, the kill grace period, and the pod in
+//! `TaskInfo.data`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1 as core;
+use kube_mesos_proto::v1::{framework_info, value, FrameworkInfo, KillPolicy, Resource, TaskInfo};
+
+/// The first port of the executor's `ports` resource
+/// (`ExecutorInfo.resources`), where the kubelet endpoint listens.
+pub fn kubelet_port(executor_resources: &[Resource]) -> Option<u16> {
+    executor_resources
+        .iter()
+        .filter(|r| r.name == "ports" && r.r#type == value::Type::Ranges as i32)
+        .filter_map(|r| r.ranges.as_ref())
+        .flat_map(|r| r.range.iter())
+        .find_map(|r| {
+            u16::try_from(r.begin)
+                .ok()
+                .filter(|p| *p > 0 && r.begin <= r.end)
+        })
+}
+
+/// The node name: configured, else the agent's hostname lower-cased (the
+/// framework names the Node the same way).
+pub fn node_name(configured: Option<&str>, agent_hostname: &str) -> String {
+    configured
+        .map(str::to_string)
+        .unwrap_or_else(|| agent_hostname.to_ascii_lowercase())
+}
+
+/// The IP of `MESOS_AGENT_ENDPOINT` (`ip:port`, `[v6]:port`), if it is one.
+pub fn endpoint_ip(agent_endpoint: &str) -> Option<IpAddr> {
+    let host = agent_endpoint
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(agent_endpoint);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Whether the framework has the TASK_KILLING_STATE capability.
+pub fn killing_capable(framework: &FrameworkInfo) -> bool {
+    framework
+        .capabilities
+        .iter()
+        .any(|c| c.r#type == Some(framework_info::capability::Type::TaskKillingState as i32))
+}
+
+/// The kill grace period: the KILL's policy, else the task's, else the
+/// pod's `terminationGracePeriodSeconds` (default 30 s).
+pub fn kill_grace(
+    kill_policy: Option<&KillPolicy>,
+    task_policy: Option<&KillPolicy>,
+    pod: &core::Pod,
+) -> Duration {
+    let from_policy = |p: Option<&KillPolicy>| {
+        p.and_then(|p| p.grace_period.as_ref())
+            .map(|d| Duration::from_nanos(u64::try_from(d.nanoseconds).unwrap_or(0)))
+    };
+    from_policy(kill_policy)
+        .or_else(|| from_policy(task_policy))
+        .unwrap_or_else(|| {
+            let secs = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30);
+            Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+        })
+}
+
+/// Why a LAUNCH cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum PodDecodeError {
+    /// No data.
+    #[error("TaskInfo.data is empty: kube-mesos tasks carry their pod as JSON")]
+    Missing,
+    /// Not a pod.
+    #[error("TaskInfo.data is not a JSON Pod")]
+    Invalid(#[source] serde_json::Error),
+    /// A pod without the identity the executor keys on.
+    #[error("the pod in TaskInfo.data has no {0}")]
+    Incomplete(&'static str),
+}
+
+/// The pod carried by a LAUNCH.
+pub fn decode_pod(task: &TaskInfo) -> Result<core::Pod, PodDecodeError> {
+    let data = task
+        .data
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .ok_or(PodDecodeError::Missing)?;
+    let pod: core::Pod = serde_json::from_slice(data).map_err(PodDecodeError::Invalid)?;
+    if pod.metadata.name.as_deref().is_none_or(str::is_empty) {
+        return Err(PodDecodeError::Incomplete("metadata.name"));
+    }
+    if pod.metadata.uid.as_deref().is_none_or(str::is_empty) {
+        return Err(PodDecodeError::Incomplete("metadata.uid"));
+    }
+    if pod.spec.is_none() {
+        return Err(PodDecodeError::Incomplete("spec"));
+    }
+    Ok(pod)
+}
+
+#[cfg(test)]
+mod tests {
+    use kube_mesos_proto::v1::{value::Range, value::Ranges, DurationInfo, TaskId};
+
+    use super::*;
+
+    #[test]
+    fn port_comes_from_the_ports_resource() {
+        let ports = Resource {
+            name: "ports".into(),
+            r#type: value::Type::Ranges as i32,
+            ranges: Some(Ranges {
+                range: vec![Range {
+                    begin: 31005,
+                    end: 31005,
+                }],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(kubelet_port(&[ports]), Some(31005));
+        assert_eq!(kubelet_port(&[]), None);
+    }
+
+    #[test]
+    fn node_identity() {
+        assert_eq!(node_name(None, "Agent-1.Example"), "agent-1.example");
+        assert_eq!(node_name(Some("n"), "h"), "n");
+        assert_eq!(
+            endpoint_ip("127.0.0.1:5051"),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(endpoint_ip("[::1]:5051"), Some("::1".parse().unwrap()));
+        assert_eq!(endpoint_ip("agent.example:5051"), None);
+    }
+
+    #[test]
+    fn grace_prefers_the_kill_policy_then_the_pod() {
+        let pod: core::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "spec": {"containers": [], "terminationGracePeriodSeconds": 7}
+        }))
+        .unwrap();
+        let policy = KillPolicy {
+            grace_period: Some(DurationInfo {
+                nanoseconds: 2_000_000_000,
+            }),
+        };
+        assert_eq!(
+            kill_grace(Some(&policy), None, &pod),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            kill_grace(None, Some(&policy), &pod),
+            Duration::from_secs(2)
+        );
+        assert_eq!(kill_grace(None, None, &pod), Duration::from_secs(7));
+        assert_eq!(
+            kill_grace(None, None, &core::Pod::default()),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn bad_payloads_are_explained() {
+        let mut task = TaskInfo {
+            task_id: TaskId { value: "t".into() },
+            ..Default::default()
+        };
+        assert!(matches!(decode_pod(&task), Err(PodDecodeError::Missing)));
+        task.data = Some(b"not json".to_vec());
+        assert!(matches!(decode_pod(&task), Err(PodDecodeError::Invalid(_))));
+        task.data = Some(br#"{"metadata":{"name":"p"},"spec":{"containers":[]}}"#.to_vec());
+        assert_eq!(
+            decode_pod(&task).unwrap_err().to_string(),
+            "the pod in TaskInfo.data has no metadata.uid"
+        );
+    }
+}

@@ -1,0 +1,741 @@
+//! The executor service: the async shell that makes a Mesos executor act as
+//! the node's kubelet.
+//!
+//! It ties together the Mesos subscription ([`crate::mesos`]), one
+//! [`PodWorker`] per task, one status writer per pod
+//! ([`crate::kube::pod_status`]), and, once the agent has said who it is
+//! (SUBSCRIBED), the node role: the kubelet endpoint ([`crate::kubelet`]) on
+//! the executor's port, the Node status and the node Lease.
+//!
+//! One loop owns all state and handles one input at a time: Mesos events,
+//! pod status snapshots (forwarded from each worker's `watch`), and
+//! shutdown signals. What each pod means for its Mesos task is decided by
+//! the pure [`task::PodTask`]; the loop only sends what it returns. Nothing
+//! in the loop waits on the API server: writers run in their own tasks.
+//!
+//! Shutdown (SHUTDOWN, a fatal subscription error, or SIGTERM) kills every
+//! pod gracefully within `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`, reports
+//! TASK_KILLED, lets the writers flush, then returns. A second SIGTERM (or
+//! the deadline) returns at once.
+
+pub mod facts;
+pub mod task;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1 as core;
+use kube_mesos_proto::v1::executor::event;
+use kube_mesos_proto::v1::task_status::Reason;
+use kube_mesos_proto::v1::{AgentInfo, ExecutorInfo, TaskId, TaskInfo, TaskState, TaskStatus};
+use tokio::sync::{mpsc, watch};
+
+use self::task::{PodTask, TaskUpdate};
+use crate::config::{ExecutorConfig, RuntimeKind};
+use crate::kube::lease::{run_node_lease, ApiLeases};
+use crate::kube::node::{capacity_of, run_node_status, HostFacts, NodeFacts};
+use crate::kube::objects::ApiObjects;
+use crate::kube::pod_status::{delete_if_terminating, write_statuses, PodRef, WriterEnd};
+use crate::kube::KubeError;
+use crate::kubelet::{self, KnownPod, KubeletState, PodDirectory};
+use crate::mesos::{ExecutorClient, ExecutorEnv, ExecutorEvent};
+use crate::runner::pod::machine::Stage;
+use crate::runner::pod::worker::{PodReport, PodWorker, WorkerConfig};
+use crate::runner::runtime::Runtime;
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The Kubernetes client could not be set up.
+    #[error("setting up the Kubernetes client failed")]
+    KubeSetupFailed(#[source] KubeError),
+    /// The container runtime could not be set up.
+    #[error("setting up the {runtime} runtime failed")]
+    RuntimeSetupFailed {
+        /// Runtime name.
+        runtime: &'static str,
+        /// Cause.
+        #[source]
+        source: crate::runner::runtime::RuntimeError,
+    },
+    /// The executor's directories could not be created.
+    #[error("creating {path} failed")]
+    CreateDirFailed {
+        /// The directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Mesos client could not be built.
+    #[error("setting up the Mesos executor client failed")]
+    MesosSetupFailed(#[source] crate::mesos::Error),
+    /// The subscription to the agent ended for good (agent lost without
+    /// checkpointing, recovery timeout, refusal).
+    #[error("the connection to the Mesos agent ended")]
+    AgentLost(#[source] crate::mesos::Error),
+    /// The kubelet endpoint could not be bound.
+    #[error("binding the kubelet endpoint on {addr} failed")]
+    KubeletBindFailed {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kubelet endpoint's TLS could not be set up.
+    #[error("setting up the kubelet endpoint's TLS failed")]
+    KubeletTlsFailed(#[source] kubelet::tls::TlsError),
+}
+
+/// A pod as the directory keeps it: the pod, its snapshots, its log dir.
+type DirectoryEntry = (Arc<core::Pod>, watch::Receiver<PodReport>, PathBuf);
+
+/// Pods by namespace and name, for the kubelet endpoint.
+#[derive(Default)]
+struct Directory {
+    pods: Mutex<HashMap<(String, String), DirectoryEntry>>,
+}
+
+impl PodDirectory for Directory {
+    fn find(&self, namespace: &str, name: &str) -> Option<KnownPod> {
+        let pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
+        let (pod, reports, log_dir) = pods.get(&(namespace.to_string(), name.to_string()))?;
+        let status = reports.borrow().status.clone();
+        Some(KnownPod {
+            pod: pod.clone(),
+            status,
+            log_dir: log_dir.clone(),
+        })
+    }
+}
+
+/// What the loop reacts to besides Mesos events.
+enum Input {
+    /// A pod's new status snapshot.
+    Report {
+        task_id: String,
+        report: Box<PodReport>,
+    },
+    /// A pod's worker finished.
+    WorkerDone { task_id: String },
+}
+
+/// One task this executor runs.
+struct Running {
+    pod: Arc<core::Pod>,
+    task: PodTask,
+    task_info: TaskInfo,
+    worker: Option<PodWorker>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The node role, started at the first SUBSCRIBED.
+struct NodeRole {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The executor service. Build with [`ExecutorService::new`], then [`run`](Self::run).
+pub struct ExecutorService {
+    config: ExecutorConfig,
+    env: ExecutorEnv,
+    client: kube::Client,
+    runtime: Arc<dyn Runtime>,
+    runtime_version: String,
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+impl ExecutorService {
+    /// Sets up the Kubernetes client and the runtime, and says which
+    /// runtime is used.
+    pub async fn new(config: ExecutorConfig, env: ExecutorEnv) -> Result<Self, ServiceError> {
+        for dir in [&config.root_dir, &config.pod_log_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| ServiceError::CreateDirFailed {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let client = crate::kube::client(&config.credentials)
+            .await
+            .map_err(ServiceError::KubeSetupFailed)?;
+        let (runtime, runtime_version): (Arc<dyn Runtime>, String) = match config.runtime {
+            RuntimeKind::Process => {
+                let rt = crate::runner::process::ProcessRuntime::new(
+                    crate::runner::process::ProcessConfig::new(config.root_dir.join("process")),
+                );
+                (
+                    Arc::new(rt),
+                    format!("process://{}", env!("CARGO_PKG_VERSION")),
+                )
+            }
+            RuntimeKind::Cri => {
+                let cri = crate::runner::cri::CriConfig::new(
+                    &config.cri_socket,
+                    config.root_dir.join("cri"),
+                );
+                let rt = crate::runner::cri::CriRuntime::connect(cri)
+                    .await
+                    .map_err(|source| ServiceError::RuntimeSetupFailed {
+                        runtime: "cri",
+                        source,
+                    })?;
+                let version = match rt.version().await {
+                    Ok(v) => format!("{}://{}", v.runtime_name, v.runtime_version),
+                    Err(_) => format!("{}://unknown", rt.id_scheme()),
+                };
+                (Arc::new(rt), version)
+            }
+        };
+        tracing::info!(runtime = ?config.runtime, version = %runtime_version, "container runtime: {}", runtime.describe());
+        Ok(Self {
+            config,
+            env,
+            client,
+            runtime,
+            runtime_version,
+        })
+    }
+
+    /// Runs until SHUTDOWN, the loss of the agent, or `terminate` firing
+    /// twice (the first firing drains). Returns the error that ended it.
+    pub async fn run(self, mut terminate: mpsc::UnboundedReceiver<()>) -> Result<(), ServiceError> {
+        let mesos =
+            ExecutorClient::new(self.env.clone()).map_err(ServiceError::MesosSetupFailed)?;
+        let mut events = mesos.events();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+        let mut shell = Shell {
+            service: &self,
+            mesos: mesos.clone(),
+            tx: tx.clone(),
+            tasks: HashMap::new(),
+            directory: Arc::new(Directory::default()),
+            node: None,
+            node_role: None,
+            killing_capable: false,
+            draining: None,
+        };
+        let mut events_open = true;
+        let mut end: Result<(), ServiceError> = Ok(());
+        loop {
+            if let Some(deadline) = shell.draining {
+                if shell.all_finished() {
+                    tracing::info!("all pods stopped; executor exits");
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        "shutdown grace period over with pods still stopping; executor exits"
+                    );
+                    break;
+                }
+            }
+            let deadline = shell.draining;
+            tokio::select! {
+                event = events.next(), if events_open => match event {
+                    Some(Ok(e)) => shell.on_mesos(e).await,
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "subscription to the agent ended; stopping pods and exiting");
+                        events_open = false;
+                        end = Err(ServiceError::AgentLost(e));
+                        shell.drain();
+                    }
+                    None => { events_open = false; shell.drain(); }
+                },
+                Some(input) = rx.recv() => match input {
+                    Input::Report { task_id, report } => shell.on_report(&task_id, *report).await,
+                    Input::WorkerDone { task_id } => shell.on_worker_done(&task_id),
+                },
+                t = terminate.recv() => {
+                    if t.is_none() || shell.draining.is_some() {
+                        tracing::warn!("second termination signal: exiting now, pods keep running");
+                        shell.detach_all();
+                        return end;
+                    }
+                    tracing::info!("termination signal: stopping pods gracefully");
+                    shell.drain();
+                }
+                _ = sleep_until_opt(deadline) => {}
+            }
+        }
+        shell.finish().await;
+        end
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Shell<'a> {
+    service: &'a ExecutorService,
+    mesos: ExecutorClient,
+    tx: mpsc::UnboundedSender<Input>,
+    tasks: HashMap<String, Running>,
+    directory: Arc<Directory>,
+    /// Node facts once subscribed: name, IP, allocatable.
+    node: Option<(String, Option<IpAddr>, AgentInfo)>,
+    node_role: Option<NodeRole>,
+    killing_capable: bool,
+    /// Set while shutting down: the deadline.
+    draining: Option<tokio::time::Instant>,
+}
+
+impl Shell<'_> {
+    async fn send(&self, task_id: &str, update: TaskUpdate, agent: Option<&TaskInfo>) {
+        let mut status = TaskStatus {
+            task_id: TaskId {
+                value: task_id.to_string(),
+            },
+            message: update.message.clone(),
+            agent_id: agent.map(|t| t.agent_id.clone()),
+            ..Default::default()
+        };
+        status.set_state(update.state);
+        if let Some(r) = update.reason {
+            status.set_reason(r);
+        }
+        tracing::info!(task_id, state = update.state.as_str_name(), message = ?update.message, "task status update");
+        if let Err(e) = self.mesos.update(status).await {
+            tracing::error!(task_id, error = %e, "the agent refused a status update");
+        }
+    }
+
+    async fn on_mesos(&mut self, event: ExecutorEvent) {
+        match event {
+            ExecutorEvent::Connected { subscribed } => self.on_subscribed(*subscribed).await,
+            ExecutorEvent::Disconnected { reason } => {
+                tracing::warn!(error = %reason, "disconnected from the agent; pods keep running while reconnecting");
+            }
+            ExecutorEvent::Event(e) => match e.r#type() {
+                event::Type::Launch => {
+                    if let Some(launch) = e.launch {
+                        self.on_launch(launch.task).await;
+                    }
+                }
+                event::Type::LaunchGroup => {
+                    for t in e
+                        .launch_group
+                        .map(|g| g.task_group.tasks)
+                        .unwrap_or_default()
+                    {
+                        let update = TaskUpdate {
+                            state: TaskState::TaskFailed,
+                            message: Some(
+                                "LAUNCH_GROUP is not supported by the kube-mesos executor: launch one task per pod with LAUNCH".into(),
+                            ),
+                            reason: Some(Reason::TaskGroupInvalid),
+                        };
+                        self.send(&t.task_id.value, update, Some(&t)).await;
+                    }
+                }
+                event::Type::Kill => {
+                    if let Some(kill) = e.kill {
+                        self.on_kill(&kill.task_id.value, kill.kill_policy.as_ref())
+                            .await;
+                    }
+                }
+                event::Type::Shutdown => {
+                    tracing::info!("SHUTDOWN from the agent: stopping every pod");
+                    self.drain();
+                }
+                event::Type::Error => {
+                    let message = e.error.map(|e| e.message).unwrap_or_default();
+                    tracing::error!(%message, "ERROR from the agent: stopping pods and exiting");
+                    self.drain();
+                }
+                event::Type::Message => {
+                    tracing::debug!("framework message ignored");
+                }
+                other => {
+                    tracing::debug!(event = other.as_str_name(), "event handled by the client")
+                }
+            },
+        }
+    }
+
+    async fn on_subscribed(&mut self, subscribed: event::Subscribed) {
+        let config = &self.service.config;
+        self.killing_capable = facts::killing_capable(&subscribed.framework_info);
+        if self.node.is_some() {
+            tracing::info!("resubscribed to the agent; unacknowledged updates were handed back");
+            return;
+        }
+        let agent = subscribed.agent_info;
+        let node_name = facts::node_name(config.node_name.as_deref(), &agent.hostname);
+        let node_ip = match config
+            .node_ip
+            .or_else(|| facts::endpoint_ip(&self.service.env.agent_endpoint))
+        {
+            Some(ip) => Some(ip),
+            None => tokio::net::lookup_host((agent.hostname.as_str(), 0))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .map(|a| a.ip()),
+        };
+        self.node = Some((node_name.clone(), node_ip, agent.clone()));
+        self.start_node_role(&node_name, node_ip, &agent, &subscribed.executor_info)
+            .await;
+    }
+
+    async fn start_node_role(
+        &mut self,
+        node_name: &str,
+        node_ip: Option<IpAddr>,
+        agent: &AgentInfo,
+        executor: &ExecutorInfo,
+    ) {
+        let config = &self.service.config;
+        let port = facts::kubelet_port(&executor.resources).unwrap_or(config.kubelet_port);
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut names = vec![
+            node_name.to_string(),
+            agent.hostname.clone(),
+            "localhost".into(),
+        ];
+        if let Some(ip) = node_ip {
+            names.push(ip.to_string());
+        }
+        let kubelet_port = match self.bind_kubelet(port, &names).await {
+            Ok((listener, tls)) => {
+                let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+                let state = KubeletState {
+                    auth: config.kubelet_auth.clone(),
+                    pods: self.directory.clone(),
+                    runtime: self.service.runtime.clone(),
+                };
+                let shutdown = stopped(stop_rx.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = kubelet::serve(listener, tls, state, shutdown).await {
+                        tracing::error!(error = %e, "kubelet endpoint failed");
+                    }
+                }));
+                tracing::info!(port, "kubelet endpoint serving /containerLogs over HTTPS");
+                port
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "kubelet endpoint unavailable: kubectl logs will not work on this node");
+                port
+            }
+        };
+        let facts = NodeFacts {
+            node_name: node_name.to_string(),
+            hostname: agent.hostname.clone(),
+            internal_ip: node_ip.map(|i| i.to_string()),
+            resources: agent.resources.clone(),
+            kubelet_port,
+            container_runtime_version: self.service.runtime_version.clone(),
+            host: HostFacts::read(),
+        };
+        let client = self.service.client.clone();
+        let interval = config.node_status_interval;
+        let shutdown = stopped(stop_rx.clone());
+        tasks.push(tokio::spawn(run_node_status(
+            client.clone(),
+            facts,
+            interval,
+            shutdown,
+        )));
+        let lease_interval = config.lease_renew_interval;
+        let node = node_name.to_string();
+        let shutdown = stopped(stop_rx);
+        tasks.push(tokio::spawn(async move {
+            let nodes: kube::Api<core::Node> = kube::Api::all(client.clone());
+            let uid = nodes
+                .get_opt(&node)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|n| n.metadata.uid);
+            let store = ApiLeases::new(client);
+            run_node_lease(&store, &node, uid.as_deref(), lease_interval, shutdown).await;
+        }));
+        self.node_role = Some(NodeRole { stop, tasks });
+    }
+
+    async fn bind_kubelet(
+        &self,
+        port: u16,
+        names: &[String],
+    ) -> Result<(tokio::net::TcpListener, Arc<rustls::ServerConfig>), ServiceError> {
+        let addr = self.service.config.kubelet_addr(port);
+        let tls = kubelet::tls::server_config(&self.service.config, names)
+            .map_err(ServiceError::KubeletTlsFailed)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServiceError::KubeletBindFailed { addr, source })?;
+        Ok((listener, tls))
+    }
+
+    async fn on_launch(&mut self, task_info: TaskInfo) {
+        let task_id = task_info.task_id.value.clone();
+        if self.tasks.contains_key(&task_id) {
+            tracing::info!(%task_id, "LAUNCH for a task already running; ignored");
+            return;
+        }
+        if self.draining.is_some() {
+            let update = TaskUpdate {
+                state: TaskState::TaskKilled,
+                message: Some("the executor is shutting down".into()),
+                reason: Some(Reason::TaskKilledDuringLaunch),
+            };
+            self.send(&task_id, update, Some(&task_info)).await;
+            return;
+        }
+        let pod = match facts::decode_pod(&task_info) {
+            Ok(p) => p,
+            Err(e) => {
+                let message = match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                };
+                tracing::warn!(%task_id, %message, "LAUNCH with an unusable pod");
+                let update = TaskUpdate {
+                    state: TaskState::TaskFailed,
+                    message: Some(message),
+                    reason: Some(Reason::TaskInvalid),
+                };
+                self.send(&task_id, update, Some(&task_info)).await;
+                return;
+            }
+        };
+        let (task, starting) = PodTask::accepted(self.killing_capable);
+        self.send(&task_id, starting, Some(&task_info)).await;
+        let pod_ref = PodRef::of(&pod);
+        tracing::info!(%task_id, pod = %pod_ref, uid = %pod_ref.uid, "running pod");
+        let (host_ip, allocatable) = match &self.node {
+            Some((_, ip, agent)) => (ip.map(|i| i.to_string()), capacity_of(&agent.resources)),
+            None => (None, Default::default()),
+        };
+        let worker_config = WorkerConfig {
+            runtime: self.service.runtime.clone(),
+            objects: Arc::new(ApiObjects::new(self.service.client.clone())),
+            host_ip,
+            node_allocatable: allocatable,
+            log_root: self.service.config.pod_log_dir.clone(),
+        };
+        let log_dir = self.service.config.pod_log_dir.join(format!(
+            "{}_{}_{}",
+            pod_ref.namespace, pod_ref.name, pod_ref.uid
+        ));
+        let worker = PodWorker::spawn(pod.clone(), worker_config);
+        let reports = worker.subscribe();
+        let pod = Arc::new(pod);
+        self.directory
+            .pods
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                (pod_ref.namespace.clone(), pod_ref.name.clone()),
+                (pod.clone(), reports.clone(), log_dir),
+            );
+        // Forward snapshots into the loop.
+        let tx = self.tx.clone();
+        let mut forward = reports.clone();
+        let id = task_id.clone();
+        tokio::spawn(async move {
+            loop {
+                let report = Box::new(forward.borrow_and_update().clone());
+                let finished = report.finished();
+                if tx
+                    .send(Input::Report {
+                        task_id: id.clone(),
+                        report,
+                    })
+                    .is_err()
+                    || finished
+                {
+                    break;
+                }
+                if forward.changed().await.is_err() {
+                    let report = Box::new(forward.borrow().clone());
+                    let _ = tx.send(Input::Report {
+                        task_id: id.clone(),
+                        report,
+                    });
+                    break;
+                }
+            }
+            let _ = tx.send(Input::WorkerDone { task_id: id });
+        });
+        // Status writer, then deletion of a pod being deleted.
+        let client = self.service.client.clone();
+        let initial = pod.status.clone();
+        let readopting = initial.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        let writer_reports = if readopting {
+            settled(reports, initial.clone().unwrap_or_default())
+        } else {
+            reports
+        };
+        let writer = tokio::spawn(async move {
+            if write_statuses(client.clone(), pod_ref.clone(), initial, writer_reports).await
+                == WriterEnd::FinalStatusWritten
+            {
+                match delete_if_terminating(&client, &pod_ref).await {
+                    Ok(true) => {
+                        tracing::info!(pod = %pod_ref, "terminated pod deleted (grace 0, UID precondition)")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(pod = %pod_ref, error = %e, "deleting the terminated pod failed")
+                    }
+                }
+            }
+        });
+        self.tasks.insert(
+            task_id,
+            Running {
+                pod,
+                task,
+                task_info,
+                worker: Some(worker),
+                writer: Some(writer),
+            },
+        );
+    }
+
+    async fn on_kill(&mut self, task_id: &str, policy: Option<&kube_mesos_proto::v1::KillPolicy>) {
+        let Some(running) = self.tasks.get_mut(task_id) else {
+            tracing::warn!(task_id, "KILL for an unknown task");
+            let update = TaskUpdate {
+                state: TaskState::TaskKilled,
+                message: Some("task unknown to this executor".into()),
+                reason: None,
+            };
+            self.send(task_id, update, None).await;
+            return;
+        };
+        let grace = facts::kill_grace(policy, running.task_info.kill_policy.as_ref(), &running.pod);
+        let updates = running.task.on_kill();
+        if let Some(w) = &running.worker {
+            tracing::info!(task_id, ?grace, "killing pod");
+            w.kill(grace);
+        }
+        let info = running.task_info.clone();
+        for u in updates {
+            self.send(task_id, u, Some(&info)).await;
+        }
+    }
+
+    async fn on_report(&mut self, task_id: &str, report: PodReport) {
+        let Some(running) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        let updates = running.task.on_report(&report);
+        let info = running.task_info.clone();
+        for u in updates {
+            self.send(task_id, u, Some(&info)).await;
+        }
+    }
+
+    fn on_worker_done(&mut self, task_id: &str) {
+        if let Some(r) = self.tasks.get_mut(task_id) {
+            r.worker = None;
+        }
+    }
+
+    fn all_finished(&self) -> bool {
+        self.tasks
+            .values()
+            .all(|r| r.worker.is_none() || r.task.is_terminal())
+    }
+
+    /// Starts the graceful shutdown: every pod is killed with its grace
+    /// period capped by what the agent allows.
+    fn drain(&mut self) {
+        if self.draining.is_some() {
+            return;
+        }
+        let window = self.service.env.shutdown_grace_period;
+        // Leave a little of the agent's grace for the final updates.
+        let cap = window
+            .saturating_sub(window / 5)
+            .max(Duration::from_millis(500));
+        self.draining = Some(tokio::time::Instant::now() + window);
+        for (task_id, r) in &mut self.tasks {
+            let _ = r.task.on_kill();
+            if let Some(w) = &r.worker {
+                let grace =
+                    facts::kill_grace(None, r.task_info.kill_policy.as_ref(), &r.pod).min(cap);
+                tracing::info!(%task_id, ?grace, "stopping pod for shutdown");
+                w.kill(grace);
+            }
+        }
+    }
+
+    fn detach_all(&mut self) {
+        for (_, r) in self.tasks.drain() {
+            if let Some(w) = r.worker {
+                w.detach();
+            }
+        }
+    }
+
+    /// After the loop: give writers a moment to flush, stop the node role.
+    async fn finish(&mut self) {
+        let writers: Vec<_> = self
+            .tasks
+            .values_mut()
+            .filter_map(|r| r.writer.take())
+            .collect();
+        let flush = futures::future::join_all(writers);
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        // Updates not yet acknowledged get a moment to be delivered.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while !self.mesos.ledger().unacknowledged_updates().is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let Some(role) = self.node_role.take() {
+            let _ = role.stop.send(true);
+            for t in role.tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+            }
+        }
+        for (_, r) in self.tasks.drain() {
+            if let Some(w) = r.worker {
+                w.detach();
+            }
+        }
+    }
+}
+
+/// A view of `reports` that skips snapshots while the worker is still
+/// preparing (used when re-adopting a pod the API already shows Running, so
+/// a restarted executor does not flash it back to Pending).
+fn settled(
+    reports: watch::Receiver<PodReport>,
+    api_status: core::PodStatus,
+) -> watch::Receiver<PodReport> {
+    let mut initial = reports.borrow().clone();
+    initial.status = api_status;
+    let (tx, rx) = watch::channel(initial);
+    let mut src = reports;
+    tokio::spawn(async move {
+        let mut started = false;
+        loop {
+            let r = src.borrow_and_update().clone();
+            started |= !matches!(r.stage, Stage::New | Stage::Preparing);
+            if started && tx.send(r).is_err() {
+                return;
+            }
+            if src.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
