@@ -161,9 +161,12 @@ fn valid_uuid(b: &[u8]) -> bool {
     b.len() == 16 && (1..=5).contains(&(b[6] >> 4))
 }
 
+/// Where ended streams are reported: (framework ID, stream ID).
+type ClosedTx = mpsc::UnboundedSender<(String, String)>;
+
 /// Tells the master (framework ID, stream ID) once the client is gone.
 struct StreamGuard {
-    notify: Option<(mpsc::UnboundedSender<(String, String)>, String, String)>,
+    notify: Option<(ClosedTx, String, String)>,
 }
 
 impl StreamGuard {
