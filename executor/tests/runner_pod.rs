@@ -311,3 +311,40 @@ async fn unrunnable_command_is_a_start_error() {
     w.kill(Duration::from_secs(1));
     finish(w).await;
 }
+
+#[tokio::test]
+async fn missing_config_map_volume_keeps_the_pod_container_creating() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pod(
+        "uid-vol",
+        json!({"volumes": [{"name": "conf", "configMap": {"name": "absent"}}],
+               "containers": [{"name": "app", "command": ["true"],
+                               "volumeMounts": [{"name": "conf", "mountPath": "/conf"}]}]}),
+    );
+    let w = PodWorker::spawn(p, config(dir.path()));
+    let r = until(&w, "FailedMount", |r| r.sandbox_error.is_some()).await;
+    assert_eq!(
+        r.sandbox_error.as_deref(),
+        Some("MountVolume.SetUp failed for volume \"conf\" : configmap \"absent\" not found")
+    );
+    assert_eq!(r.status.phase.as_deref(), Some("Pending"));
+    let waiting = app_status(&r)
+        .state
+        .as_ref()
+        .unwrap()
+        .waiting
+        .clone()
+        .unwrap();
+    assert_eq!(waiting.reason.as_deref(), Some("ContainerCreating"));
+    let ready_to_start = r
+        .status
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "PodReadyToStartContainers")
+        .unwrap();
+    assert_eq!(ready_to_start.status, "False");
+    w.kill(Duration::from_secs(1));
+    assert_eq!(finish(w).await.stage, Stage::Terminated);
+}
