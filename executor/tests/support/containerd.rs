@@ -55,6 +55,12 @@ impl Containerd {
     /// Starts containerd, waits for its CRI service, imports the busybox
     /// and pause images. Panics with the reason if anything is missing.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Containerd::start`], with plain-HTTP registries on loopback
+    /// (`127.0.0.1:<port>`) that the CRI plugin may pull from.
+    pub async fn start_with(http_registries: &[String]) -> Self {
         require("/usr/bin/containerd", "containerd");
         require("/usr/bin/ctr", "containerd");
         require("/usr/sbin/runc", "runc");
@@ -137,7 +143,13 @@ state = "{state}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{cni}"
-"#,
+{registries}"#,
+            registries = http_registries
+                .iter()
+                .map(|r| format!(
+                    "  [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{r}\"]\n    endpoint = [\"http://{r}\"]\n"
+                ))
+                .collect::<String>(),
             root = d.join("root").display(),
             state = d.join("state").display(),
             sock = socket.display(),

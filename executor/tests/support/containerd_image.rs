@@ -82,12 +82,40 @@ fn layer() -> Vec<u8> {
     b.into_inner().expect("tar finish")
 }
 
-/// Writes `<dir>/<file_name>.tar`: an OCI layout for image `name`
-/// (fully qualified, e.g. `kube-mesos.local/busybox:1`) whose config has
-/// `entrypoint` and `cmd`. Returns the tarball's path.
-pub fn busybox_image(dir: &Path, name: &str, entrypoint: &[&str], cmd: &[&str]) -> PathBuf {
+/// An image's blobs, with their sha256 digests (`sha256:<hex>`).
+pub struct OciImage {
+    /// The one layer (uncompressed tar).
+    pub layer: Vec<u8>,
+    /// The image config.
+    pub config: Vec<u8>,
+    /// The OCI manifest.
+    pub manifest: Vec<u8>,
+    /// Digest of `layer`.
+    pub layer_digest: String,
+    /// Digest of `config`.
+    pub config_digest: String,
+    /// Digest of `manifest`.
+    pub manifest_digest: String,
+}
+
+impl OciImage {
+    /// The blob with `digest`, if it is one of this image's.
+    pub fn blob(&self, digest: &str) -> Option<&[u8]> {
+        [
+            (&self.layer_digest, &self.layer),
+            (&self.config_digest, &self.config),
+            (&self.manifest_digest, &self.manifest),
+        ]
+        .into_iter()
+        .find(|(d, _)| d.as_str() == digest)
+        .map(|(_, b)| b.as_slice())
+    }
+}
+
+/// The busybox image whose config has `entrypoint` and `cmd`.
+pub fn busybox_oci(entrypoint: &[&str], cmd: &[&str]) -> OciImage {
     let layer = layer();
-    let layer_digest = sha256_hex(&layer);
+    let layer_digest = format!("sha256:{}", sha256_hex(&layer));
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
@@ -97,34 +125,49 @@ pub fn busybox_image(dir: &Path, name: &str, entrypoint: &[&str], cmd: &[&str]) 
             "Env": ["PATH=/bin"],
             "WorkingDir": "/",
         },
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
+        "rootfs": {"type": "layers", "diff_ids": [&layer_digest]},
         "history": [{"created_by": "kube-mesos tests"}],
     });
     let config = serde_json::to_vec(&config).expect("config json");
-    let config_digest = sha256_hex(&config);
+    let config_digest = format!("sha256:{}", sha256_hex(&config));
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": format!("sha256:{config_digest}"),
+            "digest": &config_digest,
             "size": config.len(),
         },
         "layers": [{
             "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": format!("sha256:{layer_digest}"),
+            "digest": &layer_digest,
             "size": layer.len(),
         }],
     });
     let manifest = serde_json::to_vec(&manifest).expect("manifest json");
-    let manifest_digest = sha256_hex(&manifest);
+    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
+    OciImage {
+        layer,
+        config,
+        manifest,
+        layer_digest,
+        config_digest,
+        manifest_digest,
+    }
+}
+
+/// Writes `<dir>/<file_name>.tar`: an OCI layout for image `name`
+/// (fully qualified, e.g. `kube-mesos.local/busybox:1`) whose config has
+/// `entrypoint` and `cmd`. Returns the tarball's path.
+pub fn busybox_image(dir: &Path, name: &str, entrypoint: &[&str], cmd: &[&str]) -> PathBuf {
+    let img = busybox_oci(entrypoint, cmd);
     let tag = name.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
     let index = serde_json::json!({
         "schemaVersion": 2,
         "manifests": [{
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{manifest_digest}"),
-            "size": manifest.len(),
+            "digest": &img.manifest_digest,
+            "size": img.manifest.len(),
             "platform": {"architecture": "amd64", "os": "linux"},
             "annotations": {
                 "io.containerd.image.name": name,
@@ -142,9 +185,14 @@ pub fn busybox_image(dir: &Path, name: &str, entrypoint: &[&str], cmd: &[&str]) 
     };
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     add("index.json", &index);
-    add(&format!("blobs/sha256/{layer_digest}"), &layer);
-    add(&format!("blobs/sha256/{config_digest}"), &config);
-    add(&format!("blobs/sha256/{manifest_digest}"), &manifest);
+    for (digest, blob) in [
+        (&img.layer_digest, &img.layer),
+        (&img.config_digest, &img.config),
+        (&img.manifest_digest, &img.manifest),
+    ] {
+        let hex = digest.trim_start_matches("sha256:");
+        add(&format!("blobs/sha256/{hex}"), blob);
+    }
     let bytes = out.into_inner().expect("tar finish");
     let file = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
     std::fs::write(&file, bytes).expect("write image tar");

@@ -352,7 +352,10 @@ impl CriRuntime {
                             username: a.username.clone(),
                             password: a.password.clone(),
                             auth: a.auth.clone(),
-                            server_address: a.server.clone(),
+                            // Empty as the kubelet sends it: containerd
+                            // drops credentials whose address does not
+                            // parse to the pulled host; we matched already.
+                            server_address: String::new(),
                             identity_token: a.identity_token.clone(),
                             registry_token: a.registry_token.clone(),
                         })
