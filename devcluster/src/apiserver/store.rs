@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -88,6 +88,9 @@ struct Snapshot {
 struct Persist {
     dir: PathBuf,
     wal: File,
+    /// Bytes of complete records in the log; a failed write is cut back to it,
+    /// so a torn record never hides later ones.
+    wal_len: u64,
     writes: usize,
     compact_every: usize,
 }
@@ -277,6 +280,7 @@ impl Store {
         inner.persist = Some(Persist {
             dir: dir.to_path_buf(),
             wal,
+            wal_len: 0,
             writes: 0,
             compact_every: compact_every.max(1),
         });
@@ -395,9 +399,12 @@ impl Store {
             let mut line =
                 serde_json::to_vec(&change).map_err(|e| StatusError::internal(e.to_string()))?;
             line.push(b'\n');
-            p.wal
-                .write_all(&line)
-                .map_err(|e| StatusError::internal(format!("writing store log: {e}")))?;
+            if let Err(e) = p.wal.write_all(&line) {
+                let _ = p.wal.set_len(p.wal_len);
+                let _ = p.wal.seek(SeekFrom::Start(p.wal_len));
+                return Err(StatusError::internal(format!("writing store log: {e}")));
+            }
+            p.wal_len += line.len() as u64;
             p.writes += 1;
         }
         g.apply(&change);
@@ -414,6 +421,7 @@ impl Store {
                 match compact_to_disk(&p.dir, &snap) {
                     Ok(wal) => {
                         p.wal = wal;
+                        p.wal_len = 0;
                         p.writes = 0;
                     }
                     Err(e) => {
