@@ -4,7 +4,7 @@
 //! Usage: `apiserver <data-dir> <token> [addr]`; prints `listening <addr>`
 //! once ready and writes `<data-dir>/kubeconfig`.
 
-use kube_mesos_devcluster::apiserver::{write_kubeconfig, ApiServer, ApiServerConfig};
+use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,9 +17,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: apiserver <data-dir> <token> [addr]")?;
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".to_string());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let server = ApiServer::start(ApiServerConfig::new(&data_dir, &token), listener).await?;
-    let kubeconfig = std::path::Path::new(&data_dir).join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &server.url(), &token, Some(server.ca_pem()))?;
+    let mut config = ApiServerConfig::new(&data_dir, &token);
+    config.kubeconfig_path = Some(std::path::Path::new(&data_dir).join("kubeconfig"));
+    let server = ApiServer::start(config, listener).await?;
     println!("listening {}", server.addr());
     tokio::signal::ctrl_c().await?;
     server.shutdown().await?;

@@ -10,7 +10,7 @@ use apiserver_common::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
-use kube_mesos_devcluster::apiserver::{write_kubeconfig, ApiServer};
+use kube_mesos_devcluster::apiserver::ApiServer;
 use serde_json::json;
 
 fn cm(name: &str) -> ConfigMap {
@@ -98,11 +98,10 @@ async fn child_server() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let server = ApiServer::start(config(&dir), listener)
-        .await
-        .expect("start");
-    let kubeconfig = dir.join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &server.url(), TOKEN, Some(server.ca_pem())).expect("kubeconfig");
+    // The server writes its own kubeconfig.
+    let mut cfg = config(&dir);
+    cfg.kubeconfig_path = Some(dir.join("kubeconfig"));
+    let server = ApiServer::start(cfg, listener).await.expect("start");
     std::fs::write(dir.join("ready"), server.addr().to_string()).expect("ready file");
     std::future::pending::<()>().await;
 }

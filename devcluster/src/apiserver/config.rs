@@ -37,6 +37,9 @@ pub struct ApiServerConfig {
     /// Watch duration when the client gives no `timeoutSeconds`. Default 30 min
     /// (kube-apiserver's `--min-request-timeout`).
     pub default_watch_timeout: Duration,
+    /// Where to write a kubeconfig for this server once it listens (https,
+    /// its CA, the token). Default none.
+    pub kubeconfig_path: Option<PathBuf>,
 }
 
 impl ApiServerConfig {
@@ -52,6 +55,7 @@ impl ApiServerConfig {
             max_body_bytes: 3 * 1024 * 1024,
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
+            kubeconfig_path: None,
         }
     }
 }

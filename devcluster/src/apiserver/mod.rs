@@ -98,10 +98,26 @@ fn build(config: ApiServerConfig, listener: &tokio::net::TcpListener) -> Result<
         source: std::io::Error::other(e.message),
     })?;
     let tls = tls::load_or_create(&config.data_dir)?;
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .map_err(ApiServerError::ServeFailed)?;
+    let local = listener.local_addr().map_err(ApiServerError::ServeFailed)?;
+    let address = local.to_string();
+    if let Some(path) = &config.kubeconfig_path {
+        // A wildcard bind is reached through loopback (the certificate's SAN).
+        let host = if local.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], local.port()))
+        } else {
+            local
+        };
+        write_kubeconfig(
+            path,
+            &format!("https://{host}"),
+            &config.token,
+            Some(&tls.ca_pem),
+        )
+        .map_err(|source| ApiServerError::WriteStoreFailed {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let (closing, _) = signal::channel(0u64);
     let ctx = Arc::new(server::Ctx {
         store,
