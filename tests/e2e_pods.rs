@@ -1,0 +1,171 @@
+//! End-to-end: a pod's life on `kube-mesos local`, seen through kubectl.
+//!
+//! Each test starts its own `kube-mesos local` (a second or two) on a temp
+//! data dir with free ports, so tests do not see each other's pods.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{example, wait_for, Local, WAIT};
+
+#[test]
+fn hello_pod_runs_shows_its_logs_and_its_node() {
+    let local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
+    local.wait_status("hello", "Running", WAIT);
+    let logs = wait_for(
+        "kubectl logs hello to show the greeting",
+        WAIT,
+        || {
+            let (ok, out, _) = local.kubectl(&["logs", "hello"]);
+            (ok && out.contains("hello from kube-mesos")).then_some(out)
+        },
+        || local.diagnostics_for("hello"),
+    );
+    assert!(logs.starts_with("hello from kube-mesos"), "{logs}");
+    let row = local.pod_row("hello").expect("hello listed");
+    assert!(
+        row.split_whitespace().any(|c| c == "agent-0"),
+        "kubectl get pods -o wide shows no node: {row}"
+    );
+    let node = local.kubectl_ok(&["get", "pod", "hello", "-o", "jsonpath={.spec.nodeName}"]);
+    assert_eq!(node, "agent-0");
+}
+
+#[test]
+fn init_containers_run_first_and_exit_codes_end_pods() {
+    let local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("init-containers.yaml").to_str().unwrap()]);
+    local.apply_yaml(
+        "exits",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: exits-1
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo failing; exit 1"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: exits-0
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo done; exit 0"]
+"#,
+    );
+    local.wait_status("init-demo", "Running", WAIT);
+    let logs = local.kubectl_ok(&["logs", "init-demo", "-c", "app"]);
+    assert!(
+        logs.starts_with("first init ran\nsecond init ran\napp started"),
+        "init containers did not run in order before the app: {logs:?}"
+    );
+    let pod = local.pod_json("init-demo").expect("init-demo");
+    let inits = pod["status"]["initContainerStatuses"]
+        .as_array()
+        .expect("initContainerStatuses");
+    assert_eq!(inits.len(), 2);
+    for s in inits {
+        assert_eq!(s["state"]["terminated"]["exitCode"], 0, "{s}");
+        assert_eq!(s["state"]["terminated"]["reason"], "Completed", "{s}");
+    }
+
+    local.wait_status("exits-1", "Error", WAIT);
+    let pod = local.pod_json("exits-1").expect("exits-1");
+    assert_eq!(pod["status"]["phase"], "Failed");
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+        1
+    );
+    local.wait_status("exits-0", "Completed", WAIT);
+    let pod = local.pod_json("exits-0").expect("exits-0");
+    assert_eq!(pod["status"]["phase"], "Succeeded");
+    assert_eq!(local.kubectl_ok(&["logs", "exits-0"]), "done\n");
+}
+
+#[test]
+fn a_crashing_container_shows_crash_loop_back_off_and_rising_restarts() {
+    let local = Local::start(1, &[]);
+    local.apply_yaml(
+        "crasher",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo crashing; exit 3"]
+"#,
+    );
+    // The kubelet's back-off: restart after 10 s, then 20 s, ...
+    local.wait_status("crasher", "CrashLoopBackOff", WAIT);
+    let first = wait_for(
+        "crasher to restart once",
+        WAIT,
+        || local.pod_restarts("crasher").filter(|r| *r >= 1),
+        || local.diagnostics_for("crasher"),
+    );
+    wait_for(
+        "crasher's restarts to rise",
+        WAIT,
+        || local.pod_restarts("crasher").filter(|r| *r > first),
+        || local.diagnostics_for("crasher"),
+    );
+    let pod = local.pod_json("crasher").expect("crasher");
+    let last = &pod["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 3, "{pod}");
+    assert!(local.describe("crasher").contains("BackOff"));
+}
+
+#[test]
+fn deleting_a_pod_stops_its_process_and_the_pod_disappears() {
+    let local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
+    local.wait_status("hello", "Running", WAIT);
+    let uid = support::uid_of(&local.pod_json("hello").expect("hello"));
+    let sandbox = local.pod_sandbox(&uid);
+    let running = wait_for(
+        "hello's processes in its sandbox",
+        WAIT,
+        || Some(local.processes_under(&sandbox)).filter(|p| !p.is_empty()),
+        || local.diagnostics_for("hello"),
+    );
+    assert!(!running.is_empty());
+    local.kubectl_ok(&["delete", "pod", "hello", "--timeout=60s"]);
+    local.wait_gone("hello", Duration::from_secs(60));
+    wait_for(
+        "hello's processes to be gone",
+        Duration::from_secs(30),
+        || local.processes_under(&sandbox).is_empty().then_some(()),
+        || local.diagnostics(),
+    );
+}
+
+#[test]
+fn a_pod_that_fits_nowhere_gets_a_failed_scheduling_event() {
+    let local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("cannot-fit.yaml").to_str().unwrap()]);
+    let described = wait_for(
+        "a FailedScheduling event on cannot-fit",
+        WAIT,
+        || {
+            let d = local.describe("cannot-fit");
+            d.contains("FailedScheduling").then_some(d)
+        },
+        || local.diagnostics_for("cannot-fit"),
+    );
+    assert!(described.contains("cpu"), "the event should say what is missing: {described}");
+    assert_eq!(local.pod_status_column("cannot-fit").as_deref(), Some("Pending"));
+}
