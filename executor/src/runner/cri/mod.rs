@@ -71,7 +71,8 @@ pub struct CriConfig {
     pub request_timeout: Duration,
     /// Deadline of one image pull. Default 10 min.
     pub pull_timeout: Duration,
-    /// How often `wait` polls `ContainerStatus`. Default 250 ms.
+    /// How often `wait` polls `ContainerStatus`. Default 1 s, the kubelet's
+    /// PLEG relist period (containerd 1.6 has no `GetContainerEvents`).
     pub wait_poll: Duration,
     /// First image pull back-off. Default 10 s (kubelet `backOffPeriod`).
     pub pull_back_off: Duration,
@@ -89,7 +90,7 @@ impl CriConfig {
             runtime_handler: String::new(),
             request_timeout: Duration::from_secs(120),
             pull_timeout: Duration::from_secs(600),
-            wait_poll: Duration::from_millis(250),
+            wait_poll: Duration::from_secs(1),
             pull_back_off: Duration::from_secs(10),
             pull_back_off_max: Duration::from_secs(300),
         }
