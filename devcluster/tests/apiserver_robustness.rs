@@ -267,6 +267,7 @@ async fn garbage_never_yields_5xx() {
         "application/strategic-merge-patch+json",
         "application/apply-patch+yaml",
         "application/yaml",
+        "application/vnd.kubernetes.protobuf",
         "text/plain",
     ];
     let valid: Value = serde_json::from_slice(&pod("target")).expect("json");
@@ -281,9 +282,14 @@ async fn garbage_never_yields_5xx() {
             }
             v.to_string().into_bytes()
         } else {
-            (0..rng.random_range(0..200))
+            let mut b: Vec<u8> = (0..rng.random_range(0..200))
                 .map(|_| rng.random::<u8>())
-                .collect()
+                .collect();
+            if rng.random_bool(0.3) {
+                // Protobuf envelope magic, then garbage.
+                b.splice(0..0, b"k8s\0".iter().copied());
+            }
+            b
         };
         let (code, body) = h.send(method, path, Some(ct), body, true).await;
         assert!(
