@@ -507,7 +507,14 @@ pub fn pod_status(
         }),
         start_time: state.start_time.map(time),
         qos_class: Some(qos_class(pod).into()),
-        container_statuses: Some(app),
+        container_statuses: Some({
+            // The kubelet sorts app container statuses by name
+            // (`SortedContainerStatuses`); conditions above list names in
+            // spec order, and init containers keep spec order.
+            let mut app = app;
+            app.sort_by(|a, b| a.name.cmp(&b.name));
+            app
+        }),
         init_container_statuses: (!init.is_empty()).then_some(init),
         reason: previous
             .and_then(|p| p.reason.clone())
@@ -790,6 +797,29 @@ mod tests {
         assert_eq!(
             qos_class(&mk(json!({"requests": {"cpu": "100m"}}))),
             "Burstable"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn app_statuses_are_sorted_by_name_but_messages_follow_the_spec() {
+        let p = pod(json!({
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+            "spec": {"containers": [{"name": "zeta", "command": ["x"]}, {"name": "alpha", "command": ["x"]}]}
+        }));
+        let mut h = Harness::new(&p);
+        h.boot();
+        let s = status(&h, &p, None);
+        let names: Vec<&str> = s
+            .container_statuses
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["alpha", "zeta"]);
+        assert_eq!(
+            condition(&s, "Ready").message.as_deref(),
+            Some("containers with unready status: [zeta alpha]")
         );
     }
 }
