@@ -1,0 +1,167 @@
+//! End-to-end: `kube-mesos local` restarted on the same data dir.
+//!
+//! - after `kill -9` the executors and pods keep running; the restart
+//!   re-registers the agent (from its checkpoint), resubscribes the
+//!   framework with its stored ID and reconciles: the same pods, the same
+//!   processes, none duplicated, and new pods still schedule;
+//! - after a graceful stop (SIGTERM) nothing keeps running; the restart
+//!   finds the Nodes, the framework ID and the pod objects, and reconciles
+//!   the stopped pods (they end Failed, not Running).
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::{example, uid_of, wait_for, Local, WAIT};
+
+/// Pids of the pod's main `sh` processes (its `sleep` children come and go).
+fn shells(local: &Local, sandbox: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = local
+        .processes_under(sandbox)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == "sh")
+                .unwrap_or(false)
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+fn framework_id(local: &Local) -> String {
+    local.kubectl_ok(&[
+        "get",
+        "configmap",
+        "-n",
+        "kube-system",
+        "kube-mesos-framework",
+        "-o",
+        "json",
+    ])
+}
+
+#[test]
+fn kill_9_and_restart_reconciles_running_pods_without_duplicates() {
+    let mut local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
+    local.apply_yaml(
+        "second",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: second
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo second; while true; do sleep 5; done"]
+"#,
+    );
+    local.wait_status("hello", "Running", WAIT);
+    local.wait_status("second", "Running", WAIT);
+    let before_id = framework_id(&local);
+    let mut sandboxes = Vec::new();
+    for name in ["hello", "second"] {
+        let uid = uid_of(&local.pod_json(name).expect("pod"));
+        let sandbox = local.pod_sandbox(&uid);
+        let sh = wait_for(
+            &format!("{name}'s shell process"),
+            WAIT,
+            || Some(shells(&local, &sandbox)).filter(|p| p.len() == 1),
+            || local.diagnostics_for(name),
+        );
+        sandboxes.push((name, uid, sandbox, sh));
+    }
+
+    local.kill9();
+    // The pods outlive the crash, as they outlive a Mesos agent's.
+    for (name, _, sandbox, sh) in &sandboxes {
+        assert_eq!(&shells(&local, sandbox), sh, "{name} died with kube-mesos local");
+    }
+    local.restart();
+
+    assert_eq!(framework_id(&local), before_id, "the framework ID changed");
+    // Give reconciliation time to act, then check nothing moved.
+    std::thread::sleep(Duration::from_secs(5));
+    for (name, uid, sandbox, sh) in &sandboxes {
+        local.wait_status(name, "Running", WAIT);
+        let pod = local.pod_json(name).expect("pod");
+        assert_eq!(&uid_of(&pod), uid);
+        assert_eq!(local.pod_restarts(name), Some(0), "{name} was restarted");
+        assert_eq!(
+            &shells(&local, sandbox),
+            sh,
+            "{name}'s process was replaced or duplicated"
+        );
+    }
+    let pods = local.kubectl_ok(&["get", "pods", "--no-headers"]);
+    assert_eq!(pods.lines().count(), 2, "{pods}");
+    let logs = local.kubectl_ok(&["logs", "hello"]);
+    assert!(logs.starts_with("hello from kube-mesos"), "{logs}");
+
+    // New pods still schedule.
+    local.apply_yaml(
+        "after",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: after
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo after the restart; while true; do sleep 5; done"]
+"#,
+    );
+    local.wait_status("after", "Running", WAIT);
+}
+
+#[test]
+fn a_graceful_stop_leaves_nothing_running_and_a_restart_resumes_the_cluster() {
+    let mut local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
+    local.wait_status("hello", "Running", WAIT);
+    let uid = uid_of(&local.pod_json("hello").expect("hello"));
+    let before_id = framework_id(&local);
+
+    assert!(local.stop(), "kube-mesos local did not exit 0 on SIGTERM");
+    let left = local.processes_under(&local.data_dir.clone());
+    assert!(left.is_empty(), "processes left after a stop: {left:?}");
+
+    local.restart();
+    assert_eq!(framework_id(&local), before_id, "the framework ID changed");
+    let nodes = local.kubectl_ok(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.trim(), "node/agent-0");
+    // The pod object is still there; its stopped containers are reported,
+    // not silently shown as Running.
+    let pod = local.pod_json("hello").expect("hello survives a stop");
+    assert_eq!(uid_of(&pod), uid);
+    wait_for(
+        "hello to be reconciled as not running",
+        WAIT,
+        || {
+            let p = local.pod_json("hello")?;
+            (p["status"]["phase"] != "Running").then_some(())
+        },
+        || local.diagnostics_for("hello"),
+    );
+    local.apply_yaml(
+        "after",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: after
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "while true; do sleep 5; done"]
+"#,
+    );
+    local.wait_status("after", "Running", WAIT);
+}
