@@ -890,6 +890,16 @@ fn on_adopted(
     c.ran = true;
     c.restart_count = attempt;
     c.epoch += 1;
+    if !c.init {
+        // A regular container ran: the pod was initialized (kubelet's
+        // HasAnyRegularContainerStarted), even if init records are gone.
+        for i in &mut state.init {
+            i.succeeded = true;
+        }
+    }
+    let Some(c) = state.container_mut(name) else {
+        return;
+    };
     match exit {
         Some((code, reason, message, finished_at)) => {
             if c.init && code == 0 {
@@ -911,10 +921,6 @@ fn on_adopted(
                 let idx = state.init.iter().position(|i| i.name == name).unwrap_or(0);
                 for prev in &mut state.init[..idx] {
                     prev.succeeded = true;
-                }
-            } else {
-                for i in &mut state.init {
-                    i.succeeded = true;
                 }
             }
             let Some(c) = state.container_mut(name) else {

@@ -656,3 +656,30 @@ async fn failed_post_start_hook_kills_and_restarts() {
     );
     assert_eq!(starts(&h.exited("c", &id, 137)), vec!["c"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn adopting_an_exited_app_container_does_not_rerun_init_containers() {
+    let p = pod(json!({
+        "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+        "spec": {
+            "restartPolicy": "OnFailure",
+            "initContainers": [{"name": "i1", "command": ["true"]}],
+            "containers": [{"name": "a", "command": ["sleep"]}]
+        }
+    }));
+    let mut h = Harness::new(&p);
+    h.feed(Input::Started);
+    let wall = h.now().wall;
+    h.feed(Input::Adopted {
+        name: "a".into(),
+        id: "a-0".into(),
+        attempt: 0,
+        started_at: Some(wall),
+        exit: Some((0, "Completed".into(), None, wall)),
+    });
+    // Nothing to run: the pod completed while the executor was away.
+    assert_eq!(
+        h.feed(Input::SandboxReady { pod_ips: vec![] }),
+        vec![Action::StopPod]
+    );
+}
