@@ -1,0 +1,532 @@
+//! `kube-mesos executor` end to end: the real binary, launched by the
+//! devcluster Mesos agent (driven by an in-test master over the link),
+//! writing to the devcluster API server, checked with kubectl.
+//!
+//! One test walks a pod through its life, because each stage needs the
+//! executor, agent and API server that the previous one set up:
+//! running pod as `kubectl get -o wide` shows it, `kubectl logs` through
+//! the API server and the executor's kubelet endpoint, a crashing container
+//! in CrashLoopBackOff with growing restarts, deletion through preStop and
+//! grace with TASK_KILLING/TASK_KILLED and the pod object removed, and an
+//! executor killed with SIGKILL whose successor re-adopts the pod without a
+//! false failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
+use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle};
+use kube_mesos_devcluster::mesos::link::{AgentInbox, AgentMessage, MasterMessage};
+use kube_mesos_proto::v1::{
+    environment, executor_info, framework_info, value, AgentId, CommandInfo, DurationInfo,
+    Environment, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Resource,
+    TaskId, TaskInfo, TaskState,
+};
+use tokio::sync::mpsc;
+
+const KUBELET_TOKEN: &str = "e2e-kubelet-client-token";
+const NODE: &str = "e2e-node";
+
+/// What the in-test master saw.
+#[derive(Default)]
+struct Master {
+    inbox: Mutex<Option<AgentInbox>>,
+    updates: Mutex<Vec<(String, TaskState, String)>>,
+}
+
+impl Master {
+    fn states(&self, task: &str) -> Vec<TaskState> {
+        self.updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _, _)| t == task)
+            .map(|(_, s, _)| *s)
+            .collect()
+    }
+
+    fn send(&self, m: MasterMessage) {
+        let inbox = self
+            .inbox
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("agent registered");
+        inbox.send(m).expect("agent inbox open");
+    }
+}
+
+fn fake_master(master: Arc<Master>) -> mpsc::UnboundedSender<AgentMessage> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AgentMessage>();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            match m {
+                AgentMessage::Register { inbox, reply, .. } => {
+                    *master.inbox.lock().unwrap() = Some(inbox);
+                    let _ = reply.send(Ok(AgentId {
+                        value: "agent-e2e".into(),
+                    }));
+                }
+                AgentMessage::StatusUpdate {
+                    framework_id,
+                    status,
+                    ..
+                } => {
+                    master.updates.lock().unwrap().push((
+                        status.task_id.value.clone(),
+                        status.state(),
+                        status.message.clone().unwrap_or_default(),
+                    ));
+                    if let Some(uuid) = status.uuid.clone() {
+                        if let Some(inbox) = master.inbox.lock().unwrap().clone() {
+                            let _ = inbox.send(MasterMessage::StatusUpdateAcknowledged {
+                                framework_id,
+                                task_id: status.task_id.clone(),
+                                uuid,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    tx
+}
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (ok, text) = self.run(args);
+        assert!(ok, "kubectl {args:?} failed: {text}");
+        text
+    }
+
+    fn apply(&self, dir: &Path, name: &str, yaml: &str) {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        self.ok(&["apply", "-f", file.to_str().unwrap()]);
+    }
+
+    /// The pod's row of `kubectl get pod -o wide`, split in columns.
+    fn wide(&self, pod: &str) -> Vec<String> {
+        let text = self.ok(&["get", "pod", pod, "-o", "wide", "--no-headers"]);
+        text.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn scalar(name: &str, v: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: v }),
+        ..Default::default()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn executor_info(dir: &Path, kubeconfig: &Path, port: u16) -> ExecutorInfo {
+    let env = [
+        ("KUBE_MESOS_KUBECONFIG", kubeconfig.display().to_string()),
+        ("KUBE_MESOS_KUBELET_TOKEN", KUBELET_TOKEN.to_string()),
+        (
+            "KUBE_MESOS_ROOT_DIR",
+            dir.join("root").display().to_string(),
+        ),
+        ("KUBE_MESOS_KUBELET_ADDRESS", "127.0.0.1".to_string()),
+        ("KUBE_MESOS_RUNTIME", "process".to_string()),
+        ("RUST_LOG", "info".to_string()),
+    ];
+    let command = CommandInfo {
+        shell: Some(true),
+        value: Some(format!("{} executor", env!("CARGO_BIN_EXE_kube-mesos"))),
+        environment: Some(Environment {
+            variables: env
+                .into_iter()
+                .map(|(k, v)| environment::Variable {
+                    name: k.into(),
+                    r#type: Some(environment::variable::Type::Value as i32),
+                    value: Some(v),
+                    secret: None,
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    };
+    ExecutorInfo {
+        r#type: Some(executor_info::Type::Custom as i32),
+        executor_id: ExecutorId {
+            value: "kube-mesos-e2e".into(),
+        },
+        framework_id: Some(FrameworkId {
+            value: "fw-e2e".into(),
+        }),
+        command: Some(command),
+        resources: vec![
+            scalar("cpus", 0.1),
+            scalar("mem", 64.0),
+            Resource {
+                name: "ports".into(),
+                r#type: value::Type::Ranges as i32,
+                ranges: Some(value::Ranges {
+                    range: vec![value::Range {
+                        begin: u64::from(port),
+                        end: u64::from(port),
+                    }],
+                }),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+fn framework() -> FrameworkInfo {
+    FrameworkInfo {
+        user: "root".into(),
+        name: "kube-mesos-e2e".into(),
+        id: Some(FrameworkId {
+            value: "fw-e2e".into(),
+        }),
+        checkpoint: Some(true),
+        capabilities: vec![framework_info::Capability {
+            r#type: Some(framework_info::capability::Type::TaskKillingState as i32),
+        }],
+        ..Default::default()
+    }
+}
+
+fn task_for(kubectl: &Kubectl, pod: &str) -> (TaskInfo, String) {
+    let json = kubectl.ok(&["get", "pod", pod, "-o", "json"]);
+    let uid = kubectl.ok(&["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"]);
+    let task = TaskInfo {
+        name: pod.into(),
+        task_id: TaskId {
+            value: format!("pod.{uid}"),
+        },
+        agent_id: AgentId {
+            value: "agent-e2e".into(),
+        },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        data: Some(json.into_bytes()),
+        ..Default::default()
+    };
+    (task, format!("pod.{uid}"))
+}
+
+fn pod_yaml(name: &str, script: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  nodeName: {NODE}
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: main
+    image: busybox
+    command: [\"sh\", \"-c\", {script:?}]
+{extra}"
+    )
+}
+
+/// PIDs of `kube-mesos executor` processes of our executor ID.
+fn executor_pids() -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmdline);
+        if cmd.contains("kube-mesos")
+            && cmd.contains("executor")
+            && !cmd.contains("sh\0-c")
+            && String::from_utf8_lossy(&environ).contains("MESOS_EXECUTOR_ID=kube-mesos-e2e")
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executor_runs_pods_like_a_kubelet() {
+    let dir = std::env::temp_dir().join(format!(
+        "km-executor-e2e-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // API server with a kubelet client token for pods/log.
+    let mut api_config = ApiServerConfig::new(dir.join("api"), "e2e-admin-token");
+    api_config.kubelet_client_token = Some(KUBELET_TOKEN.into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = ApiServer::start(api_config, listener).await.unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+    let kubectl = Kubectl {
+        kubeconfig: kubeconfig.clone(),
+    };
+    // The framework creates the Node; here the test does.
+    kubectl.apply(
+        &dir,
+        "node",
+        &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE}\n  labels:\n    kubernetes.io/hostname: {NODE}\n"),
+    );
+
+    // Agent, registered with the in-test master.
+    let master = Arc::new(Master::default());
+    let link = fake_master(master.clone());
+    let agent_config = AgentConfig::new(NODE, dir.join("agent"))
+        .with_resources("cpus:4;mem:4096;disk:10000;ports:[31000-32000]")
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let agent = AgentHandle::start(agent_config, listener, link, std::future::pending())
+        .await
+        .unwrap();
+    agent.registered().await.unwrap();
+    let port = free_port();
+    let executor = executor_info(&dir, &kubeconfig, port);
+
+    // 1. A pod runs; kubectl shows it as for a kubelet-run pod.
+    kubectl.apply(
+        &dir,
+        "web",
+        &pod_yaml(
+            "web",
+            &format!(
+                "echo hello from web; trap 'exit 0' TERM; while true; do sleep 0.2; done"
+            ),
+            &format!(
+                "    lifecycle:\n      preStop:\n        exec:\n          command: [\"sh\", \"-c\", \"echo prestop >> {}\"]\n",
+                dir.join("prestop.txt").display()
+            ),
+        ),
+    );
+    let (web_task, web_id) = task_for(&kubectl, "web");
+    master.send(MasterMessage::RunTasks {
+        framework: framework(),
+        executor: executor.clone(),
+        tasks: vec![web_task.clone()],
+        group: false,
+    });
+    eventually("TASK_RUNNING for web", 60, || {
+        master
+            .states(&web_id)
+            .contains(&TaskState::TaskRunning)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(master.states(&web_id)[0], TaskState::TaskStarting);
+    let row = eventually("web Running 1/1 in kubectl", 30, || {
+        let row = kubectl.wide("web");
+        (row[1] == "1/1" && row[2] == "Running").then_some(row)
+    })
+    .await;
+    // NAME READY STATUS RESTARTS AGE IP NODE ...
+    assert_eq!(row[3], "0", "{row:?}");
+    assert_eq!(row[5], "127.0.0.1", "{row:?}");
+    assert_eq!(row[6], NODE, "{row:?}");
+
+    // Node: Ready by the kubelet role, kubelet port, and a lease.
+    let ready = eventually("node Ready", 30, || {
+        let r = kubectl.ok(&[
+            "get",
+            "node",
+            NODE,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason} {.status.daemonEndpoints.kubeletEndpoint.Port}",
+        ]);
+        r.starts_with("KubeletReady").then_some(r)
+    })
+    .await;
+    assert_eq!(ready.trim(), format!("KubeletReady {port}"));
+    let holder = eventually("node lease", 30, || {
+        let (ok, t) = kubectl.run(&[
+            "get",
+            "lease",
+            NODE,
+            "-n",
+            "kube-node-lease",
+            "-o",
+            "jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds}",
+        ]);
+        ok.then_some(t)
+    })
+    .await;
+    assert_eq!(holder.trim(), format!("{NODE} 40"));
+
+    // 2. kubectl logs through the API server and the kubelet endpoint.
+    let logs = eventually("kubectl logs", 30, || {
+        let (ok, t) = kubectl.run(&["logs", "web"]);
+        (ok && t.contains("hello from web")).then_some(t)
+    })
+    .await;
+    assert_eq!(logs, "hello from web\n");
+
+    // 3. A crashing container: CrashLoopBackOff with growing restarts.
+    kubectl.apply(
+        &dir,
+        "crash",
+        &pod_yaml("crash", "echo crashing; exit 3", ""),
+    );
+    let (crash_task, crash_id) = task_for(&kubectl, "crash");
+    master.send(MasterMessage::RunTasks {
+        framework: framework(),
+        executor: executor.clone(),
+        tasks: vec![crash_task],
+        group: false,
+    });
+    eventually("crash in CrashLoopBackOff with 1 restart", 60, || {
+        let row = kubectl.wide("crash");
+        (row[2] == "CrashLoopBackOff" && row[3].starts_with('1')).then_some(())
+    })
+    .await;
+    eventually("crash restarted twice", 60, || {
+        let row = kubectl.wide("crash");
+        row[3].starts_with('2').then_some(())
+    })
+    .await;
+    let (ok, previous) = kubectl.run(&["logs", "crash", "--previous"]);
+    assert!(ok && previous.contains("crashing"), "{previous}");
+    assert!(!master
+        .states(&crash_id)
+        .iter()
+        .any(|s| *s == TaskState::TaskFailed));
+
+    // 4. The executor dies (SIGKILL); a new one re-adopts the running pod.
+    let pids = executor_pids();
+    assert_eq!(pids.len(), 1, "one executor process: {pids:?}");
+    nix_kill(pids[0]);
+    // The agent reports the executor's tasks lost; the framework relaunches.
+    eventually("executor gone", 30, || {
+        executor_pids().is_empty().then_some(())
+    })
+    .await;
+    let before = master.states(&web_id).len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    master.send(MasterMessage::RunTasks {
+        framework: framework(),
+        executor: executor.clone(),
+        tasks: vec![web_task.clone()],
+        group: false,
+    });
+    eventually("web RUNNING again from the new executor", 60, || {
+        master.states(&web_id)[before..]
+            .contains(&TaskState::TaskRunning)
+            .then_some(())
+    })
+    .await;
+    let row = kubectl.wide("web");
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str(), row[3].as_str()),
+        ("1/1", "Running", "0"),
+        "re-adopted, not restarted: {row:?}"
+    );
+
+    // 5. Deletion: preStop, grace, TASK_KILLING → TASK_KILLED, object gone.
+    kubectl.ok(&["delete", "pod", "web", "--wait=false"]);
+    master.send(MasterMessage::KillTask {
+        framework_id: FrameworkId {
+            value: "fw-e2e".into(),
+        },
+        task_id: TaskId {
+            value: web_id.clone(),
+        },
+        kill_policy: Some(KillPolicy {
+            grace_period: Some(DurationInfo {
+                nanoseconds: 5_000_000_000,
+            }),
+        }),
+    });
+    eventually("TASK_KILLED for web", 30, || {
+        master
+            .states(&web_id)
+            .contains(&TaskState::TaskKilled)
+            .then_some(())
+    })
+    .await;
+    let states = master.states(&web_id);
+    let killing = states.iter().position(|s| *s == TaskState::TaskKilling);
+    let killed = states.iter().position(|s| *s == TaskState::TaskKilled);
+    assert!(killing.is_some() && killing < killed, "{states:?}");
+    eventually("web deleted from the API", 30, || {
+        let (ok, _) = kubectl.run(&["get", "pod", "web"]);
+        (!ok).then_some(())
+    })
+    .await;
+    let prestop = std::fs::read_to_string(dir.join("prestop.txt")).unwrap_or_default();
+    assert_eq!(prestop, "prestop\n", "preStop ran once");
+
+    // SHUTDOWN: the executor stops its pods and exits. (The crashing pod
+    // belonged to the executor killed above; the agent failed its task.)
+    master.send(MasterMessage::ShutdownExecutor {
+        framework_id: FrameworkId {
+            value: "fw-e2e".into(),
+        },
+        executor_id: executor.executor_id.clone(),
+    });
+    eventually("executor exits after SHUTDOWN", 30, || {
+        executor_pids().is_empty().then_some(())
+    })
+    .await;
+    let _ = agent.shutdown().await;
+    api.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn nix_kill(pid: i32) {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
