@@ -267,6 +267,11 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_FRAMEWORK_ID_CONFIGMAP", default_value = DEFAULT_OBJECT_NAME)]
     pub framework_id_configmap: String,
 
+    /// Longest drain after SIGTERM (decline held offers, release the lease)
+    /// before the process exits anyway; a second signal exits at once.
+    #[arg(long, env = "KUBE_MESOS_DRAIN_DEADLINE", default_value = "30s")]
+    pub drain_deadline: String,
+
     /// Log format.
     #[arg(
         long,
@@ -366,6 +371,7 @@ impl FrameworkArgs {
         }
         let batch_window = parse_duration("--batch-window", &self.batch_window)?;
         let failover_timeout = parse_duration("--failover-timeout", &self.failover_timeout)?;
+        let drain_deadline = parse_duration("--drain-deadline", &self.drain_deadline)?;
         let leader_election = LeaderElectionConfig {
             enabled: self.leader_election,
             lease_name: self.leader_election_lease,
@@ -400,6 +406,7 @@ impl FrameworkArgs {
             http_addr: self.http_addr,
             leader_election,
             framework_id_configmap: self.framework_id_configmap,
+            drain_deadline,
             log_format: self.log_format,
         })
     }
@@ -537,6 +544,8 @@ pub struct FrameworkConfig {
     pub leader_election: LeaderElectionConfig,
     /// ConfigMap holding the framework ID. Default `kube-mesos-framework`.
     pub framework_id_configmap: String,
+    /// Longest drain after the first signal. Default 30 s.
+    pub drain_deadline: Duration,
     /// Log format. Default text.
     pub log_format: LogFormat,
 }
@@ -565,6 +574,7 @@ impl FrameworkConfig {
             http_addr: SocketAddr::from(([0, 0, 0, 0], 10251)),
             leader_election: LeaderElectionConfig::default(),
             framework_id_configmap: DEFAULT_OBJECT_NAME.into(),
+            drain_deadline: Duration::from_secs(30),
             log_format: LogFormat::Text,
         }
     }
@@ -632,6 +642,7 @@ impl std::fmt::Display for FrameworkConfig {
             self.leader_election.lease_name
         )?;
         writeln!(f, "framework_id_configmap: {}", self.framework_id_configmap)?;
+        writeln!(f, "drain_deadline: {:?}", self.drain_deadline)?;
         write!(f, "log_format: {:?}", self.log_format)
     }
 }

@@ -181,6 +181,18 @@ impl Elector {
         }
     }
 
+    /// How long the next attempt may take: a leader must know the outcome
+    /// before its renew deadline passes, so its budget is what is left of it.
+    pub fn attempt_budget(&self, now: Instant) -> Duration {
+        match self.leader_since_renewal {
+            Some(since) => self
+                .renew_deadline
+                .saturating_sub(now.saturating_duration_since(since))
+                .max(Duration::from_millis(1)),
+            None => self.renew_deadline,
+        }
+    }
+
     /// The record that releases the lease (client-go's release): no holder,
     /// 1 s duration, transitions kept.
     pub fn release_record(&self, current: &LeaseRecord, wall: jiff::Timestamp) -> LeaseRecord {
@@ -222,40 +234,60 @@ pub async fn run(
     let mut elector = Elector::new(identity, &config);
     let retry = config.retry_period;
     tokio::pin!(shutdown);
+    let deadline = config.renew_deadline;
     loop {
         let now = Instant::now();
         let wall = jiff::Timestamp::now();
-        match api.get_opt(&name).await {
-            Ok(current) => {
-                let _ = healthy.send(true);
-                let record = current
-                    .as_ref()
-                    .and_then(|l| l.spec.as_ref())
-                    .map(LeaseRecord::from_spec);
-                match elector.observe(record, now, wall) {
-                    Attempt::Wait => elector.check(Instant::now()),
-                    Attempt::Write(record) => {
-                        let result = write(&api, &name, current, &record).await;
-                        match result {
-                            Ok(()) => elector.written(Some(record), now),
-                            Err(error) => {
-                                tracing::debug!(%error, lease = %name, "lease write failed");
-                                elector.written(None, Instant::now());
+        // One attempt, bounded by the renew deadline as client-go bounds it
+        // with its context: a hanging API server must not keep a leader
+        // leading past its deadline. Shutdown interrupts the attempt.
+        let budget = elector.attempt_budget(now);
+        let attempt = async {
+            match api.get_opt(&name).await {
+                Ok(current) => {
+                    let _ = healthy.send(true);
+                    let record = current
+                        .as_ref()
+                        .and_then(|l| l.spec.as_ref())
+                        .map(LeaseRecord::from_spec);
+                    match elector.observe(record, now, wall) {
+                        Attempt::Wait => elector.check(Instant::now()),
+                        Attempt::Write(record) => {
+                            match write(&api, &name, current, &record).await {
+                                Ok(()) => elector.written(Some(record), now),
+                                Err(error) => {
+                                    tracing::debug!(%error, lease = %name, "lease write failed");
+                                    elector.written(None, Instant::now());
+                                }
                             }
                         }
                     }
                 }
+                Err(error) => {
+                    let _ = healthy.send(false);
+                    tracing::warn!(%error, lease = %name, "reading the leader lease failed");
+                    elector.check(Instant::now());
+                }
             }
-            Err(error) => {
-                let _ = healthy.send(false);
-                tracing::warn!(%error, lease = %name, "reading the leader lease failed");
-                elector.check(Instant::now());
+        };
+        let stopping = tokio::select! {
+            _ = &mut shutdown => true,
+            done = tokio::time::timeout(budget, attempt) => {
+                if done.is_err() {
+                    let _ = healthy.send(false);
+                    tracing::warn!(lease = %name, "leader lease attempt timed out");
+                }
+                false
             }
-        }
+        };
+        elector.check(Instant::now());
         let is_leader = elector.is_leader();
         if *leader.borrow() != is_leader {
             tracing::info!(identity = %elector.identity(), leader = is_leader, "leadership changed");
             let _ = leader.send(is_leader);
+        }
+        if stopping {
+            break;
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -263,7 +295,13 @@ pub async fn run(
         }
     }
     if elector.is_leader() {
-        release(&api, &name, &mut elector).await;
+        let _ = leader.send(false);
+        if tokio::time::timeout(deadline, release(&api, &name, &mut elector))
+            .await
+            .is_err()
+        {
+            tracing::warn!(lease = %name, "releasing the leader lease timed out");
+        }
     }
     let _ = leader.send(false);
 }
@@ -442,6 +480,15 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         e.check(Instant::now());
         assert!(!e.is_leader(), "10 s without renewal ends leadership");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_attempt_never_outlives_the_renew_deadline() {
+        let mut e = Elector::new("a".into(), &config());
+        assert_eq!(e.attempt_budget(Instant::now()), Duration::from_secs(10));
+        e.written(Some(held_by("a", 0)), Instant::now());
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(e.attempt_budget(Instant::now()), Duration::from_secs(6));
     }
 
     #[test]

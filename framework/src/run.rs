@@ -45,9 +45,6 @@ use crate::mesos::{self, Credential, SchedulerClient, SchedulerConfig, Scheduler
 use crate::metrics::{CoreCounters, Metrics};
 use crate::nodes::{self, operator::OperatorClient, NodeRegistry};
 
-/// How long a drain may take before the process exits anyway.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
-
 /// Why the framework stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -192,7 +189,7 @@ pub async fn run(
         tracing::info!(identity = %identity, "leading: starting the scheduler");
         let outcome = tokio::select! {
             r = term.run(signals.clone(), leader_rx.clone()) => r,
-            _ = wait_signals(signals.clone(), 2) => Err(RunError::ForcedExit),
+            _ = forced(signals.clone(), config.drain_deadline) => Err(RunError::ForcedExit),
         };
         metrics.set_leader(false);
         metrics.set_subscribed(false);
@@ -213,8 +210,7 @@ pub async fn run(
     if let Some(election) = election {
         let forced = tokio::select! {
             _ = election => false,
-            _ = wait_signals(signals.clone(), 2) => true,
-            _ = tokio::time::sleep(DRAIN_DEADLINE) => true,
+            _ = forced(signals.clone(), config.drain_deadline) => true,
         };
         if forced && result.is_ok() {
             result = Err(RunError::ForcedExit);
@@ -686,6 +682,19 @@ pub async fn wait_signals(mut signals: ShutdownSignals, count: u32) {
         if signals.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// Completes when the exit must be forced: a second signal, or the drain
+/// deadline after the first.
+pub async fn forced(signals: ShutdownSignals, drain_deadline: Duration) {
+    let deadline = async {
+        wait_signals(signals.clone(), 1).await;
+        tokio::time::sleep(drain_deadline).await;
+    };
+    tokio::select! {
+        _ = wait_signals(signals.clone(), 2) => {}
+        _ = deadline => {}
     }
 }
 
