@@ -342,9 +342,7 @@ async fn executor_runs_pods_like_a_kubelet() {
         "web",
         &pod_yaml(
             "web",
-            &format!(
-                "echo hello from web; trap 'exit 0' TERM; while true; do sleep 0.2; done"
-            ),
+            "echo hello from web; trap 'exit 0' TERM; while true; do sleep 0.2; done",
             &format!(
                 "    lifecycle:\n      preStop:\n        exec:\n          command: [\"sh\", \"-c\", \"echo prestop >> {}\"]\n",
                 dir.join("prestop.txt").display()
@@ -437,10 +435,7 @@ async fn executor_runs_pods_like_a_kubelet() {
     .await;
     let (ok, previous) = kubectl.run(&["logs", "crash", "--previous"]);
     assert!(ok && previous.contains("crashing"), "{previous}");
-    assert!(!master
-        .states(&crash_id)
-        .iter()
-        .any(|s| *s == TaskState::TaskFailed));
+    assert!(!master.states(&crash_id).contains(&TaskState::TaskFailed));
 
     // 4. The executor dies (SIGKILL); a new one re-adopts the running pod.
     let pids = executor_pids();
