@@ -27,8 +27,8 @@ pub const READY_LINE: &str = "kube-mesos local is ready";
 pub const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Default wait for a pod to reach a state; a hang guard, not a benchmark.
 pub const WAIT: Duration = Duration::from_secs(90);
-/// Longest single kubectl call.
-const KUBECTL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest single kubectl call (a `delete` waits for graceful termination).
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(90);
 
 static INSTANCES: AtomicU32 = AtomicU32::new(0);
 
@@ -400,7 +400,7 @@ pub fn wait_for<T>(
     }
 }
 
-/// Runs kubectl with `KUBECONFIG=kubeconfig`, killed after 30 s.
+/// Runs kubectl with `KUBECONFIG=kubeconfig`, killed after 90 s.
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
     let mut child = Command::new("kubectl")
         .args(args)
