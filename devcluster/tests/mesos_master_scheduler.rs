@@ -732,3 +732,42 @@ async fn update_framework_changes_the_framework_info() {
     );
     master.stop().await;
 }
+
+#[tokio::test]
+async fn the_unused_part_of_an_accepted_offer_is_declined_with_the_calls_filters() {
+    let master = TestMaster::fast().await;
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+
+    // Default filters (5 s): the remainder is held back for now.
+    let offers = s.next_offers().await;
+    post(
+        &master,
+        &s,
+        launch(&offers, vec![task("t1", &offers[0], 1.0)]),
+    )
+    .await;
+    agent.recv().await;
+    s.expect_none_of(event::Type::Offers, Duration::from_millis(400))
+        .await;
+
+    // refuse_seconds 0: the remainder comes right back, minus what t1 and
+    // its executor use.
+    assert_eq!(post(&master, &s, call_of(call::Type::Revive)).await.0, 202);
+    let offers = s.next_offers().await;
+    let mut accept = launch(&offers, vec![task("t2", &offers[0], 1.0)]);
+    accept.accept.as_mut().unwrap().filters = Some(v1::Filters {
+        refuse_seconds: Some(0.0),
+    });
+    post(&master, &s, accept).await;
+    agent.recv().await;
+    let offers = s.next_offers().await;
+    let cpus: f64 = offers[0]
+        .resources
+        .iter()
+        .filter(|r| r.name == "cpus")
+        .map(|r| r.scalar.unwrap().value)
+        .sum();
+    assert_eq!(cpus, 1.9);
+    master.stop().await;
+}
