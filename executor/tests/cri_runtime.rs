@@ -528,12 +528,16 @@ async fn runtime_errors_carry_the_kubelets_reasons() {
         "{err:?}"
     );
     assert_eq!(err.waiting_reason(), Some("RunContainerError"), "{err:?}");
-    // The failed container is not left behind, and the name can be retried.
+    // The failed container is not left behind, and the same name and
+    // attempt can be created again (containerd reserves container names).
     assert!(rt
         .list_containers("uid-errs")
         .await
         .expect("list")
         .is_empty());
+    bad.mounts.clear();
+    let id = start(&rt, &cd, &sb, &bad).await;
+    assert_eq!(within(rt.wait(&id)).await.expect("wait").exit_code, 0);
 
     // Unknown container IDs are reported as such.
     assert!(matches!(
