@@ -17,6 +17,11 @@ use kube_mesos_proto::v1::TaskState;
 /// The `kube-mesos` binary, built from this checkout (cargo does not build
 /// another package's binaries for this crate's tests).
 fn binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_binary).clone()
+}
+
+fn build_binary() -> PathBuf {
     if let Ok(path) = std::env::var("KUBE_MESOS_BIN") {
         return PathBuf::from(path);
     }

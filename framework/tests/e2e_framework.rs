@@ -40,6 +40,21 @@ async fn nodes_registered_pods_bound_and_launched_impossible_pod_unschedulable()
     assert_eq!(capacity["cpu"].0, "2");
     assert_eq!(capacity["memory"].0, "4096Mi");
 
+    // The framework keeps the node lease of an agent without executor fresh.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster.kube.clone(), "kube-node-lease");
+    let lease = eventually("node lease of agent-0", || {
+        let leases = leases.clone();
+        async move { leases.get_opt("agent-0").await.ok().flatten() }
+    })
+    .await;
+    let spec = lease.spec.unwrap();
+    assert_eq!(
+        spec.holder_identity.as_deref(),
+        Some("kube-mesos-framework")
+    );
+    assert_eq!(spec.lease_duration_seconds, Some(40));
+
     // A pod is bound, annotated and launched.
     create_pod(&cluster, "web", "500m").await;
     let pod = bound(&cluster, "web").await;
