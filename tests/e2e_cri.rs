@@ -39,7 +39,13 @@ fn hello_pod_runs_under_containerd() {
         "hello to run under containerd",
         WAIT,
         || (local.pod_status_column("hello").as_deref() == Some("Running")).then_some(()),
-        || format!("{}\n--- containerd:\n{}", local.diagnostics_for("hello"), cd.diagnostics()),
+        || {
+            format!(
+                "{}\n--- containerd:\n{}",
+                local.diagnostics_for("hello"),
+                cd.diagnostics()
+            )
+        },
     );
     let logs = wait_for(
         "kubectl logs hello to show the greeting",

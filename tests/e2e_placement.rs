@@ -23,7 +23,11 @@ fn node_selector_lands_on_the_labelled_agent_and_host_ports_never_collide() {
     let labels = local.kubectl_ok(&["get", "nodes", "-l", "rack=r2", "-o", "name"]);
     assert_eq!(labels.trim(), "node/agent-1");
 
-    local.kubectl_ok(&["apply", "-f", example("node-selector.yaml").to_str().unwrap()]);
+    local.kubectl_ok(&[
+        "apply",
+        "-f",
+        example("node-selector.yaml").to_str().unwrap(),
+    ]);
     local.wait_status("on-rack-r2", "Running", WAIT);
     assert_eq!(node_of(&local, "on-rack-r2"), "agent-1");
 

@@ -36,7 +36,11 @@ fn hello_pod_runs_shows_its_logs_and_its_node() {
 #[test]
 fn init_containers_run_first_and_exit_codes_end_pods() {
     let local = Local::start(1, &[]);
-    local.kubectl_ok(&["apply", "-f", example("init-containers.yaml").to_str().unwrap()]);
+    local.kubectl_ok(&[
+        "apply",
+        "-f",
+        example("init-containers.yaml").to_str().unwrap(),
+    ]);
     local.apply_yaml(
         "exits",
         r#"
@@ -166,6 +170,12 @@ fn a_pod_that_fits_nowhere_gets_a_failed_scheduling_event() {
         },
         || local.diagnostics_for("cannot-fit"),
     );
-    assert!(described.contains("cpu"), "the event should say what is missing: {described}");
-    assert_eq!(local.pod_status_column("cannot-fit").as_deref(), Some("Pending"));
+    assert!(
+        described.contains("cpu"),
+        "the event should say what is missing: {described}"
+    );
+    assert_eq!(
+        local.pod_status_column("cannot-fit").as_deref(),
+        Some("Pending")
+    );
 }

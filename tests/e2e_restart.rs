@@ -79,7 +79,11 @@ spec:
     local.kill9();
     // The pods outlive the crash, as they outlive a Mesos agent's.
     for (name, _, sandbox, sh) in &sandboxes {
-        assert_eq!(&shells(&local, sandbox), sh, "{name} died with kube-mesos local");
+        assert_eq!(
+            &shells(&local, sandbox),
+            sh,
+            "{name} died with kube-mesos local"
+        );
     }
     local.restart();
 

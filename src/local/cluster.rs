@@ -100,11 +100,16 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
         .await
         .map_err(LocalError::ApiServerFailed)?;
     let kubeconfig_path = layout.kubeconfig();
-    apiserver::write_kubeconfig(&kubeconfig_path, &api.url(), &state.token, Some(api.ca_pem()))
-        .map_err(|source| LocalError::KubeconfigWriteFailed {
-            path: kubeconfig_path.clone(),
-            source,
-        })?;
+    apiserver::write_kubeconfig(
+        &kubeconfig_path,
+        &api.url(),
+        &state.token,
+        Some(api.ca_pem()),
+    )
+    .map_err(|source| LocalError::KubeconfigWriteFailed {
+        path: kubeconfig_path.clone(),
+        source,
+    })?;
     write_private(&layout.ca_file(), api.ca_pem().as_bytes()).map_err(|source| {
         LocalError::KubeconfigWriteFailed {
             path: layout.ca_file(),
@@ -137,13 +142,14 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     // The framework, with its own signal counter so that we decide when it
     // drains.
     let framework_config = framework_config(&plan, &layout, &state, &master, &api)?;
-    let framework_http = framework_listener
-        .local_addr()
-        .map_err(|source| LocalError::BindFailed {
-            what: "the framework endpoint",
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            source,
-        })?;
+    let framework_http =
+        framework_listener
+            .local_addr()
+            .map_err(|source| LocalError::BindFailed {
+                what: "the framework endpoint",
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                source,
+            })?;
     let (framework_signals, framework_signals_rx) = watch::channel(0u32);
     let mut framework = tokio::spawn(framework_run::run(
         framework_config,
@@ -163,7 +169,11 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
             spec.hostname,
             agent.addr(),
             spec.resources,
-            if spec.attributes.is_empty() { "" } else { ", attributes " },
+            if spec.attributes.is_empty() {
+                ""
+            } else {
+                ", attributes "
+            },
             spec.attributes
         );
     }
@@ -354,7 +364,10 @@ fn framework_config(
         "KUBE_MESOS_API_CA_FILE".into(),
         layout.ca_file().display().to_string(),
     );
-    env.insert("KUBE_MESOS_KUBELET_TOKEN".into(), state.kubelet_token.clone());
+    env.insert(
+        "KUBE_MESOS_KUBELET_TOKEN".into(),
+        state.kubelet_token.clone(),
+    );
     env.insert("KUBE_MESOS_KUBELET_ADDRESS".into(), "127.0.0.1".into());
     env.insert("KUBE_MESOS_NODE_IP".into(), "127.0.0.1".into());
     env.insert(
@@ -413,7 +426,11 @@ async fn wait_ready(
         if http_status(framework_http, "/readyz").await == Some(200) {
             break;
         }
-        warn_slow(&mut warned, started, "the framework has not subscribed to Mesos yet");
+        warn_slow(
+            &mut warned,
+            started,
+            "the framework has not subscribed to Mesos yet",
+        );
         tokio::time::sleep(READY_POLL).await;
     }
     tracing::info!("framework subscribed");
@@ -442,7 +459,8 @@ async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await.ok()?;
@@ -484,7 +502,10 @@ mod tests {
     #[test]
     fn status_lines_parse() {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n\r\nok"), Some(200));
-        assert_eq!(parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\n"),
+            Some(503)
+        );
         assert_eq!(parse_status_line(b"garbage"), None);
         assert_eq!(parse_status_line(b""), None);
     }

@@ -73,7 +73,9 @@ impl LocalState {
             path: path.clone(),
             source,
         };
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other).map_err(io)?;
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(std::io::Error::other)
+            .map_err(io)?;
         write_private(&tmp, &bytes).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }

@@ -82,7 +82,9 @@ impl Local {
         for i in 0..agents {
             let (first, last) = port_range(slot, i as u32);
             args.push("--agent-resources".into());
-            args.push(format!("{i}=cpus:2;mem:2048;disk:4096;ports:[{first}-{last}]"));
+            args.push(format!(
+                "{i}=cpus:2;mem:2048;disk:4096;ports:[{first}-{last}]"
+            ));
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let data_dir = dir.path().join("data");
@@ -168,7 +170,9 @@ impl Local {
 
     /// Where this start's stderr (the logs) goes.
     fn stderr_path(&self) -> PathBuf {
-        self.dir.path().join(format!("local-{}.stderr", self.starts))
+        self.dir
+            .path()
+            .join(format!("local-{}.stderr", self.starts))
     }
 
     /// The temp dir everything lives in.
@@ -226,7 +230,11 @@ impl Local {
     /// Runs kubectl and panics with diagnostics when it fails.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.kubectl(args);
-        assert!(ok, "kubectl {args:?} failed:\n{err}\n{}", self.diagnostics());
+        assert!(
+            ok,
+            "kubectl {args:?} failed:\n{err}\n{}",
+            self.diagnostics()
+        );
         out
     }
 
@@ -321,7 +329,11 @@ impl Local {
         for n in 1..=self.starts {
             let path = self.dir.path().join(format!("local-{n}.stderr"));
             let log = std::fs::read_to_string(&path).unwrap_or_default();
-            out.push_str(&format!("--- {} (last 80 lines):\n{}\n", path.display(), tail(&log, 80)));
+            out.push_str(&format!(
+                "--- {} (last 80 lines):\n{}\n",
+                path.display(),
+                tail(&log, 80)
+            ));
         }
         if self.kubeconfig.is_file() {
             for args in [
@@ -335,14 +347,22 @@ impl Local {
         }
         for stderr in find_files(&self.data_dir.join("agents"), "stderr") {
             let log = std::fs::read_to_string(&stderr).unwrap_or_default();
-            out.push_str(&format!("--- {} (last 40 lines):\n{}\n", stderr.display(), tail(&log, 40)));
+            out.push_str(&format!(
+                "--- {} (last 40 lines):\n{}\n",
+                stderr.display(),
+                tail(&log, 40)
+            ));
         }
         out
     }
 
     /// [`Local::diagnostics`] plus `kubectl describe pod name`.
     pub fn diagnostics_for(&self, name: &str) -> String {
-        format!("--- kubectl describe pod {name}:\n{}\n{}", self.describe(name), self.diagnostics())
+        format!(
+            "--- kubectl describe pod {name}:\n{}\n{}",
+            self.describe(name),
+            self.diagnostics()
+        )
     }
 }
 
@@ -394,7 +414,10 @@ pub fn wait_for<T>(
             return v;
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}\n{}", diagnostics());
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                diagnostics()
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -440,7 +463,11 @@ pub fn processes_with_cwd_under(dir: &Path) -> Vec<u32> {
     };
     let mut pids = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == std::process::id() {
@@ -451,7 +478,10 @@ pub fn processes_with_cwd_under(dir: &Path) -> Vec<u32> {
         };
         let zombie = std::fs::read_to_string(entry.path().join("stat"))
             .ok()
-            .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('Z'))
+            })
             .unwrap_or(true);
         if cwd.starts_with(&dir) && !zombie {
             pids.push(pid);
@@ -513,5 +543,8 @@ fn tail(text: &str, lines: usize) -> String {
 
 /// A pod's `metadata.uid`.
 pub fn uid_of(pod: &serde_json::Value) -> String {
-    pod["metadata"]["uid"].as_str().unwrap_or_default().to_string()
+    pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
