@@ -9,8 +9,8 @@
 //! not own (readiness gates, DisruptionTarget) are kept, and a terminal phase
 //! never goes back.
 //!
-//! Not covered: restartable init containers (sidecars) are treated as
-//! regular init containers; pod-level resources are ignored for QoS.
+//! Restartable init containers (sidecars) follow the kubelet's separate
+//! rules in phase and conditions. Not covered: pod-level resources for QoS.
 
 use std::collections::BTreeMap;
 
@@ -151,16 +151,37 @@ fn is_waiting(s: &core::ContainerStatus) -> bool {
     s.state.as_ref().is_some_and(|st| st.waiting.is_some())
 }
 
-/// Kubelet `getPhase` (regular init containers).
+/// Kubelet `getPhase`. `sidecars[i]` says whether `init[i]` is a
+/// restartable init container.
 pub fn phase(
     restart_policy: &str,
     init: &[core::ContainerStatus],
+    sidecars: &[bool],
     app: &[core::ContainerStatus],
     pod_is_terminal: bool,
 ) -> &'static str {
     let mut pending_init = 0;
     let mut failed_init = 0;
-    for s in init {
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for (s, sidecar) in init
+        .iter()
+        .zip(sidecars.iter().chain(std::iter::repeat(&false)))
+    {
+        if *sidecar {
+            if is_running(s) {
+                if s.started != Some(true) {
+                    pending_init += 1;
+                }
+                running += 1;
+            } else if terminated_of(s).is_none() && last_terminated(s).is_none() {
+                // Waiting (or unknown) and never ran.
+                pending_init += 1;
+                if is_waiting(s) {
+                    waiting += 1;
+                }
+            }
+            continue;
+        }
         if is_running(s) {
             pending_init += 1;
         } else if let Some(t) = terminated_of(s) {
@@ -177,7 +198,6 @@ pub fn phase(
             pending_init += 1;
         }
     }
-    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
     for s in app {
         if is_running(s) {
             running += 1;
@@ -250,18 +270,22 @@ fn go_list(names: &[String]) -> String {
 
 fn containers_ready(
     init: &[core::ContainerStatus],
+    sidecars: &[bool],
     app: &[core::ContainerStatus],
     phase: &str,
 ) -> core::PodCondition {
-    let _ = init;
     if phase == "Succeeded" {
         return cond("ContainersReady", false, Some(POD_COMPLETED), None);
     }
     if phase == "Failed" {
         return cond("ContainersReady", false, Some(POD_FAILED), None);
     }
-    let unready: Vec<String> = app
+    let unready: Vec<String> = init
         .iter()
+        .zip(sidecars)
+        .filter(|(_, sidecar)| **sidecar)
+        .map(|(s, _)| s)
+        .chain(app)
         .filter(|s| !s.ready)
         .map(|s| s.name.clone())
         .collect();
@@ -324,6 +348,7 @@ fn ready(
 
 fn initialized(
     init: &[core::ContainerStatus],
+    sidecars: &[bool],
     app: &[core::ContainerStatus],
     phase: &str,
 ) -> core::PodCondition {
@@ -336,10 +361,19 @@ fn initialized(
     if any_regular_started {
         return cond("Initialized", true, None, None);
     }
+    // A regular init container is done when ready (exited 0), a sidecar
+    // when started.
     let incomplete: Vec<String> = init
         .iter()
-        .filter(|s| !s.ready)
-        .map(|s| s.name.clone())
+        .zip(sidecars.iter().chain(std::iter::repeat(&false)))
+        .filter(|(s, sidecar)| {
+            if **sidecar {
+                s.started != Some(true)
+            } else {
+                !s.ready
+            }
+        })
+        .map(|(s, _)| s.name.clone())
         .collect();
     if incomplete.is_empty() {
         cond("Initialized", true, None, None)
@@ -443,7 +477,8 @@ pub fn pod_status(
         .as_ref()
         .and_then(|s| s.restart_policy.as_deref())
         .unwrap_or("Always");
-    let mut ph = phase(policy, &init, &app, state.terminal);
+    let sidecars: Vec<bool> = state.init.iter().map(|c| c.sidecar).collect();
+    let mut ph = phase(policy, &init, &sidecars, &app, state.terminal);
     let prev_phase = previous.and_then(|p| p.phase.as_deref());
     if let Some(p @ ("Succeeded" | "Failed")) = prev_phase {
         ph = if p == "Succeeded" {
@@ -463,10 +498,10 @@ pub fn pod_status(
         .collect();
     let sandbox_ok =
         state.sandbox_ready && !matches!(state.stage, Stage::StoppingPod | Stage::Terminated);
-    let cr = containers_ready(&init, &app, ph);
+    let cr = containers_ready(&init, &sidecars, &app, ph);
     let mut conditions = kept.clone();
     conditions.push(cond("PodReadyToStartContainers", sandbox_ok, None, None));
-    conditions.push(initialized(&init, &app, ph));
+    conditions.push(initialized(&init, &sidecars, &app, ph));
     conditions.push(ready(pod, &kept, &cr));
     conditions.push(cr);
     conditions.push(cond("PodScheduled", true, None, None));
@@ -821,5 +856,35 @@ mod tests {
             condition(&s, "Ready").message.as_deref(),
             Some("containers with unready status: [zeta alpha]")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sidecar_status_and_phase() {
+        let p = crate::runner::pod::tests::with_sidecar();
+        let mut h = Harness::new(&p);
+        h.boot();
+        h.started("proxy");
+        h.started("setup");
+        let s = status(&h, &p, None);
+        assert_eq!(s.phase.as_deref(), Some("Pending"));
+        assert_eq!(
+            condition(&s, "Initialized").message.as_deref(),
+            Some("containers with incomplete status: [setup]")
+        );
+        let proxy = &s.init_container_statuses.as_ref().unwrap()[0];
+        assert!(proxy.ready && proxy.started == Some(true));
+        let (setup, _) = {
+            let id = s.init_container_statuses.as_ref().unwrap()[1]
+                .container_id
+                .clone()
+                .unwrap();
+            (id.trim_start_matches("process://").to_string(), ())
+        };
+        h.exited("setup", &setup, 0);
+        h.started("main");
+        let s = status(&h, &p, None);
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        assert_eq!(condition(&s, "Initialized").status, "True");
+        assert_eq!(condition(&s, "ContainersReady").status, "True");
     }
 }

@@ -26,8 +26,12 @@
 //!   Unlike the kubelet, which blocks the pod's sync on the hook, the other
 //!   containers are not held back meanwhile.
 //!
-//! Not covered yet: restartable init containers (sidecars),
-//! `activeDeadlineSeconds`, in-place resize.
+//! - restartable init containers (sidecars, `restartPolicy: Always`) start
+//!   in init order, let the next init container start once they are
+//!   started (startup probe passed), restart on any exit whatever the pod's
+//!   policy, and are stopped once the app containers are done.
+//!
+//! Not covered yet: `activeDeadlineSeconds`, in-place resize.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -147,6 +151,8 @@ pub struct Container {
     pub image: String,
     /// Init container?
     pub init: bool,
+    /// Restartable init container (`restartPolicy: Always`): a sidecar.
+    pub sidecar: bool,
     /// Current instance.
     pub run: Run,
     /// The previous termination (status `lastState`).
@@ -165,7 +171,7 @@ pub struct Container {
     pub pre_stop: Option<Handler>,
     /// postStart hook.
     pub post_start: Option<Handler>,
-    /// Init container that exited 0.
+    /// Init container that exited 0 (a sidecar: that started once).
     pub succeeded: bool,
     /// Ever ran (a start was attempted and got an ID or an exit).
     pub ran: bool,
@@ -173,6 +179,7 @@ pub struct Container {
 
 impl Container {
     fn new(c: &core::Container, init: bool, has_init: bool) -> Self {
+        let sidecar = init && c.restart_policy.as_deref() == Some("Always");
         let mut probes = BTreeMap::new();
         for (kind, probe) in [
             (ProbeKind::Startup, &c.startup_probe),
@@ -180,7 +187,7 @@ impl Container {
             (ProbeKind::Readiness, &c.readiness_probe),
         ] {
             // Regular init containers have no probes.
-            if let (false, Some(p)) = (init, probe) {
+            if let (false, Some(p)) = (init && !sidecar, probe) {
                 probes.insert(kind, ProbeTracker::new(ProbeSpec::new(kind, p, c)));
             }
         }
@@ -188,6 +195,7 @@ impl Container {
             name: c.name.clone(),
             image: c.image.clone().unwrap_or_default(),
             init,
+            sidecar,
             run: Run::Waiting {
                 reason: if has_init {
                     "PodInitializing"
@@ -238,7 +246,7 @@ impl Container {
     /// Kubelet readiness: running, started, and readiness probe (if any) passed.
     /// A completed regular init container is ready.
     pub fn ready(&self) -> bool {
-        if self.init {
+        if self.init && !self.sidecar {
             return self.succeeded && matches!(self.run, Run::Exited(_));
         }
         matches!(self.run, Run::Running { .. })
@@ -662,7 +670,7 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
                 };
                 c.ran = true;
                 c.epoch += 1;
-                if c.init && code == 0 {
+                if c.init && !c.sidecar && code == 0 {
                     c.succeeded = true;
                 }
                 c.run = Run::Exited(Termination {
@@ -828,6 +836,9 @@ fn on_started(
         p.reset();
     }
     c.started = !c.probes.contains_key(&ProbeKind::Startup);
+    if c.sidecar && c.started {
+        c.succeeded = true;
+    }
     if terminating {
         // Killed while it was starting: stop it now.
         begin_stop(state, now, name, grace, StopCause::PodKill, out);
@@ -902,7 +913,7 @@ fn on_adopted(
     };
     match exit {
         Some((code, reason, message, finished_at)) => {
-            if c.init && code == 0 {
+            if c.init && !c.sidecar && code == 0 {
                 c.succeeded = true;
             }
             c.run = Run::Exited(Termination {
@@ -932,6 +943,9 @@ fn on_adopted(
                 started_mono: now.mono,
             };
             c.started = !c.probes.contains_key(&ProbeKind::Startup);
+            if c.sidecar {
+                c.succeeded = true;
+            }
             let kinds: Vec<ProbeKind> = if c.started {
                 vec![ProbeKind::Liveness, ProbeKind::Readiness]
             } else {
@@ -987,6 +1001,9 @@ fn on_probe(
     match (kind, changed) {
         (ProbeKind::Startup, Some(true)) => {
             c.started = true;
+            if c.sidecar {
+                c.succeeded = true;
+            }
             schedule_first_probes(c, now, &[ProbeKind::Liveness, ProbeKind::Readiness], out);
             return;
         }
@@ -1108,11 +1125,19 @@ fn reconcile(state: &mut PodState, now: Now, out: &mut Vec<Action>) {
     let policy = state.restart_policy;
     let pod_ref = state.pod_ref.clone();
 
-    // Init containers, one at a time.
+    // Sidecars that already started once restart whenever they exit,
+    // whatever the pod's policy, without holding anything back.
+    for c in state.init.iter_mut().filter(|c| c.sidecar && c.succeeded) {
+        if matches!(c.run, Run::Exited(_) | Run::Waiting { .. }) {
+            try_start(c, now, &pod_ref, true, out);
+        }
+    }
+
+    // Init containers, one at a time; a sidecar is done once started.
     if let Some(i) = state.init.iter().position(|c| !c.succeeded) {
         let c = &state.init[i];
-        if matches!(c.run, Run::Exited(_)) && policy == RestartPolicy::Never {
-            finish(state, out);
+        if !c.sidecar && matches!(c.run, Run::Exited(_)) && policy == RestartPolicy::Never {
+            finish(state, now, out);
             return;
         }
         try_start(&mut state.init[i], now, &pod_ref, true, out);
@@ -1136,14 +1161,27 @@ fn reconcile(state: &mut PodState, now: Now, out: &mut Vec<Action>) {
             _ => false,
         });
     if done {
-        finish(state, out);
+        finish(state, now, out);
     }
 }
 
-/// The pod completed (or failed) on its own: nothing will restart.
-fn finish(state: &mut PodState, out: &mut Vec<Action>) {
+/// The pod completed (or failed) on its own: nothing will restart. Running
+/// sidecars are stopped with the pod's grace (all at once; the kubelet stops
+/// them in reverse order).
+fn finish(state: &mut PodState, now: Now, out: &mut Vec<Action>) {
     state.terminal = true;
     state.stage = Stage::Terminating;
+    let grace = state.grace;
+    let running: Vec<String> = state
+        .init
+        .iter()
+        .chain(&state.app)
+        .filter(|c| matches!(c.run, Run::Running { .. }))
+        .map(|c| c.name.clone())
+        .collect();
+    for name in running {
+        begin_stop(state, now, &name, grace, StopCause::PodKill, out);
+    }
     if !state.any_active() {
         state.stage = Stage::StoppingPod;
         out.push(Action::StopPod);

@@ -683,3 +683,45 @@ async fn adopting_an_exited_app_container_does_not_rerun_init_containers() {
         vec![Action::StopPod]
     );
 }
+
+pub(crate) fn with_sidecar() -> core::Pod {
+    pod(json!({
+        "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+        "spec": {
+            "restartPolicy": "Never",
+            "initContainers": [
+                {"name": "proxy", "command": ["sleep"], "restartPolicy": "Always"},
+                {"name": "setup", "command": ["true"]}
+            ],
+            "containers": [{"name": "main", "command": ["true"]}]
+        }
+    }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn sidecars_start_first_keep_running_and_stop_after_the_app() {
+    let mut h = Harness::new(&with_sidecar());
+    assert_eq!(starts(&h.boot()), vec!["proxy"]);
+    // Started (no startup probe): the next init container may start.
+    let (proxy, a) = h.started("proxy");
+    assert_eq!(starts(&a), vec!["setup"]);
+    let (setup, _) = h.started("setup");
+    assert_eq!(starts(&h.exited("setup", &setup, 0)), vec!["main"]);
+    let (main, _) = h.started("main");
+    // The sidecar restarts whatever the pod's restart policy.
+    h.advance(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h.exited("proxy", &proxy, 1)), vec!["proxy"]);
+    let (proxy, _) = h.started("proxy");
+    assert_eq!(h.state.container("proxy").unwrap().restart_count, 1);
+    // The app completes: the sidecar is stopped, then the pod.
+    let a = h.exited("main", &main, 0);
+    assert_eq!(
+        a,
+        vec![Action::StopContainer {
+            name: "proxy".into(),
+            id: proxy.clone(),
+            grace: Duration::from_secs(30)
+        }]
+    );
+    assert_eq!(h.exited("proxy", &proxy, 143), vec![Action::StopPod]);
+}
