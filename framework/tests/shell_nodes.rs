@@ -1,0 +1,147 @@
+//! The node registry against the embedded API server: the offer fallback
+//! (no operator API), NotReady on removal, and the node-lease rule with an
+//! executor holding the lease.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, PostParams};
+use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
+use kube_mesos_framework::nodes::operator::OperatorEvent;
+use kube_mesos_framework::nodes::NodeRegistry;
+use kube_mesos_proto::v1::{value, AgentId, Attribute, FrameworkId, Offer, OfferId, Resource};
+
+async fn api_server() -> (tempfile::TempDir, ApiServer, kube::Client) {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = ApiServer::start(ApiServerConfig::new(dir.path(), "t"), listener)
+        .await
+        .unwrap();
+    let client = kube_mesos_framework::kube::client_from_yaml(&api.kubeconfig())
+        .await
+        .unwrap();
+    (dir, api, client)
+}
+
+fn offer(agent: &str, hostname: &str) -> Offer {
+    let scalar = |name: &str, v: f64| Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: v }),
+        ..Resource::default()
+    };
+    Offer {
+        id: OfferId { value: "o1".into() },
+        framework_id: FrameworkId { value: "f".into() },
+        agent_id: AgentId {
+            value: agent.into(),
+        },
+        hostname: hostname.into(),
+        resources: vec![scalar("cpus", 1.5), scalar("mem", 1024.0)],
+        attributes: vec![Attribute {
+            name: "rack".into(),
+            r#type: value::Type::Text as i32,
+            text: Some(value::Text { value: "r9".into() }),
+            ..Attribute::default()
+        }],
+        ..Offer::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_fallback_registers_a_node_and_removal_turns_it_not_ready() {
+    let (_dir, api, client) = api_server().await;
+    let mut registry = NodeRegistry::new(client.clone());
+    registry.saw_offer(&offer("S9", "host-9")).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.get("host-9").await.unwrap();
+    let labels = node.metadata.labels.unwrap();
+    assert_eq!(labels["rack"], "r9");
+    assert_eq!(labels["kubernetes.io/hostname"], "host-9");
+    let status = node.status.unwrap();
+    assert_eq!(status.capacity.unwrap()["cpu"].0, "1500m");
+    assert_eq!(registry.registered(), vec!["S9".to_string()]);
+
+    let inputs = registry
+        .apply(OperatorEvent::AgentRemoved(AgentId { value: "S9".into() }))
+        .await;
+    assert!(matches!(
+        &inputs[..],
+        [kube_mesos_framework::core::Input::AgentUnreachable(a)] if a.value == "S9"
+    ));
+    let ready = nodes
+        .get("host-9")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "Unknown");
+    assert!(registry.registered().is_empty());
+    api.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framework_renews_node_leases_except_where_an_executor_holds_them() {
+    let (_dir, api, client) = api_server().await;
+    let mut registry = NodeRegistry::new(client.clone());
+    registry.saw_offer(&offer("S1", "free")).await;
+    registry.saw_offer(&offer("S2", "busy")).await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    // An executor renews the lease of "busy".
+    let fresh = jiff::Timestamp::now();
+    leases
+        .create(
+            &PostParams::default(),
+            &Lease {
+                metadata: ObjectMeta {
+                    name: Some("busy".into()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some("busy".into()),
+                    lease_duration_seconds: Some(40),
+                    renew_time: Some(MicroTime(fresh)),
+                    ..LeaseSpec::default()
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    registry.renew_leases().await;
+    let free = leases.get("free").await.unwrap().spec.unwrap();
+    assert_eq!(
+        free.holder_identity.as_deref(),
+        Some("kube-mesos-framework")
+    );
+    let busy = leases.get("busy").await.unwrap().spec.unwrap();
+    assert_eq!(
+        busy.holder_identity.as_deref(),
+        Some("busy"),
+        "a live executor lease is left alone"
+    );
+
+    // The executor stops renewing: once stale, the framework takes over.
+    let mut stale = leases.get("busy").await.unwrap();
+    stale.spec.as_mut().unwrap().renew_time = Some(MicroTime(fresh - Duration::from_secs(120)));
+    leases
+        .replace("busy", &PostParams::default(), &stale)
+        .await
+        .unwrap();
+    registry.renew_leases().await;
+    let busy = leases.get("busy").await.unwrap().spec.unwrap();
+    assert_eq!(
+        busy.holder_identity.as_deref(),
+        Some("kube-mesos-framework")
+    );
+    api.abort();
+}
