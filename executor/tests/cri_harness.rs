@@ -68,3 +68,43 @@ async fn containerd_starts_and_a_sandbox_gets_a_pod_ip() {
         .await
         .expect("RemovePodSandbox");
 }
+
+#[tokio::test]
+async fn dropping_the_harness_kills_what_a_failed_test_left_running() {
+    let cd = Containerd::start().await;
+    let client = CriClient::new(cd.socket());
+    let mut rt = client.runtime.clone();
+    let config = proto::PodSandboxConfig {
+        metadata: Some(proto::PodSandboxMetadata {
+            name: "leak".into(),
+            uid: "leak-uid".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        log_directory: cd.dir().join("logs").display().to_string(),
+        linux: Some(proto::LinuxPodSandboxConfig {
+            cgroup_parent: cd.cgroup_parent.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    rt.run_pod_sandbox(proto::RunPodSandboxRequest {
+        config: Some(config),
+        runtime_handler: String::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.diagnostics()));
+    let pids = cd.cgroup_pids();
+    assert!(!pids.is_empty(), "the pause process runs in our cgroup");
+    let parent = cd.cgroup_parent.clone();
+    // The "test" ends without removing its pod.
+    drop(cd);
+    for pid in pids {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        assert!(!alive, "pid {pid} survived the harness");
+    }
+    let dir = std::path::Path::new("/sys/fs/cgroup/pids").join(parent.trim_start_matches('/'));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}

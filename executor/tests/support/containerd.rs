@@ -338,8 +338,20 @@ state = "{state}"
             let _ = killpg(pgid, Signal::SIGKILL);
             let _ = child.wait();
         }
-        // Shims (and through them the containers) outlive containerd by
-        // design; these are ours, found by our socket in their arguments.
+        // Containers outlive containerd and their shims by design (a test
+        // that panicked never removed its pods): every process in our
+        // cgroup parent is one of this test's containers.
+        for _ in 0..50 {
+            let pids = self.cgroup_pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The shims are ours too, found by our socket in their arguments.
         for pid in shims {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
@@ -370,6 +382,37 @@ state = "{state}"
         }
         let unified = Path::new("/sys/fs/cgroup").join(self.cgroup_parent.trim_start_matches('/'));
         remove_cgroup_tree(&unified);
+    }
+}
+
+impl Containerd {
+    /// Pids in any cgroup under our parent (the `pids` hierarchy on cgroup
+    /// v1, the unified one on v2).
+    pub fn cgroup_pids(&self) -> Vec<i32> {
+        let rel = self.cgroup_parent.trim_start_matches('/');
+        let mut pids = Vec::new();
+        for root in [
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ] {
+            let mut stack = vec![Path::new(root).join(rel)];
+            while let Some(dir) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        stack.push(e.path());
+                    }
+                }
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
     }
 }
 
