@@ -301,3 +301,27 @@ async fn an_agent_that_stops_listening_becomes_unreachable_after_the_ping_timeou
     assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
     master.stop().await;
 }
+
+#[tokio::test]
+async fn a_master_that_steps_down_closes_streams_and_redirects() {
+    let master = TestMaster::fast().await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    master.handle.step_down("127.0.0.1:5050");
+    while s.next().await.is_some() {}
+    let c = client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c
+        .post(master.url("/api/v1"))
+        .header("Content-Type", PROTOBUF)
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["Location"], "//127.0.0.1:5050/api/v1");
+    master.handle.become_leader();
+    let _s = subscribe(&master, framework_info("fw2"), PROTOBUF).await;
+    master.stop().await;
+}

@@ -252,3 +252,37 @@ async fn plain_endpoints_and_bad_operator_requests() {
     assert!(r.get_health.unwrap().healthy);
     master.stop().await;
 }
+
+#[tokio::test]
+async fn garbage_never_crashes_the_master() {
+    use rand::{Rng, SeedableRng};
+    let master = TestMaster::fast().await;
+    let c = client();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for i in 0..60 {
+        let len = rng.random_range(0..300);
+        let body: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let path = if i % 2 == 0 {
+            "/api/v1/scheduler"
+        } else {
+            "/api/v1"
+        };
+        let ct = if i % 3 == 0 { JSON } else { PROTOBUF };
+        let r = c
+            .post(master.url(path))
+            .header("Content-Type", ct)
+            .header("Mesos-Stream-Id", "x")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        assert!(
+            (400..600).contains(&code) || code == 200 || code == 202,
+            "{code}"
+        );
+    }
+    let r = operator_call(&master, call::Type::GetHealth, PROTOBUF).await;
+    assert!(r.get_health.unwrap().healthy);
+    master.stop().await;
+}
