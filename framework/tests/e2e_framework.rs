@@ -163,3 +163,23 @@ async fn suppresses_when_idle_and_revives_for_new_pods() {
     fw.drain().await.unwrap();
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_subscription_ends_the_framework_with_an_error() {
+    let cluster = Cluster::start(0).await;
+    let mut config = cluster.framework_config();
+    config.roles = vec![".".into()]; // Mesos refuses the role name "."
+    let fw = Framework::start(&cluster, config).await;
+    let result = tokio::time::timeout(WAIT, fw.task)
+        .await
+        .expect("a refused framework must stop")
+        .unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(kube_mesos_framework::run::RunError::SubscriptionFailed(_))
+        ),
+        "{result:?}"
+    );
+    cluster.stop().await;
+}
