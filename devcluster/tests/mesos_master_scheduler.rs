@@ -211,7 +211,7 @@ async fn status_codes_match_mesos() {
     // The master notices the closed stream; the framework is then known
     // but not subscribed: 403.
     let mut code = 0;
-    for _ in 0..100 {
+    for _ in 0..250 {
         let r = c
             .post(&url)
             .header("Content-Type", PROTOBUF)
@@ -305,6 +305,7 @@ async fn offers_carry_ranges_reservations_and_allocation_info() {
     let (code, _) = post(&master, &s, decline(&offers, 3600.0)).await;
     assert_eq!(code, 202);
     let web_offers = web.next_offers().await;
+    assert!(web_offers[0].allocation_info.is_none());
     assert!(web_offers[0]
         .resources
         .iter()

@@ -1960,7 +1960,9 @@ impl State {
                 resources: resources.into_protos(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
-                allocation_info: Some(v1::resource::AllocationInfo {
+                // MESOS-8237: pre-MULTI_ROLE schedulers see no allocation
+                // info, neither on the offer nor on its resources.
+                allocation_info: fw.multi_role().then(|| v1::resource::AllocationInfo {
                     role: Some(a.role.clone()),
                 }),
                 ..Default::default()
