@@ -24,7 +24,10 @@ use tokio::sync::watch;
 /// Runs `kube-mesos local` until SIGINT/SIGTERM (a second one exits at once).
 pub fn run(args: LocalArgs) -> Result<()> {
     let plan = args.into_plan(args::HostSize::detect())?;
-    init_logging();
+    let layout = cluster::prepare_data_dir(&plan.data_dir)?;
+    let log_path = layout.root.join(LOG_FILE);
+    init_logging(&log_path)?;
+    println!("logs: {}", log_path.display());
     // reqwest (Mesos client) and kube-rs use rustls with ring, chosen here.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().map_err(LocalError::RuntimeFailed)?;
@@ -57,13 +60,40 @@ fn count_signals() -> Result<watch::Receiver<u32>> {
     Ok(rx)
 }
 
-/// Logs go to stderr (`RUST_LOG` filters, default `info`); stdout carries
-/// only the few lines a user or a script reads (URLs, the ready line).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+/// The log file inside the data dir.
+pub const LOG_FILE: &str = "kube-mesos-local.log";
+
+/// Logs of every part go to `<data-dir>/kube-mesos-local.log` (appended;
+/// `RUST_LOG` filters, default `info`); stderr shows warnings and errors
+/// only, and stdout the few lines a user or a script reads (URLs, the
+/// ready line), so the terminal stays readable.
+fn init_logging(path: &std::path::Path) -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| LocalError::DataDirFailed {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let filter = |default: &str| {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .with_filter(filter("info")),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(EnvFilter::new("warn")),
+        )
         .try_init();
+    Ok(())
 }

@@ -345,6 +345,12 @@ impl Local {
                 out.push_str(&format!("--- kubectl {}:\n{o}{e}\n", args.join(" ")));
             }
         }
+        let log =
+            std::fs::read_to_string(self.data_dir.join("kube-mesos-local.log")).unwrap_or_default();
+        out.push_str(&format!(
+            "--- kube-mesos-local.log (last 150 lines):\n{}\n",
+            tail(&log, 150)
+        ));
         for stderr in find_files(&self.data_dir.join("agents"), "stderr") {
             let log = std::fs::read_to_string(&stderr).unwrap_or_default();
             out.push_str(&format!(
