@@ -272,43 +272,49 @@ pub fn error_event(message: &str) -> Event {
     }
 }
 
-/// Validates a role name as Mesos' `roles::validate` does.
+/// Validates a role name as Mesos' `roles::validate` (src/common/roles.cpp).
 fn validate_role(role: &str) -> Option<String> {
-    if role.is_empty() {
-        return Some("Empty role name is invalid".into());
-    }
     if role == "*" {
         return None;
     }
-    if role.starts_with('/') || role.ends_with('/') {
-        return Some(format!("Role '{role}' cannot start or end with a slash"));
+    if role.starts_with('/') {
+        return Some(format!("Role '{role}' cannot start with a slash"));
     }
-    for part in role.split('/') {
-        if part == "." || part == ".." {
+    if role.ends_with('/') {
+        return Some(format!("Role '{role}' cannot end with a slash"));
+    }
+    if role.contains("//") {
+        return Some(format!("Role '{role}' cannot contain two adjacent slashes"));
+    }
+    let components: Vec<&str> = role.split('/').filter(|c| !c.is_empty()).collect();
+    if components.is_empty() {
+        return Some("Role names cannot be the empty string".into());
+    }
+    for c in components {
+        if c == "." || c == ".." || c == "*" {
+            return Some(format!("Role '{role}' cannot include '{c}' as a component"));
+        }
+        if c.starts_with('-') {
             return Some(format!(
-                "Role '{role}' cannot include '.' or '..' as a path component"
+                "Role component '{c}' is invalid because it starts with a dash"
             ));
         }
-        if part.starts_with('-') {
-            return Some(format!("Role '{role}' cannot start with a '-'"));
-        }
-        if part.is_empty() {
+        if c.chars()
+            .any(|ch| matches!(ch, '\x09'..='\x0d' | ' ' | '\x7f'))
+        {
             return Some(format!(
-                "Role '{role}' cannot contain empty path components"
-            ));
-        }
-        if part == "*" {
-            return Some(format!(
-                "Role '{role}' cannot contain '*' as a path component"
-            ));
-        }
-        if part.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Some(format!(
-                "Role '{role}' contains invalid characters: whitespace or control characters"
+                "Role component '{c}' is invalid because it contains backspace or whitespace"
             ));
         }
     }
     None
+}
+
+/// stout's `stringify(std::set<string>)`: `{ a, b }`.
+fn stringify_set<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let set: BTreeSet<&String> = items.into_iter().collect();
+    let names: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
+    format!("{{ {} }}", names.join(", "))
 }
 
 /// Mesos' `validateFramework` and friends, minus authorization.
@@ -324,9 +330,17 @@ fn validate_framework_info(
     if multi {
         if info.role.is_some() {
             return Some(
-                "'FrameworkInfo.role' must not be present when the MULTI_ROLE capability is set"
+                "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
                     .into(),
             );
+        }
+        let mut seen = BTreeSet::new();
+        let duplicates: Vec<&String> = info.roles.iter().filter(|r| !seen.insert(*r)).collect();
+        if !duplicates.is_empty() {
+            return Some(format!(
+                "'FrameworkInfo.roles' contains duplicate items: {}",
+                stringify_set(duplicates)
+            ));
         }
         for role in &info.roles {
             if let Some(e) = validate_role(role) {
@@ -336,7 +350,7 @@ fn validate_framework_info(
     } else {
         if !info.roles.is_empty() {
             return Some(
-                "'FrameworkInfo.roles' must not be present when the MULTI_ROLE capability is not set"
+                "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"
                     .into(),
             );
         }
@@ -351,23 +365,24 @@ fn validate_framework_info(
             .filter(|r| r.as_str() != "*" && !list.contains(*r))
             .collect();
         if !invalid.is_empty() {
-            let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
             return Some(format!(
-                "Roles {{ {} }} are not present in the master's --roles",
-                names.join(", ")
+                "Roles {} are not present in the master's --roles",
+                stringify_set(invalid)
             ));
         }
     }
+    // stout's `Duration::create`: any finite value that fits in i64 nanoseconds.
     let ft = info.failover_timeout();
-    if !ft.is_finite() || ft < 0.0 {
+    if !ft.is_finite() || (ft * 1e9).abs() >= i64::MAX as f64 {
         return Some(format!("The framework failover_timeout ({ft}) is invalid"));
     }
-    for role in suppressed {
-        if !roles.contains(role) {
-            return Some(format!(
-                "Suppressed role '{role}' is not contained in the list of roles"
-            ));
-        }
+    let invalid_suppressed: Vec<&String> =
+        suppressed.iter().filter(|r| !roles.contains(r)).collect();
+    if !invalid_suppressed.is_empty() {
+        return Some(format!(
+            "Suppressed roles {} are not contained in the set of roles",
+            stringify_set(invalid_suppressed)
+        ));
     }
     None
 }
