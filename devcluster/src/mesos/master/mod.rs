@@ -21,6 +21,7 @@ pub mod codec;
 pub mod http;
 pub mod resources;
 pub mod state;
+pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

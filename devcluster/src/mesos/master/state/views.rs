@@ -1,0 +1,176 @@
+//! The operator API's views of the master state (GET_STATE, GET_AGENTS,
+//! GET_FRAMEWORKS, GET_TASKS, GET_EXECUTORS), also used for the operator
+//! events that carry a framework or an agent.
+
+use kube_mesos_proto::v1::master as operator;
+use kube_mesos_proto::v1::{AgentId, AgentInfo, Offer};
+
+use super::{is_terminal, Framework, State};
+use crate::mesos::master::resources::Resources;
+
+impl State {
+    pub(super) fn framework_summary(
+        &self,
+        id: &str,
+    ) -> Option<operator::response::get_frameworks::Framework> {
+        self.frameworks.get(id).map(|f| self.framework_view(f))
+    }
+
+    pub(super) fn framework_view(
+        &self,
+        f: &Framework,
+    ) -> operator::response::get_frameworks::Framework {
+        let id = f.id();
+        let offers: Vec<Offer> = self
+            .offers
+            .values()
+            .filter(|o| o.offer.framework_id.value == id)
+            .map(|o| o.offer.clone())
+            .collect();
+        let mut offered = Resources::new();
+        for o in self
+            .offers
+            .values()
+            .filter(|o| o.offer.framework_id.value == id)
+        {
+            offered.add_all(&o.resources);
+        }
+        let mut allocated = Resources::new();
+        for t in f.tasks.values().filter(|t| !is_terminal(t.state())) {
+            allocated.add_all(&Resources::from_protos(&t.resources));
+        }
+        operator::response::get_frameworks::Framework {
+            framework_info: f.info.clone(),
+            active: f.conn.is_some(),
+            connected: f.conn.is_some(),
+            recovered: f.recovered,
+            registered_time: Some(f.registered_time),
+            reregistered_time: f.reregistered_time,
+            unregistered_time: f.unregistered_time,
+            offers,
+            inverse_offers: vec![],
+            allocated_resources: allocated.into_protos(),
+            offered_resources: offered.into_protos(),
+        }
+    }
+
+    pub(super) fn agent_summary(&self, id: &str) -> Option<operator::response::get_agents::Agent> {
+        let a = self.agents.get(id)?;
+        let mut allocated = Resources::new();
+        for f in self.frameworks.values() {
+            for t in f
+                .tasks
+                .values()
+                .filter(|t| t.agent_id.value == id && !is_terminal(t.state()))
+            {
+                allocated.add_all(&Resources::from_protos(&t.resources));
+            }
+        }
+        let mut offered = Resources::new();
+        for o in self
+            .offers
+            .values()
+            .filter(|o| o.offer.agent_id.value == id)
+        {
+            offered.add_all(&o.resources);
+        }
+        let port = a.info.port.unwrap_or(5051);
+        Some(operator::response::get_agents::Agent {
+            agent_info: a.info.clone(),
+            active: a.connected,
+            deactivated: Some(false),
+            version: self.config.version.clone(),
+            pid: Some(format!("slave(1)@127.0.0.1:{port}")),
+            registered_time: Some(a.registered_time),
+            reregistered_time: a.reregistered_time,
+            total_resources: a.total.clone().into_protos(),
+            allocated_resources: allocated.into_protos(),
+            offered_resources: offered.into_protos(),
+            ..Default::default()
+        })
+    }
+
+    /// GET_AGENTS.
+    pub fn get_agents(&self) -> operator::response::GetAgents {
+        operator::response::GetAgents {
+            agents: self
+                .agents
+                .keys()
+                .filter_map(|id| self.agent_summary(id))
+                .collect(),
+            recovered_agents: self
+                .recovered_agents
+                .keys()
+                .map(|id| AgentInfo {
+                    id: Some(AgentId { value: id.clone() }),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// GET_FRAMEWORKS.
+    pub fn get_frameworks(&self) -> operator::response::GetFrameworks {
+        operator::response::GetFrameworks {
+            frameworks: self
+                .frameworks
+                .values()
+                .map(|f| self.framework_view(f))
+                .collect(),
+            completed_frameworks: self
+                .completed_frameworks
+                .iter()
+                .map(|f| self.framework_view(f))
+                .collect(),
+            recovered_frameworks: vec![],
+        }
+    }
+
+    /// GET_TASKS.
+    pub fn get_tasks(&self) -> operator::response::GetTasks {
+        let mut out = operator::response::GetTasks::default();
+        for f in self
+            .frameworks
+            .values()
+            .chain(self.completed_frameworks.iter())
+        {
+            for t in f.tasks.values() {
+                out.tasks.push(t.clone());
+            }
+            out.unreachable_tasks
+                .extend(f.unreachable_tasks.values().cloned());
+            out.completed_tasks
+                .extend(f.completed_tasks.iter().cloned());
+        }
+        out
+    }
+
+    /// GET_EXECUTORS.
+    pub fn get_executors(&self) -> operator::response::GetExecutors {
+        operator::response::GetExecutors {
+            executors: self
+                .agents
+                .iter()
+                .flat_map(|(aid, a)| {
+                    a.executors
+                        .values()
+                        .map(move |e| operator::response::get_executors::Executor {
+                            executor_info: e.clone(),
+                            agent_id: AgentId { value: aid.clone() },
+                        })
+                })
+                .collect(),
+            orphan_executors: vec![],
+        }
+    }
+
+    /// GET_STATE.
+    pub fn get_state(&self) -> operator::response::GetState {
+        operator::response::GetState {
+            get_tasks: Some(self.get_tasks()),
+            get_executors: Some(self.get_executors()),
+            get_frameworks: Some(self.get_frameworks()),
+            get_agents: Some(self.get_agents()),
+        }
+    }
+}
