@@ -13,7 +13,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{example, uid_of, wait_for, Local, WAIT};
+use support::{example, uid_of, wait_for, Local, Signal, WAIT};
 
 /// Pids of the pod's main `sh` processes (its `sleep` children come and go).
 fn shells(local: &Local, sandbox: &Path) -> Vec<u32> {
@@ -152,6 +152,68 @@ fn a_graceful_stop_leaves_nothing_running_and_a_restart_resumes_the_cluster() {
             (p["status"]["phase"] != "Running").then_some(())
         },
         || local.diagnostics_for("hello"),
+    );
+    local.apply_yaml(
+        "after",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: after
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "while true; do sleep 5; done"]
+"#,
+    );
+    local.wait_status("after", "Running", WAIT);
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_the_pods_are_found_again() {
+    let mut local = Local::start(1, &[]);
+    local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
+    local.wait_status("hello", "Running", WAIT);
+    let uid = uid_of(&local.pod_json("hello").expect("hello"));
+    let sandbox = local.pod_sandbox(&uid);
+    let sh = shells(&local, &sandbox);
+    assert_eq!(sh.len(), 1, "hello's shell: {sh:?}");
+
+    local.signal(Signal::SIGINT);
+    local.signal(Signal::SIGINT);
+    let status = local
+        .wait_exit(Duration::from_secs(10))
+        .expect("a second Ctrl-C must exit at once");
+    assert!(!status.success(), "a forced exit reports failure: {status}");
+
+    // Whatever the interrupted stop had reached (the executor may already
+    // have been told to stop its pods), the restart reconciles hello: it
+    // runs on in its original process, or it is reported as no longer
+    // running — never started a second time.
+    local.restart();
+    let phase = wait_for(
+        "hello to be reconciled",
+        WAIT,
+        || {
+            let pod = local.pod_json("hello")?;
+            let phase = pod["status"]["phase"].as_str()?.to_string();
+            let running = shells(&local, &sandbox);
+            match phase.as_str() {
+                "Running" if running == sh => Some(phase),
+                "Failed" | "Succeeded" if running.is_empty() => Some(phase),
+                _ => None,
+            }
+        },
+        || local.diagnostics_for("hello"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let still = local.pod_json("hello").expect("hello");
+    assert_eq!(still["status"]["phase"].as_str(), Some(phase.as_str()));
+    let now = shells(&local, &sandbox);
+    assert!(
+        now.is_empty() || now == sh,
+        "hello runs twice: {now:?} (was {sh:?})"
     );
     local.apply_yaml(
         "after",

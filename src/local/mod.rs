@@ -31,14 +31,14 @@ pub fn run(args: LocalArgs) -> Result<()> {
     // reqwest (Mesos client) and kube-rs use rustls with ring, chosen here.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().map_err(LocalError::RuntimeFailed)?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let signals = count_signals()?;
         cluster::run(plan, signals).await
-    })?;
-    // Executors and the connections of kubectl watches may still hold
-    // runtime tasks; do not wait for them.
+    });
+    // Do not wait for tasks still running (kubectl watches, or everything
+    // after a forced exit): exiting is what was asked for.
     runtime.shutdown_background();
-    Ok(())
+    result
 }
 
 /// Counts SIGINT and SIGTERM in a watch channel.
