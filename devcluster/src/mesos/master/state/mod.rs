@@ -9,7 +9,7 @@
 //! function each method mirrors.
 //!
 //! Scheduler calls live here; agent messages and agent removal in
-//! [`agents`](self) (`agents.rs`); the operator API's read views in `views.rs`.
+//! `agents.rs`; the operator API's read views in `views.rs`.
 
 // `FrameworkInfo.role`, `ExecutorInfo.source` and a few response fields are
 // deprecated upstream yet still part of the protocol Mesos speaks.
