@@ -158,6 +158,16 @@ pub struct ExecutorConfig {
     pub lease_renew_interval: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Cluster DNS server IPs for `dnsPolicy: ClusterFirst` pods (kubelet
+    /// `--cluster-dns`). Default none: pods keep the node's resolv.conf.
+    pub cluster_dns: Vec<IpAddr>,
+    /// Cluster domain (kubelet `--cluster-domain`). Default `cluster.local`.
+    pub cluster_domain: String,
+    /// How often pods that are gone from the API server (and not run by
+    /// this executor) get their sandboxes, containers and logs removed.
+    /// Default 60 s (the kubelet's housekeeping runs every 2 s; once a
+    /// minute is plenty for leaks, and costs one pod list).
+    pub housekeeping_interval: Duration,
 }
 
 impl ExecutorConfig {
@@ -179,7 +189,18 @@ impl ExecutorConfig {
             node_status_interval: Duration::from_secs(10),
             lease_renew_interval: Duration::from_secs(10),
             log_format: LogFormat::Text,
+            cluster_dns: Vec::new(),
+            cluster_domain: "cluster.local".into(),
+            housekeeping_interval: Duration::from_secs(60),
         }
+    }
+
+    /// The cluster DNS for pods, if any server is configured.
+    pub fn cluster_dns(&self) -> Option<crate::runner::spec::ClusterDns> {
+        (!self.cluster_dns.is_empty()).then(|| crate::runner::spec::ClusterDns {
+            servers: self.cluster_dns.iter().map(ToString::to_string).collect(),
+            domain: self.cluster_domain.clone(),
+        })
     }
 
     /// The kubelet endpoint's address for `port`.
@@ -278,6 +299,17 @@ pub struct ExecutorArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Cluster DNS server IP(s) for `dnsPolicy: ClusterFirst` pods, comma
+    /// separated (kubelet `--cluster-dns`); none keeps the node's resolv.conf.
+    #[arg(long, env = "KUBE_MESOS_CLUSTER_DNS", value_delimiter = ',')]
+    pub cluster_dns: Vec<IpAddr>,
+    /// Cluster domain (kubelet `--cluster-domain`).
+    #[arg(
+        long,
+        env = "KUBE_MESOS_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    pub cluster_domain: String,
 }
 
 impl ExecutorArgs {
@@ -379,6 +411,8 @@ impl ExecutorArgs {
         config.kubelet_tls = kubelet_tls;
         config.kubelet_auth = kubelet_auth;
         config.log_format = self.log_format;
+        config.cluster_dns = self.cluster_dns;
+        config.cluster_domain = self.cluster_domain;
         Ok(config)
     }
 }

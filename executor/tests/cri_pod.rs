@@ -46,6 +46,8 @@ fn worker_config(cd: &Containerd, rt: Arc<CriRuntime>) -> WorkerConfig {
         host_ip: Some("127.0.0.1".into()),
         node_allocatable: BTreeMap::new(),
         log_root: cd.dir().join("logs"),
+        cluster_dns: None,
+        events: Arc::new(kube_mesos_executor::runner::events::NoEvents),
     }
 }
 

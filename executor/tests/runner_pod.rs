@@ -25,6 +25,8 @@ fn config(root: &std::path::Path) -> WorkerConfig {
         host_ip: Some("127.0.0.1".into()),
         node_allocatable: BTreeMap::new(),
         log_root: root.join("logs"),
+        cluster_dns: None,
+        events: Arc::new(kube_mesos_executor::runner::events::NoEvents),
     }
 }
 
@@ -289,13 +291,13 @@ async fn unrunnable_command_is_a_start_error() {
         json!({"containers": [{"name": "app", "image": "nginx"}]}),
     );
     let w = PodWorker::spawn(p, config(dir.path()));
-    let r = until(&w, "CreateContainerError", |r| {
+    let r = until(&w, "CreateContainerConfigError", |r| {
         r.status
             .container_statuses
             .as_ref()
             .and_then(|c| c[0].state.as_ref()?.waiting.as_ref()?.reason.clone())
             .as_deref()
-            == Some("CreateContainerError")
+            == Some("CreateContainerConfigError")
     })
     .await;
     let msg = app_status(&r)

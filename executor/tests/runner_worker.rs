@@ -169,6 +169,8 @@ fn config(rt: Arc<Fake>) -> WorkerConfig {
         host_ip: Some("10.0.0.1".into()),
         node_allocatable: BTreeMap::new(),
         log_root: PathBuf::from("/nonexistent/logs"),
+        cluster_dns: None,
+        events: Arc::new(kube_mesos_executor::runner::events::NoEvents),
     }
 }
 

@@ -7,12 +7,14 @@
 //!   snapshots, and the final deletion (grace 0, UID precondition).
 //! - [`node`]: the Node's status (Ready, capacity, nodeInfo, addresses,
 //!   kubelet endpoint), derived purely from the agent and the host.
+//! - [`events`]: pod Events as the kubelet records them (counted, throttled).
 //! - [`lease`]: the Node's Lease in `kube-node-lease`, renewed like the
 //!   kubelet's node lease controller.
 //!
 //! Every writer runs in its own task and retries with backoff, so a slow
 //! or unavailable API server never stalls a pod.
 
+pub mod events;
 pub mod lease;
 pub mod node;
 pub mod objects;

@@ -231,8 +231,46 @@ pub fn node_status(
     }
 }
 
-/// Reads the Node and patches its status once.
-pub async fn update_node_status(client: &kube::Client, facts: &NodeFacts) -> Result<(), KubeError> {
+/// The kubelet's `nodeStatusReportFrequency` with node leases on: an
+/// unchanged status is still posted this often.
+pub const NODE_STATUS_REPORT_FREQUENCY: Duration = Duration::from_secs(300);
+
+fn without_heartbeats(s: &core::NodeStatus) -> core::NodeStatus {
+    let mut s = core::NodeStatus {
+        capacity: s.capacity.clone(),
+        allocatable: s.allocatable.clone(),
+        conditions: s.conditions.clone(),
+        addresses: s.addresses.clone(),
+        daemon_endpoints: s.daemon_endpoints.clone(),
+        node_info: s.node_info.clone(),
+        ..Default::default()
+    };
+    for c in s.conditions.iter_mut().flatten() {
+        c.last_heartbeat_time = None;
+    }
+    s
+}
+
+/// Whether to post `new` over `old` (kubelet `tryUpdateNodeStatus`): when
+/// anything but heartbeat times changed, or when the last post is
+/// `report_every` old (or there was none).
+pub fn needs_report(
+    old: Option<&core::NodeStatus>,
+    new: &core::NodeStatus,
+    since_last: Option<Duration>,
+    report_every: Duration,
+) -> bool {
+    let changed = old.is_none_or(|o| without_heartbeats(o) != without_heartbeats(new));
+    changed || since_last.is_none_or(|d| d >= report_every)
+}
+
+/// Reads the Node and patches its status if [`needs_report`] says so
+/// (`since_last`: time since our last post). Returns whether it posted.
+pub async fn update_node_status(
+    client: &kube::Client,
+    facts: &NodeFacts,
+    since_last: Option<Duration>,
+) -> Result<bool, KubeError> {
     let api: kube::Api<core::Node> = kube::Api::all(client.clone());
     let node = api
         .get_opt(&facts.node_name)
@@ -244,6 +282,14 @@ pub async fn update_node_status(client: &kube::Client, facts: &NodeFacts) -> Res
         });
     };
     let status = node_status(facts, node.status.as_ref(), Timestamp::now());
+    if !needs_report(
+        node.status.as_ref(),
+        &status,
+        since_last,
+        NODE_STATUS_REPORT_FREQUENCY,
+    ) {
+        return Ok(false);
+    }
     let patch = serde_json::json!({ "status": status });
     api.patch_status(
         &facts.node_name,
@@ -252,11 +298,13 @@ pub async fn update_node_status(client: &kube::Client, facts: &NodeFacts) -> Res
     )
     .await
     .map_err(api_error("patch status of node", facts.node_name.clone()))?;
-    Ok(())
+    Ok(true)
 }
 
-/// Patches the Node status every `interval` until `shutdown`, retrying
-/// failures with backoff.
+/// Checks the Node status every `interval` until `shutdown` and posts it
+/// when it changed or every [`NODE_STATUS_REPORT_FREQUENCY`] (liveness is
+/// the Lease's job, as with the kubelet's node leases), retrying failures
+/// with backoff.
 pub async fn run_node_status(
     client: kube::Client,
     facts: NodeFacts,
@@ -266,9 +314,14 @@ pub async fn run_node_status(
     tokio::pin!(shutdown);
     let mut backoff = Backoff::default();
     let mut first = true;
+    let mut last_post: Option<tokio::time::Instant> = None;
     loop {
-        let delay = match update_node_status(&client, &facts).await {
-            Ok(()) => {
+        let since = last_post.map(|t| t.elapsed());
+        let delay = match update_node_status(&client, &facts, since).await {
+            Ok(posted) => {
+                if posted {
+                    last_post = Some(tokio::time::Instant::now());
+                }
                 if first {
                     tracing::info!(node = %facts.node_name, kubelet_port = facts.kubelet_port, "node status posted: Ready");
                     first = false;
@@ -302,6 +355,36 @@ mod tests {
             scalar: Some(Scalar { value: v }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn node_status_is_posted_on_change_or_every_five_minutes() {
+        let t = Timestamp::from_second(1_700_000_000).unwrap();
+        let old = node_status(&facts(), None, t);
+        let later = Timestamp::from_second(1_700_000_010).unwrap();
+        let same = node_status(&facts(), Some(&old), later);
+        let every = NODE_STATUS_REPORT_FREQUENCY;
+        let ten = Some(Duration::from_secs(10));
+        assert!(needs_report(None, &same, ten, every), "no status yet");
+        assert!(
+            !needs_report(Some(&old), &same, ten, every),
+            "only heartbeats moved"
+        );
+        assert!(
+            needs_report(Some(&old), &same, None, every),
+            "never posted by us"
+        );
+        assert!(
+            needs_report(Some(&old), &same, Some(every), every),
+            "report frequency"
+        );
+        let mut f = facts();
+        f.kubelet_port = 31001;
+        let changed = node_status(&f, Some(&old), later);
+        assert!(
+            needs_report(Some(&old), &changed, ten, every),
+            "port changed"
+        );
     }
 
     fn facts() -> NodeFacts {

@@ -259,19 +259,20 @@ async fn container_logs(
         .split_once("://")
         .map(|(_, id)| id.to_string())
         .unwrap_or_else(|| target.container_id.clone());
-    let path =
-        match state.runtime.status(&id).await {
-            Ok(s) if s.log_path.is_file() => s.log_path,
-            _ => match fallback_log_path(&known.log_dir.join(container), target.current) {
-                Some(p) => p,
-                None => return text(
+    let path = match state.runtime.status(&id).await {
+        Ok(s) if s.log_path.is_file() => s.log_path,
+        _ => match fallback_log_path(&known.log_dir.join(container), target.current) {
+            Some(p) => p,
+            None => {
+                return text(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "failed to open log file for container {container:?} in pod {pod_name:?}"
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     let (tx, rx) = mpsc::channel(16);
     let runtime = state.runtime.clone();
     let options = q.options.clone();

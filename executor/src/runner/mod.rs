@@ -12,8 +12,11 @@
 //!   CrashLoopBackOff, probes, and the async `pod::worker::PodWorker`.
 //! - [`status`]: the API `PodStatus`, a pure function of the runner's state.
 //! - [`env`]: container environment resolution and `$(VAR)` expansion.
+//! - [`events`]: the kubelet's pod events, through an `EventRecorder`.
 //! - [`volumes`]: volumes materialized into the pod sandbox.
 //! - [`quantity`]: exact resource quantity arithmetic.
+//! - [`spec`]: the runtime settings (network, DNS, ports, resources,
+//!   security, pull secrets) of a pod and its containers, for any runtime.
 //!
 //! Errors are one enum per module (`RuntimeError`, `EnvError`,
 //! `VolumeError`): a runtime error maps to a container state the kubelet
@@ -23,9 +26,11 @@
 
 pub mod cri;
 pub mod env;
+pub mod events;
 pub mod pod;
 pub mod process;
 pub mod quantity;
 pub mod runtime;
+pub mod spec;
 pub mod status;
 pub mod volumes;

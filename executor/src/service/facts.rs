@@ -109,11 +109,62 @@ pub fn decode_pod(task: &TaskInfo) -> Result<core::Pod, PodDecodeError> {
     Ok(pod)
 }
 
+/// The pod's IPs as a TaskStatus `container_status` (one NetworkInfo with
+/// every IP, as Mesos' network isolators report a container's addresses),
+/// so Mesos tools and the framework see them; `None` without IPs.
+pub fn container_status(pod_ips: &[String]) -> Option<kube_mesos_proto::v1::ContainerStatus> {
+    use kube_mesos_proto::v1::network_info::{IpAddress, Protocol};
+    if pod_ips.is_empty() {
+        return None;
+    }
+    let ip_addresses = pod_ips
+        .iter()
+        .map(|ip| {
+            let mut a = IpAddress {
+                ip_address: Some(ip.clone()),
+                ..Default::default()
+            };
+            a.set_protocol(if ip.contains(':') {
+                Protocol::IPv6
+            } else {
+                Protocol::IPv4
+            });
+            a
+        })
+        .collect();
+    Some(kube_mesos_proto::v1::ContainerStatus {
+        network_infos: vec![kube_mesos_proto::v1::NetworkInfo {
+            ip_addresses,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use kube_mesos_proto::v1::{value::Range, value::Ranges, DurationInfo, TaskId};
 
     use super::*;
+
+    #[test]
+    fn pod_ips_go_into_the_task_status() {
+        use kube_mesos_proto::v1::network_info::Protocol;
+        assert!(container_status(&[]).is_none());
+        let cs = container_status(&["10.88.0.5".into(), "fd00::5".into()]).expect("status");
+        let ips: Vec<_> = cs.network_infos[0]
+            .ip_addresses
+            .iter()
+            .map(|a| (a.ip_address.clone().unwrap_or_default(), a.protocol()))
+            .collect();
+        assert_eq!(
+            ips,
+            [
+                ("10.88.0.5".to_string(), Protocol::IPv4),
+                ("fd00::5".to_string(), Protocol::IPv6)
+            ]
+        );
+    }
 
     #[test]
     fn port_comes_from_the_ports_resource() {

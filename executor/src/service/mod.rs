@@ -15,10 +15,24 @@
 //!
 //! Shutdown (SHUTDOWN, a fatal subscription error, or SIGTERM) kills every
 //! pod gracefully within `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`, reports
-//! TASK_KILLED, lets the writers flush, then returns. A second SIGTERM (or
-//! the deadline) returns at once.
+//! TASK_KILLED, lets the writers flush, removes the stopped pods' sandboxes
+//! and whatever else of the runtime no pod of the node needs
+//! ([`housekeeping`]), then returns. A second SIGTERM (or the deadline)
+//! returns at once, leaving pods running.
+//!
+//! Nothing leaks meanwhile: a pod deleted after it was killed has its
+//! sandbox removed right after its final deletion, and the housekeeping
+//! (at startup once the agent has subscribed, then every
+//! `housekeeping_interval`) removes the runtime state of pods that are gone
+//! from the API server. Pod events (Started, Killing, BackOff, ...) are
+//! written by [`crate::kube::events`] once the node name is known.
+//!
+//! A KILL for a task this executor does not run is ignored with a warning,
+//! as Mesos' own default executor does (`killTask`: "Ignoring kill for task
+//! ... as it is no longer active"); so is a KILL while shutting down.
 
 pub mod facts;
+pub mod housekeeping;
 pub mod task;
 
 use std::collections::HashMap;
@@ -34,8 +48,10 @@ use kube_mesos_proto::v1::task_status::Reason;
 use kube_mesos_proto::v1::{AgentInfo, ExecutorInfo, TaskId, TaskInfo, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 
+use self::housekeeping::Ours;
 use self::task::{PodTask, TaskUpdate};
 use crate::config::{ExecutorConfig, RuntimeKind};
+use crate::kube::events::ApiEventRecorder;
 use crate::kube::lease::{run_node_lease, ApiLeases};
 use crate::kube::node::{capacity_of, run_node_status, HostFacts, NodeFacts};
 use crate::kube::objects::ApiObjects;
@@ -127,6 +143,8 @@ enum Input {
 
 /// One task this executor runs.
 struct Running {
+    /// Pod IPs of the last snapshot, reported in TaskStatus.
+    pod_ips: Vec<String>,
     pod: Arc<core::Pod>,
     task: PodTask,
     task_info: TaskInfo,
@@ -194,7 +212,15 @@ impl ExecutorService {
                 (Arc::new(rt), version)
             }
         };
-        tracing::info!(runtime = ?config.runtime, version = %runtime_version, "container runtime: {}", runtime.describe());
+        match config.runtime {
+            // The process runtime's own warning: no images, no isolation.
+            RuntimeKind::Process => {
+                tracing::warn!(runtime = "process", version = %runtime_version, "{}", runtime.describe())
+            }
+            RuntimeKind::Cri => {
+                tracing::info!(runtime = "cri", version = %runtime_version, "{}", runtime.describe())
+            }
+        }
         Ok(Self {
             config,
             env,
@@ -221,6 +247,8 @@ impl ExecutorService {
             node_role: None,
             killing_capable: false,
             draining: None,
+            events: None,
+            ours: Ours::default(),
         };
         let mut events_open = true;
         let mut end: Result<(), ServiceError> = Ok(());
@@ -289,16 +317,26 @@ struct Shell<'a> {
     killing_capable: bool,
     /// Set while shutting down: the deadline.
     draining: Option<tokio::time::Instant>,
+    /// Pod events, once the node name is known.
+    events: Option<ApiEventRecorder>,
+    /// UIDs of the pods this executor runs (kept by the housekeeping).
+    ours: Ours,
 }
 
 impl Shell<'_> {
     async fn send(&self, task_id: &str, update: TaskUpdate, agent: Option<&TaskInfo>) {
+        let pod_ips = self
+            .tasks
+            .get(task_id)
+            .map(|r| r.pod_ips.as_slice())
+            .unwrap_or_default();
         let mut status = TaskStatus {
             task_id: TaskId {
                 value: task_id.to_string(),
             },
             message: update.message.clone(),
             agent_id: agent.map(|t| t.agent_id.clone()),
+            container_status: facts::container_status(pod_ips),
             ..Default::default()
         };
         status.set_state(update.state);
@@ -387,6 +425,30 @@ impl Shell<'_> {
         self.node = Some((node_name.clone(), node_ip, agent.clone()));
         self.start_node_role(&node_name, node_ip, &agent, &subscribed.executor_info)
             .await;
+        let (events, writer) =
+            ApiEventRecorder::spawn(self.service.client.clone(), node_name.clone());
+        self.events = Some(events);
+        // Housekeeping: at once (pods to be relaunched are still bound to
+        // the node, so they are kept for re-adoption), then periodically.
+        let stop = self.node_role.as_ref().map(|r| r.stop.subscribe());
+        let task = tokio::spawn(housekeeping::run_housekeeping(
+            self.service.client.clone(),
+            self.service.runtime.clone(),
+            node_name,
+            self.ours.clone(),
+            config.pod_log_dir.clone(),
+            config.housekeeping_interval,
+            async move {
+                match stop {
+                    Some(rx) => stopped(rx).await,
+                    None => std::future::pending().await,
+                }
+            },
+        ));
+        if let Some(role) = &mut self.node_role {
+            role.tasks.push(task);
+            role.tasks.push(writer);
+        }
     }
 
     async fn start_node_role(
@@ -519,13 +581,23 @@ impl Shell<'_> {
             Some((_, ip, agent)) => (ip.map(|i| i.to_string()), capacity_of(&agent.resources)),
             None => (None, Default::default()),
         };
+        let events: Arc<dyn crate::runner::events::EventRecorder> = match &self.events {
+            Some(e) => Arc::new(e.clone()),
+            None => Arc::new(crate::runner::events::NoEvents),
+        };
         let worker_config = WorkerConfig {
             runtime: self.service.runtime.clone(),
             objects: Arc::new(ApiObjects::new(self.service.client.clone())),
             host_ip,
             node_allocatable: allocatable,
             log_root: self.service.config.pod_log_dir.clone(),
+            cluster_dns: self.service.config.cluster_dns(),
+            events,
         };
+        self.ours
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pod_ref.uid.clone());
         let log_dir = self.service.config.pod_log_dir.join(format!(
             "{}_{}_{}",
             pod_ref.namespace, pod_ref.name, pod_ref.uid
@@ -539,7 +611,7 @@ impl Shell<'_> {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
                 (pod_ref.namespace.clone(), pod_ref.name.clone()),
-                (pod.clone(), reports.clone(), log_dir),
+                (pod.clone(), reports.clone(), log_dir.clone()),
             );
         // Forward snapshots into the loop.
         let tx = self.tx.clone();
@@ -570,8 +642,13 @@ impl Shell<'_> {
             }
             let _ = tx.send(Input::WorkerDone { task_id: id });
         });
-        // Status writer, then deletion of a pod being deleted.
+        // Status writer, then deletion of a pod being deleted, then removal
+        // of its sandbox (the kubelet removes a deleted pod's containers).
         let client = self.service.client.clone();
+        let runtime = self.service.runtime.clone();
+        let ours = self.ours.clone();
+        let final_reports = reports.clone();
+        let pod_log_dir = log_dir.clone();
         let initial = pod.status.clone();
         let readopting = initial.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
         let writer_reports = if readopting {
@@ -585,7 +662,20 @@ impl Shell<'_> {
             {
                 match delete_if_terminating(&client, &pod_ref).await {
                     Ok(true) => {
-                        tracing::info!(pod = %pod_ref, "terminated pod deleted (grace 0, UID precondition)")
+                        tracing::info!(pod = %pod_ref, "terminated pod deleted (grace 0, UID precondition)");
+                        let sandbox = final_reports.borrow().sandbox.clone();
+                        if let Some(sb) = sandbox {
+                            match runtime.remove_pod(&sb).await {
+                                Ok(()) => tracing::info!(pod = %pod_ref, "pod sandbox removed"),
+                                Err(e) => {
+                                    tracing::warn!(pod = %pod_ref, error = %e, "removing the pod sandbox failed; the housekeeping retries")
+                                }
+                            }
+                        }
+                        let _ = std::fs::remove_dir_all(&pod_log_dir);
+                        ours.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&pod_ref.uid);
                     }
                     Ok(false) => {}
                     Err(e) => {
@@ -597,6 +687,7 @@ impl Shell<'_> {
         self.tasks.insert(
             task_id,
             Running {
+                pod_ips: Vec::new(),
                 pod,
                 task,
                 task_info,
@@ -607,14 +698,20 @@ impl Shell<'_> {
     }
 
     async fn on_kill(&mut self, task_id: &str, policy: Option<&kube_mesos_proto::v1::KillPolicy>) {
+        if self.draining.is_some() {
+            tracing::warn!(
+                task_id,
+                "ignoring KILL since the executor is shutting down (its pods are being stopped)"
+            );
+            return;
+        }
         let Some(running) = self.tasks.get_mut(task_id) else {
-            tracing::warn!(task_id, "KILL for an unknown task");
-            let update = TaskUpdate {
-                state: TaskState::TaskKilled,
-                message: Some("task unknown to this executor".into()),
-                reason: None,
-            };
-            self.send(task_id, update, None).await;
+            // As Mesos' default executor: the agent answers for tasks it
+            // does not know; an executor has nothing to report.
+            tracing::warn!(
+                task_id,
+                "ignoring KILL for a task this executor does not run"
+            );
             return;
         };
         let grace = facts::kill_grace(policy, running.task_info.kill_policy.as_ref(), &running.pod);
@@ -633,6 +730,13 @@ impl Shell<'_> {
         let Some(running) = self.tasks.get_mut(task_id) else {
             return;
         };
+        running.pod_ips = report
+            .status
+            .pod_ips
+            .iter()
+            .flatten()
+            .map(|p| p.ip.clone())
+            .collect();
         let updates = running.task.on_report(&report);
         let info = running.task_info.clone();
         for u in updates {
@@ -699,6 +803,8 @@ impl Shell<'_> {
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.remove_stopped_pods().await;
+        self.events = None;
         if let Some(role) = self.node_role.take() {
             let _ = role.stop.send(true);
             for t in role.tasks {
@@ -709,6 +815,60 @@ impl Shell<'_> {
             if let Some(w) = r.worker {
                 w.detach();
             }
+        }
+    }
+
+    /// At shutdown: removes the sandboxes of our pods that stopped, then
+    /// what no pod of the node needs (pods still bound to the node and not
+    /// ours may be another executor's, or wait to be relaunched). Skipped
+    /// for pods still running (the deadline passed) and, for orphans, when
+    /// the API server cannot be asked.
+    async fn remove_stopped_pods(&mut self) {
+        let runtime = &*self.service.runtime;
+        let mut running = Vec::new();
+        for r in self.tasks.values() {
+            let uid = r.pod.metadata.uid.clone().unwrap_or_default();
+            let report = r.worker.as_ref().map(|w| w.subscribe().borrow().clone());
+            match report {
+                Some(rep) if !rep.finished() => running.push(uid),
+                Some(rep) => {
+                    if let Some(sb) = &rep.sandbox {
+                        if let Err(e) = runtime.remove_pod(sb).await {
+                            tracing::warn!(pod_uid = %uid, error = %e, "removing a stopped pod's sandbox failed");
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        let Some((node, _, _)) = &self.node else {
+            return;
+        };
+        let ours: Vec<String> = self
+            .tasks
+            .values()
+            .filter_map(|r| r.pod.metadata.uid.clone())
+            .collect();
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            housekeeping::node_pods(&self.service.client, node),
+        )
+        .await
+        {
+            Ok(Ok(pods)) => {
+                let others = pods
+                    .iter()
+                    .filter(|p| p.metadata.uid.as_ref().is_none_or(|u| !ours.contains(u)));
+                let keep = housekeeping::keep_set(others, running.iter());
+                housekeeping::remove_orphans(runtime, &keep, &self.service.config.pod_log_dir)
+                    .await;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "listing the node's pods failed; orphans are left for the next executor")
+            }
+            Err(_) => tracing::warn!(
+                "listing the node's pods timed out; orphans are left for the next executor"
+            ),
         }
     }
 }

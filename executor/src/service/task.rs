@@ -186,6 +186,7 @@ mod tests {
             },
             stage,
             sandbox_error: None,
+            sandbox: None,
         }
     }
 

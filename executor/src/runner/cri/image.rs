@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::Engine as _;
 use tokio::time::Instant;
 
 use crate::runner::runtime::{ImagePullPolicy, RegistryAuth};
+// Pull-secret parsing is runtime-independent; it lives in `runner::spec`.
+pub use crate::runner::spec::{registry_auths, PullSecretError};
 
 /// Kubelet reason: pulling failed.
 pub const ERR_IMAGE_PULL: &str = "ErrImagePull";
@@ -115,67 +116,6 @@ pub fn auths_for<'a>(image: &str, auths: &'a [RegistryAuth]) -> Vec<&'a Registry
         .collect();
     found.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
     found.into_iter().map(|(_, a)| a).collect()
-}
-
-/// Errors reading a pull secret.
-#[derive(Debug, thiserror::Error)]
-pub enum PullSecretError {
-    /// Not JSON of the docker config shape.
-    #[error("pull secret is not a docker config: {0}")]
-    ParseFailed(#[from] serde_json::Error),
-}
-
-#[derive(serde::Deserialize)]
-struct DockerConfigEntry {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    auth: String,
-    #[serde(default, rename = "identitytoken")]
-    identity_token: String,
-    #[serde(default, rename = "registrytoken")]
-    registry_token: String,
-}
-
-/// Credentials from a `kubernetes.io/dockerconfigjson` secret's
-/// `.dockerconfigjson` (`{"auths": {server: {...}}}`) or a legacy
-/// `kubernetes.io/dockercfg` secret's `.dockercfg` (`{server: {...}}`).
-/// An `auth` of base64 `user:password` fills a missing user and password.
-pub fn registry_auths(data: &[u8]) -> Result<Vec<RegistryAuth>, PullSecretError> {
-    let value: serde_json::Value = serde_json::from_slice(data)?;
-    let entries = value.get("auths").cloned().unwrap_or(value);
-    let entries: std::collections::BTreeMap<String, DockerConfigEntry> =
-        serde_json::from_value(entries)?;
-    Ok(entries
-        .into_iter()
-        .map(|(server, e)| {
-            let mut auth = RegistryAuth {
-                server,
-                username: e.username,
-                password: e.password,
-                auth: e.auth,
-                identity_token: e.identity_token,
-                registry_token: e.registry_token,
-            };
-            if auth.username.is_empty() && !auth.auth.is_empty() {
-                if let Some((user, pass)) = base64::engine::general_purpose::STANDARD
-                    .decode(auth.auth.trim())
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|s| {
-                        s.split_once(':')
-                            .map(|(u, p)| (u.to_string(), p.to_string()))
-                    })
-                {
-                    auth.username = user;
-                    auth.password = pass;
-                }
-            }
-            auth
-        })
-        .collect())
 }
 
 /// The kubelet's image pull back-off (`flowcontrol.Backoff` keyed by

@@ -1,10 +1,7 @@
 //! Pure translations into CRI messages, as the kubelet's `kuberuntime`
-//! makes them: the pod's settings ([`pod_runtime_spec`], after
-//! `generatePodSandboxConfig` in `kuberuntime_sandbox.go`), a container's
-//! settings ([`container_runtime_spec`], after `generateLinuxContainerConfig`
-//! in `kuberuntime_container_linux.go`), the CPU and memory arithmetic of
-//! `pkg/kubelet/cm/helpers_linux.go` and the OOM score of
-//! `pkg/kubelet/qos/policy.go`, and the runtime-neutral configs into
+//! makes them: the CPU and memory arithmetic of
+//! `pkg/kubelet/cm/helpers_linux.go`, and the runtime-neutral configs and
+//! specs (built from the pod by `crate::runner::spec`) into
 //! `PodSandboxConfig` / `ContainerConfig`.
 //!
 //! Everything here is a function of its arguments, so it is tested without
@@ -12,13 +9,16 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1 as core;
-
 use super::proto;
-use crate::runner::quantity;
 use crate::runner::runtime::{
-    ContainerConfig, ContainerRuntimeSpec, DnsSettings, ImagePullPolicy, PodRuntimeSpec,
-    PortMapping, SandboxConfig, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+    ContainerConfig, ContainerRuntimeSpec, PodRuntimeSpec, SandboxConfig, LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE, LABEL_POD_UID,
+};
+// The runtime-independent part moved to `runner::spec`; re-exported here
+// for callers that know it under `cri::spec`.
+pub use crate::runner::spec::{
+    container_runtime_spec, oom_score_adj, pod_dns, pod_runtime_spec, ClusterDns,
+    BESTEFFORT_OOM_SCORE_ADJ, GUARANTEED_OOM_SCORE_ADJ,
 };
 
 /// Label on every sandbox and container this executor creates, so that
@@ -36,11 +36,6 @@ pub const QUOTA_PERIOD: i64 = 100_000;
 /// `cm.MinQuotaPeriod`: quota floor, 1 ms in µs.
 pub const MIN_QUOTA_PERIOD: i64 = 1000;
 
-/// `qos.guaranteedOOMScoreAdj`.
-pub const GUARANTEED_OOM_SCORE_ADJ: i64 = -997;
-/// `qos.besteffortOOMScoreAdj`.
-pub const BESTEFFORT_OOM_SCORE_ADJ: i64 = 1000;
-
 /// `cm.MilliCPUToShares`.
 pub fn milli_cpu_to_shares(milli_cpu: i64) -> i64 {
     if milli_cpu == 0 {
@@ -55,27 +50,6 @@ pub fn milli_cpu_to_quota(milli_cpu: i64, period: i64) -> i64 {
         return 0;
     }
     (milli_cpu * period / 1000).max(MIN_QUOTA_PERIOD)
-}
-
-/// `qos.GetContainerOOMScoreAdjust` for a container of a pod of class `qos`.
-pub fn oom_score_adj(qos: &str, memory_request: i64, memory_capacity: i64) -> i64 {
-    match qos {
-        "Guaranteed" => GUARANTEED_OOM_SCORE_ADJ,
-        "BestEffort" => BESTEFFORT_OOM_SCORE_ADJ,
-        _ => {
-            if memory_capacity <= 0 {
-                return BESTEFFORT_OOM_SCORE_ADJ - 1;
-            }
-            let adj = 1000 - (1000 * memory_request) / memory_capacity;
-            if adj < 1000 + GUARANTEED_OOM_SCORE_ADJ {
-                1000 + GUARANTEED_OOM_SCORE_ADJ
-            } else if adj == BESTEFFORT_OOM_SCORE_ADJ {
-                adj - 1
-            } else {
-                adj
-            }
-        }
-    }
 }
 
 /// CPU and memory of a container as the kubelet's
@@ -264,187 +238,10 @@ pub fn container_config(
     }
 }
 
-fn quantity_of(
-    list: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
-    key: &str,
-) -> Option<quantity::Nanos> {
-    list.and_then(|l| l.get(key))
-        .and_then(|q| quantity::parse(&q.0))
-}
-
-fn to_i64(v: i128) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Cluster DNS of the node (kubelet `--cluster-dns`, `--cluster-domain`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterDns {
-    /// Nameservers of the cluster DNS service.
-    pub servers: Vec<String>,
-    /// Cluster domain (`cluster.local`).
-    pub domain: String,
-}
-
-/// The sandbox DNS for a pod per its `dnsPolicy` (kubelet
-/// `pkg/kubelet/network/dns`): `None` keeps the node's resolv.conf
-/// (`Default`, host network without `ClusterFirstWithHostNet`, or no cluster
-/// DNS configured); `ClusterFirst` uses the cluster's servers and search
-/// path with `ndots:5`; `None` takes `dnsConfig` alone; `dnsConfig` is
-/// merged into the others.
-pub fn pod_dns(pod: &core::Pod, cluster: Option<&ClusterDns>) -> Option<DnsSettings> {
-    let spec = pod.spec.as_ref()?;
-    let policy = spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
-    let host_network = spec.host_network.unwrap_or(false);
-    // `ClusterFirst` on the host network falls back to `Default`.
-    let cluster_first =
-        policy == "ClusterFirstWithHostNet" || (policy == "ClusterFirst" && !host_network);
-    let mut dns = match (policy, cluster) {
-        ("None", _) => Some(DnsSettings::default()),
-        (_, Some(c)) if cluster_first && !c.servers.is_empty() => {
-            let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-            Some(DnsSettings {
-                servers: c.servers.clone(),
-                searches: vec![
-                    format!("{ns}.svc.{}", c.domain),
-                    format!("svc.{}", c.domain),
-                    c.domain.clone(),
-                ],
-                options: vec!["ndots:5".into()],
-            })
-        }
-        _ => None,
-    };
-    if let Some(extra) = &spec.dns_config {
-        let d = dns.get_or_insert_with(DnsSettings::default);
-        d.servers
-            .extend(extra.nameservers.iter().flatten().cloned());
-        d.searches.extend(extra.searches.iter().flatten().cloned());
-        for o in extra.options.iter().flatten() {
-            let Some(name) = &o.name else { continue };
-            d.options
-                .retain(|x| x.split(':').next() != Some(name.as_str()));
-            d.options.push(match &o.value {
-                Some(v) => format!("{name}:{v}"),
-                None => name.clone(),
-            });
-        }
-    }
-    dns
-}
-
-/// The pod-level runtime settings of a pod. `registry_auths` are the
-/// resolved `imagePullSecrets` (see `super::image::registry_auths`).
-pub fn pod_runtime_spec(
-    pod: &core::Pod,
-    cluster_dns: Option<&ClusterDns>,
-    registry_auths: Vec<crate::runner::runtime::RegistryAuth>,
-) -> PodRuntimeSpec {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let sc = spec.security_context.clone().unwrap_or_default();
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let mut supplemental_groups = sc.supplemental_groups.clone().unwrap_or_default();
-    if let Some(fs_group) = sc.fs_group {
-        supplemental_groups.push(fs_group);
-    }
-    let containers = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter());
-    let mut privileged = false;
-    let mut port_mappings = Vec::new();
-    for c in containers {
-        privileged |= c
-            .security_context
-            .as_ref()
-            .and_then(|s| s.privileged)
-            .unwrap_or(false);
-        for p in c.ports.iter().flatten() {
-            port_mappings.push(PortMapping {
-                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                container_port: p.container_port,
-                host_port: p.host_port.unwrap_or(0),
-                host_ip: p.host_ip.clone().unwrap_or_default(),
-            });
-        }
-    }
-    PodRuntimeSpec {
-        hostname: spec
-            .hostname
-            .clone()
-            .unwrap_or_else(|| name.chars().take(63).collect()),
-        host_network: spec.host_network.unwrap_or(false),
-        host_pid: spec.host_pid.unwrap_or(false),
-        host_ipc: spec.host_ipc.unwrap_or(false),
-        dns: pod_dns(pod, cluster_dns),
-        port_mappings,
-        annotations: pod.metadata.annotations.clone().unwrap_or_default(),
-        run_as_user: sc.run_as_user,
-        run_as_group: sc.run_as_group,
-        supplemental_groups,
-        privileged,
-        registry_auths,
-    }
-}
-
-/// The container-level runtime settings of `container` in `pod`;
-/// `memory_capacity` (bytes of the node) feeds the burstable OOM score.
-pub fn container_runtime_spec(
-    pod: &core::Pod,
-    container: &core::Container,
-    memory_capacity: i64,
-) -> ContainerRuntimeSpec {
-    let pod_sc = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.security_context.clone())
-        .unwrap_or_default();
-    let sc = container.security_context.clone().unwrap_or_default();
-    let res = container.resources.clone().unwrap_or_default();
-    let req = res.requests.as_ref();
-    let lim = res.limits.as_ref();
-    let milli = |q: Option<quantity::Nanos>| q.map(|n| to_i64(quantity::milli(n))).unwrap_or(0);
-    let units = |q: Option<quantity::Nanos>| q.map(|n| to_i64(quantity::units(n))).unwrap_or(0);
-    let pull_policy = match container.image_pull_policy.as_deref() {
-        Some("Always") => ImagePullPolicy::Always,
-        Some("Never") => ImagePullPolicy::Never,
-        Some(_) => ImagePullPolicy::IfNotPresent,
-        // The API server's default: Always for `:latest` or untagged images.
-        None => {
-            let image = container.image.as_deref().unwrap_or("");
-            let last = image.rsplit('/').next().unwrap_or(image);
-            if image.contains('@') || (last.contains(':') && !last.ends_with(":latest")) {
-                ImagePullPolicy::IfNotPresent
-            } else {
-                ImagePullPolicy::Always
-            }
-        }
-    };
-    let memory_request = units(quantity_of(req, "memory"));
-    let caps = sc.capabilities.clone().unwrap_or_default();
-    ContainerRuntimeSpec {
-        pull_policy,
-        cpu_request_milli: milli(quantity_of(req, "cpu")),
-        cpu_limit_milli: milli(quantity_of(lim, "cpu")),
-        memory_limit_bytes: units(quantity_of(lim, "memory")),
-        oom_score_adj: Some(oom_score_adj(
-            crate::runner::status::qos_class(pod),
-            memory_request,
-            memory_capacity,
-        )),
-        run_as_user: sc.run_as_user.or(pod_sc.run_as_user),
-        run_as_group: sc.run_as_group.or(pod_sc.run_as_group),
-        read_only_root_fs: sc.read_only_root_filesystem.unwrap_or(false),
-        privileged: sc.privileged.unwrap_or(false),
-        cap_add: caps.add.unwrap_or_default(),
-        cap_drop: caps.drop.unwrap_or_default(),
-        no_new_privs: sc.allow_privilege_escalation == Some(false),
-        annotations: BTreeMap::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1 as core;
+
     use super::*;
 
     #[test]
@@ -471,15 +268,6 @@ mod tests {
         assert_eq!(r.cpu_quota, 50_000);
         assert_eq!(r.cpu_period, 100_000);
         assert_eq!(r.memory_limit_in_bytes, 64 << 20);
-    }
-
-    #[test]
-    fn oom_scores_by_qos() {
-        assert_eq!(oom_score_adj("Guaranteed", 0, 1000), -997);
-        assert_eq!(oom_score_adj("BestEffort", 0, 1000), 1000);
-        assert_eq!(oom_score_adj("Burstable", 0, 1000), 999);
-        assert_eq!(oom_score_adj("Burstable", 500, 1000), 500);
-        assert_eq!(oom_score_adj("Burstable", 999, 1000), 3);
     }
 
     fn pod(json: serde_json::Value) -> core::Pod {
@@ -534,47 +322,5 @@ mod tests {
             .unwrap();
         assert_eq!(ns.network, proto::NamespaceMode::Node as i32);
         assert_eq!(ns.pid, proto::NamespaceMode::Container as i32);
-    }
-
-    #[test]
-    fn default_dns_policy_on_host_network_keeps_the_node_resolv_conf() {
-        let p = pod(serde_json::json!({
-            "metadata": {"name": "x"},
-            "spec": {"hostNetwork": true, "containers": []}
-        }));
-        let dns = ClusterDns {
-            servers: vec!["10.0.0.10".into()],
-            domain: "cluster.local".into(),
-        };
-        assert_eq!(pod_dns(&p, Some(&dns)), None);
-    }
-
-    #[test]
-    fn container_spec_maps_resources_security_and_pull_policy() {
-        let p = pod(serde_json::json!({
-            "metadata": {"name": "x"},
-            "spec": {"securityContext": {"runAsGroup": 7},
-                "containers": [{"name": "c", "image": "busybox",
-                "resources": {"requests": {"cpu": "250m", "memory": "64Mi"},
-                              "limits": {"cpu": "0.5", "memory": "128Mi"}},
-                "securityContext": {"runAsUser": 1001, "readOnlyRootFilesystem": true,
-                    "allowPrivilegeEscalation": false,
-                    "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}}}]}
-        }));
-        let c = &p.spec.as_ref().unwrap().containers[0];
-        let s = container_runtime_spec(&p, c, 1 << 30);
-        assert_eq!(
-            s.pull_policy,
-            ImagePullPolicy::Always,
-            "untagged means :latest"
-        );
-        assert_eq!((s.cpu_request_milli, s.cpu_limit_milli), (250, 500));
-        assert_eq!(s.memory_limit_bytes, 128 << 20);
-        assert_eq!((s.run_as_user, s.run_as_group), (Some(1001), Some(7)));
-        assert!(s.read_only_root_fs && s.no_new_privs);
-        assert_eq!(s.cap_add, vec!["NET_ADMIN".to_string()]);
-        assert_eq!(s.oom_score_adj, Some(1000 - 1000 * (64 << 20) / (1 << 30)));
-        let r = linux_resources(&s);
-        assert_eq!((r.cpu_shares, r.cpu_quota), (256, 50_000));
     }
 }

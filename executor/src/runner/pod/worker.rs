@@ -9,6 +9,28 @@
 //! Time: monotonic instants come from tokio (pausable in tests); wall-clock
 //! times are derived from the worker's start so status timestamps are
 //! consistent with the timers.
+//!
+//! The worker also builds what a runtime needs beyond the bare configs —
+//! the pod's [`PodRuntimeSpec`] (host network, DNS, hostPorts, security,
+//! resolved pull secrets) and each container's [`ContainerRuntimeSpec`]
+//! (pull policy, resources, security context) — through the
+//! runtime-independent [`crate::runner::spec`], and maps runtime errors to
+//! the container states the kubelet shows:
+//! - an error with a kubelet waiting reason ([`RuntimeError::waiting_reason`]:
+//!   `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`,
+//!   `InvalidImageName`, `ImageInspectError`, `CreateContainerError`,
+//!   `CreateContainerConfigError`) leaves the container waiting with that
+//!   reason and message, retried after the kubelet's pod worker back-off
+//!   (10 s; image pulls add the image back-off of the runtime, so retries
+//!   alternate `ErrImagePull` / `ImagePullBackOff` as on a kubelet);
+//! - a failed `StartContainer` (`RunContainerError`) leaves a container
+//!   that the runtime reports exited with `StartError` / 128 (runc could not
+//!   exec it), so it becomes that termination and restarts under
+//!   CrashLoopBackOff — what `kubectl describe` shows on a kubelet node;
+//! - anything else (runtime unreachable...) waits as `CreateContainerError`.
+//!
+//! Kubelet events (Created, Started, Killing, BackOff, Unhealthy,
+//! FailedMount, Failed...) go to the configured [`EventRecorder`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,12 +43,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::machine::{step, Action, Input, Now, PodState, Stage};
+use super::machine::{Run, StopCause};
 use super::prober;
 use crate::runner::env::{self, ObjectSource, PodFacts, CREATE_CONTAINER_CONFIG_ERROR};
+use crate::runner::events::{self, EventRecorder, NoEvents};
 use crate::runner::process::{container_labels, sandbox_path};
+use crate::runner::quantity;
 use crate::runner::runtime::{
-    ContainerConfig, Mount, Runtime, RuntimeError, SandboxConfig, SandboxInfo,
+    ContainerConfig, ContainerRuntimeSpec, Mount, PodRuntimeSpec, Runtime, RuntimeError,
+    SandboxConfig, SandboxInfo,
 };
+use crate::runner::spec::{self, ClusterDns};
 use crate::runner::status::{pod_status, NodeFacts};
 use crate::runner::volumes;
 
@@ -44,6 +71,39 @@ pub struct WorkerConfig {
     /// Root of container logs (kubelet: `/var/log/pods`); each pod gets
     /// `<log_root>/<ns>_<name>_<uid>/<container>/<attempt>.log`.
     pub log_root: PathBuf,
+    /// Cluster DNS for `dnsPolicy: ClusterFirst` (kubelet `--cluster-dns`,
+    /// `--cluster-domain`); `None` keeps the node's resolv.conf.
+    pub cluster_dns: Option<ClusterDns>,
+    /// Where the pod's kubelet events go.
+    pub events: Arc<dyn EventRecorder>,
+}
+
+impl WorkerConfig {
+    /// A config with no node IP, no allocatable, no cluster DNS and no
+    /// events; set the public fields for more.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        objects: Arc<dyn ObjectSource>,
+        log_root: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            runtime,
+            objects,
+            host_ip: None,
+            node_allocatable: BTreeMap::new(),
+            log_root: log_root.into(),
+            cluster_dns: None,
+            events: Arc::new(NoEvents),
+        }
+    }
+
+    /// Node memory in bytes (allocatable), for the burstable OOM score.
+    fn memory_capacity(&self) -> i64 {
+        self.node_allocatable
+            .get("memory")
+            .and_then(|q| quantity::parse(&q.0))
+            .map_or(0, |n| i64::try_from(quantity::units(n)).unwrap_or(i64::MAX))
+    }
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -64,6 +124,9 @@ pub struct PodReport {
     pub stage: Stage,
     /// Last sandbox/volume error (FailedMount message), if any.
     pub sandbox_error: Option<String>,
+    /// The pod's sandbox once prepared, so that whoever owns the pod can
+    /// remove it (`Runtime::remove_pod`) once the pod is gone.
+    pub sandbox: Option<SandboxInfo>,
 }
 
 impl PodReport {
@@ -87,7 +150,7 @@ impl PodWorker {
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         let state = PodState::new(&pod);
         let start = (Instant::now(), Timestamp::now());
-        let first = report(&pod, &state, &config, None, start.1);
+        let first = report(&pod, &state, &config, None, start.1, None);
         let (report_tx, reports) = watch::channel(first);
         let task = tokio::spawn(run(pod, state, config, kill_rx, report_tx, start));
         Self {
@@ -133,6 +196,7 @@ fn report(
     config: &WorkerConfig,
     previous: Option<&core::PodStatus>,
     now: Timestamp,
+    sandbox: Option<&SandboxInfo>,
 ) -> PodReport {
     let node = NodeFacts {
         host_ip: config.host_ip.clone(),
@@ -142,6 +206,7 @@ fn report(
         status: pod_status(pod, state, config.runtime.id_scheme(), &node, previous, now),
         stage: state.stage,
         sandbox_error: state.sandbox_error.clone(),
+        sandbox: sandbox.cloned(),
     }
 }
 
@@ -206,8 +271,13 @@ impl Shell {
                             adopt(config.runtime.clone(), &sb, &tx).await;
                             let _ = tx.send(Event::Input(Input::SandboxReady { pod_ips }));
                         }
-                        Err(message) => {
+                        Err(failure) => {
+                            let (event, message) = match failure {
+                                PrepareFailed::Sandbox(m) => (events::failed_sandbox(&m), m),
+                                PrepareFailed::Volumes(m) => (events::failed_mount(&m), m),
+                            };
                             tracing::warn!(pod = ?pod.metadata.name, %message, "pod sandbox setup failed");
+                            config.events.record(&pod, event);
                             let _ = tx.send(Event::Input(Input::SandboxFailed { message }));
                         }
                     }
@@ -226,16 +296,15 @@ impl Shell {
                     });
                     return;
                 };
-                let pod = self.pod.clone();
-                let objects = self.config.objects.clone();
-                let facts = self.facts(state);
-                let volumes = self.volumes.clone();
+                let ctx = StartContext {
+                    pod: self.pod.clone(),
+                    config: self.config.clone(),
+                    facts: self.facts(state),
+                    sandbox,
+                    volumes: self.volumes.clone(),
+                };
                 tokio::spawn(async move {
-                    start_container(
-                        &pod, &*rt, &*objects, &facts, &sandbox, &volumes, &name, init, attempt,
-                        send,
-                    )
-                    .await;
+                    start_container(&ctx, &name, init, attempt, send).await;
                 });
             }
             Action::RunPreStop {
@@ -272,10 +341,14 @@ impl Shell {
                     .cloned()
                     .unwrap_or_else(|| "127.0.0.1".into());
                 let timeout = state.grace;
+                let pod = self.pod.clone();
+                let recorder = self.config.events.clone();
+                let init = state.container(&name).is_some_and(|c| c.init);
                 tokio::spawn(async move {
                     let out = prober::run(&*rt, &id, &handler, &host, timeout).await;
                     if !out.success {
                         tracing::warn!(container = %name, output = %out.output, "postStart hook failed");
+                        recorder.record(&pod, events::failed_post_start(&name, init, &out.output));
                     }
                     send(Input::PostStartDone {
                         name,
@@ -306,10 +379,15 @@ impl Shell {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| "127.0.0.1".into());
+                let pod = self.pod.clone();
+                let recorder = self.config.events.clone();
+                let init = state.container(&name).is_some_and(|c| c.init);
                 tokio::spawn(async move {
                     let out = prober::run(&*rt, &id, &spec.handler, &host, spec.timeout).await;
                     if !out.success {
                         tracing::debug!(container = %name, probe = spec.kind.as_str(), output = %out.output, "probe failed");
+                        recorder
+                            .record(&pod, events::unhealthy(&name, init, spec.kind, &out.output));
                     }
                     send(Input::ProbeResult {
                         name,
@@ -393,45 +471,91 @@ async fn adopt(rt: Arc<dyn Runtime>, sb: &SandboxInfo, tx: &mpsc::UnboundedSende
     }
 }
 
+/// Why a pod's sandbox could not be prepared: the runtime's sandbox
+/// (kubelet event `FailedCreatePodSandBox`) or its volumes (`FailedMount`).
+enum PrepareFailed {
+    Sandbox(String),
+    Volumes(String),
+}
+
 async fn prepare(
     pod: &core::Pod,
     config: &WorkerConfig,
     facts: &PodFacts,
-) -> Result<(SandboxInfo, BTreeMap<String, PathBuf>), String> {
+) -> Result<(SandboxInfo, BTreeMap<String, PathBuf>), PrepareFailed> {
     let meta = &pod.metadata;
     let name = meta.name.clone().unwrap_or_default();
     let namespace = meta.namespace.clone().unwrap_or_default();
     let uid = meta.uid.clone().unwrap_or_default();
+    let auths = spec::resolve_pull_secrets(pod, &*config.objects).await;
+    let pod_spec: PodRuntimeSpec = spec::pod_runtime_spec(pod, config.cluster_dns.as_ref(), auths);
     let sb = config
         .runtime
-        .prepare_pod(&SandboxConfig {
-            log_directory: config.log_root.join(format!("{namespace}_{name}_{uid}")),
-            labels: meta.labels.clone().unwrap_or_default(),
-            name,
-            namespace,
-            uid,
-        })
+        .prepare_pod_with(
+            &SandboxConfig {
+                log_directory: config.log_root.join(format!("{namespace}_{name}_{uid}")),
+                labels: meta.labels.clone().unwrap_or_default(),
+                name,
+                namespace,
+                uid,
+            },
+            &pod_spec,
+        )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| PrepareFailed::Sandbox(e.to_string()))?;
     let vols = volumes::setup_volumes(pod, &sb.dir.join("volumes"), facts, &*config.objects)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| PrepareFailed::Volumes(e.to_string()))?;
     Ok((sb, vols))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Everything starting one container needs, moved into its task.
+struct StartContext {
+    pod: Arc<core::Pod>,
+    config: WorkerConfig,
+    facts: PodFacts,
+    sandbox: SandboxInfo,
+    volumes: BTreeMap<String, PathBuf>,
+}
+
+/// What a failed start becomes (see the module docs).
+pub fn start_failure(name: &str, error: RuntimeError) -> Input {
+    match error {
+        RuntimeError::StartContainerFailed { source, .. } => Input::ContainerExited {
+            name: name.to_string(),
+            id: String::new(),
+            code: 128,
+            reason: "StartError".into(),
+            message: Some(source.to_string()),
+            finished_at: Timestamp::now(),
+        },
+        e => {
+            let reason = e.waiting_reason().unwrap_or("CreateContainerError");
+            let message = match e {
+                RuntimeError::ImagePullFailed { message, .. }
+                | RuntimeError::InvalidContainerConfig { message, .. }
+                | RuntimeError::CreateContainerFailed { message, .. } => message,
+                other => other.to_string(),
+            };
+            Input::ContainerStartFailed {
+                name: name.to_string(),
+                reason: reason.into(),
+                message,
+            }
+        }
+    }
+}
+
 async fn start_container(
-    pod: &core::Pod,
-    rt: &dyn Runtime,
-    objects: &dyn ObjectSource,
-    facts: &PodFacts,
-    sandbox: &SandboxInfo,
-    volumes: &BTreeMap<String, PathBuf>,
+    ctx: &StartContext,
     name: &str,
     init: bool,
     attempt: u32,
     send: impl Fn(Input),
 ) {
+    let pod = &*ctx.pod;
+    let rt = &*ctx.config.runtime;
+    let recorder = &*ctx.config.events;
     let spec = pod.spec.clone().unwrap_or_default();
     let list = if init {
         spec.init_containers.unwrap_or_default()
@@ -441,22 +565,31 @@ async fn start_container(
     let Some(c) = list.into_iter().find(|c| c.name == name) else {
         return;
     };
-    let config_error = |message: String| Input::ContainerStartFailed {
-        name: name.to_string(),
-        reason: CREATE_CONTAINER_CONFIG_ERROR.into(),
-        message,
+    let image = c.image.clone().unwrap_or_default();
+    let fail = |reason: &str, message: String| {
+        for e in events::start_failed(name, init, &image, reason, &message) {
+            recorder.record(pod, e);
+        }
+        send(Input::ContainerStartFailed {
+            name: name.to_string(),
+            reason: reason.to_string(),
+            message,
+        })
     };
-    let envs = match env::resolve_env(pod, &c, facts, objects).await {
+    let envs = match env::resolve_env(pod, &c, &ctx.facts, &*ctx.config.objects).await {
         Ok(e) => e,
-        Err(e) => return send(config_error(e.to_string())),
+        Err(e) => return fail(CREATE_CONTAINER_CONFIG_ERROR, e.to_string()),
     };
     let mut mounts = Vec::new();
     for m in c.volume_mounts.iter().flatten() {
-        let Some(dir) = volumes.get(&m.name) else {
-            return send(config_error(format!(
-                "cannot find volume {:?} to mount into container {:?}",
-                m.name, name
-            )));
+        let Some(dir) = ctx.volumes.get(&m.name) else {
+            return fail(
+                CREATE_CONTAINER_CONFIG_ERROR,
+                format!(
+                    "cannot find volume {:?} to mount into container {:?}",
+                    m.name, name
+                ),
+            );
         };
         let host = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             None => dir.clone(),
@@ -465,7 +598,12 @@ async fn start_container(
                     let _ = std::fs::create_dir_all(&p);
                     p
                 }
-                None => return send(config_error(format!("invalid subPath {sub:?}"))),
+                None => {
+                    return fail(
+                        CREATE_CONTAINER_CONFIG_ERROR,
+                        format!("invalid subPath {sub:?}"),
+                    )
+                }
             },
         };
         mounts.push(Mount {
@@ -478,7 +616,7 @@ async fn start_container(
     let config = ContainerConfig {
         name: name.to_string(),
         attempt,
-        image: c.image.clone().unwrap_or_default(),
+        image: image.clone(),
         command: env::expand_all(c.command.as_deref().unwrap_or_default(), &envs),
         args: env::expand_all(c.args.as_deref().unwrap_or_default(), &envs),
         envs,
@@ -492,8 +630,15 @@ async fn start_container(
             name,
         ),
     };
-    match rt.create_and_start(sandbox, &config).await {
+    let runtime_spec: ContainerRuntimeSpec =
+        spec::container_runtime_spec(pod, &c, ctx.config.memory_capacity());
+    match rt
+        .create_and_start_with(&ctx.sandbox, &config, &runtime_spec)
+        .await
+    {
         Ok(id) => {
+            recorder.record(pod, events::created(name, init));
+            recorder.record(pod, events::started(name, init));
             let started_at = rt
                 .status(&id)
                 .await
@@ -520,26 +665,75 @@ async fn start_container(
                 }),
             }
         }
-        Err(RuntimeError::InvalidContainerConfig { message, .. }) => {
-            send(Input::ContainerStartFailed {
-                name: name.to_string(),
-                reason: "CreateContainerError".into(),
-                message,
-            })
-        }
         Err(e) => {
-            // Like runc failing to exec: a terminated container with
-            // reason StartError and exit code 128, subject to backoff.
-            send(Input::ContainerExited {
-                name: name.to_string(),
-                id: String::new(),
-                code: 128,
-                reason: "StartError".into(),
-                message: Some(e.to_string()),
-                finished_at: Timestamp::now(),
-            })
+            tracing::warn!(pod = ?meta.name, container = %name, error = %e, "container start failed");
+            match start_failure(name, e) {
+                Input::ContainerStartFailed {
+                    reason, message, ..
+                } => fail(&reason, message),
+                exited => {
+                    if let Input::ContainerExited { message, .. } = &exited {
+                        let message = message.clone().unwrap_or_default();
+                        for e in
+                            events::start_failed(name, init, &image, "RunContainerError", &message)
+                        {
+                            recorder.record(pod, e);
+                        }
+                    }
+                    send(exited)
+                }
+            }
         }
     }
+}
+
+/// What the worker remembers of a container between two steps, to see the
+/// transitions that the kubelet reports as events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Stopping,
+    BackOff,
+    Other,
+}
+
+fn seen(state: &PodState) -> Vec<(String, bool, Seen)> {
+    state
+        .init
+        .iter()
+        .chain(&state.app)
+        .map(|c| {
+            let s = match &c.run {
+                Run::Stopping { .. } => Seen::Stopping,
+                Run::Waiting { reason, .. } if reason == "CrashLoopBackOff" => Seen::BackOff,
+                _ => Seen::Other,
+            };
+            (c.name.clone(), c.init, s)
+        })
+        .collect()
+}
+
+/// Killing and BackOff events for containers that just started stopping
+/// or just entered CrashLoopBackOff.
+fn transition_events(before: &[(String, bool, Seen)], state: &PodState) -> Vec<events::PodEvent> {
+    let mut out = Vec::new();
+    for ((name, init, was), c) in before.iter().zip(state.init.iter().chain(&state.app)) {
+        match &c.run {
+            Run::Stopping { cause, .. } if *was != Seen::Stopping => {
+                let probe = match cause {
+                    StopCause::ProbeFailed(kind) => Some(*kind),
+                    _ => None,
+                };
+                out.push(events::killing(name, *init, probe));
+            }
+            Run::Waiting { reason, .. }
+                if reason == "CrashLoopBackOff" && *was != Seen::BackOff =>
+            {
+                out.push(events::crash_back_off(name, *init, &state.pod_ref));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 async fn run(
@@ -580,12 +774,23 @@ async fn run(
             Event::Input(i) => i,
         };
         let now = shell.now();
+        let before = seen(&state);
         let actions = step(&mut state, now, input);
+        for e in transition_events(&before, &state) {
+            shell.config.events.record(&pod, e);
+        }
         for a in actions {
             shell.perform(&state, a);
         }
         let previous = reports.borrow().status.clone();
-        let next = report(&pod, &state, &shell.config, Some(&previous), now.wall);
+        let next = report(
+            &pod,
+            &state,
+            &shell.config,
+            Some(&previous),
+            now.wall,
+            shell.sandbox.as_ref(),
+        );
         reports.send_if_modified(|r| {
             if *r == next {
                 false

@@ -696,6 +696,35 @@ impl Runtime for ProcessRuntime {
         }
     }
 
+    /// Removes the sandbox directory of every pod not in `keep`, killing
+    /// what still runs there (re-adopted or not).
+    async fn cleanup_orphans(&self, keep: &[String]) -> Result<Vec<String>> {
+        let pods = self.config.root.join("pods");
+        let read = match std::fs::read_dir(&pods) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_state(&pods, e)),
+        };
+        let mut removed = Vec::new();
+        for entry in read.flatten() {
+            let uid = entry.file_name().to_string_lossy().into_owned();
+            if keep.contains(&uid) || !entry.path().is_dir() {
+                continue;
+            }
+            tracing::info!(pod_uid = %uid, "removing orphaned pod sandbox");
+            let sandbox = SandboxInfo {
+                id: uid.clone(),
+                pod_uid: uid.clone(),
+                dir: entry.path(),
+                log_directory: PathBuf::new(),
+                pod_ips: Vec::new(),
+            };
+            self.remove_pod(&sandbox).await?;
+            removed.push(uid);
+        }
+        Ok(removed)
+    }
+
     async fn list_containers(&self, pod_uid: &str) -> Result<Vec<ContainerStatus>> {
         let dir = self.sandbox_dir(pod_uid).join("containers");
         let mut out = Vec::new();
