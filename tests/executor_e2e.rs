@@ -435,6 +435,25 @@ async fn executor_runs_pods_like_a_kubelet() {
     .await;
     let (ok, previous) = kubectl.run(&["logs", "crash", "--previous"]);
     assert!(ok && previous.contains("crashing"), "{previous}");
+    // The kubelet's events, from the executor: Started, and the crash
+    // loop's BackOff counted up on one Event.
+    let events = eventually("crash's BackOff event", 30, || {
+        let out = kubectl.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=crash",
+            "-o",
+            "jsonpath={range .items[*]}{.reason}|{.source.component}|{.source.host}|{.message}{\"\\n\"}{end}",
+        ]);
+        out.contains("BackOff|kubelet|").then_some(out)
+    })
+    .await;
+    assert!(
+        events.contains("Started|kubelet|")
+            && events.contains("Back-off restarting failed container main in pod crash_default("),
+        "{events}"
+    );
     assert!(!master.states(&crash_id).contains(&TaskState::TaskFailed));
 
     // 4. The executor dies (SIGKILL); a new one re-adopts the running pod.
@@ -496,6 +515,12 @@ async fn executor_runs_pods_like_a_kubelet() {
     eventually("web deleted from the API", 30, || {
         let (ok, _) = kubectl.run(&["get", "pod", "web"]);
         (!ok).then_some(())
+    })
+    .await;
+    // Deleted after its kill: its sandbox is removed.
+    let web_uid = web_id.trim_start_matches("pod.").to_string();
+    eventually("web's sandbox removed", 30, || {
+        (!dir.join("root/process/pods").join(&web_uid).exists()).then_some(())
     })
     .await;
     let prestop = std::fs::read_to_string(dir.join("prestop.txt")).unwrap_or_default();
