@@ -150,8 +150,9 @@ pub struct ExecutorConfig {
     pub kubelet_tls: Option<(PathBuf, PathBuf)>,
     /// Who may call the kubelet endpoint.
     pub kubelet_auth: KubeletAuth,
-    /// How often the Node status is written. Default 10 s (kubelet's
-    /// `nodeStatusUpdateFrequency`).
+    /// How often the Node status is checked. Default 10 s (kubelet's
+    /// `nodeStatusUpdateFrequency`); it is posted only when it changed or
+    /// every 5 minutes (`nodeStatusReportFrequency` with node leases).
     pub node_status_interval: Duration,
     /// How often the node Lease is renewed. Default 10 s (a quarter of its
     /// 40 s duration, as the kubelet).
@@ -454,6 +455,24 @@ mod tests {
         assert_eq!(c.runtime, RuntimeKind::Cri);
         assert_eq!(c.pod_log_dir, PathBuf::from("/srv/km/pod-logs"));
         assert_eq!(c.kubelet_auth.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn cluster_dns_from_env_or_flag() {
+        let c = parse(
+            &["--kubelet-anonymous-auth"],
+            &[("KUBE_MESOS_CLUSTER_DNS", "10.96.0.10,10.96.0.11")],
+        )
+        .unwrap();
+        let dns = c.cluster_dns().expect("cluster dns");
+        assert_eq!(dns.servers, ["10.96.0.10", "10.96.0.11"]);
+        assert_eq!(dns.domain, "cluster.local");
+        let c = parse(
+            &["--kubelet-anonymous-auth", "--cluster-domain", "k.example"],
+            &[],
+        )
+        .unwrap();
+        assert!(c.cluster_dns().is_none(), "no servers, node resolv.conf");
     }
 
     #[test]
