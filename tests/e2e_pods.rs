@@ -147,6 +147,14 @@ fn deleting_a_pod_stops_its_process_and_the_pod_disappears() {
         || local.diagnostics_for("hello"),
     );
     assert!(!running.is_empty());
+    let task = format!("pod.{uid}");
+    let tasks = local.mesos_tasks();
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t.id == task && t.active && t.state == "TASK_RUNNING"),
+        "Mesos does not run {task}: {tasks:?}"
+    );
     local.kubectl_ok(&["delete", "pod", "hello", "--timeout=60s"]);
     local.wait_gone("hello", Duration::from_secs(60));
     wait_for(
@@ -154,6 +162,18 @@ fn deleting_a_pod_stops_its_process_and_the_pod_disappears() {
         Duration::from_secs(30),
         || local.processes_under(&sandbox).is_empty().then_some(()),
         || local.diagnostics(),
+    );
+    wait_for(
+        "Mesos to list the task as killed",
+        Duration::from_secs(30),
+        || {
+            let tasks = local.mesos_tasks();
+            tasks
+                .iter()
+                .any(|t| t.id == task && !t.active && t.state == "TASK_KILLED")
+                .then_some(())
+        },
+        || format!("{:?}\n{}", local.mesos_tasks(), local.diagnostics()),
     );
 }
 

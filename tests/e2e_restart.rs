@@ -103,6 +103,21 @@ spec:
     }
     let pods = local.kubectl_ok(&["get", "pods", "--no-headers"]);
     assert_eq!(pods.lines().count(), 2, "{pods}");
+    // The master rebuilt its task table from the re-registered agent: one
+    // running task per pod, nothing launched twice.
+    let mut active: Vec<String> = local
+        .mesos_tasks()
+        .into_iter()
+        .filter(|t| t.active)
+        .map(|t| format!("{} {}", t.id, t.state))
+        .collect();
+    active.sort();
+    let mut expected: Vec<String> = sandboxes
+        .iter()
+        .map(|(_, uid, _, _)| format!("pod.{uid} TASK_RUNNING"))
+        .collect();
+    expected.sort();
+    assert_eq!(active, expected);
     let logs = local.kubectl_ok(&["logs", "hello"]);
     assert!(logs.starts_with("hello from kube-mesos"), "{logs}");
 
@@ -173,14 +188,36 @@ spec:
 #[test]
 fn a_second_signal_exits_at_once_and_the_pods_are_found_again() {
     let mut local = Local::start(1, &[]);
-    local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
+    // A pod that ignores TERM keeps the graceful stop busy for its grace
+    // period, so the second signal surely comes in the middle of it.
+    local.apply_yaml(
+        "stubborn",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hello
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+"#,
+    );
     local.wait_status("hello", "Running", WAIT);
     let uid = uid_of(&local.pod_json("hello").expect("hello"));
     let sandbox = local.pod_sandbox(&uid);
-    let sh = shells(&local, &sandbox);
-    assert_eq!(sh.len(), 1, "hello's shell: {sh:?}");
+    let sh = wait_for(
+        "hello's shell process",
+        WAIT,
+        || Some(shells(&local, &sandbox)).filter(|p| p.len() == 1),
+        || local.diagnostics_for("hello"),
+    );
 
     local.signal(Signal::SIGINT);
+    local.wait_line("stopping", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
     local.signal(Signal::SIGINT);
     let status = local
         .wait_exit(Duration::from_secs(10))

@@ -61,7 +61,8 @@ It prints the kubeconfig path, the API server and Mesos master URLs, and the lin
 
 Stopping (Ctrl-C or SIGTERM) shuts the whole machine down: the framework stops without \
 tearing down (its framework ID stays), the agents shut their executors down, which stop \
-the pods gracefully, then the master and the API server stop. A second signal exits at \
+the pods gracefully (grace periods up to 35 s are honoured), then the master and the API \
+server stop. A second signal exits at \
 once. Pod objects, Nodes and the framework ID stay in the data dir; on the next start the \
 framework reconciles the pods with Mesos: a pod whose containers were stopped ends \
 Failed, it is not restarted. Only a crash (kill -9) leaves pods running: a restart on the \

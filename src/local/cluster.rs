@@ -35,6 +35,12 @@ pub const READY_LINE: &str = "kube-mesos local is ready";
 /// stop their pods within their grace periods; this bounds a stuck part).
 pub const STOP_DEADLINE: Duration = Duration::from_secs(90);
 
+/// The agents' `--executor_shutdown_grace_period` (Mesos: 5 s): how long a
+/// stopping executor may take before the agent kills it. Long enough for
+/// pods with Kubernetes' default 30 s grace period to stop gracefully on
+/// Ctrl-C; longer grace periods are cut short there.
+pub const EXECUTOR_SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
+
 /// How often readiness is polled while starting.
 const READY_POLL: Duration = Duration::from_millis(200);
 
@@ -320,6 +326,7 @@ fn agent_config(spec: &AgentSpec, layout: &Layout) -> Result<AgentConfig> {
     let mut config = AgentConfig::new(spec.hostname.clone(), layout.agent_work_dir(spec.index))
         .with_resources(&spec.resources)
         .map_err(invalid)?;
+    config.executor_shutdown_grace_period = EXECUTOR_SHUTDOWN_GRACE;
     if !spec.attributes.is_empty() {
         config = config.with_attributes(&spec.attributes).map_err(invalid)?;
     }

@@ -202,6 +202,27 @@ impl Local {
         }
     }
 
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_line(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.stdout.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line {needle:?} within {timeout:?}\n{}",
+                    self.diagnostics()
+                ),
+            }
+        }
+    }
+
     /// Waits up to `timeout` for the process to exit; its exit status.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -569,6 +590,90 @@ fn find_files(root: &Path, name: &str) -> Vec<PathBuf> {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One task as the Mesos master lists it (operator API `GET_TASKS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MesosTask {
+    /// `pod.<uid>`.
+    pub id: String,
+    /// `TASK_RUNNING`, `TASK_KILLED`, ...
+    pub state: String,
+    /// Listed among the active tasks (not the completed ones).
+    pub active: bool,
+}
+
+impl Local {
+    /// The master's tasks, as an operator reads them: `POST /api/v1`
+    /// `{"type":"GET_TASKS"}` in JSON.
+    pub fn mesos_tasks(&self) -> Vec<MesosTask> {
+        let body = http_post_json(&self.mesos_master, "/api/v1", r#"{"type":"GET_TASKS"}"#)
+            .unwrap_or_else(|| panic!("GET_TASKS failed\n{}", self.diagnostics()));
+        let value: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET_TASKS answered {body:?}: {e}"));
+        let mut out = Vec::new();
+        for (list, active) in [("tasks", true), ("completed_tasks", false)] {
+            for t in value["get_tasks"][list].as_array().into_iter().flatten() {
+                out.push(MesosTask {
+                    id: t["task_id"]["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    state: t["state"].as_str().unwrap_or_default().to_string(),
+                    active,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A plain HTTP/1.1 POST of JSON to `base` (`http://host:port`); the body
+/// of a 200 answer.
+pub fn http_post_json(base: &str, path: &str, body: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let authority = base.strip_prefix("http://")?.trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Accept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        Some(dechunk(rest))
+    } else {
+        Some(rest.to_string())
+    }
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// A pod's `metadata.uid`.
