@@ -282,6 +282,32 @@ pub fn prepare_data_dir(path: &Path) -> Result<Layout> {
     Ok(Layout { root })
 }
 
+/// Takes `<data-dir>/local.lock` for as long as the returned file lives,
+/// so two `kube-mesos local` never share one store and one set of agent
+/// checkpoints. The lock is the kernel's (flock): a crashed process
+/// releases it.
+pub fn lock_data_dir(layout: &Layout) -> Result<std::fs::File> {
+    let path = layout.root.join("local.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| LocalError::DataDirFailed {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LocalError::DataDirInUse {
+            path: layout.root.clone(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(LocalError::DataDirFailed { path, source })
+        }
+    }
+}
+
 /// Binds `127.0.0.1:<port>`: the requested port, else the remembered one
 /// (falling back to a free one if it is taken now), else a free one.
 async fn bind(what: &'static str, requested: u16, remembered: u16) -> Result<TcpListener> {
@@ -522,6 +548,19 @@ mod tests {
         assert_eq!(shell_quote("kube-mesos"), "kube-mesos");
         assert_eq!(shell_quote("my exe"), "'my exe'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn a_data_dir_is_used_by_one_local_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = prepare_data_dir(dir.path()).unwrap();
+        let held = lock_data_dir(&layout).unwrap();
+        assert!(matches!(
+            lock_data_dir(&layout),
+            Err(LocalError::DataDirInUse { .. })
+        ));
+        drop(held);
+        assert!(lock_data_dir(&layout).is_ok());
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub enum LocalError {
         #[source]
         source: std::io::Error,
     },
+    /// Another `kube-mesos local` runs on this data dir.
+    #[error("another kube-mesos local is running on {path} (it holds {path}/local.lock)")]
+    DataDirInUse {
+        /// The data dir.
+        path: PathBuf,
+    },
     /// `local.json` could not be read or written.
     #[error("reading or writing {path} failed")]
     StateIoFailed {

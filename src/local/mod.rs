@@ -25,6 +25,7 @@ use tokio::sync::watch;
 pub fn run(args: LocalArgs) -> Result<()> {
     let plan = args.into_plan(args::HostSize::detect())?;
     let layout = cluster::prepare_data_dir(&plan.data_dir)?;
+    let _lock = cluster::lock_data_dir(&layout)?;
     let log_path = layout.root.join(LOG_FILE);
     init_logging(&log_path)?;
     println!("logs: {}", log_path.display());
