@@ -58,6 +58,12 @@ pub struct AgentConfig {
     /// Largest request body on the executor API; bigger ones get 413.
     /// Default 16 MiB.
     pub max_request_body_bytes: usize,
+    /// `--executor_environment_variables`: variables every executor of this
+    /// agent gets (per-agent settings such as a state directory). Default
+    /// none. Unlike Mesos, which then stops passing the agent's own
+    /// environment, they are added to it; `MESOS_*` variables and the
+    /// executor's `CommandInfo.environment` override them.
+    pub executor_environment: Vec<(String, String)>,
 }
 
 impl AgentConfig {
@@ -80,6 +86,7 @@ impl AgentConfig {
             registration_backoff: Duration::from_secs(1),
             executor_liveness_poll: Duration::from_millis(500),
             max_request_body_bytes: 16 * 1024 * 1024,
+            executor_environment: Vec::new(),
         }
     }
 

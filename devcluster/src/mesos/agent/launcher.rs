@@ -83,7 +83,9 @@ pub fn executor_environment(
         .map(|d| super::config::from_duration_info(d.nanoseconds))
         .unwrap_or(config.executor_shutdown_grace_period);
     let directory = directory.display().to_string();
-    let mut env = vec![
+    // The agent's own variables first: later entries win.
+    let mut env = config.executor_environment.clone();
+    env.extend([
         ("MESOS_FRAMEWORK_ID".to_owned(), framework_id),
         (
             "MESOS_EXECUTOR_ID".to_owned(),
@@ -103,7 +105,7 @@ pub fn executor_environment(
             mesos_duration(grace),
         ),
         ("MESOS_HTTP_COMMAND_EXECUTOR".to_owned(), "0".to_owned()),
-    ];
+    ]);
     if checkpoint {
         env.push((
             "MESOS_RECOVERY_TIMEOUT".to_owned(),
@@ -205,3 +207,52 @@ pub fn is_alive(pid: u32) -> bool {
 
 /// How long after SIGTERM the group gets SIGKILL when it is destroyed.
 pub const KILL_ESCALATION: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube_mesos_proto::v1::{environment, Environment, ExecutorId};
+
+    #[test]
+    fn agent_executor_environment_is_passed_and_overridden_by_the_executors_own() {
+        let mut config = AgentConfig::new("h", "/tmp/w");
+        config.executor_environment = vec![
+            ("STATE_DIR".into(), "/agent-0".into()),
+            ("SHARED".into(), "from-agent".into()),
+            ("MESOS_SLAVE_ID".into(), "spoofed".into()),
+        ];
+        let executor = ExecutorInfo {
+            executor_id: ExecutorId { value: "e".into() },
+            command: Some(CommandInfo {
+                environment: Some(Environment {
+                    variables: vec![environment::Variable {
+                        name: "SHARED".into(),
+                        r#type: None,
+                        value: Some("from-executor".into()),
+                        secret: None,
+                    }],
+                }),
+                ..CommandInfo::default()
+            }),
+            ..ExecutorInfo::default()
+        };
+        let env = executor_environment(
+            &config,
+            "127.0.0.1:5051".parse().unwrap(),
+            "S1",
+            &FrameworkInfo::default(),
+            &executor,
+            Path::new("/tmp/w/sandbox"),
+        );
+        // Later entries win, as `Command::envs` applies them in order.
+        let last = |k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(last("STATE_DIR"), Some("/agent-0"));
+        assert_eq!(last("SHARED"), Some("from-executor"));
+        assert_eq!(last("MESOS_SLAVE_ID"), Some("S1"));
+    }
+}
