@@ -82,4 +82,22 @@ spec:
     local.kubectl_ok(&["delete", "pod", "port-a", "--timeout=60s"]);
     local.wait_status("port-b", "Running", WAIT);
     assert_eq!(node_of(&local, "port-b"), "agent-0");
+
+    // Regression: the executors of both agents once shared one state
+    // root, and each removed the other's pod sandboxes as orphans, so the
+    // pods of the agent whose executor started first restarted.
+    for pod in ["on-rack-r2", "port-c", "port-b"] {
+        assert_eq!(
+            local.pod_status_column(pod).as_deref(),
+            Some("Running"),
+            "{pod}\n{}",
+            local.diagnostics_for(pod)
+        );
+        assert_eq!(
+            local.pod_restarts(pod),
+            Some(0),
+            "{pod} restarted\n{}",
+            local.diagnostics_for(pod)
+        );
+    }
 }

@@ -71,9 +71,12 @@ impl Layout {
     pub fn agent_work_dir(&self, index: usize) -> PathBuf {
         self.root.join("agents").join(index.to_string())
     }
-    /// The executors' state root (pod sandboxes, container logs).
-    pub fn executor_root(&self) -> PathBuf {
-        self.root.join("executor")
+    /// The state root (pod sandboxes, container logs) of the executors of
+    /// agent `index`. One per agent: an executor removes the sandboxes in
+    /// its root that it does not run (orphans of an earlier executor), so
+    /// agents must not share one.
+    pub fn executor_root(&self, index: usize) -> PathBuf {
+        self.agent_work_dir(index).join("kube-mesos")
     }
 }
 
@@ -353,6 +356,13 @@ fn agent_config(spec: &AgentSpec, layout: &Layout) -> Result<AgentConfig> {
         .with_resources(&spec.resources)
         .map_err(invalid)?;
     config.executor_shutdown_grace_period = EXECUTOR_SHUTDOWN_GRACE;
+    // Per-agent executor settings travel as the agent's
+    // --executor_environment_variables; the framework's executor env is
+    // the same for every agent.
+    config.executor_environment = vec![(
+        "KUBE_MESOS_ROOT_DIR".into(),
+        layout.executor_root(spec.index).display().to_string(),
+    )];
     if !spec.attributes.is_empty() {
         config = config.with_attributes(&spec.attributes).map_err(invalid)?;
     }
@@ -403,10 +413,6 @@ fn framework_config(
     );
     env.insert("KUBE_MESOS_KUBELET_ADDRESS".into(), "127.0.0.1".into());
     env.insert("KUBE_MESOS_NODE_IP".into(), "127.0.0.1".into());
-    env.insert(
-        "KUBE_MESOS_ROOT_DIR".into(),
-        layout.executor_root().display().to_string(),
-    );
     env.insert("KUBE_MESOS_RUNTIME".into(), plan.runtime.as_str().into());
     if plan.runtime == LocalRuntime::Cri {
         env.insert(
@@ -570,6 +576,10 @@ mod tests {
         assert!(layout.root.is_absolute());
         assert!(layout.root.ends_with("b"));
         assert_eq!(layout.agent_work_dir(1), layout.root.join("agents/1"));
+        assert_eq!(
+            layout.executor_root(1),
+            layout.root.join("agents/1/kube-mesos")
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -360,11 +360,19 @@ impl Local {
     }
 
     /// The pod's sandbox directory of the process runtime: the directory
-    /// named after the pod's UID below the executors' state root (its
-    /// processes run there).
+    /// named after the pod's UID below an agent's executor state root
+    /// (`agents/<i>/kube-mesos`; its processes run there).
     pub fn pod_sandbox(&self, uid: &str) -> PathBuf {
-        let root = self.data_dir.join("executor");
-        find_dir(&root, uid, 4).unwrap_or_else(|| root.join("pods").join(uid))
+        let agents = self.data_dir.join("agents");
+        let Ok(entries) = std::fs::read_dir(&agents) else {
+            return agents.join(uid);
+        };
+        for entry in entries.flatten() {
+            if let Some(dir) = find_dir(&entry.path().join("kube-mesos"), uid, 4) {
+                return dir;
+            }
+        }
+        agents.join(uid)
     }
 
     /// What helps to understand a failure: stdout so far, the tail of the
