@@ -772,3 +772,61 @@ async fn the_unused_part_of_an_accepted_offer_is_declined_with_the_calls_filters
     assert_eq!(cpus, 1.9);
     master.stop().await;
 }
+
+#[tokio::test]
+async fn an_executor_launched_by_one_operation_is_known_to_the_next_of_the_same_accept() {
+    // Mesos' `_accept` adds each launched task (and its executor) to the
+    // agent before it validates the next operation: a second LAUNCH for the
+    // executor the first one started must not pay for the executor again.
+    let master = TestMaster::fast().await;
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let offers = s.next_offers().await;
+    let mut ex = executor("ex");
+    ex.resources
+        .push(resources::ranges("ports", &[(31000, 31000)]));
+    let mut t1 = task("t1", &offers[0], 1.0);
+    let mut t2 = task("t2", &offers[0], 1.0);
+    t1.executor = Some(ex.clone());
+    t2.executor = Some(ex);
+    let mut accept = launch(&offers, vec![t1]);
+    let a = accept.accept.as_mut().unwrap();
+    let mut op2 = a.operations[0].clone();
+    op2.launch = Some(v1::offer::operation::Launch {
+        task_infos: vec![t2],
+    });
+    a.operations.push(op2);
+    a.filters = Some(v1::Filters {
+        refuse_seconds: Some(0.0),
+    });
+    assert_eq!(post(&master, &s, accept).await.0, 202);
+
+    let mut launched = vec![];
+    for _ in 0..2 {
+        match agent.recv().await {
+            MasterMessage::RunTasks { tasks, .. } => {
+                launched.extend(tasks.into_iter().map(|t| t.task_id.value))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(launched, ["t1", "t2"]);
+
+    // No TASK_ERROR before the remainder comes back (refuse_seconds 0), and
+    // the executor is counted once: 4 - 0.1 - 1 - 1.
+    let offers = loop {
+        let ev = s.next().await.expect("stream still open");
+        assert_ne!(ev.r#type(), event::Type::Update, "unexpected {ev:?}");
+        if ev.r#type() == event::Type::Offers {
+            break ev.offers.unwrap().offers;
+        }
+    };
+    let cpus: f64 = offers[0]
+        .resources
+        .iter()
+        .filter(|r| r.name == "cpus")
+        .map(|r| r.scalar.unwrap().value)
+        .sum();
+    assert!((cpus - 1.9).abs() < 1e-9, "{cpus}");
+    master.stop().await;
+}

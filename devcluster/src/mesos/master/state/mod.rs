@@ -647,6 +647,11 @@ impl State {
         let mut runs: Vec<(ExecutorInfo, Vec<TaskInfo>, bool)> = Vec::new();
         let mut errors: Vec<(TaskInfo, String)> = Vec::new();
         let mut used_ids: BTreeSet<String> = BTreeSet::new();
+        // Executors that earlier operations of this call launch: Mesos adds
+        // each task and its executor to the agent before it validates the
+        // next operation, so a later LAUNCH for one of them must neither pay
+        // for the executor again nor differ from it.
+        let mut launched: Vec<ExecutorInfo> = Vec::new();
 
         for op in &accept.operations {
             let (tasks, group_executor, group) = match op.r#type() {
@@ -685,6 +690,7 @@ impl State {
                     &used_ids,
                     &remaining.minus(&op_used),
                     &validated,
+                    &launched,
                 );
                 match err {
                     Some(e) => {
@@ -700,9 +706,10 @@ impl State {
                         }
                         let mut need = Resources::from_protos(&task.resources).unallocated();
                         if !self.executor_known(&agent_id, framework_id, &executor)
-                            && !validated
+                            && !launched
                                 .iter()
-                                .any(|(_, e)| e.executor_id == executor.executor_id)
+                                .chain(validated.iter().map(|(_, e)| e))
+                                .any(|e| e.executor_id == executor.executor_id)
                         {
                             need.add_all(
                                 &Resources::from_protos(&executor.resources).unallocated(),
@@ -763,6 +770,9 @@ impl State {
                 }
             }
             for (e, ts) in per_exec {
+                if !launched.iter().any(|l| l.executor_id == e.executor_id) {
+                    launched.push(e.clone());
+                }
                 runs.push((e, ts, group));
             }
         }
@@ -850,6 +860,7 @@ impl State {
         used_ids: &BTreeSet<String>,
         available: &Resources,
         validated: &[(TaskInfo, ExecutorInfo)],
+        launched: &[ExecutorInfo],
     ) -> Option<String> {
         let fw = self.frameworks.get(framework_id)?;
         if task.task_id.value.is_empty() {
@@ -895,10 +906,11 @@ impl State {
                         .cloned()
                 })
                 .or_else(|| {
-                    validated
+                    launched
                         .iter()
-                        .find(|(_, v)| v.executor_id == e.executor_id)
-                        .map(|(_, v)| v.clone())
+                        .chain(validated.iter().map(|(_, v)| v))
+                        .find(|v| v.executor_id == e.executor_id)
+                        .cloned()
                 });
             if let Some(existing) = existing {
                 if existing != e_norm {
@@ -916,9 +928,10 @@ impl State {
         let mut total = Resources::from_protos(&task.resources).unallocated();
         if let Some(e) = executor {
             let known = self.executor_known(agent_id, framework_id, e)
-                || validated
+                || launched
                     .iter()
-                    .any(|(_, v)| v.executor_id == e.executor_id);
+                    .chain(validated.iter().map(|(_, v)| v))
+                    .any(|v| v.executor_id == e.executor_id);
             if !known {
                 total.add_all(&Resources::from_protos(&e.resources).unallocated());
             }
