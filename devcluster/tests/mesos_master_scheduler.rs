@@ -5,7 +5,7 @@ mod mesos_master_support;
 
 use std::time::Duration;
 
-use kube_mesos_devcluster::mesos::link::MasterMessage;
+use kube_mesos_devcluster::mesos::link::{AgentMessage, MasterMessage};
 use kube_mesos_devcluster::mesos::master::{resources, MasterConfig};
 use kube_mesos_proto::v1::scheduler::{call, event, Call};
 use kube_mesos_proto::v1::{self as v1, task_status, FrameworkId, TaskState};
@@ -828,5 +828,166 @@ async fn an_executor_launched_by_one_operation_is_known_to_the_next_of_the_same_
         .map(|r| r.scalar.unwrap().value)
         .sum();
     assert!((cpus - 1.9).abs() < 1e-9, "{cpus}");
+    master.stop().await;
+}
+
+/// The offers a scheduler holds, as it sees them: OFFERS add, RESCIND
+/// removes, an ACCEPT of all of them empties it.
+#[derive(Default)]
+struct Held(Vec<v1::Offer>);
+
+impl Held {
+    fn cpus(&self) -> f64 {
+        self.0
+            .iter()
+            .flat_map(|o| &o.resources)
+            .filter(|r| r.name == "cpus")
+            .filter_map(|r| r.scalar.map(|s| s.value))
+            .sum()
+    }
+
+    /// Reads events until the held offers add up to `want` cpus, failing on
+    /// a TASK_ERROR or on more cpus than `want`; then checks that nothing
+    /// more is offered, so the pool is stable.
+    async fn settle_at(&mut self, s: &mut Stream, want: f64) {
+        let reached = tokio::time::timeout(Duration::from_secs(5), async {
+            while (self.cpus() - want).abs() > 1e-9 {
+                let ev = s.next().await.expect("stream still open");
+                match ev.r#type() {
+                    event::Type::Offers => self.0.extend(ev.offers.unwrap().offers),
+                    event::Type::Rescind => {
+                        let id = ev.rescind.unwrap().offer_id;
+                        self.0.retain(|o| o.id != id);
+                    }
+                    event::Type::Update => {
+                        let st = ev.update.unwrap().status;
+                        assert_ne!(st.state(), TaskState::TaskError, "{st:?}");
+                    }
+                    _ => {}
+                }
+                assert!(
+                    self.cpus() <= want + 1e-9,
+                    "offered {} cpus, expected {want}",
+                    self.cpus()
+                );
+            }
+        })
+        .await;
+        assert!(
+            reached.is_ok(),
+            "offered {} cpus, expected {want}",
+            self.cpus()
+        );
+        s.expect_none_of(event::Type::Offers, Duration::from_millis(300))
+            .await;
+    }
+
+    /// ACCEPT of all held offers launching `task` on `executor`, with
+    /// refuse_seconds 0 so the remainder comes right back.
+    async fn launch_on(
+        &mut self,
+        master: &TestMaster,
+        s: &Stream,
+        id: &str,
+        cpus: f64,
+        executor_id: &str,
+    ) {
+        let offers = std::mem::take(&mut self.0);
+        let mut t = task(id, &offers[0], cpus);
+        t.executor = Some(executor(executor_id));
+        let mut accept = launch(&offers, vec![t]);
+        accept.accept.as_mut().unwrap().filters = Some(v1::Filters {
+            refuse_seconds: Some(0.0),
+        });
+        assert_eq!(post(master, s, accept).await.0, 202);
+    }
+
+    fn executor_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .0
+            .iter()
+            .flat_map(|o| &o.executor_ids)
+            .map(|e| e.value.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+#[tokio::test]
+async fn one_of_two_executors_with_the_same_resources_exiting_frees_only_its_own() {
+    // Mesos recovers a task's resources on its terminal update
+    // (`Master::updateTask`) and an executor's when it is removed by ID
+    // (`Master::removeExecutor` from `exitedExecutor`). An executor upgrade
+    // runs the old and the new executor, of the same shape, side by side:
+    // the old one exiting must not make the master forget the new one.
+    let master = TestMaster::fast().await;
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let offers = s.next_offers().await;
+    let mut t1 = task("t1", &offers[0], 1.0);
+    let mut t2 = task("t2", &offers[0], 1.0);
+    t1.executor = Some(executor("old"));
+    t2.executor = Some(executor("new"));
+    let mut accept = launch(&offers, vec![t1, t2]);
+    accept.accept.as_mut().unwrap().filters = Some(v1::Filters {
+        refuse_seconds: Some(0.0),
+    });
+    assert_eq!(post(&master, &s, accept).await.0, 202);
+    for _ in 0..2 {
+        match agent.recv().await {
+            MasterMessage::RunTasks { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // 4 - (1 + 0.1) - (1 + 0.1).
+    let mut held = Held::default();
+    held.settle_at(&mut s, 1.8).await;
+    assert_eq!(held.executor_ids(), ["new", "old"]);
+
+    // A task on a known executor costs exactly its own resources.
+    held.launch_on(&master, &s, "t3", 0.5, "new").await;
+    agent.recv().await;
+    held.settle_at(&mut s, 1.3).await;
+
+    // t1 finishes (no acknowledgement: Mesos recovers on the update) and
+    // its executor exits: t1's cpu and the old executor's 0.1 come back,
+    // nothing of the new executor's.
+    agent.update(&s.framework_id, "t1", TaskState::TaskFinished);
+    let agent_id = v1::AgentId {
+        value: agent.id.clone(),
+    };
+    let framework_id = FrameworkId {
+        value: s.framework_id.clone(),
+    };
+    agent
+        .link
+        .send(AgentMessage::ExecutorExited {
+            agent_id: agent_id.clone(),
+            framework_id: framework_id.clone(),
+            executor_id: v1::ExecutorId {
+                value: "old".into(),
+            },
+            status: Some(0),
+        })
+        .unwrap();
+    agent
+        .link
+        .send(AgentMessage::ResourcesRecovered {
+            agent_id,
+            framework_id,
+            resources: executor("old").resources,
+        })
+        .unwrap();
+    held.settle_at(&mut s, 2.4).await;
+
+    // The new executor is still known: offered with its ID and not charged
+    // again for the next task.
+    held.launch_on(&master, &s, "t4", 0.5, "new").await;
+    agent.recv().await;
+    held.settle_at(&mut s, 1.9).await;
+    assert_eq!(held.executor_ids(), ["new"]);
     master.stop().await;
 }

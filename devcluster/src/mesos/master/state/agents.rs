@@ -60,25 +60,13 @@ impl State {
                 }
                 self.allocation_wanted = true;
             }
-            AgentMessage::ResourcesRecovered {
-                agent_id,
-                framework_id,
-                resources,
-            } => {
-                let want = Resources::from_protos(&resources).unallocated();
-                if let Some(agent) = self.agents.get_mut(&agent_id.value) {
-                    let key = agent
-                        .executors
-                        .iter()
-                        .find(|((f, _), e)| {
-                            *f == framework_id.value
-                                && Resources::from_protos(&e.resources).unallocated() == want
-                        })
-                        .map(|(k, _)| k.clone());
-                    if let Some(k) = key {
-                        agent.executors.remove(&k);
-                    }
-                }
+            AgentMessage::ResourcesRecovered { .. } => {
+                // The executor's resources came back when ExecutorExited,
+                // which the agent always sends first, removed it by ID (as
+                // Mesos' `removeExecutor` recovers `executor.resources()`).
+                // Matching executors by their resources here would also drop
+                // a twin of the same shape, such as the new executor of an
+                // upgrade running next to the old one.
                 self.allocation_wanted = true;
             }
             AgentMessage::FrameworkMessage {
