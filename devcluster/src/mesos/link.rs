@@ -65,7 +65,9 @@ pub enum AgentMessage {
         status: Option<i32>,
     },
     /// Resources the agent no longer uses (an executor's own resources once it
-    /// is gone), so the master can offer them again.
+    /// is gone). Informational: the master already freed them, by executor
+    /// ID, on [`AgentMessage::ExecutorExited`]; this only prompts an
+    /// allocation round.
     ResourcesRecovered {
         agent_id: AgentId,
         framework_id: FrameworkId,
