@@ -756,6 +756,10 @@ async fn run(
     };
     shell.send(Input::Started);
     let mut kill_open = true;
+    // From the sandbox's arrival until `SandboxReady`, re-adopted containers
+    // are fed in one by one; a snapshot taken in between would show them
+    // running without the pod's IPs, so nothing is published until then.
+    let mut adopting = false;
     loop {
         let event = tokio::select! {
             Some(e) = rx.recv() => e,
@@ -769,10 +773,14 @@ async fn run(
             Event::Sandbox(sb, vols) => {
                 shell.sandbox = Some(sb);
                 shell.volumes = vols;
+                adopting = true;
                 continue;
             }
             Event::Input(i) => i,
         };
+        if matches!(input, Input::SandboxReady { .. }) {
+            adopting = false;
+        }
         let now = shell.now();
         let before = seen(&state);
         let actions = step(&mut state, now, input);
@@ -781,6 +789,9 @@ async fn run(
         }
         for a in actions {
             shell.perform(&state, a);
+        }
+        if adopting && state.stage != Stage::Terminated {
+            continue;
         }
         let previous = reports.borrow().status.clone();
         let next = report(
