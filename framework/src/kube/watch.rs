@@ -177,38 +177,39 @@ pub async fn watch_pods(
     out: mpsc::Sender<Input>,
 ) {
     let mut tracker = PodTracker::new(scheduler_names);
-    forward(Api::<Pod>::all(client), |e| tracker.step(e), out, "pod").await
-}
-
-/// Watches Nodes and sends the core's inputs to `out` until `out` closes.
-pub async fn watch_nodes(client: kube::Client, out: mpsc::Sender<Input>) {
-    let mut tracker = NodeTracker::default();
-    forward(Api::<Node>::all(client), |e| tracker.step(e), out, "node").await
-}
-
-/// Runs a watch on `api` (with the default backoff) and sends what `step`
-/// makes of each event to `out`, until `out` closes. Watch errors are
-/// logged and retried by the backoff.
-async fn forward<K>(
-    api: Api<K>,
-    mut step: impl FnMut(Event<K>) -> Vec<Input>,
-    out: mpsc::Sender<Input>,
-    kind: &'static str,
-) where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-{
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream =
+        watcher::watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
             Ok(event) => {
-                for input in step(event) {
+                for input in tracker.step(event) {
                     if out.send(input).await.is_err() {
                         return;
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, kind, "watch failed; retrying"),
+            Err(error) => tracing::warn!(%error, "pod watch failed; retrying"),
+        }
+    }
+}
+
+/// Watches Nodes and sends the core's inputs to `out` until `out` closes.
+pub async fn watch_nodes(client: kube::Client, out: mpsc::Sender<Input>) {
+    let mut tracker = NodeTracker::default();
+    let stream =
+        watcher::watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) => {
+                for input in tracker.step(event) {
+                    if out.send(input).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "node watch failed; retrying"),
         }
     }
 }
