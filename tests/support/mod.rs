@@ -639,33 +639,60 @@ impl Local {
 /// A plain HTTP/1.1 POST of JSON to `base` (`http://host:port`); the body
 /// of a 200 answer.
 pub fn http_post_json(base: &str, path: &str, body: &str) -> Option<String> {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json"),
+    ];
+    match http_request(base, "POST", path, &headers, body)? {
+        (200, body) => Some(body),
+        _ => None,
+    }
+}
+
+/// A plain HTTP/1.1 GET; the body of a 200 answer.
+pub fn http_get(base: &str, path: &str) -> Option<String> {
+    match http_request(base, "GET", path, &[], "")? {
+        (200, body) => Some(body),
+        _ => None,
+    }
+}
+
+/// A plain HTTP/1.1 request to `base` (`http://host:port`): the status and
+/// the (de-chunked) body, `None` if the connection failed.
+pub fn http_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let authority = base.strip_prefix("http://")?.trim_end_matches('/');
     let mut stream = std::net::TcpStream::connect(authority).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Accept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    if head
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        Some(dechunk(rest))
+        dechunk(rest)
     } else {
-        Some(rest.to_string())
-    }
+        rest.to_string()
+    };
+    Some((status, body))
 }
 
 /// The payload of a chunked body.

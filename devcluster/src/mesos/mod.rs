@@ -8,3 +8,4 @@
 pub mod agent;
 pub mod link;
 pub mod master;
+pub mod standalone;

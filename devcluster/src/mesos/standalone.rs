@@ -1,0 +1,401 @@
+//! The devcluster's Mesos as one process — a master and N agents — started
+//! the way Apache Mesos' own `mesos-local` is: configured by `MESOS_*`
+//! environment variables and `LIBPROCESS_IP`/`LIBPROCESS_PORT`, with
+//! everything under one work dir.
+//!
+//! It exists so that the conformance suite can run the same scenario against
+//! this double and against a real Mesos 1.11 by changing only the program it
+//! starts, and so that "kill -9 the Mesos process and start it again on the
+//! same work dir" means the same thing on both sides. A variable this double
+//! does not implement is an error, never silently ignored: a scenario that
+//! needs a missing feature must fail loudly.
+//!
+//! Layout under the work dir (as `mesos-local`'s): `master/` and
+//! `agents/<i>/work`. Unlike real Mesos, whose agents share the master's
+//! libprocess port, each agent here has its own listener; its port is
+//! remembered in `agents/<i>/port` so that a restart keeps the executor API
+//! address that running executors were given.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::agent::resources::ParseError;
+use super::agent::{AgentConfig, AgentError, AgentHandle};
+use super::master::{self, MasterConfig, MasterError};
+
+/// What went wrong starting the standalone Mesos.
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    InvalidVariable {
+        name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{name} is not implemented by the devcluster's Mesos (set: {value:?})")]
+    Unsupported { name: String, value: String },
+    #[error("agent resources or attributes are invalid")]
+    AgentConfigInvalid(#[source] ParseError),
+    #[error("creating or reading {path}")]
+    WorkDirFailed {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("binding {addr}")]
+    BindFailed {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting the master")]
+    MasterFailed(#[source] MasterError),
+    #[error("starting agent {index}")]
+    AgentFailed {
+        index: usize,
+        #[source]
+        source: AgentError,
+    },
+}
+
+pub type Result<T, E = StandaloneError> = std::result::Result<T, E>;
+
+/// The `MESOS_*` variables this double reads; every other `MESOS_` variable
+/// is refused. The names are Mesos' flag names (master, agent and
+/// `local::Flags`), upper-cased.
+const KNOWN: &[&str] = &[
+    "MESOS_WORK_DIR",
+    "MESOS_NUM_SLAVES",
+    "MESOS_HOSTNAME",
+    "MESOS_RESOURCES",
+    "MESOS_ATTRIBUTES",
+    "MESOS_REGISTRY",
+    "MESOS_RECOVER",
+    "MESOS_ALLOCATION_INTERVAL",
+    "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+    "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES",
+    "MESOS_AGENT_REREGISTER_TIMEOUT",
+];
+
+/// Variables that only tune the real Mesos' containerizer or logging and
+/// have no meaning for this double; accepted and ignored so that one
+/// environment can start either implementation.
+const IGNORED: &[&str] = &[
+    "MESOS_LAUNCHER",
+    "MESOS_LAUNCHER_DIR",
+    "MESOS_ISOLATION",
+    "MESOS_SYSTEMD_ENABLE_SUPPORT",
+    "MESOS_SWITCH_USER",
+    "MESOS_LOGGING_LEVEL",
+    "MESOS_QUIET",
+];
+
+/// The standalone Mesos' configuration, parsed from the environment.
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    /// `LIBPROCESS_IP` (default 127.0.0.1).
+    pub ip: IpAddr,
+    /// `LIBPROCESS_PORT`: the master's port (default 5050).
+    pub port: u16,
+    /// `MESOS_WORK_DIR` (required here; Mesos defaults to `$TMPDIR/mesos/work`).
+    pub work_dir: PathBuf,
+    /// `MESOS_NUM_SLAVES` (default 1).
+    pub num_agents: usize,
+    /// The master as configured.
+    pub master: MasterConfig,
+    /// Agent `i`'s configuration is this template with its own work dir.
+    pub agent: AgentConfig,
+}
+
+impl StandaloneConfig {
+    /// Parses the configuration from `vars` (all of the process'
+    /// environment, or a test's map).
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self> {
+        for (name, value) in vars {
+            if name.starts_with("MESOS_")
+                && !KNOWN.contains(&name.as_str())
+                && !IGNORED.contains(&name.as_str())
+            {
+                return Err(StandaloneError::Unsupported {
+                    name: name.clone(),
+                    value: value.clone(),
+                });
+            }
+        }
+        let get = |name: &str| vars.get(name).map(String::as_str);
+        let invalid = |name: &str, value: &str, reason: String| StandaloneError::InvalidVariable {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        let ip = match get("LIBPROCESS_IP") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: std::net::AddrParseError| invalid("LIBPROCESS_IP", v, e.to_string()))?,
+            None => IpAddr::from([127, 0, 0, 1]),
+        };
+        let port = match get("LIBPROCESS_PORT") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: std::num::ParseIntError| invalid("LIBPROCESS_PORT", v, e.to_string()))?,
+            None => 5050,
+        };
+        let work_dir = PathBuf::from(get("MESOS_WORK_DIR").ok_or_else(|| {
+            invalid("MESOS_WORK_DIR", "", "required by the devcluster's Mesos".into())
+        })?);
+        let num_agents = match get("MESOS_NUM_SLAVES") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: std::num::ParseIntError| invalid("MESOS_NUM_SLAVES", v, e.to_string()))?,
+            None => 1,
+        };
+        if let Some(v) = get("MESOS_REGISTRY") {
+            if v != "in_memory" {
+                return Err(StandaloneError::Unsupported {
+                    name: "MESOS_REGISTRY".into(),
+                    value: v.into(),
+                });
+            }
+        }
+        if let Some(v) = get("MESOS_RECOVER") {
+            if v != "reconnect" {
+                return Err(StandaloneError::Unsupported {
+                    name: "MESOS_RECOVER".into(),
+                    value: v.into(),
+                });
+            }
+        }
+        let duration = |name: &str| -> Result<Option<Duration>> {
+            get(name)
+                .map(|v| parse_mesos_duration(v).map_err(|reason| invalid(name, v, reason)))
+                .transpose()
+        };
+
+        // The master's hostname is the machine's (Mesos resolves its IP);
+        // `--hostname` is what the agents report, as in mesos-local where
+        // the variable reaches both.
+        let hostname = get("MESOS_HOSTNAME").unwrap_or("localhost").to_owned();
+        let mut master = MasterConfig {
+            hostname: hostname.clone(),
+            ..MasterConfig::default()
+        };
+        if let Some(d) = duration("MESOS_ALLOCATION_INTERVAL")? {
+            master.allocation_interval = d;
+        }
+        if let Some(d) = duration("MESOS_AGENT_REREGISTER_TIMEOUT")? {
+            master.agent_reregister_timeout = d;
+        }
+
+        let mut agent = AgentConfig::new(hostname, PathBuf::new());
+        agent = agent
+            .with_resources(get("MESOS_RESOURCES").unwrap_or(DEFAULT_RESOURCES))
+            .map_err(StandaloneError::AgentConfigInvalid)?;
+        if let Some(attributes) = get("MESOS_ATTRIBUTES") {
+            agent = agent
+                .with_attributes(attributes)
+                .map_err(StandaloneError::AgentConfigInvalid)?;
+        }
+        if let Some(d) = duration("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD")? {
+            agent.executor_shutdown_grace_period = d;
+        }
+        if let Some(v) = get("MESOS_EXECUTOR_ENVIRONMENT_VARIABLES") {
+            agent.executor_environment = parse_environment(v)
+                .map_err(|reason| invalid("MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", v, reason))?;
+        }
+        Ok(StandaloneConfig {
+            ip,
+            port,
+            work_dir,
+            num_agents,
+            master,
+            agent,
+        })
+    }
+
+    /// Agent `index`'s own directory (`agents/<i>`, as mesos-local's).
+    pub fn agent_dir(&self, index: usize) -> PathBuf {
+        self.work_dir.join("agents").join(index.to_string())
+    }
+}
+
+/// Mesos' default agent resources are detected from the machine; a fixed
+/// small set keeps tests independent of it.
+const DEFAULT_RESOURCES: &str = "cpus:2;mem:2048;disk:4096;ports:[31000-31999]";
+
+/// Runs the master and its agents until `shutdown` completes.
+pub async fn run(
+    config: StandaloneConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let master_dir = config.work_dir.join("master");
+    create_dir(&master_dir)?;
+    let master_addr = SocketAddr::new(config.ip, config.port);
+    let listener = TcpListener::bind(master_addr)
+        .await
+        .map_err(|source| StandaloneError::BindFailed {
+            addr: master_addr,
+            source,
+        })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let master_stop = {
+        let mut rx = stop_rx;
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let master = master::start(listener, config.master.clone(), master_stop)
+        .await
+        .map_err(StandaloneError::MasterFailed)?;
+    let mut agents = Vec::new();
+    for index in 0..config.num_agents {
+        let dir = config.agent_dir(index);
+        create_dir(&dir)?;
+        let listener = bind_remembered(config.ip, &dir.join("port")).await?;
+        let mut agent_config = config.agent.clone();
+        agent_config.work_dir = dir.join("work");
+        let agent = AgentHandle::start(
+            agent_config,
+            listener,
+            master.link(),
+            std::future::pending(),
+        )
+        .await
+        .map_err(|source| StandaloneError::AgentFailed { index, source })?;
+        agents.push(agent);
+    }
+    tracing::info!(master = %master.url(), agents = agents.len(), "devcluster Mesos running");
+    shutdown.await;
+    // Agents first, so that their executors' last updates reach a master.
+    for agent in agents {
+        let _ = agent.shutdown().await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = master.join().await;
+    Ok(())
+}
+
+fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|source| StandaloneError::WorkDirFailed {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Binds the port remembered in `file`, or a fresh one that is then
+/// remembered: executors keep the agent address they were launched with.
+async fn bind_remembered(ip: IpAddr, file: &Path) -> Result<TcpListener> {
+    let remembered = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u16>().ok())
+        .unwrap_or(0);
+    let addr = SocketAddr::new(ip, remembered);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StandaloneError::BindFailed { addr, source })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StandaloneError::BindFailed { addr, source })?
+        .port();
+    std::fs::write(file, port.to_string()).map_err(|source| StandaloneError::WorkDirFailed {
+        path: file.to_owned(),
+        source,
+    })?;
+    Ok(listener)
+}
+
+/// stout's Duration text: a number and a unit (`ns`, `us`, `ms`, `secs`,
+/// `mins`, `hrs`, `days`, `weeks`).
+pub fn parse_mesos_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{text:?} has no unit"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{number:?} is not a number"))?;
+    let nanos_per_unit = match unit {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "secs" => 1e9,
+        "mins" => 60e9,
+        "hrs" => 3600e9,
+        "days" => 86400e9,
+        "weeks" => 7.0 * 86400e9,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    let nanos = number * nanos_per_unit;
+    if !nanos.is_finite() || nanos < 0.0 || nanos > u64::MAX as f64 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// `--executor_environment_variables`: a JSON object of strings.
+fn parse_environment(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON object of strings: {e}"))?;
+    Ok(map.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn mesos_local_variables_configure_master_and_agents() {
+        let c = StandaloneConfig::from_vars(&vars(&[
+            ("MESOS_WORK_DIR", "/w"),
+            ("LIBPROCESS_PORT", "15050"),
+            ("MESOS_NUM_SLAVES", "2"),
+            ("MESOS_HOSTNAME", "127.0.0.1"),
+            ("MESOS_RESOURCES", "cpus:4;mem:1024"),
+            ("MESOS_ATTRIBUTES", "rack:r1"),
+            ("MESOS_ALLOCATION_INTERVAL", "500ms"),
+            ("MESOS_LAUNCHER", "posix"),
+            ("MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", r#"{"A":"b"}"#),
+        ]))
+        .expect("valid");
+        assert_eq!(c.port, 15050);
+        assert_eq!(c.num_agents, 2);
+        assert_eq!(c.agent.hostname, "127.0.0.1");
+        assert_eq!(c.agent.resources.len(), 2);
+        assert_eq!(c.agent.attributes.len(), 1);
+        assert_eq!(c.master.allocation_interval, Duration::from_millis(500));
+        assert_eq!(c.agent.executor_environment, vec![("A".into(), "b".into())]);
+        assert_eq!(c.agent_dir(1), PathBuf::from("/w/agents/1"));
+    }
+
+    #[test]
+    fn an_unimplemented_variable_is_refused_by_name() {
+        let err = StandaloneConfig::from_vars(&vars(&[
+            ("MESOS_WORK_DIR", "/w"),
+            ("MESOS_FANCY_FLAG", "1"),
+        ]))
+        .expect_err("refused");
+        assert!(err.to_string().contains("MESOS_FANCY_FLAG"), "{err}");
+    }
+
+    #[test]
+    fn stout_durations_parse() {
+        assert_eq!(parse_mesos_duration("5secs"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_mesos_duration("1.5mins"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_mesos_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert!(parse_mesos_duration("5").is_err());
+        assert!(parse_mesos_duration("5parsecs").is_err());
+        assert!(parse_mesos_duration("1e400secs").is_err());
+    }
+}

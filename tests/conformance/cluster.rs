@@ -1,0 +1,359 @@
+//! One conformance cluster: a Mesos of either flavor, the devcluster's API
+//! server (in this process, on its own runtime), and the `kube-mesos
+//! framework` binary as a child process whose executors the Mesos agents
+//! launch as `kube-mesos executor` — exactly the production wiring, with
+//! kubectl as the only client of the Kubernetes side.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::mesos::{Flavor, Mesos, MesosSpec};
+use crate::support::{kubectl, processes_with_cwd_under, wait_for};
+
+const TOKEN: &str = "conformance-admin-token";
+const KUBELET_TOKEN: &str = "conformance-kubelet-token";
+/// A hang guard, not a benchmark.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+static SLOTS: AtomicU32 = AtomicU32::new(0);
+
+/// Agent port ranges of this test process' clusters: 100 ports per agent
+/// from 12000 up, apart from the e2e suite's (20000+) and the kernel's
+/// ephemeral ports.
+pub fn agent_ports(slot: u32, agent: u32) -> (u32, u32) {
+    let first = 12000 + (slot % 16) * 400 + agent * 100;
+    (first, first + 99)
+}
+
+/// The Kubernetes side: the devcluster API server on its own runtime.
+struct Kube {
+    runtime: tokio::runtime::Runtime,
+    server: Option<kube_mesos_devcluster::apiserver::ApiServer>,
+    url: String,
+}
+
+impl Kube {
+    fn start(dir: &Path) -> Kube {
+        use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind API server");
+            let mut config = ApiServerConfig::new(dir.join("apiserver"), TOKEN);
+            config.kubelet_client_token = Some(KUBELET_TOKEN.into());
+            config.kubeconfig_path = Some(dir.join("kubeconfig"));
+            ApiServer::start(config, listener)
+                .await
+                .expect("start API server")
+        });
+        std::fs::write(dir.join("ca.crt"), server.ca_pem()).expect("write CA");
+        let url = server.url();
+        Kube {
+            runtime,
+            server: Some(server),
+            url,
+        }
+    }
+}
+
+impl Drop for Kube {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(5), server.shutdown()).await;
+            });
+        }
+    }
+}
+
+/// How a scenario wants the framework run.
+#[derive(Debug, Clone, Default)]
+pub struct FrameworkSpec {
+    /// Further `kube-mesos framework` flags.
+    pub args: Vec<String>,
+}
+
+/// A whole conformance cluster.
+pub struct Cluster {
+    pub flavor: Flavor,
+    dir: tempfile::TempDir,
+    pub mesos: Mesos,
+    kube: Kube,
+    pub kubeconfig: PathBuf,
+    framework: Option<Child>,
+    framework_spec: FrameworkSpec,
+    framework_starts: u32,
+    pub slot: u32,
+}
+
+impl Cluster {
+    /// Mesos as `spec` says (ports filled in from this cluster's slot when
+    /// `spec` is `None`), the API server, and the framework.
+    pub fn start(flavor: Flavor, spec: Option<MesosSpec>, framework: FrameworkSpec) -> Cluster {
+        let slot = SLOTS.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("kube-mesos-conformance-{}-", slot))
+            .tempdir()
+            .expect("temp dir");
+        let spec = spec.unwrap_or_else(|| MesosSpec::one_agent(agent_ports(slot, 0)));
+        let kube = Kube::start(dir.path());
+        let mesos = Mesos::start(flavor, dir.path(), spec);
+        let mut cluster = Cluster {
+            flavor,
+            kubeconfig: dir.path().join("kubeconfig"),
+            dir,
+            mesos,
+            kube,
+            framework: None,
+            framework_spec: framework,
+            framework_starts: 0,
+            slot,
+        };
+        cluster.start_framework();
+        cluster
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn framework_log(&self) -> PathBuf {
+        self.dir().join("framework.log")
+    }
+
+    /// The executors' state root (pod sandboxes and logs).
+    pub fn executor_root(&self) -> PathBuf {
+        self.dir().join("executor")
+    }
+
+    /// Starts `kube-mesos framework` against this Mesos and API server.
+    pub fn start_framework(&mut self) {
+        assert!(self.framework.is_none(), "framework already running");
+        self.framework_starts += 1;
+        let exe = env!("CARGO_BIN_EXE_kube-mesos");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.framework_log())
+            .expect("framework log");
+        let dir = self.dir().to_path_buf();
+        let env: BTreeMap<&str, String> = [
+            ("KUBE_MESOS_API_SERVER", self.kube.url.clone()),
+            ("KUBE_MESOS_TOKEN", TOKEN.to_string()),
+            ("KUBE_MESOS_API_CA_FILE", dir.join("ca.crt").display().to_string()),
+            ("KUBE_MESOS_KUBELET_TOKEN", KUBELET_TOKEN.to_string()),
+            ("KUBE_MESOS_KUBELET_ADDRESS", "127.0.0.1".to_string()),
+            ("KUBE_MESOS_NODE_IP", "127.0.0.1".to_string()),
+            ("KUBE_MESOS_RUNTIME", "process".to_string()),
+            ("KUBE_MESOS_ROOT_DIR", self.executor_root().display().to_string()),
+            ("RUST_LOG", "info".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let mut command = Command::new(exe);
+        command
+            .arg("framework")
+            .args(["--master", &self.mesos.url()])
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["--namespace", "default"])
+            .args(["--also-default-scheduler"])
+            .args(["--leader-election=false"])
+            .args(["--http-addr", "127.0.0.1:0"])
+            .args(["--batch-window", "250ms"])
+            .args(["--executor-command", &format!("{exe} executor")]);
+        for (k, v) in &env {
+            command.args(["--executor-env", &format!("{k}={v}")]);
+        }
+        command
+            .args(&self.framework_spec.args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log);
+        self.framework = Some(command.spawn().expect("start framework"));
+    }
+
+    /// SIGKILL of the framework: no teardown, no goodbye.
+    pub fn kill_framework(&mut self) {
+        if let Some(mut child) = self.framework.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the framework process has exited, and how.
+    pub fn framework_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.framework.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// The framework's whole log so far.
+    pub fn framework_log_text(&self) -> String {
+        std::fs::read_to_string(self.framework_log()).unwrap_or_default()
+    }
+
+    /// Waits until the master lists an active framework and returns its ID.
+    pub fn wait_framework_subscribed(&self) -> String {
+        wait_for(
+            "the framework to subscribe",
+            WAIT,
+            || {
+                let answer = self.mesos.try_operator("GET_FRAMEWORKS")?;
+                answer["get_frameworks"]["frameworks"]
+                    .as_array()?
+                    .iter()
+                    .find(|f| f["active"].as_bool() == Some(true))
+                    .and_then(|f| f["framework_info"]["id"]["value"].as_str().map(str::to_owned))
+            },
+            || self.diagnostics(),
+        )
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
+        kubectl(&self.kubeconfig, args)
+    }
+
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.kubectl(args);
+        assert!(
+            ok,
+            "kubectl {args:?} failed: {err}\n{out}\n{}",
+            self.diagnostics()
+        );
+        out
+    }
+
+    /// `kubectl apply` of a manifest given inline.
+    pub fn apply(&self, yaml: &str) {
+        let file = self.dir().join(format!("manifest-{}.yaml", rand_suffix()));
+        std::fs::write(&file, yaml).expect("manifest");
+        self.kubectl_ok(&["apply", "-f", &file.display().to_string()]);
+    }
+
+    pub fn pod(&self, name: &str) -> Option<Value> {
+        let (ok, out, _) = self.kubectl(&["get", "pod", name, "-o", "json"]);
+        ok.then(|| serde_json::from_str(&out).ok()).flatten()
+    }
+
+    /// Waits until pod `name` is Running with every container ready.
+    pub fn wait_running(&self, name: &str) -> Value {
+        wait_for(
+            &format!("pod {name} Running and ready"),
+            WAIT,
+            || {
+                let pod = self.pod(name)?;
+                let ready = pod["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                (pod["status"]["phase"] == "Running" && ready).then_some(pod)
+            },
+            || self.diagnostics(),
+        )
+    }
+
+    pub fn wait_gone(&self, name: &str) {
+        wait_for(
+            &format!("pod {name} deleted"),
+            WAIT,
+            || self.pod(name).is_none().then_some(()),
+            || self.diagnostics(),
+        )
+    }
+
+    /// The master's tasks (operator `GET_TASKS`): active ones first, then
+    /// completed ones, each a v1 `Task` in JSON.
+    pub fn tasks(&self) -> Vec<Value> {
+        let answer = self.mesos.operator("GET_TASKS");
+        let mut tasks = Vec::new();
+        for list in ["tasks", "unreachable_tasks", "completed_tasks"] {
+            tasks.extend(
+                answer["get_tasks"][list]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        tasks
+    }
+
+    /// The tasks of pod `uid` (`pod.<uid>`), as the master lists them.
+    pub fn tasks_of(&self, uid: &str) -> Vec<Value> {
+        let id = format!("pod.{uid}");
+        self.tasks()
+            .into_iter()
+            .filter(|t| t["task_id"]["value"] == id.as_str())
+            .collect()
+    }
+
+    /// Live processes whose working directory is in the executors' root:
+    /// the pods' processes under the process runtime.
+    pub fn pod_processes(&self) -> Vec<u32> {
+        processes_with_cwd_under(&self.executor_root())
+    }
+
+    pub fn diagnostics(&self) -> String {
+        let fw = self.framework_log_text();
+        let lines: Vec<&str> = fw.lines().collect();
+        let (_, pods, _) = self.kubectl(&["get", "pods", "-o", "wide"]);
+        let (_, events, _) = self.kubectl(&["get", "events"]);
+        format!(
+            "=== {} (cluster dir {}) ===\n--- pods ---\n{pods}\n--- events ---\n{events}\n\
+             --- framework log (last 40 lines, {} start(s)) ---\n{}\n{}",
+            self.flavor.name(),
+            self.dir().display(),
+            self.framework_starts,
+            lines[lines.len().saturating_sub(40)..].join("\n"),
+            self.mesos.diagnostics()
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.diagnostics());
+        }
+        self.kill_framework();
+        self.mesos.kill9();
+        // Executors and pods run in their own sessions: kill whatever has
+        // its working directory in this cluster's temp dir.
+        for _ in 0..5 {
+            let left = processes_with_cwd_under(self.dir.path());
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst) as u64;
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ n
+}
