@@ -93,22 +93,31 @@ pub struct Cluster {
     pub mesos: Mesos,
     kube: Kube,
     pub kubeconfig: PathBuf,
-    framework: Option<Child>,
+    framework: std::sync::Mutex<Option<Child>>,
     framework_spec: FrameworkSpec,
     framework_starts: u32,
     pub slot: u32,
 }
 
 impl Cluster {
-    /// Mesos as `spec` says (ports filled in from this cluster's slot when
-    /// `spec` is `None`), the API server, and the framework.
-    pub fn start(flavor: Flavor, spec: Option<MesosSpec>, framework: FrameworkSpec) -> Cluster {
+    /// One agent, default framework flags.
+    pub fn plain(flavor: Flavor) -> Cluster {
+        Cluster::start(flavor, |spec| spec, FrameworkSpec::default())
+    }
+
+    /// Mesos as `customize` makes it from one agent on this cluster's own
+    /// port range, the API server, and the framework.
+    pub fn start(
+        flavor: Flavor,
+        customize: impl FnOnce(MesosSpec) -> MesosSpec,
+        framework: FrameworkSpec,
+    ) -> Cluster {
         let slot = SLOTS.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::Builder::new()
             .prefix(&format!("kube-mesos-conformance-{}-", slot))
             .tempdir()
             .expect("temp dir");
-        let spec = spec.unwrap_or_else(|| MesosSpec::one_agent(agent_ports(slot, 0)));
+        let spec = customize(MesosSpec::one_agent(agent_ports(slot, 0)));
         let kube = Kube::start(dir.path());
         let mesos = Mesos::start(flavor, dir.path(), spec);
         let mut cluster = Cluster {
@@ -117,7 +126,7 @@ impl Cluster {
             dir,
             mesos,
             kube,
-            framework: None,
+            framework: std::sync::Mutex::new(None),
             framework_spec: framework,
             framework_starts: 0,
             slot,
@@ -141,7 +150,10 @@ impl Cluster {
 
     /// Starts `kube-mesos framework` against this Mesos and API server.
     pub fn start_framework(&mut self) {
-        assert!(self.framework.is_none(), "framework already running");
+        assert!(
+            self.framework_child().is_none(),
+            "framework already running"
+        );
         self.framework_starts += 1;
         let exe = env!("CARGO_BIN_EXE_kube-mesos");
         let log = File::options()
@@ -153,12 +165,18 @@ impl Cluster {
         let env: BTreeMap<&str, String> = [
             ("KUBE_MESOS_API_SERVER", self.kube.url.clone()),
             ("KUBE_MESOS_TOKEN", TOKEN.to_string()),
-            ("KUBE_MESOS_API_CA_FILE", dir.join("ca.crt").display().to_string()),
+            (
+                "KUBE_MESOS_API_CA_FILE",
+                dir.join("ca.crt").display().to_string(),
+            ),
             ("KUBE_MESOS_KUBELET_TOKEN", KUBELET_TOKEN.to_string()),
             ("KUBE_MESOS_KUBELET_ADDRESS", "127.0.0.1".to_string()),
             ("KUBE_MESOS_NODE_IP", "127.0.0.1".to_string()),
             ("KUBE_MESOS_RUNTIME", "process".to_string()),
-            ("KUBE_MESOS_ROOT_DIR", self.executor_root().display().to_string()),
+            (
+                "KUBE_MESOS_ROOT_DIR",
+                self.executor_root().display().to_string(),
+            ),
             ("RUST_LOG", "info".to_string()),
         ]
         .into_iter()
@@ -186,20 +204,31 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
-        self.framework = Some(command.spawn().expect("start framework"));
+        *self.framework_child() = Some(command.spawn().expect("start framework"));
+    }
+
+    /// The flags the next [`Cluster::start_framework`] uses.
+    pub fn set_framework_spec(&mut self, spec: FrameworkSpec) {
+        self.framework_spec = spec;
     }
 
     /// SIGKILL of the framework: no teardown, no goodbye.
     pub fn kill_framework(&mut self) {
-        if let Some(mut child) = self.framework.take() {
+        if let Some(mut child) = self.framework_child().take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
     /// Whether the framework process has exited, and how.
-    pub fn framework_exit(&mut self) -> Option<std::process::ExitStatus> {
-        self.framework.as_mut()?.try_wait().ok().flatten()
+    pub fn framework_exit(&self) -> Option<std::process::ExitStatus> {
+        self.framework_child().as_mut()?.try_wait().ok().flatten()
+    }
+
+    fn framework_child(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.framework
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The framework's whole log so far.
@@ -218,7 +247,11 @@ impl Cluster {
                     .as_array()?
                     .iter()
                     .find(|f| f["active"].as_bool() == Some(true))
-                    .and_then(|f| f["framework_info"]["id"]["value"].as_str().map(str::to_owned))
+                    .and_then(|f| {
+                        f["framework_info"]["id"]["value"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
             },
             || self.diagnostics(),
         )
@@ -298,6 +331,23 @@ impl Cluster {
         self.tasks()
             .into_iter()
             .filter(|t| t["task_id"]["value"] == id.as_str())
+            .collect()
+    }
+
+    /// The `kube-mesos executor` processes the agents started.
+    pub fn executor_processes(&self) -> Vec<u32> {
+        self.mesos
+            .processes()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| {
+                        let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                        args.iter().any(|a| *a == b"executor")
+                            && args.first().is_some_and(|a| a.ends_with(b"kube-mesos"))
+                    })
+                    .unwrap_or(false)
+            })
             .collect()
     }
 

@@ -50,3 +50,6 @@ macro_rules! on_both {
 }
 
 on_both!(pod_runs_logs_and_is_killed);
+on_both!(framework_restart_keeps_its_id_and_tasks);
+on_both!(framework_authenticates_with_its_secret);
+on_both!(executor_killed_fails_its_tasks_from_the_agent);

@@ -51,8 +51,13 @@ pub struct MesosSpec {
 impl MesosSpec {
     /// One agent with 2 cpus, 2 GiB and the port range `ports`.
     pub fn one_agent(ports: (u32, u32)) -> Self {
+        Self::agents(1, ports)
+    }
+
+    /// `n` agents with the same resources (as mesos-local gives them).
+    pub fn agents(n: usize, ports: (u32, u32)) -> Self {
         MesosSpec {
-            agents: 1,
+            agents: n,
             resources: format!("cpus:2;mem:2048;disk:4096;ports:[{}-{}]", ports.0, ports.1),
             registry: "in_memory",
             flags: BTreeMap::new(),
@@ -135,7 +140,12 @@ impl Mesos {
         let mut command = match self.flavor {
             Flavor::Devcluster => {
                 let mut c = Command::new(std::env::current_exe().expect("test exe"));
-                c.args(["--exact", "devcluster_mesos_child", "--ignored", "--nocapture"]);
+                c.args([
+                    "--exact",
+                    "devcluster_mesos_child",
+                    "--ignored",
+                    "--nocapture",
+                ]);
                 c.env(CHILD_ENV, "1");
                 c
             }
@@ -317,8 +327,7 @@ pub fn run_devcluster_child() {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .try_init();

@@ -59,7 +59,7 @@ fn the_task(cluster: &Cluster, uid: &str) -> Value {
 /// and TASK_RUNNING, a Running pod whose logs kubectl reads; then delete:
 /// KILL, TASK_KILLING, TASK_KILLED, and the pod's processes gone.
 pub fn pod_runs_logs_and_is_killed(flavor: Flavor) {
-    let cluster = Cluster::start(flavor, None, FrameworkSpec::default());
+    let cluster = Cluster::plain(flavor);
     let framework_id = cluster.wait_framework_subscribed();
     cluster.apply(&hello("hello"));
     let pod = cluster.wait_running("hello");
@@ -106,11 +106,151 @@ pub fn pod_runs_logs_and_is_killed(flavor: Flavor) {
     );
     assert_eq!(
         state_history(&task),
-        ["TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_KILLED"],
+        [
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_KILLING",
+            "TASK_KILLED"
+        ],
         "{task:#}"
     );
     wait_for(
         "the pod's processes to be gone",
+        crate::cluster::WAIT,
+        || cluster.pod_processes().is_empty().then_some(()),
+        || cluster.diagnostics(),
+    );
+}
+
+/// The framework killed with SIGKILL and started again: it resubscribes
+/// with its framework ID, reconciles, and neither loses nor doubles the
+/// running pod's task.
+pub fn framework_restart_keeps_its_id_and_tasks(flavor: Flavor) {
+    let mut cluster = Cluster::plain(flavor);
+    let framework_id = cluster.wait_framework_subscribed();
+    cluster.apply(&hello("steady"));
+    let uid = uid_of(&cluster.wait_running("steady"));
+    let before = the_task(&cluster, &uid);
+
+    let reconcile_calls = format!("master/frameworks/kube-mesos/{framework_id}/calls/reconcile");
+    let reconciled_before = cluster.mesos.metric(&reconcile_calls);
+    cluster.kill_framework();
+    // Mesos keeps the framework's tasks while it is away (failover_timeout).
+    let away = the_task(&cluster, &uid);
+    assert_eq!(away["state"], "TASK_RUNNING", "{away:#}");
+    cluster.start_framework();
+    let again = cluster.wait_framework_subscribed();
+    assert_eq!(again, framework_id, "the framework ID is reused");
+
+    // The master counts the restarted framework's RECONCILE calls; the
+    // pod's one task is unchanged and nothing new was launched.
+    wait_for(
+        "the restarted framework to reconcile",
+        crate::cluster::WAIT,
+        || (cluster.mesos.metric(&reconcile_calls) > reconciled_before).then_some(()),
+        || cluster.diagnostics(),
+    );
+    let pod = cluster.wait_running("steady");
+    assert_eq!(uid_of(&pod), uid);
+    let after = the_task(&cluster, &uid);
+    assert_eq!(after["state"], "TASK_RUNNING");
+    assert_eq!(state_history(&after), state_history(&before));
+    assert_eq!(cluster.tasks().len(), 1, "no other task was launched");
+}
+
+/// Framework authentication with HTTP Basic credentials: the right secret
+/// subscribes (with its principal in `FrameworkInfo`) and runs pods; a
+/// wrong one is refused with 401 and the framework stops with an error
+/// that says so.
+pub fn framework_authenticates_with_its_secret(flavor: Flavor) {
+    let secrets = tempfile::tempdir().expect("secrets dir");
+    let credentials = secrets.path().join("credentials.json");
+    std::fs::write(
+        &credentials,
+        r#"{"credentials":[{"principal":"kube-mesos","secret":"s3cret-for-tests"}]}"#,
+    )
+    .expect("credentials");
+    let right = secrets.path().join("right");
+    std::fs::write(&right, "s3cret-for-tests\n").expect("secret");
+    let wrong = secrets.path().join("wrong");
+    std::fs::write(&wrong, "not-the-secret\n").expect("secret");
+
+    let with_auth = |spec: crate::mesos::MesosSpec| {
+        spec.flag("authenticate_http_frameworks", "true")
+            .flag("http_framework_authenticators", "basic")
+            .flag("credentials", &credentials.display().to_string())
+    };
+    let framework = |secret: &std::path::Path| FrameworkSpec {
+        args: vec![
+            "--mesos-principal".into(),
+            "kube-mesos".into(),
+            "--mesos-secret-file".into(),
+            secret.display().to_string(),
+        ],
+    };
+    let mut cluster = Cluster::start(flavor, with_auth, framework(&right));
+    cluster.wait_framework_subscribed();
+    let frameworks = cluster.mesos.operator("GET_FRAMEWORKS");
+    assert_eq!(
+        frameworks["get_frameworks"]["frameworks"][0]["framework_info"]["principal"],
+        "kube-mesos"
+    );
+    cluster.apply(&hello("authed"));
+    cluster.wait_running("authed");
+
+    cluster.kill_framework();
+    cluster.set_framework_spec(framework(&wrong));
+    cluster.start_framework();
+    let status = wait_for(
+        "the framework with a wrong secret to stop",
+        crate::cluster::WAIT,
+        || cluster.framework_exit(),
+        || cluster.diagnostics(),
+    );
+    assert!(!status.success(), "{status}");
+    let log = cluster.framework_log_text();
+    let last_start = log.rsplit("starting").next().unwrap_or(&log).to_string();
+    assert!(
+        last_start.contains("401"),
+        "the error names the refusal:\n{last_start}"
+    );
+}
+
+/// The pod's executor killed with SIGKILL while the pod runs. The agent
+/// destroys the executor's container — its whole process tree, pods
+/// included — and fails the task from `SOURCE_AGENT` with
+/// `REASON_EXECUTOR_TERMINATED`.
+pub fn executor_killed_fails_its_tasks_from_the_agent(flavor: Flavor) {
+    let cluster = Cluster::plain(flavor);
+    cluster.wait_framework_subscribed();
+    cluster.apply(&hello("victim"));
+    let uid = uid_of(&cluster.wait_running("victim"));
+    assert!(!cluster.pod_processes().is_empty());
+
+    let executors = cluster.executor_processes();
+    assert_eq!(executors.len(), 1, "one executor runs: {executors:?}");
+    crate::support::kill_pid(executors[0]);
+
+    let task = wait_for(
+        "the task to fail",
+        crate::cluster::WAIT,
+        || {
+            cluster
+                .tasks_of(&uid)
+                .into_iter()
+                .find(|t| t["state"] == "TASK_FAILED")
+        },
+        || cluster.diagnostics(),
+    );
+    let last = task["statuses"]
+        .as_array()
+        .and_then(|s| s.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["source"], "SOURCE_AGENT", "{task:#}");
+    assert_eq!(last["reason"], "REASON_EXECUTOR_TERMINATED", "{task:#}");
+    wait_for(
+        "the killed executor's pod processes to be gone",
         crate::cluster::WAIT,
         || cluster.pod_processes().is_empty().then_some(()),
         || cluster.diagnostics(),

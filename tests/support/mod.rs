@@ -512,6 +512,11 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// SIGKILL of one process.
+pub fn kill_pid(pid: u32) {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+}
+
 /// Live processes whose cwd is inside `dir`.
 pub fn processes_with_cwd_under(dir: &Path) -> Vec<u32> {
     let Ok(dir) = std::fs::canonicalize(dir) else {

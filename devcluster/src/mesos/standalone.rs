@@ -80,6 +80,9 @@ const KNOWN: &[&str] = &[
     "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
     "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES",
     "MESOS_AGENT_REREGISTER_TIMEOUT",
+    "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS",
+    "MESOS_HTTP_FRAMEWORK_AUTHENTICATORS",
+    "MESOS_CREDENTIALS",
 ];
 
 /// Variables that only tune the real Mesos' containerizer or logging and
@@ -134,24 +137,28 @@ impl StandaloneConfig {
             reason,
         };
         let ip = match get("LIBPROCESS_IP") {
-            Some(v) => v
-                .parse()
-                .map_err(|e: std::net::AddrParseError| invalid("LIBPROCESS_IP", v, e.to_string()))?,
+            Some(v) => v.parse().map_err(|e: std::net::AddrParseError| {
+                invalid("LIBPROCESS_IP", v, e.to_string())
+            })?,
             None => IpAddr::from([127, 0, 0, 1]),
         };
         let port = match get("LIBPROCESS_PORT") {
-            Some(v) => v
-                .parse()
-                .map_err(|e: std::num::ParseIntError| invalid("LIBPROCESS_PORT", v, e.to_string()))?,
+            Some(v) => v.parse().map_err(|e: std::num::ParseIntError| {
+                invalid("LIBPROCESS_PORT", v, e.to_string())
+            })?,
             None => 5050,
         };
         let work_dir = PathBuf::from(get("MESOS_WORK_DIR").ok_or_else(|| {
-            invalid("MESOS_WORK_DIR", "", "required by the devcluster's Mesos".into())
+            invalid(
+                "MESOS_WORK_DIR",
+                "",
+                "required by the devcluster's Mesos".into(),
+            )
         })?);
         let num_agents = match get("MESOS_NUM_SLAVES") {
-            Some(v) => v
-                .parse()
-                .map_err(|e: std::num::ParseIntError| invalid("MESOS_NUM_SLAVES", v, e.to_string()))?,
+            Some(v) => v.parse().map_err(|e: std::num::ParseIntError| {
+                invalid("MESOS_NUM_SLAVES", v, e.to_string())
+            })?,
             None => 1,
         };
         if let Some(v) = get("MESOS_REGISTRY") {
@@ -189,6 +196,26 @@ impl StandaloneConfig {
         }
         if let Some(d) = duration("MESOS_AGENT_REREGISTER_TIMEOUT")? {
             master.agent_reregister_timeout = d;
+        }
+        if get("MESOS_AUTHENTICATE_HTTP_FRAMEWORKS") == Some("true") {
+            let authenticators = get("MESOS_HTTP_FRAMEWORK_AUTHENTICATORS").unwrap_or_default();
+            if authenticators != "basic" {
+                return Err(StandaloneError::Unsupported {
+                    name: "MESOS_HTTP_FRAMEWORK_AUTHENTICATORS".into(),
+                    value: authenticators.into(),
+                });
+            }
+            let file = get("MESOS_CREDENTIALS").ok_or_else(|| {
+                invalid(
+                    "MESOS_CREDENTIALS",
+                    "",
+                    "required with MESOS_AUTHENTICATE_HTTP_FRAMEWORKS".into(),
+                )
+            })?;
+            master.framework_credentials = Some(
+                super::master::auth::read_credentials(file)
+                    .map_err(|reason| invalid("MESOS_CREDENTIALS", file, reason))?,
+            );
         }
 
         let mut agent = AgentConfig::new(hostname, PathBuf::new());
@@ -235,12 +262,13 @@ pub async fn run(
     let master_dir = config.work_dir.join("master");
     create_dir(&master_dir)?;
     let master_addr = SocketAddr::new(config.ip, config.port);
-    let listener = TcpListener::bind(master_addr)
-        .await
-        .map_err(|source| StandaloneError::BindFailed {
-            addr: master_addr,
-            source,
-        })?;
+    let listener =
+        TcpListener::bind(master_addr)
+            .await
+            .map_err(|source| StandaloneError::BindFailed {
+                addr: master_addr,
+                source,
+            })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let master_stop = {
         let mut rx = stop_rx;
@@ -393,7 +421,10 @@ mod tests {
     fn stout_durations_parse() {
         assert_eq!(parse_mesos_duration("5secs"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_mesos_duration("1.5mins"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_mesos_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(
+            parse_mesos_duration("200ms"),
+            Ok(Duration::from_millis(200))
+        );
         assert!(parse_mesos_duration("5").is_err());
         assert!(parse_mesos_duration("5parsecs").is_err());
         assert!(parse_mesos_duration("1e400secs").is_err());

@@ -24,6 +24,7 @@ use kube_mesos_proto::v1::VersionInfo;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
+use super::auth;
 use super::codec::{self, BodyError, ContentType};
 use super::state::CallRefused;
 use super::Shared;
@@ -156,6 +157,21 @@ pub fn validate_call(call: &Call) -> Result<call::Type, String> {
     }
 }
 
+/// The principal half of `validation::scheduler::call::validate`: a
+/// SUBSCRIBE that names a principal must name the authenticated one.
+fn validate_principal(call: &Call, principal: &Option<String>) -> Result<(), String> {
+    let (Some(principal), Some(sub)) = (principal, &call.subscribe) else {
+        return Ok(());
+    };
+    match &sub.framework_info.principal {
+        Some(named) if named != principal => Err(format!(
+            "Authenticated principal '{principal}' does not match principal '{named}' set in \
+             `FrameworkInfo`"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// stout's `UUID::fromBytes`: 16 bytes with a known version nibble.
 fn valid_uuid(b: &[u8]) -> bool {
     b.len() == 16 && (1..=5).contains(&(b[6] >> 4))
@@ -240,6 +256,15 @@ async fn scheduler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // libprocess authenticates before the endpoint's handler runs.
+    let credentials = lock(&shared).config.framework_credentials.clone();
+    let principal = match &credentials {
+        Some(credentials) => match auth::authenticate(credentials, &headers) {
+            Ok(p) => Some(p),
+            Err(unauthorized) => return unauthorized,
+        },
+        None => None,
+    };
     if let Some(leader) = lock(&shared).leader.clone() {
         return redirect(&leader, &uri);
     }
@@ -250,16 +275,25 @@ async fn scheduler(
         Ok(c) => c,
         Err(e) => return body_error(e),
     };
-    let call: Call = match codec::decode_call(content_type, &body) {
+    let mut call: Call = match codec::decode_call(content_type, &body) {
         Ok(c) => c,
         Err(e) => return body_error(e),
     };
-    let ty = match validate_call(&call) {
+    let ty = match validate_call(&call)
+        .and_then(|ty| validate_principal(&call, &principal).map(|()| ty))
+    {
         Ok(t) => t,
         Err(e) => return bad_request(format!("Failed to validate scheduler::Call: {e}")),
     };
 
     if ty == call::Type::Subscribe {
+        // An authenticated framework may leave its principal out; the
+        // master fills it in (master/http.cpp).
+        if let (Some(p), Some(sub)) = (&principal, call.subscribe.as_mut()) {
+            sub.framework_info
+                .principal
+                .get_or_insert_with(|| p.clone());
+        }
         let Some(accept) = codec::accept_type(&headers) else {
             return not_acceptable();
         };
@@ -304,7 +338,9 @@ async fn scheduler(
     let now = tokio::time::Instant::now();
     let response = {
         let mut st = lock(&shared);
-        if let Err(refused) = st.check_call(&framework_id, stream_id.as_deref()) {
+        if let Err(refused) =
+            st.check_call(&framework_id, principal.as_deref(), stream_id.as_deref())
+        {
             return match refused {
                 CallRefused::BadRequest(m) => bad_request(m),
                 CallRefused::Forbidden(m) => text(StatusCode::FORBIDDEN, m),

@@ -17,6 +17,7 @@
 //! unreachable, restart the master, step down as leader.
 
 pub mod allocator;
+pub mod auth;
 pub mod codec;
 pub mod http;
 pub mod resources;
@@ -84,6 +85,10 @@ pub struct MasterConfig {
     pub leader: Option<String>,
     /// Version reported by `/version` and GET_VERSION.
     pub version: String,
+    /// `Some` requires HTTP Basic authentication of schedulers against
+    /// these credentials (Mesos `--authenticate_http_frameworks` with the
+    /// `basic` authenticator and `--credentials`). Default off.
+    pub framework_credentials: Option<auth::Credentials>,
 }
 
 impl Default for MasterConfig {
@@ -101,6 +106,7 @@ impl Default for MasterConfig {
             agent_ping_timeout: Duration::from_secs(75),
             leader: None,
             version: http::MESOS_VERSION.into(),
+            framework_credentials: None,
         }
     }
 }

@@ -317,11 +317,23 @@ impl State {
     pub fn check_call(
         &self,
         framework_id: &str,
+        principal: Option<&str>,
         stream_id: Option<&str>,
     ) -> Result<(), CallRefused> {
         let Some(fw) = self.frameworks.get(framework_id) else {
             return Err(CallRefused::BadRequest("Framework cannot be found".into()));
         };
+        // Mesos' implicit scheduler authorization (MESOS-7399): the
+        // authenticated principal must be the framework's.
+        if let Some(principal) = principal {
+            let registered = fw.info.principal.as_deref().unwrap_or_default();
+            if principal != registered {
+                return Err(CallRefused::BadRequest(format!(
+                    "Authenticated principal '{principal}' does not match principal \
+                     '{registered}' set in `FrameworkInfo`"
+                )));
+            }
+        }
         let Some(conn) = &fw.conn else {
             return Err(CallRefused::Forbidden("Framework is not subscribed".into()));
         };
