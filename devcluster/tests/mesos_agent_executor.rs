@@ -983,7 +983,14 @@ async fn child_main(mode: String) -> i32 {
     let checkpoint = env("MESOS_CHECKPOINT") == "1";
     let mut child = Child {
         client: reqwest::Client::new(),
-        url: format!("http://{}/api/v1/executor", env("MESOS_AGENT_ENDPOINT")),
+        // As Mesos' executor library: the agent process' path from its PID
+        // (`slave(1)@ip:port`); the status-code test uses the bare path
+        // that `MESOS_AGENT_ENDPOINT` clients (pymesos) post to.
+        url: {
+            let pid = env("MESOS_SLAVE_PID");
+            let (process, addr) = pid.split_once('@').unwrap_or(("", ""));
+            format!("http://{addr}/{process}/api/v1/executor")
+        },
         framework_id: FrameworkId {
             value: env("MESOS_FRAMEWORK_ID"),
         },

@@ -132,8 +132,8 @@ pub struct ExecutorConfig {
     pub cri_socket: PathBuf,
     /// Node name; default the agent's hostname (SUBSCRIBED.agent_info).
     pub node_name: Option<String>,
-    /// Node IP (InternalIP, hostIP); default the address of
-    /// `MESOS_AGENT_ENDPOINT`, else the agent hostname resolved.
+    /// Node IP (InternalIP, hostIP); default the IP of the agent's
+    /// libprocess PID (`MESOS_SLAVE_PID`), else the agent hostname resolved.
     pub node_ip: Option<IpAddr>,
     /// State root (sandboxes of the process runtime, CRI bookkeeping).
     /// Must outlive one executor process so a new one re-adopts pods.
@@ -257,7 +257,7 @@ pub struct ExecutorArgs {
     /// Node name; default the Mesos agent's hostname.
     #[arg(long, env = "KUBE_MESOS_NODE_NAME")]
     pub node_name: Option<String>,
-    /// Node IP; default the IP of MESOS_AGENT_ENDPOINT.
+    /// Node IP; default the IP of the agent (MESOS_SLAVE_PID).
     #[arg(long, env = "KUBE_MESOS_NODE_IP")]
     pub node_ip: Option<IpAddr>,
     /// State directory that outlives one executor (pod sandboxes).

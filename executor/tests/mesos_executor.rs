@@ -1,6 +1,9 @@
 //! The executor client against a small fake Mesos agent on 127.0.0.1:0.
 //!
-//! The fake agent answers `POST /api/v1/executor`: SUBSCRIBE gets either a
+//! The fake agent answers `POST /slave(1)/api/v1/executor` (the path Mesos'
+//! executor library derives from `MESOS_SLAVE_PID`); its bare
+//! `/api/v1/executor` answers as the master of a single-process
+//! master+agent does (400). SUBSCRIBE gets either a
 //! status or an event stream the test feeds through a channel (so it can send
 //! ACKNOWLEDGED for a uuid it only learns from the client's UPDATE, and close
 //! the stream to simulate an agent restart); other calls get 202. Every call
@@ -55,6 +58,8 @@ struct AgentState {
 /// A fake agent; stopped when dropped.
 struct FakeAgent {
     addr: SocketAddr,
+    /// Per TLS connection: whether the client presented a certificate.
+    client_certs: Arc<Mutex<Vec<bool>>>,
     calls: Arc<Mutex<Vec<(Call, HeaderMap)>>>,
     streams: Arc<Mutex<Vec<mpsc::UnboundedSender<Option<Event>>>>>,
     new_stream: mpsc::UnboundedReceiver<usize>,
@@ -69,6 +74,15 @@ impl Drop for FakeAgent {
 
 impl FakeAgent {
     async fn start(script: impl Fn(usize, &Call) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with(script, None).await
+    }
+
+    /// Serves over TLS with `tls` (HTTP/1.1), as an agent with libprocess
+    /// SSL enabled.
+    async fn start_with(
+        script: impl Fn(usize, &Call) -> Reply + Send + Sync + 'static,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let streams = Arc::new(Mutex::new(Vec::new()));
         let (new_stream_tx, new_stream) = mpsc::unbounded_channel();
@@ -79,15 +93,45 @@ impl FakeAgent {
             new_stream: new_stream_tx,
         };
         let app = Router::new()
-            .route("/api/v1/executor", post(handle))
+            .route("/slave(1)/api/v1/executor", post(handle))
+            .route("/api/v1/executor", post(co_located_master))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let client_certs = Arc::new(Mutex::new(Vec::new()));
+        let task = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            }),
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                let client_certs = client_certs.clone();
+                tokio::spawn(async move {
+                    while let Ok((tcp, _)) = listener.accept().await {
+                        let (acceptor, app) = (acceptor.clone(), app.clone());
+                        let client_certs = client_certs.clone();
+                        tokio::spawn(async move {
+                            let Ok(stream) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            let presented = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .is_some_and(|c| !c.is_empty());
+                            client_certs.lock().unwrap().push(presented);
+                            let service = hyper_util::service::TowerToHyperService::new(app);
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                })
+            }
+        };
         Self {
             addr,
+            client_certs,
             calls,
             streams,
             new_stream,
@@ -116,6 +160,16 @@ impl FakeAgent {
             .cloned()
             .collect()
     }
+}
+
+/// `/api/v1/executor` of a process that runs a master and an agent: the
+/// master's scheduler API answers an executor Call like this.
+async fn co_located_master() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        "Failed to parse body into Call protobuf",
+    )
+        .into_response()
 }
 
 async fn handle(State(state): State<AgentState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -205,9 +259,16 @@ fn running(task: &str) -> TaskStatus {
 }
 
 fn env(agent: &FakeAgent, checkpoint: bool) -> ExecutorEnv {
+    env_with(agent, checkpoint, &[])
+}
+
+/// What a real agent sets (`Slave::executorEnvironment`), plus `extra`.
+fn env_with(agent: &FakeAgent, checkpoint: bool, extra: &[(&str, &str)]) -> ExecutorEnv {
     let endpoint = agent.addr.to_string();
+    let pid = format!("slave(1)@{}", agent.addr);
     let mut vars = vec![
         ("MESOS_AGENT_ENDPOINT", endpoint.as_str()),
+        ("MESOS_SLAVE_PID", pid.as_str()),
         ("MESOS_FRAMEWORK_ID", "fw-1"),
         ("MESOS_EXECUTOR_ID", "kube-mesos-1"),
         ("MESOS_DIRECTORY", "/tmp/sandbox"),
@@ -220,6 +281,7 @@ fn env(agent: &FakeAgent, checkpoint: bool) -> ExecutorEnv {
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "20ms"),
         ]);
     }
+    vars.extend_from_slice(extra);
     ExecutorEnv::from_vars(vars).unwrap()
 }
 
@@ -481,8 +543,9 @@ async fn unreachable_agent_without_subscription_is_an_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
+    let pid = format!("slave(1)@{dead}");
     let env = ExecutorEnv::from_vars([
-        ("MESOS_AGENT_ENDPOINT", dead.as_str()),
+        ("MESOS_SLAVE_PID", pid.as_str()),
         ("MESOS_FRAMEWORK_ID", "fw-1"),
         ("MESOS_EXECUTOR_ID", "e"),
         ("MESOS_DIRECTORY", "/tmp"),
@@ -502,11 +565,11 @@ fn env_errors_name_the_variable() {
     assert_eq!(
         error,
         EnvError::Missing {
-            name: "MESOS_AGENT_ENDPOINT"
+            name: "MESOS_SLAVE_PID"
         }
     );
     let error = ExecutorEnv::from_vars([
-        ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051"),
+        ("MESOS_SLAVE_PID", "slave(1)@127.0.0.1:5051"),
         ("MESOS_FRAMEWORK_ID", "fw-1"),
         ("MESOS_EXECUTOR_ID", "e"),
         ("MESOS_DIRECTORY", "/tmp"),
@@ -516,4 +579,126 @@ fn env_errors_name_the_variable() {
     assert!(error
         .to_string()
         .contains("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"));
+}
+
+/// Regression (real Mesos 1.11, master and agent in one process): the
+/// executor posted to `MESOS_AGENT_ENDPOINT` + `/api/v1/executor`, reached
+/// the master and got `400 Failed to parse body into Call protobuf`. It now
+/// subscribes at the agent process' path from `MESOS_SLAVE_PID`.
+#[tokio::test]
+async fn subscribes_at_the_agent_process_path_of_mesos_slave_pid() {
+    let mut agent = FakeAgent::start(|_, _| Reply::Stream).await;
+    let client = client(env(&agent, false));
+    assert_eq!(
+        client.env().agent_url().unwrap().as_str(),
+        format!("http://{}/slave(1)/api/v1/executor", agent.addr)
+    );
+    let mut events = spawn_events(client.events());
+    let s = agent.next_stream().await;
+    agent.send(s, Some(subscribed()));
+    expect_connected(&mut events).await;
+    assert_eq!(agent.calls(call::Type::Subscribe).len(), 1);
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all
+/// written as PEM files into `dir`; returns the server's TLS configuration,
+/// which asks for (and verifies, but does not require) client certificates.
+fn tls_files(dir: &std::path::Path) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf = |names: Vec<String>| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        (cert, key)
+    };
+    let (server, server_key) = leaf(vec!["127.0.0.1".into()]);
+    let (client, client_key) = leaf(vec!["executor".into()]);
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), client_key.serialize_pem()).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server.der().to_vec())],
+            PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// With libprocess SSL on, the executor speaks https to the agent and, as
+/// libprocess by default, does not verify the agent's certificate.
+#[tokio::test]
+async fn libprocess_ssl_means_https_without_verification_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = tls_files(dir.path());
+    let mut agent = FakeAgent::start_with(|_, _| Reply::Stream, Some(tls)).await;
+    let client = client(env_with(
+        &agent,
+        false,
+        &[("LIBPROCESS_SSL_ENABLED", "true")],
+    ));
+    assert_eq!(client.env().agent_url().unwrap().scheme(), "https");
+    let mut events = spawn_events(client.events());
+    let s = agent.next_stream().await;
+    agent.send(s, Some(subscribed()));
+    expect_connected(&mut events).await;
+    assert_eq!(*agent.client_certs.lock().unwrap(), vec![false]);
+}
+
+/// `LIBPROCESS_SSL_VERIFY_SERVER_CERT`: the agent's certificate must chain
+/// to `LIBPROCESS_SSL_CA_FILE`; the configured certificate and key are
+/// presented as the client's.
+#[tokio::test]
+async fn libprocess_ssl_verification_uses_the_ca_file_and_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = tls_files(dir.path());
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let (ca, cert, key) = (path("ca.pem"), path("cert.pem"), path("key.pem"));
+
+    // No CA given: the system roots do not know our CA.
+    let agent = FakeAgent::start_with(|_, _| Reply::Stream, Some(tls.clone())).await;
+    let strict = [
+        ("LIBPROCESS_SSL_ENABLED", "1"),
+        ("LIBPROCESS_SSL_VERIFY_SERVER_CERT", "true"),
+    ];
+    let mut events = spawn_events(client(env_with(&agent, false, &strict)).events());
+    assert!(matches!(
+        next(&mut events).await,
+        Some(Err(Error::SubscribeFailed { .. }))
+    ));
+    assert!(agent.calls(call::Type::Subscribe).is_empty());
+
+    let mut agent = FakeAgent::start_with(|_, _| Reply::Stream, Some(tls)).await;
+    let mut vars = strict.to_vec();
+    vars.extend([
+        ("LIBPROCESS_SSL_CA_FILE", ca.as_str()),
+        ("LIBPROCESS_SSL_CERT_FILE", cert.as_str()),
+        ("LIBPROCESS_SSL_KEY_FILE", key.as_str()),
+    ]);
+    let mut events = spawn_events(client(env_with(&agent, false, &vars)).events());
+    let s = agent.next_stream().await;
+    agent.send(s, Some(subscribed()));
+    expect_connected(&mut events).await;
+    assert_eq!(*agent.client_certs.lock().unwrap(), vec![true]);
 }

@@ -2,7 +2,7 @@
 //! the ports it listened on and the tokens it handed out.
 //!
 //! Executors outlive a crash of `kube-mesos local` and keep the addresses
-//! they were started with (`MESOS_AGENT_ENDPOINT`, the API server URL in
+//! they were started with (`MESOS_SLAVE_PID`, the API server URL in
 //! their environment). A restart therefore listens on the same ports and
 //! hands out the same tokens, so those executors reconnect and the
 //! framework's executor ID (a hash of the executor's environment) is

@@ -6,6 +6,7 @@
 //! executors do; no stream id is needed (the agent knows the executor by its
 //! framework and executor IDs).
 
+use std::path::Path;
 use std::time::Duration;
 
 use kube_mesos_proto::recordio;
@@ -15,6 +16,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use url::Url;
 
+use super::agent_address::AgentTls;
 use super::error::{Error, Result};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -39,13 +41,20 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
-    pub fn new(url: Url, token: Option<String>, request_timeout: Duration) -> Result<Self> {
+    pub fn new(
+        url: Url,
+        tls: Option<&AgentTls>,
+        token: Option<String>,
+        request_timeout: Duration,
+    ) -> Result<Self> {
         install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(request_timeout)
-            .build()
-            .map_err(Error::HttpClientBuildFailed)?;
+            .connect_timeout(request_timeout);
+        if let Some(tls) = tls {
+            builder = with_tls(builder, tls)?;
+        }
+        let client = builder.build().map_err(Error::HttpClientBuildFailed)?;
         Ok(Self {
             client,
             url,
@@ -126,6 +135,60 @@ impl Agent {
             })
         }
     }
+}
+
+/// libprocess' client side of TLS (`openssl.cpp`): without
+/// `verify_server_cert` any certificate is accepted (libprocess' default);
+/// with it, the CA file/dir are the roots, or the system's without them.
+/// The configured certificate and key are presented as the client's.
+fn with_tls(mut builder: reqwest::ClientBuilder, tls: &AgentTls) -> Result<reqwest::ClientBuilder> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| Error::TlsFileReadFailed {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let invalid = |path: &Path, what| Error::TlsFileInvalid {
+        path: path.to_path_buf(),
+        what,
+    };
+    if tls.verify_server_cert {
+        let mut roots = Vec::new();
+        if let Some(file) = &tls.ca_file {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(file)?)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| invalid(file, "certificate"))?;
+            roots.extend(certs);
+        }
+        if let Some(dir) = &tls.ca_dir {
+            let entries = std::fs::read_dir(dir).map_err(|source| Error::TlsFileReadFailed {
+                path: dir.clone(),
+                source,
+            })?;
+            for path in entries.flatten().map(|e| e.path()).filter(|p| p.is_file()) {
+                // OpenSSL's CA directories hold PEM files (and their hash
+                // links); anything else there is skipped.
+                if let Ok(certs) = reqwest::Certificate::from_pem_bundle(&read(&path)?) {
+                    roots.extend(certs);
+                }
+            }
+        }
+        if tls.ca_file.is_some() || tls.ca_dir.is_some() {
+            builder = builder.tls_certs_only(roots);
+        }
+    } else {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    if let Some((cert, key)) = &tls.client_identity {
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend(read(key)?);
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|_| invalid(cert, "certificate and private key"))?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
 }
 
 /// The body of an accepted SUBSCRIBE: RecordIO-framed events.

@@ -221,7 +221,7 @@ mod tests {
 
     fn client(checkpoint: bool) -> ExecutorClient {
         let mut vars = vec![
-            ("MESOS_AGENT_ENDPOINT", "127.0.0.1:1"),
+            ("MESOS_SLAVE_PID", "slave(1)@127.0.0.1:1"),
             ("MESOS_FRAMEWORK_ID", "fw-1"),
             ("MESOS_EXECUTOR_ID", "e-1"),
             ("MESOS_DIRECTORY", "/tmp"),

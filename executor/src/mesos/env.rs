@@ -1,11 +1,14 @@
 //! The environment a Mesos agent gives a custom executor.
 //!
 //! The agent starts the executor with `MESOS_*` variables naming the agent's
-//! endpoint, the framework and executor IDs, the sandbox and the recovery
-//! settings. They are parsed here once, from any `(key, value)` iterator (the
-//! binary passes `std::env::vars()`, tests pass a map), into
-//! [`ExecutorEnv`]. Which variables are required follows the Mesos executor
-//! library (`src/executor/executor.cpp`): the recovery timeout and
+//! libprocess PID, the framework and executor IDs, the sandbox and the
+//! recovery settings, and passes on its own environment (with libprocess'
+//! `LIBPROCESS_SSL_*` settings). They are parsed here once, from any
+//! `(key, value)` iterator (the binary passes `std::env::vars()`, tests pass
+//! a map), into [`ExecutorEnv`]. Which variables are required follows the
+//! Mesos executor library (`src/executor/executor.cpp`): `MESOS_SLAVE_PID`
+//! (the agent's address, see [`super::agent_address`]; `MESOS_AGENT_ENDPOINT`
+//! is not used, as the library does not), the recovery timeout and
 //! subscription backoff only when checkpointing is on, the shutdown grace
 //! period always. Unknown variables (`MESOS_HTTP_COMMAND_EXECUTOR`, ...) are
 //! ignored.
@@ -17,10 +20,8 @@ use std::time::Duration;
 use kube_mesos_proto::v1::{ExecutorId, FrameworkId};
 use url::Url;
 
+use super::agent_address::{agent_tls, AgentPid, AgentTls};
 use super::duration::{parse_duration, DurationParseError};
-
-/// Path of the executor API on the agent.
-pub const EXECUTOR_API_PATH: &str = "/api/v1/executor";
 
 /// A missing or malformed variable; the message names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,9 +32,17 @@ pub enum EnvError {
         /// The variable.
         name: &'static str,
     },
-    /// A variable is not `host:port`.
-    #[error("environment variable {name}={value:?} is not a host:port endpoint")]
-    InvalidEndpoint {
+    /// A variable is not a libprocess PID (`slave(1)@10.0.0.5:5051`).
+    #[error("environment variable {name}={value:?} is not a libprocess PID <id>@<ip>:<port>")]
+    InvalidPid {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A boolean libprocess flag is not `true`, `false`, `1`, `0` or empty.
+    #[error("environment variable {name}={value:?} is not a boolean (true, false, 1, 0)")]
+    InvalidBool {
         /// The variable.
         name: &'static str,
         /// Its value.
@@ -55,8 +64,16 @@ pub enum EnvError {
 /// What the agent told the executor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutorEnv {
-    /// `MESOS_AGENT_ENDPOINT`: the agent's `host:port`.
-    pub agent_endpoint: String,
+    /// `MESOS_SLAVE_PID`: the agent's libprocess PID, which names the
+    /// executor API (`http://<ip>:<port>/slave(1)/api/v1/executor`).
+    pub agent_pid: AgentPid,
+    /// TLS to the agent when libprocess SSL is enabled (`https`); `None`
+    /// for `http`.
+    pub agent_tls: Option<AgentTls>,
+    /// `MESOS_DOMAIN_SOCKET`: the agent's executor socket
+    /// (`--http_executor_domain_sockets`). Not spoken; the TCP address is
+    /// used (see [`super::agent_address`]).
+    pub domain_socket: Option<PathBuf>,
     /// `MESOS_FRAMEWORK_ID`.
     pub framework_id: FrameworkId,
     /// `MESOS_EXECUTOR_ID`.
@@ -94,7 +111,11 @@ impl ExecutorEnv {
         let vars: HashMap<String, String> = vars
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
-            .filter(|(k, _)| k.starts_with("MESOS_"))
+            .filter(|(k, _)| {
+                ["MESOS_", "LIBPROCESS_SSL_", "SSL_"]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+            })
             .collect();
         let get = |name: &'static str| vars.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let require = |name: &'static str| get(name).ok_or(EnvError::Missing { name });
@@ -106,11 +127,15 @@ impl ExecutorEnv {
             })
         };
 
-        let agent_endpoint = require("MESOS_AGENT_ENDPOINT")?.to_string();
-        validate_endpoint(&agent_endpoint).ok_or_else(|| EnvError::InvalidEndpoint {
-            name: "MESOS_AGENT_ENDPOINT",
-            value: agent_endpoint.clone(),
-        })?;
+        let pid = require("MESOS_SLAVE_PID")?;
+        let agent_pid = AgentPid::parse(pid)
+            .filter(|p| p.executor_api_url(false).is_some())
+            .ok_or_else(|| EnvError::InvalidPid {
+                name: "MESOS_SLAVE_PID",
+                value: pid.to_string(),
+            })?;
+        let agent_tls = agent_tls(&vars)?;
+        let domain_socket = get("MESOS_DOMAIN_SOCKET").map(PathBuf::from);
         let framework_id = FrameworkId {
             value: require("MESOS_FRAMEWORK_ID")?.to_string(),
         };
@@ -142,7 +167,9 @@ impl ExecutorEnv {
         let authentication_token = get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN").map(str::to_string);
 
         Ok(Self {
-            agent_endpoint,
+            agent_pid,
+            agent_tls,
+            domain_socket,
             framework_id,
             executor_id,
             directory,
@@ -155,22 +182,19 @@ impl ExecutorEnv {
         })
     }
 
-    /// `http://<agent endpoint>/api/v1/executor`.
+    /// The agent's executor API URL, as Mesos' executor library builds it:
+    /// `http(s)://<ip>:<port>/<pid id>/api/v1/executor`.
     pub fn agent_url(&self) -> Result<Url, EnvError> {
-        validate_endpoint(&self.agent_endpoint).ok_or_else(|| EnvError::InvalidEndpoint {
-            name: "MESOS_AGENT_ENDPOINT",
-            value: self.agent_endpoint.clone(),
-        })
+        self.agent_pid
+            .executor_api_url(self.agent_tls.is_some())
+            .ok_or_else(|| EnvError::InvalidPid {
+                name: "MESOS_SLAVE_PID",
+                value: format!(
+                    "{}@{}:{}",
+                    self.agent_pid.id, self.agent_pid.host, self.agent_pid.port
+                ),
+            })
     }
-}
-
-/// `host:port` → the executor API URL, or `None` when it is not exactly that.
-fn validate_endpoint(endpoint: &str) -> Option<Url> {
-    if endpoint.contains(['/', '@', '?', '#']) {
-        return None;
-    }
-    let url = Url::parse(&format!("http://{endpoint}{EXECUTOR_API_PATH}")).ok()?;
-    (url.host().is_some() && url.port().is_some()).then_some(url)
 }
 
 #[cfg(test)]
@@ -180,6 +204,7 @@ mod tests {
     fn base() -> Vec<(&'static str, &'static str)> {
         vec![
             ("MESOS_AGENT_ENDPOINT", "10.0.0.5:5051"),
+            ("MESOS_SLAVE_PID", "slave(1)@10.0.0.5:5051"),
             ("MESOS_FRAMEWORK_ID", "fw-1"),
             ("MESOS_EXECUTOR_ID", "kube-mesos-abc"),
             ("MESOS_DIRECTORY", "/var/lib/mesos/sandbox"),
@@ -205,7 +230,7 @@ mod tests {
     #[test]
     fn parses_a_minimal_environment() {
         let env = ExecutorEnv::from_vars(base()).unwrap();
-        assert_eq!(env.agent_endpoint, "10.0.0.5:5051");
+        assert_eq!(env.agent_pid.id, "slave(1)");
         assert_eq!(env.framework_id.value, "fw-1");
         assert_eq!(env.executor_id.value, "kube-mesos-abc");
         assert_eq!(env.sandbox, env.directory);
@@ -214,7 +239,56 @@ mod tests {
         assert_eq!(env.shutdown_grace_period, Duration::from_secs(5));
         assert_eq!(
             env.agent_url().unwrap().as_str(),
-            "http://10.0.0.5:5051/api/v1/executor"
+            "http://10.0.0.5:5051/slave(1)/api/v1/executor"
+        );
+        assert_eq!(env.agent_tls, None);
+        assert_eq!(env.domain_socket, None);
+    }
+
+    /// Regression: in a process that runs a master and an agent (mesos-local)
+    /// `MESOS_AGENT_ENDPOINT` + `/api/v1/executor` reaches the master (400
+    /// "Failed to parse body into Call protobuf"). The library uses the PID.
+    #[test]
+    fn the_agent_url_comes_from_the_pid_not_the_endpoint() {
+        let env = ExecutorEnv::from_vars(with(&[
+            ("MESOS_AGENT_ENDPOINT", "10.0.0.9:5050"),
+            ("MESOS_SLAVE_PID", "slave(3)@10.0.0.5:5051"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            env.agent_url().unwrap().as_str(),
+            "http://10.0.0.5:5051/slave(3)/api/v1/executor"
+        );
+        // Without the PID there is no fallback, as in the library.
+        assert_eq!(
+            ExecutorEnv::from_vars(without("MESOS_SLAVE_PID")).unwrap_err(),
+            EnvError::Missing {
+                name: "MESOS_SLAVE_PID"
+            }
+        );
+        // MESOS_AGENT_ENDPOINT is not needed.
+        assert!(ExecutorEnv::from_vars(without("MESOS_AGENT_ENDPOINT")).is_ok());
+    }
+
+    #[test]
+    fn libprocess_ssl_makes_the_url_https() {
+        let env = ExecutorEnv::from_vars(with(&[
+            ("LIBPROCESS_SSL_ENABLED", "true"),
+            ("LIBPROCESS_SSL_VERIFY_SERVER_CERT", "true"),
+            ("LIBPROCESS_SSL_CA_FILE", "/etc/mesos/ca.pem"),
+            ("MESOS_DOMAIN_SOCKET", "/run/mesos/agent.sock"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            env.agent_url().unwrap().as_str(),
+            "https://10.0.0.5:5051/slave(1)/api/v1/executor"
+        );
+        let tls = env.agent_tls.unwrap();
+        assert!(tls.verify_server_cert);
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/mesos/ca.pem")));
+        assert_eq!(
+            env.domain_socket,
+            Some(PathBuf::from("/run/mesos/agent.sock"))
         );
     }
 
@@ -244,7 +318,7 @@ mod tests {
     #[test]
     fn every_required_variable_is_named_when_missing() {
         for name in [
-            "MESOS_AGENT_ENDPOINT",
+            "MESOS_SLAVE_PID",
             "MESOS_FRAMEWORK_ID",
             "MESOS_EXECUTOR_ID",
             "MESOS_DIRECTORY",
@@ -284,12 +358,11 @@ mod tests {
 
     #[test]
     fn malformed_values_are_named() {
-        for endpoint in ["agent", "http://a:5051", "a:5051/x", ""] {
-            let error =
-                ExecutorEnv::from_vars(with(&[("MESOS_AGENT_ENDPOINT", endpoint)])).unwrap_err();
+        for pid in ["agent", "slave(1)@a", "10.0.0.5:5051", "slave(1)@a b:5051"] {
+            let error = ExecutorEnv::from_vars(with(&[("MESOS_SLAVE_PID", pid)])).unwrap_err();
             assert!(
-                error.to_string().contains("MESOS_AGENT_ENDPOINT"),
-                "{endpoint}: {error}"
+                error.to_string().contains("MESOS_SLAVE_PID"),
+                "{pid}: {error}"
             );
         }
         let error = ExecutorEnv::from_vars(with(&[("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "5")]))
@@ -311,11 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_endpoint() {
-        let env = ExecutorEnv::from_vars(with(&[("MESOS_AGENT_ENDPOINT", "[::1]:5051")])).unwrap();
+    fn ipv6_pid() {
+        let env =
+            ExecutorEnv::from_vars(with(&[("MESOS_SLAVE_PID", "slave(1)@[::1]:5051")])).unwrap();
         assert_eq!(
             env.agent_url().unwrap().as_str(),
-            "http://[::1]:5051/api/v1/executor"
+            "http://[::1]:5051/slave(1)/api/v1/executor"
         );
     }
 }

@@ -24,6 +24,23 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed")]
     HttpClientBuildFailed(#[source] reqwest::Error),
+    /// A libprocess SSL file (CA, certificate, key) could not be read.
+    #[error("reading the TLS file {path} failed")]
+    TlsFileReadFailed {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A libprocess SSL file holds no usable PEM certificate or key.
+    #[error("the TLS file {path} holds no usable PEM {what}")]
+    TlsFileInvalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `certificate`, or `certificate and private key`.
+        what: &'static str,
+    },
     /// The SUBSCRIBE request got no response (agent down or restarting).
     /// Retryable.
     #[error("SUBSCRIBE to the agent at {endpoint} failed")]
@@ -137,6 +154,8 @@ impl Error {
             self,
             Error::EnvInvalid(_)
                 | Error::HttpClientBuildFailed(_)
+                | Error::TlsFileReadFailed { .. }
+                | Error::TlsFileInvalid { .. }
                 | Error::SubscribeRejected { .. }
                 | Error::AgentLost(_)
                 | Error::RecoveryTimedOut { .. }

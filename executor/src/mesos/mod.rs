@@ -1,5 +1,5 @@
-//! Client of the Mesos v1 executor HTTP API (`POST /api/v1/executor` on the
-//! agent named by `MESOS_AGENT_ENDPOINT`).
+//! Client of the Mesos v1 executor HTTP API (`POST /slave(1)/api/v1/executor`
+//! on the agent named by `MESOS_SLAVE_PID`, see [`agent_address`]).
 //!
 //! The executor subscribes to its agent and receives LAUNCH / KILL /
 //! ACKNOWLEDGED / SHUTDOWN events on one long-lived stream; status updates go
@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent_address;
 mod connection;
 mod driver;
 pub mod duration;
@@ -114,8 +115,13 @@ impl ExecutorClient {
     /// A client with explicit options.
     pub fn with_options(env: ExecutorEnv, options: ClientOptions) -> Result<Self> {
         let url = env.agent_url().map_err(Error::EnvInvalid)?;
+        if let Some(socket) = &env.domain_socket {
+            tracing::warn!(socket = %socket.display(), %url, "MESOS_DOMAIN_SOCKET is not supported; using the agent's TCP address");
+        }
+        tracing::info!(%url, "using the agent's executor API");
         let agent = Agent::new(
             url,
+            env.agent_tls.as_ref(),
             env.authentication_token.clone(),
             options.request_timeout,
         )?;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1 as core;
 use kube_mesos_proto::v1::{framework_info, value, FrameworkInfo, KillPolicy, Resource, TaskInfo};
 
+use crate::mesos::agent_address::AgentPid;
+
 /// The first port of the executor's `ports` resource
 /// (`ExecutorInfo.resources`), where the kubelet endpoint listens.
 pub fn kubelet_port(executor_resources: &[Resource]) -> Option<u16> {
@@ -32,16 +34,10 @@ pub fn node_name(configured: Option<&str>, agent_hostname: &str) -> String {
         .unwrap_or_else(|| agent_hostname.to_ascii_lowercase())
 }
 
-/// The IP of `MESOS_AGENT_ENDPOINT` (`ip:port`, `[v6]:port`), if it is one.
-pub fn endpoint_ip(agent_endpoint: &str) -> Option<IpAddr> {
-    let host = agent_endpoint
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(agent_endpoint);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
+/// The IP of the agent's libprocess PID (`MESOS_SLAVE_PID`), if its host
+/// is an IP rather than a name.
+pub fn agent_ip(pid: &AgentPid) -> Option<IpAddr> {
+    pid.host.parse().ok()
 }
 
 /// Whether the framework has the TASK_KILLING_STATE capability.
@@ -187,12 +183,16 @@ mod tests {
     fn node_identity() {
         assert_eq!(node_name(None, "Agent-1.Example"), "agent-1.example");
         assert_eq!(node_name(Some("n"), "h"), "n");
+        let pid = |s: &str| AgentPid::parse(s).unwrap();
         assert_eq!(
-            endpoint_ip("127.0.0.1:5051"),
+            agent_ip(&pid("slave(1)@127.0.0.1:5051")),
             Some("127.0.0.1".parse().unwrap())
         );
-        assert_eq!(endpoint_ip("[::1]:5051"), Some("::1".parse().unwrap()));
-        assert_eq!(endpoint_ip("agent.example:5051"), None);
+        assert_eq!(
+            agent_ip(&pid("slave(1)@[::1]:5051")),
+            Some("::1".parse().unwrap())
+        );
+        assert_eq!(agent_ip(&pid("slave(1)@agent.example:5051")), None);
     }
 
     #[test]

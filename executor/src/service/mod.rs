@@ -413,7 +413,7 @@ impl Shell<'_> {
         let node_name = facts::node_name(config.node_name.as_deref(), &agent.hostname);
         let node_ip = match config
             .node_ip
-            .or_else(|| facts::endpoint_ip(&self.service.env.agent_endpoint))
+            .or_else(|| facts::agent_ip(&self.service.env.agent_pid))
         {
             Some(ip) => Some(ip),
             None => tokio::net::lookup_host((agent.hostname.as_str(), 0))

@@ -1,4 +1,12 @@
-//! The executor HTTP API: `POST /api/v1/executor`.
+//! The executor HTTP API: `POST /slave(1)/api/v1/executor`, and
+//! `POST /api/v1/executor`.
+//!
+//! A real agent's routes belong to its libprocess process `slave(1)`, so
+//! `/slave(1)/api/v1/executor` always reaches it; the bare path reaches it
+//! only where the agent is the process' delegate (a standalone agent, which
+//! is what each devcluster agent listener stands for). Mesos' executor
+//! library posts to the first, built from `MESOS_SLAVE_PID`; pymesos and
+//! other clients use `MESOS_AGENT_ENDPOINT` and the second.
 //!
 //! This module turns HTTP requests into validated executor [`Call`]s and
 //! the core's answers into responses, with the status codes and messages of
@@ -57,10 +65,17 @@ struct AppState {
     core: mpsc::UnboundedSender<Input>,
 }
 
+/// The libprocess process ID of an agent (`MESOS_SLAVE_PID` is
+/// `slave(1)@<ip>:<port>`).
+pub const AGENT_PROCESS_ID: &str = "slave(1)";
+/// The executor API below the agent's process.
+const AGENT_PROCESS_EXECUTOR_PATH: &str = "/slave(1)/api/v1/executor";
+
 /// The router of one agent's HTTP server.
 pub fn router(core: mpsc::UnboundedSender<Input>, max_body: usize) -> Router {
     Router::new()
         .route("/api/v1/executor", any(executor))
+        .route(AGENT_PROCESS_EXECUTOR_PATH, any(executor))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(AppState { core })
 }

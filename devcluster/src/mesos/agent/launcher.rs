@@ -95,7 +95,10 @@ pub fn executor_environment(
         ("MESOS_SANDBOX".to_owned(), directory),
         ("MESOS_SLAVE_ID".to_owned(), agent_id.to_owned()),
         ("MESOS_AGENT_ENDPOINT".to_owned(), addr.to_string()),
-        ("MESOS_SLAVE_PID".to_owned(), format!("slave(1)@{addr}")),
+        (
+            "MESOS_SLAVE_PID".to_owned(),
+            format!("{}@{addr}", super::http::AGENT_PROCESS_ID),
+        ),
         (
             "MESOS_CHECKPOINT".to_owned(),
             if checkpoint { "1" } else { "0" }.to_owned(),
