@@ -96,7 +96,6 @@ pub struct Cluster {
     framework: std::sync::Mutex<Option<Child>>,
     framework_spec: FrameworkSpec,
     framework_starts: u32,
-    pub slot: u32,
 }
 
 impl Cluster {
@@ -129,7 +128,6 @@ impl Cluster {
             framework: std::sync::Mutex::new(None),
             framework_spec: framework,
             framework_starts: 0,
-            slot,
         };
         cluster.start_framework();
         cluster
@@ -336,19 +334,20 @@ impl Cluster {
 
     /// The `kube-mesos executor` processes the agents started.
     pub fn executor_processes(&self) -> Vec<u32> {
-        self.mesos
-            .processes()
-            .into_iter()
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| {
-                        let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                        args.iter().any(|a| *a == b"executor")
-                            && args.first().is_some_and(|a| a.ends_with(b"kube-mesos"))
-                    })
-                    .unwrap_or(false)
-            })
-            .collect()
+        with_command_line(self.mesos.processes(), |args| {
+            args.first().is_some_and(|a| a.ends_with("kube-mesos"))
+                && args.iter().any(|a| a == "executor")
+        })
+    }
+
+    /// The long-lived shells of the pods (`sh -c ...`) under the process
+    /// runtime, without the short-lived children they fork.
+    pub fn pod_shells(&self) -> Vec<u32> {
+        let mut shells = with_command_line(self.pod_processes(), |args| {
+            args.first().is_some_and(|a| a == "sh")
+        });
+        shells.sort_unstable();
+        shells
     }
 
     /// Live processes whose working directory is in the executors' root:
@@ -395,6 +394,24 @@ impl Drop for Cluster {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// The processes among `pids` whose command line satisfies `keep`.
+fn with_command_line(pids: Vec<u32>, keep: impl Fn(&[String]) -> bool) -> Vec<u32> {
+    pids.into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| {
+                    let args: Vec<String> = raw
+                        .split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    keep(&args)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 fn rand_suffix() -> u64 {

@@ -10,7 +10,6 @@
 //! how the real Mesos is obtained (built into `target/real-mesos` on first
 //! use) and `cluster.rs` for the wiring.
 
-#[allow(dead_code)]
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -30,26 +29,67 @@ fn devcluster_mesos_child() {
     }
 }
 
-/// Declares one test per flavor for a scenario `fn(Flavor)`.
+/// Declares one test per flavor for a scenario `fn(Flavor, args...)`. A
+/// known difference that is being worked on is written as
+/// `devcluster: "why"` or `real: "why"` after the call, which ignores that
+/// side with the reason (run it with `--ignored`).
 macro_rules! on_both {
-    ($scenario:ident) => {
-        mod $scenario {
+    ($scenario:ident $(, $side:ident: $why:literal)*) => {
+        on_both!($scenario as $scenario() $(, $side: $why)*);
+    };
+    ($scenario:ident as $name:ident($($arg:expr),*) $(, $side:ident: $why:literal)*) => {
+        mod $name {
             use super::*;
 
-            #[test]
-            fn devcluster() {
-                scenarios::$scenario(Flavor::Devcluster);
-            }
-
-            #[test]
-            fn real_mesos_1_11() {
-                scenarios::$scenario(Flavor::Real);
-            }
+            on_both!(@test devcluster, Flavor::Devcluster, $scenario($($arg),*) $(, $side: $why)*);
+            on_both!(@test real_mesos_1_11, Flavor::Real, $scenario($($arg),*) $(, $side: $why)*);
         }
+    };
+    (@test $fn:ident, $flavor:expr, $scenario:ident($($arg:expr),*)) => {
+        #[test]
+        fn $fn() {
+            scenarios::$scenario($flavor $(, $arg)*);
+        }
+    };
+    (@test devcluster, $flavor:expr, $scenario:ident($($arg:expr),*), devcluster: $why:literal $(, $side:ident: $w:literal)*) => {
+        #[test]
+        #[ignore = $why]
+        fn devcluster() {
+            scenarios::$scenario($flavor $(, $arg)*);
+        }
+    };
+    (@test real_mesos_1_11, $flavor:expr, $scenario:ident($($arg:expr),*), real: $why:literal $(, $side:ident: $w:literal)*) => {
+        #[test]
+        #[ignore = $why]
+        fn real_mesos_1_11() {
+            scenarios::$scenario($flavor $(, $arg)*);
+        }
+    };
+    (@test $fn:ident, $flavor:expr, $scenario:ident($($arg:expr),*), $other:ident: $why:literal $(, $side:ident: $w:literal)*) => {
+        on_both!(@test $fn, $flavor, $scenario($($arg),*) $(, $side: $w)*);
     };
 }
 
 on_both!(pod_runs_logs_and_is_killed);
-on_both!(framework_restart_keeps_its_id_and_tasks);
+on_both!(
+    framework_restart_keeps_its_id_and_tasks,
+    devcluster: "the devcluster master has no /metrics/snapshot yet"
+);
 on_both!(framework_authenticates_with_its_secret);
-on_both!(executor_killed_fails_its_tasks_from_the_agent);
+on_both!(
+    executor_killed_fails_its_tasks_from_the_agent,
+    devcluster: "issue 19: the devcluster agent does not destroy an exited executor's process tree"
+);
+on_both!(
+    mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"),
+    real: "issue 20: TASK_UNKNOWN before the agent re-registers fails the pod"
+);
+on_both!(
+    mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log"),
+    devcluster: "issue 20: the devcluster master has no replicated_log registry"
+);
+on_both!(reserved_resources_are_used_first);
+on_both!(
+    suppress_and_revive_as_the_master_sees_them,
+    devcluster: "the devcluster master has no /metrics/snapshot yet"
+);

@@ -163,13 +163,23 @@ impl Mesos {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
-        self.child = Some(command.spawn().expect("start mesos"));
+        let mut child = command.spawn().expect("start mesos");
         wait_for(
             "the Mesos master to answer",
             Duration::from_secs(60),
-            || self.try_operator("GET_HEALTH").map(|_| ()),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "{} exited at start ({status})\n{}",
+                        self.flavor.name(),
+                        self.diagnostics()
+                    );
+                }
+                self.try_operator("GET_HEALTH").map(|_| ())
+            },
             || self.diagnostics(),
         );
+        self.child = Some(child);
     }
 
     /// Waits until the master lists `n` active agents.

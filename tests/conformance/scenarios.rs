@@ -256,3 +256,145 @@ pub fn executor_killed_fails_its_tasks_from_the_agent(flavor: Flavor) {
         || cluster.diagnostics(),
     );
 }
+
+/// The whole Mesos process (master and agent) killed with SIGKILL and
+/// started again on its work dir, with the given registry. Executors and
+/// pods outlive it; the agent recovers them (`--recover=reconnect`) and
+/// re-registers. The pod stays Running on the same processes, with exactly
+/// one task, and nothing kills it.
+pub fn mesos_restart_keeps_pods_running(flavor: Flavor, registry: &'static str) {
+    let mut cluster = Cluster::start(
+        flavor,
+        |mut spec| {
+            spec.registry = registry;
+            spec
+        },
+        FrameworkSpec::default(),
+    );
+    cluster.wait_framework_subscribed();
+    cluster.apply(&hello("survivor"));
+    let before = cluster.wait_running("survivor");
+    let uid = uid_of(&before);
+    let shells = cluster.pod_shells();
+    assert_eq!(shells.len(), 1, "the pod's shell runs: {shells:?}");
+
+    cluster.mesos.restart();
+    cluster.mesos.wait_agents(1);
+    let task = wait_for(
+        "the task to be known and running again",
+        crate::cluster::WAIT,
+        || {
+            cluster
+                .tasks_of(&uid)
+                .into_iter()
+                .find(|t| t["state"] == "TASK_RUNNING")
+        },
+        || cluster.diagnostics(),
+    );
+    assert_eq!(cluster.tasks_of(&uid).len(), 1, "{task:#}");
+    let after = cluster.wait_running("survivor");
+    assert_eq!(
+        after["status"]["containerStatuses"][0]["restartCount"], 0,
+        "{after:#}"
+    );
+    assert_eq!(
+        after["status"]["containerStatuses"][0]["state"],
+        before["status"]["containerStatuses"][0]["state"],
+        "the same container runs"
+    );
+    assert_eq!(
+        cluster.pod_shells(),
+        shells,
+        "the pod's shell is the one that ran before\n{}",
+        cluster.diagnostics()
+    );
+    let log = cluster.framework_log_text();
+    assert!(
+        !log.contains("killing it") && !log.contains("failing pod"),
+        "the framework neither killed nor failed anything:\n{}",
+        cluster.diagnostics()
+    );
+}
+
+/// A static reservation for role `kubernetes` beside an unreserved pool:
+/// the framework subscribes with MULTI_ROLE to `kubernetes`, and a pod of
+/// that role is launched on the reserved resources first.
+pub fn reserved_resources_are_used_first(flavor: Flavor) {
+    let cluster = Cluster::start(
+        flavor,
+        |mut spec| {
+            let ports = spec
+                .resources
+                .split(';')
+                .find(|r| r.starts_with("ports"))
+                .unwrap_or_default()
+                .to_string();
+            spec.resources =
+                format!("cpus(kubernetes):1;mem(kubernetes):512;cpus:1;mem:1536;disk:4096;{ports}");
+            spec
+        },
+        FrameworkSpec {
+            args: vec!["--roles".into(), "kubernetes".into()],
+        },
+    );
+    cluster.wait_framework_subscribed();
+    let frameworks = cluster.mesos.operator("GET_FRAMEWORKS");
+    let info = &frameworks["get_frameworks"]["frameworks"][0]["framework_info"];
+    assert_eq!(info["roles"], serde_json::json!(["kubernetes"]), "{info:#}");
+    assert!(
+        info["capabilities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "MULTI_ROLE"),
+        "{info:#}"
+    );
+    cluster.apply(&hello("reserved"));
+    let uid = uid_of(&cluster.wait_running("reserved"));
+    let task = the_task(&cluster, &uid);
+    for resource in task["resources"].as_array().into_iter().flatten() {
+        assert_eq!(
+            resource["allocation_info"]["role"], "kubernetes",
+            "{task:#}"
+        );
+        if resource["name"] == "cpus" || resource["name"] == "mem" {
+            assert_eq!(
+                resource["reservations"][0]["role"], "kubernetes",
+                "cpus and mem come from the reservation: {task:#}"
+            );
+        }
+    }
+}
+
+/// SUPPRESS and REVIVE as the master itself reports them: suppressed when
+/// nothing is pending, revived when a pod arrives, suppressed again once it
+/// is placed, and no offer held meanwhile.
+pub fn suppress_and_revive_as_the_master_sees_them(flavor: Flavor) {
+    let cluster = Cluster::plain(flavor);
+    let id = cluster.wait_framework_subscribed();
+    let metric = |name: &str| format!("master/frameworks/kube-mesos/{id}/{name}");
+    let suppressed = metric("roles/*/suppressed");
+    wait_for(
+        "the idle framework to suppress",
+        crate::cluster::WAIT,
+        || (cluster.mesos.metric(&suppressed) == 1.0).then_some(()),
+        || cluster.diagnostics(),
+    );
+    let revives = cluster.mesos.metric(&metric("calls/revive"));
+    cluster.apply(&hello("wakeup"));
+    cluster.wait_running("wakeup");
+    assert!(
+        cluster.mesos.metric(&metric("calls/revive")) > revives,
+        "a pending pod revives offers"
+    );
+    wait_for(
+        "the framework to suppress again and hold no offer",
+        crate::cluster::WAIT,
+        || {
+            let m = cluster.mesos.metrics();
+            let value = |k: &str| m.get(k).copied().unwrap_or(-1.0);
+            (value(&suppressed) == 1.0 && value("master/outstanding_offers") == 0.0).then_some(())
+        },
+        || cluster.diagnostics(),
+    );
+}

@@ -62,8 +62,9 @@ pub fn parse_credentials(text: &str) -> Result<Credentials, String> {
     Ok(credentials)
 }
 
-/// The principal a request authenticates as, or the 401 to send.
-pub fn authenticate(credentials: &Credentials, headers: &HeaderMap) -> Result<String, Response> {
+/// The principal a request authenticates as; `None` means answer with
+/// [`unauthorized`].
+pub fn authenticate(credentials: &Credentials, headers: &HeaderMap) -> Option<String> {
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -76,13 +77,14 @@ pub fn authenticate(credentials: &Credentials, headers: &HeaderMap) -> Result<St
         .and_then(|raw| String::from_utf8(raw).ok());
     if let Some((principal, secret)) = presented.as_deref().and_then(|p| p.split_once(':')) {
         if credentials.get(principal).map(String::as_str) == Some(secret) {
-            return Ok(principal.to_owned());
+            return Some(principal.to_owned());
         }
     }
-    Err(unauthorized())
+    None
 }
 
-fn unauthorized() -> Response {
+/// The 401 with a challenge for the scheduler realm.
+pub fn unauthorized() -> Response {
     let mut r = (StatusCode::UNAUTHORIZED, "401 Unauthorized.").into_response();
     let headers = r.headers_mut();
     headers.insert(
@@ -122,16 +124,17 @@ mod tests {
     fn only_a_known_principal_with_its_secret_passes() {
         let creds = parse_credentials("kube s3cret").expect("creds");
         assert_eq!(
-            authenticate(&creds, &basic("kube:s3cret")).ok().as_deref(),
+            authenticate(&creds, &basic("kube:s3cret")).as_deref(),
             Some("kube")
         );
         for bad in [basic("kube:wrong"), basic("other:s3cret"), HeaderMap::new()] {
-            let r = authenticate(&creds, &bad).expect_err("refused");
-            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-            assert_eq!(
-                r.headers()[http::header::WWW_AUTHENTICATE],
-                "Basic realm=\"mesos-master-scheduler\""
-            );
+            assert_eq!(authenticate(&creds, &bad), None);
         }
+        let r = unauthorized();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers()[http::header::WWW_AUTHENTICATE],
+            "Basic realm=\"mesos-master-scheduler\""
+        );
     }
 }

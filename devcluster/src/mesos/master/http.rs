@@ -260,8 +260,8 @@ async fn scheduler(
     let credentials = lock(&shared).config.framework_credentials.clone();
     let principal = match &credentials {
         Some(credentials) => match auth::authenticate(credentials, &headers) {
-            Ok(p) => Some(p),
-            Err(unauthorized) => return unauthorized,
+            Some(p) => Some(p),
+            None => return auth::unauthorized(),
         },
         None => None,
     };
