@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
+use kube_mesos_proto::contract::KUBELET_VERSION;
 use kube_mesos_proto::v1::{value, Resource};
 
 use super::{api_error, Backoff, KubeError};
@@ -220,7 +221,7 @@ pub fn node_status(
             container_runtime_version: facts.container_runtime_version.clone(),
             kernel_version: h.kernel_version.clone(),
             kube_proxy_version: String::new(),
-            kubelet_version: format!("kube-mesos/v{}", env!("CARGO_PKG_VERSION")),
+            kubelet_version: KUBELET_VERSION.to_owned(),
             machine_id: h.machine_id.clone(),
             operating_system: "linux".into(),
             os_image: h.os_image.clone(),
@@ -449,7 +450,7 @@ mod tests {
         );
         let info = s.node_info.unwrap();
         assert_eq!(info.container_runtime_version, "process://0.1.0");
-        assert!(info.kubelet_version.starts_with("kube-mesos/v"));
+        assert_eq!(info.kubelet_version, KUBELET_VERSION);
         assert_eq!(info.operating_system, "linux");
         assert_eq!(info.os_image, "Debian GNU/Linux 12 (bookworm)");
     }

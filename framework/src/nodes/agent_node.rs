@@ -25,6 +25,7 @@ use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube_mesos_proto::contract::KUBELET_VERSION;
 use kube_mesos_proto::v1::{value, AgentInfo, Resource};
 
 use crate::placement::labels_from_parts;
@@ -105,7 +106,7 @@ pub fn node_for_agent(
             node_info: Some(NodeSystemInfo {
                 architecture: arch,
                 operating_system: "linux".into(),
-                kubelet_version: format!("v0.0.0-kube-mesos-{}", env!("CARGO_PKG_VERSION")),
+                kubelet_version: KUBELET_VERSION.to_owned(),
                 kube_proxy_version: String::new(),
                 ..NodeSystemInfo::default()
             }),
