@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 const KUBELET_TOKEN: &str = "e2e-kubelet-client-token";
 const NODE: &str = "e2e-node";
+const EXECUTOR_ID: &str = "kube-mesos-e2e";
 
 /// What the in-test master saw.
 #[derive(Default)]
@@ -45,6 +46,24 @@ impl Master {
             .filter(|(t, _, _)| t == task)
             .map(|(_, s, _)| *s)
             .collect()
+    }
+
+    /// Launches `task` on `executor` (RunTasks to the agent).
+    fn run(&self, executor: ExecutorInfo, task: TaskInfo) {
+        self.send(MasterMessage::RunTasks {
+            framework: framework(),
+            executor,
+            tasks: vec![task],
+            group: false,
+        });
+    }
+
+    /// Waits until `task` reported `state`.
+    async fn reached(&self, task: &str, state: TaskState) {
+        eventually(&format!("{task} in {state:?}"), 60, || {
+            self.states(task).contains(&state).then_some(())
+        })
+        .await;
     }
 
     fn send(&self, m: MasterMessage) {
@@ -166,6 +185,11 @@ fn free_port() -> u16 {
 }
 
 fn executor_info(dir: &Path, kubeconfig: &Path, port: u16) -> ExecutorInfo {
+    executor_info_with(dir, kubeconfig, EXECUTOR_ID, &[port])
+}
+
+/// An executor `id` owning `ports` (each a one-port range, in this order).
+fn executor_info_with(dir: &Path, kubeconfig: &Path, id: &str, ports: &[u16]) -> ExecutorInfo {
     let env = [
         ("KUBE_MESOS_KUBECONFIG", kubeconfig.display().to_string()),
         ("KUBE_MESOS_KUBELET_TOKEN", KUBELET_TOKEN.to_string()),
@@ -195,9 +219,7 @@ fn executor_info(dir: &Path, kubeconfig: &Path, port: u16) -> ExecutorInfo {
     };
     ExecutorInfo {
         r#type: Some(executor_info::Type::Custom as i32),
-        executor_id: ExecutorId {
-            value: "kube-mesos-e2e".into(),
-        },
+        executor_id: ExecutorId { value: id.into() },
         framework_id: Some(FrameworkId {
             value: "fw-e2e".into(),
         }),
@@ -209,10 +231,13 @@ fn executor_info(dir: &Path, kubeconfig: &Path, port: u16) -> ExecutorInfo {
                 name: "ports".into(),
                 r#type: value::Type::Ranges as i32,
                 ranges: Some(value::Ranges {
-                    range: vec![value::Range {
-                        begin: u64::from(port),
-                        end: u64::from(port),
-                    }],
+                    range: ports
+                        .iter()
+                        .map(|&p| value::Range {
+                            begin: u64::from(p),
+                            end: u64::from(p),
+                        })
+                        .collect(),
                 }),
                 ..Default::default()
             },
@@ -274,6 +299,12 @@ spec:
 
 /// PIDs of `kube-mesos executor` processes of our executor ID.
 fn executor_pids() -> Vec<i32> {
+    executor_pids_of(EXECUTOR_ID)
+}
+
+/// PIDs of `kube-mesos executor` processes of executor `id`.
+fn executor_pids_of(id: &str) -> Vec<i32> {
+    let marker = format!("MESOS_EXECUTOR_ID={id}\0");
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -285,7 +316,7 @@ fn executor_pids() -> Vec<i32> {
         if cmd.contains("kube-mesos")
             && cmd.contains("executor")
             && !cmd.contains("sh\0-c")
-            && String::from_utf8_lossy(&environ).contains("MESOS_EXECUTOR_ID=kube-mesos-e2e")
+            && String::from_utf8_lossy(&environ).contains(&marker)
         {
             pids.push(pid);
         }
@@ -293,46 +324,79 @@ fn executor_pids() -> Vec<i32> {
     pids
 }
 
+/// What every test here starts: an API server (with a kubelet client
+/// token for pods/log), the Node (the framework would create it), and an
+/// agent registered with the in-test master.
+struct Cluster {
+    dir: PathBuf,
+    api: ApiServer,
+    kubeconfig: PathBuf,
+    kubectl: Kubectl,
+    master: Arc<Master>,
+    agent: AgentHandle,
+}
+
+impl Cluster {
+    async fn start(name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "km-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut api_config = ApiServerConfig::new(dir.join("api"), "e2e-admin-token");
+        api_config.kubelet_client_token = Some(KUBELET_TOKEN.into());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = ApiServer::start(api_config, listener).await.unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+        let kubectl = Kubectl {
+            kubeconfig: kubeconfig.clone(),
+        };
+        kubectl.apply(
+            &dir,
+            "node",
+            &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE}\n  labels:\n    kubernetes.io/hostname: {NODE}\n"),
+        );
+        let master = Arc::new(Master::default());
+        let link = fake_master(master.clone());
+        let agent_config = AgentConfig::new(NODE, dir.join("agent"))
+            .with_resources("cpus:4;mem:4096;disk:10000;ports:[31000-32000]")
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let agent = AgentHandle::start(agent_config, listener, link, std::future::pending())
+            .await
+            .unwrap();
+        agent.registered().await.unwrap();
+        Cluster {
+            dir,
+            api,
+            kubeconfig,
+            kubectl,
+            master,
+            agent,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.agent.shutdown().await;
+        self.api.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn executor_runs_pods_like_a_kubelet() {
-    let dir = std::env::temp_dir().join(format!(
-        "km-executor-e2e-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-
-    // API server with a kubelet client token for pods/log.
-    let mut api_config = ApiServerConfig::new(dir.join("api"), "e2e-admin-token");
-    api_config.kubelet_client_token = Some(KUBELET_TOKEN.into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = ApiServer::start(api_config, listener).await.unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
-    let kubectl = Kubectl {
-        kubeconfig: kubeconfig.clone(),
-    };
-    // The framework creates the Node; here the test does.
-    kubectl.apply(
-        &dir,
-        "node",
-        &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE}\n  labels:\n    kubernetes.io/hostname: {NODE}\n"),
+    let cluster = Cluster::start("executor-e2e").await;
+    let (dir, kubeconfig, kubectl, master) = (
+        cluster.dir.clone(),
+        cluster.kubeconfig.clone(),
+        &cluster.kubectl,
+        cluster.master.clone(),
     );
-
-    // Agent, registered with the in-test master.
-    let master = Arc::new(Master::default());
-    let link = fake_master(master.clone());
-    let agent_config = AgentConfig::new(NODE, dir.join("agent"))
-        .with_resources("cpus:4;mem:4096;disk:10000;ports:[31000-32000]")
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let agent = AgentHandle::start(agent_config, listener, link, std::future::pending())
-        .await
-        .unwrap();
-    agent.registered().await.unwrap();
     let port = free_port();
     let executor = executor_info(&dir, &kubeconfig, port);
 
@@ -349,7 +413,7 @@ async fn executor_runs_pods_like_a_kubelet() {
             ),
         ),
     );
-    let (web_task, web_id) = task_for(&kubectl, "web");
+    let (web_task, web_id) = task_for(kubectl, "web");
     master.send(MasterMessage::RunTasks {
         framework: framework(),
         executor: executor.clone(),
@@ -416,7 +480,7 @@ async fn executor_runs_pods_like_a_kubelet() {
         "crash",
         &pod_yaml("crash", "echo crashing; exit 3", ""),
     );
-    let (crash_task, crash_id) = task_for(&kubectl, "crash");
+    let (crash_task, crash_id) = task_for(kubectl, "crash");
     master.send(MasterMessage::RunTasks {
         framework: framework(),
         executor: executor.clone(),
@@ -538,9 +602,7 @@ async fn executor_runs_pods_like_a_kubelet() {
         executor_pids().is_empty().then_some(())
     })
     .await;
-    let _ = agent.shutdown().await;
-    api.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    cluster.stop().await;
 }
 
 fn nix_kill(pid: i32) {
@@ -549,4 +611,92 @@ fn nix_kill(pid: i32) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// The `stderr` of executor `id`'s sandbox(es) under the agent's work dir.
+fn executor_stderr(dir: &Path, id: &str) -> String {
+    fn walk(path: &Path, id: &str, out: &mut String) {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                walk(&p, id, out);
+            } else if p.file_name().is_some_and(|n| n == "stderr")
+                && p.components().any(|c| c.as_os_str() == id)
+            {
+                out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(&dir.join("agent"), id, &mut out);
+    out
+}
+
+fn advertised_kubelet_port(kubectl: &Kubectl) -> String {
+    kubectl.ok(&[
+        "get",
+        "node",
+        NODE,
+        "-o",
+        "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
+    ])
+}
+
+/// Regression (real Mesos run): the executor logged that binding the
+/// kubelet endpoint on its port failed, posted the Node with that port
+/// anyway, and `kubectl logs` reached another process. An occupied port is
+/// never advertised: the executor takes the next port it owns, or exits
+/// with a clear error when it owns no free one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executor_never_advertises_a_kubelet_port_it_could_not_bind() {
+    let cluster = Cluster::start("executor-port").await;
+    let kubectl = &cluster.kubectl;
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+
+    // 1. Its only port is taken: the executor exits, saying why; the agent
+    //    fails the task; the Node gets no kubelet port.
+    kubectl.apply(&cluster.dir, "p1", &pod_yaml("p1", "sleep 300", ""));
+    let (task, p1) = task_for(kubectl, "p1");
+    let only = executor_info_with(&cluster.dir, &cluster.kubeconfig, "km-port-1", &[taken]);
+    cluster.master.run(only, task);
+    cluster.master.reached(&p1, TaskState::TaskFailed).await;
+    assert!(!cluster.master.states(&p1).contains(&TaskState::TaskRunning));
+    assert!(executor_pids_of("km-port-1").is_empty());
+    let stderr = executor_stderr(&cluster.dir, "km-port-1");
+    assert!(
+        stderr.contains("every port the executor owns failed to bind")
+            && stderr.contains(&taken.to_string()),
+        "{stderr}"
+    );
+    assert_ne!(advertised_kubelet_port(kubectl), taken.to_string());
+
+    // 2. It owns another, free port: that one is served and advertised.
+    let free = free_port();
+    kubectl.apply(&cluster.dir, "p2", &pod_yaml("p2", "sleep 300", ""));
+    let (task, p2) = task_for(kubectl, "p2");
+    let two = executor_info_with(
+        &cluster.dir,
+        &cluster.kubeconfig,
+        "km-port-2",
+        &[taken, free],
+    );
+    cluster.master.run(two.clone(), task);
+    cluster.master.reached(&p2, TaskState::TaskRunning).await;
+    eventually("the Node advertises the port that was bound", 30, || {
+        (advertised_kubelet_port(kubectl) == free.to_string()).then_some(())
+    })
+    .await;
+    drop(squatter);
+    cluster.master.send(MasterMessage::ShutdownExecutor {
+        framework_id: FrameworkId {
+            value: "fw-e2e".into(),
+        },
+        executor_id: two.executor_id.clone(),
+    });
+    eventually("executor exits after SHUTDOWN", 30, || {
+        executor_pids_of("km-port-2").is_empty().then_some(())
+    })
+    .await;
+    cluster.stop().await;
 }

@@ -7,12 +7,14 @@
 //! - `GET /containerLogs/...` ([`logs`] holds the kubelet's rules);
 //! - `GET /healthz` → 200 `ok`.
 //!
-//! Every request must authenticate ([`auth`]); TLS is [`tls`]. The server
+//! Every request must authenticate ([`auth`]); TLS is [`tls`]; the port is
+//! one the executor owns and could bind ([`listener`]). The server
 //! takes a bound listener and a shutdown future (tests bind port 0), and
 //! knows pods only through [`PodDirectory`], which the executor service
 //! implements over its pod workers.
 
 pub mod auth;
+pub mod listener;
 pub mod logs;
 pub mod tls;
 

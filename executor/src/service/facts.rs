@@ -1,4 +1,4 @@
-//! Pure readings of Mesos messages the service needs: the kubelet port from
+//! Pure readings of Mesos messages the service needs: the kubelet ports from
 //! the executor's `ports` resource, the node name and IP, whether the
 //! framework understands TASK_KILLING, the kill grace period, and the pod in
 //! `TaskInfo.data`.
@@ -11,19 +11,19 @@ use kube_mesos_proto::v1::{framework_info, value, FrameworkInfo, KillPolicy, Res
 
 use crate::mesos::agent_address::AgentPid;
 
-/// The first port of the executor's `ports` resource
-/// (`ExecutorInfo.resources`), where the kubelet endpoint listens.
-pub fn kubelet_port(executor_resources: &[Resource]) -> Option<u16> {
+/// The ports of the executor's `ports` resource (`ExecutorInfo.resources`),
+/// in order: the kubelet endpoint listens on the first that binds. The
+/// framework gives one; more are tried if given. At most 64 are listed.
+pub fn kubelet_ports(executor_resources: &[Resource]) -> Vec<u16> {
     executor_resources
         .iter()
         .filter(|r| r.name == "ports" && r.r#type == value::Type::Ranges as i32)
         .filter_map(|r| r.ranges.as_ref())
         .flat_map(|r| r.range.iter())
-        .find_map(|r| {
-            u16::try_from(r.begin)
-                .ok()
-                .filter(|p| *p > 0 && r.begin <= r.end)
-        })
+        .flat_map(|r| r.begin..=r.end.min(r.begin.saturating_add(63)))
+        .filter_map(|p| u16::try_from(p).ok().filter(|p| *p > 0))
+        .take(64)
+        .collect()
 }
 
 /// The node name: configured, else the agent's hostname lower-cased (the
@@ -175,8 +175,26 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(kubelet_port(&[ports]), Some(31005));
-        assert_eq!(kubelet_port(&[]), None);
+        assert_eq!(kubelet_ports(&[ports]), vec![31005]);
+        assert_eq!(kubelet_ports(&[]), Vec::<u16>::new());
+        let several = Resource {
+            name: "ports".into(),
+            r#type: value::Type::Ranges as i32,
+            ranges: Some(Ranges {
+                range: vec![
+                    Range {
+                        begin: 31010,
+                        end: 31011,
+                    },
+                    Range {
+                        begin: 31000,
+                        end: 31000,
+                    },
+                ],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(kubelet_ports(&[several]), vec![31010, 31011, 31000]);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod housekeeping;
 pub mod task;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -94,15 +94,10 @@ pub enum ServiceError {
     /// checkpointing, recovery timeout, refusal).
     #[error("the connection to the Mesos agent ended")]
     AgentLost(#[source] crate::mesos::Error),
-    /// The kubelet endpoint could not be bound.
-    #[error("binding the kubelet endpoint on {addr} failed")]
-    KubeletBindFailed {
-        /// Address.
-        addr: SocketAddr,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// No port the executor owns could be bound for the kubelet endpoint.
+    /// The executor exits rather than advertise a port it does not serve.
+    #[error("binding the kubelet endpoint failed")]
+    KubeletBindFailed(#[source] kubelet::listener::BindError),
     /// The kubelet endpoint's TLS could not be set up.
     #[error("setting up the kubelet endpoint's TLS failed")]
     KubeletTlsFailed(#[source] kubelet::tls::TlsError),
@@ -268,7 +263,13 @@ impl ExecutorService {
             let deadline = shell.draining;
             tokio::select! {
                 event = events.next(), if events_open => match event {
-                    Some(Ok(e)) => shell.on_mesos(e).await,
+                    Some(Ok(e)) => {
+                        if let Err(e) = shell.on_mesos(e).await {
+                            tracing::error!(error = %e, "the executor cannot serve this node; exiting");
+                            end = Err(e);
+                            break;
+                        }
+                    }
                     Some(Err(e)) => {
                         tracing::error!(error = %e, "subscription to the agent ended; stopping pods and exiting");
                         events_open = false;
@@ -349,9 +350,13 @@ impl Shell<'_> {
         }
     }
 
-    async fn on_mesos(&mut self, event: ExecutorEvent) {
+    /// Handles one event; an error means the executor must exit (its node
+    /// role could not start).
+    async fn on_mesos(&mut self, event: ExecutorEvent) -> Result<(), ServiceError> {
         match event {
-            ExecutorEvent::Connected { subscribed } => self.on_subscribed(*subscribed).await,
+            ExecutorEvent::Connected { subscribed } => {
+                return self.on_subscribed(*subscribed).await
+            }
             ExecutorEvent::Disconnected { reason } => {
                 tracing::warn!(error = %reason, "disconnected from the agent; pods keep running while reconnecting");
             }
@@ -400,14 +405,15 @@ impl Shell<'_> {
                 }
             },
         }
+        Ok(())
     }
 
-    async fn on_subscribed(&mut self, subscribed: event::Subscribed) {
+    async fn on_subscribed(&mut self, subscribed: event::Subscribed) -> Result<(), ServiceError> {
         let config = &self.service.config;
         self.killing_capable = facts::killing_capable(&subscribed.framework_info);
         if self.node.is_some() {
             tracing::info!("resubscribed to the agent; unacknowledged updates were handed back");
-            return;
+            return Ok(());
         }
         let agent = subscribed.agent_info;
         let node_name = facts::node_name(config.node_name.as_deref(), &agent.hostname);
@@ -422,9 +428,9 @@ impl Shell<'_> {
                 .and_then(|mut a| a.next())
                 .map(|a| a.ip()),
         };
-        self.node = Some((node_name.clone(), node_ip, agent.clone()));
         self.start_node_role(&node_name, node_ip, &agent, &subscribed.executor_info)
-            .await;
+            .await?;
+        self.node = Some((node_name.clone(), node_ip, agent.clone()));
         let (events, writer) =
             ApiEventRecorder::spawn(self.service.client.clone(), node_name.clone());
         self.events = Some(events);
@@ -449,17 +455,26 @@ impl Shell<'_> {
             role.tasks.push(task);
             role.tasks.push(writer);
         }
+        Ok(())
     }
 
+    /// Starts the kubelet endpoint, the Node status and the Node lease. The
+    /// endpoint comes first: the Node advertises the port it really bound,
+    /// and if none of the executor's ports binds, nothing is started and
+    /// the error ends the executor (see [`kubelet::listener`]).
     async fn start_node_role(
         &mut self,
         node_name: &str,
         node_ip: Option<IpAddr>,
         agent: &AgentInfo,
         executor: &ExecutorInfo,
-    ) {
+    ) -> Result<(), ServiceError> {
         let config = &self.service.config;
-        let port = facts::kubelet_port(&executor.resources).unwrap_or(config.kubelet_port);
+        let mut ports = facts::kubelet_ports(&executor.resources);
+        if ports.is_empty() {
+            // Not started by our framework (no ports resource): the flag.
+            ports.push(config.kubelet_port);
+        }
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut names = vec![
@@ -470,28 +485,27 @@ impl Shell<'_> {
         if let Some(ip) = node_ip {
             names.push(ip.to_string());
         }
-        let kubelet_port = match self.bind_kubelet(port, &names).await {
-            Ok((listener, tls)) => {
-                let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-                let state = KubeletState {
-                    auth: config.kubelet_auth.clone(),
-                    pods: self.directory.clone(),
-                    runtime: self.service.runtime.clone(),
-                };
-                let shutdown = stopped(stop_rx.clone());
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = kubelet::serve(listener, tls, state, shutdown).await {
-                        tracing::error!(error = %e, "kubelet endpoint failed");
-                    }
-                }));
-                tracing::info!(port, "kubelet endpoint serving /containerLogs over HTTPS");
-                port
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "kubelet endpoint unavailable: kubectl logs will not work on this node");
-                port
-            }
+        let tls =
+            kubelet::tls::server_config(config, &names).map_err(ServiceError::KubeletTlsFailed)?;
+        let (listener, kubelet_port) =
+            kubelet::listener::bind_owned_port(config.kubelet_address, &ports)
+                .await
+                .map_err(ServiceError::KubeletBindFailed)?;
+        let state = KubeletState {
+            auth: config.kubelet_auth.clone(),
+            pods: self.directory.clone(),
+            runtime: self.service.runtime.clone(),
         };
+        let shutdown = stopped(stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = kubelet::serve(listener, tls, state, shutdown).await {
+                tracing::error!(error = %e, "kubelet endpoint failed");
+            }
+        }));
+        tracing::info!(
+            port = kubelet_port,
+            "kubelet endpoint serving /containerLogs over HTTPS"
+        );
         let facts = NodeFacts {
             node_name: node_name.to_string(),
             hostname: agent.hostname.clone(),
@@ -525,20 +539,7 @@ impl Shell<'_> {
             run_node_lease(&store, &node, uid.as_deref(), lease_interval, shutdown).await;
         }));
         self.node_role = Some(NodeRole { stop, tasks });
-    }
-
-    async fn bind_kubelet(
-        &self,
-        port: u16,
-        names: &[String],
-    ) -> Result<(tokio::net::TcpListener, Arc<rustls::ServerConfig>), ServiceError> {
-        let addr = self.service.config.kubelet_addr(port);
-        let tls = kubelet::tls::server_config(&self.service.config, names)
-            .map_err(ServiceError::KubeletTlsFailed)?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServiceError::KubeletBindFailed { addr, source })?;
-        Ok((listener, tls))
+        Ok(())
     }
 
     async fn on_launch(&mut self, task_info: TaskInfo) {
