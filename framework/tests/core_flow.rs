@@ -41,11 +41,7 @@ impl Harness {
     fn started() -> Self {
         let mut h = Self::new(CoreConfig::default());
         h.feed(Input::PodsSynced);
-        h.feed(Input::Subscribed {
-            framework_id: FrameworkId {
-                value: "fw-1".into(),
-            },
-        });
+        h.feed(subscribed());
         h
     }
 
@@ -60,6 +56,15 @@ impl Harness {
     fn tick_at(&mut self, secs: f64) -> Vec<Action> {
         self.at(secs);
         self.feed(Input::Tick)
+    }
+}
+
+/// SUBSCRIBED as framework `fw-1`.
+fn subscribed() -> Input {
+    Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
     }
 }
 
@@ -604,23 +609,25 @@ fn unknown_tasks_are_killed_only_once_pods_are_synced() {
             value: "fw-1".into(),
         },
     });
-    let orphan = || {
-        status(
-            "pod.uid-ghost",
-            "a9",
-            TaskState::TaskRunning,
-            task_status::Source::Master,
-            None,
-        )
-    };
-    let a = h.feed(Input::TaskUpdate(Box::new(orphan())));
+    let a = h.feed(Input::TaskUpdate(Box::new(ghost())));
     assert!(
         a.iter().all(|x| !matches!(x, Action::Kill { .. })),
         "not before sync: {a:?}"
     );
     h.feed(Input::PodsSynced);
-    let a = h.feed(Input::TaskUpdate(Box::new(orphan())));
+    let a = h.feed(Input::TaskUpdate(Box::new(ghost())));
     assert_eq!(kinds(&a), vec!["Kill"]);
+}
+
+/// A running task no pod names.
+fn ghost() -> TaskStatus {
+    status(
+        "pod.uid-ghost",
+        "a9",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    )
 }
 
 #[test]
@@ -1002,4 +1009,121 @@ fn a_binding_that_fails_after_the_launch_failed_requeues_the_pod() {
     let a = h.tick_at(7.0);
     assert_eq!(launched_tasks(&a)[0].agent_id.value, "a2");
     assert!(kinds(&a).contains(&"Bind"));
+}
+
+fn kill_of(actions: &[Action]) -> Option<(String, Option<i64>)> {
+    actions.iter().find_map(|a| match a {
+        Action::Kill {
+            task_id,
+            kill_policy,
+            ..
+        } => Some((
+            task_id.value.clone(),
+            kill_policy
+                .and_then(|k| k.grace_period)
+                .map(|g| g.nanoseconds / 1_000_000_000),
+        )),
+        _ => None,
+    })
+}
+
+/// A master-generated update (no uuid) of a task on `a1`.
+fn master_update(task: &str, state: TaskState, reason: task_status::Reason) -> Input {
+    let mut update = status(task, "a1", state, task_status::Source::Master, None);
+    update.reason = Some(reason as i32);
+    Input::TaskUpdate(Box::new(update))
+}
+
+fn bound_ok(uid: &str) -> Input {
+    Input::BindResult {
+        pod_uid: uid.into(),
+        result: BindOutcome::Bound,
+    }
+}
+
+fn resubscribe(h: &mut Harness) -> Vec<Action> {
+    h.feed(Input::Disconnected);
+    h.feed(subscribed())
+}
+
+/// Regression (real Mesos run): "Mesos call failed error=KILL call while
+/// not subscribed" and the KILL was gone. A pod deleted while the
+/// subscription is down has its task killed, with the pod's grace period,
+/// once subscribed again.
+#[test]
+fn a_kill_while_disconnected_is_sent_once_subscribed() {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    h.feed(bound_ok("uid-web"));
+    h.feed(Input::Disconnected);
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(
+        bound(pod("web", "500m"), "a1"),
+        7,
+    ))));
+    assert_eq!(kill_of(&a), None, "not sent while disconnected: {a:?}");
+    assert_eq!(h.core.metrics().kills_pending, 1);
+    let a = h.feed(subscribed());
+    assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), Some(7))));
+    assert_eq!(h.core.metrics().kills, 1, "one kill, sent late");
+}
+
+/// A KILL may be lost with the connection (the shell does not retry): it is
+/// sent again, with the same grace period, on every SUBSCRIBED until a
+/// terminal status answers it.
+#[test]
+fn a_kill_is_sent_again_after_each_resubscribe_until_the_task_ends() {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(
+        bound(pod("web", "500m"), "a1"),
+        7,
+    ))));
+    assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), Some(7))));
+    let update = |state: TaskState, uuid: &[u8]| {
+        let source = task_status::Source::Executor;
+        Input::TaskUpdate(Box::new(status(
+            "pod.uid-web",
+            "a1",
+            state,
+            source,
+            Some(uuid),
+        )))
+    };
+    // TASK_KILLING does not settle it.
+    h.feed(update(TaskState::TaskKilling, b"u1"));
+    let a = resubscribe(&mut h);
+    assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), Some(7))));
+    // A terminal status does.
+    h.feed(update(TaskState::TaskKilled, b"u2"));
+    assert_eq!(h.core.metrics().kills_pending, 0);
+    let a = resubscribe(&mut h);
+    assert_eq!(kill_of(&a), None, "{a:?}");
+}
+
+/// KILLs of tasks no pod owns, and of tasks unreachable too long, are owed
+/// as well; a removed agent's are not.
+#[test]
+fn orphan_and_lost_task_kills_are_remembered_until_answered() {
+    let mut h = Harness::started();
+    let a = h.feed(Input::TaskUpdate(Box::new(ghost())));
+    assert_eq!(kill_of(&a), Some(("pod.uid-ghost".into(), None)));
+    let a = resubscribe(&mut h);
+    assert_eq!(kill_of(&a), Some(("pod.uid-ghost".into(), None)));
+    h.feed(Input::AgentRemoved(AgentId { value: "a9".into() }));
+    assert_eq!(h.core.metrics().kills_pending, 0);
+    let a = resubscribe(&mut h);
+    assert_eq!(kill_of(&a), None, "{a:?}");
+
+    // Unreachable for too long: the pod fails and its task is killed
+    // should the agent come back; that KILL is owed too.
+    place_one(&mut h, "web");
+    h.feed(master_update(
+        "pod.uid-web",
+        TaskState::TaskUnreachable,
+        task_status::Reason::AgentDisconnected,
+    ));
+    let a = h.tick_at(400.0);
+    assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), None)));
+    let a = resubscribe(&mut h);
+    assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), None)));
 }

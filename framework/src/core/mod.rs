@@ -18,7 +18,10 @@
 //!   status — [`crate::task_status`];
 //! - the executors it believes run on each agent — [`crate::executor_info`];
 //! - offer etiquette: SUPPRESS when idle, rate-limited REVIVE, refuse filters;
-//! - reconciliation after every SUBSCRIBED and periodically.
+//! - reconciliation after every SUBSCRIBED and periodically;
+//! - which calls still matter after a lost subscription: KILLs are kept
+//!   until answered and sent again on SUBSCRIBED; the table per call type is
+//!   in `kills`.
 //!
 //! Contract with the shell:
 //! - feed [`Input::PodUpserted`] for every pod the watches see (pending pods
@@ -32,6 +35,7 @@
 //! - call [`SchedulerCore::handle`] with [`Input::Tick`] at
 //!   [`SchedulerCore::next_deadline`] (or earlier: ticks are idempotent).
 
+mod kills;
 mod state;
 
 use std::collections::BTreeMap;
@@ -374,4 +378,7 @@ pub struct CoreMetrics {
     pub unschedulable_attempts: u64,
     /// Tasks killed.
     pub kills: u64,
+    /// KILLs not answered with a terminal status yet (sent again on every
+    /// SUBSCRIBED).
+    pub kills_pending: usize,
 }

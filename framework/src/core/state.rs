@@ -26,6 +26,7 @@ use kube_mesos_proto::v1::{
 };
 use tracing::{debug, info, warn};
 
+use super::kills::PendingKills;
 use super::{
     pod_uid_from_task_id, task_id_for_pod_uid, Action, BindOutcome, CoreConfig, CoreMetrics,
     EventType, Input, Instant, PodRef, ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID,
@@ -126,6 +127,8 @@ pub struct SchedulerCore {
     /// Resources the current executor was launched with, per agent ID.
     executors: HashMap<String, Vec<Resource>>,
     held: Vec<HeldOffer>,
+    /// KILLs not answered with a terminal status yet.
+    kills: PendingKills,
     batch_deadline: Option<Instant>,
     suppressed: bool,
     /// Offers were declined (with a refuse filter) since the last REVIVE.
@@ -207,6 +210,7 @@ impl SchedulerCore {
             nodes: HashMap::new(),
             executors: HashMap::new(),
             held: Vec::new(),
+            kills: PendingKills::default(),
             batch_deadline: None,
             suppressed: false,
             filters_active: false,
@@ -325,6 +329,7 @@ impl SchedulerCore {
             .filter(|e| matches!(e.state, PodState::Relaunch { .. }))
             .count();
         m.suppressed = self.suppressed;
+        m.kills_pending = self.kills.len();
         m
     }
 
@@ -409,11 +414,12 @@ impl SchedulerCore {
                             .unwrap_or(DEFAULT_GRACE_SECONDS);
                         track.kill_sent = true;
                         self.metrics.kills += 1;
-                        out.push(Action::Kill {
-                            task_id: track.task_id.clone(),
-                            agent_id: track.agent_id.clone(),
-                            kill_policy: Some(kill_policy_seconds(grace)),
-                        });
+                        out.extend(self.kills.kill(
+                            track.task_id.clone(),
+                            track.agent_id.clone(),
+                            Some(kill_policy_seconds(grace)),
+                            self.connected,
+                        ));
                     }
                 }
                 PodState::Relaunch { .. } => {
@@ -506,11 +512,12 @@ impl SchedulerCore {
                 if !track.kill_sent {
                     track.kill_sent = true;
                     self.metrics.kills += 1;
-                    out.push(Action::Kill {
-                        task_id: track.task_id.clone(),
-                        agent_id: track.agent_id.clone(),
-                        kill_policy: None,
-                    });
+                    out.extend(self.kills.kill(
+                        track.task_id.clone(),
+                        track.agent_id.clone(),
+                        None,
+                        self.connected,
+                    ));
                 }
             }
             _ => {
@@ -553,18 +560,9 @@ impl SchedulerCore {
         } else {
             self.reconcile_pending = true;
         }
-        // Kills sent before may have been lost with the connection.
-        for e in self.pods.values() {
-            if let PodState::Task(t) = &e.state {
-                if t.kill_sent && t.is_live() {
-                    out.push(Action::Kill {
-                        task_id: t.task_id.clone(),
-                        agent_id: t.agent_id.clone(),
-                        kill_policy: None,
-                    });
-                }
-            }
-        }
+        // KILLs not answered yet may have been lost with the connection,
+        // or were never sent (see `kills`).
+        out.extend(self.kills.reissue());
     }
 
     fn reconcile_explicit(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -679,11 +677,10 @@ impl SchedulerCore {
             if let PodState::Task(t) = std::mem::replace(&mut entry.state, PodState::Done) {
                 // Should the agent come back, the task must not run on.
                 self.metrics.kills += 1;
-                out.push(Action::Kill {
-                    task_id: t.task_id,
-                    agent_id: t.agent_id.clone(),
-                    kill_policy: None,
-                });
+                out.extend(
+                    self.kills
+                        .kill(t.task_id, t.agent_id.clone(), None, self.connected),
+                );
                 if entry.deleted {
                     self.pods.remove(&uid);
                     continue;
@@ -1063,6 +1060,7 @@ impl SchedulerCore {
     // ----- task updates ------------------------------------------------------
 
     fn on_task_update(&mut self, status: TaskStatus, now: Instant, out: &mut Vec<Action>) {
+        self.kills.observe(&status);
         self.handle_status(&status, now, out);
         if let (Some(uuid), Some(agent_id)) = (status.uuid.as_ref(), status.agent_id.as_ref()) {
             if !uuid.is_empty() {
@@ -1081,11 +1079,12 @@ impl SchedulerCore {
         }
         warn!(task = %status.task_id.value, "task has no pod that names it; killing it");
         self.metrics.kills += 1;
-        out.push(Action::Kill {
-            task_id: status.task_id.clone(),
-            agent_id: status.agent_id.clone(),
-            kill_policy: None,
-        });
+        out.extend(self.kills.kill(
+            status.task_id.clone(),
+            status.agent_id.clone(),
+            None,
+            self.connected,
+        ));
     }
 
     fn handle_status(&mut self, status: &TaskStatus, now: Instant, out: &mut Vec<Action>) {
@@ -1127,11 +1126,12 @@ impl SchedulerCore {
                 if (deleting || abandon) && !track.kill_sent {
                     track.kill_sent = true;
                     self.metrics.kills += 1;
-                    out.push(Action::Kill {
-                        task_id: track.task_id.clone(),
-                        agent_id: track.agent_id.clone(),
-                        kill_policy: None,
-                    });
+                    out.extend(self.kills.kill(
+                        track.task_id.clone(),
+                        track.agent_id.clone(),
+                        None,
+                        self.connected,
+                    ));
                 }
             }
             TaskOutcome::Unreachable => {
@@ -1213,6 +1213,7 @@ impl SchedulerCore {
     fn on_agent_removed(&mut self, agent_id: &AgentId, _now: Instant, out: &mut Vec<Action>) {
         info!(agent = %agent_id.value, "agent removed; failing its pods");
         self.executors.remove(&agent_id.value);
+        self.kills.forget_agent(agent_id);
         self.held.retain(|h| h.offer.agent_id != *agent_id);
         let message = format!("Mesos agent {} was removed", agent_id.value);
         let mut uids: Vec<String> = self.pods.keys().cloned().collect();
@@ -1276,11 +1277,12 @@ impl SchedulerCore {
                 if track.is_live() && !track.kill_sent {
                     track.kill_sent = true;
                     self.metrics.kills += 1;
-                    out.push(Action::Kill {
-                        task_id: track.task_id.clone(),
-                        agent_id: track.agent_id.clone(),
-                        kill_policy: None,
-                    });
+                    out.extend(self.kills.kill(
+                        track.task_id.clone(),
+                        track.agent_id.clone(),
+                        None,
+                        self.connected,
+                    ));
                 }
             }
         }
