@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube_mesos_framework::core::{
     Action, BindOutcome, CoreConfig, EventType, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
     ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID,
-    ANNOTATION_TASK_ID,
+    ANNOTATION_TASK_ID, REASON_BACK_OFF,
 };
 use kube_mesos_framework::resources::{build, CPUS, MEM};
 use kube_mesos_proto::v1::{
@@ -708,18 +708,32 @@ fn a_failed_launch_is_relaunched_on_the_same_agent() {
     );
     dropped.reason = Some(task_status::Reason::InvalidOffers as i32);
     let a = h.feed(Input::TaskUpdate(Box::new(dropped)));
-    assert!(a.is_empty(), "REVIVE is rate limited (last at t=0): {a:?}");
+    assert_eq!(
+        kinds(&a),
+        vec!["RecordEvent"],
+        "the back-off, no REVIVE yet"
+    );
     assert_eq!(h.core.metrics().relaunch_pending, 1);
-    assert_eq!(kinds(&h.tick_at(5.0)), vec!["Revive"], "wants offers again");
+    // The agent's back-off (10 s): its offers are not used for the pod...
+    h.at(5.0);
+    h.feed(Input::Offers(vec![offer_on("o-early", "a1", 4.0)]));
+    assert_eq!(kinds(&h.tick_at(6.0)), vec!["Decline"]);
+    // ...and at its end the framework wants offers again.
+    assert!(h.tick_at(11.9).is_empty());
+    assert_eq!(
+        kinds(&h.tick_at(12.0)),
+        vec!["Revive"],
+        "wants offers again"
+    );
 
     // Offers of another agent are not used for it.
-    h.at(10.0);
+    h.at(13.0);
     h.feed(Input::Offers(vec![offer_on("o-b", "a2", 8.0)]));
-    let a = h.tick_at(11.0);
+    let a = h.tick_at(14.0);
     assert_eq!(kinds(&a), vec!["Decline"]);
 
     h.feed(Input::Offers(vec![offer_on("o-a", "a1", 4.0)]));
-    let a = h.tick_at(12.0);
+    let a = h.tick_at(15.0);
     let tasks = launched_tasks(&a);
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].task_id.value, "pod.uid-web");
@@ -739,7 +753,11 @@ fn a_failed_launch_is_failed_after_the_deadline() {
         task_status::Source::Master,
         None,
     ))));
-    assert_eq!(kinds(&h.tick_at(5.0)), vec!["Revive"]);
+    assert_eq!(
+        kinds(&h.tick_at(12.0)),
+        vec!["Revive"],
+        "after the back-off"
+    );
     assert!(!kinds(&h.tick_at(301.9)).contains(&"FailPod"));
     let a = h.tick_at(302.0);
     assert_eq!(kinds(&a)[..2], ["FailPod", "RecordEvent"]);
@@ -1126,4 +1144,168 @@ fn orphan_and_lost_task_kills_are_remembered_until_answered() {
     assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), None)));
     let a = resubscribe(&mut h);
     assert_eq!(kill_of(&a), Some(("pod.uid-web".into(), None)));
+}
+
+/// TASK_FAILED from the agent: the executor exited (exit 1) before the
+/// task ran, as a real Mesos agent reports it.
+fn executor_terminated(task: &str, agent: &str) -> Input {
+    let mut update = status(
+        task,
+        agent,
+        TaskState::TaskFailed,
+        task_status::Source::Agent,
+        Some(b"uuid"),
+    );
+    update.reason = Some(task_status::Reason::ExecutorTerminated as i32);
+    update.message = Some("Executor terminated".into());
+    Input::TaskUpdate(Box::new(update))
+}
+
+fn back_off_messages(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RecordEvent {
+                type_: EventType::Warning,
+                reason,
+                message,
+                ..
+            } if reason == REASON_BACK_OFF => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Offers of `agent` at `secs`, placed (or declined) one second later.
+fn offer_and_place(h: &mut Harness, agent: &str, secs: f64) -> Vec<Action> {
+    h.at(secs);
+    h.feed(Input::Offers(vec![offer_on(
+        &format!("o-{agent}-{secs}"),
+        agent,
+        4.0,
+    )]));
+    h.tick_at(secs + 1.0)
+}
+
+/// Regression (real Mesos run): the executor failed at once, and the pod
+/// was relaunched about every 5 s ("executor failed ... status=Some(256)",
+/// "pod placed ... relaunch=true"). Relaunches now wait 10 s, 20 s, 40 s,
+/// ... (kubelet CrashLoopBackOff steps), each announced on the pod by a
+/// Warning BackOff event that says why, until the relaunch deadline.
+#[test]
+fn relaunches_after_executor_failures_back_off_exponentially() {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    h.feed(bound_ok("uid-web"));
+    let mut now = 1.0;
+    let mut launches = vec![now];
+    for pause in [10.0, 20.0, 40.0, 80.0] {
+        now += 2.0;
+        h.at(now);
+        let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+        h.feed(Input::ExecutorFailure {
+            agent_id: AgentId { value: "a1".into() },
+            executor_id: h.core.executor_id().clone(),
+            status: Some(256),
+        });
+        let go = if pause < 60.0 {
+            format!("{pause}s")
+        } else {
+            format!("1m{}s", pause - 60.0)
+        };
+        assert_eq!(
+            back_off_messages(&a),
+            vec![format!(
+                "Back-off {go} relaunching the pod on Mesos agent a1 after its launch failed: \
+                 Mesos reported TASK_FAILED (REASON_EXECUTOR_TERMINATED from SOURCE_AGENT): Executor terminated"
+            )]
+        );
+        // Offers of the agent during the pause are not used.
+        let a = offer_and_place(&mut h, "a1", now + pause - 2.0);
+        assert!(launched_tasks(&a).is_empty(), "during the back-off: {a:?}");
+        assert!(kinds(&a).contains(&"Decline"));
+        // At its end the framework asks for offers again and relaunches.
+        assert!(kinds(&h.tick_at(now + pause)).contains(&"Revive"));
+        now += pause;
+        let a = offer_and_place(&mut h, "a1", now);
+        assert_eq!(launched_tasks(&a).len(), 1, "relaunched: {a:?}");
+        now += 1.0;
+        launches.push(now);
+    }
+    assert_eq!(launches, [1.0, 14.0, 37.0, 80.0, 163.0]);
+    // The next pause (160 s) outlasts the relaunch deadline (5 min from
+    // the first failure at t=3): the pod fails then, saying why.
+    h.at(now + 2.0);
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert!(back_off_messages(&a)[0].starts_with("Back-off 2m40s"));
+    let a = h.tick_at(303.0);
+    let failed = a.iter().find_map(|x| match x {
+        Action::FailPod {
+            reason, message, ..
+        } => Some((reason.clone(), message.clone())),
+        _ => None,
+    });
+    let (reason, message) = failed.expect("the pod fails at its deadline");
+    assert_eq!(reason, "ExecutorLost");
+    assert!(message.contains("not relaunched"), "{message}");
+}
+
+/// One executor failure fails every task it had: that is one failure of
+/// the agent, and its pods are relaunched together after one pause.
+#[test]
+fn pods_failed_by_one_executor_exit_share_one_back_off() {
+    let mut h = Harness::started();
+    h.feed(Input::PodUpserted(Box::new(pod("a", "500m"))));
+    h.feed(Input::PodUpserted(Box::new(pod("b", "500m"))));
+    let a = offer_and_place(&mut h, "a1", 0.0);
+    assert_eq!(launched_tasks(&a).len(), 2);
+    h.at(2.0);
+    let first = h.feed(executor_terminated("pod.uid-a", "a1"));
+    h.at(3.0);
+    let second = h.feed(executor_terminated("pod.uid-b", "a1"));
+    assert!(back_off_messages(&first)[0].starts_with("Back-off 10s"));
+    assert!(back_off_messages(&second)[0].starts_with("Back-off 9s"));
+    let a = offer_and_place(&mut h, "a1", 12.0);
+    assert_eq!(launched_tasks(&a).len(), 2, "together, after one pause");
+    // They fail again: the second step, not the third.
+    h.at(14.0);
+    let a = h.feed(executor_terminated("pod.uid-a", "a1"));
+    assert!(back_off_messages(&a)[0].starts_with("Back-off 20s"));
+}
+
+/// The pause starts over once a pod launched after the last failure has
+/// run for 10 minutes (the kubelet's rule); a shorter run does not reset.
+#[test]
+fn a_pod_that_runs_ten_minutes_resets_the_agents_back_off() {
+    let running = |task: &str, agent: &str| {
+        Input::TaskUpdate(Box::new(status(
+            task,
+            agent,
+            TaskState::TaskRunning,
+            task_status::Source::Executor,
+            Some(b"r"),
+        )))
+    };
+    let mut h = Harness::started();
+    for (agent, ran_for, next_pause) in [("a1", 600.0, "10s"), ("a2", 599.0, "20s")] {
+        let (first, second) = (format!("{agent}-x"), format!("{agent}-y"));
+        let start = h.now.duration_since(h.t0).as_secs_f64();
+        // A first pod fails there; once relaunched it runs.
+        h.feed(Input::PodUpserted(Box::new(pod(&first, "500m"))));
+        offer_and_place(&mut h, agent, start);
+        h.at(start + 2.0);
+        h.feed(executor_terminated(&format!("pod.uid-{first}"), agent));
+        offer_and_place(&mut h, agent, start + 12.0);
+        h.feed(running(&format!("pod.uid-{first}"), agent));
+        // A second pod placed there later fails after `ran_for`.
+        h.feed(Input::PodUpserted(Box::new(pod(&second, "500m"))));
+        offer_and_place(&mut h, agent, start + 13.0);
+        h.at(start + 13.0 + ran_for);
+        let a = h.feed(executor_terminated(&format!("pod.uid-{second}"), agent));
+        let message = &back_off_messages(&a)[0];
+        assert!(
+            message.starts_with(&format!("Back-off {next_pause}")),
+            "{agent}: {message}"
+        );
+    }
 }

@@ -14,8 +14,9 @@
 //!   decline them;
 //! - placement of queued pods on the held offers — [`crate::placement`];
 //! - the pods it launched: their tasks, relaunch of bound pods whose launch
-//!   failed, kills on deletion, and the mapping of task updates to pod
-//!   status — [`crate::task_status`];
+//!   failed (after a per-agent back-off, `relaunch_backoff`), kills on
+//!   deletion, and the mapping of task updates to pod status —
+//!   [`crate::task_status`];
 //! - the executors it believes run on each agent — [`crate::executor_info`];
 //! - offer etiquette: SUPPRESS when idle, rate-limited REVIVE, refuse filters;
 //! - reconciliation after every SUBSCRIBED and periodically;
@@ -36,6 +37,7 @@
 //!   [`SchedulerCore::next_deadline`] (or earlier: ticks are idempotent).
 
 mod kills;
+mod relaunch_backoff;
 mod state;
 
 use std::collections::BTreeMap;
@@ -50,7 +52,7 @@ use kube_mesos_proto::v1::{
 use crate::executor_info::ExecutorConfig;
 use crate::placement::PlacementPolicy;
 
-pub use state::SchedulerCore;
+pub use state::{SchedulerCore, REASON_BACK_OFF};
 
 /// The monotonic clock type of the core. It is tokio's, so the shell's
 /// paused-time tests drive the core with the same instants as its timers.
@@ -121,6 +123,17 @@ pub struct CoreConfig {
     /// How long a bound pod whose launch failed may wait for a relaunch on
     /// its agent before it is failed. Default 5 min.
     pub relaunch_deadline: Duration,
+    /// First pause of relaunches on an agent after a launch there failed
+    /// (the executor failed, or Mesos dropped or refused the task). Default
+    /// 10 s, the kubelet's first CrashLoopBackOff step; a Warning `BackOff`
+    /// event on the pod says why.
+    pub relaunch_backoff_initial: Duration,
+    /// The pause doubles per failure up to this. Default 5 min (the
+    /// kubelet's cap).
+    pub relaunch_backoff_max: Duration,
+    /// The pause starts over once a task launched after the last failure
+    /// has run this long. Default 10 min (the kubelet's reset).
+    pub relaunch_backoff_reset: Duration,
     /// How long a task may stay unreachable (agent partitioned) before its
     /// pod is failed `NodeLost` and the task killed should it come back.
     /// Default 5 min, like Kubernetes' default toleration of
@@ -146,6 +159,9 @@ impl Default for CoreConfig {
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(60),
             relaunch_deadline: Duration::from_secs(300),
+            relaunch_backoff_initial: Duration::from_secs(10),
+            relaunch_backoff_max: Duration::from_secs(300),
+            relaunch_backoff_reset: Duration::from_secs(600),
             unreachable_timeout: Duration::from_secs(300),
             reconcile_interval: Duration::from_secs(300),
             executor: ExecutorConfig::default(),

@@ -5,9 +5,10 @@
 //! ```text
 //!            placed (Accept + Bind)            terminal, reported by executor
 //! Queued ─────────────────────────────► Task ───────────────────────────────► (forgotten)
-//!   ▲  │ unschedulable: backoff,          │  launch failed before running
-//!   │  │ FailedScheduling event           ▼
-//!   └──┘                               Relaunch ── offers of its agent ──► Task
+//!   ▲  │ unschedulable: backoff,          │  launch failed before running:
+//!   │  │ FailedScheduling event           ▼  BackOff event
+//!   └──┘                               Relaunch ── its agent's back-off over,
+//!                                         │       offers of its agent ──► Task
 //!                                         │ deadline / agent removed
 //!                                         ▼
 //!                                       Failed (FailPod written)
@@ -27,6 +28,7 @@ use kube_mesos_proto::v1::{
 use tracing::{debug, info, warn};
 
 use super::kills::PendingKills;
+use super::relaunch_backoff::{go_duration, RelaunchBackoff};
 use super::{
     pod_uid_from_task_id, task_id_for_pod_uid, Action, BindOutcome, CoreConfig, CoreMetrics,
     EventType, Input, Instant, PodRef, ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID,
@@ -39,6 +41,8 @@ use crate::task_status::{self, TaskOutcome};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
+/// Event reason of a relaunch that waits (the kubelet's for a crash loop).
+pub const REASON_BACK_OFF: &str = "BackOff";
 
 /// Where a pod stands.
 #[derive(Clone, Debug)]
@@ -88,6 +92,9 @@ struct TaskTrack {
     kill_sent: bool,
     /// When a relaunch started, the deadline it keeps.
     relaunch_deadline: Option<Instant>,
+    /// When this framework process launched the task (`None`: found in the
+    /// pod's annotations); orders failures for the relaunch back-off.
+    launched_at: Option<Instant>,
     /// Since when the task is unreachable (TASK_UNREACHABLE), if it is.
     unreachable_since: Option<Instant>,
 }
@@ -129,6 +136,8 @@ pub struct SchedulerCore {
     held: Vec<HeldOffer>,
     /// KILLs not answered with a terminal status yet.
     kills: PendingKills,
+    /// How long relaunches wait per agent after launches there failed.
+    relaunch_backoff: RelaunchBackoff,
     batch_deadline: Option<Instant>,
     suppressed: bool,
     /// Offers were declined (with a refuse filter) since the last REVIVE.
@@ -198,6 +207,11 @@ impl SchedulerCore {
     pub fn new(config: CoreConfig) -> Self {
         let executor_id = config.executor.executor_id();
         let queue = PodQueue::new(config.pod_initial_backoff, config.pod_max_backoff);
+        let relaunch_backoff = RelaunchBackoff::new(
+            config.relaunch_backoff_initial,
+            config.relaunch_backoff_max,
+            config.relaunch_backoff_reset,
+        );
         Self {
             config,
             executor_id,
@@ -211,6 +225,7 @@ impl SchedulerCore {
             executors: HashMap::new(),
             held: Vec::new(),
             kills: PendingKills::default(),
+            relaunch_backoff,
             batch_deadline: None,
             suppressed: false,
             filters_active: false,
@@ -298,6 +313,7 @@ impl SchedulerCore {
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut d: Vec<Instant> = Vec::new();
         d.extend(self.batch_deadline);
+        d.extend(self.relaunch_backoff.next_expiry());
         if self.connected {
             d.extend(self.next_reconcile);
             if self.revive_wanted {
@@ -465,6 +481,7 @@ impl SchedulerCore {
                 bind: BindState::Bound,
                 kill_sent: false,
                 relaunch_deadline: None,
+                launched_at: None,
                 unreachable_since: None,
             };
             self.pods.insert(
@@ -631,6 +648,11 @@ impl SchedulerCore {
     }
 
     fn run_due(&mut self, now: Instant, out: &mut Vec<Action>) {
+        // A relaunch back-off ended: offers of that agent are wanted again
+        // (refuse filters of the wait may hold them back).
+        if self.relaunch_backoff.take_expired(now) {
+            self.revive_wanted = true;
+        }
         if self.batch_deadline.is_some_and(|d| d <= now) {
             self.batch_deadline = None;
             self.place(now, out);
@@ -790,10 +812,14 @@ impl SchedulerCore {
 
         // Candidates: relaunches first (they are bound already), then the
         // queue in order.
+        let backoff = &self.relaunch_backoff;
         let mut uids: Vec<String> = self
             .pods
             .iter()
-            .filter(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
+            .filter(|(_, e)| match &e.state {
+                PodState::Relaunch { agent_id, .. } => !backoff.waiting(&agent_id.value, now),
+                _ => false,
+            })
             .map(|(uid, _)| uid.clone())
             .collect();
         uids.sort();
@@ -972,6 +998,7 @@ impl SchedulerCore {
                 bind,
                 kill_sent: false,
                 relaunch_deadline,
+                launched_at: Some(now),
                 unreachable_since: None,
             });
         }
@@ -1119,6 +1146,10 @@ impl SchedulerCore {
                 track.unreachable_since = None;
                 if running {
                     track.ever_running = true;
+                    if let Some(agent) = &track.agent_id {
+                        self.relaunch_backoff
+                            .running(&agent.value, track.launched_at, now);
+                    }
                 }
                 let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
                 let abandon =
@@ -1161,18 +1192,27 @@ impl SchedulerCore {
                     self.finish_task(&uid, now);
                     return;
                 }
-                if retryable && !track.ever_running {
-                    let agent_id = track
-                        .agent_id
-                        .clone()
-                        .or_else(|| status.agent_id.clone())
-                        .unwrap_or_default();
+                let agent_id = track
+                    .agent_id
+                    .clone()
+                    .or_else(|| status.agent_id.clone())
+                    .unwrap_or_default();
+                // Every failure on the agent feeds its relaunch back-off.
+                let pause = (!agent_id.value.is_empty()).then(|| {
+                    self.relaunch_backoff
+                        .failed(&agent_id.value, track.launched_at, now)
+                });
+                if let (true, Some(pause)) = (retryable && !track.ever_running, pause) {
                     let deadline = track
                         .relaunch_deadline
                         .unwrap_or(now + relaunch_deadline_cfg);
-                    if deadline > now && !agent_id.value.is_empty() {
-                        info!(pod = %uid, agent = %agent_id.value, %message, "launch failed; relaunching on the same agent");
+                    if deadline > now {
+                        info!(pod = %uid, agent = %agent_id.value, %message, back_off = %go_duration(pause), "launch failed; relaunching on the same agent after a back-off");
+                        out.push(back_off_event(&entry.pod, &agent_id, pause, &message));
                         let bind_pending = matches!(track.bind, BindState::Pending);
+                        if !self.relaunch_backoff.waiting(&agent_id.value, now) {
+                            self.revive_wanted = true;
+                        }
                         entry.state = PodState::Relaunch {
                             agent_id,
                             deadline,
@@ -1180,7 +1220,6 @@ impl SchedulerCore {
                             message,
                             bind_pending,
                         };
-                        self.revive_wanted = true;
                         return;
                     }
                 }
@@ -1214,6 +1253,7 @@ impl SchedulerCore {
         info!(agent = %agent_id.value, "agent removed; failing its pods");
         self.executors.remove(&agent_id.value);
         self.kills.forget_agent(agent_id);
+        self.relaunch_backoff.forget(&agent_id.value);
         self.held.retain(|h| h.offer.agent_id != *agent_id);
         let message = format!("Mesos agent {} was removed", agent_id.value);
         let mut uids: Vec<String> = self.pods.keys().cloned().collect();
@@ -1286,6 +1326,25 @@ impl SchedulerCore {
                 }
             }
         }
+    }
+}
+
+/// The Warning a pod gets when its relaunch waits: the kubelet's
+/// CrashLoopBackOff event in spirit (`BackOff`, "Back-off 10s ..."), with
+/// what Mesos said about the failure.
+fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, why: &str) -> Action {
+    let place = match node_name(pod) {
+        Some(node) => format!("node {node}"),
+        None => format!("Mesos agent {}", agent_id.value),
+    };
+    Action::RecordEvent {
+        pod: pod_ref(pod),
+        type_: EventType::Warning,
+        reason: REASON_BACK_OFF.to_owned(),
+        message: format!(
+            "Back-off {} relaunching the pod on {place} after its launch failed: {why}",
+            go_duration(pause)
+        ),
     }
 }
 
