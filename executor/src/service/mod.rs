@@ -265,7 +265,10 @@ impl ExecutorService {
                 event = events.next(), if events_open => match event {
                     Some(Ok(e)) => {
                         if let Err(e) = shell.on_mesos(e).await {
-                            tracing::error!(error = %e, "the executor cannot serve this node; exiting");
+                            let cause = std::error::Error::source(&e)
+                                .map(ToString::to_string)
+                                .unwrap_or_default();
+                            tracing::error!(error = %e, %cause, "the executor cannot serve this node; exiting");
                             end = Err(e);
                             break;
                         }
