@@ -6,6 +6,10 @@
 //! messages mirror Mesos' libprocess messages.
 
 pub mod agent;
+pub mod build;
+pub mod endpoint;
 pub mod link;
 pub mod master;
+pub mod model;
 pub mod standalone;
+pub mod system_metrics;

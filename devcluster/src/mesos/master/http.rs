@@ -1,5 +1,8 @@
 //! The master's HTTP endpoints: `/api/v1/scheduler`, `/api/v1` (operator),
-//! `/version`, `/health`, `/master/state`.
+//! `/version`, `/health`, the read-only JSON endpoints (`/master/state`,
+//! `/master/frameworks`, `/master/slaves`, `/master/tasks`, also without the
+//! `/master` prefix as the master is libprocess' delegate) and
+//! `/metrics/snapshot`.
 //!
 //! Handlers check the request the way apache/mesos `src/master/http.cpp`
 //! does, in the same order and with the same status codes and texts, then
@@ -24,15 +27,21 @@ use kube_mesos_proto::v1::VersionInfo;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
+use serde_json::Value;
+
 use super::auth;
 use super::codec::{self, BodyError, ContentType};
+use super::state::metrics::Counter;
+use super::state::readonly::{TasksQuery, TASK_LIMIT};
 use super::state::CallRefused;
+use super::state::State;
 use super::Shared;
+use crate::mesos::endpoint::{ok_json, Query};
+use crate::mesos::system_metrics;
 
 /// The Mesos version this master claims to be.
-pub const MESOS_VERSION: &str = "1.11.0";
-const BUILD_DATE: &str = "2020-11-24 19:56:23";
-const BUILD_TIME: f64 = 1_606_247_783.0;
+pub use crate::mesos::build::MESOS_VERSION;
+use crate::mesos::build::{BUILD_DATE, BUILD_TIME, BUILD_USER};
 
 /// Builds the router over the shared master.
 pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
@@ -44,8 +53,15 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/version", get(version))
         .route("/health", get(health))
         .route("/master/health", get(health))
-        .route("/master/state", get(master_state))
-        .route("/state", get(master_state))
+        .route("/master/state", any(master_state))
+        .route("/state", any(master_state))
+        .route("/master/frameworks", any(master_frameworks))
+        .route("/frameworks", any(master_frameworks))
+        .route("/master/slaves", any(master_slaves))
+        .route("/slaves", any(master_slaves))
+        .route("/master/tasks", any(master_tasks))
+        .route("/tasks", any(master_tasks))
+        .route("/metrics/snapshot", any(metrics_snapshot))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
 }
@@ -74,7 +90,8 @@ fn method_not_allowed(method: &Method) -> Response {
 }
 
 fn redirect(leader: &str, uri: &Uri) -> Response {
-    let location = format!("//{leader}{}", uri.path());
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let location = format!("//{leader}{path}");
     let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         r.headers_mut().insert(http::header::LOCATION, v);
@@ -202,29 +219,34 @@ impl Drop for StreamGuard {
 }
 
 /// A RecordIO body fed by `rx`, with a heartbeat every `interval` (the
-/// first one right away, after what is already queued).
-fn event_stream<M>(
+/// first one right away, after what is already queued). `heartbeat` makes
+/// each one (and may count it).
+fn event_stream<M, H>(
     rx: mpsc::UnboundedReceiver<M>,
     content_type: ContentType,
     interval: Duration,
-    heartbeat: fn() -> M,
+    heartbeat: H,
     guard: StreamGuard,
 ) -> Body
 where
     M: prost::Message + prost::Name + Send + 'static,
+    H: Fn() -> M + Send + 'static,
 {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let state = (rx, ticker, guard);
-    let stream = futures::stream::unfold(state, move |(mut rx, mut ticker, guard)| async move {
-        let msg = tokio::select! {
-            biased;
-            m = rx.recv() => m?,
-            _ = ticker.tick() => heartbeat(),
-        };
-        let bytes = Bytes::from(codec::encode_record(content_type, &msg));
-        Some((Ok::<_, Infallible>(bytes), (rx, ticker, guard)))
-    });
+    let state = (rx, ticker, guard, heartbeat);
+    let stream = futures::stream::unfold(
+        state,
+        move |(mut rx, mut ticker, guard, heartbeat)| async move {
+            let msg = tokio::select! {
+                biased;
+                m = rx.recv() => m?,
+                _ = ticker.tick() => heartbeat(),
+            };
+            let bytes = Bytes::from(codec::encode_record(content_type, &msg));
+            Some((Ok::<_, Infallible>(bytes), (rx, ticker, guard, heartbeat)))
+        },
+    );
     Body::from_stream(stream)
 }
 
@@ -283,7 +305,11 @@ async fn scheduler(
         .and_then(|ty| validate_principal(&call, &principal).map(|()| ty))
     {
         Ok(t) => t,
-        Err(e) => return bad_request(format!("Failed to validate scheduler::Call: {e}")),
+        Err(e) => {
+            let ty = call.r#type.and_then(|t| call::Type::try_from(t).ok());
+            lock(&shared).count_invalid_call(ty);
+            return bad_request(format!("Failed to validate scheduler::Call: {e}"));
+        }
     };
 
     if ty == call::Type::Subscribe {
@@ -313,8 +339,18 @@ async fn scheduler(
             (id, st.config.heartbeat_interval)
         };
         shared.wake.notify_one();
+        let heartbeat = {
+            let (shared, ids) = (shared.clone(), framework_id.clone());
+            let sid = stream_id.clone();
+            move || {
+                if let Some(fid) = &ids {
+                    lock(&shared).count_heartbeat(fid, &sid);
+                }
+                scheduler_heartbeat()
+            }
+        };
         let guard = StreamGuard::new(&shared, framework_id.map(|f| (f, stream_id.clone())));
-        let body = event_stream(rx, accept, interval, scheduler_heartbeat, guard);
+        let body = event_stream(rx, accept, interval, heartbeat, guard);
         let mut r = Response::new(body);
         r.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -338,6 +374,7 @@ async fn scheduler(
     let now = tokio::time::Instant::now();
     let response = {
         let mut st = lock(&shared);
+        st.count_call(&framework_id, ty);
         if let Err(refused) =
             st.check_call(&framework_id, principal.as_deref(), stream_id.as_deref())
         {
@@ -394,6 +431,7 @@ async fn scheduler(
                 accepted
             }
             call::Type::Reconcile => {
+                st.count(Counter::MessagesReconcileTasks);
                 if let Some(r) = call.reconcile {
                     st.reconcile(&framework_id, r);
                 }
@@ -405,9 +443,11 @@ async fn scheduler(
                 }
                 accepted
             }
-            call::Type::Request
-            | call::Type::AcceptInverseOffers
-            | call::Type::DeclineInverseOffers => accepted,
+            call::Type::Request => {
+                st.count(Counter::MessagesResourceRequest);
+                accepted
+            }
+            call::Type::AcceptInverseOffers | call::Type::DeclineInverseOffers => accepted,
             call::Type::UpdateFramework => match call.update_framework {
                 Some(u) => match st.update_framework(u) {
                     Ok(()) => StatusCode::OK.into_response(),
@@ -567,7 +607,7 @@ fn version_info(version: &str) -> VersionInfo {
         version: version.to_owned(),
         build_date: Some(BUILD_DATE.into()),
         build_time: Some(BUILD_TIME),
-        build_user: Some("kube-mesos-devcluster".into()),
+        build_user: Some(BUILD_USER.into()),
         ..Default::default()
     }
 }
@@ -577,7 +617,7 @@ async fn version(AxState(shared): AxState<Arc<Shared>>) -> Response {
     axum::Json(serde_json::json!({
         "build_date": BUILD_DATE,
         "build_time": BUILD_TIME,
-        "build_user": "kube-mesos-devcluster",
+        "build_user": BUILD_USER,
         "version": v,
     }))
     .into_response()
@@ -587,28 +627,91 @@ async fn health() -> Response {
     StatusCode::OK.into_response()
 }
 
-/// A small subset of Mesos' `/master/state` JSON.
-async fn master_state(AxState(shared): AxState<Arc<Shared>>) -> Response {
-    let st = lock(&shared);
-    let to_json = |m: &dyn Fn() -> Result<serde_json::Value, kube_mesos_proto::json::JsonError>| {
-        m().unwrap_or(serde_json::Value::Null)
+/// The leader answers the read-only endpoints; others redirect to it, as
+/// `Master::Http::state` and friends do.
+fn read_only(shared: &Shared, uri: &Uri, view: impl FnOnce(&State, &Query) -> Value) -> Response {
+    let query = Query::of(uri);
+    let st = lock(shared);
+    if let Some(leader) = st.leader.clone() {
+        return redirect(&leader, uri);
+    }
+    let value = view(&st, &query);
+    drop(st);
+    ok_json(&value, query.get("jsonp"))
+}
+
+/// `/master/state`.
+async fn master_state(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Response {
+    read_only(&shared, &uri, |st, _| st.state_json())
+}
+
+/// `/master/frameworks?framework_id=`.
+async fn master_frameworks(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Response {
+    read_only(&shared, &uri, |st, q| {
+        st.frameworks_json(q.get("framework_id"))
+    })
+}
+
+/// `/master/slaves?slave_id=`.
+async fn master_slaves(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Response {
+    read_only(&shared, &uri, |st, q| st.slaves_json(q.get("slave_id")))
+}
+
+/// `/master/tasks?limit=&offset=&order=&framework_id=&task_id=`.
+async fn master_tasks(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Response {
+    read_only(&shared, &uri, |st, q| {
+        st.tasks_json(&TasksQuery {
+            limit: q.size("limit", TASK_LIMIT),
+            offset: q.size("offset", 0),
+            ascending: q.get("order") == Some("asc"),
+            framework_id: q.get("framework_id").map(str::to_owned),
+            task_id: q.get("task_id").map(str::to_owned),
+        })
+    })
+}
+
+/// libprocess' `/metrics/snapshot`: every master and allocator metric plus
+/// `system/*`, whether or not this master leads. `timeout` is validated as
+/// libprocess does; the answer is immediate either way.
+async fn metrics_snapshot(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Response {
+    let query = Query::of(&uri);
+    if let Some(t) = query.get("timeout") {
+        if let Err(e) = parse_duration(t) {
+            return bad_request(format!("Invalid timeout '{t}': {e}.\n"));
+        }
+    }
+    let mut metrics = lock(&shared).metrics_snapshot(tokio::time::Instant::now());
+    metrics.extend(system_metrics::snapshot());
+    let value = serde_json::to_value(metrics).unwrap_or(Value::Null);
+    ok_json(&value, query.get("jsonp"))
+}
+
+/// stout's `Duration::parse` (number and unit), for its error messages.
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("Invalid duration '{s}'"))?;
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("Failed to convert '{number}' to number"))?;
+    let factor = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "secs" => 1.0,
+        "mins" => 60.0,
+        "hrs" => 3600.0,
+        "days" => 86400.0,
+        "weeks" => 604800.0,
+        _ => {
+            return Err(format!(
+                "Unknown duration unit '{unit}'; supported units are 'ns', 'us', 'ms', \
+                 'secs', 'mins', 'hrs', 'days', and 'weeks'"
+            ))
+        }
     };
-    let agents = to_json(&|| kube_mesos_proto::json::to_json(&st.get_agents()));
-    let frameworks = to_json(&|| kube_mesos_proto::json::to_json(&st.get_frameworks()));
-    let info = &st.master_info;
-    let body = serde_json::json!({
-        "version": st.config.version,
-        "id": info.id,
-        "pid": info.pid,
-        "hostname": info.hostname,
-        "start_time": st.start_time,
-        "leader": st.leader.clone().unwrap_or_else(|| info.pid.clone().unwrap_or_default()),
-        "activated_slaves": agents.get("agents").and_then(|a| a.as_array()).map(|a| a.len()).unwrap_or(0),
-        "slaves": agents.get("agents").cloned().unwrap_or(serde_json::json!([])),
-        "frameworks": frameworks.get("frameworks").cloned().unwrap_or(serde_json::json!([])),
-        "completed_frameworks": frameworks.get("completed_frameworks").cloned().unwrap_or(serde_json::json!([])),
-    });
-    axum::Json(body).into_response()
+    Ok(value * factor)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use kube_mesos_proto::v1::{
     task_status, AgentId, AgentInfo, ExecutorInfo, FrameworkInfo, Task, TaskState, TaskStatus,
 };
 
+use super::metrics::{count_task_update, Counter};
 use super::{
     event, fw_id, is_terminal, master_status, now_time, update_event, Agent, Framework, Removal,
     State,
@@ -29,6 +30,12 @@ impl State {
                 inbox,
                 reply,
             } => {
+                let known_id = info.id.as_ref().is_some_and(|i| !i.value.is_empty());
+                self.metrics.inc(if known_id {
+                    Counter::MessagesReregisterSlave
+                } else {
+                    Counter::MessagesRegisterSlave
+                });
                 let result = self.register_agent(info, executors, tasks, frameworks, inbox);
                 let _ = reply.send(result);
             }
@@ -43,6 +50,7 @@ impl State {
                 executor_id,
                 status,
             } => {
+                self.metrics.inc(Counter::MessagesExitedExecutor);
                 if let Some(agent) = self.agents.get_mut(&agent_id.value) {
                     agent
                         .executors
@@ -75,6 +83,17 @@ impl State {
                 executor_id,
                 data,
             } => {
+                self.metrics.inc(Counter::MessagesExecutorToFramework);
+                let valid = self.agents.contains_key(&agent_id.value)
+                    && self
+                        .frameworks
+                        .get(&framework_id.value)
+                        .is_some_and(|f| f.conn.is_some());
+                self.metrics.inc(if valid {
+                    Counter::ValidExecutorToFrameworkMessages
+                } else {
+                    Counter::InvalidExecutorToFrameworkMessages
+                });
                 if let Some(fw) = self.frameworks.get(&framework_id.value) {
                     fw.send(Event {
                         message: Some(event::Message {
@@ -87,6 +106,7 @@ impl State {
                 }
             }
             AgentMessage::Unregister { agent_id } => {
+                self.metrics.inc(Counter::MessagesUnregisterSlave);
                 if self.agents.contains_key(&agent_id.value) {
                     self.remove_agent(&agent_id.value, Removal::Unregistered, false);
                 }
@@ -102,6 +122,7 @@ impl State {
         frameworks: Vec<FrameworkInfo>,
         inbox: AgentInbox,
     ) -> Result<AgentId, String> {
+        let had_id = info.id.as_ref().is_some_and(|i| !i.value.is_empty());
         let id = match info
             .id
             .as_ref()
@@ -132,6 +153,16 @@ impl State {
         tracing::info!(agent_id = %id, hostname = %info.hostname, reregistered, "agent registered");
 
         let previous = self.agents.remove(&id);
+        // A new agent is registered; an agent the master did not hold as
+        // registered (recovered, unreachable, or unknown) is re-registered
+        // (`__registerSlave` / `__reregisterSlave`).
+        if previous.is_none() {
+            self.metrics.inc(if had_id {
+                Counter::SlaveReregistrations
+            } else {
+                Counter::SlaveRegistrations
+            });
+        }
         let mut agent = Agent {
             total: Resources::from_protos(&info.resources).unallocated(),
             info,
@@ -199,6 +230,10 @@ impl State {
             }
             if let Some(fw) = self.frameworks.get_mut(&fid) {
                 fw.unreachable_tasks.remove(&t.task_id.value);
+                // `Framework::addTask` counts a task added in a terminal state.
+                if !fw.tasks.contains_key(&t.task_id.value) {
+                    fw.metrics.task_state(None, t.state());
+                }
                 fw.tasks.insert(t.task_id.value.clone(), t);
             }
         }
@@ -241,6 +276,7 @@ impl State {
                     Some(&t.agent_id),
                     t.executor_id.as_ref(),
                 );
+                count_task_update(&mut self.metrics, Some(&fw.metrics), t.state(), &status);
                 t.state = state as i32;
                 t.statuses.push(status.clone());
                 fw.completed_tasks.push(t);
@@ -260,8 +296,10 @@ impl State {
     /// A status update from an agent (`Master::statusUpdate`): forwarded
     /// first, then applied to the task.
     fn status_update(&mut self, agent_id: &str, framework_id: &str, mut status: TaskStatus) {
+        self.metrics.inc(Counter::MessagesStatusUpdate);
         if !self.agents.contains_key(agent_id) {
             tracing::warn!(agent_id, "status update from an unknown agent dropped");
+            self.metrics.inc(Counter::InvalidStatusUpdates);
             return;
         }
         if status.agent_id.is_none() {
@@ -274,12 +312,24 @@ impl State {
                 framework_id,
                 "status update for an unknown framework dropped"
             );
+            self.metrics.inc(Counter::InvalidStatusUpdates);
             return;
         };
-        fw.send(update_event(status.clone()));
+        // Mesos forwards (and counts the event) only to a connected framework.
+        let connected = fw.conn.is_some();
+        if connected {
+            fw.send(update_event(status.clone()));
+        }
         let Some(task) = fw.tasks.get_mut(&status.task_id.value) else {
+            self.metrics.inc(Counter::InvalidStatusUpdates);
             return;
         };
+        count_task_update(&mut self.metrics, Some(&fw.metrics), task.state(), &status);
+        self.metrics.inc(if connected {
+            Counter::ValidStatusUpdates
+        } else {
+            Counter::InvalidStatusUpdates
+        });
         if status.executor_id.is_none() {
             status.executor_id = task.executor_id.clone();
         }
@@ -317,6 +367,24 @@ impl State {
             return false;
         };
         tracing::info!(agent_id, ?how, "removing agent");
+        let counters: &[Counter] = match &how {
+            // The health-check path: scheduled, completed, `_markUnreachable`.
+            Removal::Unreachable(_) => &[
+                Counter::SlaveUnreachableScheduled,
+                Counter::SlaveUnreachableCompleted,
+                Counter::SlaveRemovals,
+                Counter::SlaveRemovalsReasonUnhealthy,
+            ],
+            Removal::Unregistered => &[
+                Counter::SlaveRemovals,
+                Counter::SlaveRemovalsReasonUnregistered,
+            ],
+            // `Master::markGone` counts no removal.
+            Removal::Gone => &[],
+        };
+        for c in counters {
+            self.metrics.inc(*c);
+        }
         let stale: Vec<String> = self
             .offers
             .iter()
@@ -373,6 +441,7 @@ impl State {
                 if matches!(how, Removal::Unreachable(_)) {
                     status.unreachable_time = Some(unreachable_time);
                 }
+                count_task_update(&mut self.metrics, Some(&fw.metrics), t.state(), &status);
                 fw.send(update_event(status.clone()));
                 t.state = state as i32;
                 t.status_update_state = Some(state as i32);

@@ -33,6 +33,7 @@ use super::resources::Resources;
 use super::validation::validate_framework_info;
 use super::MasterConfig;
 use crate::mesos::link::{AgentInbox, MasterMessage};
+use metrics::{count_task_update, Counter, FrameworkMetrics, MasterMetrics};
 
 /// Where a framework's events go.
 pub type EventTx = mpsc::UnboundedSender<Event>;
@@ -64,6 +65,8 @@ pub struct Framework {
     unregistered_time: Option<TimeInfo>,
     disconnected_at: Option<Instant>,
     recovered: bool,
+    /// Its counters (`master/frameworks/<name>/<id>/...`).
+    metrics: FrameworkMetrics,
 }
 
 impl Framework {
@@ -71,6 +74,7 @@ impl Framework {
     /// master restart (`Master::recoverFramework`): not connected.
     fn recovered(info: FrameworkInfo) -> Self {
         Framework {
+            metrics: FrameworkMetrics::new(&info),
             info,
             conn: None,
             suppressed: BTreeSet::new(),
@@ -95,6 +99,8 @@ impl Framework {
     }
 
     fn send(&self, event: Event) {
+        // Counted even when disconnected, as `Framework::send` does.
+        self.metrics.event(event.r#type());
         if let Some(conn) = &self.conn {
             let _ = conn.tx.send(event);
         }
@@ -192,6 +198,8 @@ pub struct State {
     next_offer: u64,
     /// Set when something happened that calls for an allocation soon.
     pub(super) allocation_wanted: bool,
+    /// The master-wide counters.
+    metrics: MasterMetrics,
 }
 
 pub(super) fn now_time() -> TimeInfo {
@@ -299,6 +307,7 @@ impl State {
             next_agent: 0,
             next_offer: 0,
             allocation_wanted: false,
+            metrics: MasterMetrics::default(),
         }
     }
 
@@ -361,6 +370,11 @@ impl State {
     ) -> Option<String> {
         let mut info = subscribe.framework_info;
         let name = info.name.clone();
+        if info.id.as_ref().is_none_or(|i| i.value.is_empty()) {
+            self.metrics.inc(Counter::MessagesRegisterFramework);
+        } else {
+            self.metrics.inc(Counter::MessagesReregisterFramework);
+        }
         let refuse = |tx: &EventTx, msg: &str| {
             tracing::info!(framework = %name, error = msg, "refusing subscription");
             let _ = tx.send(error_event(msg));
@@ -402,6 +416,7 @@ impl State {
             tracing::info!(framework_id = %id, name = %info.name, "framework subscribed");
             let _ = tx.send(subscribed(&id, &self.master_info));
             let fw = Framework {
+                metrics: FrameworkMetrics::new(&info),
                 info,
                 conn: Some(Connection { stream_id, tx }),
                 suppressed,
@@ -415,6 +430,8 @@ impl State {
                 disconnected_at: None,
                 recovered: false,
             };
+            fw.metrics.call(call::Type::Subscribe);
+            fw.metrics.event(event::Type::Subscribed);
             self.frameworks.insert(id.clone(), fw);
             let f = self.framework_summary(&id);
             self.publish(operator::Event {
@@ -434,10 +451,13 @@ impl State {
             .frameworks
             .entry(id.clone())
             .or_insert_with(|| Framework::recovered(info.clone()));
+        fw.metrics.call(call::Type::Subscribe);
         if let Some(old) = fw.conn.take() {
             tracing::info!(framework_id = %id, "framework failed over");
+            fw.metrics.event(event::Type::Error);
             let _ = old.tx.send(error_event("Framework failed over"));
         }
+        fw.metrics.event(event::Type::Subscribed);
         fw.info = info;
         fw.conn = Some(Connection { stream_id, tx });
         fw.suppressed = suppressed;
@@ -506,6 +526,7 @@ impl State {
         };
         if rescind {
             if let Some(fw) = self.frameworks.get(&o.offer.framework_id.value) {
+                fw.metrics.offer_rescinded();
                 fw.send(Event {
                     rescind: Some(event::Rescind {
                         offer_id: o.offer.id.clone(),
@@ -535,6 +556,7 @@ impl State {
                     Some(&task.agent_id),
                     task.executor_id.as_ref(),
                 );
+                count_task_update(&mut self.metrics, Some(&fw.metrics), task.state(), &status);
                 task.state = TaskState::TaskKilled as i32;
                 task.statuses.push(status);
             }
@@ -570,6 +592,16 @@ impl State {
 
     /// ACCEPT (`Master::accept`), LAUNCH and LAUNCH_GROUP.
     pub fn accept(&mut self, framework_id: &str, accept: call::Accept, now: Instant) {
+        for op in &accept.operations {
+            if op.r#type() == offer::operation::Type::Launch {
+                let tasks = op.launch.as_ref().map_or(0, |l| l.task_infos.len());
+                self.metrics.inc(if tasks > 0 {
+                    Counter::MessagesLaunchTasks
+                } else {
+                    Counter::MessagesDeclineOffers
+                });
+            }
+        }
         // Validate offers (`validation::offer::validate`).
         let mut error: Option<String> = None;
         let mut agent_id: Option<String> = None;
@@ -608,9 +640,11 @@ impl State {
         // The offers are used up either way.
         let mut offered = Resources::new();
         let mut role = String::new();
+        let mut used_offers = 0;
         for oid in &accept.offer_ids {
             if let Some(o) = self.offers.get(&oid.value) {
                 if o.offer.framework_id.value == framework_id {
+                    used_offers += 1;
                     let o = self
                         .offers
                         .remove(&oid.value)
@@ -641,18 +675,21 @@ impl State {
                     TaskState::TaskLost
                 };
                 for t in launched_tasks(&accept.operations) {
-                    fw.send(update_event(master_status(
+                    let status = master_status(
                         &t.task_id,
                         state,
                         &msg,
                         task_status::Reason::InvalidOffers,
                         Some(&t.agent_id),
                         None,
-                    )));
+                    );
+                    self.metrics.task_ended(&status);
+                    fw.send(update_event(status));
                 }
                 return;
             }
         };
+        fw.metrics.offers_accepted(used_offers);
 
         let mut remaining = offered.unallocated();
         let mut new_tasks: Vec<Task> = Vec::new();
@@ -798,14 +835,16 @@ impl State {
                 } else {
                     task_status::Reason::TaskInvalid
                 };
-                fw.send(update_event(master_status(
+                let status = master_status(
                     &t.task_id,
                     TaskState::TaskError,
                     e,
                     reason,
                     Some(&t.agent_id),
                     None,
-                )));
+                );
+                self.metrics.task_ended(&status);
+                fw.send(update_event(status));
             }
         }
 
@@ -826,6 +865,17 @@ impl State {
                 task_added: Some(operator::event::TaskAdded { task }),
                 ..Default::default()
             });
+        }
+        if let Some(fw) = self.frameworks.get(framework_id) {
+            for (_, tasks, group) in &runs {
+                if *group {
+                    fw.metrics.operation(offer::operation::Type::LaunchGroup);
+                } else {
+                    for _ in tasks {
+                        fw.metrics.operation(offer::operation::Type::Launch);
+                    }
+                }
+            }
         }
         if let Some(agent) = self.agents.get_mut(&agent_id) {
             for (executor, tasks, group) in runs {
@@ -990,6 +1040,8 @@ impl State {
             .as_ref()
             .map(|f| f.refuse_seconds())
             .unwrap_or(5.0);
+        self.metrics.inc(Counter::MessagesDeclineOffers);
+        let mut declined = 0;
         for oid in decline.offer_ids {
             let owned = self
                 .offers
@@ -999,6 +1051,7 @@ impl State {
                 continue;
             }
             if let Some(o) = self.offers.remove(&oid.value) {
+                declined += 1;
                 self.add_filter(
                     framework_id,
                     &o.offer.agent_id.value,
@@ -1008,6 +1061,9 @@ impl State {
                     now,
                 );
             }
+        }
+        if let Some(fw) = self.frameworks.get(framework_id) {
+            fw.metrics.offers_declined(declined);
         }
         self.allocation_wanted = true;
     }
@@ -1025,6 +1081,7 @@ impl State {
 
     /// REVIVE (`Master::revive`): unsuppress and clear filters.
     pub fn revive(&mut self, framework_id: &str, roles: Vec<String>) {
+        self.metrics.inc(Counter::MessagesReviveOffers);
         let roles = self.roles_or_all(framework_id, roles);
         if let Some(fw) = self.frameworks.get_mut(framework_id) {
             for r in &roles {
@@ -1037,6 +1094,7 @@ impl State {
 
     /// SUPPRESS (`Master::suppress`).
     pub fn suppress(&mut self, framework_id: &str, roles: Vec<String>) {
+        self.metrics.inc(Counter::MessagesSuppressOffers);
         let roles = self.roles_or_all(framework_id, roles);
         if let Some(fw) = self.frameworks.get_mut(framework_id) {
             fw.suppressed.extend(roles);
@@ -1045,6 +1103,7 @@ impl State {
 
     /// KILL (`Master::kill`).
     pub fn kill(&mut self, framework_id: &str, kill: call::Kill) {
+        self.metrics.inc(Counter::MessagesKillTask);
         let Some(fw) = self.frameworks.get(framework_id) else {
             return;
         };
@@ -1086,6 +1145,19 @@ impl State {
     /// ACKNOWLEDGE (`Master::acknowledge`).
     pub fn acknowledge(&mut self, framework_id: &str, ack: call::Acknowledge) {
         let agent_id = ack.agent_id.value.clone();
+        self.metrics
+            .inc(Counter::MessagesStatusUpdateAcknowledgement);
+        let unsent = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|fw| fw.tasks.get(&ack.task_id.value))
+            .is_some_and(|t| t.status_update_state.is_none());
+        let valid = !unsent && self.agents.get(&agent_id).is_some_and(|a| a.connected);
+        self.metrics.inc(if valid {
+            Counter::ValidStatusUpdateAcknowledgements
+        } else {
+            Counter::InvalidStatusUpdateAcknowledgements
+        });
         if let Some(fw) = self.frameworks.get_mut(framework_id) {
             let done = fw.tasks.get(&ack.task_id.value).is_some_and(|t| {
                 t.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
@@ -1203,13 +1275,19 @@ impl State {
 
     /// MESSAGE to an executor (`Master::message`).
     pub fn message(&mut self, framework_id: &str, msg: call::Message) {
+        self.metrics.inc(Counter::MessagesFrameworkToExecutor);
         match self.agents.get(&msg.agent_id.value) {
-            Some(agent) if agent.connected => agent.send(MasterMessage::FrameworkMessage {
-                framework_id: fw_id(framework_id),
-                executor_id: msg.executor_id,
-                data: msg.data,
-            }),
+            Some(agent) if agent.connected => {
+                self.metrics.inc(Counter::ValidFrameworkToExecutorMessages);
+                agent.send(MasterMessage::FrameworkMessage {
+                    framework_id: fw_id(framework_id),
+                    executor_id: msg.executor_id,
+                    data: msg.data,
+                })
+            }
             _ => {
+                self.metrics
+                    .inc(Counter::InvalidFrameworkToExecutorMessages);
                 tracing::warn!(agent_id = %msg.agent_id.value, "framework message for an unknown agent dropped")
             }
         }
@@ -1307,6 +1385,16 @@ impl State {
             .map(|(k, _)| k.clone())
             .collect();
         for a in lost {
+            // `Master::recoveredSlavesTimeout` then `_markUnreachable`.
+            for c in [
+                Counter::SlaveUnreachableScheduled,
+                Counter::SlaveUnreachableCompleted,
+                Counter::SlaveRemovals,
+                Counter::SlaveRemovalsReasonUnhealthy,
+                Counter::RecoverySlaveRemovals,
+            ] {
+                self.metrics.inc(c);
+            }
             self.recovered_agents.remove(&a);
             self.unreachable_agents.insert(
                 a.clone(),
@@ -1365,6 +1453,7 @@ impl State {
         if self.leader.is_some() {
             return;
         }
+        self.metrics.inc(Counter::AllocationRuns);
         for fw in self.frameworks.values_mut() {
             fw.filters.retain(|f| f.expires > now);
         }
@@ -1502,6 +1591,7 @@ impl State {
         for (fid, offers) in per_fw {
             if let Some(fw) = self.frameworks.get(&fid) {
                 tracing::debug!(framework_id = %fid, count = offers.len(), "sending offers");
+                fw.metrics.offers_sent(offers.len());
                 fw.send(Event {
                     offers: Some(event::Offers { offers }),
                     ..event(event::Type::Offers)
@@ -1616,4 +1706,7 @@ fn command_executor(task: &TaskInfo) -> ExecutorInfo {
 }
 
 mod agents;
+pub mod metrics;
+pub mod readonly;
+mod snapshot;
 mod views;

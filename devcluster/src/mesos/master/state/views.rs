@@ -1,12 +1,13 @@
 //! The operator API's views of the master state (GET_STATE, GET_AGENTS,
 //! GET_FRAMEWORKS, GET_TASKS, GET_EXECUTORS), also used for the operator
-//! events that carry a framework or an agent.
+//! events that carry a framework or an agent. Used and offered resources
+//! are accounted in `readonly.rs`, shared with the JSON endpoints.
 
 use kube_mesos_proto::v1::master as operator;
-use kube_mesos_proto::v1::{AgentId, AgentInfo, Offer};
+use kube_mesos_proto::v1::{agent_info, AgentId, AgentInfo, Offer};
 
-use super::{is_terminal, Framework, State};
-use crate::mesos::master::resources::Resources;
+use super::readonly::AGENT_CAPABILITIES;
+use super::{Framework, State};
 
 impl State {
     pub(super) fn framework_summary(
@@ -27,18 +28,6 @@ impl State {
             .filter(|o| o.offer.framework_id.value == id)
             .map(|o| o.offer.clone())
             .collect();
-        let mut offered = Resources::new();
-        for o in self
-            .offers
-            .values()
-            .filter(|o| o.offer.framework_id.value == id)
-        {
-            offered.add_all(&o.resources);
-        }
-        let mut allocated = Resources::new();
-        for t in f.tasks.values().filter(|t| !is_terminal(t.state())) {
-            allocated.add_all(&Resources::from_protos(&t.resources));
-        }
         operator::response::get_frameworks::Framework {
             framework_info: f.info.clone(),
             active: f.conn.is_some(),
@@ -49,43 +38,30 @@ impl State {
             unregistered_time: f.unregistered_time,
             offers,
             inverse_offers: vec![],
-            allocated_resources: allocated.into_protos(),
-            offered_resources: offered.into_protos(),
+            allocated_resources: self.framework_used(f).into_protos(),
+            offered_resources: self.framework_offered(&id).into_protos(),
         }
     }
 
     pub(super) fn agent_summary(&self, id: &str) -> Option<operator::response::get_agents::Agent> {
         let a = self.agents.get(id)?;
-        let mut allocated = Resources::new();
-        for f in self.frameworks.values() {
-            for t in f
-                .tasks
-                .values()
-                .filter(|t| t.agent_id.value == id && !is_terminal(t.state()))
-            {
-                allocated.add_all(&Resources::from_protos(&t.resources));
-            }
-        }
-        let mut offered = Resources::new();
-        for o in self
-            .offers
-            .values()
-            .filter(|o| o.offer.agent_id.value == id)
-        {
-            offered.add_all(&o.resources);
-        }
-        let port = a.info.port.unwrap_or(5051);
         Some(operator::response::get_agents::Agent {
             agent_info: a.info.clone(),
             active: a.connected,
             deactivated: Some(false),
             version: self.config.version.clone(),
-            pid: Some(format!("slave(1)@127.0.0.1:{port}")),
+            pid: Some(Self::agent_pid(a)),
             registered_time: Some(a.registered_time),
             reregistered_time: a.reregistered_time,
             total_resources: a.total.clone().into_protos(),
-            allocated_resources: allocated.into_protos(),
-            offered_resources: offered.into_protos(),
+            allocated_resources: self.agent_used(id).into_protos(),
+            offered_resources: self.agent_offered(id).into_protos(),
+            capabilities: AGENT_CAPABILITIES
+                .iter()
+                .map(|t| agent_info::Capability {
+                    r#type: Some(*t as i32),
+                })
+                .collect(),
             ..Default::default()
         })
     }
