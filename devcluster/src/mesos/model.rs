@@ -24,6 +24,8 @@ use kube_mesos_proto::v1::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::mesos::master::resources::reservation_role;
+
 /// The generic protobuf mapping, or `null` if the message cannot be written
 /// (only possible with a broken build: the descriptors are embedded).
 pub fn protobuf<M: prost::Name>(msg: &M) -> Value {
@@ -132,6 +134,34 @@ pub fn resource_full(r: &Resource) -> Value {
 /// [`resource_full`] of each resource.
 pub fn resources_full(rs: &[Resource]) -> Value {
     Value::Array(rs.iter().map(resource_full).collect())
+}
+
+/// Resources split as Mesos' `Resources::reservations()` and
+/// `unreserved()` do: role (of the last reservation) → reserved, and the
+/// unreserved rest.
+pub fn by_reservation(rs: &[Resource]) -> (BTreeMap<String, Vec<Resource>>, Vec<Resource>) {
+    let mut reserved: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
+    let mut unreserved = Vec::new();
+    for r in rs {
+        match reservation_role(r) {
+            Some(role) => reserved.entry(role.to_owned()).or_default().push(r.clone()),
+            None => unreserved.push(r.clone()),
+        }
+    }
+    (reserved, unreserved)
+}
+
+/// A role → resources object, each written by `write`.
+pub fn per_role(
+    reserved: &BTreeMap<String, Vec<Resource>>,
+    write: fn(&[Resource]) -> Value,
+) -> Value {
+    Value::Object(
+        reserved
+            .iter()
+            .map(|(role, rs)| (role.clone(), write(rs)))
+            .collect(),
+    )
 }
 
 /// The role a task's or executor's resources are allocated to (Mesos takes

@@ -31,6 +31,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::checkpoint;
 use super::config::{from_duration_info, mesos_duration, AgentConfig};
 use super::launcher;
+use super::state_view::{AgentSnapshot, ExecutorSnapshot, FrameworkSnapshot};
 use super::status_update::{is_terminal, Action, Received, StatusUpdateManager, StreamKey};
 use crate::mesos::link::{AgentMessage, MasterLink, MasterMessage};
 
@@ -120,6 +121,8 @@ pub enum Input {
     },
     /// A fault hook or lifecycle request.
     Control(Control),
+    /// `/state` asks for a snapshot.
+    Snapshot(oneshot::Sender<AgentSnapshot>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,6 +397,46 @@ impl Core {
                 }
             }
             Input::Control(control) => self.control(control),
+            Input::Snapshot(reply) => {
+                self.dirty = false;
+                let _ = reply.send(self.snapshot());
+            }
+        }
+    }
+
+    /// What `/state` shows (see [`state_view`](super::state_view)).
+    fn snapshot(&self) -> AgentSnapshot {
+        let frameworks = self
+            .frameworks
+            .values()
+            .map(|fw| FrameworkSnapshot {
+                info: fw.info.clone(),
+                executors: fw
+                    .executors
+                    .values()
+                    .map(|ex| ExecutorSnapshot {
+                        info: ex.info.clone(),
+                        container: ex.container.clone(),
+                        directory: ex.directory.display().to_string(),
+                        tasks: ex
+                            .tasks
+                            .values()
+                            .filter(|t| t.launched)
+                            .map(|t| self.task_proto(&fw.info, ex, t))
+                            .collect(),
+                        queued: ex
+                            .tasks
+                            .values()
+                            .filter(|t| !t.launched)
+                            .map(|t| t.info.clone())
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        AgentSnapshot {
+            info: self.info.clone(),
+            frameworks,
         }
     }
 

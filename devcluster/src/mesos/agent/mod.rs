@@ -12,19 +12,22 @@
 //!
 //! Layout: [`config`] and [`resources`] describe an agent; [`core`] owns its
 //! state and handles one input at a time; [`status_update`] is the pure
-//! status update manager; [`http`] the executor API; [`launcher`] and
+//! status update manager; [`http`] the executor API, [`endpoints`] the
+//! read-only `/state` rendered by [`state_view`]; [`launcher`] and
 //! [`fetcher`] start executors; [`checkpoint`] persists; [`simulated`] runs
 //! thousands of process-less agents for scale tests.
 
 pub mod checkpoint;
 pub mod config;
 pub mod core;
+pub mod endpoints;
 pub mod error;
 pub mod fetcher;
 pub mod http;
 pub mod launcher;
 pub mod resources;
 pub mod simulated;
+pub mod state_view;
 pub mod status_update;
 
 use std::future::Future;
@@ -112,7 +115,16 @@ impl AgentHandle {
             recovered,
         );
         let core = tokio::spawn(core.run(rx));
-        let app = http::router(tx.clone(), config.max_request_body_bytes);
+        let context = state_view::AgentContext {
+            config: Arc::clone(&config),
+            addr,
+            start_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+        };
+        let app = http::router(tx.clone(), config.max_request_body_bytes)
+            .merge(endpoints::router(tx.clone(), context));
         let server = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app).await {
                 tracing::warn!(%err, "agent HTTP server failed");

@@ -10,29 +10,17 @@
 //! Pure functions of the state; the HTTP shell only parses the query and
 //! wraps the value.
 
-use std::collections::BTreeMap;
-
-use kube_mesos_proto::v1::{agent_info, ExecutorInfo, Resource, Task, TimeInfo};
+use kube_mesos_proto::v1::{ExecutorInfo, Task, TimeInfo};
 use serde_json::{json, Map, Value};
 
 use super::{is_terminal, Agent, Framework, State};
+use crate::mesos::agent::state_view::AGENT_CAPABILITIES;
 use crate::mesos::build;
-use crate::mesos::master::resources::{reservation_role, Resources};
+use crate::mesos::master::resources::Resources;
 use crate::mesos::model;
 
 /// `TASK_LIMIT` of `src/master/constants.hpp`: `/master/tasks`' default limit.
 pub const TASK_LIMIT: usize = 100;
-
-/// What the devcluster's agents can do, as they would announce it
-/// (`SlaveInfo.Capability`): tasks with allocated resources, hierarchical
-/// roles and refined reservations pass through them untouched. Resource
-/// providers, volume resizing, operation feedback, draining and task
-/// resource limits are not implemented, so not claimed.
-pub const AGENT_CAPABILITIES: [agent_info::capability::Type; 3] = [
-    agent_info::capability::Type::MultiRole,
-    agent_info::capability::Type::HierarchicalRole,
-    agent_info::capability::Type::ReservationRefinement,
-];
 
 /// The query of `/master/tasks`.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,14 +272,7 @@ impl State {
         };
         let used = self.agent_used(id);
         let offered = self.agent_offered(id);
-        let mut reserved: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
-        let mut unreserved = Vec::new();
-        for r in a.total.protos() {
-            match reservation_role(r) {
-                Some(role) => reserved.entry(role.to_owned()).or_default().push(r.clone()),
-                None => unreserved.push(r.clone()),
-            }
-        }
+        let (reserved, unreserved) = model::by_reservation(a.total.protos());
         o.insert("pid".into(), json!(Self::agent_pid(a)));
         o.insert("registered_time".into(), json!(secs(&a.registered_time)));
         if let Some(t) = &a.reregistered_time {
@@ -303,11 +284,8 @@ impl State {
             "offered_resources".into(),
             model::resources(offered.protos()),
         );
-        let reserved_model: Map<String, Value> = reserved
-            .iter()
-            .map(|(role, rs)| (role.clone(), model::resources(rs)))
-            .collect();
-        o.insert("reserved_resources".into(), Value::Object(reserved_model));
+        let reserved_model = model::per_role(&reserved, model::resources);
+        o.insert("reserved_resources".into(), reserved_model);
         o.insert("unreserved_resources".into(), model::resources(&unreserved));
         o.insert("active".into(), json!(a.connected));
         o.insert("deactivated".into(), json!(false));

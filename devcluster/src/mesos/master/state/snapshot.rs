@@ -271,6 +271,10 @@ impl State {
         self.master_gauges(&mut m);
         self.allocator_gauges(now, &mut m);
         self.framework_gauges(&mut m);
+        // An empty f64 sum is -0.0; Mesos writes 0.
+        for v in m.values_mut() {
+            *v += 0.0;
+        }
         m
     }
 }

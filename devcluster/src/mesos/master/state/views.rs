@@ -6,8 +6,8 @@
 use kube_mesos_proto::v1::master as operator;
 use kube_mesos_proto::v1::{agent_info, AgentId, AgentInfo, Offer};
 
-use super::readonly::AGENT_CAPABILITIES;
 use super::{Framework, State};
+use crate::mesos::agent::state_view::AGENT_CAPABILITIES;
 
 impl State {
     pub(super) fn framework_summary(
