@@ -29,8 +29,8 @@ use compare::{compare, same_key, KeyFn, Rule, Rules};
 use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle};
 use kube_mesos_proto::v1::scheduler::call;
 use kube_mesos_proto::v1::{
-    self as v1, environment, executor_info, framework_info, AgentId, ExecutorId, Label, Labels,
-    TaskId, TaskState, TaskStatus,
+    self as v1, environment, executor_info, framework_info, ExecutorId, Label, Labels, TaskId,
+    TaskState, TaskStatus,
 };
 use mesos_master_support::*;
 use serde_json::Value;
@@ -335,19 +335,6 @@ fn acknowledge(status: &TaskStatus) -> kube_mesos_proto::v1::scheduler::Call {
     }
 }
 
-fn kill(agent_id: &AgentId) -> kube_mesos_proto::v1::scheduler::Call {
-    kube_mesos_proto::v1::scheduler::Call {
-        kill: Some(call::Kill {
-            task_id: TaskId {
-                value: TASK_ID.into(),
-            },
-            agent_id: Some(agent_id.clone()),
-            kill_policy: None,
-        }),
-        ..call_of(call::Type::Kill)
-    }
-}
-
 async fn post_ok(master: &TestMaster, s: &Stream, c: kube_mesos_proto::v1::scheduler::Call) {
     let (status, body) = post(master, s, c).await;
     assert_eq!(status, 202, "{body}");
@@ -459,7 +446,7 @@ async fn endpoints_match_mesos_1_11_through_a_pod_lifecycle() {
     )
     .await;
 
-    post_ok(&master, &s, kill(&agent_id)).await;
+    post_ok(&master, &s, kill(TASK_ID, Some(&agent_id.value))).await;
     updates(
         &master,
         &mut s,

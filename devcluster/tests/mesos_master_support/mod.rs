@@ -312,6 +312,19 @@ pub fn reconcile(tasks: &[(&str, Option<&str>)]) -> Call {
     }
 }
 
+pub fn kill(task_id: &str, agent_id: Option<&str>) -> Call {
+    Call {
+        kill: Some(call::Kill {
+            task_id: v1::TaskId {
+                value: task_id.into(),
+            },
+            agent_id: agent_id.map(|a| AgentId { value: a.into() }),
+            kill_policy: None,
+        }),
+        ..call_of(call::Type::Kill)
+    }
+}
+
 pub fn scalar(name: &str, v: f64) -> Resource {
     master::resources::scalar(name, v)
 }
