@@ -2,7 +2,13 @@
 //!
 //! It serves the v1 scheduler API (`/api/v1/scheduler`) and the operator API
 //! (`/api/v1`) with the status codes, headers and event shapes of Apache
-//! Mesos 1.11, offers agents' resources with a DRF allocator, and drives
+//! Mesos 1.11, the read-only JSON endpoints (`/master/state`,
+//! `/master/frameworks`, `/master/slaves`, `/master/tasks`) and
+//! `/metrics/snapshot` with Mesos' JSON shapes and counting rules (the
+//! counters live in the state where inputs are handled, `state/metrics.rs`;
+//! the views are pure, `state/readonly.rs` and `state/snapshot.rs`, which
+//! also lists the metrics the devcluster leaves out), offers agents'
+//! resources with a DRF allocator, and drives
 //! agents through the in-process [`link`](crate::mesos::link). Real Mesos
 //! cannot run on the build machines; this master is what the framework is
 //! developed and tested against, so it follows `src/master/master.cpp` and

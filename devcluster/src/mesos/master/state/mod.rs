@@ -9,7 +9,10 @@
 //! function each method mirrors.
 //!
 //! Scheduler calls live here; agent messages and agent removal in
-//! `agents.rs`; the operator API's read views in `views.rs`.
+//! `agents.rs`; the operator API's read views in `views.rs`; the counters
+//! of `/metrics/snapshot` in `metrics.rs` (bumped where inputs are handled)
+//! and its view in `snapshot.rs`; the read-only JSON endpoints in
+//! `readonly.rs`.
 
 // `FrameworkInfo.role`, `ExecutorInfo.source` and a few response fields are
 // deprecated upstream yet still part of the protocol Mesos speaks.
