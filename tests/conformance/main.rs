@@ -71,10 +71,7 @@ macro_rules! on_both {
 }
 
 on_both!(pod_runs_logs_and_is_killed);
-on_both!(
-    framework_restart_keeps_its_id_and_tasks,
-    devcluster: "the devcluster master has no /metrics/snapshot yet"
-);
+on_both!(framework_restart_keeps_its_id_and_tasks);
 on_both!(framework_authenticates_with_its_secret);
 on_both!(
     executor_killed_fails_its_tasks_from_the_agent,
@@ -89,7 +86,4 @@ on_both!(
     devcluster: "issue 20: the devcluster master has no replicated_log registry"
 );
 on_both!(reserved_resources_are_used_first);
-on_both!(
-    suppress_and_revive_as_the_master_sees_them,
-    devcluster: "the devcluster master has no /metrics/snapshot yet"
-);
+on_both!(suppress_and_revive_as_the_master_sees_them);
