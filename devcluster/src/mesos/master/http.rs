@@ -37,6 +37,7 @@ use super::state::CallRefused;
 use super::state::State;
 use super::Shared;
 use crate::mesos::endpoint::{ok_json, Query};
+use crate::mesos::standalone::parse_mesos_duration;
 use crate::mesos::system_metrics;
 
 /// The Mesos version this master claims to be.
@@ -676,7 +677,7 @@ async fn master_tasks(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Respon
 async fn metrics_snapshot(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Response {
     let query = Query::of(&uri);
     if let Some(t) = query.get("timeout") {
-        if let Err(e) = parse_duration(t) {
+        if let Err(e) = parse_mesos_duration(t) {
             return bad_request(format!("Invalid timeout '{t}': {e}.\n"));
         }
     }
@@ -684,34 +685,6 @@ async fn metrics_snapshot(AxState(shared): AxState<Arc<Shared>>, uri: Uri) -> Re
     metrics.extend(system_metrics::snapshot());
     let value = serde_json::to_value(metrics).unwrap_or(Value::Null);
     ok_json(&value, query.get("jsonp"))
-}
-
-/// stout's `Duration::parse` (number and unit), for its error messages.
-fn parse_duration(s: &str) -> Result<f64, String> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("Invalid duration '{s}'"))?;
-    let (number, unit) = s.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("Failed to convert '{number}' to number"))?;
-    let factor = match unit {
-        "ns" => 1e-9,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "secs" => 1.0,
-        "mins" => 60.0,
-        "hrs" => 3600.0,
-        "days" => 86400.0,
-        "weeks" => 604800.0,
-        _ => {
-            return Err(format!(
-                "Unknown duration unit '{unit}'; supported units are 'ns', 'us', 'ms', \
-                 'secs', 'mins', 'hrs', 'days', and 'weeks'"
-            ))
-        }
-    };
-    Ok(value * factor)
 }
 
 #[cfg(test)]
