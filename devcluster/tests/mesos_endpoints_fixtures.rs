@@ -446,6 +446,10 @@ async fn endpoints_match_mesos_1_11_through_a_pod_lifecycle() {
     )
     .await;
 
+    // A real agent is also its process' delegate: `/state` answers too.
+    let bare = get(format!("{agent_url}/state")).await;
+    assert_eq!(bare["id"], agent_id.value.as_str());
+
     post_ok(&master, &s, kill(TASK_ID, Some(&agent_id.value))).await;
     updates(
         &master,
