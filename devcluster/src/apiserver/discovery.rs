@@ -89,9 +89,16 @@ fn sub_entry(rt: &ResourceType, sub: &str) -> Value {
     let (kind, verbs): (&str, Vec<&str>) = match sub {
         "binding" => ("Binding", vec!["create"]),
         "log" => ("Pod", vec!["get"]),
+        "scale" => ("Scale", vec!["get", "patch", "update"]),
         _ => (rt.kind, vec!["get", "patch", "update"]),
     };
-    json!({"name": format!("{}/{}", rt.plural, sub), "singularName": "", "namespaced": rt.namespaced, "kind": kind, "verbs": verbs})
+    let mut e = json!({"name": format!("{}/{}", rt.plural, sub), "singularName": "", "namespaced": rt.namespaced, "kind": kind, "verbs": verbs});
+    if sub == "scale" {
+        // kubectl scale finds the Scale's group/version here.
+        e["group"] = json!("autoscaling");
+        e["version"] = json!("v1");
+    }
+    e
 }
 
 /// `/api/v1` and `/apis/<group>/<version>`.
@@ -108,8 +115,8 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         if !rt.short_names.is_empty() {
             e["shortNames"] = json!(rt.short_names);
         }
-        if rt.kind == "Pod" {
-            e["categories"] = json!(["all"]);
+        if !resources::categories(rt).is_empty() {
+            e["categories"] = json!(resources::categories(rt));
         }
         out.push(e);
         for sub in rt.subresources {

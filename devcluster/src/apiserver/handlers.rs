@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::error::{ApiResult, StatusError};
 use super::meta;
 use super::patch;
+use super::propagation;
 use super::request::{self, FieldValidation, Shape};
 use super::resources::{self, ResourceType, RESOURCES};
 use super::selector::{FieldSelector, LabelSelector};
@@ -619,6 +620,8 @@ pub struct DeleteOptions {
     pub uid: Option<String>,
     pub resource_version: Option<String>,
     pub dry_run: bool,
+    /// `propagationPolicy` / `orphanDependents`; `None`: the resource's default.
+    pub propagation: Option<propagation::Policy>,
 }
 
 /// Reads DeleteOptions.
@@ -626,12 +629,15 @@ pub fn delete_options(body: &[u8], q: &HashMap<String, String>) -> ApiResult<Del
     let mut o = DeleteOptions {
         grace: q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()),
         dry_run: dry_run(q),
+        propagation: propagation::requested(None, q.get("propagationPolicy").map(String::as_str))?,
         ..Default::default()
     };
     if !body.iter().all(u8::is_ascii_whitespace) {
         let v: Value = serde_json::from_slice(body).map_err(|e| {
             StatusError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?;
+        o.propagation =
+            propagation::requested(Some(&v), q.get("propagationPolicy").map(String::as_str))?;
         if let Some(g) = v["gracePeriodSeconds"].as_i64() {
             o.grace = Some(g);
         }
@@ -685,6 +691,11 @@ pub fn delete(
             }
         }
         let mut next = cur.clone();
+        let policy = opts.propagation.unwrap_or_else(|| propagation::default_for(srt));
+        if let Some(f) = policy.finalizer() {
+            add_finalizer(&mut next, f);
+        }
+        let md = &next["metadata"];
         let has_finalizers = md["finalizers"].as_array().is_some_and(|f| !f.is_empty());
         let grace = if srt.kind == "Pod" {
             let phase = cur["status"]["phase"].as_str().unwrap_or_default();
@@ -705,7 +716,11 @@ pub fn delete(
         } else {
             let existing = md["deletionGracePeriodSeconds"].as_i64();
             if existing.is_some_and(|e| e <= grace) {
-                return Ok(Mutation::Unchanged(next));
+                return Ok(if &next == cur {
+                    Mutation::Unchanged(next)
+                } else {
+                    Mutation::Put(next)
+                });
             }
             next["metadata"]["deletionTimestamp"] = json!(meta::now_plus(grace));
             next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
@@ -740,6 +755,19 @@ pub fn delete(
         "status": "Success",
         "details": details,
     })))
+}
+
+/// Adds `finalizer` to the object's finalizers unless it is there.
+fn add_finalizer(obj: &mut Value, finalizer: &str) {
+    let list = &mut obj["metadata"]["finalizers"];
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(items) = list.as_array_mut() {
+        if !items.iter().any(|f| f == finalizer) {
+            items.push(json!(finalizer));
+        }
+    }
 }
 
 /// Removes everything in a deleted namespace (the namespace controller's job).

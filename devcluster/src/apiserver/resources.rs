@@ -117,10 +117,65 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[],
         storage: "events",
     },
+    workload(
+        "apps",
+        "deployments",
+        "deployment",
+        "Deployment",
+        &["deploy"],
+    ),
+    workload("apps", "replicasets", "replicaset", "ReplicaSet", &["rs"]),
+    ResourceType {
+        subresources: &["status"],
+        ..workload("batch", "jobs", "job", "Job", &[])
+    },
 ];
 
+/// An apps/v1 or batch/v1 workload: namespaced, with `status` and `scale`
+/// subresources (Jobs override: no `scale`); its plural names its bucket.
+const fn workload(
+    group: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    short_names: &'static [&'static str],
+) -> ResourceType {
+    ResourceType {
+        group,
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced: true,
+        short_names,
+        subresources: &["scale", "status"],
+        storage: plural,
+    }
+}
+
+/// kubectl categories of a resource (`kubectl get all`).
+pub fn categories(rt: &ResourceType) -> &'static [&'static str] {
+    match rt.kind {
+        "Pod" | "Deployment" | "ReplicaSet" | "Job" => &["all"],
+        _ => &[],
+    }
+}
+
+/// Finds the resource whose objects have this `apiVersion` and `kind` (an
+/// owner reference's target), preferring the core form of Events.
+pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+}
+
 /// Groups other than core, with their one version, in discovery order.
-pub static GROUPS: &[(&str, &str)] = &[("coordination.k8s.io", "v1"), ("events.k8s.io", "v1")];
+pub static GROUPS: &[(&str, &str)] = &[
+    ("apps", "v1"),
+    ("batch", "v1"),
+    ("coordination.k8s.io", "v1"),
+    ("events.k8s.io", "v1"),
+];
 
 /// Looks a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {

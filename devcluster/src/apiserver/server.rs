@@ -17,6 +17,7 @@ use super::error::{ApiResult, StatusError};
 use super::handlers::{self, Reply};
 use super::logs;
 use super::request::{self, Route, Shape, Target};
+use super::scale;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::Store;
 use super::table::IncludeObject;
@@ -243,6 +244,19 @@ async fn resource(
             let opts = handlers::delete_options(&body, &q)?;
             Ok(reply(handlers::delete_collection(
                 store, rt, ns, &opts, &q,
+            )?))
+        }
+        (_, Some(name), Some("scale")) => {
+            let (h, body) = read_body(&ctx, req).await?;
+            let ns = ns.unwrap_or_default();
+            Ok(reply(scale::serve(
+                store,
+                &method,
+                rt,
+                ns,
+                name,
+                &body,
+                content_type(&h),
             )?))
         }
         _ => Err(StatusError::method_not_allowed()),

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::error::{ApiResult, FieldError, StatusError};
 use super::meta;
 use super::resources::ResourceType;
+use super::workloads;
 
 fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     if !v.get(key).is_some_and(Value::is_object) {
@@ -46,6 +47,7 @@ pub fn init_meta(obj: &mut Value) {
     ] {
         m.remove(k);
     }
+    workloads::generate_job_selector(obj);
 }
 
 /// Defaults and validates a new object; `obj` has its final name.
@@ -75,6 +77,9 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         }
         ("", "Secret") => fold_string_data(obj, &mut errs),
         ("", "Event") => default_event(obj),
+        (group, kind) if workloads::handles(group, kind) => {
+            workloads::prepare_create(kind, obj, &mut errs)
+        }
         _ => {}
     }
     if !errs.is_empty() {
@@ -262,7 +267,12 @@ pub fn qos_class(spec: &Value) -> &'static str {
     }
 }
 
-fn validate_containers(spec: &Value, key: &str, required: bool, errs: &mut Vec<FieldError>) {
+pub(super) fn validate_containers(
+    spec: &Value,
+    key: &str,
+    required: bool,
+    errs: &mut Vec<FieldError>,
+) {
     let path = format!("spec.{key}");
     let list = spec[key].as_array();
     if required && list.is_none_or(|l| l.is_empty()) {
@@ -355,7 +365,7 @@ pub fn prepare_update(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let has_status = matches!(rt.kind, "Pod" | "Node" | "Namespace") && rt.group.is_empty();
+    let has_status = rt.subresources.contains(&"status");
     if sub == Some("status") {
         // ResetObjectMetaForStatus: only the status changes.
         let mut out = old.clone();
@@ -419,6 +429,9 @@ pub fn prepare_update(
             } else {
                 new["metadata"]["labels"] = json!({"kubernetes.io/metadata.name": name.clone()});
             }
+        }
+        (group, kind) if workloads::handles(group, kind) => {
+            workloads::prepare_update(kind, old, &mut new, &mut errs)
         }
         ("", "Secret") => {
             fold_string_data(&mut new, &mut errs);

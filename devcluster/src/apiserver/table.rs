@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::meta::age;
 use super::resources::ResourceType;
+use super::{workload_table, workloads};
 
 /// What each row carries in `object` (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,9 @@ pub fn columns(rt: &ResourceType) -> Vec<Value> {
             col("Kernel-Version", "string", "", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
             col("Container-Runtime", "string", "", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
         ],
+        (group, kind) if workloads::handles(group, kind) => {
+            workload_table::columns(kind, name, age_col)
+        }
         ("", "Namespace") => vec![
             name,
             col("Status", "string", "", 0, "The status of the namespace"),
@@ -436,6 +440,7 @@ pub fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
             json!(age(created)),
         ],
         (_, "Event") => event_cells(obj),
+        (group, kind) if workloads::handles(group, kind) => workload_table::cells(kind, obj),
         _ => vec![name, created.clone()],
     }
 }

@@ -32,6 +32,9 @@ pub fn round_trip_as(rt: &ResourceType, obj: &Value) -> Result<Value, String> {
         ("", "ServiceAccount") => round_trip::<ServiceAccount>(obj),
         ("coordination.k8s.io", "Lease") => round_trip::<Lease>(obj),
         ("events.k8s.io", "Event") => round_trip::<k8s_openapi::api::events::v1::Event>(obj),
+        ("apps", "Deployment") => round_trip::<k8s_openapi::api::apps::v1::Deployment>(obj),
+        ("apps", "ReplicaSet") => round_trip::<k8s_openapi::api::apps::v1::ReplicaSet>(obj),
+        ("batch", "Job") => round_trip::<k8s_openapi::api::batch::v1::Job>(obj),
         _ => Ok(obj.clone()),
     }
 }
