@@ -40,6 +40,10 @@ pub struct ApiServerConfig {
     /// Where to write a kubeconfig for this server once it listens (https,
     /// its CA, the token). Default none.
     pub kubeconfig_path: Option<PathBuf>,
+    /// Whether the workload controllers and the garbage collector run
+    /// (Deployments, ReplicaSets, Jobs, ownerReferences). Default true:
+    /// what kube-controller-manager does next to a real API server.
+    pub controllers: bool,
 }
 
 impl ApiServerConfig {
@@ -56,6 +60,7 @@ impl ApiServerConfig {
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
             kubeconfig_path: None,
+            controllers: true,
         }
     }
 }

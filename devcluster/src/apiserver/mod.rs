@@ -3,15 +3,20 @@
 //! Production talks to a real kube-apiserver; this one serves the subset we
 //! use (core/v1 namespaces, pods with status/binding/log, nodes, events,
 //! configmaps, secrets, serviceaccounts; coordination.k8s.io/v1 leases;
-//! events.k8s.io/v1 events) with the same wire behaviour, so kubectl and
+//! events.k8s.io/v1 events; apps/v1 deployments and replicasets with
+//! status/scale, batch/v1 jobs with status) with the same wire behaviour,
+//! and runs the controllers that make those workloads work (`controllers`:
+//! deployment, replicaset, job, garbage collector), so kubectl and
 //! kube-rs work against it unchanged: discovery and OpenAPI v3 as kubectl
 //! reads them, Status errors with kube-apiserver's codes and messages,
 //! resourceVersion/watch/410 semantics, three patch formats, Table printing,
-//! graceful pod deletion and a durable store.
+//! graceful pod deletion, deletion propagation and a durable store.
 //!
 //! Layout (private modules unless noted): `store` (objects, rv, history,
 //! persistence), `watch` (streams), `strategy` (per-resource defaulting and
-//! validation), `patch`, `table`, `discovery`, `protobuf` (kubectl's
+//! validation; `workloads` for the workload kinds), `patch`, `table`
+//! (`workload_table`), `scale`, `propagation`, `label_selector`,
+//! `controllers`, `discovery`, `protobuf` (kubectl's
 //! protobuf bodies), `handlers` (verbs), `server` (HTTP shell), public
 //! [`logs`] (kubelet proxy and its client), [`tls`] (CA and serving cert),
 //! [`config`] and [`error`] (Status bodies).
@@ -27,6 +32,7 @@
 //! ```
 
 pub mod config;
+mod controllers;
 mod discovery;
 pub mod error;
 mod handlers;
@@ -165,6 +171,10 @@ async fn run(
 ) -> Result<()> {
     let Built { ctx, router, tls } = built;
     let (stop_tx, stop_rx) = signal::channel(false);
+    let controllers = ctx
+        .config
+        .controllers
+        .then(|| tokio::spawn(controllers::run(ctx.store.clone(), stop_rx.clone())));
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -201,6 +211,13 @@ async fn run(
     }
     ctx.closing.send_modify(|e| *e += 1);
     let _ = stop_tx.send(true);
+    if let Some(c) = controllers {
+        if let Err(e) = c.await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    }
     // Watches end at once; a request still streaming (a followed log) gets
     // a bounded grace period, then its connection is dropped.
     let drain = async { while conns.join_next().await.is_some() {} };

@@ -1,7 +1,7 @@
 //! Decoding of `application/vnd.kubernetes.protobuf` request bodies for the
 //! kinds kubectl's generators send that way (`kubectl create namespace |
-//! configmap | secret | serviceaccount`); kubectl sends everything else as
-//! JSON. Responses are always JSON, which kubectl accepts.
+//! configmap | secret | serviceaccount | deployment | job`); kubectl sends
+//! everything else as JSON. Responses are always JSON, which kubectl accepts.
 //!
 //! The envelope is `"k8s\0"` + `runtime.Unknown{typeMeta=1{apiVersion=1,
 //! kind=2}, raw=2, contentEncoding=3, contentType=4}`; `raw` holds the object
@@ -24,6 +24,14 @@ enum Kind {
     MapStrBytes,
     RepStr,
     RepMsg(&'static [Field]),
+    /// A non-pointer integer: gogo writes 0, Go's JSON omits it.
+    Int0,
+    /// A non-pointer bool: gogo writes false, Go's JSON omits it.
+    Flag,
+    /// `intstr.IntOrString{type=1, intVal=2, strVal=3}`.
+    IntOrStr,
+    /// `map<string, resource.Quantity{string=1}>`.
+    MapStrQuantity,
 }
 
 type Field = (u32, &'static str, Kind);
@@ -44,7 +52,7 @@ static OBJECT_META: &[Field] = &[
     (4, "selfLink", Kind::Str),
     (5, "uid", Kind::Str),
     (6, "resourceVersion", Kind::Str),
-    (7, "generation", Kind::Int),
+    (7, "generation", Kind::Int0),
     (8, "creationTimestamp", Kind::Time),
     (9, "deletionTimestamp", Kind::Time),
     (10, "deletionGracePeriodSeconds", Kind::Int),
@@ -107,6 +115,143 @@ static SERVICE_ACCOUNT: &[Field] = &[
     (2, "secrets", Kind::RepMsg(OBJECT_REFERENCE)),
     (3, "imagePullSecrets", Kind::RepMsg(LOCAL_OBJECT_REFERENCE)),
     (4, "automountServiceAccountToken", Kind::Bool),
+];
+
+// Workloads as `kubectl create deployment|job` send them: the fields its
+// generators set, from k8s.io/api apps/v1, batch/v1 and core/v1
+// generated.proto and apimachinery's meta/v1 LabelSelector.
+
+static LABEL_SELECTOR: &[Field] = &[
+    (1, "matchLabels", Kind::MapStrStr),
+    (
+        2,
+        "matchExpressions",
+        Kind::RepMsg(&[
+            (1, "key", Kind::Str),
+            (2, "operator", Kind::Str),
+            (3, "values", Kind::RepStr),
+        ]),
+    ),
+];
+
+static CONTAINER: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "image", Kind::Str),
+    (3, "command", Kind::RepStr),
+    (4, "args", Kind::RepStr),
+    (5, "workingDir", Kind::Str),
+    (
+        6,
+        "ports",
+        Kind::RepMsg(&[
+            (1, "name", Kind::Str),
+            (2, "hostPort", Kind::Int0),
+            (3, "containerPort", Kind::Int),
+            (4, "protocol", Kind::Str),
+            (5, "hostIP", Kind::Str),
+        ]),
+    ),
+    (
+        7,
+        "env",
+        Kind::RepMsg(&[(1, "name", Kind::Str), (2, "value", Kind::Str)]),
+    ),
+    (
+        8,
+        "resources",
+        Kind::Msg(&[
+            (1, "limits", Kind::MapStrQuantity),
+            (2, "requests", Kind::MapStrQuantity),
+        ]),
+    ),
+    (13, "terminationMessagePath", Kind::Str),
+    (14, "imagePullPolicy", Kind::Str),
+    (16, "stdin", Kind::Flag),
+    (17, "stdinOnce", Kind::Flag),
+    (18, "tty", Kind::Flag),
+    (20, "terminationMessagePolicy", Kind::Str),
+];
+
+static POD_TEMPLATE_SPEC: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (2, "containers", Kind::RepMsg(CONTAINER)),
+            (3, "restartPolicy", Kind::Str),
+            (4, "terminationGracePeriodSeconds", Kind::Int),
+            (5, "activeDeadlineSeconds", Kind::Int),
+            (6, "dnsPolicy", Kind::Str),
+            (7, "nodeSelector", Kind::MapStrStr),
+            (8, "serviceAccountName", Kind::Str),
+            (10, "nodeName", Kind::Str),
+            (11, "hostNetwork", Kind::Flag),
+            (19, "schedulerName", Kind::Str),
+            (20, "initContainers", Kind::RepMsg(CONTAINER)),
+        ]),
+    ),
+];
+
+static DEPLOYMENT: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "replicas", Kind::Int),
+            (2, "selector", Kind::Msg(LABEL_SELECTOR)),
+            (3, "template", Kind::Msg(POD_TEMPLATE_SPEC)),
+            (
+                4,
+                "strategy",
+                Kind::Msg(&[
+                    (1, "type", Kind::Str),
+                    (
+                        2,
+                        "rollingUpdate",
+                        Kind::Msg(&[
+                            (1, "maxUnavailable", Kind::IntOrStr),
+                            (2, "maxSurge", Kind::IntOrStr),
+                        ]),
+                    ),
+                ]),
+            ),
+            (5, "minReadySeconds", Kind::Int0),
+            (6, "revisionHistoryLimit", Kind::Int),
+            (7, "paused", Kind::Flag),
+            (9, "progressDeadlineSeconds", Kind::Int),
+        ]),
+    ),
+    (3, "status", Kind::Msg(&[])),
+];
+
+static JOB: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "parallelism", Kind::Int),
+            (2, "completions", Kind::Int),
+            (3, "activeDeadlineSeconds", Kind::Int),
+            (4, "selector", Kind::Msg(LABEL_SELECTOR)),
+            (5, "manualSelector", Kind::Bool),
+            (6, "template", Kind::Msg(POD_TEMPLATE_SPEC)),
+            (7, "backoffLimit", Kind::Int),
+            (8, "ttlSecondsAfterFinished", Kind::Int),
+            (9, "completionMode", Kind::Str),
+            (10, "suspend", Kind::Bool),
+            (14, "podReplacementPolicy", Kind::Str),
+        ]),
+    ),
+    (3, "status", Kind::Msg(&[])),
+];
+
+static INT_OR_STRING: &[Field] = &[
+    (1, "type", Kind::Int),
+    (2, "intVal", Kind::Int),
+    (3, "strVal", Kind::Str),
 ];
 
 static TIME: &[Field] = &[(1, "seconds", Kind::Int), (2, "nanos", Kind::Int)];
@@ -205,6 +350,23 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), DecodeError
     Ok((k, v))
 }
 
+/// A `map<string, Quantity>` entry: the quantity as its string.
+fn quantity_entry(b: &[u8]) -> Result<(String, Value), DecodeError> {
+    let mut r = Reader { buf: b };
+    let (mut k, mut v) = (String::new(), json!("0"));
+    while let Some((f, p)) = r.next()? {
+        match (f, p) {
+            (1, Payload::Bytes(b)) => k = utf8(b)?,
+            (2, Payload::Bytes(b)) => {
+                let q = message(b, &[(1, "string", Kind::Str)])?;
+                v = q.get("string").cloned().unwrap_or(json!("0"));
+            }
+            _ => {}
+        }
+    }
+    Ok((k, v))
+}
+
 fn time(b: &[u8]) -> Result<Value, DecodeError> {
     let t = message(b, TIME)?;
     let secs = t["seconds"].as_i64().unwrap_or(0);
@@ -227,6 +389,13 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, DecodeError> {
         match (kind, payload) {
             (Kind::Bool, Payload::Varint(v)) => {
                 out.insert(name.into(), json!(v != 0));
+            }
+            (Kind::Int0, Payload::Varint(0)) | (Kind::Flag, Payload::Varint(0)) => {}
+            (Kind::Int0, Payload::Varint(v)) => {
+                out.insert(name.into(), json!(v as i64));
+            }
+            (Kind::Flag, Payload::Varint(_)) => {
+                out.insert(name.into(), json!(true));
             }
             (Kind::Int, Payload::Varint(v)) => {
                 // int64/int32 are two's complement varints.
@@ -260,6 +429,22 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, DecodeError> {
                 let a = out.entry(name).or_insert_with(|| json!([]));
                 if let Some(a) = a.as_array_mut() {
                     a.push(json!(s));
+                }
+            }
+            (Kind::IntOrStr, Payload::Bytes(b)) => {
+                let v = message(b, INT_OR_STRING)?;
+                let value = if v["type"] == 1 {
+                    json!(v["strVal"].as_str().unwrap_or_default())
+                } else {
+                    json!(v["intVal"].as_i64().unwrap_or(0))
+                };
+                out.insert(name.into(), value);
+            }
+            (Kind::MapStrQuantity, Payload::Bytes(b)) => {
+                let (k, v) = quantity_entry(b)?;
+                let m = out.entry(name).or_insert_with(|| json!({}));
+                if let Some(m) = m.as_object_mut() {
+                    m.insert(k, v);
                 }
             }
             (Kind::RepMsg(s), Payload::Bytes(b)) => {
@@ -308,6 +493,8 @@ pub fn decode(body: &[u8]) -> Result<Value, DecodeError> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
+        ("batch/v1", "Job") => JOB,
         _ => {
             return Err(DecodeError::UnsupportedKind(format!(
                 "{api_version}, Kind={kind}"

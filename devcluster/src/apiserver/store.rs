@@ -339,6 +339,11 @@ impl Store {
         (items, g.rv, self.tx.subscribe())
     }
 
+    /// A receiver of every change committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.tx.subscribe()
+    }
+
     /// Changes after `from_rv` plus a live receiver; `Err(oldest)` with the
     /// compacted rv when `from_rv` is older than the retained history.
     pub fn subscribe_from(&self, from_rv: u64) -> std::result::Result<Subscription, u64> {

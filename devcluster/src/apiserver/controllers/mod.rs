@@ -1,0 +1,121 @@
+//! The workload controllers of the embedded API server — what
+//! kube-controller-manager does on a real cluster for Deployments,
+//! ReplicaSets and Jobs, and its garbage collector for ownerReferences —
+//! so that `kube-mesos local` runs Deployments and Jobs, and the framework
+//! sees the pod churn they cause, while staying a plain scheduler that
+//! knows nothing of them.
+//!
+//! Each controller is a pure function from a snapshot of objects (and the
+//! time) to [`Action`]s: creates, updates, status updates and deletes. The
+//! runner here is the thin shell: it reads snapshots from the store, and
+//! performs the actions through the same verb handlers the HTTP API uses
+//! (defaulting, validation, resourceVersion preconditions, graceful pod
+//! deletion, watch events), never by writing storage directly. The store's
+//! reads are consistent with its writes, so a controller never acts on a
+//! stale cache and needs no "expectations" as client-go controllers do.
+//!
+//! The runner reconciles everything when a relevant object changes (after a
+//! short batching pause) and once a second anyway, for what depends on time
+//! alone (minReadySeconds, progress deadlines, Job back-off and deadlines).
+//! Conflicts (409) are left for the next pass, as a requeue.
+//!
+//! Modules: [`client`] (actions performed through the handlers), [`pods`]
+//! (pod predicates and templates), [`replicaset`], [`deployment`], [`job`],
+//! [`gc`], [`meta`] (owner references, conditions, the clock).
+
+pub mod client;
+pub mod deployment;
+pub mod gc;
+pub mod job;
+pub mod meta;
+pub mod pods;
+pub mod replicaset;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use super::store::Store;
+pub use client::Action;
+pub use meta::Clock;
+
+/// Store buckets whose changes wake the controllers.
+const WATCHED: &[&str] = &["pods", "replicasets", "deployments", "jobs"];
+
+/// Pause after a change before reconciling, so a burst of changes (a
+/// rollout's pod updates) is handled in one pass.
+const BATCH: Duration = Duration::from_millis(50);
+
+/// Reconcile at least this often (time-driven transitions).
+const RESYNC: Duration = Duration::from_secs(1);
+
+/// One pass of every controller over the current state, each acting on a
+/// fresh snapshot that includes what the previous one did.
+pub fn reconcile_all(store: &Store, clock: &Clock) {
+    let run = |name: &str, actions: Vec<Action>| {
+        for action in actions {
+            if let Err(e) = client::perform(store, &action) {
+                tracing::debug!(controller = name, action = %action, code = e.code, error = %e.message, "controller action not applied; retried on the next pass");
+            }
+        }
+    };
+    run("garbagecollector", gc::reconcile(&gc::snapshot(store)));
+    let (pods, _) = store.list("pods", None);
+    let (replicasets, _) = store.list("replicasets", None);
+    let mut actions = Vec::new();
+    for rs in &replicasets {
+        actions.extend(replicaset::reconcile(rs, &pods, clock));
+    }
+    run("replicaset", actions);
+    let (pods, _) = store.list("pods", None);
+    let (replicasets, _) = store.list("replicasets", None);
+    let (deployments, _) = store.list("deployments", None);
+    let mut actions = Vec::new();
+    for d in &deployments {
+        actions.extend(deployment::reconcile(d, &replicasets, &pods, clock));
+    }
+    run("deployment", actions);
+    let (jobs, _) = store.list("jobs", None);
+    let (pods, _) = store.list("pods", None);
+    let mut actions = job::release_orphans(&pods, &jobs);
+    for j in &jobs {
+        actions.extend(job::reconcile(j, &pods, clock));
+    }
+    run("job", actions);
+}
+
+/// Runs the controllers until `stop` changes.
+pub async fn run(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut changes = store.subscribe();
+    tracing::info!("workload controllers started");
+    loop {
+        // The store's lock is held briefly per call; a pass is synchronous
+        // work, so it runs on the blocking pool.
+        let s = store.clone();
+        let pass = tokio::task::spawn_blocking(move || reconcile_all(&s, &Clock::now()));
+        if let Err(e) = pass.await {
+            if e.is_panic() {
+                tracing::error!("a controller pass panicked; continuing");
+            }
+        }
+        let resync = tokio::time::sleep(RESYNC);
+        tokio::pin!(resync);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = &mut resync => break,
+                change = changes.recv() => match change {
+                    Ok(c) if !WATCHED.contains(&c.storage.as_str()) => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        tokio::time::sleep(BATCH).await;
+                        // Everything queued meanwhile is covered by this pass.
+                        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
+                        break;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
