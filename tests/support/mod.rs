@@ -484,31 +484,45 @@ pub fn wait_for<T>(
 
 /// Runs kubectl with `KUBECONFIG=kubeconfig`, killed after 90 s.
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
+    // Global flags first: what follows `--` belongs to the container.
     let mut child = Command::new("kubectl")
-        .args(args)
         .arg("--request-timeout=20s")
+        .args(args)
         .env("KUBECONFIG", kubeconfig)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl is installed");
+    // Drain both pipes while it runs: a large output (a list of 50 pods)
+    // would otherwise fill the pipe and block kubectl until the timeout.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = Instant::now() + KUBECTL_TIMEOUT;
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             _ => {
                 let _ = child.kill();
-                break;
+                let _ = child.wait();
+                break None;
             }
         }
-    }
-    let out = child.wait_with_output().expect("kubectl output");
+    };
     (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.is_some_and(|s| s.success()),
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
     )
 }
 
