@@ -38,7 +38,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Framework(args) => run_framework(*args),
         Command::Executor(args) => run_executor(*args),
-        Command::Local(args) => Ok(local::run(*args)?),
+        Command::Local(args) => match local::run(*args)? {
+            0 => Ok(()),
+            code => std::process::exit(code),
+        },
     }
 }
 

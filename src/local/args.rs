@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use kube_mesos_devcluster::mesos::agent::resources::{parse_attributes, parse_resources};
 
 use super::error::LocalError;
@@ -44,17 +44,21 @@ impl LocalRuntime {
     }
 }
 
-/// `kube-mesos local` flags.
+/// `kube-mesos local`: the cluster flags, run in the foreground, or one of
+/// the lifecycle subcommands (`up`, `down`, `status`, `delete`).
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "local",
+    args_conflicts_with_subcommands = true,
     about = "Start a whole kube-mesos cluster on this machine: Mesos master and agents, \
              a Kubernetes API server and the framework",
     long_about = "Start a whole kube-mesos cluster on this machine: an embedded Mesos master, \
 N Mesos agents (whose executor is this very binary, `kube-mesos executor`), an embedded \
 Kubernetes API server and the kube-mesos framework. kubectl works against it through \
 <data-dir>/kubeconfig. No kube-scheduler runs, so the framework also schedules pods of \
-`default-scheduler`: manifests need no change.
+`default-scheduler`: manifests need no change. Deployments, ReplicaSets and Jobs work: the API server runs their controllers and the garbage collector.
+
+`kube-mesos local up` starts it in the background and returns once it is ready, merging a `kube-mesos` context into your kubeconfig; `status`, `down` and `delete` follow (see `kube-mesos local up --help`). Without a subcommand it runs in the foreground.
 
 It prints the kubeconfig path, the API server and Mesos master URLs, and the line \
 `kube-mesos local is ready` once a pod can be scheduled.
@@ -68,12 +72,77 @@ framework reconciles the pods with Mesos: a pod whose containers were stopped en
 Failed, it is not restarted. Only a crash (kill -9) leaves pods running: a restart on the \
 same data dir within 15 minutes (the agents' recovery timeout) finds them again.",
     after_help = "Examples:
+  kube-mesos local up && kubectl --context kube-mesos get nodes
+  kube-mesos local status
+  kube-mesos local down
+  kube-mesos local delete
   kube-mesos local
   kube-mesos local --agents 2 --agent-attributes '0=rack:r1;zone:a' --agent-attributes '1=rack:r2;zone:b'
   kube-mesos local --agent-resources '0=cpus:2;mem:2048;disk:4096;ports:[31000-31999]'
   kube-mesos local --runtime cri --cri-socket /run/containerd/containerd.sock"
 )]
 pub struct LocalArgs {
+    /// The cluster, when run in the foreground.
+    #[command(flatten)]
+    pub flags: ClusterFlags,
+
+    /// A lifecycle command instead of running in the foreground.
+    #[command(subcommand)]
+    pub action: Option<LocalAction>,
+}
+
+/// What `kube-mesos local` does besides running in the foreground.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LocalAction {
+    /// Start the cluster in the background and return once it is ready
+    /// (like `kind create cluster` / `minikube start`); on a data dir that
+    /// holds a stopped cluster, resume it.
+    Up(UpArgs),
+    /// Stop the cluster gracefully (pods are stopped, their objects kept);
+    /// `up` resumes it.
+    Down(DataDirArg),
+    /// Say what runs (API server, Mesos master and agents, framework,
+    /// Nodes, pods) and whether it is healthy. Exit code 0: running and
+    /// healthy; 1: running but not healthy; 3: not running.
+    Status(DataDirArg),
+    /// Stop the cluster if it runs, and remove its data dir and its
+    /// kubeconfig context.
+    Delete(DataDirArg),
+}
+
+/// `--data-dir` alone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// The cluster's data dir.
+    #[arg(long, default_value = "./.kube-mesos")]
+    pub data_dir: PathBuf,
+}
+
+/// `kube-mesos local up` flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  kube-mesos local up
+  kube-mesos local up --agents 2
+  kube-mesos local up --no-kubeconfig-merge && export KUBECONFIG=.kube-mesos/kubeconfig")]
+pub struct UpArgs {
+    /// The cluster. On a data dir that holds a cluster already, give no
+    /// flags (its own are reused) or the same ones.
+    #[command(flatten)]
+    pub flags: ClusterFlags,
+
+    /// Longest wait for the cluster to become ready, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub wait: u64,
+
+    /// Do not merge a `kube-mesos` context into $KUBECONFIG (its first
+    /// file) or ~/.kube/config; use <data-dir>/kubeconfig instead.
+    #[arg(long)]
+    pub no_kubeconfig_merge: bool,
+}
+
+/// The flags that describe a cluster.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct ClusterFlags {
     /// Directory for all state: API server objects, agent work dirs and
     /// checkpoints, executor state, kubeconfig. Restarting on the same
     /// directory resumes the cluster.
@@ -191,7 +260,45 @@ pub fn default_resources(index: usize, size: HostSize) -> String {
     )
 }
 
-impl LocalArgs {
+impl ClusterFlags {
+    /// The flags as command-line arguments (without `--data-dir`), to
+    /// start the same cluster again.
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut argv = vec!["--agents".to_string(), self.agents.to_string()];
+        for a in &self.agent_attributes {
+            argv.extend(["--agent-attributes".to_string(), a.clone()]);
+        }
+        for r in &self.agent_resources {
+            argv.extend(["--agent-resources".to_string(), r.clone()]);
+        }
+        argv.extend([
+            "--runtime".to_string(),
+            self.runtime.as_str().to_string(),
+            "--cri-socket".to_string(),
+            self.cri_socket.display().to_string(),
+            "--api-port".to_string(),
+            self.api_port.to_string(),
+            "--mesos-port".to_string(),
+            self.mesos_port.to_string(),
+        ]);
+        argv
+    }
+
+    /// Parses flags given as `to_argv` wrote them, for `data_dir`.
+    pub fn from_argv(data_dir: &std::path::Path, argv: &[String]) -> Result<Self, LocalError> {
+        let mut full = vec!["local".to_string(), "--data-dir".to_string()];
+        full.push(data_dir.display().to_string());
+        full.extend(argv.iter().cloned());
+        LocalArgs::try_parse_from(full)
+            .map(|a| a.flags)
+            .map_err(|e| LocalError::ArgsInvalid(e.to_string()))
+    }
+
+    /// Whether every flag but `--data-dir` has its default value.
+    pub fn is_default(&self) -> bool {
+        Self::from_argv(&self.data_dir, &[]).is_ok_and(|d| &d == self)
+    }
+
     /// Validates the flags into a plan for a host of `size`.
     pub fn into_plan(self, size: HostSize) -> Result<LocalPlan, LocalError> {
         if self.agents == 0 || self.agents > MAX_AGENTS {
@@ -270,7 +377,41 @@ mod tests {
         full.extend_from_slice(argv);
         LocalArgs::try_parse_from(full)
             .map_err(|e| LocalError::ArgsInvalid(e.to_string()))?
+            .flags
             .into_plan(SIZE)
+    }
+
+    #[test]
+    fn flags_round_trip_through_argv_and_subcommands_parse() {
+        let flags = LocalArgs::try_parse_from([
+            "local",
+            "--agents",
+            "2",
+            "--agent-attributes",
+            "1=rack:r2",
+        ])
+        .unwrap()
+        .flags;
+        assert!(!flags.is_default());
+        let again = ClusterFlags::from_argv(&flags.data_dir, &flags.to_argv()).unwrap();
+        assert_eq!(again, flags);
+        let up =
+            LocalArgs::try_parse_from(["local", "up", "--agents", "2", "--wait", "10"]).unwrap();
+        let Some(LocalAction::Up(up)) = up.action else {
+            panic!("not up");
+        };
+        assert_eq!(
+            (up.flags.agents, up.wait, up.no_kubeconfig_merge),
+            (2, 10, false)
+        );
+        assert!(matches!(
+            LocalArgs::try_parse_from(["local", "down", "--data-dir", "/x"])
+                .unwrap()
+                .action,
+            Some(LocalAction::Down(DataDirArg { .. }))
+        ));
+        let plain = LocalArgs::try_parse_from(["local"]).unwrap();
+        assert!(plain.action.is_none() && plain.flags.is_default());
     }
 
     #[test]

@@ -26,10 +26,14 @@ use tokio::task::JoinHandle;
 
 use super::args::{AgentSpec, LocalPlan, LocalRuntime};
 use super::error::{LocalError, Result};
+use super::probe;
 use super::state::{port_to_bind, write_private, LocalState};
 
 /// The line printed once a pod can be scheduled. Tests and scripts wait for it.
 pub const READY_LINE: &str = "kube-mesos local is ready";
+
+/// The prefix of the lines that tell how far starting got (`up` shows them).
+pub const PROGRESS: &str = "progress: ";
 
 /// How long the whole stop may take before we give up waiting (executors
 /// stop their pods within their grace periods; this bounds a stuck part).
@@ -459,10 +463,18 @@ async fn wait_ready(
         }
     }
     tracing::info!("agents registered");
+    println!(
+        "{PROGRESS}{} Mesos agent(s) registered with the master",
+        agents.len()
+    );
     let started = tokio::time::Instant::now();
     let mut warned = false;
     loop {
-        if http_status(framework_http, "/readyz").await == Some(200) {
+        if probe::get(framework_http, "/readyz")
+            .await
+            .map(|(code, _)| code)
+            == Some(200)
+        {
             break;
         }
         warn_slow(
@@ -473,6 +485,7 @@ async fn wait_ready(
         tokio::time::sleep(READY_POLL).await;
     }
     tracing::info!("framework subscribed");
+    println!("{PROGRESS}framework subscribed to the Mesos master");
     let nodes: kube::Api<Node> = kube::Api::all(kube.clone());
     for spec in specs {
         loop {
@@ -483,6 +496,7 @@ async fn wait_ready(
             tokio::time::sleep(READY_POLL).await;
         }
     }
+    println!("{PROGRESS}Nodes registered");
     true
 }
 
@@ -491,35 +505,6 @@ fn warn_slow(warned: &mut bool, started: tokio::time::Instant, what: &str) {
         *warned = true;
         tracing::warn!("still not ready after 60 s: {what}");
     }
-}
-
-/// The status code of a plain `GET path` on `addr`, if it answered.
-async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.ok()?;
-        parse_status_line(&response)
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// The code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
-pub fn parse_status_line(response: &[u8]) -> Option<u16> {
-    let line = response.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    parts.next()?.parse().ok()
 }
 
 /// Completes once at least `count` signals were seen.
@@ -537,17 +522,6 @@ pub async fn wait_signals(mut signals: Signals, count: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_lines_parse() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n\r\nok"), Some(200));
-        assert_eq!(
-            parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\n"),
-            Some(503)
-        );
-        assert_eq!(parse_status_line(b"garbage"), None);
-        assert_eq!(parse_status_line(b""), None);
-    }
 
     #[test]
     fn only_unsafe_names_are_quoted() {

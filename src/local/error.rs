@@ -106,6 +106,93 @@ pub enum LocalError {
     /// The tokio runtime could not be built.
     #[error("starting the async runtime failed")]
     RuntimeFailed(#[source] std::io::Error),
+    /// The data dir holds a cluster started with other flags.
+    #[error(
+        "{path} holds another cluster, started with: {saved}\n\
+         run `kube-mesos local up --data-dir {path}` without cluster flags to resume it, \
+         `kube-mesos local delete --data-dir {path}` to remove it, or choose another --data-dir"
+    )]
+    OtherCluster {
+        /// The data dir.
+        path: PathBuf,
+        /// Its flags.
+        saved: String,
+    },
+    /// `up` or `delete` was pointed at a directory that is no kube-mesos data dir.
+    #[error("{path} is not a kube-mesos data dir (it holds other files, but no local.json or local.lock); kube-mesos local leaves it alone: choose another --data-dir")]
+    NotADataDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A port asked for is taken.
+    #[error("port {port} ({what}) is taken on 127.0.0.1: another program or another kube-mesos local uses it; choose another port or stop that one")]
+    PortTaken {
+        /// Which server.
+        what: &'static str,
+        /// The port.
+        port: u16,
+    },
+    /// The background instance could not be started.
+    #[error("starting kube-mesos local in the background failed")]
+    SpawnFailed(#[source] std::io::Error),
+    /// The background instance exited before it was ready.
+    #[error("kube-mesos local stopped before it was ready; its output ({log}):\n{tail}")]
+    StartFailed {
+        /// Where its output is.
+        log: PathBuf,
+        /// The last lines of it.
+        tail: String,
+    },
+    /// The background instance was not ready in time (it keeps starting).
+    #[error("kube-mesos local is not ready after {secs} s; it keeps starting in the background (pid {pid}): see {log}, `kube-mesos local status`, or stop it with `kube-mesos local down`")]
+    StartTimedOut {
+        /// The wait.
+        secs: u64,
+        /// Its pid.
+        pid: u32,
+        /// Its output.
+        log: PathBuf,
+    },
+    /// The running instance did not stop.
+    #[error("kube-mesos local (pid {pid}) did not stop; see {log}")]
+    StopTimedOut {
+        /// Its pid.
+        pid: i32,
+        /// Its log.
+        log: PathBuf,
+    },
+    /// The running instance left no pid to signal.
+    #[error("kube-mesos local runs on {path} but left no pid in {path}/local.pid; stop it with Ctrl-C where it runs")]
+    PidUnknown {
+        /// The data dir.
+        path: PathBuf,
+    },
+    /// Signalling the instance failed.
+    #[error("signalling kube-mesos local (pid {pid}) failed")]
+    SignalFailed {
+        /// Its pid.
+        pid: i32,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// kubectl could not merge or remove the context.
+    #[error("kubectl config {what} failed: {stderr}")]
+    KubeconfigMergeFailed {
+        /// The kubectl config subcommand.
+        what: String,
+        /// What kubectl said.
+        stderr: String,
+    },
+    /// The data dir could not be removed.
+    #[error("removing {path} failed")]
+    RemoveFailed {
+        /// The path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A second signal or the stop deadline cut the shutdown short.
     #[error("forced exit before everything stopped")]
     ForcedExit,

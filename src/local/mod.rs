@@ -9,11 +9,18 @@
 //!
 //! Layout: [`args`] (flags → [`args::LocalPlan`], pure), [`state`] (ports and
 //! tokens remembered in the data dir), [`cluster`] (the async shell:
-//! start, readiness, stop), [`error`].
+//! start, readiness, stop), [`lifecycle`] (`up`, `down`, `status`,
+//! `delete`: the cluster as a background service), [`instance`] (lock, pid
+//! and saved flags of a data dir), [`kubeconfig`] (the context merged into
+//! the user's kubeconfig), [`probe`] (HTTP probes), [`error`].
 
 pub mod args;
 pub mod cluster;
 pub mod error;
+pub mod instance;
+pub mod kubeconfig;
+pub mod lifecycle;
+pub mod probe;
 pub mod state;
 
 pub use args::LocalArgs;
@@ -21,11 +28,25 @@ pub use error::{LocalError, Result};
 
 use tokio::sync::watch;
 
-/// Runs `kube-mesos local` until SIGINT/SIGTERM (a second one exits at once).
-pub fn run(args: LocalArgs) -> Result<()> {
-    let plan = args.into_plan(args::HostSize::detect())?;
+/// Runs `kube-mesos local` (in the foreground, or one of its lifecycle
+/// subcommands); returns the process exit code.
+pub fn run(args: LocalArgs) -> Result<i32> {
+    match args.action {
+        None => foreground(args.flags).map(|()| 0),
+        Some(args::LocalAction::Up(a)) => lifecycle::up(a),
+        Some(args::LocalAction::Down(a)) => lifecycle::down(a),
+        Some(args::LocalAction::Status(a)) => lifecycle::status(a),
+        Some(args::LocalAction::Delete(a)) => lifecycle::delete(a),
+    }
+}
+
+/// Runs the cluster until SIGINT/SIGTERM (a second one exits at once).
+fn foreground(flags: args::ClusterFlags) -> Result<()> {
+    let plan = flags.clone().into_plan(args::HostSize::detect())?;
     let layout = cluster::prepare_data_dir(&plan.data_dir)?;
     let _lock = cluster::lock_data_dir(&layout)?;
+    instance::write_pid(&layout)?;
+    instance::save_flags(&layout, &flags)?;
     let log_path = layout.root.join(LOG_FILE);
     init_logging(&log_path)?;
     println!("logs: {}", log_path.display());
@@ -39,6 +60,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
     // Do not wait for tasks still running (kubectl watches, or everything
     // after a forced exit): exiting is what was asked for.
     runtime.shutdown_background();
+    instance::remove_pid(&layout);
     result
 }
 
