@@ -61,6 +61,17 @@ fn fake_node(client: kube::Client) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A server with its controllers and a client; `None` without kubectl.
+async fn setup() -> Option<(TestServer, kube::Client)> {
+    if !have_kubectl() {
+        eprintln!("kubectl not installed; skipping");
+        return None;
+    }
+    let ts = start(|_| {}).await;
+    let client = client(&ts).await;
+    Some((ts, client))
+}
+
 async fn pods_with(client: &kube::Client, selector: &str) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
     api.list(&ListParams::default().labels(selector))
@@ -88,12 +99,9 @@ async fn ok(ts: &TestServer, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_scales_rolls_undoes_and_cascades() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
+    let Some((ts, client)) = setup().await else {
         return;
-    }
-    let ts = start(|_| {}).await;
-    let client = client(&ts).await;
+    };
     let node = fake_node(client.clone());
 
     ok(
@@ -229,12 +237,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_runs_to_completion_with_parallelism() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
+    let Some((ts, client)) = setup().await else {
         return;
-    }
-    let ts = start(|_| {}).await;
-    let client = client(&ts).await;
+    };
     let path = ts.dir.path().join("job.yaml");
     std::fs::write(&path, JOB).expect("write job");
     ok(&ts, &["apply", "-f", path.to_str().expect("utf-8")]).await;
@@ -290,12 +295,9 @@ async fn job_runs_to_completion_with_parallelism() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_and_foreground_deletion() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
+    let Some((ts, client)) = setup().await else {
         return;
-    }
-    let ts = start(|_| {}).await;
-    let client = client(&ts).await;
+    };
     let node = fake_node(client.clone());
     ok(
         &ts,

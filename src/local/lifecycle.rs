@@ -276,6 +276,12 @@ pub fn down(args: DataDirArg) -> Result<i32> {
         return Ok(0);
     };
     stop(&layout)?;
+    remove_context(&layout)?;
+    println!("`kube-mesos local up` resumes it; `kube-mesos local delete` removes it.");
+    Ok(0)
+}
+
+fn remove_context(layout: &Layout) -> Result<()> {
     if let Some(file) = kubeconfig::remove(&layout.root)? {
         println!(
             "Removed the {} context from {}.",
@@ -283,8 +289,7 @@ pub fn down(args: DataDirArg) -> Result<i32> {
             file.display()
         );
     }
-    println!("`kube-mesos local up` resumes it; `kube-mesos local delete` removes it.");
-    Ok(0)
+    Ok(())
 }
 
 /// Stops the instance if one runs; waits until it has.
@@ -346,13 +351,7 @@ pub fn delete(args: DataDirArg) -> Result<i32> {
         return Err(LocalError::NotADataDir { path: layout.root });
     }
     stop(&layout)?;
-    if let Some(file) = kubeconfig::remove(&layout.root)? {
-        println!(
-            "Removed the {} context from {}.",
-            kubeconfig::CONTEXT,
-            file.display()
-        );
-    }
+    remove_context(&layout)?;
     // After a crash, executors and pods outlive the instance: they are
     // this cluster's, and go with it.
     for round in 0..3 {

@@ -15,7 +15,7 @@ use super::meta;
 use super::resources::ResourceType;
 use super::workloads;
 
-fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
+pub(super) fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     if !v.get(key).is_some_and(Value::is_object) {
         v[key] = json!({});
     }
@@ -26,7 +26,7 @@ fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
 }
 
 /// Sets `key` unless it holds a value; like Go defaulting, "" counts as unset.
-fn default(m: &mut Map<String, Value>, key: &str, value: Value) {
+pub(super) fn default(m: &mut Map<String, Value>, key: &str, value: Value) {
     if m.get(key)
         .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
     {

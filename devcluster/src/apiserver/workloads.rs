@@ -9,11 +9,11 @@
 //! `strategy.rs` calls in here for these kinds; the controllers that act on
 //! the objects live in `controllers/`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::error::FieldError;
 use super::label_selector;
-use super::strategy;
+use super::strategy::{self, default, obj_mut};
 
 /// The label (and selector key) of a Job's pods that ties them to the Job's
 /// uid (`batch.kubernetes.io/controller-uid`), and its legacy twin.
@@ -22,22 +22,6 @@ const JOB_UID_LABEL_LEGACY: &str = "controller-uid";
 /// The label of a Job's pods with the Job's name, and its legacy twin.
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 const JOB_NAME_LABEL_LEGACY: &str = "job-name";
-
-fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
-    if !v.get(key).is_some_and(Value::is_object) {
-        v[key] = json!({});
-    }
-    match v.get_mut(key) {
-        Some(Value::Object(m)) => m,
-        _ => unreachable!("just set to an object"),
-    }
-}
-
-fn default(m: &mut Map<String, Value>, key: &str, value: Value) {
-    if m.get(key).is_none_or(Value::is_null) {
-        m.insert(key.to_string(), value);
-    }
-}
 
 /// Whether `kind` is one of the workloads handled here.
 pub fn handles(group: &str, kind: &str) -> bool {
