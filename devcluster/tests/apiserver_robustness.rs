@@ -88,7 +88,7 @@ async fn bad_requests_get_real_codes() {
     let (code, _) = h
         .send(
             "GET",
-            "/apis/apps/v1/namespaces/default/deployments",
+            "/apis/apps/v1/namespaces/default/statefulsets",
             None,
             vec![],
             true,
