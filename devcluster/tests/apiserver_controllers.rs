@@ -169,6 +169,11 @@ async fn deployment_scales_rolls_undoes_and_cascades() {
         (images(&pods) == ["busybox:2"] && pods.len() == 5).then_some(())
     })
     .await;
+    let described = ok(&ts, &["describe", "deployment", "web"]).await;
+    assert!(
+        described.contains("ScalingReplicaSet") && described.contains("Scaled up replica set web-"),
+        "{described}"
+    );
     let history = ok(&ts, &["rollout", "history", "deployment/web"]).await;
     assert!(history.contains('1') && history.contains('2'), "{history}");
 
@@ -269,6 +274,11 @@ async fn job_runs_to_completion_with_parallelism() {
     let job: serde_json::Value = serde_json::from_str(&job).expect("json");
     assert_eq!(job["status"]["succeeded"], 3, "{job}");
     assert!(job["status"]["completionTime"].is_string());
+    let described = ok(&ts, &["describe", "job", "count"]).await;
+    assert!(
+        described.contains("Completed") && described.contains("Job completed"),
+        "{described}"
+    );
     let pods = pods_with(&client, "batch.kubernetes.io/job-name=count").await;
     assert_eq!(pods.len(), 3);
     assert!(

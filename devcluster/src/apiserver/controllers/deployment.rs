@@ -201,8 +201,24 @@ impl Pass<'_> {
         self.old.iter().chain(self.new_rs.as_ref()).collect()
     }
 
+    fn scaling_event(&mut self, rs_name: &str, from: i64, to: i64) {
+        let direction = if to > from { "up" } else { "down" };
+        let message = format!("Scaled {direction} replica set {rs_name} from {from} to {to}");
+        self.actions.push(Action::Create(meta::event(
+            &self.d,
+            self.clock,
+            "deployment-controller",
+            "Normal",
+            "ScalingReplicaSet",
+            &message,
+        )));
+    }
+
     /// `scaleReplicaSet`: sets replicas and the scaling annotations.
     fn scale(&mut self, rs: &Value, to: i64) -> Value {
+        if replicas(rs) != to {
+            self.scaling_event(meta::name(rs), replicas(rs), to);
+        }
         let mut next = rs.clone();
         next["spec"]["replicas"] = json!(to);
         meta::set_annotation(&mut next, DESIRED_REPLICAS, &replicas(&self.d).to_string());
@@ -303,6 +319,9 @@ impl Pass<'_> {
             &(replicas(&self.d) + max_surge(&self.d)).to_string(),
         );
         self.actions.push(Action::Create(rs.clone()));
+        if initial > 0 {
+            self.scaling_event(&name, 0, initial);
+        }
         self.set_d_revision(next_revision);
         if has_deadline(&self.d) {
             let msg = format!("Created new replica set \"{name}\"");

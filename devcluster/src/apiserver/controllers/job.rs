@@ -279,6 +279,23 @@ pub fn reconcile(job: &Value, all_pods: &[Value], clock: &Clock) -> Vec<Action> 
             c["type"] = json!(terminal);
             c["lastProbeTime"] = json!(clock.text);
             c["lastTransitionTime"] = json!(clock.text);
+            let (ty, reason, message) = if terminal == "Complete" {
+                ("Normal", "Completed", "Job completed".to_string())
+            } else {
+                (
+                    "Warning",
+                    c["reason"].as_str().unwrap_or("Failed"),
+                    c["message"].as_str().unwrap_or_default().to_string(),
+                )
+            };
+            actions.push(Action::Create(meta::event(
+                job,
+                clock,
+                "job-controller",
+                ty,
+                reason,
+                &message,
+            )));
             meta::set_condition(&mut status, c);
             if terminal == "Complete" {
                 status["completionTime"] = json!(clock.text);

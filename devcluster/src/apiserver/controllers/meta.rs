@@ -164,6 +164,36 @@ pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
     obj["metadata"]["annotations"][key] = json!(value);
 }
 
+/// A core/v1 Event about `obj` from `component`, as client-go's recorder
+/// writes one (`kubectl describe` lists them).
+pub fn event(
+    obj: &Value,
+    clock: &Clock,
+    component: &str,
+    ty: &str,
+    reason: &str,
+    message: &str,
+) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": format!("{}.", name(obj)), "namespace": namespace(obj)},
+        "involvedObject": {
+            "apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": name(obj),
+            "namespace": namespace(obj), "uid": uid(obj), "resourceVersion": obj["metadata"]["resourceVersion"],
+        },
+        "reason": reason,
+        "message": message,
+        "type": ty,
+        "source": {"component": component},
+        "firstTimestamp": clock.text,
+        "lastTimestamp": clock.text,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": "",
+    })
+}
+
 /// Sorts by creationTimestamp, then name (`ByCreationTimestamp`).
 pub fn by_creation(a: &Value, b: &Value) -> std::cmp::Ordering {
     let ka = (secs_of(&a["metadata"]["creationTimestamp"]), name(a));
