@@ -15,20 +15,21 @@ use crate::apiserver::propagation::Policy;
 /// Most pods created or deleted in one pass (`BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
 
-/// The pods `owner` controls after claiming: its own pods that still match
-/// its selector plus the orphans it adopts; and the adopt/release actions.
-/// `owner` being deleted neither adopts nor releases (`ClaimPods`).
+/// The objects `owner` controls after claiming among `candidates`: its own
+/// that still match its selector plus the orphans it adopts; and the
+/// adopt/release actions. `owner` being deleted neither adopts nor
+/// releases (`ClaimPods`, `ClaimReplicaSets`).
 pub fn claim<'a>(
     owner: &Value,
     selector: &Value,
-    pods: &'a [Value],
+    candidates: impl IntoIterator<Item = &'a Value>,
 ) -> (Vec<&'a Value>, Vec<Action>) {
     let owner_uid = meta::uid(owner);
     let ns = meta::namespace(owner);
     let may_change = !meta::deleting(owner);
     let mut owned = Vec::new();
     let mut actions = Vec::new();
-    for pod in pods.iter().filter(|p| meta::namespace(p) == ns) {
+    for pod in candidates.into_iter().filter(|p| meta::namespace(p) == ns) {
         let matches = label_selector::matches(selector, &pod["metadata"]["labels"]);
         match meta::controller_of(pod) {
             Some(r) if r["uid"] == owner_uid => {
@@ -53,12 +54,11 @@ pub fn claim<'a>(
 /// One pass over one ReplicaSet; `pods` may hold other namespaces' pods.
 pub fn reconcile(rs: &Value, all_pods: &[Value], clock: &Clock) -> Vec<Action> {
     let selector = &rs["spec"]["selector"];
-    let (owned, mut actions) = claim(rs, selector, all_pods);
-    let mut active: Vec<&Value> = owned
-        .iter()
-        .copied()
-        .filter(|p| pods::is_active(p))
-        .collect();
+    // Only active pods are claimed: a finished or terminating pod is
+    // neither adopted nor released (`FilterActivePods` before `claimPods`).
+    let candidates = all_pods.iter().filter(|p| pods::is_active(p));
+    let (owned, mut actions) = claim(rs, selector, candidates);
+    let mut active = owned.clone();
     let want = meta::int(&rs["spec"]["replicas"]).max(0) as usize;
     if !meta::deleting(rs) {
         if active.len() < want {
