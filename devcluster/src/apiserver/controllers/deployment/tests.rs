@@ -193,3 +193,65 @@ fn old_replicasets_beyond_the_history_limit_are_deleted() {
         .collect();
     assert_eq!(deleted, vec![meta::name(&olds[0])]);
 }
+
+#[test]
+fn recreate_empties_the_old_replicaset_before_the_new_one_exists() {
+    let mut d = deployment(3, "busybox:2");
+    d["spec"]["strategy"] = json!({"type": "Recreate"});
+    let mut old = stored_rs(&deployment(3, "busybox:1"), 3, 1, "2025-01-01T00:00:00Z");
+    old["metadata"]["annotations"][DESIRED_REPLICAS] = json!("3");
+    let actions = reconcile(&d, std::slice::from_ref(&old), &[], &Clock::at(0));
+    assert_eq!(scaled(&actions), vec![(meta::name(&old).to_string(), 0)]);
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Create(o) if o["kind"] == "ReplicaSet")));
+    // Scaled to 0 but a pod still terminating: still no new ReplicaSet.
+    old["spec"]["replicas"] = json!(0);
+    old["status"] = json!({"replicas": 0});
+    let terminating = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "deletionTimestamp": "2025-01-01T00:00:00Z",
+            "ownerReferences": [{"uid": old["metadata"]["uid"], "controller": true}]},
+        "status": {"phase": "Running"}});
+    let actions = reconcile(
+        &d,
+        std::slice::from_ref(&old),
+        std::slice::from_ref(&terminating),
+        &Clock::at(0),
+    );
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Create(o) if o["kind"] == "ReplicaSet")));
+    // Once it is gone, the new ReplicaSet starts with all replicas.
+    let actions = reconcile(&d, &[old], &[], &Clock::at(0));
+    let new_rs = actions.iter().find_map(|a| match a {
+        Action::Create(o) if o["kind"] == "ReplicaSet" => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!(new_rs.map(|r| replicas(&r)), Some(3));
+}
+
+#[test]
+fn a_paused_deployment_scales_but_does_not_roll() {
+    let mut d = deployment(2, "busybox:2");
+    d["spec"]["paused"] = json!(true);
+    let mut old = stored_rs(&deployment(2, "busybox:1"), 2, 1, "2025-01-01T00:00:00Z");
+    old["metadata"]["annotations"][DESIRED_REPLICAS] = json!("2");
+    let actions = reconcile(&d, std::slice::from_ref(&old), &[], &Clock::at(0));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Create(o) if o["kind"] == "ReplicaSet")));
+    let status = actions.iter().find_map(|a| match a {
+        Action::UpdateStatus(o) => Some(o["status"].clone()),
+        _ => None,
+    });
+    let progressing = status
+        .as_ref()
+        .and_then(|s| meta::condition(s, "Progressing").cloned());
+    assert_eq!(
+        progressing.map(|c| c["reason"].clone()),
+        Some(json!("DeploymentPaused"))
+    );
+    d["spec"]["replicas"] = json!(4);
+    let actions = reconcile(&d, &[old.clone()], &[], &Clock::at(0));
+    assert_eq!(scaled(&actions), vec![(meta::name(&old).to_string(), 4)]);
+}
