@@ -118,6 +118,9 @@ fn container(image: &str, pod: &str, uid: &str, attempt: u32) -> ContainerConfig
         mounts: vec![],
         log_path: PathBuf::from(format!("app/{attempt}.log")),
         labels: container_labels(pod, "default", uid, "app"),
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     }
 }
 

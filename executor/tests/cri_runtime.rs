@@ -68,6 +68,9 @@ fn shell(sb: &SandboxInfo, pod: &str, name: &str, attempt: u32, script: &str) ->
         mounts: vec![],
         log_path: PathBuf::from(format!("{name}/{attempt}.log")),
         labels: container_labels(pod, "default", &sb.pod_uid, name),
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     }
 }
 

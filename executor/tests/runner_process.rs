@@ -42,6 +42,9 @@ fn shell(name: &str, script: &str) -> ContainerConfig {
         mounts: vec![],
         log_path: PathBuf::from(format!("{name}/0.log")),
         labels: container_labels("web", "default", UID, name),
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     }
 }
 

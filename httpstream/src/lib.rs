@@ -15,6 +15,7 @@
 //! remotecommand` and `tools/portforward`, `apiserver/pkg/util/proxy`,
 //! `pkg/kubelet/cri/streaming`, moby/spdystream and the SPDY/3 draft.
 
+pub mod portforward;
 pub mod remotecommand;
 pub mod spdy;
 pub mod upgrade;

@@ -5,6 +5,9 @@
 //! `status.daemonEndpoints.kubeletEndpoint.Port` and proxies `pods/log` to
 //! `/containerLogs/{namespace}/{pod}/{container}`. Served here:
 //! - `GET /containerLogs/...` ([`logs`] holds the kubelet's rules);
+//! - `GET|POST /exec/{ns}/{pod}/{container}`, `/attach/...` and
+//!   `/portForward/{ns}/{pod}` ([`streaming`]): SPDY/3.1 or WebSocket
+//!   upgrades, served here or proxied to the runtime's stream server;
 //! - `GET /healthz` → 200 `ok`.
 //!
 //! Every request must authenticate ([`auth`]); TLS is [`tls`]; the port is
@@ -16,6 +19,8 @@
 pub mod auth;
 pub mod listener;
 pub mod logs;
+mod proxy;
+pub mod streaming;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -77,6 +82,10 @@ pub enum KubeletError {
     AcceptFailed(#[source] std::io::Error),
 }
 
+fn empty() -> Body {
+    Full::new(Bytes::new()).map_err(|e| match e {}).boxed()
+}
+
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()).map_err(|e| match e {}).boxed());
     *response.status_mut() = status;
@@ -128,6 +137,7 @@ pub async fn serve(
                     });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
+                        .with_upgrades()
                         .await
                     {
                         tracing::debug!(%peer, error = %e, "kubelet endpoint: connection ended with an error");
@@ -164,6 +174,33 @@ pub async fn handle<B>(
         tracing::debug!(path = %req.uri().path(), "kubelet endpoint: unauthenticated request");
         return text(StatusCode::UNAUTHORIZED, e.to_string());
     }
+    let segments = path_segments(req.uri().path());
+    let streaming = matches!(
+        segments.first().map(String::as_str),
+        Some("exec" | "attach" | "portForward")
+    );
+    if streaming {
+        if req.method() != http::Method::GET && req.method() != http::Method::POST {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            r.headers_mut().insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static("GET, POST"),
+            );
+            return r;
+        }
+        return match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["exec", ns, pod, container] => {
+                streaming::remote_command(state, streaming::Kind::Exec, ns, pod, container, req)
+                    .await
+            }
+            ["attach", ns, pod, container] => {
+                streaming::remote_command(state, streaming::Kind::Attach, ns, pod, container, req)
+                    .await
+            }
+            ["portForward", ns, pod] => streaming::port_forward(state, ns, pod, req).await,
+            _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+        };
+    }
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         r.headers_mut()
@@ -175,16 +212,6 @@ pub async fn handle<B>(
     if path == "/healthz" {
         return text(StatusCode::OK, "ok");
     }
-    let segments: Vec<String> = path
-        .split('/')
-        .skip(1)
-        .map(|s| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
     match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["containerLogs", ns, pod, container] => {
             container_logs(state, ns, pod, container, &query).await
@@ -195,6 +222,19 @@ pub async fn handle<B>(
         ),
         _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
+}
+
+/// The decoded segments of a request path.
+fn path_segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .skip(1)
+        .map(|s| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 async fn container_logs(

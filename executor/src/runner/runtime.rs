@@ -20,6 +20,17 @@
 //! | `prepare_pod_with`  | `RunPodSandbox` with hostname, DNS, ports, security |
 //! | `create_and_start_with` | `PullImage` (per policy) + `CreateContainer` (resources, security) + `StartContainer` |
 //! | `cleanup_orphans`   | `ListPodSandbox` + `StopPodSandbox` + `RemovePodSandbox` |
+//! | `exec_endpoint`, `attach_endpoint`, `port_forward_endpoint` | `Exec`, `Attach`, `PortForward` (stream server URL) |
+//! | `exec_session`, `attach_session`, `dial_port` | what a CRI stream server does behind that URL |
+//!
+//! Streaming (`kubectl exec`, `attach`, `port-forward`) has two shapes. A
+//! CRI runtime has its own stream server: the `*_endpoint` calls return its
+//! URL and the kubelet endpoint proxies the client's upgrade there, as the
+//! kubelet does. A runtime without one (the process runtime) answers
+//! [`StreamingEndpoint::InProcess`]: the kubelet endpoint speaks the
+//! protocol itself and asks the runtime for the process's stdio
+//! ([`Runtime::exec_session`], [`Runtime::attach_session`]) or a connection
+//! to a pod port ([`Runtime::dial_port`]).
 //!
 //! Containers carry the kubelet's labels (`io.kubernetes.pod.uid`,
 //! `io.kubernetes.container.name`, ...) so that a restarted executor can find
@@ -221,6 +232,12 @@ pub struct ContainerConfig {
     pub log_path: PathBuf,
     /// Labels (kubelet's `io.kubernetes.*` keys).
     pub labels: BTreeMap<String, String>,
+    /// `stdin`: the container's stdin stays open for `kubectl attach`.
+    pub stdin: bool,
+    /// `stdinOnce`: stdin closes after the first attach session ends.
+    pub stdin_once: bool,
+    /// `tty`: the container runs on a terminal.
+    pub tty: bool,
 }
 
 /// CRI `ContainerState`.
@@ -279,6 +296,73 @@ pub struct ExecOutput {
     pub timed_out: bool,
     /// Combined stdout and stderr, truncated.
     pub output: String,
+}
+
+/// A terminal size (columns, rows), from a client's resize stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalSize {
+    /// Columns.
+    pub width: u16,
+    /// Rows.
+    pub height: u16,
+}
+
+/// Where a streaming request is served (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamingEndpoint {
+    /// A runtime stream server URL (CRI `ExecResponse.url`, ...): the
+    /// kubelet endpoint proxies the upgrade request there.
+    Url(String),
+    /// The kubelet endpoint serves the protocol and calls the runtime's
+    /// session methods.
+    InProcess,
+}
+
+/// What an exec or attach session wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StdioRequest {
+    /// Client input.
+    pub stdin: bool,
+    /// stdout.
+    pub stdout: bool,
+    /// stderr (not with `tty`).
+    pub stderr: bool,
+    /// A terminal.
+    pub tty: bool,
+}
+
+/// The stdio of an exec'd command or an attached container, as channels:
+/// dropping `stdin` closes the command's input; the outputs end at EOF.
+pub struct StdioSession {
+    /// Input.
+    pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    /// Output.
+    pub stdout: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// Error output.
+    pub stderr: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// Terminal resizes (TTY sessions).
+    pub resize: Option<tokio::sync::mpsc::Sender<TerminalSize>>,
+    /// Resolves when the session ends: the command's exit code (exec), or
+    /// `None` when an attached container exits.
+    pub done: futures::future::BoxFuture<'static, Result<Option<i32>>>,
+}
+
+impl std::fmt::Debug for StdioSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdioSession")
+            .field("stdin", &self.stdin.is_some())
+            .field("stdout", &self.stdout.is_some())
+            .field("stderr", &self.stderr.is_some())
+            .field("tty", &self.resize.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn streaming_unsupported(call: &'static str) -> RuntimeError {
+    RuntimeError::CallFailed {
+        call,
+        message: "this runtime does not serve streaming sessions".into(),
+    }
 }
 
 /// Pod settings beyond [`SandboxConfig`] that a runtime with images,
@@ -496,5 +580,58 @@ pub trait Runtime: Send + Sync + 'static {
     async fn cleanup_orphans(&self, keep: &[String]) -> Result<Vec<String>> {
         let _ = keep;
         Ok(Vec::new())
+    }
+
+    /// CRI `Exec`: where `cmd` in container `id` is served. The default
+    /// serves it in process.
+    async fn exec_endpoint(
+        &self,
+        id: &str,
+        cmd: &[String],
+        request: StdioRequest,
+    ) -> Result<StreamingEndpoint> {
+        let _ = (id, cmd, request);
+        Ok(StreamingEndpoint::InProcess)
+    }
+
+    /// CRI `Attach`: where an attach to container `id` is served.
+    async fn attach_endpoint(&self, id: &str, request: StdioRequest) -> Result<StreamingEndpoint> {
+        let _ = (id, request);
+        Ok(StreamingEndpoint::InProcess)
+    }
+
+    /// CRI `PortForward`: where forwarding into the pod's network is served.
+    async fn port_forward_endpoint(
+        &self,
+        pod_uid: &str,
+        ports: &[u16],
+    ) -> Result<StreamingEndpoint> {
+        let _ = (pod_uid, ports);
+        Ok(StreamingEndpoint::InProcess)
+    }
+
+    /// Runs `cmd` in the context of running container `id` (its
+    /// environment, working directory and user), with a terminal when
+    /// `request.tty`.
+    async fn exec_session(
+        &self,
+        id: &str,
+        cmd: &[String],
+        request: StdioRequest,
+    ) -> Result<StdioSession> {
+        let _ = (id, cmd, request);
+        Err(streaming_unsupported("Exec"))
+    }
+
+    /// Connects to running container `id`'s stdio.
+    async fn attach_session(&self, id: &str, request: StdioRequest) -> Result<StdioSession> {
+        let _ = (id, request);
+        Err(streaming_unsupported("Attach"))
+    }
+
+    /// A connection to `port` on the pod's network.
+    async fn dial_port(&self, pod_uid: &str, port: u16) -> Result<tokio::net::TcpStream> {
+        let _ = (pod_uid, port);
+        Err(streaming_unsupported("PortForward"))
     }
 }

@@ -260,6 +260,12 @@ impl StreamWriter {
         }
     }
 
+    /// Whether the stream was reset (by either side) or the connection
+    /// can no longer send.
+    pub fn is_reset(&self) -> bool {
+        self.state.reset.load(Ordering::SeqCst)
+    }
+
     /// The stream ID.
     pub fn id(&self) -> u32 {
         self.id

@@ -629,6 +629,9 @@ async fn start_container(
             meta.uid.as_deref().unwrap_or_default(),
             name,
         ),
+        stdin: c.stdin == Some(true),
+        stdin_once: c.stdin_once == Some(true),
+        tty: c.tty == Some(true),
     };
     let runtime_spec: ContainerRuntimeSpec =
         spec::container_runtime_spec(pod, &c, ctx.config.memory_capacity());

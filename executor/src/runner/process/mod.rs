@@ -28,9 +28,17 @@
 //! - **Re-adoption**: a restarted executor finds containers through their
 //!   state files; live ones (same pid *and* same `/proc` start time) are
 //!   adopted and polled, dead ones without a recorded exit are reported lost.
+//! - **Streaming**: `kubectl exec` runs host processes with the container's
+//!   environment, working directory and user ([`stdio`]); `kubectl attach`
+//!   taps the output the executor pumps into the log and writes to the
+//!   container's stdin (kept open when the spec says `stdin: true`), so it
+//!   works for containers this executor started, not re-adopted ones;
+//!   `kubectl port-forward` connects to loopback. `tty: true` containers
+//!   run without a terminal.
 
 pub mod log;
 pub mod state;
+pub mod stdio;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -39,17 +47,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures::FutureExt;
 use jiff::Timestamp;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
-use tokio::sync::watch;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use self::log::{drain_entries, LogRotation, LogWriter, Stream};
 use self::state::{ContainerRecord, RecordedExit};
 use super::runtime::{
     ContainerConfig, ContainerExit, ContainerStateKind, ContainerStatus, ExecOutput, Result,
-    Runtime, RuntimeError, SandboxConfig, SandboxInfo, LABEL_POD_UID,
+    Runtime, RuntimeError, SandboxConfig, SandboxInfo, StdioRequest, StdioSession, LABEL_POD_UID,
 };
 
 /// `PATH` added when the resolved env has none (containerd's default for
@@ -96,6 +106,19 @@ struct Entry {
     /// Last signal we sent the group: for a re-adopted process (not our
     /// child) it is the best knowledge of how it ended.
     signalled: Mutex<Option<Signal>>,
+    /// Its stdio for `kubectl attach`; only for processes this executor
+    /// started (it holds their pipes).
+    attach: Option<Attachable>,
+}
+
+/// What `kubectl attach` joins.
+struct Attachable {
+    /// Every chunk the output pumps read.
+    output: broadcast::Sender<(Stream, Bytes)>,
+    /// The container's stdin, when its spec has `stdin: true`.
+    stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
+    /// `stdinOnce`: the first attach session to end closes stdin.
+    stdin_once: bool,
 }
 
 impl Entry {
@@ -185,6 +208,7 @@ async fn pump(
     mut reader: impl tokio::io::AsyncRead + Unpin,
     stream: Stream,
     log: Arc<Mutex<LogWriter>>,
+    tap: broadcast::Sender<(Stream, Bytes)>,
 ) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 8192];
@@ -193,6 +217,9 @@ async fn pump(
             Ok(0) | Err(_) => (0, true),
             Ok(n) => (n, false),
         };
+        if n > 0 && tap.receiver_count() > 0 {
+            let _ = tap.send((stream, Bytes::copy_from_slice(&chunk[..n])));
+        }
         buf.extend_from_slice(&chunk[..n]);
         let entries = drain_entries(&mut buf, eof);
         if !entries.is_empty() {
@@ -232,6 +259,15 @@ impl ProcessRuntime {
             .get(id)
             .cloned()
             .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_string()))
+    }
+
+    /// A container that is still running (exec and attach need one).
+    fn running(&self, id: &str) -> Result<Arc<Entry>> {
+        let entry = self.entry(id)?;
+        if entry.exit.borrow().is_some() {
+            return Err(RuntimeError::ContainerNotFound(id.to_string()));
+        }
+        Ok(entry)
     }
 
     fn insert(&self, id: String, entry: Arc<Entry>) {
@@ -409,6 +445,7 @@ impl ProcessRuntime {
             state_path: state_path.to_path_buf(),
             exit: rx,
             signalled: Mutex::new(None),
+            attach: None,
         });
         if alive {
             tracing::info!(id = %id, "re-adopted live container process");
@@ -488,7 +525,11 @@ impl Runtime for ProcessRuntime {
             .env_clear()
             .envs(envs.iter().map(|(k, v)| (k, v)))
             .current_dir(&working_dir)
-            .stdin(Stdio::null())
+            .stdin(if config.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -501,13 +542,29 @@ impl Runtime for ProcessRuntime {
         let started_at = Timestamp::now();
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
         let ticks = state::proc_start_ticks(pid).unwrap_or(0);
+        let (tap, _) = broadcast::channel(256);
         let mut pumps = Vec::new();
         if let Some(out) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(out, Stream::Stdout, log.clone())));
+            pumps.push(tokio::spawn(pump(
+                out,
+                Stream::Stdout,
+                log.clone(),
+                tap.clone(),
+            )));
         }
         if let Some(err) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(err, Stream::Stderr, log.clone())));
+            pumps.push(tokio::spawn(pump(
+                err,
+                Stream::Stderr,
+                log.clone(),
+                tap.clone(),
+            )));
         }
+        let attach = Attachable {
+            output: tap,
+            stdin: tokio::sync::Mutex::new(child.stdin.take()),
+            stdin_once: config.stdin_once,
+        };
         let record = ContainerRecord {
             id: id.clone(),
             name: config.name.clone(),
@@ -531,6 +588,7 @@ impl Runtime for ProcessRuntime {
             state_path,
             exit: rx,
             signalled: Mutex::new(None),
+            attach: Some(attach),
         });
         self.insert(id.clone(), entry.clone());
         Self::spawn_waiter(entry, child, pumps, tx);
@@ -650,6 +708,41 @@ impl Runtime for ProcessRuntime {
                 })
             }
         }
+    }
+
+    async fn exec_session(
+        &self,
+        id: &str,
+        cmd: &[String],
+        request: StdioRequest,
+    ) -> Result<StdioSession> {
+        let entry = self.running(id)?;
+        let record = entry.record();
+        let ctx = stdio::ExecContext {
+            envs: record.envs,
+            working_dir: record.working_dir,
+            pid: record.pid,
+        };
+        stdio::spawn_exec(id, &ctx, cmd, request)
+    }
+
+    async fn attach_session(&self, id: &str, request: StdioRequest) -> Result<StdioSession> {
+        let entry = self.running(id)?;
+        attach_to(entry, request).ok_or_else(|| RuntimeError::CallFailed {
+            call: "Attach",
+            message: format!(
+                "container {id} was started by a previous executor; its stdio cannot be attached"
+            ),
+        })
+    }
+
+    async fn dial_port(&self, _pod_uid: &str, port: u16) -> Result<tokio::net::TcpStream> {
+        stdio::dial_loopback(port)
+            .await
+            .map_err(|e| RuntimeError::CallFailed {
+                call: "PortForward",
+                message: format!("failed to connect to localhost:{port}: {e}"),
+            })
     }
 
     async fn remove_container(&self, id: &str) -> Result<()> {
@@ -772,6 +865,91 @@ impl Runtime for ProcessRuntime {
     }
 }
 
+/// Joins a running container's stdio: its output from now on, and its
+/// stdin when both the container and the client have one. The session ends
+/// when the container exits. `None` for a container whose stdio this
+/// executor does not hold.
+fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
+    let attach = entry.attach.as_ref()?;
+    let mut outputs = Vec::new();
+    let (stdout, stderr) = {
+        let mut pair = |on: bool, which: Stream| {
+            on.then(|| {
+                let (tx, rx) = mpsc::channel(16);
+                outputs.push((which, tx));
+                rx
+            })
+        };
+        (
+            pair(request.stdout, Stream::Stdout),
+            pair(
+                request.stderr || (request.tty && request.stdout),
+                Stream::Stderr,
+            ),
+        )
+    };
+    let mut tap = attach.output.subscribe();
+    let mut exit = entry.exit.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                got = tap.recv() => match got {
+                    Ok((which, data)) => {
+                        // A terminal-less container has two outputs; with a
+                        // TTY request they share the client's stdout.
+                        let to = outputs.iter().find(|(w, _)| *w == which).or(outputs.first());
+                        if let Some((_, tx)) = to {
+                            if tx.send(data).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "attach client too slow; output dropped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = async { exit.wait_for(|e| e.is_some()).await.is_ok() } => return,
+            }
+        }
+    });
+    let stdin = (request.stdin).then(|| {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let entry = entry.clone();
+        tokio::spawn(async move {
+            let Some(attach) = entry.attach.as_ref() else {
+                return;
+            };
+            while let Some(data) = rx.recv().await {
+                let mut stdin = attach.stdin.lock().await;
+                let Some(w) = stdin.as_mut() else {
+                    continue; // no stdin: input is dropped, as runtimes do
+                };
+                if w.write_all(&data).await.is_err() || w.flush().await.is_err() {
+                    *stdin = None;
+                }
+            }
+            if attach.stdin_once {
+                attach.stdin.lock().await.take();
+            }
+        });
+        tx
+    });
+    let mut exit = entry.exit.clone();
+    let merged_stderr = request.tty && request.stdout;
+    Some(StdioSession {
+        stdin,
+        stdout,
+        stderr: if merged_stderr { None } else { stderr },
+        resize: None,
+        done: async move {
+            let _ = exit.wait_for(|e| e.is_some()).await.is_ok();
+            Ok(None)
+        }
+        .boxed(),
+    })
+}
+
 /// Labels the kubelet puts on a container, for `ContainerConfig::labels`.
 pub fn container_labels(
     pod_name: &str,
@@ -819,6 +997,9 @@ mod tests {
             mounts: vec![],
             log_path: "c/0.log".into(),
             labels: BTreeMap::new(),
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         };
         assert_eq!(command_line(&c).unwrap(), vec!["echo", "hi"]);
         c.command = vec!["sh".into(), "-c".into()];
