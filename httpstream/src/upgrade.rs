@@ -146,6 +146,77 @@ pub enum ClientUpgrade {
     },
 }
 
+/// Request headers that carry an upgrade and its negotiation: what a proxy
+/// passes on (kube-apiserver's upgrade-aware proxy and the kubelet's
+/// `proxyStream` pass the client's headers through).
+pub const UPGRADE_HEADERS: &[&str] = &[
+    "connection",
+    "upgrade",
+    "x-stream-protocol-version",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
+/// The request a proxy sends upstream for a client's upgrade request:
+/// `method path_and_query`, `Host: host`, the client's upgrade headers and
+/// `extra` headers (credentials).
+pub fn forwarded_request(
+    method: &http::Method,
+    path_and_query: &str,
+    host: &str,
+    client: &HeaderMap,
+    extra: &[(http::header::HeaderName, HeaderValue)],
+) -> Result<Request<Empty<Bytes>>, http::Error> {
+    let mut out = Request::builder()
+        .method(method.clone())
+        .uri(path_and_query)
+        .header(http::header::HOST, host);
+    for (name, value) in client {
+        if UPGRADE_HEADERS.contains(&name.as_str()) {
+            out = out.header(name, value);
+        }
+    }
+    for (name, value) in extra {
+        out = out.header(name, value);
+    }
+    out.body(Empty::new())
+}
+
+/// Sends `upstream` on `io`; on 101 splices the client's connection (once
+/// upgraded) with the upstream one in the background. Returns the head and
+/// body to answer the client with (an empty body on 101).
+pub async fn splice<IO>(
+    io: IO,
+    upstream: Request<Empty<Bytes>>,
+    client: hyper::upgrade::OnUpgrade,
+) -> Result<(http::response::Parts, Bytes), UpgradeRequestFailed>
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    match request(io, upstream).await? {
+        ClientUpgrade::Refused { mut head, body } => {
+            head.headers.remove(http::header::TRANSFER_ENCODING);
+            head.headers.remove(http::header::CONTENT_LENGTH);
+            Ok((head, body))
+        }
+        ClientUpgrade::Switched { head, io: backend } => {
+            tokio::spawn(async move {
+                let Ok(client) = client.await else {
+                    return;
+                };
+                let mut client = TokioIo::new(client);
+                let mut backend = TokioIo::new(backend);
+                if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+                    tracing::debug!(error = %e, "spliced upgrade ended with an error");
+                }
+            });
+            Ok((head, Bytes::new()))
+        }
+    }
+}
+
 /// The upgrade request failed at the HTTP level.
 #[derive(Debug, thiserror::Error)]
 #[error("upgrade request: {0}")]

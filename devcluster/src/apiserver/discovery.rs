@@ -90,6 +90,9 @@ fn sub_entry(rt: &ResourceType, sub: &str) -> Value {
         "binding" => ("Binding", vec!["create"]),
         "log" => ("Pod", vec!["get"]),
         "scale" => ("Scale", vec!["get", "patch", "update"]),
+        "attach" => ("PodAttachOptions", vec!["create", "get"]),
+        "exec" => ("PodExecOptions", vec!["create", "get"]),
+        "portforward" => ("PodPortForwardOptions", vec!["create", "get"]),
         _ => (rt.kind, vec!["get", "patch", "update"]),
     };
     let mut e = json!({"name": format!("{}/{}", rt.plural, sub), "singularName": "", "namespaced": rt.namespaced, "kind": kind, "verbs": verbs});

@@ -65,16 +65,21 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// The HTTP client used to reach kubelets.
-pub fn kubelet_client() -> Result<reqwest::Client, ApiServerError> {
+/// TLS towards kubelets: any serving certificate (see the module docs).
+pub fn kubelet_tls() -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+    rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map(|b| {
             b.dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
                 .with_no_client_auth()
-        });
+        })
+}
+
+/// The HTTP client used to reach kubelets.
+pub fn kubelet_client() -> Result<reqwest::Client, ApiServerError> {
+    let tls = kubelet_tls();
     let builder = reqwest::Client::builder();
     let builder = match tls {
         Ok(cfg) => builder.tls_backend_preconfigured(cfg),
@@ -99,6 +104,13 @@ fn container_names(pod: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The pod, or kube-apiserver's 404.
+pub fn pod(store: &Store, ns: &str, name: &str) -> ApiResult<Value> {
+    store
+        .get("pods", ns, name)
+        .ok_or_else(|| StatusError::not_found(resources::pods(), name))
+}
+
 /// Chooses the container and builds the kubelet URL for a log request.
 pub fn kubelet_url(
     store: &Store,
@@ -107,9 +119,32 @@ pub fn kubelet_url(
     name: &str,
     q: &HashMap<String, String>,
 ) -> ApiResult<String> {
-    let pod = store
-        .get("pods", ns, name)
-        .ok_or_else(|| StatusError::not_found(resources::pods(), name))?;
+    let pod = pod(store, ns, name)?;
+    let container = choose_container(&pod, name, q)?;
+    let mut url = kubelet_base(store, scheme, &pod, name)?;
+    url.path_segments_mut()
+        .map_err(|_| StatusError::internal("kubelet URL cannot have a path"))?
+        .extend(["containerLogs", ns, name, &container]);
+    {
+        let mut qp = url.query_pairs_mut();
+        for key in ["follow", "previous", "timestamps"] {
+            if q.get(key).is_some_and(|v| v == "true" || v == "1") {
+                qp.append_pair(key, "true");
+            }
+        }
+        for key in ["tailLines", "sinceSeconds", "limitBytes", "sinceTime"] {
+            if let Some(v) = q.get(key).filter(|v| !v.is_empty()) {
+                qp.append_pair(key, v);
+            }
+        }
+    }
+    let s = url.to_string();
+    Ok(s.strip_suffix('?').map(str::to_string).unwrap_or(s))
+}
+
+/// The container a request names (`container`), or the only one, with
+/// kube-apiserver's errors (`streamLocation`).
+pub fn choose_container(pod: &Value, name: &str, q: &HashMap<String, String>) -> ApiResult<String> {
     let containers = container_names(&pod, "containers");
     let init = container_names(&pod, "initContainers");
     let ephemeral = container_names(&pod, "ephemeralContainers");
@@ -143,6 +178,12 @@ pub fn kubelet_url(
             return Err(StatusError::bad_request(msg));
         }
     };
+    Ok(container)
+}
+
+/// `scheme://<node address>:<kubelet port>/` of the pod's node, or
+/// kube-apiserver's errors for a pod without one.
+pub fn kubelet_base(store: &Store, scheme: &str, pod: &Value, name: &str) -> ApiResult<url::Url> {
     let node_name = pod["spec"]["nodeName"].as_str().unwrap_or_default();
     if node_name.is_empty() {
         return Err(StatusError::bad_request(format!(
@@ -174,26 +215,8 @@ pub fn kubelet_url(
     } else {
         addr
     };
-    let mut url = url::Url::parse(&format!("{scheme}://{host}:{port}/"))
-        .map_err(|e| StatusError::bad_request(format!("invalid kubelet address: {e}")))?;
-    url.path_segments_mut()
-        .map_err(|_| StatusError::internal("kubelet URL cannot have a path"))?
-        .extend(["containerLogs", ns, name, &container]);
-    {
-        let mut qp = url.query_pairs_mut();
-        for key in ["follow", "previous", "timestamps"] {
-            if q.get(key).is_some_and(|v| v == "true" || v == "1") {
-                qp.append_pair(key, "true");
-            }
-        }
-        for key in ["tailLines", "sinceSeconds", "limitBytes", "sinceTime"] {
-            if let Some(v) = q.get(key).filter(|v| !v.is_empty()) {
-                qp.append_pair(key, v);
-            }
-        }
-    }
-    let s = url.to_string();
-    Ok(s.strip_suffix('?').map(str::to_string).unwrap_or(s))
+    url::Url::parse(&format!("{scheme}://{host}:{port}/"))
+        .map_err(|e| StatusError::bad_request(format!("invalid kubelet address: {e}")))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! An embedded Kubernetes API server for `kube-mesos local` and tests.
 //!
 //! Production talks to a real kube-apiserver; this one serves the subset we
-//! use (core/v1 namespaces, pods with status/binding/log, nodes, events,
+//! use (core/v1 namespaces, pods with status/binding/log/exec/attach/portforward, nodes, events,
 //! configmaps, secrets, serviceaccounts; coordination.k8s.io/v1 leases;
 //! events.k8s.io/v1 events; apps/v1 deployments and replicasets with
 //! status/scale, batch/v1 jobs with status) with the same wire behaviour,
@@ -18,7 +18,8 @@
 //! (`workload_table`), `scale`, `propagation`, `label_selector`,
 //! `controllers`, `discovery`, `protobuf` (kubectl's
 //! protobuf bodies), `handlers` (verbs), `server` (HTTP shell), public
-//! [`logs`] (kubelet proxy and its client), [`tls`] (CA and serving cert),
+//! [`logs`] (kubelet proxy and its client), `streaming` (exec, attach and
+//! port-forward to kubelets), [`tls`] (CA and serving cert),
 //! [`config`] and [`error`] (Status bodies).
 //!
 //! ```no_run
@@ -49,6 +50,7 @@ mod selector;
 mod server;
 mod store;
 mod strategy;
+mod streaming;
 mod table;
 pub mod tls;
 mod typed;
@@ -149,7 +151,8 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(io, TowerToHyperService::new(router));
+        .serve_connection(io, TowerToHyperService::new(router))
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {

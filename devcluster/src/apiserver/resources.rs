@@ -22,7 +22,7 @@ pub struct ResourceType {
     pub namespaced: bool,
     /// kubectl short names.
     pub short_names: &'static [&'static str],
-    /// Subresources served (`status`, `binding`, `log`).
+    /// Subresources served (`status`, `binding`, `log`, `exec`, ...).
     pub subresources: &'static [&'static str],
     /// Store bucket.
     pub storage: &'static str,
@@ -84,7 +84,7 @@ pub static RESOURCES: &[ResourceType] = &[
         "Pod",
         true,
         &["po"],
-        &["binding", "log", "status"],
+        &["attach", "binding", "exec", "log", "portforward", "status"],
     ),
     core("secrets", "secret", "Secret", true, &[], &[]),
     core(

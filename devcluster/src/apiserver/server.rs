@@ -20,6 +20,7 @@ use super::request::{self, Route, Shape, Target};
 use super::scale;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::Store;
+use super::streaming;
 use super::table::IncludeObject;
 use super::watch::{self, WatchSpec};
 
@@ -186,6 +187,9 @@ async fn resource(
         }
         (&Method::GET, Some(name), Some("log")) => {
             pod_logs(&ctx, ns.unwrap_or_default(), name, &q).await
+        }
+        (&Method::GET | &Method::POST, Some(name), Some(sub @ ("exec" | "attach" | "portforward"))) => {
+            streaming::connect(&ctx, ns.unwrap_or_default(), name, sub, req).await
         }
         (&Method::POST, None, None) => {
             let (h, body) = read_body(&ctx, req).await?;
