@@ -1,6 +1,8 @@
 //! The kubelet endpoint over real HTTPS on loopback: authentication (401),
-//! /healthz, and /containerLogs with the kubelet's query semantics on a CRI
-//! log file written by the process runtime's log writer.
+//! /healthz, /containerLogs with the kubelet's query semantics on a CRI
+//! log file written by the process runtime's log writer, and the answers of
+//! /exec, /attach and /portForward before any upgrade (what kubectl prints
+//! after `unable to upgrade connection:`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,14 +128,17 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn get(server: &Server, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = client().get(format!("{}{}", server.url, path));
+async fn send(mut req: reqwest::RequestBuilder, token: Option<&str>) -> (u16, String) {
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap())
+}
+
+async fn get(server: &Server, path: &str, token: Option<&str>) -> (u16, String) {
+    send(client().get(format!("{}{}", server.url, path)), token).await
 }
 
 #[tokio::test]
@@ -152,6 +157,63 @@ async fn unauthenticated_requests_get_401() {
     assert_eq!(
         get(&server, "/healthz", Some(TOKEN)).await,
         (200, "ok".into())
+    );
+    server.shutdown().await;
+}
+
+async fn post(server: &Server, path: &str, token: Option<&str>) -> (u16, String) {
+    let req = client()
+        .post(format!("{}{}", server.url, path))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", "v4.channel.k8s.io");
+    send(req, token).await
+}
+
+#[tokio::test]
+async fn streaming_requests_get_the_kubelets_answers_before_upgrading() {
+    let server = start().await;
+    let exec = "/exec/default/web/main?command=ls&output=1&error=1";
+    assert_eq!(
+        post(&server, exec, None).await,
+        (401, "Unauthorized".into())
+    );
+    assert_eq!(
+        post(&server, "/attach/default/web/main?output=1", Some("wrong"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        post(&server, "/portForward/default/web?port=80", None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        post(
+            &server,
+            "/exec/default/nope/main?command=ls&output=1",
+            Some(TOKEN)
+        )
+        .await,
+        (404, "pod does not exist".into())
+    );
+    assert_eq!(
+        post(&server, "/portForward/default/nope", Some(TOKEN)).await,
+        (404, "pod does not exist".into())
+    );
+    // The status names a container the runtime does not run.
+    assert_eq!(
+        post(&server, exec, Some(TOKEN)).await,
+        (500, "container not found (\"main\")".into())
+    );
+    assert_eq!(
+        post(&server, "/exec/default/web/main?command=ls", Some(TOKEN)).await,
+        (
+            400,
+            "you must specify at least 1 of stdin, stdout, stderr".into()
+        )
     );
     server.shutdown().await;
 }

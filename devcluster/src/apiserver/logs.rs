@@ -145,9 +145,9 @@ pub fn kubelet_url(
 /// The container a request names (`container`), or the only one, with
 /// kube-apiserver's errors (`streamLocation`).
 pub fn choose_container(pod: &Value, name: &str, q: &HashMap<String, String>) -> ApiResult<String> {
-    let containers = container_names(&pod, "containers");
-    let init = container_names(&pod, "initContainers");
-    let ephemeral = container_names(&pod, "ephemeralContainers");
+    let containers = container_names(pod, "containers");
+    let init = container_names(pod, "initContainers");
+    let ephemeral = container_names(pod, "ephemeralContainers");
     let container = match q.get("container").filter(|c| !c.is_empty()) {
         Some(c) => {
             if !containers.contains(c) && !init.contains(c) && !ephemeral.contains(c) {

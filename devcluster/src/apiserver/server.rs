@@ -188,9 +188,11 @@ async fn resource(
         (&Method::GET, Some(name), Some("log")) => {
             pod_logs(&ctx, ns.unwrap_or_default(), name, &q).await
         }
-        (&Method::GET | &Method::POST, Some(name), Some(sub @ ("exec" | "attach" | "portforward"))) => {
-            streaming::connect(&ctx, ns.unwrap_or_default(), name, sub, req).await
-        }
+        (
+            &Method::GET | &Method::POST,
+            Some(name),
+            Some(sub @ ("exec" | "attach" | "portforward")),
+        ) => streaming::connect(&ctx, ns.unwrap_or_default(), name, sub, req).await,
         (&Method::POST, None, None) => {
             let (h, body) = read_body(&ctx, req).await?;
             Ok(reply(handlers::create(

@@ -55,13 +55,12 @@ fn flag(q: &HashMap<String, Vec<String>>, key: &str) -> bool {
 /// The kubelet location of `sub` for pod `ns/name` (`ExecLocation`,
 /// `AttachLocation`, `PortForwardLocation`).
 fn location(ctx: &Ctx, ns: &str, name: &str, sub: &str, query: &str) -> ApiResult<Location> {
-    let multi: HashMap<String, Vec<String>> =
-        url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .fold(HashMap::new(), |mut m, (k, v)| {
-                m.entry(k).or_default().push(v);
-                m
-            });
+    let multi: HashMap<String, Vec<String>> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .fold(HashMap::new(), |mut m, (k, v)| {
+            m.entry(k).or_default().push(v);
+            m
+        });
     let last: HashMap<String, String> = multi
         .iter()
         .filter_map(|(k, v)| v.last().map(|l| (k.clone(), l.clone())))
@@ -112,7 +111,11 @@ fn location(ctx: &Ctx, ns: &str, name: &str, sub: &str, query: &str) -> ApiResul
 
 /// Opens a connection to the kubelet of `url`.
 async fn dial(url: &url::Url) -> Result<Box<dyn KubeletIo>, String> {
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
     let port = url.port_or_known_default().unwrap_or(10250);
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
@@ -158,24 +161,62 @@ fn host(url: &url::Url) -> String {
     )
 }
 
+/// The SPDY/3.1 upgrade request kube-apiserver sends a kubelet.
+fn spdy_request(
+    url: &url::Url,
+    protocols: &[&str],
+    credentials: &[(HeaderName, HeaderValue)],
+) -> Result<http::Request<http_body_util::Empty<Bytes>>, http::Error> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    headers.insert(
+        http::header::UPGRADE,
+        HeaderValue::from_static(UPGRADE_TOKEN),
+    );
+    for p in protocols {
+        if let Ok(v) = HeaderValue::from_str(p) {
+            headers.append(PROTOCOL_VERSION_HEADER, v);
+        }
+    }
+    upgrade::forwarded_request(
+        &Method::POST,
+        &path_and_query(url),
+        &host(url),
+        &headers,
+        credentials,
+    )
+}
+
 fn internal(message: String) -> StatusError {
     StatusError::internal(message)
 }
 
 /// Serves `pods/{exec,attach,portforward}` for `ns/name`.
-pub async fn connect(ctx: &Ctx, ns: &str, name: &str, sub: &str, req: Request) -> ApiResult<Response> {
+pub async fn connect(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    sub: &str,
+    req: Request,
+) -> ApiResult<Response> {
     let query = req.uri().query().unwrap_or_default().to_string();
     let loc = location(ctx, ns, name, sub, &query)?;
     let headers = req.headers().clone();
     let offered = upgrade::header_list(&headers, WEBSOCKET_PROTOCOL_HEADER);
     if upgrade::is_websocket(&headers) {
         if sub != "portforward" && offered.iter().any(|p| p == PROTOCOL_V5) {
+            tracing::info!(%ns, pod = %name, %sub, "WebSocket stream translated to SPDY for the kubelet");
             return translate(ctx, loc, req);
         }
         if sub == "portforward" && offered.iter().any(|p| p.starts_with(TUNNELING_PREFIX)) {
+            tracing::info!(%ns, pod = %name, %sub, "SPDY tunnelled through WebSocket to the kubelet");
             return tunnel(ctx, loc, req, &offered).await;
         }
     }
+    tracing::info!(%ns, pod = %name, %sub, "upgrade proxied to the kubelet as it is");
     proxy(ctx, loc, req).await
 }
 
@@ -210,21 +251,11 @@ fn translate(ctx: &Ctx, loc: Location, mut req: Request) -> ApiResult<Response> 
         let session = remotecommand::websocket::serve(ws, PROTOCOL_V5, loc.options);
         let upstream = async {
             let io = dial(&loc.url).await?;
-            let mut spdy_headers = HeaderMap::new();
-            spdy_headers.insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
-            spdy_headers.insert(http::header::UPGRADE, HeaderValue::from_static(UPGRADE_TOKEN));
-            for p in remotecommand::SPDY_PROTOCOLS {
-                spdy_headers.append(PROTOCOL_VERSION_HEADER, HeaderValue::from_static(p));
-            }
-            let request = upgrade::forwarded_request(
-                &Method::POST,
-                &path_and_query(&loc.url),
-                &host(&loc.url),
-                &spdy_headers,
-                &credentials,
-            )
-            .map_err(|e| e.to_string())?;
-            upgrade::request(io, request).await.map_err(|e| e.to_string())
+            let request = spdy_request(&loc.url, remotecommand::SPDY_PROTOCOLS, &credentials)
+                .map_err(|e| e.to_string())?;
+            upgrade::request(io, request)
+                .await
+                .map_err(|e| e.to_string())
         };
         match upstream.await {
             Ok(ClientUpgrade::Switched { head, io }) => {
@@ -277,22 +308,9 @@ async fn tunnel(
         ));
     }
     let io = dial(&loc.url).await.map_err(internal)?;
-    let mut spdy_headers = HeaderMap::new();
-    spdy_headers.insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    spdy_headers.insert(http::header::UPGRADE, HeaderValue::from_static(UPGRADE_TOKEN));
-    for p in &protocols {
-        if let Ok(v) = HeaderValue::from_str(p) {
-            spdy_headers.append(PROTOCOL_VERSION_HEADER, v);
-        }
-    }
-    let request = upgrade::forwarded_request(
-        &Method::POST,
-        &path_and_query(&loc.url),
-        &host(&loc.url),
-        &spdy_headers,
-        &credentials(ctx),
-    )
-    .map_err(|e| internal(e.to_string()))?;
+    let protocols: Vec<&str> = protocols.iter().map(String::as_str).collect();
+    let request = spdy_request(&loc.url, &protocols, &credentials(ctx))
+        .map_err(|e| internal(e.to_string()))?;
     let (head, backend) = match upgrade::request(io, request)
         .await
         .map_err(|e| internal(format!("error dialing backend: {e}")))?
@@ -322,11 +340,7 @@ async fn tunnel(
         let up = async move {
             while let Some(Ok(m)) = source.next().await {
                 match m {
-                    Message::Binary(b) => {
-                        if write.write_all(&b).await.is_err() {
-                            break;
-                        }
-                    }
+                    Message::Binary(b) if write.write_all(&b).await.is_err() => break,
                     Message::Close(_) => break,
                     _ => {}
                 }

@@ -865,6 +865,19 @@ impl Runtime for ProcessRuntime {
     }
 }
 
+/// Sends a chunk of `which` output to the client's matching channel (or
+/// its only one); `false` once the client is gone.
+async fn route(outputs: &[(Stream, mpsc::Sender<Bytes>)], which: Stream, data: Bytes) -> bool {
+    match outputs
+        .iter()
+        .find(|(w, _)| *w == which)
+        .or(outputs.first())
+    {
+        Some((_, tx)) => tx.send(data).await.is_ok(),
+        None => true,
+    }
+}
+
 /// Joins a running container's stdio: its output from now on, and its
 /// stdin when both the container and the client have one. The session ends
 /// when the container exits. `None` for a container whose stdio this
@@ -895,13 +908,8 @@ fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
             tokio::select! {
                 got = tap.recv() => match got {
                     Ok((which, data)) => {
-                        // A terminal-less container has two outputs; with a
-                        // TTY request they share the client's stdout.
-                        let to = outputs.iter().find(|(w, _)| *w == which).or(outputs.first());
-                        if let Some((_, tx)) = to {
-                            if tx.send(data).await.is_err() {
-                                return;
-                            }
+                        if !route(&outputs, which, data).await {
+                            return;
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -909,7 +917,16 @@ fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = async { exit.wait_for(|e| e.is_some()).await.is_ok() } => return,
+                _ = async { exit.wait_for(|e| e.is_some()).await.is_ok() } => {
+                    // The exit is recorded after the pumps read the last
+                    // output: what is queued is all there is.
+                    while let Ok((which, data)) = tap.try_recv() {
+                        if !route(&outputs, which, data).await {
+                            return;
+                        }
+                    }
+                    return;
+                }
             }
         }
     });
