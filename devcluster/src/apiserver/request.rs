@@ -265,9 +265,13 @@ mod tests {
         assert_eq!(t.rt.kind, "Lease");
         assert!(matches!(route("/api/v1/widgets"), Route::NotFound));
         assert!(matches!(
-            route("/api/v1/namespaces/a/pods/p/exec"),
+            route("/api/v1/namespaces/a/pods/p/proxy"),
             Route::NotFound
         ));
+        let Route::Resource(t) = route("/api/v1/namespaces/a/pods/p/exec") else {
+            panic!("pods/exec is served");
+        };
+        assert_eq!(t.sub.as_deref(), Some("exec"));
         assert!(matches!(route("/api/v1/nodes"), Route::Resource(_)));
     }
 
