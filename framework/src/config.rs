@@ -239,6 +239,14 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_FAILOVER_TIMEOUT", default_value = "168h")]
     pub failover_timeout: String,
 
+    /// How long a pod waits for a task Mesos reports TASK_UNREACHABLE or
+    /// TASK_UNKNOWN (agent partitioned, or not re-registered after a master
+    /// failover) before it is failed NodeLost or relaunched on its node.
+    /// The pod keeps its phase meanwhile, and a task that comes back is
+    /// never killed. The default matches Kubernetes' node eviction timeout.
+    #[arg(long, env = "KUBE_MESOS_UNREACHABLE_TIMEOUT", default_value = "5m")]
+    pub unreachable_timeout: String,
+
     /// Address of the HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "KUBE_MESOS_HTTP_ADDR", default_value = "0.0.0.0:10251")]
     pub http_addr: SocketAddr,
@@ -371,6 +379,8 @@ impl FrameworkArgs {
         }
         let batch_window = parse_duration("--batch-window", &self.batch_window)?;
         let failover_timeout = parse_duration("--failover-timeout", &self.failover_timeout)?;
+        let unreachable_timeout =
+            parse_duration("--unreachable-timeout", &self.unreachable_timeout)?;
         let drain_deadline = parse_duration("--drain-deadline", &self.drain_deadline)?;
         let leader_election = LeaderElectionConfig {
             enabled: self.leader_election,
@@ -403,6 +413,7 @@ impl FrameworkArgs {
             batch_window,
             refuse_seconds: self.refuse_seconds,
             failover_timeout,
+            unreachable_timeout,
             http_addr: self.http_addr,
             leader_election,
             framework_id_configmap: self.framework_id_configmap,
@@ -538,6 +549,9 @@ pub struct FrameworkConfig {
     pub refuse_seconds: f64,
     /// FrameworkInfo.failover_timeout. Default one week.
     pub failover_timeout: Duration,
+    /// How long a pod waits for an unreachable or unknown task before it is
+    /// lost. Default 5 min.
+    pub unreachable_timeout: Duration,
     /// HTTP endpoint address. Default `0.0.0.0:10251`.
     pub http_addr: SocketAddr,
     /// Leader election.
@@ -571,6 +585,7 @@ impl FrameworkConfig {
             batch_window: Duration::from_secs(1),
             refuse_seconds: 120.0,
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
+            unreachable_timeout: Duration::from_secs(300),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 10251)),
             leader_election: LeaderElectionConfig::default(),
             framework_id_configmap: DEFAULT_OBJECT_NAME.into(),
@@ -630,6 +645,7 @@ impl std::fmt::Display for FrameworkConfig {
         writeln!(f, "batch_window: {:?}", self.batch_window)?;
         writeln!(f, "refuse_seconds: {}", self.refuse_seconds)?;
         writeln!(f, "failover_timeout: {:?}", self.failover_timeout)?;
+        writeln!(f, "unreachable_timeout: {:?}", self.unreachable_timeout)?;
         writeln!(f, "http_addr: {}", self.http_addr)?;
         writeln!(
             f,
@@ -737,6 +753,8 @@ mod tests {
         assert_eq!(c.roles, vec!["*"]);
         assert_eq!(c.batch_window, Duration::from_secs(1));
         assert_eq!(c.failover_timeout, Duration::from_secs(604800));
+        assert_eq!(c.unreachable_timeout, Duration::from_secs(300));
+        assert_eq!(c.unreachable_timeout, d.unreachable_timeout);
         assert_eq!(c.http_addr, d.http_addr);
         assert_eq!(c.executor, d.executor);
         assert_eq!(c.leader_election, d.leader_election);
@@ -753,8 +771,10 @@ mod tests {
             ("KUBE_MESOS_BATCH_WINDOW", "250ms"),
             ("KUBE_MESOS_ROLES", "a,b"),
             ("KUBE_MESOS_ALSO_DEFAULT_SCHEDULER", "true"),
+            ("KUBE_MESOS_UNREACHABLE_TIMEOUT", "90s"),
         ];
         let c = parse(&[], &env).unwrap();
+        assert_eq!(c.unreachable_timeout, Duration::from_secs(90));
         assert_eq!(c.masters.len(), 2);
         assert_eq!(c.scheduler_name, "from-env");
         assert_eq!(c.batch_window, Duration::from_millis(250));
@@ -773,10 +793,13 @@ mod tests {
                 "--roles",
                 "c",
                 "--also-default-scheduler=false",
+                "--unreachable-timeout",
+                "10m",
             ],
             &env,
         )
         .unwrap();
+        assert_eq!(c.unreachable_timeout, Duration::from_secs(600));
         assert_eq!(c.masters.len(), 1);
         assert_eq!(c.masters[0].host_str(), Some("flag"));
         assert_eq!(c.scheduler_name, "from-flag");

@@ -79,6 +79,14 @@ pub struct CoreCounters {
     pub reconciliations: u64,
     /// Pods placed.
     pub placements: u64,
+    /// Tasks killed (deletions, stale and orphan tasks).
+    pub kills: u64,
+    /// Pods waiting for a task Mesos reports unreachable or unknown.
+    pub tasks_waiting: u64,
+    /// Pods lost with their node (failed NodeLost or relaunched).
+    pub pods_lost: u64,
+    /// Tasks back after their pod waited for them or was lost.
+    pub tasks_recovered: u64,
 }
 
 /// All metrics of one framework process. Shared behind an `Arc`.
@@ -215,6 +223,30 @@ impl Metrics {
             "Pods placed on offers.",
             core.placements,
         );
+        counter(
+            &mut out,
+            "kube_mesos_task_kills_total",
+            "KILL calls for tasks (deleted pods, stale and orphan tasks).",
+            core.kills,
+        );
+        gauge(
+            &mut out,
+            "kube_mesos_tasks_waiting",
+            "Pods waiting for a task Mesos reports unreachable or unknown.",
+            core.tasks_waiting as f64,
+        );
+        counter(
+            &mut out,
+            "kube_mesos_pods_lost_total",
+            "Pods lost with their node (failed NodeLost or relaunched).",
+            core.pods_lost,
+        );
+        counter(
+            &mut out,
+            "kube_mesos_tasks_recovered_total",
+            "Tasks back after their pod waited for them or was lost.",
+            core.tasks_recovered,
+        );
         gauge(
             &mut out,
             "kube_mesos_leader",
@@ -311,6 +343,7 @@ mod tests {
             suppressed: true,
             offers_received: 7,
             offers_declined: 2,
+            tasks_waiting: 1,
             ..CoreCounters::default()
         });
         m.set_leader(true);
@@ -320,6 +353,8 @@ mod tests {
         assert!(text.contains("kube_mesos_offers_suppressed 1\n"));
         assert!(text.contains("kube_mesos_offers_received_total 7\n"));
         assert!(text.contains("kube_mesos_offers_declined_total 2\n"));
+        assert!(text.contains("kube_mesos_tasks_waiting 1\n"));
+        assert!(text.contains("kube_mesos_task_kills_total 0\n"));
         assert!(text.contains("kube_mesos_leader 1\n"));
         assert!(text.contains("kube_mesos_leader_transitions_total 1\n"));
         assert!(text.contains("kube_mesos_placement_latency_seconds_bucket{le=\"0.25\"} 0\n"));

@@ -478,6 +478,7 @@ pub fn core_config(config: &FrameworkConfig) -> CoreConfig {
         },
         batch_window: config.batch_window,
         refuse_seconds: config.refuse_seconds,
+        unreachable_timeout: config.unreachable_timeout,
         executor: ExecutorConfig {
             uris,
             command: config.executor.command.clone(),
@@ -541,6 +542,10 @@ pub fn counters(m: &CoreMetrics) -> CoreCounters {
         revives: m.revives,
         reconciliations: m.reconciliations,
         placements: m.placements,
+        kills: m.kills,
+        tasks_waiting: m.tasks_waiting as u64,
+        pods_lost: m.pods_lost,
+        tasks_recovered: m.tasks_recovered,
     }
 }
 
@@ -635,6 +640,44 @@ impl Performer {
                 if let Err(error) = self.pods.fail(&pod, &reason, &message).await {
                     self.metrics.kube_error();
                     tracing::warn!(%error, "failing pod failed");
+                }
+                return;
+            }
+            Action::SetPodCondition {
+                pod,
+                type_,
+                status,
+                reason,
+                message,
+            } => {
+                let condition = crate::kube::binder::Condition {
+                    type_: &type_,
+                    status,
+                    reason: &reason,
+                    message: &message,
+                };
+                if let Err(error) = self
+                    .pods
+                    .set_condition(&pod, &condition, jiff::Timestamp::now())
+                    .await
+                {
+                    self.metrics.kube_error();
+                    tracing::warn!(%error, "setting a pod condition failed");
+                }
+                return;
+            }
+            Action::RecoverPod {
+                pod,
+                phase,
+                message,
+            } => {
+                if let Err(error) = self
+                    .pods
+                    .recover(&pod, &phase, &message, jiff::Timestamp::now())
+                    .await
+                {
+                    self.metrics.kube_error();
+                    tracing::warn!(%error, "taking a pod back failed");
                 }
                 return;
             }

@@ -1,26 +1,34 @@
-//! What a Mesos task status means for its pod.
+//! What a Mesos task status means for its pod: the task-state policy.
 //!
 //! The executor is the pod's kubelet: while it lives it writes the pod's
 //! status itself, including the terminal phase (a pod that ran to
 //! completion, failed, or was killed for deletion). The framework writes a
 //! pod's status only when nobody else can: the task never reached the
 //! executor, or the executor or its agent died. This module decides which
-//! case a status update is, as a pure function of the update:
+//! case a status update is, as a pure function of the update. Each state is
+//! taken for what Mesos promises about it (`include/mesos/v1/mesos.proto`,
+//! `docs/task-state-reasons.md`, `src/master/master.cpp`), never for more:
 //!
-//! | state | source | meaning for the pod |
-//! |---|---|---|
-//! | STAGING, STARTING, RUNNING, KILLING | any | active; nothing to write |
-//! | UNREACHABLE | master | agent partitioned; the pod may come back: nothing yet (the core fails it `NodeLost` after `unreachable_timeout`) |
-//! | FINISHED, FAILED, KILLED | executor | the executor reported it (and wrote the pod): nothing to write |
-//! | KILLED | master/agent | killed before the executor had it: launch failed, retryable |
-//! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...): retryable if the pod never ran, else failed `ExecutorLost` |
-//! | ERROR | any | the task was invalid (e.g. stale offer): retryable, `LaunchFailed` |
-//! | DROPPED | any | never launched (`REASON_INVALID_OFFERS`, agent gone during launch): retryable, `LaunchFailed` |
-//! | LOST, GONE, GONE_BY_OPERATOR, UNKNOWN | master/agent | agent or task lost: retryable if the pod never ran, else failed `NodeLost` |
+//! | state | source | what Mesos promises | meaning for the pod |
+//! |---|---|---|---|
+//! | STAGING, STARTING, RUNNING, KILLING | any | the task is active | active; a waiting pod resumes (no restart, no kill) |
+//! | UNREACHABLE | master | the agent is partitioned and may come back | **waiting**: phase kept, condition and event `NodeUnreachable` |
+//! | UNKNOWN | master | the master has no knowledge of the task; it may or may not run (master failover before the agent re-registered) | **waiting**: phase kept, condition and event `NodeUnknown` |
+//! | FINISHED, FAILED, KILLED | executor | the executor reported it (and wrote the pod) | nothing to write |
+//! | KILLED | master/agent | killed before the executor had it | launch failed, retryable |
+//! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...) | retryable if the pod never ran, else failed `ExecutorLost` |
+//! | ERROR | any | the task was invalid (e.g. stale offer) | retryable, `LaunchFailed` |
+//! | DROPPED | any | never launched (`REASON_INVALID_OFFERS`, agent gone during launch) | retryable, `LaunchFailed` |
+//! | GONE | master | the agent is registered and does not have the task | **lost** |
+//! | GONE_BY_OPERATOR | master | the operator marked the agent gone; it will not come back | **lost** (failed) |
+//! | LOST | master/agent | terminal (the master sends it to frameworks that are not partition aware) | **lost** |
 //!
+//! A **waiting** pod keeps its phase until its task reappears (it resumes)
+//! or `unreachable_timeout` passes; only then, or on a state that means
+//! gone, is the pod **lost**: failed `NodeLost`, or relaunched on its node,
+//! as its ownership and restartPolicy say ([`lost_pod_fate`]).
 //! "Retryable" means: a bound pod that never ran is relaunched on the same
-//! agent (its `nodeName` is final) until a deadline; one that ran is failed,
-//! as the kubelet's pod would be when its node is lost.
+//! agent (its `nodeName` is final) until a deadline.
 
 use kube_mesos_proto::v1::{task_status, TaskState, TaskStatus};
 
@@ -31,6 +39,37 @@ pub const REASON_EXECUTOR_LOST: &str = "ExecutorLost";
 /// Pod `status.reason` when the task could not be launched.
 pub const REASON_LAUNCH_FAILED: &str = "LaunchFailed";
 
+/// Pod condition type the framework owns: whether Mesos can vouch for the
+/// pod's task. `False` while the pod waits on an unreachable or unknown
+/// task. A condition of its own (not `Ready`) so that the executor, which
+/// owns `Ready` and may well be running the pod, never fights over it.
+pub const CONDITION_NODE_REACHABLE: &str = "kube-mesos.io/NodeReachable";
+/// Condition reason and event reason: the task's agent is partitioned.
+pub const REASON_NODE_UNREACHABLE: &str = "NodeUnreachable";
+/// Condition reason and event reason: the master does not know the task.
+pub const REASON_NODE_UNKNOWN: &str = "NodeUnknown";
+/// Condition reason and event reason: a waiting or lost pod's task is back.
+pub const REASON_TASK_RECOVERED: &str = "TaskRecovered";
+
+/// Why a pod waits for its task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitCause {
+    /// TASK_UNREACHABLE: the agent is partitioned.
+    Unreachable,
+    /// TASK_UNKNOWN: the master does not know the task (yet).
+    Unknown,
+}
+
+impl WaitCause {
+    /// The condition and event reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            WaitCause::Unreachable => REASON_NODE_UNREACHABLE,
+            WaitCause::Unknown => REASON_NODE_UNKNOWN,
+        }
+    }
+}
+
 /// The meaning of one status update for its pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskOutcome {
@@ -39,8 +78,22 @@ pub enum TaskOutcome {
         /// `TASK_RUNNING` (or later active states): the pod has run.
         running: bool,
     },
-    /// The agent is partitioned; the task may come back.
-    Unreachable,
+    /// The task may still run but Mesos cannot say so: the pod waits.
+    Waiting {
+        /// Unreachable or unknown.
+        cause: WaitCause,
+        /// What Mesos said, for the condition and event.
+        message: String,
+    },
+    /// The task is gone with its agent or from it (LOST, GONE,
+    /// GONE_BY_OPERATOR): the pod is lost, see [`lost_pod_fate`].
+    Gone {
+        /// What Mesos said, for the pod's status message.
+        message: String,
+        /// The agent is registered (GONE) or may be; false when the operator
+        /// marked it gone for good (GONE_BY_OPERATOR).
+        agent_may_return: bool,
+    },
     /// Terminal and reported by the executor, which wrote the pod's status.
     ReportedByExecutor,
     /// Terminal and not reported by the executor: the framework must act.
@@ -54,7 +107,9 @@ pub enum TaskOutcome {
     },
 }
 
-fn describe(status: &TaskStatus) -> String {
+/// A one-line account of a status update: `Mesos reported STATE (REASON
+/// from SOURCE): message`.
+pub fn describe(status: &TaskStatus) -> String {
     let state = TaskState::try_from(status.state)
         .map(|s| s.as_str_name())
         .unwrap_or("TASK_?");
@@ -92,10 +147,15 @@ pub fn classify(status: &TaskStatus) -> TaskOutcome {
         message: describe(status),
         retryable,
     };
+    let waiting = |cause| TaskOutcome::Waiting {
+        cause,
+        message: describe(status),
+    };
     match state {
         TaskStaging | TaskStarting => TaskOutcome::Active { running: false },
         TaskRunning | TaskKilling => TaskOutcome::Active { running: true },
-        TaskUnreachable => TaskOutcome::Unreachable,
+        TaskUnreachable => waiting(WaitCause::Unreachable),
+        TaskUnknown => waiting(WaitCause::Unknown),
         TaskFinished | TaskFailed | TaskKilled if from_executor => TaskOutcome::ReportedByExecutor,
         // A FINISHED from elsewhere is not something Mesos sends; if it
         // does, the executor is the only one that knows: leave the pod.
@@ -103,13 +163,19 @@ pub fn classify(status: &TaskStatus) -> TaskOutcome {
         TaskKilled => not_reported(REASON_LAUNCH_FAILED, true),
         TaskFailed => not_reported(REASON_EXECUTOR_LOST, true),
         TaskError | TaskDropped => not_reported(REASON_LAUNCH_FAILED, true),
-        TaskLost | TaskGone | TaskGoneByOperator | TaskUnknown => {
-            not_reported(REASON_NODE_LOST, true)
-        }
+        TaskLost | TaskGone => TaskOutcome::Gone {
+            message: describe(status),
+            agent_may_return: true,
+        },
+        TaskGoneByOperator => TaskOutcome::Gone {
+            message: describe(status),
+            agent_may_return: false,
+        },
     }
 }
 
-/// Whether a task state is terminal.
+/// Whether a task state is terminal, as Mesos' `protobuf::isTerminalState`
+/// says: UNREACHABLE and UNKNOWN are not (the task may still run).
 pub fn is_terminal(state: i32) -> bool {
     use TaskState::*;
     matches!(
@@ -121,9 +187,41 @@ pub fn is_terminal(state: i32) -> bool {
             | TaskLost
             | TaskDropped
             | TaskGone
-            | TaskGoneByOperator
-            | TaskUnknown)
+            | TaskGoneByOperator)
     )
+}
+
+/// What becomes of a pod whose task is lost with its node (a state that
+/// means gone, or a wait that timed out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostPodFate {
+    /// Failed `NodeLost`. A controller that owns the pod replaces it.
+    Fail,
+    /// Relaunched on its node (its `nodeName` is final) should the agent
+    /// offer resources before the relaunch deadline.
+    Relaunch,
+}
+
+/// The fate of a lost pod, from what Mesos and Kubernetes say about it:
+/// - its agent will not come back (GONE_BY_OPERATOR): failed;
+/// - owned by a controller: failed, so that its controller replaces it on a
+///   node that works instead of waiting for this one;
+/// - otherwise relaunched in place when it never ran or its restartPolicy
+///   would have the kubelet start it again (`Always`, `OnFailure`), and
+///   failed when it ran under `Never`.
+pub fn lost_pod_fate(
+    agent_may_return: bool,
+    has_controller: bool,
+    restart_policy: Option<&str>,
+    ran: bool,
+) -> LostPodFate {
+    if !agent_may_return || has_controller {
+        return LostPodFate::Fail;
+    }
+    match (ran, restart_policy.unwrap_or("Always")) {
+        (true, "Never") => LostPodFate::Fail,
+        _ => LostPodFate::Relaunch,
+    }
 }
 
 #[cfg(test)]
@@ -157,12 +255,43 @@ mod tests {
         );
         assert_eq!(
             classify(&st(
+                TaskState::TaskRunning,
+                Source::Master,
+                Some(Reason::AgentReregistered)
+            )),
+            TaskOutcome::Active { running: true }
+        );
+    }
+
+    #[test]
+    fn unreachable_and_unknown_wait_instead_of_failing() {
+        assert_eq!(
+            classify(&st(
                 TaskState::TaskUnreachable,
                 Source::Master,
-                Some(Reason::AgentDisconnected)
+                Some(Reason::AgentRemoved)
             )),
-            TaskOutcome::Unreachable
+            TaskOutcome::Waiting {
+                cause: WaitCause::Unreachable,
+                message: "Mesos reported TASK_UNREACHABLE (REASON_AGENT_REMOVED from SOURCE_MASTER): boom".into(),
+            }
         );
+        // What a master answers for a task on an agent it does not know
+        // (master failover with the in-memory registry).
+        let unknown = classify(&st(
+            TaskState::TaskUnknown,
+            Source::Master,
+            Some(Reason::Reconciliation),
+        ));
+        assert!(matches!(
+            unknown,
+            TaskOutcome::Waiting {
+                cause: WaitCause::Unknown,
+                ..
+            }
+        ));
+        assert_eq!(WaitCause::Unknown.reason(), "NodeUnknown");
+        assert_eq!(WaitCause::Unreachable.reason(), "NodeUnreachable");
     }
 
     #[test]
@@ -176,6 +305,21 @@ mod tests {
                 classify(&st(s, Source::Executor, None)),
                 TaskOutcome::ReportedByExecutor,
                 "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gone_states_lose_the_pod() {
+        for (state, may_return) in [
+            (TaskState::TaskGone, true),
+            (TaskState::TaskLost, true),
+            (TaskState::TaskGoneByOperator, false),
+        ] {
+            let o = classify(&st(state, Source::Master, Some(Reason::Reconciliation)));
+            assert!(
+                matches!(o, TaskOutcome::Gone { agent_may_return, .. } if agent_may_return == may_return),
+                "{state:?}: {o:?}"
             );
         }
     }
@@ -195,26 +339,6 @@ mod tests {
                 retryable: true
             }
         );
-        let o = classify(&st(
-            TaskState::TaskLost,
-            Source::Master,
-            Some(Reason::AgentRemoved),
-        ));
-        assert!(matches!(
-            o,
-            TaskOutcome::NotReported {
-                reason: REASON_NODE_LOST,
-                ..
-            }
-        ));
-        let o = classify(&st(TaskState::TaskGone, Source::Master, None));
-        assert!(matches!(
-            o,
-            TaskOutcome::NotReported {
-                reason: REASON_NODE_LOST,
-                ..
-            }
-        ));
         let o = classify(&st(
             TaskState::TaskDropped,
             Source::Master,
@@ -255,9 +379,33 @@ mod tests {
     }
 
     #[test]
-    fn terminal_states() {
+    fn terminal_states_are_mesos_terminal_states() {
         assert!(is_terminal(TaskState::TaskGone as i32));
+        assert!(is_terminal(TaskState::TaskDropped as i32));
         assert!(!is_terminal(TaskState::TaskUnreachable as i32));
+        assert!(!is_terminal(TaskState::TaskUnknown as i32));
         assert!(!is_terminal(TaskState::TaskKilling as i32));
+    }
+
+    #[test]
+    fn lost_pods_fail_or_relaunch_as_ownership_and_restart_policy_say() {
+        use LostPodFate::*;
+        // (agent may return, controller, restartPolicy, ran) -> fate
+        let cases = [
+            ((false, false, Some("Always"), false), Fail),
+            ((true, true, Some("Always"), false), Fail),
+            ((true, true, Some("Never"), true), Fail),
+            ((true, false, Some("Never"), true), Fail),
+            ((true, false, Some("Never"), false), Relaunch),
+            ((true, false, Some("OnFailure"), true), Relaunch),
+            ((true, false, None, true), Relaunch),
+        ];
+        for ((may_return, owned, policy, ran), fate) in cases {
+            assert_eq!(
+                lost_pod_fate(may_return, owned, policy, ran),
+                fate,
+                "{may_return} {owned} {policy:?} {ran}"
+            );
+        }
     }
 }

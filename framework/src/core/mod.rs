@@ -134,13 +134,19 @@ pub struct CoreConfig {
     /// The pause starts over once a task launched after the last failure
     /// has run this long. Default 10 min (the kubelet's reset).
     pub relaunch_backoff_reset: Duration,
-    /// How long a task may stay unreachable (agent partitioned) before its
-    /// pod is failed `NodeLost` and the task killed should it come back.
-    /// Default 5 min, like Kubernetes' default toleration of
-    /// `node.kubernetes.io/unreachable` (300 s).
+    /// How long a pod waits for a task Mesos reports TASK_UNREACHABLE or
+    /// TASK_UNKNOWN before the pod is lost (failed `NodeLost` or relaunched,
+    /// see [`crate::task_status::lost_pod_fate`]). Default 5 min, like the
+    /// node lifecycle controller's eviction timeout and Kubernetes' default
+    /// toleration of `node.kubernetes.io/unreachable` (300 s).
     pub unreachable_timeout: Duration,
     /// Period of implicit reconciliation. Default 5 min.
     pub reconcile_interval: Duration,
+    /// First retry of an explicit reconciliation that left tasks without an
+    /// answer (the master drops them while their agent has not re-registered)
+    /// or unknown; doubles up to `reconcile_interval`, as
+    /// `docs/reconciliation.md` recommends. Default 5 s.
+    pub reconcile_retry: Duration,
     /// What the executor is and how it is started.
     pub executor: ExecutorConfig,
 }
@@ -164,6 +170,7 @@ impl Default for CoreConfig {
             relaunch_backoff_reset: Duration::from_secs(600),
             unreachable_timeout: Duration::from_secs(300),
             reconcile_interval: Duration::from_secs(300),
+            reconcile_retry: Duration::from_secs(5),
             executor: ExecutorConfig::default(),
         }
     }
@@ -343,6 +350,31 @@ pub enum Action {
         /// kube-scheduler's fit error text.
         message: String,
     },
+    /// Set one pod condition (a strategic merge by `type`, so the
+    /// executor's conditions stay).
+    SetPodCondition {
+        /// The pod.
+        pod: PodRef,
+        /// `type`, e.g. [`crate::task_status::CONDITION_NODE_REACHABLE`].
+        type_: String,
+        /// `status`: `True` or `False`.
+        status: bool,
+        /// `reason`.
+        reason: String,
+        /// `message`.
+        message: String,
+    },
+    /// Undo a [`Action::FailPod`]: the task the pod was failed for is back.
+    /// Writes `phase`, clears `reason` and `message` and sets the
+    /// `NodeReachable` condition back to `True`.
+    RecoverPod {
+        /// The pod.
+        pod: PodRef,
+        /// `status.phase` from the task's state (`Running` or `Pending`).
+        phase: String,
+        /// The condition's message.
+        message: String,
+    },
     /// Set the pod's `status.phase` to `Failed` with reason and message.
     FailPod {
         /// The pod.
@@ -397,4 +429,10 @@ pub struct CoreMetrics {
     /// KILLs not answered with a terminal status yet (sent again on every
     /// SUBSCRIBED).
     pub kills_pending: usize,
+    /// Pods waiting for a task Mesos reports unreachable or unknown.
+    pub tasks_waiting: usize,
+    /// Pods lost with their node (failed `NodeLost` or relaunched).
+    pub pods_lost: u64,
+    /// Tasks that came back after their pod waited or was lost.
+    pub tasks_recovered: u64,
 }

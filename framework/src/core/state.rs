@@ -5,17 +5,23 @@
 //! ```text
 //!            placed (Accept + Bind)            terminal, reported by executor
 //! Queued ─────────────────────────────► Task ───────────────────────────────► (forgotten)
-//!   ▲  │ unschedulable: backoff,          │  launch failed before running:
-//!   │  │ FailedScheduling event           ▼  BackOff event
-//!   └──┘                               Relaunch ── its agent's back-off over,
-//!                                         │       offers of its agent ──► Task
-//!                                         │ deadline / agent removed
-//!                                         ▼
-//!                                       Failed (FailPod written)
+//!   ▲  │ unschedulable: backoff,          │ ▲ UNREACHABLE / UNKNOWN: the task
+//!   │  │ FailedScheduling event           │ │ waits (phase kept) until it is
+//!   └──┘                                  │ │ back or `unreachable_timeout`
+//!                                         │ └──────────────────────┐ task is back
+//!     launch failed before running        ▼  gone / timed out      │ (taken back)
+//!     (BackOff event), or lost      Relaunch ── its agent's back-off over,
+//!     before it ran                       │     offers of its agent ──► Task
+//!                                         │ deadline                ▲
+//!                                         ▼                         │ task is back,
+//!                                 Done / Lost (FailPod written) ────┘ no replacement runs
 //! ```
 //!
 //! A pod has at most one task: its ID is `pod.<uid>`, and a pod is only
-//! placed again once its previous task is known to be terminal.
+//! placed again once its previous task is known to be terminal. A task that
+//! is only unreachable or unknown is never killed and its pod never failed
+//! before `unreachable_timeout`; the task-state policy is
+//! [`crate::task_status`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -37,7 +43,7 @@ use super::{
 use crate::placement::{self, requests, AgentView, PodToPlace};
 use crate::queue::PodQueue;
 use crate::resources::{self, to_milli, Scalars};
-use crate::task_status::{self, TaskOutcome};
+use crate::task_status::{self, LostPodFate, TaskOutcome, WaitCause};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -54,7 +60,8 @@ enum PodState {
     },
     /// A task exists (launched by us, or named by the pod's annotations).
     Task(TaskTrack),
-    /// Bound pod whose launch failed; waiting for offers of its agent.
+    /// Bound pod whose launch failed, or lost and relaunched in place;
+    /// waiting for offers of its agent.
     Relaunch {
         agent_id: AgentId,
         deadline: Instant,
@@ -65,6 +72,36 @@ enum PodState {
     },
     /// Nothing more to do for this pod.
     Done,
+    /// Failed `NodeLost` by the framework because its task was gone or did
+    /// not come back in time. Should the task reappear, the pod is taken
+    /// back, or the task killed if a replacement pod already runs.
+    Lost {
+        agent_id: Option<AgentId>,
+        /// Running pods of the same controller when the pod was failed; one
+        /// running now that is not among them is a replacement. `None` when
+        /// unknown (rebuilt after a restart): the pod is then taken back,
+        /// and its controller removes a surplus replica if there is one.
+        siblings: Option<Vec<String>>,
+    },
+}
+
+/// A task Mesos reports unreachable or unknown: its pod waits.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    since: Instant,
+    cause: WaitCause,
+}
+
+/// An explicit reconciliation in progress (`docs/reconciliation.md`): the
+/// tasks asked are asked again, with a truncated exponential backoff, until
+/// each has answered since `started` with something other than UNKNOWN.
+#[derive(Clone, Debug)]
+struct ReconcileRound {
+    started: Instant,
+    /// Pod UIDs whose tasks were asked.
+    asked: Vec<String>,
+    next: Instant,
+    backoff: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -95,8 +132,10 @@ struct TaskTrack {
     /// When this framework process launched the task (`None`: found in the
     /// pod's annotations); orders failures for the relaunch back-off.
     launched_at: Option<Instant>,
-    /// Since when the task is unreachable (TASK_UNREACHABLE), if it is.
-    unreachable_since: Option<Instant>,
+    /// Set while Mesos reports the task unreachable or unknown.
+    waiting: Option<Waiting>,
+    /// When the last status update of the task arrived.
+    last_update: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -145,6 +184,7 @@ pub struct SchedulerCore {
     last_revive: Option<Instant>,
     revive_wanted: bool,
     next_reconcile: Option<Instant>,
+    reconcile_round: Option<ReconcileRound>,
     metrics: CoreMetrics,
     latencies: Vec<Duration>,
 }
@@ -172,6 +212,24 @@ fn phase(pod: &Pod) -> Option<&str> {
 
 fn is_terminal_phase(pod: &Pod) -> bool {
     matches!(phase(pod), Some("Succeeded" | "Failed"))
+}
+
+/// The UID of the controller (ReplicaSet, Job, ...) that owns the pod.
+fn controller_uid(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.as_str())
+}
+
+fn restart_policy(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref())
+}
+
+fn is_deleting(entry: &PodEntry) -> bool {
+    entry.deleted || entry.pod.metadata.deletion_timestamp.is_some()
 }
 
 fn node_name(pod: &Pod) -> Option<&str> {
@@ -232,6 +290,7 @@ impl SchedulerCore {
             last_revive: None,
             revive_wanted: false,
             next_reconcile: None,
+            reconcile_round: None,
             metrics: CoreMetrics::default(),
             latencies: Vec::new(),
         }
@@ -316,6 +375,7 @@ impl SchedulerCore {
         d.extend(self.relaunch_backoff.next_expiry());
         if self.connected {
             d.extend(self.next_reconcile);
+            d.extend(self.reconcile_round.as_ref().map(|r| r.next));
             if self.revive_wanted {
                 if let Some(last) = self.last_revive {
                     d.push(last + self.config.revive_min_interval);
@@ -326,9 +386,8 @@ impl SchedulerCore {
             match &e.state {
                 PodState::Relaunch { deadline, .. } => d.push(*deadline),
                 PodState::Task(TaskTrack {
-                    unreachable_since: Some(since),
-                    ..
-                }) => d.push(*since + self.config.unreachable_timeout),
+                    waiting: Some(w), ..
+                }) => d.push(w.since + self.config.unreachable_timeout),
                 _ => {}
             }
         }
@@ -346,6 +405,11 @@ impl SchedulerCore {
             .count();
         m.suppressed = self.suppressed;
         m.kills_pending = self.kills.len();
+        m.tasks_waiting = self
+            .pods
+            .values()
+            .filter(|e| matches!(&e.state, PodState::Task(t) if t.waiting.is_some()))
+            .count();
         m
     }
 
@@ -443,12 +507,32 @@ impl SchedulerCore {
                         self.pods.remove(&uid);
                     }
                 }
-                PodState::Done => {}
+                PodState::Done | PodState::Lost { .. } => {}
             }
             return;
         }
 
         if is_terminal_phase(&pod) {
+            let lost = phase(&pod) == Some("Failed")
+                && pod.status.as_ref().and_then(|s| s.reason.as_deref())
+                    == Some(task_status::REASON_NODE_LOST);
+            if lost && named_task.as_ref() == Some(&our_task) {
+                // Failed `NodeLost` before a restart: its task may come back.
+                let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId {
+                    value: a.to_owned(),
+                });
+                self.pods.insert(
+                    uid,
+                    PodEntry {
+                        pod,
+                        deleted: false,
+                        state: PodState::Lost {
+                            agent_id,
+                            siblings: None,
+                        },
+                    },
+                );
+            }
             return;
         }
         if named_task.as_ref() == Some(&our_task) {
@@ -482,7 +566,8 @@ impl SchedulerCore {
                 kill_sent: false,
                 relaunch_deadline: None,
                 launched_at: None,
-                unreachable_since: None,
+                waiting: None,
+                last_update: None,
             };
             self.pods.insert(
                 uid.clone(),
@@ -584,20 +669,77 @@ impl SchedulerCore {
 
     fn reconcile_explicit(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.reconcile_pending = false;
-        let mut tasks: Vec<(TaskId, Option<AgentId>)> = self
+        let mut asked: Vec<String> = self
             .pods
-            .values()
-            .filter_map(|e| match &e.state {
-                PodState::Task(t) if t.is_live() => Some((t.task_id.clone(), t.agent_id.clone())),
+            .iter()
+            .filter(|(_, e)| matches!(&e.state, PodState::Task(t) if t.is_live()))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        asked.sort();
+        let tasks = self.reconcile_tasks(&asked);
+        self.reconcile_round = None;
+        if !tasks.is_empty() {
+            self.metrics.reconciliations += 1;
+            out.push(Action::Reconcile { tasks });
+            let backoff = self.config.reconcile_retry;
+            self.reconcile_round = Some(ReconcileRound {
+                started: now,
+                asked,
+                next: now + backoff,
+                backoff,
+            });
+        }
+        self.next_reconcile = Some(now + self.config.reconcile_interval);
+    }
+
+    /// The tasks of these pods, with their agents, for a RECONCILE call.
+    fn reconcile_tasks(&self, uids: &[String]) -> Vec<(TaskId, Option<AgentId>)> {
+        let mut tasks: Vec<(TaskId, Option<AgentId>)> = uids
+            .iter()
+            .filter_map(|uid| match &self.pods.get(uid)?.state {
+                PodState::Task(t) => Some((t.task_id.clone(), t.agent_id.clone())),
                 _ => None,
             })
             .collect();
         tasks.sort_by(|a, b| a.0.value.cmp(&b.0.value));
-        if !tasks.is_empty() {
-            self.metrics.reconciliations += 1;
-            out.push(Action::Reconcile { tasks });
+        tasks
+    }
+
+    /// Asks again for the tasks of the current round that have no answer
+    /// since it started (the master drops a reconciliation while the task's
+    /// agent has not re-registered) or whose answer was TASK_UNKNOWN.
+    fn retry_reconciliation(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(round) = self.reconcile_round.as_mut() else {
+            return;
+        };
+        if round.next > now {
+            return;
         }
-        self.next_reconcile = Some(now + self.config.reconcile_interval);
+        let started = round.started;
+        let pods = &self.pods;
+        round
+            .asked
+            .retain(|uid| match pods.get(uid).map(|e| &e.state) {
+                Some(PodState::Task(t)) if t.is_live() => {
+                    t.last_update.is_none_or(|at| at < started)
+                        || t.waiting.is_some_and(|w| w.cause == WaitCause::Unknown)
+                }
+                _ => false,
+            });
+        if round.asked.is_empty() {
+            self.reconcile_round = None;
+            return;
+        }
+        round.backoff = (round.backoff * 2).min(self.config.reconcile_interval);
+        round.next = now + round.backoff;
+        let asked = round.asked.clone();
+        debug!(
+            tasks = asked.len(),
+            "reconciling tasks without a final answer again"
+        );
+        let tasks = self.reconcile_tasks(&asked);
+        self.metrics.reconciliations += 1;
+        out.push(Action::Reconcile { tasks });
     }
 
     // ----- offers ----------------------------------------------------------
@@ -667,11 +809,22 @@ impl SchedulerCore {
             })
             .collect();
         for uid in expired {
+            let siblings = self.running_siblings(&uid);
             if let Some(entry) = self.pods.get_mut(&uid) {
                 if let PodState::Relaunch {
-                    reason, message, ..
+                    reason,
+                    message,
+                    agent_id,
+                    ..
                 } = std::mem::replace(&mut entry.state, PodState::Done)
                 {
+                    if reason == task_status::REASON_NODE_LOST {
+                        // Its task may still come back with the agent.
+                        entry.state = PodState::Lost {
+                            agent_id: Some(agent_id),
+                            siblings: Some(siblings),
+                        };
+                    }
                     let message = format!(
                         "{message}; not relaunched on its node within {}s",
                         self.config.relaunch_deadline.as_secs()
@@ -680,40 +833,39 @@ impl SchedulerCore {
                 }
             }
         }
-        // Tasks unreachable for too long: the pod is lost.
+        // Tasks that stayed unreachable or unknown for too long: the pod is
+        // lost. Nothing is killed: should the task come back, it is taken
+        // back or killed then (see `on_task_reappeared`).
         let timeout = self.config.unreachable_timeout;
-        let lost: Vec<String> = self
+        let mut timed_out: Vec<(String, String)> = self
             .pods
             .iter()
             .filter_map(|(uid, e)| match &e.state {
-                PodState::Task(t) if t.unreachable_since.is_some_and(|s| s + timeout <= now) => {
-                    Some(uid.clone())
+                PodState::Task(t) => {
+                    let w = t.waiting.filter(|w| w.since + timeout <= now)?;
+                    let agent = t.agent_id.as_ref().map(|a| a.value.as_str()).unwrap_or("?");
+                    let message = match w.cause {
+                        WaitCause::Unreachable => format!(
+                            "Mesos agent {agent} has been unreachable for {}s",
+                            timeout.as_secs()
+                        ),
+                        WaitCause::Unknown => format!(
+                            "Mesos has not known task {} on agent {agent} for {}s",
+                            t.task_id.value,
+                            timeout.as_secs()
+                        ),
+                    };
+                    Some((uid.clone(), message))
                 }
                 _ => None,
             })
             .collect();
-        for uid in lost {
-            let Some(entry) = self.pods.get_mut(&uid) else {
-                continue;
-            };
-            if let PodState::Task(t) = std::mem::replace(&mut entry.state, PodState::Done) {
-                // Should the agent come back, the task must not run on.
-                self.metrics.kills += 1;
-                out.extend(
-                    self.kills
-                        .kill(t.task_id, t.agent_id.clone(), None, self.connected),
-                );
-                if entry.deleted {
-                    self.pods.remove(&uid);
-                    continue;
-                }
-                let agent = t.agent_id.map(|a| a.value).unwrap_or_default();
-                let message = format!(
-                    "Mesos agent {agent} has been unreachable for {}s",
-                    timeout.as_secs()
-                );
-                fail_pod(&entry.pod, task_status::REASON_NODE_LOST, &message, out);
-            }
+        timed_out.sort();
+        for (uid, message) in timed_out {
+            self.lose_pod(&uid, message, true, now, out);
+        }
+        if self.connected && self.synced {
+            self.retry_reconciliation(now, out);
         }
         if self.connected && self.synced && self.next_reconcile.is_some_and(|d| d <= now) {
             self.metrics.reconciliations += 1;
@@ -999,7 +1151,8 @@ impl SchedulerCore {
                 kill_sent: false,
                 relaunch_deadline,
                 launched_at: Some(now),
-                unreachable_since: None,
+                waiting: None,
+                last_update: None,
             });
         }
         for (ai, agent) in agents.iter().enumerate() {
@@ -1101,7 +1254,11 @@ impl SchedulerCore {
     }
 
     fn kill_orphan(&mut self, status: &TaskStatus, out: &mut Vec<Action>) {
-        if task_status::is_terminal(status.state) || !self.synced {
+        // Only an active task is killed: one Mesos reports unreachable or
+        // unknown cannot be reached by a KILL (the master answers it with
+        // the same state), and may yet come back as ours.
+        let active = matches!(task_status::classify(status), TaskOutcome::Active { .. });
+        if !active || !self.synced {
             return;
         }
         warn!(task = %status.task_id.value, "task has no pod that names it; killing it");
@@ -1125,25 +1282,33 @@ impl SchedulerCore {
             self.kill_orphan(status, out);
             return;
         };
+        let outcome = task_status::classify(status);
         let PodState::Task(track) = &mut entry.state else {
-            // The pod is queued, relaunching or done: this task is stale.
-            self.kill_orphan(status, out);
+            let lost = matches!(
+                entry.state,
+                PodState::Relaunch { .. } | PodState::Lost { .. }
+            );
+            if lost && matches!(outcome, TaskOutcome::Active { .. }) {
+                self.on_task_reappeared(&uid, status, now, out);
+            } else {
+                // The pod is queued or done: this task is stale.
+                self.kill_orphan(status, out);
+            }
             return;
         };
         if track.task_id != status.task_id {
             self.kill_orphan(status, out);
             return;
         }
+        track.last_update = Some(now);
         if let Ok(s) = TaskState::try_from(status.state) {
             track.state = Some(s);
         }
         if track.agent_id.is_none() {
             track.agent_id = status.agent_id.clone();
         }
-        let outcome = task_status::classify(status);
         match outcome {
             TaskOutcome::Active { running } => {
-                track.unreachable_since = None;
                 if running {
                     track.ever_running = true;
                     if let Some(agent) = &track.agent_id {
@@ -1154,6 +1319,26 @@ impl SchedulerCore {
                 let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
                 let abandon =
                     matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon);
+                if track.waiting.take().is_some() {
+                    self.metrics.tasks_recovered += 1;
+                    let message = format!("{}; the pod resumes", task_status::describe(status));
+                    info!(pod = %uid, %message, "task is back");
+                    if !entry.deleted {
+                        recovered(&entry.pod, &message, out);
+                    }
+                    if (deleting || abandon) && track.kill_sent {
+                        // The KILL sent while Mesos could not reach the
+                        // task went nowhere; it is still owed (with its
+                        // grace period).
+                        self.metrics.kills += 1;
+                        out.extend(self.kills.kill(
+                            track.task_id.clone(),
+                            track.agent_id.clone(),
+                            None,
+                            self.connected,
+                        ));
+                    }
+                }
                 if (deleting || abandon) && !track.kill_sent {
                     track.kill_sent = true;
                     self.metrics.kills += 1;
@@ -1165,9 +1350,40 @@ impl SchedulerCore {
                     ));
                 }
             }
-            TaskOutcome::Unreachable => {
-                info!(pod = %uid, "task unreachable; waiting for its agent");
-                track.unreachable_since.get_or_insert(now);
+            TaskOutcome::Waiting { cause, message } => {
+                let previous = track.waiting;
+                track.waiting = Some(Waiting {
+                    since: previous.map_or(now, |w| w.since),
+                    cause,
+                });
+                if previous.map(|w| w.cause) != Some(cause) && !entry.deleted {
+                    let message = format!(
+                        "{message}; the pod keeps its state until its task is back, for at most {}s",
+                        self.config.unreachable_timeout.as_secs()
+                    );
+                    info!(pod = %uid, reason = cause.reason(), %message, "task unreachable or unknown; the pod waits");
+                    let pref = pod_ref(&entry.pod);
+                    out.push(Action::SetPodCondition {
+                        pod: pref.clone(),
+                        type_: task_status::CONDITION_NODE_REACHABLE.to_owned(),
+                        status: false,
+                        reason: cause.reason().to_owned(),
+                        message: message.clone(),
+                    });
+                    out.push(Action::RecordEvent {
+                        pod: pref,
+                        type_: EventType::Warning,
+                        reason: cause.reason().to_owned(),
+                        message,
+                    });
+                }
+            }
+            TaskOutcome::Gone {
+                message,
+                agent_may_return,
+            } => {
+                self.queue.flush_backoff();
+                self.lose_pod(&uid, message, agent_may_return, now, out);
             }
             TaskOutcome::ReportedByExecutor => {
                 self.queue.flush_backoff();
@@ -1229,6 +1445,183 @@ impl SchedulerCore {
         }
     }
 
+    /// The pod's task is gone, or did not come back in time: the pod is
+    /// lost. It is failed `NodeLost` or relaunched in place, as
+    /// [`task_status::lost_pod_fate`] says; its task is not killed (see
+    /// [`SchedulerCore::on_task_reappeared`]).
+    fn lose_pod(
+        &mut self,
+        uid: &str,
+        message: String,
+        agent_may_return: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let relaunch_deadline_cfg = self.config.relaunch_deadline;
+        let siblings = self.running_siblings(uid);
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let PodState::Task(track) = &entry.state else {
+            return;
+        };
+        if is_deleting(entry)
+            || matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon)
+        {
+            self.finish_task(uid, now);
+            return;
+        }
+        self.metrics.pods_lost += 1;
+        let fate = task_status::lost_pod_fate(
+            agent_may_return,
+            controller_uid(&entry.pod).is_some(),
+            restart_policy(&entry.pod),
+            track.ever_running,
+        );
+        let agent_id = track.agent_id.clone();
+        if fate == LostPodFate::Relaunch {
+            let deadline = track
+                .relaunch_deadline
+                .unwrap_or(now + relaunch_deadline_cfg);
+            if let Some(agent_id) = agent_id
+                .clone()
+                .filter(|a| !a.value.is_empty() && deadline > now)
+            {
+                info!(pod = %uid, agent = %agent_id.value, %message, "pod lost with its node; relaunching it there should the agent come back");
+                let bind_pending = matches!(track.bind, BindState::Pending);
+                entry.state = PodState::Relaunch {
+                    agent_id,
+                    deadline,
+                    reason: task_status::REASON_NODE_LOST,
+                    message,
+                    bind_pending,
+                };
+                self.revive_wanted = true;
+                return;
+            }
+        }
+        entry.state = PodState::Lost {
+            agent_id,
+            siblings: Some(siblings),
+        };
+        fail_pod(&entry.pod, task_status::REASON_NODE_LOST, &message, out);
+    }
+
+    /// UIDs of the running pods that share the pod's controller.
+    fn running_siblings(&self, uid: &str) -> Vec<String> {
+        let Some(owner) = self.pods.get(uid).and_then(|e| controller_uid(&e.pod)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(other, e)| {
+                other.as_str() != uid
+                    && !is_deleting(e)
+                    && controller_uid(&e.pod) == Some(owner)
+                    && matches!(&e.state, PodState::Task(t) if t.is_live() && t.ever_running)
+            })
+            .map(|(other, _)| other.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The task of a pod that was lost (failed, or waiting for a relaunch)
+    /// is active again. It is killed if the pod is being deleted or a
+    /// replacement already runs; otherwise the pod is taken back with it,
+    /// with no restart and no kill.
+    fn on_task_reappeared(
+        &mut self,
+        uid: &str,
+        status: &TaskStatus,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(entry) = self.pods.get(uid) else {
+            return;
+        };
+        if is_deleting(entry) {
+            self.kill_orphan(status, out);
+            return;
+        }
+        let replacement = match &entry.state {
+            PodState::Lost {
+                siblings: Some(before),
+                ..
+            } => self
+                .running_siblings(uid)
+                .into_iter()
+                .find(|s| !before.contains(s)),
+            _ => None,
+        };
+        if let Some(replacement) = replacement {
+            warn!(pod = %uid, %replacement, task = %status.task_id.value, "task is back but a replacement pod runs; killing it");
+            self.metrics.kills += 1;
+            out.extend(self.kills.kill(
+                status.task_id.clone(),
+                status.agent_id.clone(),
+                None,
+                self.connected,
+            ));
+            return;
+        }
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let (was_failed, bind, agent_id) = match &entry.state {
+            PodState::Relaunch {
+                agent_id,
+                bind_pending,
+                ..
+            } => (
+                false,
+                if *bind_pending {
+                    BindState::Pending
+                } else {
+                    BindState::Bound
+                },
+                Some(agent_id.clone()),
+            ),
+            PodState::Lost { agent_id, .. } => (true, BindState::Bound, agent_id.clone()),
+            _ => return,
+        };
+        let state = TaskState::try_from(status.state).ok();
+        let running = matches!(state, Some(TaskState::TaskRunning | TaskState::TaskKilling));
+        entry.state = PodState::Task(TaskTrack {
+            task_id: status.task_id.clone(),
+            agent_id: status.agent_id.clone().or(agent_id),
+            executor_id: status.executor_id.clone(),
+            state,
+            ever_running: running,
+            bind,
+            kill_sent: false,
+            relaunch_deadline: None,
+            launched_at: None,
+            waiting: None,
+            last_update: Some(now),
+        });
+        self.metrics.tasks_recovered += 1;
+        let message = format!("{}; the pod is taken back", task_status::describe(status));
+        info!(pod = %uid, %message, "task is back");
+        if was_failed {
+            let pref = pod_ref(&entry.pod);
+            out.push(Action::RecoverPod {
+                pod: pref.clone(),
+                phase: if running { "Running" } else { "Pending" }.to_owned(),
+                message: message.clone(),
+            });
+            out.push(Action::RecordEvent {
+                pod: pref,
+                type_: EventType::Normal,
+                reason: task_status::REASON_TASK_RECOVERED.to_owned(),
+                message,
+            });
+        } else {
+            recovered(&entry.pod, &message, out);
+        }
+    }
+
     /// The task ended; decide what becomes of the pod.
     fn finish_task(&mut self, uid: &str, now: Instant) {
         let Some(entry) = self.pods.get_mut(uid) else {
@@ -1274,7 +1667,15 @@ impl SchedulerCore {
                 self.pods.remove(&uid);
                 continue;
             }
-            entry.state = PodState::Done;
+            self.metrics.pods_lost += 1;
+            let siblings = self.running_siblings(&uid);
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
+            entry.state = PodState::Lost {
+                agent_id: Some(agent_id.clone()),
+                siblings: Some(siblings),
+            };
             fail_pod(&entry.pod, task_status::REASON_NODE_LOST, &message, out);
         }
     }
@@ -1346,6 +1747,24 @@ fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, why: &str) -> 
             go_duration(pause)
         ),
     }
+}
+
+/// The pod's task is back: `NodeReachable=True` and a Normal event.
+fn recovered(pod: &Pod, message: &str, out: &mut Vec<Action>) {
+    let pref = pod_ref(pod);
+    out.push(Action::SetPodCondition {
+        pod: pref.clone(),
+        type_: task_status::CONDITION_NODE_REACHABLE.to_owned(),
+        status: true,
+        reason: task_status::REASON_TASK_RECOVERED.to_owned(),
+        message: message.to_owned(),
+    });
+    out.push(Action::RecordEvent {
+        pod: pref,
+        type_: EventType::Normal,
+        reason: task_status::REASON_TASK_RECOVERED.to_owned(),
+        message: message.to_owned(),
+    });
 }
 
 fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {

@@ -112,6 +112,29 @@ impl PodWriter {
             .await
     }
 
+    /// Sets one pod condition.
+    pub async fn set_condition(
+        &self,
+        pod: &PodRef,
+        condition: &Condition<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        self.patch_status(pod, condition_patch(&pod.uid, condition, now))
+            .await
+    }
+
+    /// Undoes [`PodWriter::fail`]: the pod's task is back.
+    pub async fn recover(
+        &self,
+        pod: &PodRef,
+        phase: &str,
+        message: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        self.patch_status(pod, recovered_patch(&pod.uid, phase, message, now))
+            .await
+    }
+
     async fn patch_status(&self, pod: &PodRef, patch: serde_json::Value) -> Result<()> {
         self.pods(&pod.namespace)
             .patch_status(
@@ -170,6 +193,62 @@ pub fn unschedulable_patch(uid: &str, message: &str, now: jiff::Timestamp) -> se
     })
 }
 
+/// One pod condition the framework writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Condition<'a> {
+    /// `type`.
+    pub type_: &'a str,
+    /// `True` or `False`.
+    pub status: bool,
+    /// `reason`.
+    pub reason: &'a str,
+    /// `message`.
+    pub message: &'a str,
+}
+
+fn condition_json(c: &Condition<'_>, now: jiff::Timestamp) -> serde_json::Value {
+    json!({
+        "type": c.type_,
+        "status": if c.status { "True" } else { "False" },
+        "reason": c.reason,
+        "message": c.message,
+        "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    })
+}
+
+/// The `pods/status` patch that sets one condition (merged by `type`).
+pub fn condition_patch(uid: &str, c: &Condition<'_>, now: jiff::Timestamp) -> serde_json::Value {
+    json!({
+        "metadata": { "uid": uid },
+        "status": { "conditions": [condition_json(c, now)] }
+    })
+}
+
+/// The `pods/status` patch that takes a failed pod back: its phase from its
+/// task, the failure's reason and message removed, `NodeReachable=True`.
+pub fn recovered_patch(
+    uid: &str,
+    phase: &str,
+    message: &str,
+    now: jiff::Timestamp,
+) -> serde_json::Value {
+    let condition = Condition {
+        type_: crate::task_status::CONDITION_NODE_REACHABLE,
+        status: true,
+        reason: crate::task_status::REASON_TASK_RECOVERED,
+        message,
+    };
+    json!({
+        "metadata": { "uid": uid },
+        "status": {
+            "phase": phase,
+            "reason": null,
+            "message": null,
+            "conditions": [condition_json(&condition, now)],
+        }
+    })
+}
+
 /// The `pods/status` patch of a pod the framework fails.
 pub fn failed_patch(uid: &str, reason: &str, message: &str) -> serde_json::Value {
     json!({
@@ -192,6 +271,39 @@ mod tests {
         assert_eq!(c["reason"], "Unschedulable");
         assert_eq!(c["lastTransitionTime"], "2026-01-02T03:04:05Z");
         assert_eq!(p["metadata"]["uid"], "u1");
+    }
+
+    #[test]
+    fn condition_patch_merges_one_condition_by_type() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let c = Condition {
+            type_: "kube-mesos.io/NodeReachable",
+            status: false,
+            reason: "NodeUnknown",
+            message: "Mesos reported TASK_UNKNOWN",
+        };
+        let p = condition_patch("u1", &c, now);
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(c["type"], "kube-mesos.io/NodeReachable");
+        assert_eq!(c["status"], "False");
+        assert_eq!(c["reason"], "NodeUnknown");
+        assert_eq!(c["lastTransitionTime"], "2026-01-02T03:04:05Z");
+        assert_eq!(p["metadata"]["uid"], "u1");
+        assert!(p["status"].get("phase").is_none());
+    }
+
+    #[test]
+    fn recovered_patch_restores_the_phase_and_clears_the_failure() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let p = recovered_patch("u1", "Running", "back", now);
+        assert_eq!(p["status"]["phase"], "Running");
+        assert!(p["status"]["reason"].is_null());
+        assert!(p["status"]["message"].is_null());
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(
+            (c["type"].as_str(), c["status"].as_str()),
+            (Some("kube-mesos.io/NodeReachable"), Some("True"))
+        );
     }
 
     #[test]

@@ -17,6 +17,14 @@
 //! holder and the framework backs off; an executor that dies lets the lease
 //! go stale and the framework picks it up again, keeping a registered agent's
 //! Node alive in the eyes of the node lifecycle controller.
+//!
+//! **Readiness.** An agent the master no longer has registered (removed,
+//! unreachable, or not re-registered after a master failover) turns its
+//! Node `Ready=Unknown` only once the Node's lease has expired, as the node
+//! lifecycle controller does when a kubelet stops renewing it
+//! ([`node_lease_expired`]). While an executor still renews the lease, the
+//! kubelet side of the Node is alive and it stays Ready: a master failover
+//! does not flap the Nodes of agents whose pods keep running.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,7 +55,8 @@ pub const DEFAULT_MAX_PODS: u32 = 110;
 pub enum AgentHealth {
     /// Registered with the master.
     Registered,
-    /// Removed by Mesos or marked unreachable: Ready=Unknown.
+    /// Not registered with the master (removed, unreachable, or not yet
+    /// re-registered): Ready=Unknown once the node lease expired.
     Lost,
 }
 
@@ -131,7 +140,9 @@ pub fn ready_condition(agent_id: &str, health: AgentHealth, now: jiff::Timestamp
         AgentHealth::Lost => (
             "Unknown",
             "NodeStatusUnknown",
-            format!("Mesos agent {agent_id} was removed or marked unreachable by the master"),
+            format!(
+                "Mesos agent {agent_id} is not registered with the master and its node lease expired"
+            ),
         ),
     };
     NodeCondition {
@@ -200,10 +211,15 @@ pub fn mib_quantity(mib: f64) -> String {
 
 /// Whether the framework should renew a node lease now (the module's rule).
 pub fn should_renew_node_lease(current: Option<&LeaseSpec>, now: jiff::Timestamp) -> bool {
+    current.is_none_or(|spec| spec.holder_identity.as_deref() == Some(FRAMEWORK_LEASE_HOLDER))
+        || node_lease_expired(current, now)
+}
+
+/// Whether nobody has renewed the node lease within its duration (or there
+/// is none): the point where the node lifecycle controller would take the
+/// kubelet for gone.
+pub fn node_lease_expired(current: Option<&LeaseSpec>, now: jiff::Timestamp) -> bool {
     let Some(spec) = current else { return true };
-    if spec.holder_identity.as_deref() == Some(FRAMEWORK_LEASE_HOLDER) {
-        return true;
-    }
     let duration = i64::from(
         spec.lease_duration_seconds
             .unwrap_or(NODE_LEASE_DURATION_SECONDS),
@@ -370,5 +386,28 @@ mod tests {
         ));
         assert!(!should_renew_node_lease(Some(&lease("agent-1", 990)), now));
         assert!(should_renew_node_lease(Some(&lease("agent-1", 950)), now));
+    }
+
+    #[test]
+    fn a_lease_expires_once_not_renewed_for_its_duration() {
+        let now = jiff::Timestamp::from_second(1_000).unwrap();
+        let lease = |renewed: Option<i64>| LeaseSpec {
+            holder_identity: Some("agent-1".into()),
+            lease_duration_seconds: Some(40),
+            renew_time: renewed.map(|s| {
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                    jiff::Timestamp::from_second(s).unwrap(),
+                )
+            }),
+            ..LeaseSpec::default()
+        };
+        assert!(node_lease_expired(None, now));
+        assert!(node_lease_expired(Some(&lease(None)), now));
+        assert!(!node_lease_expired(Some(&lease(Some(960))), now));
+        assert!(node_lease_expired(Some(&lease(Some(959))), now));
+        // The framework's own lease expires like any other.
+        let mut ours = lease(Some(900));
+        ours.holder_identity = Some(FRAMEWORK_LEASE_HOLDER.into());
+        assert!(node_lease_expired(Some(&ours), now));
     }
 }

@@ -7,11 +7,15 @@
 //! in offers (their offered resources stand in for capacity until the
 //! operator API answers) and keeps retrying the operator API.
 //!
-//! On AGENT_REMOVED the Node turns Ready=Unknown (`NodeStatusUnknown`) and
-//! the core hears `AgentUnreachable`: Mesos sends the same operator event for
-//! a removed, gone and unreachable agent, so the registry does not guess; the
-//! fate of the pods follows the task updates Mesos sends for them (TASK_LOST,
-//! TASK_GONE, TASK_UNREACHABLE), which the core maps to pod status.
+//! On AGENT_REMOVED (or an agent missing from a new master's snapshot, as
+//! after a failover before it re-registered) the core hears
+//! `AgentUnreachable`, and the Node turns Ready=Unknown (`NodeStatusUnknown`)
+//! once its lease expired, as the node lifecycle controller would: an
+//! executor that still renews the lease is a live kubelet, and its Node
+//! stays Ready. Mesos sends the same operator event for a removed, gone and
+//! unreachable agent, so the registry does not guess; the fate of the pods
+//! follows the task updates Mesos sends for them, which the core maps to pod
+//! status (`crate::task_status`).
 //!
 //! The translation itself is pure ([`agent_node`]); this module only writes.
 
@@ -31,8 +35,8 @@ use kube_mesos_proto::v1::{AgentId, Offer};
 use tokio::sync::mpsc;
 
 use self::agent_node::{
-    node_for_agent, node_name, ready_condition, should_renew_node_lease, AgentHealth,
-    FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
+    node_for_agent, node_lease_expired, node_name, ready_condition, should_renew_node_lease,
+    AgentHealth, FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
 };
 use self::operator::{AgentRecord, OperatorClient, OperatorEvent};
 use crate::core::Input;
@@ -71,6 +75,8 @@ struct AgentEntry {
     record: AgentRecord,
     health: AgentHealth,
     from_offer: bool,
+    /// Ready=Unknown was written (the agent is lost and its lease expired).
+    marked_not_ready: bool,
 }
 
 /// Writes Nodes and node leases for the agents it is told about.
@@ -173,36 +179,68 @@ impl NodeRegistry {
                 record,
                 health: AgentHealth::Registered,
                 from_offer,
+                marked_not_ready: false,
             },
         );
     }
 
     async fn lost(&mut self, id: &str) -> Vec<Input> {
-        let Some(entry) = self.agents.get_mut(id) else {
-            return vec![Input::AgentUnreachable(AgentId {
-                value: id.to_string(),
-            })];
-        };
-        entry.health = AgentHealth::Lost;
-        let name = node_name(&entry.record.info.hostname);
-        let condition = ready_condition(id, AgentHealth::Lost, jiff::Timestamp::now());
-        let patch = serde_json::json!({ "status": { "conditions": [condition] } });
-        let api: Api<Node> = Api::all(self.client.clone());
-        match api
-            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
-            .await
-        {
-            Ok(_) => tracing::info!(agent = %id, node = %name, "node marked NotReady"),
-            Err(error) => tracing::warn!(%error, node = %name, "marking node NotReady failed"),
+        if let Some(entry) = self.agents.get_mut(id) {
+            if entry.health == AgentHealth::Registered {
+                tracing::info!(agent = %id, "agent not registered with the master; its Node turns NotReady once its lease expires");
+                entry.health = AgentHealth::Lost;
+                entry.marked_not_ready = false;
+            }
+            self.mark_not_ready_if_lease_expired(id).await;
         }
         vec![Input::AgentUnreachable(AgentId {
             value: id.to_string(),
         })]
     }
 
+    /// Writes Ready=Unknown on a lost agent's Node once nobody renews its
+    /// lease (the node lifecycle controller's rule).
+    async fn mark_not_ready_if_lease_expired(&mut self, id: &str) {
+        let Some(entry) = self.agents.get(id) else {
+            return;
+        };
+        if entry.health != AgentHealth::Lost || entry.marked_not_ready {
+            return;
+        }
+        let name = node_name(&entry.record.info.hostname);
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
+        let lease = match leases.get_opt(&name).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                tracing::debug!(%error, lease = %name, "reading node lease failed");
+                return;
+            }
+        };
+        let now = jiff::Timestamp::now();
+        if !node_lease_expired(lease.as_ref().and_then(|l| l.spec.as_ref()), now) {
+            return;
+        }
+        let condition = ready_condition(id, AgentHealth::Lost, now);
+        let patch = serde_json::json!({ "status": { "conditions": [condition] } });
+        let api: Api<Node> = Api::all(self.client.clone());
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(agent = %id, node = %name, "node lease expired; node marked NotReady");
+                if let Some(entry) = self.agents.get_mut(id) {
+                    entry.marked_not_ready = true;
+                }
+            }
+            Err(error) => tracing::warn!(%error, node = %name, "marking node NotReady failed"),
+        }
+    }
+
     /// Renews the node leases of registered agents where the lease rule says
-    /// the framework should.
-    pub async fn renew_leases(&self) {
+    /// the framework should, and marks lost agents' Nodes NotReady once
+    /// their leases expired.
+    pub async fn renew_leases(&mut self) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
         for entry in self
             .agents
@@ -213,6 +251,15 @@ impl NodeRegistry {
             if let Err(error) = renew_lease(&api, &name).await {
                 tracing::debug!(%error, lease = %name, "node lease renewal failed");
             }
+        }
+        let lost: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, e)| e.health == AgentHealth::Lost && !e.marked_not_ready)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lost {
+            self.mark_not_ready_if_lease_expired(&id).await;
         }
     }
 }

@@ -1,0 +1,201 @@
+//! The scheduler core's test harness: a core driven with explicit inputs
+//! and instants (no clock, no sleeping), and builders for pods, offers and
+//! status updates.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube_mesos_framework::core::{
+    Action, CoreConfig, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
+    ANNOTATION_FRAMEWORK_ID, ANNOTATION_TASK_ID,
+};
+use kube_mesos_framework::resources::{build, CPUS, MEM};
+use kube_mesos_proto::v1::{
+    task_status, AgentId, FrameworkId, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus,
+};
+
+pub struct Harness {
+    pub core: SchedulerCore,
+    pub t0: Instant,
+    pub now: Instant,
+}
+
+impl Harness {
+    pub fn new(config: CoreConfig) -> Self {
+        let t0 = Instant::now();
+        Self {
+            core: SchedulerCore::new(config),
+            t0,
+            now: t0,
+        }
+    }
+
+    /// A core that is subscribed and has its pods synced.
+    pub fn started() -> Self {
+        let mut h = Self::new(CoreConfig::default());
+        h.feed(Input::PodsSynced);
+        h.feed(subscribed());
+        h
+    }
+
+    pub fn at(&mut self, secs: f64) {
+        self.now = self.t0 + Duration::from_secs_f64(secs);
+    }
+
+    pub fn feed(&mut self, input: Input) -> Vec<Action> {
+        self.core.handle(input, self.now)
+    }
+
+    pub fn tick_at(&mut self, secs: f64) -> Vec<Action> {
+        self.at(secs);
+        self.feed(Input::Tick)
+    }
+}
+
+/// SUBSCRIBED as framework `fw-1`.
+pub fn subscribed() -> Input {
+    Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    }
+}
+
+pub fn pod(name: &str, cpu: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            uid: Some(format!("uid-{name}")),
+            creation_timestamp: Some(Time(Timestamp::from_second(1_700_000_000).expect("ts"))),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            scheduler_name: Some("kube-mesos".into()),
+            termination_grace_period_seconds: Some(45),
+            containers: vec![Container {
+                name: "c".into(),
+                resources: Some(ResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "cpu".to_owned(),
+                        Quantity(cpu.to_owned()),
+                    )])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        status: Some(PodStatus {
+            phase: Some("Pending".into()),
+            ..Default::default()
+        }),
+    }
+}
+
+pub fn offer_on(id: &str, agent: &str, cpus: f64) -> Offer {
+    Offer {
+        id: OfferId { value: id.into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+        agent_id: AgentId {
+            value: agent.into(),
+        },
+        hostname: format!("host-{agent}"),
+        resources: vec![
+            build::scalar(CPUS, cpus, "*"),
+            build::scalar(MEM, 4096.0, "*"),
+            build::ports(&[(31000, 31100)], "*"),
+        ],
+        ..Default::default()
+    }
+}
+
+pub fn status(
+    task: &str,
+    agent: &str,
+    state: TaskState,
+    source: task_status::Source,
+    uuid: Option<&[u8]>,
+) -> TaskStatus {
+    TaskStatus {
+        task_id: TaskId { value: task.into() },
+        state: state as i32,
+        source: Some(source as i32),
+        agent_id: Some(AgentId {
+            value: agent.into(),
+        }),
+        uuid: uuid.map(<[u8]>::to_vec),
+        ..Default::default()
+    }
+}
+
+pub fn launched_tasks(actions: &[Action]) -> Vec<TaskInfo> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Accept { operations, .. } => Some(operations),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|op| op.launch.as_ref())
+        .flat_map(|l| l.task_infos.clone())
+        .collect()
+}
+
+pub fn kinds(actions: &[Action]) -> Vec<&'static str> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Accept { .. } => "Accept",
+            Action::Decline { .. } => "Decline",
+            Action::Suppress { .. } => "Suppress",
+            Action::Revive { .. } => "Revive",
+            Action::Kill { .. } => "Kill",
+            Action::Acknowledge { .. } => "Acknowledge",
+            Action::Reconcile { .. } => "Reconcile",
+            Action::Bind { .. } => "Bind",
+            Action::Annotate { .. } => "Annotate",
+            Action::SetPodUnschedulable { .. } => "SetPodUnschedulable",
+            Action::FailPod { .. } => "FailPod",
+            Action::SetPodCondition { .. } => "SetPodCondition",
+            Action::RecoverPod { .. } => "RecoverPod",
+            Action::RecordEvent { .. } => "RecordEvent",
+        })
+        .collect()
+}
+
+/// Start, add a pod, place it on agent `a1`; returns the launch actions.
+pub fn place_one(h: &mut Harness, name: &str) -> Vec<Action> {
+    h.feed(Input::PodUpserted(Box::new(pod(name, "500m"))));
+    h.feed(Input::Offers(vec![offer_on(
+        &format!("o-{name}"),
+        "a1",
+        4.0,
+    )]));
+    let t = h.now.duration_since(h.t0).as_secs_f64() + 1.0;
+    h.tick_at(t)
+}
+
+pub fn deleting(mut p: Pod, grace: i64) -> Pod {
+    p.metadata.deletion_timestamp = Some(Time(Timestamp::from_second(1_700_000_100).expect("ts")));
+    p.metadata.deletion_grace_period_seconds = Some(grace);
+    p
+}
+
+pub fn bound(mut p: Pod, agent: &str) -> Pod {
+    let uid = p.metadata.uid.clone().expect("uid");
+    p.spec.as_mut().expect("spec").node_name = Some(format!("host-{agent}"));
+    p.metadata.annotations = Some(BTreeMap::from([
+        (ANNOTATION_TASK_ID.to_owned(), format!("pod.{uid}")),
+        (ANNOTATION_AGENT_ID.to_owned(), agent.to_owned()),
+        (ANNOTATION_FRAMEWORK_ID.to_owned(), "fw-1".to_owned()),
+    ]));
+    p
+}

@@ -1,0 +1,562 @@
+//! The task-state policy in the core: a task Mesos reports unreachable or
+//! unknown puts its pod into a waiting state (phase kept, a condition and an
+//! event), a task that comes back resumes its pod with no restart and no
+//! kill, and only a state that means gone, or `unreachable_timeout`, loses
+//! the pod. Time is passed in explicitly, so the timeout is tested to the
+//! second without waiting for it.
+
+mod core_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube_mesos_framework::core::{Action, BindOutcome, CoreConfig, EventType, Input};
+use kube_mesos_framework::task_status::CONDITION_NODE_REACHABLE;
+use kube_mesos_proto::v1::{task_status, AgentId, FrameworkId, TaskId, TaskState, TaskStatus};
+
+use core_support::*;
+
+/// What the master sends, without uuid (master-generated updates are not
+/// acknowledged).
+fn from_master(
+    task: &str,
+    state: TaskState,
+    reason: task_status::Reason,
+    message: &str,
+) -> TaskStatus {
+    let mut s = status(task, "a1", state, task_status::Source::Master, None);
+    s.reason = Some(reason as i32);
+    s.message = Some(message.to_owned());
+    s
+}
+
+/// `Reconciliation: Task is unknown`: the master's answer for a task on an
+/// agent it does not know (master failover, in-memory registry).
+fn unknown(task: &str) -> TaskStatus {
+    from_master(
+        task,
+        TaskState::TaskUnknown,
+        task_status::Reason::Reconciliation,
+        "Reconciliation: Task is unknown",
+    )
+}
+
+/// What the master forwards when an unknown or unreachable agent
+/// re-registers with the task (`Master::__reregisterSlave`).
+fn reregistered(task: &str) -> TaskStatus {
+    from_master(
+        task,
+        TaskState::TaskRunning,
+        task_status::Reason::AgentReregistered,
+        "Unknown agent reregistered",
+    )
+}
+
+fn unreachable(task: &str) -> TaskStatus {
+    from_master(
+        task,
+        TaskState::TaskUnreachable,
+        task_status::Reason::AgentRemoved,
+        "health check timed out",
+    )
+}
+
+fn running(mut p: Pod) -> Pod {
+    p.status.get_or_insert_with(Default::default).phase = Some("Running".into());
+    p
+}
+
+fn with_restart_policy(mut p: Pod, policy: &str) -> Pod {
+    p.spec.as_mut().expect("spec").restart_policy = Some(policy.into());
+    p
+}
+
+fn owned_by(mut p: Pod, owner_uid: &str) -> Pod {
+    p.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: "rs".into(),
+        uid: owner_uid.into(),
+        controller: Some(true),
+        ..Default::default()
+    }]);
+    p
+}
+
+/// A framework that restarted: the bound, running pod comes from its
+/// annotations, then the subscription; the explicit reconciliation follows.
+fn restarted_with(pods: &[Pod]) -> Harness {
+    let mut h = Harness::new(CoreConfig::default());
+    for p in pods {
+        h.feed(Input::PodUpserted(Box::new(p.clone())));
+    }
+    h.feed(Input::PodsSynced);
+    let a = h.feed(Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    });
+    assert!(kinds(&a).contains(&"Reconcile"), "{a:?}");
+    h
+}
+
+fn web() -> Pod {
+    running(bound(pod("web", "500m"), "a1"))
+}
+
+fn conditions(actions: &[Action]) -> Vec<(bool, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetPodCondition {
+                type_,
+                status,
+                reason,
+                ..
+            } if type_ == CONDITION_NODE_REACHABLE => Some((*status, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(actions: &[Action]) -> Vec<(EventType, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RecordEvent { type_, reason, .. } => Some((*type_, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The kinds of actions, reconciliations left out (a retry round or the
+/// periodic implicit reconciliation may fall on any tick).
+fn effects(actions: &[Action]) -> Vec<&'static str> {
+    kinds(actions)
+        .into_iter()
+        .filter(|k| *k != "Reconcile")
+        .collect()
+}
+
+fn assert_no_kill_or_fail(actions: &[Action]) {
+    let k = kinds(actions);
+    assert!(
+        !k.contains(&"Kill") && !k.contains(&"FailPod"),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn regression_master_failover_unknown_task_is_neither_failed_nor_killed() {
+    // The issue: the framework reconciled before the agent re-registered,
+    // got TASK_UNKNOWN and failed the pod, then killed the task when the
+    // agent came back with it.
+    let mut h = restarted_with(&[web()]);
+    h.at(1.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert_no_kill_or_fail(&a);
+    assert_eq!(conditions(&a), vec![(false, "NodeUnknown".to_owned())]);
+    assert_eq!(
+        events(&a),
+        vec![(EventType::Warning, "NodeUnknown".to_owned())]
+    );
+    let Action::SetPodCondition { message, .. } = &a[0] else {
+        unreachable!()
+    };
+    assert!(
+        message.starts_with(
+            "Mesos reported TASK_UNKNOWN (REASON_RECONCILIATION from SOURCE_MASTER): \
+             Reconciliation: Task is unknown"
+        ),
+        "{message}"
+    );
+    assert_eq!(h.core.metrics().tasks_waiting, 1);
+    // The same answer again (a retried reconciliation) changes nothing.
+    h.at(5.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert!(effects(&a).is_empty(), "{a:?}");
+
+    // The agent re-registers with the task: the pod resumes.
+    h.at(8.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert_no_kill_or_fail(&a);
+    assert_eq!(conditions(&a), vec![(true, "TaskRecovered".to_owned())]);
+    assert_eq!(
+        events(&a),
+        vec![(EventType::Normal, "TaskRecovered".to_owned())]
+    );
+    let m = h.core.metrics();
+    assert_eq!((m.kills, m.tasks_waiting, m.tasks_recovered), (0, 0, 1));
+    // Long after the timeout, nothing happens to it.
+    assert_no_kill_or_fail(&h.tick_at(10_000.0));
+}
+
+#[test]
+fn reconciliation_is_retried_with_backoff_until_every_task_answered() {
+    let b = running(bound(pod("b", "500m"), "a2"));
+    let mut h = restarted_with(&[web(), b]);
+    // No answer (the replicated-log master drops the reconciliation while
+    // the agents have not re-registered): asked again after 5 s, 10 s, ...
+    assert_eq!(h.core.next_deadline(), Some(h.t0 + Duration::from_secs(5)));
+    let a = h.tick_at(5.0);
+    assert_eq!(
+        a,
+        vec![Action::Reconcile {
+            tasks: vec![
+                (
+                    TaskId {
+                        value: "pod.uid-b".into()
+                    },
+                    Some(AgentId { value: "a2".into() })
+                ),
+                (
+                    TaskId {
+                        value: "pod.uid-web".into()
+                    },
+                    Some(AgentId { value: "a1".into() })
+                ),
+            ]
+        }]
+    );
+    assert_eq!(h.core.next_deadline(), Some(h.t0 + Duration::from_secs(15)));
+    // b answers; web is unknown to this master, which is no final answer.
+    h.at(6.0);
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-b",
+        "a2",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    ))));
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    let a = h.tick_at(15.0);
+    assert_eq!(
+        a,
+        vec![Action::Reconcile {
+            tasks: vec![(
+                TaskId {
+                    value: "pod.uid-web".into()
+                },
+                Some(AgentId { value: "a1".into() })
+            )]
+        }]
+    );
+    assert_eq!(h.core.next_deadline(), Some(h.t0 + Duration::from_secs(35)));
+    // web is back: the round ends.
+    h.at(20.0);
+    h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert!(h.tick_at(35.0).is_empty());
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_secs(300))
+    );
+    assert_eq!(h.core.metrics().kills, 0);
+}
+
+#[test]
+fn a_waiting_pod_is_lost_after_the_timeout_never_before() {
+    let never = with_restart_policy(web(), "Never");
+    let mut h = restarted_with(&[never]);
+    h.at(10.0);
+    // Unknown is no final answer: asked again at once (the 5 s retry was
+    // due), then after 10 s.
+    let a = h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert!(kinds(&a).contains(&"Reconcile"), "{a:?}");
+    assert_eq!(h.core.next_deadline(), Some(h.t0 + Duration::from_secs(20)));
+    for t in [15.0, 35.0, 75.0, 155.0, 309.0] {
+        assert_no_kill_or_fail(&h.tick_at(t));
+    }
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_secs(310))
+    );
+    let a = h.tick_at(310.0);
+    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+    let Action::FailPod {
+        reason, message, ..
+    } = &a[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(reason, "NodeLost");
+    assert_eq!(
+        message,
+        "Mesos has not known task pod.uid-web on agent a1 for 300s"
+    );
+    let m = h.core.metrics();
+    assert_eq!((m.kills, m.pods_lost, m.tasks_waiting), (0, 1, 0));
+}
+
+#[test]
+fn the_timeout_is_configurable() {
+    let mut h = Harness::new(CoreConfig {
+        unreachable_timeout: Duration::from_secs(60),
+        ..CoreConfig::default()
+    });
+    h.feed(Input::PodUpserted(Box::new(with_restart_policy(
+        web(),
+        "Never",
+    ))));
+    h.feed(Input::PodsSynced);
+    h.feed(Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    });
+    h.feed(Input::TaskUpdate(Box::new(unreachable("pod.uid-web"))));
+    assert!(!kinds(&h.tick_at(59.0)).contains(&"FailPod"));
+    let a = h.tick_at(60.0);
+    assert!(kinds(&a).contains(&"FailPod"), "{a:?}");
+}
+
+#[test]
+fn partition_and_heal_resumes_the_pod() {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    h.feed(Input::BindResult {
+        pod_uid: "uid-web".into(),
+        result: BindOutcome::Bound,
+    });
+    h.at(2.0);
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Executor,
+        Some(b"u1"),
+    ))));
+    h.at(100.0);
+    let a = h.feed(Input::AgentUnreachable(AgentId { value: "a1".into() }));
+    assert_no_kill_or_fail(&a);
+    let a = h.feed(Input::TaskUpdate(Box::new(unreachable("pod.uid-web"))));
+    assert_eq!(conditions(&a), vec![(false, "NodeUnreachable".to_owned())]);
+    assert_no_kill_or_fail(&a);
+    // Heals before the timeout.
+    h.at(250.0);
+    let mut back = reregistered("pod.uid-web");
+    back.message = Some("Unreachable agent re-reregistered".into());
+    let a = h.feed(Input::TaskUpdate(Box::new(back)));
+    assert_eq!(conditions(&a), vec![(true, "TaskRecovered".to_owned())]);
+    assert_no_kill_or_fail(&a);
+    assert_no_kill_or_fail(&h.tick_at(1_000.0));
+}
+
+#[test]
+fn an_unreachable_task_turning_unknown_updates_the_condition_but_keeps_the_deadline() {
+    let mut h = restarted_with(&[with_restart_policy(web(), "Never")]);
+    h.at(10.0);
+    h.feed(Input::TaskUpdate(Box::new(unreachable("pod.uid-web"))));
+    h.at(100.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert_eq!(conditions(&a), vec![(false, "NodeUnknown".to_owned())]);
+    assert!(kinds(&h.tick_at(310.0)).contains(&"FailPod"));
+}
+
+#[test]
+fn a_lost_pod_fails_or_relaunches_as_its_ownership_and_restart_policy_say() {
+    // Default restartPolicy (Always), no controller: relaunched on its node
+    // should the agent come back, failed only after the relaunch deadline.
+    let mut h = restarted_with(&[web()]);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    let a = h.tick_at(300.0);
+    assert_no_kill_or_fail(&a);
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+    let a = h.tick_at(600.0);
+    assert_eq!(effects(&a)[..2], ["FailPod", "RecordEvent"]);
+
+    // Owned by a controller: failed at once, so that it is replaced.
+    let mut h = restarted_with(&[owned_by(web(), "rs-1")]);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    let a = h.tick_at(300.0);
+    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+    assert!(!kinds(&a).contains(&"Kill"));
+}
+
+#[test]
+fn the_agent_coming_back_during_a_relaunch_takes_the_pod_back() {
+    let mut h = restarted_with(&[web()]);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    h.tick_at(300.0);
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+    h.at(400.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert_no_kill_or_fail(&a);
+    assert_eq!(conditions(&a), vec![(true, "TaskRecovered".to_owned())]);
+    let m = h.core.metrics();
+    assert_eq!((m.relaunch_pending, m.kills), (0, 0));
+    // It is an ordinary task again: deleting the pod kills it.
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(web(), 5))));
+    assert_eq!(effects(&a), vec!["Kill"]);
+}
+
+#[test]
+fn states_that_mean_gone_lose_the_pod_at_once() {
+    // GONE_BY_OPERATOR: the agent will not come back; failed even though
+    // its restartPolicy would restart it.
+    let mut h = restarted_with(&[web()]);
+    let a = h.feed(Input::TaskUpdate(Box::new(from_master(
+        "pod.uid-web",
+        TaskState::TaskGoneByOperator,
+        task_status::Reason::AgentRemovedByOperator,
+        "Agent marked gone",
+    ))));
+    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+
+    // GONE: the agent is there without the task; a bare pod that would be
+    // restarted is relaunched in place.
+    let mut h = restarted_with(&[web()]);
+    let a = h.feed(Input::TaskUpdate(Box::new(from_master(
+        "pod.uid-web",
+        TaskState::TaskGone,
+        task_status::Reason::Reconciliation,
+        "Reconciliation: Task is unknown to the agent",
+    ))));
+    assert_no_kill_or_fail(&a);
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+    h.at(2.0);
+    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
+    let a = h.tick_at(4.0);
+    assert_eq!(launched_tasks(&a)[0].task_id.value, "pod.uid-web");
+
+    // ...but under restartPolicy Never it is failed.
+    let mut h = restarted_with(&[with_restart_policy(web(), "Never")]);
+    let a = h.feed(Input::TaskUpdate(Box::new(from_master(
+        "pod.uid-web",
+        TaskState::TaskGone,
+        task_status::Reason::Reconciliation,
+        "Reconciliation: Task is unknown to the agent",
+    ))));
+    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+}
+
+#[test]
+fn a_task_back_after_its_pod_was_failed_takes_the_pod_back() {
+    let mut h = restarted_with(&[with_restart_policy(web(), "Never")]);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert!(kinds(&h.tick_at(300.0)).contains(&"FailPod"));
+    h.at(900.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert_eq!(effects(&a), vec!["RecoverPod", "RecordEvent"]);
+    let Action::RecoverPod { phase, .. } = &a[0] else {
+        unreachable!()
+    };
+    assert_eq!(phase, "Running");
+    let m = h.core.metrics();
+    assert_eq!((m.kills, m.tasks_recovered), (0, 1));
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(web(), 5))));
+    assert_eq!(effects(&a), vec!["Kill"]);
+}
+
+#[test]
+fn a_failed_pod_rebuilt_after_a_restart_is_taken_back_too() {
+    let mut failed = web();
+    let status = failed.status.get_or_insert_with(Default::default);
+    status.phase = Some("Failed".into());
+    status.reason = Some("NodeLost".into());
+    let mut h = Harness::new(CoreConfig::default());
+    h.feed(Input::PodUpserted(Box::new(failed)));
+    h.feed(Input::PodsSynced);
+    h.feed(Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    });
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert_eq!(effects(&a), vec!["RecoverPod", "RecordEvent"]);
+}
+
+#[test]
+fn a_task_back_after_a_replacement_runs_is_killed() {
+    let sibling = running(owned_by(bound(pod("old-sibling", "500m"), "a2"), "rs-1"));
+    let lost = owned_by(web(), "rs-1");
+    let mut h = restarted_with(&[lost, sibling]);
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-old-sibling",
+        "a2",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    ))));
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert!(kinds(&h.tick_at(300.0)).contains(&"FailPod"));
+
+    // The ReplicaSet replaces it; the replacement runs.
+    h.at(310.0);
+    let mut replacement = owned_by(pod("web-2", "500m"), "rs-1");
+    replacement.metadata.uid = Some("uid-web-2".into());
+    h.feed(Input::PodUpserted(Box::new(replacement)));
+    h.feed(Input::Offers(vec![offer_on("o1", "a2", 4.0)]));
+    let a = h.tick_at(312.0);
+    assert_eq!(launched_tasks(&a)[0].task_id.value, "pod.uid-web-2");
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-web-2",
+        "a2",
+        TaskState::TaskRunning,
+        task_status::Source::Executor,
+        Some(b"u2"),
+    ))));
+
+    // The old task comes back: it is surplus.
+    h.at(900.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert_eq!(effects(&a), vec!["Kill"]);
+    let Action::Kill { task_id, .. } = &a[0] else {
+        unreachable!()
+    };
+    assert_eq!(task_id.value, "pod.uid-web");
+}
+
+#[test]
+fn a_task_back_when_only_older_siblings_run_takes_the_pod_back() {
+    let sibling = running(owned_by(bound(pod("old-sibling", "500m"), "a2"), "rs-1"));
+    let mut h = restarted_with(&[owned_by(web(), "rs-1"), sibling]);
+    h.feed(Input::TaskUpdate(Box::new(status(
+        "pod.uid-old-sibling",
+        "a2",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    ))));
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert!(kinds(&h.tick_at(300.0)).contains(&"FailPod"));
+    h.at(900.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert_eq!(effects(&a), vec!["RecoverPod", "RecordEvent"]);
+}
+
+#[test]
+fn a_pod_deleted_while_its_task_was_unknown_has_the_task_killed_when_it_is_back() {
+    let mut h = restarted_with(&[web()]);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    // Deleted meanwhile: the KILL goes out, but the master cannot reach the
+    // task and answers as a reconciliation would.
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(web(), 5))));
+    assert_eq!(effects(&a), vec!["Kill"]);
+    assert!(!kinds(&h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))))).contains(&"Kill"));
+    // Back: killed again, now that it can be reached.
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
+    assert!(kinds(&a).contains(&"Kill"), "{a:?}");
+}
+
+#[test]
+fn unreachable_or_unknown_tasks_without_a_pod_are_not_killed_until_they_are_back() {
+    let mut h = Harness::started();
+    for s in [unknown("pod.uid-ghost"), unreachable("pod.uid-ghost")] {
+        assert!(h.feed(Input::TaskUpdate(Box::new(s))).is_empty());
+    }
+    let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-ghost"))));
+    assert_eq!(effects(&a), vec!["Kill"]);
+}
+
+#[test]
+fn conditions_are_not_written_for_pods_already_deleted() {
+    let mut h = restarted_with(&[web()]);
+    let mut gone = web();
+    gone.metadata.annotations = Some(BTreeMap::new());
+    let a = h.feed(Input::PodDeleted(Box::new(gone)));
+    assert_eq!(effects(&a), vec!["Kill"]);
+    let a = h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    assert!(a.is_empty(), "{a:?}");
+}
