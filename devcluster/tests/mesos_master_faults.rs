@@ -122,6 +122,11 @@ async fn an_unreachable_agent_comes_back_with_its_tasks() {
     let task = running(&agent, &fid);
     let agent = agent.reregister(vec![task]).await;
     assert_eq!(agent.id, aid);
+    // The master sends the tasks it gets back (`Master::__reregisterSlave`).
+    let st = s.next_update().await;
+    assert_eq!(st.state(), TaskState::TaskRunning);
+    assert_eq!(st.reason(), task_status::Reason::AgentReregistered);
+    assert_eq!(st.message(), "Unreachable agent re-reregistered");
     post(&master, &s, reconcile(&[("t1", Some(&aid))])).await;
     let st = s.next_update().await;
     assert_eq!(st.state(), TaskState::TaskRunning);

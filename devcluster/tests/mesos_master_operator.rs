@@ -6,38 +6,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube_mesos_proto::recordio::Decoder;
-use kube_mesos_proto::v1::master::{call, event, response, Call, Event, Response};
+use kube_mesos_proto::v1::master::{call, event, response, Call, Event};
 use kube_mesos_proto::v1::TaskState;
 use mesos_master_support::*;
 use prost::Message;
-
-async fn operator_call(master: &TestMaster, ty: call::Type, ct: &str) -> Response {
-    let c = Call {
-        r#type: Some(ty as i32),
-        ..Default::default()
-    };
-    let body = if ct == JSON {
-        serde_json::to_vec(&kube_mesos_proto::json::to_json(&c).unwrap()).unwrap()
-    } else {
-        c.encode_to_vec()
-    };
-    let r = client()
-        .post(master.url("/api/v1"))
-        .header("Content-Type", ct)
-        .header("Accept", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["Content-Type"], ct);
-    let bytes = r.bytes().await.unwrap();
-    if ct == JSON {
-        kube_mesos_proto::json::from_json::<Response>(&bytes).unwrap()
-    } else {
-        Response::decode(bytes).unwrap()
-    }
-}
 
 struct OperatorStream {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,

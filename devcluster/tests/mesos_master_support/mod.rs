@@ -8,6 +8,7 @@ use futures::StreamExt;
 use kube_mesos_devcluster::mesos::link::{AgentMessage, MasterLink, MasterMessage};
 use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle};
 use kube_mesos_proto::recordio::Decoder;
+use kube_mesos_proto::v1::master as operator;
 use kube_mesos_proto::v1::scheduler::{call, event, Call, Event};
 use kube_mesos_proto::v1::{
     self as v1, framework_info, AgentId, AgentInfo, ExecutorId, FrameworkId, FrameworkInfo, Offer,
@@ -463,5 +464,38 @@ impl FakeAgent {
             })
             .unwrap();
         uuid
+    }
+}
+
+/// One operator API call (`/api/v1`) without arguments, in `ct`.
+pub async fn operator_call(
+    master: &TestMaster,
+    ty: operator::call::Type,
+    ct: &str,
+) -> operator::Response {
+    let c = operator::Call {
+        r#type: Some(ty as i32),
+        ..Default::default()
+    };
+    let body = if ct == JSON {
+        serde_json::to_vec(&kube_mesos_proto::json::to_json(&c).unwrap()).unwrap()
+    } else {
+        c.encode_to_vec()
+    };
+    let r = client()
+        .post(master.url("/api/v1"))
+        .header("Content-Type", ct)
+        .header("Accept", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["Content-Type"], ct);
+    let bytes = r.bytes().await.unwrap();
+    if ct == JSON {
+        kube_mesos_proto::json::from_json::<operator::Response>(&bytes).unwrap()
+    } else {
+        operator::Response::decode(bytes).unwrap()
     }
 }

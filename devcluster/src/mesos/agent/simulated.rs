@@ -7,14 +7,16 @@
 //! HTTP server, no sandbox and no processes: an in-process fake executor
 //! answers every launched task with TASK_RUNNING after a configurable delay,
 //! keeps it running until it is killed, and answers KILL with TASK_KILLED.
-//! One small tokio task per agent keeps thousands of them cheap.
+//! Like a real agent recovering with its executors alive, it re-registers
+//! after a master failover with its frameworks, executors and tasks. One
+//! small tokio task per agent keeps thousands of them cheap.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube_mesos_proto::v1::{
-    task_status, AgentId, AgentInfo, ExecutorId, FrameworkId, FrameworkInfo, TaskId, TaskState,
-    TaskStatus,
+    task_status, AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    Resource, Task, TaskId, TaskState, TaskStatus,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -63,8 +65,31 @@ enum SimInput {
 
 #[derive(Debug, Clone)]
 struct SimTask {
+    name: String,
     executor_id: ExecutorId,
+    resources: Vec<Resource>,
     state: TaskState,
+}
+
+impl SimTask {
+    /// The task as a re-registration reports it (`ReregisterSlaveMessage`).
+    fn proto(&self, framework_id: &str, task_id: &str, agent_id: Option<&AgentId>) -> Task {
+        Task {
+            name: self.name.clone(),
+            task_id: TaskId {
+                value: task_id.to_owned(),
+            },
+            framework_id: FrameworkId {
+                value: framework_id.to_owned(),
+            },
+            executor_id: Some(self.executor_id.clone()),
+            agent_id: agent_id.cloned().unwrap_or_default(),
+            state: self.state as i32,
+            resources: self.resources.clone(),
+            status_update_state: Some(self.state as i32),
+            ..Default::default()
+        }
+    }
 }
 
 impl SimulatedAgents {
@@ -158,6 +183,7 @@ impl SimAgent {
         let mut sum = StatusUpdateManager::new(self.retry_min, self.retry_max);
         let mut frameworks: BTreeMap<String, FrameworkInfo> = BTreeMap::new();
         let mut tasks: BTreeMap<(String, String), SimTask> = BTreeMap::new();
+        let mut executors: BTreeMap<(String, String), ExecutorInfo> = BTreeMap::new();
         let mut agent_id: Option<AgentId> = None;
         let mut connected = false;
         let _ = tx.send(SimInput::Register);
@@ -172,8 +198,11 @@ impl SimAgent {
                     let (reply, reply_rx) = oneshot::channel();
                     let message = AgentMessage::Register {
                         info,
-                        executors: Vec::new(),
-                        tasks: Vec::new(),
+                        executors: executors.values().cloned().collect(),
+                        tasks: tasks
+                            .iter()
+                            .map(|((fw, id), t)| t.proto(fw, id, agent_id.as_ref()))
+                            .collect(),
                         frameworks: frameworks.values().cloned().collect(),
                         inbox,
                         reply,
@@ -249,11 +278,21 @@ impl SimAgent {
                     } => {
                         let fw_id = framework.id.clone().unwrap_or_default();
                         frameworks.insert(fw_id.value.clone(), framework);
+                        let mut executor_info = executor.clone();
+                        executor_info
+                            .framework_id
+                            .get_or_insert_with(|| fw_id.clone());
+                        executors.insert(
+                            (fw_id.value.clone(), executor.executor_id.value.clone()),
+                            executor_info,
+                        );
                         for info in infos {
                             tasks.insert(
                                 (fw_id.value.clone(), info.task_id.value.clone()),
                                 SimTask {
+                                    name: info.name.clone(),
                                     executor_id: executor.executor_id.clone(),
+                                    resources: info.resources.clone(),
                                     state: TaskState::TaskStaging,
                                 },
                             );
@@ -310,6 +349,7 @@ impl SimAgent {
                         framework_id,
                         executor_id,
                     } => {
+                        executors.remove(&(framework_id.value.clone(), executor_id.value.clone()));
                         let keys: Vec<(String, String)> = tasks
                             .iter()
                             .filter(|((fw, _), t)| {
@@ -343,6 +383,7 @@ impl SimAgent {
                     }
                     MasterMessage::ShutdownFramework { framework_id } => {
                         tasks.retain(|(fw, _), _| *fw != framework_id.value);
+                        executors.retain(|(fw, _), _| *fw != framework_id.value);
                         frameworks.remove(&framework_id.value);
                         sum.remove_framework(&framework_id.value);
                     }

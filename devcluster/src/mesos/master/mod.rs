@@ -61,6 +61,24 @@ pub enum MasterError {
 /// Result alias of this module.
 pub type Result<T, E = MasterError> = std::result::Result<T, E>;
 
+/// Where the master keeps its registry (Mesos `--registry`), which decides
+/// what a restarted master knows about agents (`Master::_recover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Registry {
+    /// `replicated_log` (Mesos' default): admitted agents survive a restart
+    /// as *recovered* until they re-register or `agent_reregister_timeout`
+    /// marks them unreachable; unreachable and gone agents stay so. An
+    /// explicit reconciliation of a task on a recovered agent gets no
+    /// answer, and its re-registration sends frameworks no update.
+    #[default]
+    ReplicatedLog,
+    /// `in_memory`: a restarted master knows no agent. A task on an agent
+    /// that has not re-registered reconciles as TASK_UNKNOWN, and when the
+    /// agent re-registers its tasks are sent to frameworks with
+    /// REASON_AGENT_REREGISTERED ("Unknown agent reregistered").
+    InMemory,
+}
+
 /// How the master behaves. Tests build it directly.
 #[derive(Debug, Clone)]
 pub struct MasterConfig {
@@ -81,6 +99,9 @@ pub struct MasterConfig {
     /// Largest accepted request body; larger ones get 413. Mesos has no such
     /// limit; this keeps a garbled client from exhausting memory.
     pub max_request_body: usize,
+    /// What survives a restart ([`MasterHandle::restart`]); Mesos
+    /// `--registry`, default `replicated_log`.
+    pub registry: Registry,
     /// After a master restart, agents that do not come back in this time are
     /// marked unreachable (Mesos `--agent_reregister_timeout`, 10 min).
     pub agent_reregister_timeout: Duration,
@@ -108,6 +129,7 @@ impl Default for MasterConfig {
             weights: BTreeMap::new(),
             offer_timeout: None,
             max_request_body: 16 * 1024 * 1024,
+            registry: Registry::default(),
             agent_reregister_timeout: Duration::from_secs(600),
             agent_ping_timeout: Duration::from_secs(75),
             leader: None,
@@ -308,10 +330,29 @@ impl MasterHandle {
 
     /// Fault hook: the master fails over to a fresh instance at the same
     /// address. Every stream is closed and every agent inbox dropped; agents
-    /// must re-register (with their ID) and frameworks resubscribe.
+    /// must re-register (with their ID) and frameworks resubscribe. What the
+    /// new instance knows of the agents follows [`MasterConfig::registry`].
     pub fn restart(&self) {
         let new_id = uuid::Uuid::new_v4().to_string();
         lock(&self.shared).restart(new_id, tokio::time::Instant::now());
+    }
+
+    /// Fault hook: agents' (re-)registrations wait until
+    /// [`MasterHandle::release_agents`] — say, to have a framework reconcile
+    /// after a restart before its agents are back, as happens when a master
+    /// recovers faster than its agents re-register.
+    pub fn hold_agents(&self) {
+        lock(&self.shared).hold_registrations(true);
+    }
+
+    /// Ends [`MasterHandle::hold_agents`]: the waiting registrations are
+    /// handled in the order they came.
+    pub fn release_agents(&self) {
+        let mut st = lock(&self.shared);
+        st.hold_registrations(false);
+        if st.allocation_wanted {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Fault hook: this master stops being the leader; requests are

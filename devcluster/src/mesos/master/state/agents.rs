@@ -21,6 +21,10 @@ use crate::mesos::master::resources::Resources;
 impl State {
     /// An agent message from the link.
     pub fn agent_message(&mut self, msg: AgentMessage) {
+        if let (Some(held), AgentMessage::Register { .. }) = (&mut self.held_registrations, &msg) {
+            held.push(msg);
+            return;
+        }
         match msg {
             AgentMessage::Register {
                 info,
@@ -145,8 +149,18 @@ impl State {
             }
         };
         info.id = Some(AgentId { value: id.clone() });
+        let was_unreachable = self.unreachable_agents.contains_key(&id);
+        // `Master::__reregisterSlave`: an agent re-registering that this
+        // master had neither registered nor recovered from its registry
+        // (unknown, or unreachable) has its tasks sent to the frameworks.
+        let announce = (!self.agents.contains_key(&id) && !self.recovered_agents.contains_key(&id))
+            .then_some(if was_unreachable {
+                "Unreachable agent re-reregistered"
+            } else {
+                "Unknown agent reregistered"
+            });
         let reregistered = self.agents.contains_key(&id)
-            || self.unreachable_agents.contains_key(&id)
+            || was_unreachable
             || self.recovered_agents.contains_key(&id);
         self.unreachable_agents.remove(&id);
         self.recovered_agents.remove(&id);
@@ -233,6 +247,23 @@ impl State {
                 // `Framework::addTask` counts a task added in a terminal state.
                 if !fw.tasks.contains_key(&t.task_id.value) {
                     fw.metrics.task_state(None, t.state());
+                }
+                if let Some(message) = announce {
+                    // Sent to connected frameworks, dropped for others.
+                    let mut status = master_status(
+                        &t.task_id,
+                        TaskState::try_from(t.state).unwrap_or(TaskState::TaskStaging),
+                        message,
+                        task_status::Reason::AgentReregistered,
+                        Some(&t.agent_id),
+                        t.executor_id.as_ref(),
+                    );
+                    if let Some(last) = t.statuses.last() {
+                        status.healthy = last.healthy;
+                        status.container_status = last.container_status.clone();
+                    }
+                    tracing::info!(task_id = %t.task_id.value, agent_id = %id, message, "sending the task of a re-registered agent");
+                    fw.send(update_event(status));
                 }
                 fw.tasks.insert(t.task_id.value.clone(), t);
             }

@@ -34,8 +34,8 @@ use tokio::time::Instant;
 use super::allocator::{self, AgentView, AllocatorInput, FrameworkView, OfferFilter};
 use super::resources::Resources;
 use super::validation::validate_framework_info;
-use super::MasterConfig;
-use crate::mesos::link::{AgentInbox, MasterMessage};
+use super::{MasterConfig, Registry};
+use crate::mesos::link::{AgentInbox, AgentMessage, MasterMessage};
 use metrics::{count_task_update, Counter, FrameworkMetrics, MasterMetrics};
 
 /// Where a framework's events go.
@@ -192,8 +192,12 @@ pub struct State {
     agents: BTreeMap<String, Agent>,
     unreachable_agents: BTreeMap<String, (AgentInfo, TimeInfo)>,
     gone_agents: BTreeMap<String, TimeInfo>,
-    /// Agents known before a master restart that have not re-registered.
-    recovered_agents: BTreeMap<String, Instant>,
+    /// Agents known before a master restart that have not re-registered
+    /// (replicated-log registry only), and since when.
+    recovered_agents: BTreeMap<String, (AgentInfo, Instant)>,
+    /// While [`MasterHandle::hold_agents`](super::MasterHandle::hold_agents)
+    /// is on: the registrations waiting, in order.
+    held_registrations: Option<Vec<AgentMessage>>,
     offers: BTreeMap<String, OutstandingOffer>,
     operator_subscribers: Vec<OperatorTx>,
     next_framework: u64,
@@ -304,6 +308,7 @@ impl State {
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),
             recovered_agents: BTreeMap::new(),
+            held_registrations: None,
             offers: BTreeMap::new(),
             operator_subscribers: Vec::new(),
             next_framework: 0,
@@ -1379,36 +1384,31 @@ impl State {
                 self.remove_offer(&o, true);
             }
         }
+        // `Master::recoveredSlavesTimeout`: recovered agents that did not
+        // re-register are marked unreachable.
         let lost: Vec<String> = self
             .recovered_agents
             .iter()
-            .filter(|(_, since)| {
-                now.duration_since(**since) >= self.config.agent_reregister_timeout
+            .filter(|(_, (_, since))| {
+                now.duration_since(*since) >= self.config.agent_reregister_timeout
             })
             .map(|(k, _)| k.clone())
             .collect();
         for a in lost {
-            // `Master::recoveredSlavesTimeout` then `_markUnreachable`.
-            for c in [
-                Counter::SlaveUnreachableScheduled,
-                Counter::SlaveUnreachableCompleted,
-                Counter::SlaveRemovals,
-                Counter::SlaveRemovalsReasonUnhealthy,
-                Counter::RecoverySlaveRemovals,
-            ] {
-                self.metrics.inc(c);
+            if let Some((info, _)) = self.recovered_agents.remove(&a) {
+                tracing::info!(agent_id = %a, "agent did not re-register after the master failover; marking it unreachable");
+                // `Master::recoveredSlavesTimeout` then `_markUnreachable`.
+                for c in [
+                    Counter::SlaveUnreachableScheduled,
+                    Counter::SlaveUnreachableCompleted,
+                    Counter::SlaveRemovals,
+                    Counter::SlaveRemovalsReasonUnhealthy,
+                    Counter::RecoverySlaveRemovals,
+                ] {
+                    self.metrics.inc(c);
+                }
+                self.unreachable_agents.insert(a, (info, now_time()));
             }
-            self.recovered_agents.remove(&a);
-            self.unreachable_agents.insert(
-                a.clone(),
-                (
-                    AgentInfo {
-                        id: Some(AgentId { value: a }),
-                        ..Default::default()
-                    },
-                    now_time(),
-                ),
-            );
         }
         for agent in self.agents.values_mut() {
             if agent.connected && agent.inbox.is_closed() {
@@ -1605,13 +1605,26 @@ impl State {
 
     /// Fault hook: the master restarts. Streams close, agents are told (their
     /// inboxes are dropped) and must re-register; frameworks resubscribe.
+    /// What the new instance knows is what its registry kept
+    /// (`Master::_recover`): with the replicated log, admitted agents come
+    /// back as recovered and unreachable and gone agents stay so; in memory,
+    /// nothing. A hold on registrations outlives the restart; registrations
+    /// held for the old instance are dropped (their agents retry).
     pub fn restart(&mut self, new_master_id: String, now: Instant) {
-        let known: Vec<String> = self
+        let registry = self.config.registry;
+        let admitted: Vec<(String, AgentInfo)> = self
             .agents
-            .keys()
-            .chain(self.unreachable_agents.keys())
-            .cloned()
+            .iter()
+            .map(|(id, a)| (id.clone(), a.info.clone()))
+            .chain(
+                self.recovered_agents
+                    .iter()
+                    .map(|(id, (info, _))| (id.clone(), info.clone())),
+            )
             .collect();
+        let unreachable = std::mem::take(&mut self.unreachable_agents);
+        let gone = std::mem::take(&mut self.gone_agents);
+        let held = self.held_registrations.is_some();
         let mut config = self.config.clone();
         config.leader = self.leader.clone();
         let mut info = self.master_info.clone();
@@ -1619,9 +1632,27 @@ impl State {
         let subscribers = std::mem::take(&mut self.operator_subscribers);
         drop(subscribers);
         *self = State::new(config, info);
-        // Like the registry: agents admitted before survive a restart.
-        for a in known {
-            self.recovered_agents.insert(a, now);
+        if held {
+            self.held_registrations = Some(Vec::new());
+        }
+        if registry == Registry::ReplicatedLog {
+            for (id, info) in admitted {
+                self.recovered_agents.insert(id, (info, now));
+            }
+            self.unreachable_agents = unreachable;
+            self.gone_agents = gone;
+        }
+    }
+
+    /// Starts or ends holding agents' registrations; ending it handles the
+    /// held ones in order.
+    pub fn hold_registrations(&mut self, hold: bool) {
+        if hold {
+            self.held_registrations.get_or_insert_with(Vec::new);
+            return;
+        }
+        for msg in self.held_registrations.take().unwrap_or_default() {
+            self.agent_message(msg);
         }
     }
 

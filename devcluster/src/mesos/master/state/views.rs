@@ -4,7 +4,7 @@
 //! are accounted in `readonly.rs`, shared with the JSON endpoints.
 
 use kube_mesos_proto::v1::master as operator;
-use kube_mesos_proto::v1::{agent_info, AgentId, AgentInfo, Offer};
+use kube_mesos_proto::v1::{agent_info, AgentId, Offer};
 
 use super::{Framework, State};
 use crate::mesos::agent::state_view::AGENT_CAPABILITIES;
@@ -76,11 +76,8 @@ impl State {
                 .collect(),
             recovered_agents: self
                 .recovered_agents
-                .keys()
-                .map(|id| AgentInfo {
-                    id: Some(AgentId { value: id.clone() }),
-                    ..Default::default()
-                })
+                .values()
+                .map(|(info, _)| info.clone())
                 .collect(),
         }
     }
