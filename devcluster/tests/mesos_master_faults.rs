@@ -9,42 +9,8 @@ use std::time::Duration;
 use kube_mesos_devcluster::mesos::link::{AgentMessage, MasterMessage};
 use kube_mesos_devcluster::mesos::master::MasterConfig;
 use kube_mesos_proto::v1::scheduler::{call, event, Call};
-use kube_mesos_proto::v1::{self as v1, task_status, AgentId, ExecutorId, FrameworkId, TaskState};
+use kube_mesos_proto::v1::{task_status, AgentId, ExecutorId, FrameworkId, TaskState};
 use mesos_master_support::*;
-
-/// A framework with one running task "t1" on one fake agent.
-async fn running_task(master: &TestMaster, info: v1::FrameworkInfo) -> (Stream, FakeAgent) {
-    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
-    let mut s = subscribe(master, info, PROTOBUF).await;
-    let offers = s.next_offers().await;
-    post(
-        master,
-        &s,
-        launch(&offers, vec![task("t1", &offers[0], 1.0)]),
-    )
-    .await;
-    assert!(matches!(agent.recv().await, MasterMessage::RunTasks { .. }));
-    agent.update(&s.framework_id, "t1", TaskState::TaskRunning);
-    assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
-    (s, agent)
-}
-
-fn running(agent: &FakeAgent, framework_id: &str) -> v1::Task {
-    v1::Task {
-        name: "t1".into(),
-        task_id: v1::TaskId { value: "t1".into() },
-        framework_id: FrameworkId {
-            value: framework_id.into(),
-        },
-        executor_id: Some(ExecutorId { value: "ex".into() }),
-        agent_id: AgentId {
-            value: agent.id.clone(),
-        },
-        state: TaskState::TaskRunning as i32,
-        resources: vec![scalar("cpus", 1.0), scalar("mem", 64.0)],
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn removing_an_agent_gones_its_tasks_and_shuts_it_down() {
@@ -119,7 +85,7 @@ async fn an_unreachable_agent_comes_back_with_its_tasks() {
     assert_eq!(st.message(), "Reconciliation: Task is unreachable");
 
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     let agent = agent.reregister(vec![task]).await;
     assert_eq!(agent.id, aid);
     // The master sends the tasks it gets back (`Master::__reregisterSlave`).
@@ -154,7 +120,7 @@ async fn a_restarted_master_rebuilds_from_agents_and_resubscribing_frameworks() 
     assert_ne!(master.handle.master_id(), old_master);
 
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     let agent = agent.reregister(vec![task]).await;
 
     // A resubscription with an ID this master never issued is accepted.
@@ -299,7 +265,7 @@ async fn an_agent_that_stops_listening_becomes_unreachable_after_the_ping_timeou
     assert_eq!(st.reason(), task_status::Reason::AgentRemoved);
     assert_eq!(st.message(), "health check timed out");
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     let agent = agent.reregister(vec![task]).await;
     let aid = agent.id.clone();
     post(&master, &s, reconcile(&[("t1", Some(&aid))])).await;

@@ -16,51 +16,16 @@ mod mesos_master_support;
 
 use std::time::Duration;
 
-use kube_mesos_devcluster::mesos::link::MasterMessage;
 use kube_mesos_devcluster::mesos::master::{MasterConfig, Registry};
 use kube_mesos_proto::v1::master::call as operator_call_type;
 use kube_mesos_proto::v1::scheduler::event;
-use kube_mesos_proto::v1::{self as v1, task_status, AgentId, ExecutorId, FrameworkId, TaskState};
+use kube_mesos_proto::v1::{self as v1, task_status, FrameworkId, TaskState};
 use mesos_master_support::*;
 
 fn config(registry: Registry) -> MasterConfig {
     MasterConfig {
         registry,
         ..fast_config()
-    }
-}
-
-/// A partition-aware framework with task "t1" running on a fake agent.
-async fn running_task(master: &TestMaster) -> (Stream, FakeAgent) {
-    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
-    let mut s = subscribe(master, partition_aware(framework_info("fw")), PROTOBUF).await;
-    let offers = s.next_offers().await;
-    post(
-        master,
-        &s,
-        launch(&offers, vec![task("t1", &offers[0], 1.0)]),
-    )
-    .await;
-    assert!(matches!(agent.recv().await, MasterMessage::RunTasks { .. }));
-    agent.update(&s.framework_id, "t1", TaskState::TaskRunning);
-    assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
-    (s, agent)
-}
-
-fn running(agent: &FakeAgent, framework_id: &str) -> v1::Task {
-    v1::Task {
-        name: "t1".into(),
-        task_id: v1::TaskId { value: "t1".into() },
-        framework_id: FrameworkId {
-            value: framework_id.into(),
-        },
-        executor_id: Some(ExecutorId { value: "ex".into() }),
-        agent_id: AgentId {
-            value: agent.id.clone(),
-        },
-        state: TaskState::TaskRunning as i32,
-        resources: vec![scalar("cpus", 1.0), scalar("mem", 64.0)],
-        ..Default::default()
     }
 }
 
@@ -94,7 +59,7 @@ async fn recovered_agents(master: &TestMaster) -> Vec<v1::AgentInfo> {
 #[tokio::test]
 async fn in_memory_a_restarted_master_answers_unknown_then_announces_the_returning_agents_tasks() {
     let master = TestMaster::start(config(Registry::InMemory)).await;
-    let (s, mut agent) = running_task(&master).await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
     let mut s = restart_and_resubscribe(&master, s, &mut agent).await;
     assert!(recovered_agents(&master).await.is_empty());
 
@@ -116,7 +81,7 @@ async fn in_memory_a_restarted_master_answers_unknown_then_announces_the_returni
     }
 
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     let agent = agent.reregister(vec![task]).await;
     assert_eq!(agent.id, aid);
     let st = s.next_update().await;
@@ -141,7 +106,7 @@ async fn in_memory_a_restarted_master_answers_unknown_then_announces_the_returni
 #[tokio::test]
 async fn replicated_log_a_restarted_master_drops_reconciliation_until_the_agent_is_back() {
     let master = TestMaster::start(config(Registry::ReplicatedLog)).await;
-    let (s, mut agent) = running_task(&master).await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
     let mut s = restart_and_resubscribe(&master, s, &mut agent).await;
     let recovered = recovered_agents(&master).await;
     assert_eq!(recovered.len(), 1);
@@ -151,7 +116,7 @@ async fn replicated_log_a_restarted_master_drops_reconciliation_until_the_agent_
     // With or without the agent ID: the task may be on a recovered agent.
     post(&master, &s, reconcile(&[("t1", Some(&aid)), ("t2", None)])).await;
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     let agent = agent.reregister(vec![task]).await;
     assert_eq!(agent.id, aid);
     // Nothing was answered, and a recovered agent's return announces nothing:
@@ -168,7 +133,7 @@ async fn replicated_log_a_restarted_master_drops_reconciliation_until_the_agent_
 #[tokio::test]
 async fn replicated_log_keeps_unreachable_and_gone_agents_across_a_restart() {
     let master = TestMaster::start(config(Registry::ReplicatedLog)).await;
-    let (s, mut agent) = running_task(&master).await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
     let gone = FakeAgent::register(master.handle.link(), "a2", agent_resources()).await;
     assert!(master.handle.mark_agent_unreachable(&agent.id));
     assert!(master.handle.remove_agent(&gone.id));
@@ -188,7 +153,7 @@ async fn replicated_log_keeps_unreachable_and_gone_agents_across_a_restart() {
     assert_eq!(b.state(), TaskState::TaskGoneByOperator);
 
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     agent.reregister(vec![task]).await;
     let st = s.next_update().await;
     assert_eq!(st.state(), TaskState::TaskRunning);
@@ -200,7 +165,7 @@ async fn replicated_log_keeps_unreachable_and_gone_agents_across_a_restart() {
 #[tokio::test]
 async fn in_memory_forgets_unreachable_agents_too() {
     let master = TestMaster::start(config(Registry::InMemory)).await;
-    let (s, mut agent) = running_task(&master).await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
     assert!(master.handle.mark_agent_unreachable(&agent.id));
     let mut s = restart_and_resubscribe(&master, s, &mut agent).await;
     let aid = agent.id.clone();
@@ -216,7 +181,7 @@ async fn replicated_log_recovered_agents_that_stay_away_become_unreachable() {
         ..config(Registry::ReplicatedLog)
     })
     .await;
-    let (s, mut agent) = running_task(&master).await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
     let mut s = restart_and_resubscribe(&master, s, &mut agent).await;
     let aid = agent.id.clone();
     // Dropped while the agent is recovered; answered once it is unreachable.
@@ -237,11 +202,11 @@ async fn replicated_log_recovered_agents_that_stay_away_become_unreachable() {
 #[tokio::test]
 async fn held_registrations_wait_for_release_across_a_restart() {
     let master = TestMaster::start(config(Registry::InMemory)).await;
-    let (s, mut agent) = running_task(&master).await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
     master.handle.hold_agents();
     let mut s = restart_and_resubscribe(&master, s, &mut agent).await;
     let fid = s.framework_id.clone();
-    let task = running(&agent, &fid);
+    let task = running_t1(&agent, &fid);
     let aid = agent.id.clone();
     let back = tokio::spawn(agent.reregister(vec![task]));
     // Until released, the master does not know the agent.

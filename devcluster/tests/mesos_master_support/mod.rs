@@ -499,3 +499,38 @@ pub async fn operator_call(
         operator::Response::decode(bytes).unwrap()
     }
 }
+
+/// A framework with one running task "t1" on one fake agent.
+pub async fn running_task(master: &TestMaster, info: v1::FrameworkInfo) -> (Stream, FakeAgent) {
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(master, info, PROTOBUF).await;
+    let offers = s.next_offers().await;
+    post(
+        master,
+        &s,
+        launch(&offers, vec![task("t1", &offers[0], 1.0)]),
+    )
+    .await;
+    assert!(matches!(agent.recv().await, MasterMessage::RunTasks { .. }));
+    agent.update(&s.framework_id, "t1", TaskState::TaskRunning);
+    assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
+    (s, agent)
+}
+
+/// "t1" as its agent reports it when re-registering.
+pub fn running_t1(agent: &FakeAgent, framework_id: &str) -> v1::Task {
+    v1::Task {
+        name: "t1".into(),
+        task_id: v1::TaskId { value: "t1".into() },
+        framework_id: FrameworkId {
+            value: framework_id.into(),
+        },
+        executor_id: Some(ExecutorId { value: "ex".into() }),
+        agent_id: AgentId {
+            value: agent.id.clone(),
+        },
+        state: TaskState::TaskRunning as i32,
+        resources: vec![scalar("cpus", 1.0), scalar("mem", 64.0)],
+        ..Default::default()
+    }
+}
