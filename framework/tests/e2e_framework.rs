@@ -138,12 +138,6 @@ async fn suppresses_when_idle_and_revives_for_new_pods() {
     let fw = Framework::start(&cluster, cluster.framework_config()).await;
     create_pod(&cluster, "a", "100m").await;
     bound(&cluster, "a").await;
-    let metric = |text: &str, name: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|v| v.parse().ok())
-    };
     eventually("suppressed when idle", || async {
         let text = fw.get("/metrics").await;
         (metric(&text, "kube_mesos_offers_suppressed") == Some(1.0)).then_some(())

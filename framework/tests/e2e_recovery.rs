@@ -190,7 +190,39 @@ async fn agent_removal_fails_its_pods_and_turns_the_node_not_ready() {
         .cloned()
         .expect("agent annotation");
     assert!(cluster.master.remove_agent(&agent_id));
+    // Nothing is heard of the Node any more: its lease and Ready heartbeat
+    // age past the lease duration (40 s), set back here instead of waited.
+    let long_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let leases: Api<Lease> = Api::namespaced(cluster.kube.clone(), "kube-node-lease");
+    if leases.get_opt("agent-0").await.unwrap().is_some() {
+        let lease_patch = serde_json::json!({ "spec": {
+            "renewTime": (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120))
+                .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+                .to_string()
+        }});
+        leases
+            .patch(
+                "agent-0",
+                &PatchParams::default(),
+                &Patch::Merge(&lease_patch),
+            )
+            .await
+            .unwrap();
+    }
     let nodes: Api<Node> = Api::all(cluster.kube.clone());
+    let heartbeat = serde_json::json!({ "status": { "conditions": [
+        { "type": "Ready", "lastHeartbeatTime": long_ago }
+    ]}});
+    nodes
+        .patch_status(
+            "agent-0",
+            &PatchParams::default(),
+            &Patch::Strategic(&heartbeat),
+        )
+        .await
+        .unwrap();
     let ready = eventually("node not ready", || {
         let nodes = nodes.clone();
         async move {

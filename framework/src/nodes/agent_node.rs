@@ -20,11 +20,12 @@
 //!
 //! **Readiness.** An agent the master no longer has registered (removed,
 //! unreachable, or not re-registered after a master failover) turns its
-//! Node `Ready=Unknown` only once the Node's lease has expired, as the node
-//! lifecycle controller does when a kubelet stops renewing it
-//! ([`node_lease_expired`]). While an executor still renews the lease, the
-//! kubelet side of the Node is alive and it stays Ready: a master failover
-//! does not flap the Nodes of agents whose pods keep running.
+//! Node `Ready=Unknown` only once nothing has been heard of the Node for a
+//! lease duration — neither a lease renewal nor a Ready heartbeat — as the
+//! node lifecycle controller does with a silent kubelet ([`node_silent`]).
+//! While an executor still renews the lease, the kubelet side of the Node is
+//! alive and it stays Ready: a master failover does not flap the Nodes of
+//! agents whose pods keep running.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -141,7 +142,7 @@ pub fn ready_condition(agent_id: &str, health: AgentHealth, now: jiff::Timestamp
             "Unknown",
             "NodeStatusUnknown",
             format!(
-                "Mesos agent {agent_id} is not registered with the master and its node lease expired"
+                "Mesos agent {agent_id} is not registered with the master and its kubelet stopped posting node status"
             ),
         ),
     };
@@ -211,22 +212,28 @@ pub fn mib_quantity(mib: f64) -> String {
 
 /// Whether the framework should renew a node lease now (the module's rule).
 pub fn should_renew_node_lease(current: Option<&LeaseSpec>, now: jiff::Timestamp) -> bool {
-    current.is_none_or(|spec| spec.holder_identity.as_deref() == Some(FRAMEWORK_LEASE_HOLDER))
-        || node_lease_expired(current, now)
+    let Some(spec) = current else { return true };
+    spec.holder_identity.as_deref() == Some(FRAMEWORK_LEASE_HOLDER)
+        || node_silent(Some(spec), None, now)
 }
 
-/// Whether nobody has renewed the node lease within its duration (or there
-/// is none): the point where the node lifecycle controller would take the
-/// kubelet for gone.
-pub fn node_lease_expired(current: Option<&LeaseSpec>, now: jiff::Timestamp) -> bool {
-    let Some(spec) = current else { return true };
+/// Whether nothing has been heard of a Node for a lease duration: neither
+/// its lease renewed nor its Ready condition's heartbeat written (the node
+/// lifecycle controller's probe, with its grace period the lease duration).
+pub fn node_silent(
+    lease: Option<&LeaseSpec>,
+    ready_heartbeat: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> bool {
     let duration = i64::from(
-        spec.lease_duration_seconds
+        lease
+            .and_then(|l| l.lease_duration_seconds)
             .unwrap_or(NODE_LEASE_DURATION_SECONDS),
     );
-    match spec.renew_time.as_ref() {
+    let renewed = lease.and_then(|l| l.renew_time.as_ref()).map(|t| t.0);
+    match renewed.into_iter().chain(ready_heartbeat).max() {
         None => true,
-        Some(renewed) => now.as_second() - renewed.0.as_second() > duration,
+        Some(last) => now.as_second() - last.as_second() > duration,
     }
 }
 
@@ -389,25 +396,24 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_expires_once_not_renewed_for_its_duration() {
-        let now = jiff::Timestamp::from_second(1_000).unwrap();
+    fn a_node_is_silent_once_neither_lease_nor_heartbeat_is_fresh() {
+        let at = |s: i64| jiff::Timestamp::from_second(s).unwrap();
+        let now = at(1_000);
         let lease = |renewed: Option<i64>| LeaseSpec {
             holder_identity: Some("agent-1".into()),
             lease_duration_seconds: Some(40),
-            renew_time: renewed.map(|s| {
-                k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
-                    jiff::Timestamp::from_second(s).unwrap(),
-                )
-            }),
+            renew_time: renewed
+                .map(|s| k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at(s))),
             ..LeaseSpec::default()
         };
-        assert!(node_lease_expired(None, now));
-        assert!(node_lease_expired(Some(&lease(None)), now));
-        assert!(!node_lease_expired(Some(&lease(Some(960))), now));
-        assert!(node_lease_expired(Some(&lease(Some(959))), now));
-        // The framework's own lease expires like any other.
-        let mut ours = lease(Some(900));
-        ours.holder_identity = Some(FRAMEWORK_LEASE_HOLDER.into());
-        assert!(node_lease_expired(Some(&ours), now));
+        assert!(node_silent(None, None, now));
+        assert!(node_silent(Some(&lease(None)), None, now));
+        assert!(!node_silent(Some(&lease(Some(960))), None, now));
+        assert!(node_silent(Some(&lease(Some(959))), None, now));
+        // A fresh heartbeat of the Node's Ready condition counts too (a
+        // Node registered moments ago, before any lease was written).
+        assert!(!node_silent(None, Some(at(990)), now));
+        assert!(!node_silent(Some(&lease(Some(900))), Some(at(990)), now));
+        assert!(node_silent(Some(&lease(Some(900))), Some(at(950)), now));
     }
 }

@@ -10,9 +10,9 @@
 //! On AGENT_REMOVED (or an agent missing from a new master's snapshot, as
 //! after a failover before it re-registered) the core hears
 //! `AgentUnreachable`, and the Node turns Ready=Unknown (`NodeStatusUnknown`)
-//! once its lease expired, as the node lifecycle controller would: an
-//! executor that still renews the lease is a live kubelet, and its Node
-//! stays Ready. Mesos sends the same operator event for a removed, gone and
+//! once nothing has been heard of it for a lease duration, as the node
+//! lifecycle controller would: an executor that still renews the lease is a
+//! live kubelet, and its Node stays Ready. Mesos sends the same operator event for a removed, gone and
 //! unreachable agent, so the registry does not guess; the fate of the pods
 //! follows the task updates Mesos sends for them, which the core maps to pod
 //! status (`crate::task_status`).
@@ -35,8 +35,8 @@ use kube_mesos_proto::v1::{AgentId, Offer};
 use tokio::sync::mpsc;
 
 use self::agent_node::{
-    node_for_agent, node_lease_expired, node_name, ready_condition, should_renew_node_lease,
-    AgentHealth, FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
+    node_for_agent, node_name, node_silent, ready_condition, should_renew_node_lease, AgentHealth,
+    FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
 };
 use self::operator::{AgentRecord, OperatorClient, OperatorEvent};
 use crate::core::Input;
@@ -187,20 +187,21 @@ impl NodeRegistry {
     async fn lost(&mut self, id: &str) -> Vec<Input> {
         if let Some(entry) = self.agents.get_mut(id) {
             if entry.health == AgentHealth::Registered {
-                tracing::info!(agent = %id, "agent not registered with the master; its Node turns NotReady once its lease expires");
+                tracing::info!(agent = %id, "agent not registered with the master; its Node turns NotReady once its lease is not renewed");
                 entry.health = AgentHealth::Lost;
                 entry.marked_not_ready = false;
             }
-            self.mark_not_ready_if_lease_expired(id).await;
+            self.mark_not_ready_if_silent(id).await;
         }
         vec![Input::AgentUnreachable(AgentId {
             value: id.to_string(),
         })]
     }
 
-    /// Writes Ready=Unknown on a lost agent's Node once nobody renews its
-    /// lease (the node lifecycle controller's rule).
-    async fn mark_not_ready_if_lease_expired(&mut self, id: &str) {
+    /// Writes Ready=Unknown on a lost agent's Node once nothing has been
+    /// heard of it for a lease duration (the node lifecycle controller's
+    /// rule).
+    async fn mark_not_ready_if_silent(&mut self, id: &str) {
         let Some(entry) = self.agents.get(id) else {
             return;
         };
@@ -216,19 +217,26 @@ impl NodeRegistry {
                 return;
             }
         };
+        let api: Api<Node> = Api::all(self.client.clone());
+        let heartbeat = match api.get_opt(&name).await {
+            Ok(node) => node.and_then(|n| ready_heartbeat(&n)),
+            Err(error) => {
+                tracing::debug!(%error, node = %name, "reading node failed");
+                return;
+            }
+        };
         let now = jiff::Timestamp::now();
-        if !node_lease_expired(lease.as_ref().and_then(|l| l.spec.as_ref()), now) {
+        if !node_silent(lease.as_ref().and_then(|l| l.spec.as_ref()), heartbeat, now) {
             return;
         }
         let condition = ready_condition(id, AgentHealth::Lost, now);
         let patch = serde_json::json!({ "status": { "conditions": [condition] } });
-        let api: Api<Node> = Api::all(self.client.clone());
         match api
             .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
             .await
         {
             Ok(_) => {
-                tracing::info!(agent = %id, node = %name, "node lease expired; node marked NotReady");
+                tracing::info!(agent = %id, node = %name, "node silent for a lease duration; node marked NotReady");
                 if let Some(entry) = self.agents.get_mut(id) {
                     entry.marked_not_ready = true;
                 }
@@ -239,7 +247,7 @@ impl NodeRegistry {
 
     /// Renews the node leases of registered agents where the lease rule says
     /// the framework should, and marks lost agents' Nodes NotReady once
-    /// their leases expired.
+    /// they went silent.
     pub async fn renew_leases(&mut self) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
         for entry in self
@@ -259,9 +267,22 @@ impl NodeRegistry {
             .map(|(id, _)| id.clone())
             .collect();
         for id in lost {
-            self.mark_not_ready_if_lease_expired(&id).await;
+            self.mark_not_ready_if_silent(&id).await;
         }
     }
+}
+
+/// `lastHeartbeatTime` of the Node's Ready condition.
+fn ready_heartbeat(node: &Node) -> Option<jiff::Timestamp> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?
+        .last_heartbeat_time
+        .as_ref()
+        .map(|t| t.0)
 }
 
 fn agent_id_of(record: &AgentRecord) -> Option<String> {

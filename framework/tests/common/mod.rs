@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
 use kube_mesos_devcluster::mesos::agent::config::AgentConfig;
 use kube_mesos_devcluster::mesos::agent::simulated::SimulatedAgents;
-use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle};
+use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle, Registry};
 use kube_mesos_framework::config::FrameworkConfig;
 use kube_mesos_framework::run::{self, RunError};
 use kube_mesos_proto::v1::master as operator;
@@ -38,6 +38,12 @@ impl Cluster {
     /// API server, master, and `agents` simulated agents named `agent-<i>`
     /// with 2 cpus, 4 GiB, ports 31000-31100 and attribute rack:r1.
     pub async fn start(agents: usize) -> Cluster {
+        Self::start_with_registry(agents, Registry::default()).await
+    }
+
+    /// Like [`Cluster::start`], with the master's registry mode (what its
+    /// restart keeps).
+    pub async fn start_with_registry(agents: usize, registry: Registry) -> Cluster {
         install_crypto();
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,6 +62,7 @@ impl Cluster {
             listener,
             MasterConfig {
                 allocation_interval: Duration::from_millis(100),
+                registry,
                 ..MasterConfig::default()
             },
             async {
@@ -184,6 +191,19 @@ impl Framework {
     pub async fn get(&self, path: &str) -> String {
         http_get(self.http, path).await
     }
+
+    /// One sample of the framework's `/metrics`, if exported.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        metric(&self.get("/metrics").await, name)
+    }
+}
+
+/// A sample (without labels) of a Prometheus text exposition.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 pub async fn http_get(addr: SocketAddr, path: &str) -> String {
