@@ -225,3 +225,37 @@ async fn held_registrations_wait_for_release_across_a_restart() {
     );
     master.stop().await;
 }
+
+#[tokio::test]
+async fn replicated_log_registry_on_disk_outlives_the_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = |registry| MasterConfig {
+        registry_dir: Some(dir.path().join("master")),
+        ..config(registry)
+    };
+    let master = TestMaster::start(on_disk(Registry::ReplicatedLog)).await;
+    let (_s, agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
+    let gone = FakeAgent::register(master.handle.link(), "a2", agent_resources()).await;
+    assert!(master.handle.remove_agent(&gone.id));
+    master.stop().await;
+
+    // A new master process on the same work dir: the agent is recovered,
+    // the gone one stays gone.
+    let master = TestMaster::start(on_disk(Registry::ReplicatedLog)).await;
+    let recovered = recovered_agents(&master).await;
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(
+        recovered[0].id.as_ref().map(|i| i.value.as_str()),
+        Some(agent.id.as_str())
+    );
+    let mut s = subscribe(&master, partition_aware(framework_info("fw2")), PROTOBUF).await;
+    let gid = gone.id.clone();
+    post(&master, &s, reconcile(&[("x", Some(&gid))])).await;
+    assert_eq!(s.next_update().await.state(), TaskState::TaskGoneByOperator);
+    master.stop().await;
+
+    // In memory, nothing is read back.
+    let master = TestMaster::start(on_disk(Registry::InMemory)).await;
+    assert!(recovered_agents(&master).await.is_empty());
+    master.stop().await;
+}

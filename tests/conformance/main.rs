@@ -77,13 +77,9 @@ on_both!(
     executor_killed_fails_its_tasks_from_the_agent,
     devcluster: "issue 19: the devcluster agent does not destroy an exited executor's process tree"
 );
+on_both!(mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"));
 on_both!(
-    mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"),
-    real: "issue 20: TASK_UNKNOWN before the agent re-registers fails the pod"
-);
-on_both!(
-    mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log"),
-    devcluster: "issue 20: the devcluster master has no replicated_log registry"
+    mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log")
 );
 on_both!(reserved_resources_are_used_first);
 on_both!(suppress_and_revive_as_the_master_sees_them);

@@ -279,11 +279,20 @@ pub fn mesos_restart_keeps_pods_running(flavor: Flavor, registry: &'static str) 
     assert_eq!(shells.len(), 1, "the pod's shell runs: {shells:?}");
 
     cluster.mesos.restart();
-    cluster.mesos.wait_agents(1);
+    // Throughout — while the master may not know the task (in_memory: it
+    // answers TASK_UNKNOWN until the agent re-registers; replicated_log: it
+    // answers nothing) — the pod stays Running.
     let task = wait_for(
         "the task to be known and running again",
         crate::cluster::WAIT,
         || {
+            let pod = cluster.pod("survivor");
+            assert_eq!(
+                pod.as_ref().map(|p| p["status"]["phase"].clone()),
+                Some(serde_json::json!("Running")),
+                "the pod stays Running\n{}",
+                cluster.diagnostics()
+            );
             cluster
                 .tasks_of(&uid)
                 .into_iter()
@@ -291,6 +300,7 @@ pub fn mesos_restart_keeps_pods_running(flavor: Flavor, registry: &'static str) 
         },
         || cluster.diagnostics(),
     );
+    cluster.mesos.wait_agents(1);
     assert_eq!(cluster.tasks_of(&uid).len(), 1, "{task:#}");
     let after = cluster.wait_running("survivor");
     assert_eq!(

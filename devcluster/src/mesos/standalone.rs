@@ -10,7 +10,8 @@
 //! does not implement is an error, never silently ignored: a scenario that
 //! needs a missing feature must fail loudly.
 //!
-//! Layout under the work dir (as `mesos-local`'s): `master/` and
+//! Layout under the work dir (as `mesos-local`'s): `master/` (with the
+//! registry for `MESOS_REGISTRY=replicated_log`, Mesos' default) and
 //! `agents/<i>/work`. Unlike real Mesos, whose agents share the master's
 //! libprocess port, each agent here has its own listener; its port is
 //! remembered in `agents/<i>/port` so that a restart keeps the executor API
@@ -26,7 +27,7 @@ use tokio::net::TcpListener;
 
 use super::agent::resources::ParseError;
 use super::agent::{AgentConfig, AgentError, AgentHandle};
-use super::master::{self, MasterConfig, MasterError};
+use super::master::{self, MasterConfig, MasterError, Registry};
 
 /// What went wrong starting the standalone Mesos.
 #[derive(Debug, thiserror::Error)]
@@ -161,14 +162,19 @@ impl StandaloneConfig {
             })?,
             None => 1,
         };
-        if let Some(v) = get("MESOS_REGISTRY") {
-            if v != "in_memory" {
-                return Err(StandaloneError::Unsupported {
-                    name: "MESOS_REGISTRY".into(),
-                    value: v.into(),
-                });
+        // `--registry`, Mesos' default `replicated_log`: kept on disk under
+        // the master's work dir, so that a restart on it recovers agents.
+        let registry = match get("MESOS_REGISTRY").unwrap_or("replicated_log") {
+            "replicated_log" => Registry::ReplicatedLog,
+            "in_memory" => Registry::InMemory,
+            other => {
+                return Err(invalid(
+                    "MESOS_REGISTRY",
+                    other,
+                    "must be in_memory or replicated_log".into(),
+                ))
             }
-        }
+        };
         if let Some(v) = get("MESOS_RECOVER") {
             if v != "reconnect" {
                 return Err(StandaloneError::Unsupported {
@@ -189,6 +195,8 @@ impl StandaloneConfig {
         let hostname = get("MESOS_HOSTNAME").unwrap_or("localhost").to_owned();
         let mut master = MasterConfig {
             hostname: hostname.clone(),
+            registry,
+            registry_dir: Some(work_dir.join("master")),
             ..MasterConfig::default()
         };
         if let Some(d) = duration("MESOS_ALLOCATION_INTERVAL")? {
@@ -403,8 +411,27 @@ mod tests {
         assert_eq!(c.agent.resources.len(), 2);
         assert_eq!(c.agent.attributes.len(), 1);
         assert_eq!(c.master.allocation_interval, Duration::from_millis(500));
+        // Mesos' default registry, kept under the master's work dir.
+        assert_eq!(c.master.registry, Registry::ReplicatedLog);
+        assert_eq!(c.master.registry_dir, Some(PathBuf::from("/w/master")));
         assert_eq!(c.agent.executor_environment, vec![("A".into(), "b".into())]);
         assert_eq!(c.agent_dir(1), PathBuf::from("/w/agents/1"));
+    }
+
+    #[test]
+    fn the_registry_is_in_memory_or_replicated_log() {
+        let with = |v: &str| {
+            StandaloneConfig::from_vars(&vars(&[("MESOS_WORK_DIR", "/w"), ("MESOS_REGISTRY", v)]))
+        };
+        assert_eq!(
+            with("in_memory").unwrap().master.registry,
+            Registry::InMemory
+        );
+        assert_eq!(
+            with("replicated_log").unwrap().master.registry,
+            Registry::ReplicatedLog
+        );
+        assert!(with("zookeeper").is_err());
     }
 
     #[test]

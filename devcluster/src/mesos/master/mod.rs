@@ -26,6 +26,7 @@ pub mod allocator;
 pub mod auth;
 pub mod codec;
 pub mod http;
+pub mod registry;
 pub mod resources;
 pub mod state;
 pub mod validation;
@@ -53,6 +54,10 @@ pub enum MasterError {
     /// The HTTP server stopped with an error.
     #[error("serving HTTP failed")]
     ServeFailed(#[source] std::io::Error),
+    /// The replicated-log registry could not be read at start (Mesos exits
+    /// when its registrar cannot recover).
+    #[error("recovering the registry failed")]
+    RegistryRecoveryFailed(#[source] registry::RegistryError),
     /// A master task panicked (the panic is re-raised by [`MasterHandle::join`]).
     #[error("a master task failed")]
     TaskFailed(#[source] tokio::task::JoinError),
@@ -102,6 +107,11 @@ pub struct MasterConfig {
     /// What survives a restart ([`MasterHandle::restart`]); Mesos
     /// `--registry`, default `replicated_log`.
     pub registry: Registry,
+    /// Where the replicated-log registry is kept on disk (Mesos keeps its
+    /// log under `--work_dir`), so that a master started again on it
+    /// recovers its agents. `None` (default): kept in this process only,
+    /// which [`MasterHandle::restart`] still recovers from.
+    pub registry_dir: Option<std::path::PathBuf>,
     /// After a master restart, agents that do not come back in this time are
     /// marked unreachable (Mesos `--agent_reregister_timeout`, 10 min).
     pub agent_reregister_timeout: Duration,
@@ -130,6 +140,7 @@ impl Default for MasterConfig {
             offer_timeout: None,
             max_request_body: 16 * 1024 * 1024,
             registry: Registry::default(),
+            registry_dir: None,
             agent_reregister_timeout: Duration::from_secs(600),
             agent_ping_timeout: Duration::from_secs(75),
             leader: None,
@@ -206,8 +217,12 @@ pub async fn start(
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
     let (link, mut link_rx) = mpsc::unbounded_channel::<AgentMessage>();
     let allocation_interval = config.allocation_interval;
+    let mut state = State::new(config, info);
+    state
+        .recover_registry(tokio::time::Instant::now())
+        .map_err(MasterError::RegistryRecoveryFailed)?;
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::new(config, info)),
+        state: Mutex::new(state),
         wake: Notify::new(),
         closed_tx,
     });

@@ -292,6 +292,7 @@ impl State {
             }
         }
         self.agents.insert(id.clone(), agent);
+        self.persist_registry();
         for (fid, mut t) in dropped {
             if let Some(fw) = self.frameworks.get_mut(&fid) {
                 let state = if fw.partition_aware() {
@@ -499,6 +500,7 @@ impl State {
             }
             Removal::Unregistered => {}
         }
+        self.persist_registry();
         if shutdown {
             agent.send(MasterMessage::Shutdown { message });
         }

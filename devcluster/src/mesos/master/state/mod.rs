@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use super::allocator::{self, AgentView, AllocatorInput, FrameworkView, OfferFilter};
 use super::resources::Resources;
 use super::validation::validate_framework_info;
-use super::{MasterConfig, Registry};
+use super::{registry, MasterConfig, Registry};
 use crate::mesos::link::{AgentInbox, AgentMessage, MasterMessage};
 use metrics::{count_task_update, Counter, FrameworkMetrics, MasterMetrics};
 
@@ -1408,6 +1408,7 @@ impl State {
                     self.metrics.inc(c);
                 }
                 self.unreachable_agents.insert(a, (info, now_time()));
+                self.persist_registry();
             }
         }
         for agent in self.agents.values_mut() {
@@ -1642,6 +1643,72 @@ impl State {
             self.unreachable_agents = unreachable;
             self.gone_agents = gone;
         }
+    }
+
+    /// What the registry holds now: admitted (registered and recovered),
+    /// unreachable and gone agents.
+    fn registry_contents(&self) -> registry::Contents {
+        registry::Contents {
+            admitted: self
+                .agents
+                .values()
+                .map(|a| a.info.clone())
+                .chain(self.recovered_agents.values().map(|(info, _)| info.clone()))
+                .collect(),
+            unreachable: self.unreachable_agents.values().cloned().collect(),
+            gone: self
+                .gone_agents
+                .iter()
+                .map(|(id, at)| (id.clone(), *at))
+                .collect(),
+        }
+    }
+
+    /// Writes the registry after a change of its agents, as Mesos'
+    /// registrar does before the change takes effect; only for the
+    /// replicated log with a registry dir. A failed write is logged: this
+    /// master keeps running, as a single-process double has no quorum to
+    /// lose.
+    pub(super) fn persist_registry(&self) {
+        let (Registry::ReplicatedLog, Some(dir)) =
+            (self.config.registry, self.config.registry_dir.as_ref())
+        else {
+            return;
+        };
+        if let Err(error) = registry::store(dir, &self.registry_contents()) {
+            tracing::warn!(%error, "writing the registry failed");
+        }
+    }
+
+    /// At start: what a replicated-log registry on disk kept
+    /// (`Master::_recover`) — admitted agents become recovered (waiting up
+    /// to `agent_reregister_timeout` from `now`), unreachable and gone
+    /// agents stay so.
+    pub(super) fn recover_registry(&mut self, now: Instant) -> Result<(), registry::RegistryError> {
+        let (Registry::ReplicatedLog, Some(dir)) =
+            (self.config.registry, self.config.registry_dir.clone())
+        else {
+            return Ok(());
+        };
+        let contents = registry::load(&dir)?;
+        for info in contents.admitted {
+            if let Some(id) = info.id.as_ref().map(|i| i.value.clone()) {
+                self.recovered_agents.insert(id, (info, now));
+            }
+        }
+        for (info, at) in contents.unreachable {
+            if let Some(id) = info.id.as_ref().map(|i| i.value.clone()) {
+                self.unreachable_agents.insert(id, (info, at));
+            }
+        }
+        self.gone_agents.extend(contents.gone);
+        tracing::info!(
+            recovered = self.recovered_agents.len(),
+            unreachable = self.unreachable_agents.len(),
+            gone = self.gone_agents.len(),
+            "recovered the registry"
+        );
+        Ok(())
     }
 
     /// Starts or ends holding agents' registrations; ending it handles the
