@@ -25,8 +25,9 @@
 //!
 //! A **waiting** pod keeps its phase until its task reappears (it resumes)
 //! or `unreachable_timeout` passes; only then, or on a state that means
-//! gone, is the pod **lost**: failed `NodeLost`, or relaunched on its node,
-//! as its ownership and restartPolicy say ([`lost_pod_fate`]).
+//! gone, is the pod **lost**: failed `NodeLost` (a controller that owns it
+//! replaces it), or relaunched on its node if it is a bare pod that never
+//! ran ([`lost_pod_fate`]).
 //! "Retryable" means: a bound pod that never ran is relaunched on the same
 //! agent (its `nodeName` is final) until a deadline.
 
@@ -204,23 +205,19 @@ pub enum LostPodFate {
 
 /// The fate of a lost pod, from what Mesos and Kubernetes say about it:
 /// - its agent will not come back (GONE_BY_OPERATOR): failed;
+/// - it ran: failed, whatever its restartPolicy. A lost task's processes
+///   may outlive what Mesos knows of it (TASK_GONE after an agent dropped a
+///   task whose executor was still stopping it), and a kubelet never runs a
+///   second incarnation of a pod beside the first; its restartPolicy
+///   restarts containers inside a live pod, it does not resurrect a pod;
 /// - owned by a controller: failed, so that its controller replaces it on a
 ///   node that works instead of waiting for this one;
-/// - otherwise relaunched in place when it never ran or its restartPolicy
-///   would have the kubelet start it again (`Always`, `OnFailure`), and
-///   failed when it ran under `Never`.
-pub fn lost_pod_fate(
-    agent_may_return: bool,
-    has_controller: bool,
-    restart_policy: Option<&str>,
-    ran: bool,
-) -> LostPodFate {
-    if !agent_may_return || has_controller {
-        return LostPodFate::Fail;
-    }
-    match (ran, restart_policy.unwrap_or("Always")) {
-        (true, "Never") => LostPodFate::Fail,
-        _ => LostPodFate::Relaunch,
+/// - otherwise (a bare pod that never ran) relaunched on its node.
+pub fn lost_pod_fate(agent_may_return: bool, has_controller: bool, ran: bool) -> LostPodFate {
+    if !agent_may_return || ran || has_controller {
+        LostPodFate::Fail
+    } else {
+        LostPodFate::Relaunch
     }
 }
 
@@ -388,23 +385,21 @@ mod tests {
     }
 
     #[test]
-    fn lost_pods_fail_or_relaunch_as_ownership_and_restart_policy_say() {
+    fn lost_pods_fail_unless_a_bare_pod_never_ran() {
         use LostPodFate::*;
-        // (agent may return, controller, restartPolicy, ran) -> fate
+        // (agent may return, controller, ran) -> fate
         let cases = [
-            ((false, false, Some("Always"), false), Fail),
-            ((true, true, Some("Always"), false), Fail),
-            ((true, true, Some("Never"), true), Fail),
-            ((true, false, Some("Never"), true), Fail),
-            ((true, false, Some("Never"), false), Relaunch),
-            ((true, false, Some("OnFailure"), true), Relaunch),
-            ((true, false, None, true), Relaunch),
+            ((false, false, false), Fail),
+            ((true, true, false), Fail),
+            ((true, true, true), Fail),
+            ((true, false, true), Fail),
+            ((true, false, false), Relaunch),
         ];
-        for ((may_return, owned, policy, ran), fate) in cases {
+        for ((may_return, owned, ran), fate) in cases {
             assert_eq!(
-                lost_pod_fate(may_return, owned, policy, ran),
+                lost_pod_fate(may_return, owned, ran),
                 fate,
-                "{may_return} {owned} {policy:?} {ran}"
+                "{may_return} {owned} {ran}"
             );
         }
     }

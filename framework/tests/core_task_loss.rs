@@ -257,8 +257,7 @@ fn reconciliation_is_retried_with_backoff_until_every_task_answered() {
 
 #[test]
 fn a_waiting_pod_is_lost_after_the_timeout_never_before() {
-    let never = with_restart_policy(web(), "Never");
-    let mut h = restarted_with(&[never]);
+    let mut h = restarted_with(&[web()]);
     h.at(10.0);
     // Unknown is no final answer: asked again at once (the 5 s retry was
     // due), then after 10 s.
@@ -295,10 +294,7 @@ fn the_timeout_is_configurable() {
         unreachable_timeout: Duration::from_secs(60),
         ..CoreConfig::default()
     });
-    h.feed(Input::PodUpserted(Box::new(with_restart_policy(
-        web(),
-        "Never",
-    ))));
+    h.feed(Input::PodUpserted(Box::new(web())));
     h.feed(Input::PodsSynced);
     h.feed(Input::Subscribed {
         framework_id: FrameworkId {
@@ -345,7 +341,7 @@ fn partition_and_heal_resumes_the_pod() {
 
 #[test]
 fn an_unreachable_task_turning_unknown_updates_the_condition_but_keeps_the_deadline() {
-    let mut h = restarted_with(&[with_restart_policy(web(), "Never")]);
+    let mut h = restarted_with(&[web()]);
     h.at(10.0);
     h.feed(Input::TaskUpdate(Box::new(unreachable("pod.uid-web"))));
     h.at(100.0);
@@ -354,29 +350,42 @@ fn an_unreachable_task_turning_unknown_updates_the_condition_but_keeps_the_deadl
     assert!(kinds(&h.tick_at(310.0)).contains(&"FailPod"));
 }
 
+/// A bound pod whose task never ran (no RUNNING seen, phase Pending).
+fn never_ran() -> Pod {
+    bound(pod("web", "500m"), "a1")
+}
+
 #[test]
-fn a_lost_pod_fails_or_relaunches_as_its_ownership_and_restart_policy_say() {
-    // Default restartPolicy (Always), no controller: relaunched on its node
-    // should the agent come back, failed only after the relaunch deadline.
-    let mut h = restarted_with(&[web()]);
+fn a_lost_pod_is_failed_unless_it_is_a_bare_pod_that_never_ran() {
+    // It ran: failed, whatever its restartPolicy (its old incarnation may
+    // still run; a pod is never started twice).
+    for p in [web(), with_restart_policy(web(), "Always")] {
+        let mut h = restarted_with(&[p]);
+        h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+        let a = h.tick_at(300.0);
+        assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+    }
+
+    // Owned by a controller: failed at once, so that it is replaced.
+    let mut h = restarted_with(&[owned_by(never_ran(), "rs-1")]);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    let a = h.tick_at(300.0);
+    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+
+    // A bare pod that never ran: relaunched on its node should the agent
+    // offer resources, failed after the relaunch deadline.
+    let mut h = restarted_with(&[never_ran()]);
     h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
     let a = h.tick_at(300.0);
     assert_no_kill_or_fail(&a);
     assert_eq!(h.core.metrics().relaunch_pending, 1);
     let a = h.tick_at(600.0);
     assert_eq!(effects(&a)[..2], ["FailPod", "RecordEvent"]);
-
-    // Owned by a controller: failed at once, so that it is replaced.
-    let mut h = restarted_with(&[owned_by(web(), "rs-1")]);
-    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
-    let a = h.tick_at(300.0);
-    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
-    assert!(!kinds(&a).contains(&"Kill"));
 }
 
 #[test]
 fn the_agent_coming_back_during_a_relaunch_takes_the_pod_back() {
-    let mut h = restarted_with(&[web()]);
+    let mut h = restarted_with(&[never_ran()]);
     h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
     h.tick_at(300.0);
     assert_eq!(h.core.metrics().relaunch_pending, 1);
@@ -393,9 +402,17 @@ fn the_agent_coming_back_during_a_relaunch_takes_the_pod_back() {
 
 #[test]
 fn states_that_mean_gone_lose_the_pod_at_once() {
-    // GONE_BY_OPERATOR: the agent will not come back; failed even though
-    // its restartPolicy would restart it.
-    let mut h = restarted_with(&[web()]);
+    let gone = || {
+        from_master(
+            "pod.uid-web",
+            TaskState::TaskGone,
+            task_status::Reason::Reconciliation,
+            "Reconciliation: Task is unknown to the agent",
+        )
+    };
+    // GONE_BY_OPERATOR: the agent will not come back; failed even though it
+    // never ran.
+    let mut h = restarted_with(&[never_ran()]);
     let a = h.feed(Input::TaskUpdate(Box::new(from_master(
         "pod.uid-web",
         TaskState::TaskGoneByOperator,
@@ -404,36 +421,25 @@ fn states_that_mean_gone_lose_the_pod_at_once() {
     ))));
     assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
 
-    // GONE: the agent is there without the task; a bare pod that would be
-    // restarted is relaunched in place.
+    // GONE of a pod that ran: failed (its processes may outlive the task).
     let mut h = restarted_with(&[web()]);
-    let a = h.feed(Input::TaskUpdate(Box::new(from_master(
-        "pod.uid-web",
-        TaskState::TaskGone,
-        task_status::Reason::Reconciliation,
-        "Reconciliation: Task is unknown to the agent",
-    ))));
+    let a = h.feed(Input::TaskUpdate(Box::new(gone())));
+    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
+
+    // GONE of a bare pod that never ran: relaunched in place.
+    let mut h = restarted_with(&[never_ran()]);
+    let a = h.feed(Input::TaskUpdate(Box::new(gone())));
     assert_no_kill_or_fail(&a);
     assert_eq!(h.core.metrics().relaunch_pending, 1);
     h.at(2.0);
     h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
     let a = h.tick_at(4.0);
     assert_eq!(launched_tasks(&a)[0].task_id.value, "pod.uid-web");
-
-    // ...but under restartPolicy Never it is failed.
-    let mut h = restarted_with(&[with_restart_policy(web(), "Never")]);
-    let a = h.feed(Input::TaskUpdate(Box::new(from_master(
-        "pod.uid-web",
-        TaskState::TaskGone,
-        task_status::Reason::Reconciliation,
-        "Reconciliation: Task is unknown to the agent",
-    ))));
-    assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
 }
 
 #[test]
 fn a_task_back_after_its_pod_was_failed_takes_the_pod_back() {
-    let mut h = restarted_with(&[with_restart_policy(web(), "Never")]);
+    let mut h = restarted_with(&[web()]);
     h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
     assert!(kinds(&h.tick_at(300.0)).contains(&"FailPod"));
     h.at(900.0);

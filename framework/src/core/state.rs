@@ -224,10 +224,6 @@ fn controller_uid(pod: &Pod) -> Option<&str> {
         .map(|o| o.uid.as_str())
 }
 
-fn restart_policy(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref())
-}
-
 fn is_deleting(entry: &PodEntry) -> bool {
     entry.deleted || entry.pod.metadata.deletion_timestamp.is_some()
 }
@@ -1475,7 +1471,6 @@ impl SchedulerCore {
         let fate = task_status::lost_pod_fate(
             agent_may_return,
             controller_uid(&entry.pod).is_some(),
-            restart_policy(&entry.pod),
             track.ever_running,
         );
         let agent_id = track.agent_id.clone();
@@ -1487,7 +1482,7 @@ impl SchedulerCore {
                 .clone()
                 .filter(|a| !a.value.is_empty() && deadline > now)
             {
-                info!(pod = %uid, agent = %agent_id.value, %message, "pod lost with its node; relaunching it there should the agent come back");
+                info!(pod = %uid, agent = %agent_id.value, %message, "pod lost before it ran; relaunching it on its node");
                 let bind_pending = matches!(track.bind, BindState::Pending);
                 entry.state = PodState::Relaunch {
                     agent_id,
