@@ -26,8 +26,8 @@
 //! A **waiting** pod keeps its phase until its task reappears (it resumes)
 //! or `unreachable_timeout` passes; only then, or on a state that means
 //! gone, is the pod **lost**: failed `NodeLost` (a controller that owns it
-//! replaces it), or relaunched on its node if it is a bare pod that never
-//! ran ([`lost_pod_fate`]).
+//! replaces it), or relaunched on its node if it never ran
+//! ([`lost_pod_fate`]).
 //! "Retryable" means: a bound pod that never ran is relaunched on the same
 //! agent (its `nodeName` is final) until a deadline.
 
@@ -91,9 +91,8 @@ pub enum TaskOutcome {
     Gone {
         /// What Mesos said, for the pod's status message.
         message: String,
-        /// The agent is registered (GONE) or may be; false when the operator
-        /// marked it gone for good (GONE_BY_OPERATOR).
-        agent_may_return: bool,
+        /// Where the task's agent stands.
+        agent: AgentStanding,
     },
     /// Terminal and reported by the executor, which wrote the pod's status.
     ReportedByExecutor,
@@ -166,11 +165,11 @@ pub fn classify(status: &TaskStatus) -> TaskOutcome {
         TaskError | TaskDropped => not_reported(REASON_LAUNCH_FAILED, true),
         TaskLost | TaskGone => TaskOutcome::Gone {
             message: describe(status),
-            agent_may_return: true,
+            agent: AgentStanding::Registered,
         },
         TaskGoneByOperator => TaskOutcome::Gone {
             message: describe(status),
-            agent_may_return: false,
+            agent: AgentStanding::Removed,
         },
     }
 }
@@ -192,6 +191,18 @@ pub fn is_terminal(state: i32) -> bool {
     )
 }
 
+/// Where the agent of a lost task stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentStanding {
+    /// It answered for the task (GONE: registered without it; LOST).
+    Registered,
+    /// The task stayed unreachable or unknown past the timeout: the agent
+    /// is away and may or may not come back.
+    Away,
+    /// The operator marked it gone (GONE_BY_OPERATOR): it never comes back.
+    Removed,
+}
+
 /// What becomes of a pod whose task is lost with its node (a state that
 /// means gone, or a wait that timed out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,14 +221,17 @@ pub enum LostPodFate {
 ///   task whose executor was still stopping it), and a kubelet never runs a
 ///   second incarnation of a pod beside the first; its restartPolicy
 ///   restarts containers inside a live pod, it does not resurrect a pod;
-/// - owned by a controller: failed, so that its controller replaces it on a
-///   node that works instead of waiting for this one;
-/// - otherwise (a bare pod that never ran) relaunched on its node.
-pub fn lost_pod_fate(agent_may_return: bool, has_controller: bool, ran: bool) -> LostPodFate {
-    if !agent_may_return || ran || has_controller {
-        LostPodFate::Fail
-    } else {
-        LostPodFate::Relaunch
+/// - its agent is away and a controller owns it: failed, so that the
+///   controller replaces it on a node that works instead of it waiting for
+///   this one;
+/// - otherwise (it never ran, and its agent is there or a bare pod waits
+///   for it) relaunched on its node.
+pub fn lost_pod_fate(agent: AgentStanding, has_controller: bool, ran: bool) -> LostPodFate {
+    match agent {
+        AgentStanding::Removed => LostPodFate::Fail,
+        _ if ran => LostPodFate::Fail,
+        AgentStanding::Away if has_controller => LostPodFate::Fail,
+        AgentStanding::Registered | AgentStanding::Away => LostPodFate::Relaunch,
     }
 }
 
@@ -308,14 +322,14 @@ mod tests {
 
     #[test]
     fn gone_states_lose_the_pod() {
-        for (state, may_return) in [
-            (TaskState::TaskGone, true),
-            (TaskState::TaskLost, true),
-            (TaskState::TaskGoneByOperator, false),
+        for (state, standing) in [
+            (TaskState::TaskGone, AgentStanding::Registered),
+            (TaskState::TaskLost, AgentStanding::Registered),
+            (TaskState::TaskGoneByOperator, AgentStanding::Removed),
         ] {
             let o = classify(&st(state, Source::Master, Some(Reason::Reconciliation)));
             assert!(
-                matches!(o, TaskOutcome::Gone { agent_may_return, .. } if agent_may_return == may_return),
+                matches!(o, TaskOutcome::Gone { agent, .. } if agent == standing),
                 "{state:?}: {o:?}"
             );
         }
@@ -385,21 +399,24 @@ mod tests {
     }
 
     #[test]
-    fn lost_pods_fail_unless_a_bare_pod_never_ran() {
+    fn lost_pods_fail_unless_they_never_ran_and_may_be_relaunched() {
+        use AgentStanding::*;
         use LostPodFate::*;
-        // (agent may return, controller, ran) -> fate
+        // (agent, controller, ran) -> fate
         let cases = [
-            ((false, false, false), Fail),
-            ((true, true, false), Fail),
-            ((true, true, true), Fail),
-            ((true, false, true), Fail),
-            ((true, false, false), Relaunch),
+            ((Removed, false, false), Fail),
+            ((Registered, false, true), Fail),
+            ((Away, false, true), Fail),
+            ((Away, true, false), Fail),
+            ((Away, false, false), Relaunch),
+            ((Registered, true, false), Relaunch),
+            ((Registered, false, false), Relaunch),
         ];
-        for ((may_return, owned, ran), fate) in cases {
+        for ((agent, owned, ran), fate) in cases {
             assert_eq!(
-                lost_pod_fate(may_return, owned, ran),
+                lost_pod_fate(agent, owned, ran),
                 fate,
-                "{may_return} {owned} {ran}"
+                "{agent:?} {owned} {ran}"
             );
         }
     }

@@ -366,7 +366,8 @@ fn a_lost_pod_is_failed_unless_it_is_a_bare_pod_that_never_ran() {
         assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
     }
 
-    // Owned by a controller: failed at once, so that it is replaced.
+    // Owned by a controller, its agent away: failed, so that the
+    // controller replaces it elsewhere.
     let mut h = restarted_with(&[owned_by(never_ran(), "rs-1")]);
     h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
     let a = h.tick_at(300.0);
@@ -426,15 +427,18 @@ fn states_that_mean_gone_lose_the_pod_at_once() {
     let a = h.feed(Input::TaskUpdate(Box::new(gone())));
     assert_eq!(effects(&a), vec!["FailPod", "RecordEvent"]);
 
-    // GONE of a bare pod that never ran: relaunched in place.
-    let mut h = restarted_with(&[never_ran()]);
-    let a = h.feed(Input::TaskUpdate(Box::new(gone())));
-    assert_no_kill_or_fail(&a);
-    assert_eq!(h.core.metrics().relaunch_pending, 1);
-    h.at(2.0);
-    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
-    let a = h.tick_at(4.0);
-    assert_eq!(launched_tasks(&a)[0].task_id.value, "pod.uid-web");
+    // GONE of a pod that never ran (its launch was lost with the old
+    // master): relaunched in place, its agent being there — owned or not.
+    for p in [never_ran(), owned_by(never_ran(), "rs-1")] {
+        let mut h = restarted_with(&[p]);
+        let a = h.feed(Input::TaskUpdate(Box::new(gone())));
+        assert_no_kill_or_fail(&a);
+        assert_eq!(h.core.metrics().relaunch_pending, 1);
+        h.at(2.0);
+        h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
+        let a = h.tick_at(4.0);
+        assert_eq!(launched_tasks(&a)[0].task_id.value, "pod.uid-web");
+    }
 }
 
 #[test]

@@ -43,7 +43,7 @@ use super::{
 use crate::placement::{self, requests, AgentView, PodToPlace};
 use crate::queue::PodQueue;
 use crate::resources::{self, to_milli, Scalars};
-use crate::task_status::{self, LostPodFate, TaskOutcome, WaitCause};
+use crate::task_status::{self, AgentStanding, LostPodFate, TaskOutcome, WaitCause};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -858,7 +858,7 @@ impl SchedulerCore {
             .collect();
         timed_out.sort();
         for (uid, message) in timed_out {
-            self.lose_pod(&uid, message, true, now, out);
+            self.lose_pod(&uid, message, AgentStanding::Away, now, out);
         }
         if self.connected && self.synced {
             self.retry_reconciliation(now, out);
@@ -1374,12 +1374,9 @@ impl SchedulerCore {
                     });
                 }
             }
-            TaskOutcome::Gone {
-                message,
-                agent_may_return,
-            } => {
+            TaskOutcome::Gone { message, agent } => {
                 self.queue.flush_backoff();
-                self.lose_pod(&uid, message, agent_may_return, now, out);
+                self.lose_pod(&uid, message, agent, now, out);
             }
             TaskOutcome::ReportedByExecutor => {
                 self.queue.flush_backoff();
@@ -1449,7 +1446,7 @@ impl SchedulerCore {
         &mut self,
         uid: &str,
         message: String,
-        agent_may_return: bool,
+        agent: AgentStanding,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
@@ -1469,7 +1466,7 @@ impl SchedulerCore {
         }
         self.metrics.pods_lost += 1;
         let fate = task_status::lost_pod_fate(
-            agent_may_return,
+            agent,
             controller_uid(&entry.pod).is_some(),
             track.ever_running,
         );
