@@ -545,6 +545,8 @@ fn a_pod_deleted_while_its_task_was_unknown_has_the_task_killed_when_it_is_back(
     let a = h.feed(Input::PodUpserted(Box::new(deleting(web(), 5))));
     assert_eq!(effects(&a), vec!["Kill"]);
     assert!(!kinds(&h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))))).contains(&"Kill"));
+    // ...which does not settle it: the KILL stays owed.
+    assert_eq!(h.core.metrics().kills_pending, 1);
     // Back: killed again, now that it can be reached.
     let a = h.feed(Input::TaskUpdate(Box::new(reregistered("pod.uid-web"))));
     assert!(kinds(&a).contains(&"Kill"), "{a:?}");
