@@ -1,6 +1,6 @@
 //! The node registry against the embedded API server: the offer fallback
-//! (no operator API), NotReady on removal, and the node-lease rule with an
-//! executor holding the lease.
+//! (no operator API), NotReady after removal once the Node went silent, and
+//! the node-lease rule with an executor holding the lease.
 
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ fn offer(agent: &str, hostname: &str) -> Offer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offer_fallback_registers_a_node_and_removal_turns_it_not_ready() {
+async fn offer_fallback_registers_a_node_and_a_removed_agents_node_turns_not_ready_once_silent() {
     let (_dir, api, client) = api_server().await;
     let mut registry = NodeRegistry::new(client.clone());
     registry.saw_offer(&offer("S9", "host-9")).await;
@@ -74,19 +74,69 @@ async fn offer_fallback_registers_a_node_and_removal_turns_it_not_ready() {
         &inputs[..],
         [kube_mesos_framework::core::Input::AgentUnreachable(a)] if a.value == "S9"
     ));
-    let ready = nodes
-        .get("host-9")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .conditions
-        .unwrap()
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
-    assert_eq!(ready.status, "Unknown");
     assert!(registry.registered().is_empty());
+    let ready = || async {
+        nodes
+            .get("host-9")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .conditions
+            .unwrap()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+    };
+    // Heard of moments ago (its Ready heartbeat): still Ready, as the node
+    // lifecycle controller would leave it within its grace period.
+    assert_eq!(ready().await.status, "True");
+
+    // Silent for longer than a lease duration: an executor that renews the
+    // lease keeps it Ready; once the lease is stale too, the next round
+    // turns it Unknown.
+    let long_ago = jiff::Timestamp::now() - Duration::from_secs(120);
+    let heartbeat = serde_json::json!({ "status": { "conditions": [{
+        "type": "Ready",
+        "lastHeartbeatTime": long_ago.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }]}});
+    nodes
+        .patch_status(
+            "host-9",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(&heartbeat),
+        )
+        .await
+        .unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let lease = |renewed: jiff::Timestamp| Lease {
+        metadata: ObjectMeta {
+            name: Some("host-9".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("host-9".into()),
+            lease_duration_seconds: Some(40),
+            renew_time: Some(MicroTime(renewed)),
+            ..LeaseSpec::default()
+        }),
+    };
+    leases
+        .create(&PostParams::default(), &lease(jiff::Timestamp::now()))
+        .await
+        .unwrap();
+    registry.renew_leases().await;
+    assert_eq!(ready().await.status, "True", "a live kubelet's lease");
+    let mut stale = leases.get("host-9").await.unwrap();
+    stale.spec = lease(long_ago).spec;
+    leases
+        .replace("host-9", &PostParams::default(), &stale)
+        .await
+        .unwrap();
+    registry.renew_leases().await;
+    let condition = ready().await;
+    assert_eq!(condition.status, "Unknown");
+    assert_eq!(condition.reason.as_deref(), Some("NodeStatusUnknown"));
     api.abort();
 }
 
