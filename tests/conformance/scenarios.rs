@@ -324,6 +324,13 @@ pub fn mesos_restart_keeps_pods_running(flavor: Flavor, registry: &'static str) 
         "the framework neither killed nor failed anything:\n{}",
         cluster.diagnostics()
     );
+    // And the new master got no KILL at all (its counter starts at 0).
+    assert_eq!(
+        cluster.mesos.metric("master/messages_kill_task"),
+        0.0,
+        "KILL calls after the restart\n{}",
+        cluster.diagnostics()
+    );
 }
 
 /// A static reservation for role `kubernetes` beside an unreserved pool:
