@@ -46,13 +46,37 @@ fn build_binary() -> PathBuf {
     target.join("debug").join("kube-mesos")
 }
 
+/// The framework process; killed when dropped, so a failing test leaks no
+/// process (a leaked one keeps cargo's output pipe open forever).
+struct Framework(Child);
+
+impl std::ops::Deref for Framework {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Framework {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Framework {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn spawn_framework(
     bin: &PathBuf,
     cluster: &Cluster,
     kubeconfig: &PathBuf,
     http_port: u16,
-) -> Child {
-    Command::new(bin)
+) -> Framework {
+    let child = Command::new(bin)
         .args([
             "framework",
             "--namespace",
@@ -70,7 +94,8 @@ fn spawn_framework(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("starting kube-mesos framework")
+        .expect("starting kube-mesos framework");
+    Framework(child)
 }
 
 fn free_port() -> u16 {
