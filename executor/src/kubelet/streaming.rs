@@ -22,7 +22,8 @@ use kube_mesos_httpstream::upgrade::{self, PROTOCOL_VERSION_HEADER, WEBSOCKET_PR
 
 use super::{text, Body, KnownPod, KubeletState};
 use crate::runner::runtime::{
-    ContainerStateKind, StdioRequest, StdioSession, StreamingEndpoint, TerminalSize,
+    ContainerStateKind, RuntimeError, StdioRequest, StdioSession, StreamingEndpoint,
+    StreamingRefusal, TerminalSize,
 };
 
 /// How long output may still arrive after an exec'd command exited (a
@@ -131,7 +132,7 @@ pub async fn remote_command<B>(
     match endpoint {
         Ok(StreamingEndpoint::Url(url)) => return super::proxy::upgrade(&url, req).await,
         Ok(StreamingEndpoint::InProcess) => {}
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return runtime_refusal(&e),
     }
     let headers = req.headers().clone();
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -218,6 +219,33 @@ pub async fn remote_command<B>(
         }
     });
     switching
+}
+
+/// A runtime's refusal to prepare a session, as the kubelet's
+/// `streaming.WriteError` answers it: 404 for an unknown container or
+/// sandbox, 429 with `Retry-After` (the stream server's one-minute token
+/// lifetime) when it is busy, 500 otherwise; the body is the error's text.
+fn runtime_refusal(e: &RuntimeError) -> Response<Body> {
+    let status = match e {
+        RuntimeError::StreamingRefused {
+            refusal: StreamingRefusal::NotFound,
+            ..
+        }
+        | RuntimeError::ContainerNotFound(_) => StatusCode::NOT_FOUND,
+        RuntimeError::StreamingRefused {
+            refusal: StreamingRefusal::Busy,
+            ..
+        } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut r = text(status, e.to_string());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        r.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("60"),
+        );
+    }
+    r
 }
 
 /// 403 with the protocols this side accepts (`httpstream.Handshake`).
@@ -317,7 +345,7 @@ pub async fn port_forward<B>(
     match state.runtime.port_forward_endpoint(&uid, &ports).await {
         Ok(StreamingEndpoint::Url(url)) => return super::proxy::upgrade(&url, req).await,
         Ok(StreamingEndpoint::InProcess) => {}
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return runtime_refusal(&e),
     }
     let headers = req.headers().clone();
     if !upgrade::is_spdy(&headers) {

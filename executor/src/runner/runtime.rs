@@ -135,6 +135,18 @@ pub enum RuntimeError {
         /// Runtime's message.
         message: String,
     },
+    /// The runtime refused to prepare a streaming session (CRI `Exec`,
+    /// `Attach`, `PortForward`). `message` is its error as the kubelet
+    /// answers it (the gRPC error text), `refusal` picks the HTTP status.
+    #[error("{message}")]
+    StreamingRefused {
+        /// CRI call.
+        call: &'static str,
+        /// What kind of refusal.
+        refusal: StreamingRefusal,
+        /// Runtime's message.
+        message: String,
+    },
     /// Any other runtime call failed (listing, status, removal...), including
     /// a runtime that cannot be reached. Retry later.
     #[error("runtime call {call}: {message}")]
@@ -162,6 +174,19 @@ impl RuntimeError {
             _ => None,
         }
     }
+}
+
+/// Why a runtime refused a streaming session, as the kubelet's
+/// `streaming.WriteError` tells them apart (gRPC code to HTTP status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamingRefusal {
+    /// The container or sandbox is unknown (gRPC `NotFound`; HTTP 404).
+    NotFound,
+    /// Too many sessions are being prepared (gRPC `ResourceExhausted`;
+    /// HTTP 429, retry later).
+    Busy,
+    /// Anything else (HTTP 500).
+    Failed,
 }
 
 /// Result alias for runtime calls.

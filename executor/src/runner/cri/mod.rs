@@ -18,6 +18,9 @@
 //!   `<log_directory>/<log_path>`, the layout the process runtime uses.
 //! - [`Runtime::cleanup_orphans`] stops and removes every managed sandbox of
 //!   a pod not in the keep list, with its containers.
+//! - `kubectl exec`, `attach` and `port-forward` are served by the runtime's
+//!   stream server: `Exec`, `Attach` and `PortForward` return its URL
+//!   ([`streaming`]) and the kubelet endpoint proxies to it.
 //!
 //! Every call has a deadline ([`CriConfig::request_timeout`], plus the grace
 //! period for `StopContainer` and the timeout for `ExecSync`); the
@@ -28,6 +31,7 @@ pub mod client;
 pub mod image;
 pub mod proto;
 pub mod spec;
+pub mod streaming;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -44,7 +48,7 @@ use self::image::{PullBackOff, PullDecision};
 use super::runtime::{
     ContainerConfig, ContainerExit, ContainerRuntimeSpec, ContainerStateKind, ContainerStatus,
     ExecOutput, PodRuntimeSpec, Result, Runtime, RuntimeError, SandboxConfig, SandboxInfo,
-    LABEL_POD_UID,
+    StdioRequest, StreamingEndpoint, LABEL_POD_UID,
 };
 
 /// Exec/probe output kept, as the kubelet's `maxProbeOutput` (10 KiB).
@@ -894,6 +898,33 @@ impl Runtime for CriRuntime {
         }
         out.sort_by(|a, b| (&a.name, a.attempt).cmp(&(&b.name, b.attempt)));
         Ok(out)
+    }
+
+    async fn exec_endpoint(
+        &self,
+        id: &str,
+        cmd: &[String],
+        request: StdioRequest,
+    ) -> Result<StreamingEndpoint> {
+        self.exec_url(id, cmd, request)
+            .await
+            .map(StreamingEndpoint::Url)
+    }
+
+    async fn attach_endpoint(&self, id: &str, request: StdioRequest) -> Result<StreamingEndpoint> {
+        self.attach_url(id, request)
+            .await
+            .map(StreamingEndpoint::Url)
+    }
+
+    async fn port_forward_endpoint(
+        &self,
+        pod_uid: &str,
+        ports: &[u16],
+    ) -> Result<StreamingEndpoint> {
+        self.port_forward_url(pod_uid, ports)
+            .await
+            .map(StreamingEndpoint::Url)
     }
 
     async fn cleanup_orphans(&self, keep: &[String]) -> Result<Vec<String>> {

@@ -218,9 +218,9 @@ pub fn container_config(
         labels,
         annotations: spec.annotations.clone(),
         log_path: config.log_path.display().to_string(),
-        stdin: false,
-        stdin_once: false,
-        tty: false,
+        stdin: config.stdin,
+        stdin_once: config.stdin_once,
+        tty: config.tty,
         linux: Some(proto::LinuxContainerConfig {
             resources: Some(linux_resources(spec)),
             security_context: Some(proto::LinuxContainerSecurityContext {
