@@ -1,39 +1,15 @@
 //! End-to-end: the hello pod with `kube-mesos local --runtime cri` against
-//! a private containerd that the test starts.
-//!
-//! The containerd harness is the executor's own
-//! (`executor/tests/support/containerd.rs`, included by path rather than
-//! copied): its own root, state, socket and CNI bridge in a temp dir,
-//! busybox images imported from an OCI tarball built from the static
-//! busybox (no registry is reachable). Here the busybox image is also
-//! imported as `docker.io/library/busybox:latest`, the name `image:
-//! busybox` of `examples/hello.yaml` resolves to, so the example runs
-//! unchanged. It needs root, containerd, runc and the CNI plugins
-//! (`scripts/test` installs them) and fails with the reason otherwise.
+//! a private containerd that the test starts (see `cri_support`).
 
+mod cri_support;
 mod support;
 
-#[path = "../executor/tests/support/containerd.rs"]
-mod containerd;
-
-use support::{example, wait_for, Local, WAIT};
+use support::{example, wait_for, WAIT};
 
 #[test]
 fn hello_pod_runs_under_containerd() {
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let cd = runtime.block_on(async {
-        let cd = containerd::Containerd::start().await;
-        let tar = containerd::image::busybox_image(
-            cd.dir(),
-            "docker.io/library/busybox:latest",
-            &["/bin/sh"],
-            &[],
-        );
-        cd.import(&tar, "docker.io/library/busybox:latest").await;
-        cd
-    });
-    let socket = cd.socket().display().to_string();
-    let local = Local::start(1, &["--runtime", "cri", "--cri-socket", &socket]);
+    let cd = cri_support::start_containerd();
+    let local = cri_support::start_local(&cd);
     local.kubectl_ok(&["apply", "-f", example("hello.yaml").to_str().unwrap()]);
     wait_for(
         "hello to run under containerd",

@@ -10,6 +10,8 @@
 //! would not reach them.
 #![allow(dead_code)]
 
+pub mod streaming;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ pub const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
     "sh", "echo", "sleep", "cat", "head", "tail", "ls", "id", "hostname", "env", "touch", "mkdir",
     "rm", "kill", "ps", "true", "false", "test", "dd", "ip", "ifconfig", "grep", "wc", "date",
-    "nc", "wget", "stat", "readlink", "mount",
+    "nc", "wget", "stat", "readlink", "mount", "tar", "httpd", "stty", "tty", "sed", "pwd",
 ];
 
 fn sha256_hex(data: &[u8]) -> String {
