@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use containerd::{Containerd, BUSYBOX_IMAGE};
-use kube_mesos_executor::runner::cri::{CriConfig, CriRuntime};
+use kube_mesos_executor::runner::cri::{proto, CriConfig, CriRuntime};
 use kube_mesos_executor::runner::process::container_labels;
 use kube_mesos_executor::runner::runtime::{
     ContainerConfig, ContainerRuntimeSpec, ContainerStateKind, ImagePullPolicy, Mount,
-    PodRuntimeSpec, Runtime, RuntimeError, SandboxConfig, SandboxInfo,
+    PodRuntimeSpec, Runtime, RuntimeError, SandboxConfig, SandboxInfo, StdioRequest,
+    StreamingEndpoint, StreamingRefusal,
 };
 
 fn config(cd: &Containerd) -> CriConfig {
@@ -661,4 +662,88 @@ async fn resources_security_context_and_host_ports_reach_the_container() {
         "hostPort {host_port} did not reach the pod"
     );
     rt.cleanup_orphans(&[]).await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_calls_return_stream_server_urls_and_refusals_in_the_runtimes_words() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    let sb = sandbox(&rt, &cd, "stream", "uid-stream").await;
+    let mut c = shell(&sb, "stream", "app", 0, "sleep 3600");
+    c.stdin = true;
+    c.tty = true;
+    let id = start(&rt, &cd, &sb, &c).await;
+    // The container is created with the stdin and tty its spec asks for
+    // (what `kubectl attach` needs from containerd).
+    let mut client = rt.client().runtime.clone();
+    let status = client
+        .container_status(proto::ContainerStatusRequest {
+            container_id: id.clone(),
+            verbose: true,
+        })
+        .await
+        .expect("ContainerStatus")
+        .into_inner();
+    let info = status.info.get("info").cloned().unwrap_or_default();
+    assert!(
+        info.contains("\"stdin\":true") && info.contains("\"tty\":true"),
+        "{info}"
+    );
+
+    // Each call answers a URL on containerd's stream server (loopback,
+    // as configured), one token per request.
+    let request = StdioRequest {
+        stdin: true,
+        stdout: true,
+        stderr: false,
+        tty: true,
+    };
+    let urls = [
+        within(rt.exec_endpoint(&id, &["sh".into()], request)).await,
+        within(rt.exec_endpoint(&id, &["sh".into()], request)).await,
+        within(rt.attach_endpoint(&id, request)).await,
+        within(rt.port_forward_endpoint("uid-stream", &[8080])).await,
+    ]
+    .map(|r| match r {
+        Ok(StreamingEndpoint::Url(u)) => u,
+        other => panic!("expected a stream server URL, got {other:?}"),
+    });
+    for (url, path) in urls
+        .iter()
+        .zip(["/exec/", "/exec/", "/attach/", "/portforward/"])
+    {
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        assert!(url.contains(path), "{url}");
+    }
+    assert_ne!(urls[0], urls[1], "a token is for one request");
+
+    // Refusals carry the runtime's gRPC text and the kind the kubelet
+    // turns into an HTTP status.
+    match within(rt.exec_endpoint("no-such-container", &["ls".into()], request)).await {
+        Err(RuntimeError::StreamingRefused {
+            refusal: StreamingRefusal::NotFound,
+            message,
+            ..
+        }) => assert!(
+            message.starts_with("rpc error: code = NotFound desc = "),
+            "{message}"
+        ),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match within(rt.port_forward_endpoint("no-such-pod", &[])).await {
+        Err(RuntimeError::StreamingRefused { message, .. }) => {
+            assert_eq!(message, "failed to find sandboxID for pod no-such-pod");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    within(rt.stop(&id, Duration::from_secs(1)))
+        .await
+        .expect("stop");
+    match within(rt.attach_endpoint(&id, request)).await {
+        Err(RuntimeError::StreamingRefused { message, .. }) => {
+            assert!(message.starts_with("rpc error: code = "), "{message}");
+        }
+        other => panic!("attach to a stopped container: {other:?}"),
+    }
+    rt.remove_pod(&sb).await.expect("remove pod");
 }

@@ -381,3 +381,33 @@ pub async fn port_forward<B>(
     });
     switching
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(refusal: StreamingRefusal) -> RuntimeError {
+        RuntimeError::StreamingRefused {
+            call: "Exec",
+            refusal,
+            message: "rpc error: code = X desc = y".into(),
+        }
+    }
+
+    #[test]
+    fn runtime_refusals_answer_as_the_kubelets_write_error() {
+        let r = runtime_refusal(&refused(StreamingRefusal::NotFound));
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = runtime_refusal(&refused(StreamingRefusal::Busy));
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            r.headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"60"[..])
+        );
+        let r = runtime_refusal(&refused(StreamingRefusal::Failed));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().get(http::header::RETRY_AFTER).is_none());
+    }
+}
