@@ -14,9 +14,9 @@ mod cri_support;
 mod support;
 
 use support::streaming::{
-    check_attach_stdin_once, check_cp, check_exec_stdin, check_exec_streams, check_port_forward,
-    check_refusals, interactive_session_with_resize, kubectl, reader_pod, Mode, Terminal,
-    REFUSAL_PODS, SHELL_POD,
+    check_attach_stdin_once, check_attach_terminal, check_cp, check_exec_stdin, check_exec_streams,
+    check_port_forward, check_refusals, interactive_session_with_resize, kubectl, reader_pod, Mode,
+    CONSOLE_POD, REFUSAL_PODS, SHELL_POD,
 };
 use support::{wait_for, Local, WAIT};
 
@@ -71,7 +71,7 @@ fn exec_stdin_tty_cp_and_refusals_work_under_containerd_over_websocket_and_spdy(
 }
 
 #[test]
-fn attach_tty_attach_and_port_forward_work_under_containerd_over_websocket_and_spdy() {
+fn attach_and_port_forward_work_under_containerd_over_websocket_and_spdy() {
     let cd = cri_support::start_containerd();
     let local = cri_support::start_local(&cd);
     // busybox httpd on all addresses of the pod's own network namespace;
@@ -90,23 +90,8 @@ spec:
     command: ["sh", "-c", "mkdir -p /www && echo served-by-the-pod > /www/check.txt && exec httpd -f -p 8080 -h /www"]
 "#,
     );
-    // A `tty: true` container: attach joins its terminal.
-    pods.push_str(
-        r#"---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: console
-spec:
-  containers:
-  - name: console
-    image: busybox
-    imagePullPolicy: IfNotPresent
-    stdin: true
-    tty: true
-    command: ["sh"]
-"#,
-    );
+    pods.push_str("---");
+    pods.push_str(CONSOLE_POD);
     for mode in Mode::ALL {
         pods.push_str(&reader_pod(mode));
     }
@@ -117,14 +102,8 @@ spec:
         wait_running(&local, &cd, &format!("reader-{}", mode.tag()));
         check_attach_stdin_once(&local, mode);
 
-        // attach -it to the `tty: true` container: the container's own
-        // terminal, sized and resized by the client.
-        wait_running(&local, &cd, "console");
-        let t = Terminal::kubectl(&local, mode, "console", "attach -it console", (90, 25));
-        t.expect("kubectl's hint", "If you don't see a command prompt");
-        t.check_terminal(90, 25);
-        t.resize_and_check(110, 35);
-        drop(t);
+        // attach -it to the `tty: true` container.
+        check_attach_terminal(&local, mode);
 
         // busybox httpd answers an HTTP/1.0 request as HTTP/1.1.
         check_port_forward(

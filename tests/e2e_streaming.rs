@@ -11,9 +11,9 @@
 mod support;
 
 use support::streaming::{
-    check_attach_stdin_once, check_cp, check_exec_stdin, check_exec_streams, check_port_forward,
-    check_refusals, free_port, interactive_session_with_resize, kubectl, reader_pod, Mode,
-    REFUSAL_PODS, SHELL_POD,
+    check_attach_stdin_once, check_attach_terminal, check_cp, check_exec_stdin, check_exec_streams,
+    check_port_forward, check_refusals, free_port, interactive_session_with_resize, kubectl,
+    reader_pod, Mode, CONSOLE_POD, REFUSAL_PODS, SHELL_POD,
 };
 use support::{uid_of, Local, WAIT};
 
@@ -70,6 +70,8 @@ spec:
     command: ["python3", "-m", "http.server", "--bind", "127.0.0.1", "{web_port}"]
 "#
     );
+    pods.push_str("---");
+    pods.push_str(CONSOLE_POD);
     for mode in Mode::ALL {
         pods.push_str(&reader_pod(mode));
     }
@@ -92,6 +94,8 @@ spec:
 
     for mode in Mode::ALL {
         check_attach_stdin_once(&local, mode);
+        // attach -it to a `tty: true` container: its terminal.
+        check_attach_terminal(&local, mode);
         check_port_forward(
             &local,
             mode,

@@ -9,7 +9,8 @@ use kube_mesos_executor::runner::process::{
     container_labels, ProcessConfig, ProcessRuntime, LOST_REASON,
 };
 use kube_mesos_executor::runner::runtime::{
-    ContainerConfig, ContainerStateKind, Mount, Runtime, SandboxConfig, SandboxInfo,
+    ContainerConfig, ContainerStateKind, Mount, Runtime, SandboxConfig, SandboxInfo, StdioRequest,
+    TerminalSize,
 };
 
 const UID: &str = "0f3c-uid";
@@ -341,4 +342,68 @@ async fn restarted_runtime_readopts_live_process_and_reports_lost_ones() {
     // Not our child, but we know we sent TERM.
     assert_eq!((exit.exit_code, exit.reason.as_str()), (143, "Error"));
     assert!(gone(pid).await);
+}
+
+/// Reads `rx` until what was read contains `needle`; returns it all.
+async fn read_until(rx: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        match with_timeout(rx.recv()).await {
+            Some(b) => seen.push_str(&String::from_utf8_lossy(&b)),
+            None => panic!("output ended before {needle:?}: {seen:?}"),
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tty_container_runs_on_a_terminal_that_attach_joins_and_resizes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime(dir.path());
+    let sb = sandbox(&rt, dir.path()).await;
+    let mut c = shell("console", "echo on-a-terminal; exec sh -i");
+    c.tty = true;
+    c.stdin = true;
+    c.stdin_once = true;
+    let id = rt.create_and_start(&sb, &c).await.expect("start");
+    let tty = StdioRequest {
+        stdin: true,
+        stdout: true,
+        stderr: false,
+        tty: true,
+    };
+    for (width, height) in [(77u16, 22u16), (101, 33)] {
+        let mut s = with_timeout(rt.attach_session(&id, tty))
+            .await
+            .expect("attach");
+        assert!(s.stderr.is_none(), "a terminal has one output stream");
+        let resize = s.resize.take().expect("a terminal takes resizes");
+        resize
+            .send(TerminalSize { width, height })
+            .await
+            .expect("resize");
+        let stdin = s.stdin.take().expect("stdin");
+        let mut out = s.stdout.take().expect("stdout");
+        stdin
+            .send(bytes::Bytes::from_static(b"stty size; tty\n"))
+            .await
+            .expect("input");
+        let seen = read_until(&mut out, "/dev/pts/").await;
+        assert!(seen.contains(&format!("{height} {width}")), "{seen:?}");
+        // The session ends; with a terminal stdinOnce keeps stdin, so the
+        // next attach still types into the same shell.
+        drop(stdin);
+        drop(s);
+    }
+    let status = rt.status(&id).await.expect("status");
+    assert_eq!(status.state, ContainerStateKind::Running);
+    // The terminal's output is the container's log, as stdout, its lines
+    // without the terminal's `\r\n`.
+    let log = read_log(&sb, "console");
+    assert!(log.contains(" stdout F on-a-terminal\n"), "{log:?}");
+    with_timeout(rt.stop(&id, Duration::from_secs(2)))
+        .await
+        .expect("stop");
+    let exit = with_timeout(rt.wait(&id)).await.expect("exit");
+    assert_ne!(exit.exit_code, 0);
 }

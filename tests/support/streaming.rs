@@ -575,3 +575,36 @@ pub fn check_port_forward(
     assert!(got.ends_with(body), "{mode:?}: {got}");
     assert_path(local, mode, before, TUNNELLED);
 }
+
+/// A pod `console` whose `tty: true` container runs a shell on a terminal.
+pub const CONSOLE_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: console
+spec:
+  containers:
+  - name: console
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    stdin: true
+    tty: true
+    command: ["sh"]
+"#;
+
+/// `kubectl attach -it` to [`CONSOLE_POD`]: the container's own terminal,
+/// sized and resized by the client; leaving it keeps the container (what
+/// the next call checks: no restart).
+pub fn check_attach_terminal(local: &Local, mode: Mode) {
+    local.wait_status("console", "Running", WAIT);
+    assert_eq!(
+        local.pod_restarts("console"),
+        Some(0),
+        "{mode:?}: an earlier attach session ended the shell"
+    );
+    let t = Terminal::kubectl(local, mode, "console", "attach -it console", (90, 25));
+    t.expect("kubectl's hint", "If you don't see a command prompt");
+    t.check_terminal(90, 25);
+    t.resize_and_check(110, 35);
+    drop(t);
+}

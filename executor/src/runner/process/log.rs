@@ -76,6 +76,8 @@ pub fn format_entry(ts: Timestamp, stream: Stream, full: bool, content: &[u8]) -
 
 /// Splits raw output into entries: completed lines become `F` entries,
 /// over-long runs become `P` entries; the unterminated rest stays in `buf`.
+/// A line ends with `\n` or `\r\n` (what a terminal writes), neither kept,
+/// as containerd's log reader does.
 pub fn drain_entries(buf: &mut Vec<u8>, eof: bool) -> Vec<(bool, Vec<u8>)> {
     let mut entries = Vec::new();
     loop {
@@ -83,6 +85,9 @@ pub fn drain_entries(buf: &mut Vec<u8>, eof: bool) -> Vec<(bool, Vec<u8>)> {
             if pos <= MAX_LINE {
                 let mut line: Vec<u8> = buf.drain(..=pos).collect();
                 line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
                 entries.push((true, line));
                 continue;
             }
@@ -205,6 +210,14 @@ mod tests {
         assert_eq!(buf, b"rest");
         let e = drain_entries(&mut buf, true);
         assert_eq!(e, vec![(true, b"rest".to_vec())]);
+    }
+
+    #[test]
+    fn terminal_line_ends_are_not_kept() {
+        let mut buf = b"one\r\ntwo\n\r\nthree\rx\n".to_vec();
+        let e = drain_entries(&mut buf, false);
+        let lines: Vec<&[u8]> = e.iter().map(|(_, l)| l.as_slice()).collect();
+        assert_eq!(lines, [&b"one"[..], b"two", b"", b"three\rx"]);
     }
 
     #[test]

@@ -33,10 +33,13 @@
 //!   taps the output the executor pumps into the log and writes to the
 //!   container's stdin (kept open when the spec says `stdin: true`), so it
 //!   works for containers this executor started, not re-adopted ones;
-//!   `kubectl port-forward` connects to loopback. `tty: true` containers
-//!   run without a terminal.
+//!   `kubectl port-forward` connects to loopback. A `tty: true` container
+//!   runs on a pseudo-terminal ([`pty`]) whose master the executor holds:
+//!   its output is logged as stdout, attach resizes it, and when the
+//!   executor stops the container's session gets the terminal's hangup.
 
 pub mod log;
+pub mod pty;
 pub mod state;
 pub mod stdio;
 
@@ -115,10 +118,14 @@ struct Entry {
 struct Attachable {
     /// Every chunk the output pumps read.
     output: broadcast::Sender<(Stream, Bytes)>,
-    /// The container's stdin, when its spec has `stdin: true`.
-    stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
-    /// `stdinOnce`: the first attach session to end closes stdin.
+    /// The container's stdin, when its spec has `stdin: true` (a pipe, or
+    /// its terminal's master).
+    stdin: tokio::sync::Mutex<Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>>,
+    /// `stdinOnce`: the first attach session to end closes stdin (not a
+    /// terminal's, which stays, as with containerd).
     stdin_once: bool,
+    /// The master of the container's terminal (`tty: true`), for resizes.
+    terminal: Option<std::os::fd::OwnedFd>,
 }
 
 impl Entry {
@@ -520,25 +527,33 @@ impl Runtime for ProcessRuntime {
             .map_err(|e| io_state(&log_path, e))?;
         let log = Arc::new(Mutex::new(log));
 
-        let mut cmd = tokio::process::Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .env_clear()
+        let start_failed = |source| RuntimeError::StartContainerFailed {
+            container: config.name.clone(),
+            source,
+        };
+        let mut cmd = stdio::command_for(&argv[0], &argv[1..], config.tty);
+        cmd.env_clear()
             .envs(envs.iter().map(|(k, v)| (k, v)))
-            .current_dir(&working_dir)
-            .stdin(if config.stdin {
+            .current_dir(&working_dir);
+        // `tty: true`: a terminal is the container's stdio, its output one
+        // stream (logged as stdout, as containerd does).
+        let terminal = if config.tty {
+            let (master, slave) = pty::open().map_err(start_failed)?;
+            pty::slave_stdio(&mut cmd, &slave).map_err(start_failed)?;
+            Some(master)
+        } else {
+            cmd.stdin(if config.stdin {
                 Stdio::piped()
             } else {
                 Stdio::null()
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| RuntimeError::StartContainerFailed {
-                container: config.name.clone(),
-                source,
-            })?;
+            .stderr(Stdio::piped());
+            None
+        };
+        let mut child = cmd.spawn().map_err(start_failed)?;
+        // Only the container holds the slave now: its end is the master's.
+        drop(cmd);
         let started_at = Timestamp::now();
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
         let ticks = state::proc_start_ticks(pid).unwrap_or(0);
@@ -560,10 +575,31 @@ impl Runtime for ProcessRuntime {
                 tap.clone(),
             )));
         }
+        let mut stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> = child
+            .stdin
+            .take()
+            .map(|w| Box::new(w) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
+        if let Some(master) = &terminal {
+            let io = |fd: &std::os::fd::OwnedFd| {
+                fd.try_clone()
+                    .and_then(pty::Master::new)
+                    .map_err(start_failed)
+            };
+            pumps.push(tokio::spawn(pump(
+                io(master)?,
+                Stream::Stdout,
+                log.clone(),
+                tap.clone(),
+            )));
+            if config.stdin {
+                stdin = Some(Box::new(io(master)?));
+            }
+        }
         let attach = Attachable {
             output: tap,
-            stdin: tokio::sync::Mutex::new(child.stdin.take()),
+            stdin: tokio::sync::Mutex::new(stdin),
             stdin_once: config.stdin_once,
+            terminal,
         };
         let record = ContainerRecord {
             id: id.clone(),
@@ -946,19 +982,23 @@ fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
                     *stdin = None;
                 }
             }
-            if attach.stdin_once {
+            if attach.stdin_once && attach.terminal.is_none() {
                 attach.stdin.lock().await.take();
             }
         });
         tx
     });
+    let resize = match (request.tty, &attach.terminal) {
+        (true, Some(master)) => master.try_clone().ok().map(pty::resizer),
+        _ => None,
+    };
     let mut exit = entry.exit.clone();
     let merged_stderr = request.tty && request.stdout;
     Some(StdioSession {
         stdin,
         stdout,
         stderr: if merged_stderr { None } else { stderr },
-        resize: None,
+        resize,
         done: async move {
             let _ = exit.wait_for(|e| e.is_some()).await.is_ok();
             Ok(None)

@@ -11,22 +11,19 @@
 //! Terminals (`-t`): a pseudo-terminal whose slave becomes the command's
 //! stdio and controlling terminal (through util-linux's `setsid --ctty`,
 //! which keeps this crate free of `unsafe` pre-exec hooks); the master is
-//! read and written on blocking worker threads, and resizes set its window
-//! size.
+//! read and written without blocking ([`pty::Master`]), and resizes set
+//! its window size.
 
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use rustix::fs::{Mode, OFlags};
-use rustix::pty::OpenptFlags;
-use rustix::termios::Winsize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::super::runtime::{Result, RuntimeError, StdioRequest, StdioSession, TerminalSize};
+use super::super::runtime::{Result, RuntimeError, StdioRequest, StdioSession};
+use super::pty;
 
 /// Chunks buffered between a process and its client.
 const CHANNEL: usize = 16;
@@ -104,19 +101,7 @@ pub fn spawn_exec(
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty exec command"),
         ));
     };
-    let setsid = SETSID.iter().find(|p| Path::new(p).exists());
-    let mut command = match (request.tty, setsid) {
-        (true, Some(setsid)) => {
-            let mut c = tokio::process::Command::new(setsid);
-            c.arg("--ctty").arg(program).args(args);
-            c
-        }
-        _ => {
-            let mut c = tokio::process::Command::new(program);
-            c.args(args).process_group(0);
-            c
-        }
-    };
+    let mut command = command_for(program, args, request.tty);
     command
         .env_clear()
         .envs(ctx.envs.iter().map(|(k, v)| (k, v)))
@@ -135,6 +120,31 @@ pub fn spawn_exec(
         spawn_tty(id, command, request)
     } else {
         spawn_piped(id, command, request)
+    }
+}
+
+/// A command for `program args` in a process group of its own (its pid
+/// is its group's id, what stopping a container signals); with `tty`, the
+/// leader of a new session whose controlling terminal is its stdin (which
+/// [`pty::slave_stdio`] makes a terminal), so that job control and terminal
+/// signals work. Without util-linux's `setsid` a terminal still is its
+/// stdio, without being its controlling terminal.
+pub fn command_for(program: &str, args: &[String], tty: bool) -> tokio::process::Command {
+    let setsid = SETSID.iter().find(|p| Path::new(p).exists());
+    match (tty, setsid) {
+        (true, Some(setsid)) => {
+            // Not a group leader before it runs: setsid then makes the new
+            // session in place instead of forking, so the pid is the
+            // program's.
+            let mut c = tokio::process::Command::new(setsid);
+            c.arg("--ctty").arg(program).args(args);
+            c
+        }
+        _ => {
+            let mut c = tokio::process::Command::new(program);
+            c.args(args).process_group(0);
+            c
+        }
     }
 }
 
@@ -180,45 +190,21 @@ fn spawn_piped(
     Ok(session)
 }
 
-/// Opens a pseudo-terminal: the master and the slave.
-fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
-    rustix::pty::grantpt(&master)?;
-    rustix::pty::unlockpt(&master)?;
-    let name = rustix::pty::ptsname(&master, Vec::new())?;
-    let slave = rustix::fs::open(
-        name.as_c_str(),
-        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok((master, slave))
-}
-
-/// The master side as async I/O. Its reads block a worker thread until the
-/// command writes or its terminal closes (EIO, treated as the end).
-fn master_io(fd: OwnedFd) -> tokio::fs::File {
-    tokio::fs::File::from_std(std::fs::File::from(fd))
-}
-
 fn spawn_tty(
     id: &str,
     mut command: tokio::process::Command,
     request: StdioRequest,
 ) -> Result<StdioSession> {
-    let (master, slave) = open_pty().map_err(|e| exec_failed(id, e))?;
-    let io = |fd: &OwnedFd| -> std::io::Result<Stdio> { Ok(Stdio::from(fd.try_clone()?)) };
-    command
-        .stdin(io(&slave).map_err(|e| exec_failed(id, e))?)
-        .stdout(io(&slave).map_err(|e| exec_failed(id, e))?)
-        .stderr(io(&slave).map_err(|e| exec_failed(id, e))?);
+    let (master, slave) = pty::open().map_err(|e| exec_failed(id, e))?;
+    pty::slave_stdio(&mut command, &slave).map_err(|e| exec_failed(id, e))?;
     let mut child = command.spawn().map_err(|e| exec_failed(id, e))?;
     // Only the command holds the slave now: its exit is the master's EOF.
     drop(command);
     drop(slave);
     let writer = master.try_clone().map_err(|e| exec_failed(id, e))?;
     let sizer = master.try_clone().map_err(|e| exec_failed(id, e))?;
-    let reader = master_io(master);
-    let writer = master_io(writer);
+    let reader = pty::Master::new(master).map_err(|e| exec_failed(id, e))?;
+    let writer = pty::Master::new(writer).map_err(|e| exec_failed(id, e))?;
 
     let (out_tx, out_rx) = mpsc::channel(CHANNEL);
     tokio::spawn(pump_out(reader, out_tx));
@@ -227,20 +213,7 @@ fn spawn_tty(
         tokio::spawn(pump_in(rx, writer));
         tx
     });
-    let (resize_tx, mut resize_rx) = mpsc::channel::<TerminalSize>(CHANNEL);
-    tokio::spawn(async move {
-        while let Some(s) = resize_rx.recv().await {
-            let w = Winsize {
-                ws_row: s.height,
-                ws_col: s.width,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
-            if let Err(e) = rustix::termios::tcsetwinsize(sizer.as_fd(), w) {
-                tracing::debug!(error = %e, "setting the terminal size failed");
-            }
-        }
-    });
+    let resize_tx = pty::resizer(sizer);
     let id = id.to_string();
     Ok(StdioSession {
         stdin,
