@@ -4,31 +4,18 @@
 //! /exec, /attach and /portForward before any upgrade (what kubectl prints
 //! after `unable to upgrade connection:`).
 
-use std::path::PathBuf;
+#[path = "support/one_pod.rs"]
+mod one_pod;
+
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as core;
 use kube_mesos_executor::config::{ExecutorConfig, KubeCredentials, KubeletAuth};
-use kube_mesos_executor::kubelet::{self, KnownPod, KubeletState, PodDirectory};
+use kube_mesos_executor::kubelet::{self, KubeletState};
 use kube_mesos_executor::runner::process::{ProcessConfig, ProcessRuntime};
+use one_pod::OnePod;
 
 const TOKEN: &str = "kubelet-client-token";
-
-struct OnePod {
-    pod: Arc<core::Pod>,
-    status: core::PodStatus,
-    log_dir: PathBuf,
-}
-
-impl PodDirectory for OnePod {
-    fn find(&self, namespace: &str, name: &str) -> Option<KnownPod> {
-        (namespace == "default" && name == "web").then(|| KnownPod {
-            pod: self.pod.clone(),
-            status: self.status.clone(),
-            log_dir: self.log_dir.clone(),
-        })
-    }
-}
 
 fn pod() -> core::Pod {
     serde_json::from_value(serde_json::json!({
