@@ -407,3 +407,53 @@ async fn tty_container_runs_on_a_terminal_that_attach_joins_and_resizes() {
     let exit = with_timeout(rt.wait(&id)).await.expect("exit");
     assert_ne!(exit.exit_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_sessions_end_when_their_client_leaves_and_the_container_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime(dir.path());
+    let sb = sandbox(&rt, dir.path()).await;
+    // `stdin: true` without `stdinOnce`: the container's input outlives
+    // every attach session.
+    let mut c = shell("echo", "exec cat");
+    c.stdin = true;
+    let id = rt.create_and_start(&sb, &c).await.expect("start");
+    let typing = StdioRequest {
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        tty: false,
+    };
+    let watching = StdioRequest {
+        stdin: false,
+        ..typing
+    };
+    let mut typist = rt.attach_session(&id, typing).await.expect("attach");
+    let mut watcher = rt.attach_session(&id, watching).await.expect("attach");
+    // The watcher's client is gone: the next output cannot reach it.
+    drop(watcher.stdout.take());
+    let input = typist.stdin.take().expect("stdin");
+    input
+        .send(bytes::Bytes::from_static(b"echoed\n"))
+        .await
+        .expect("input");
+    let mut out = typist.stdout.take().expect("stdout");
+    read_until(&mut out, "echoed").await;
+    assert_eq!(with_timeout(watcher.done).await.expect("watcher"), None);
+    // The typist's input ends: its session ends, as containerd's does.
+    drop(input);
+    assert_eq!(with_timeout(typist.done).await.expect("typist"), None);
+    let status = rt.status(&id).await.expect("status");
+    assert_eq!(status.state, ContainerStateKind::Running);
+    // The container's stdin stayed open for the next client.
+    let mut next = rt.attach_session(&id, typing).await.expect("attach");
+    let input = next.stdin.take().expect("stdin");
+    input
+        .send(bytes::Bytes::from_static(b"again\n"))
+        .await
+        .expect("input");
+    read_until(&mut next.stdout.take().expect("stdout"), "again").await;
+    with_timeout(rt.stop(&id, Duration::from_secs(2)))
+        .await
+        .expect("stop");
+}

@@ -368,7 +368,7 @@ pub struct StdioSession {
     /// Terminal resizes (TTY sessions).
     pub resize: Option<tokio::sync::mpsc::Sender<TerminalSize>>,
     /// Resolves when the session ends: the command's exit code (exec), or
-    /// `None` when an attached container exits.
+    /// `None` when an attached container exits or its client leaves.
     pub done: futures::future::BoxFuture<'static, Result<Option<i32>>>,
 }
 

@@ -915,11 +915,18 @@ async fn route(outputs: &[(Stream, mpsc::Sender<Bytes>)], which: Stream, data: B
 }
 
 /// Joins a running container's stdio: its output from now on, and its
-/// stdin when both the container and the client have one. The session ends
-/// when the container exits. `None` for a container whose stdio this
-/// executor does not hold.
+/// stdin when both the container and the client have one. `None` for a
+/// container whose stdio this executor does not hold.
+///
+/// The session ends when the container exits, or when the client leaves,
+/// as containerd's attach does: once output cannot be delivered, or once
+/// the client's stdin ends, except under `stdinOnce` without a terminal,
+/// where the end of input closes the container's stdin and the client
+/// stays for the output until the container exits.
 fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
     let attach = entry.attach.as_ref()?;
+    let (left_tx, mut left) = watch::channel(false);
+    let left_tx = Arc::new(left_tx);
     let mut outputs = Vec::new();
     let (stdout, stderr) = {
         let mut pair = |on: bool, which: Stream| {
@@ -939,12 +946,14 @@ fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
     };
     let mut tap = attach.output.subscribe();
     let mut exit = entry.exit.clone();
+    let gone = left_tx.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 got = tap.recv() => match got {
                     Ok((which, data)) => {
                         if !route(&outputs, which, data).await {
+                            gone.send_replace(true);
                             return;
                         }
                     }
@@ -984,6 +993,8 @@ fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
             }
             if attach.stdin_once && attach.terminal.is_none() {
                 attach.stdin.lock().await.take();
+            } else {
+                left_tx.send_replace(true);
             }
         });
         tx
@@ -1000,7 +1011,11 @@ fn attach_to(entry: Arc<Entry>, request: StdioRequest) -> Option<StdioSession> {
         stderr: if merged_stderr { None } else { stderr },
         resize,
         done: async move {
-            let _ = exit.wait_for(|e| e.is_some()).await.is_ok();
+            tokio::select! {
+                _ = exit.wait_for(|e| e.is_some()) => {}
+                // Without senders nobody can tell: the exit decides.
+                Ok(_) = left.wait_for(|l| *l) => {}
+            }
             Ok(None)
         }
         .boxed(),
