@@ -549,6 +549,23 @@ async fn executor_runs_pods_like_a_kubelet() {
         ("1/1", "Running", "0"),
         "re-adopted, not restarted: {row:?}"
     );
+    // kubectl exec reaches the re-adopted container through the new
+    // executor; attach is refused with the reason (the container's stdio
+    // was the dead executor's), not left hanging.
+    let (ok, out) = kubectl.run(&[
+        "exec",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo exec after re-adoption",
+    ]);
+    assert!(ok && out == "exec after re-adoption\n", "{out}");
+    let (ok, out) = kubectl.run(&["attach", "web", "--request-timeout=60s"]);
+    assert!(
+        !ok && out.contains("was started by a previous executor; its stdio cannot be attached"),
+        "{out}"
+    );
 
     // 5. Deletion: preStop, grace, TASK_KILLING → TASK_KILLED, object gone.
     kubectl.ok(&["delete", "pod", "web", "--wait=false"]);

@@ -297,7 +297,7 @@ async fn mounts_resolve_inside_the_sandbox() {
     assert_eq!(std::fs::read_link(sb.dir.join("etc/cfg")).unwrap(), vol);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_runtime_readopts_live_process_and_reports_lost_ones() {
     let dir = tempfile::tempdir().unwrap();
     let first = runtime(dir.path());
@@ -333,6 +333,31 @@ async fn restarted_runtime_readopts_live_process_and_reports_lost_ones() {
         .expect("lost container listed");
     assert_eq!(lost.state, ContainerStateKind::Exited);
     assert_eq!(lost.exit.as_ref().unwrap().reason, LOST_REASON);
+
+    // kubectl exec still reaches the re-adopted container, in its context;
+    // attach is refused with the reason (its stdio was the old executor's).
+    let piped = StdioRequest {
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        tty: false,
+    };
+    let cmd = ["sh".to_string(), "-c".into(), "echo $GREETING".into()];
+    let mut s = with_timeout(second.exec_session(&id, &cmd, piped))
+        .await
+        .expect("exec in a re-adopted container");
+    let out = read_until(&mut s.stdout.take().expect("stdout"), "\n").await;
+    assert_eq!(out, "hi\n");
+    assert_eq!(with_timeout(s.done).await.expect("exit"), Some(0));
+    let refused = with_timeout(second.attach_session(&id, piped))
+        .await
+        .expect_err("no attach to a re-adopted container");
+    assert!(
+        refused
+            .to_string()
+            .contains("started by a previous executor"),
+        "{refused}"
+    );
 
     let pid = rec["pid"].as_i64().unwrap() as i32;
     with_timeout(second.stop(&id, Duration::from_secs(1)))
