@@ -199,3 +199,102 @@ fn a_pod_that_fits_nowhere_gets_a_failed_scheduling_event() {
         Some("Pending")
     );
 }
+
+/// Regression: `fieldRef: spec.nodeName` printed an empty value. Every
+/// downward API field the kubelet resolves (env: `podFieldSelectorRuntimeValue`;
+/// volume: `fieldpath.ExtractFieldPathAsString`) must read what the pod object
+/// says once the pod runs.
+#[test]
+fn downward_api_env_and_volume_read_the_bound_pod() {
+    let local = Local::start(1, &[]);
+    local.apply_yaml(
+        "dapi",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: dapi
+  labels: {app: demo}
+  annotations: {team: core}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 7
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "env | grep '^F_' | sort; for f in podinfo/*; do echo \"V_${f#podinfo/}=$(tr '\\n' ' ' < $f)\"; done"]
+    env:
+    - {name: F_NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+    - {name: F_HOST, valueFrom: {fieldRef: {fieldPath: spec.host}}}
+    - {name: F_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: F_NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+    - {name: F_UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
+    - {name: F_SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}
+    - {name: F_HOSTIP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+    - {name: F_HOSTIPS, valueFrom: {fieldRef: {fieldPath: status.hostIPs}}}
+    - {name: F_PODIP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: F_PODIPS, valueFrom: {fieldRef: {fieldPath: status.podIPs}}}
+    - {name: F_GRACE, valueFrom: {fieldRef: {fieldPath: spec.terminationGracePeriodSeconds}}}
+    - {name: F_LABEL, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+    - {name: F_ANN, valueFrom: {fieldRef: {fieldPath: "metadata.annotations['team']"}}}
+    volumeMounts:
+    - {name: podinfo, mountPath: /podinfo}
+  volumes:
+  - name: podinfo
+    downwardAPI:
+      items:
+      - {path: name, fieldRef: {fieldPath: metadata.name}}
+      - {path: namespace, fieldRef: {fieldPath: metadata.namespace}}
+      - {path: uid, fieldRef: {fieldPath: metadata.uid}}
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+      - {path: app, fieldRef: {fieldPath: "metadata.labels['app']"}}
+      - {path: team, fieldRef: {fieldPath: "metadata.annotations['team']"}}
+"#,
+    );
+    local.wait_status("dapi", "Completed", WAIT);
+    let logs = local.kubectl_ok(&["logs", "dapi"]);
+    let got: std::collections::BTreeMap<&str, &str> = logs
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k, v.trim_end()))
+        .collect();
+    let pod = local.pod_json("dapi").expect("dapi");
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let node = s(&pod["spec"]["nodeName"]);
+    assert_eq!(node, "agent-0");
+    let uid = s(&pod["metadata"]["uid"]);
+    let ips = |list: &serde_json::Value| {
+        let ips: Vec<String> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|ip| s(&ip["ip"]))
+            .collect();
+        ips.join(",")
+    };
+    let want = [
+        ("F_NODE", node.clone()),
+        ("F_HOST", node),
+        ("F_NAME", "dapi".into()),
+        ("F_NS", "default".into()),
+        ("F_UID", uid.clone()),
+        ("F_SA", s(&pod["spec"]["serviceAccountName"])),
+        ("F_HOSTIP", s(&pod["status"]["hostIP"])),
+        ("F_HOSTIPS", ips(&pod["status"]["hostIPs"])),
+        ("F_PODIP", s(&pod["status"]["podIP"])),
+        ("F_PODIPS", ips(&pod["status"]["podIPs"])),
+        ("F_GRACE", "7".into()),
+        ("F_LABEL", "demo".into()),
+        ("F_ANN", "core".into()),
+        ("V_name", "dapi".into()),
+        ("V_namespace", "default".into()),
+        ("V_uid", uid),
+        ("V_labels", r#"app="demo""#.into()),
+        ("V_app", "demo".into()),
+        ("V_team", "core".into()),
+    ];
+    for (key, value) in want {
+        assert!(!value.is_empty(), "{key}: the pod object has no value");
+        assert_eq!(got.get(key).copied(), Some(value.as_str()), "{key}\n{logs}");
+    }
+}

@@ -361,3 +361,72 @@ async fn kubectl_end_to_end() {
 
     ts.server.shutdown().await.expect("shutdown");
 }
+
+/// Regression: `kubectl apply -f` of a `kind: List` file (what `kubectl get
+/// -o json` writes) failed with "error validating data: the server could not
+/// find the requested resource": kubectl validates a List client side and
+/// loads `/openapi/v2` for it. A real API server accepts both a List and a
+/// multi-document YAML; unknown fields in a List item are still rejected
+/// (each item is sent with `fieldValidation=Strict`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_a_list_file_as_it_does_a_multi_document_yaml() {
+    if !have_kubectl() {
+        eprintln!("kubectl not installed; skipping");
+        return;
+    }
+    let ts = start(|_| {}).await;
+    let dir = ts.dir.path().to_path_buf();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "l1"},
+         "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm1"}, "data": {"a": "b"}},
+    ]});
+    let list_path = dir.join("list.json");
+    std::fs::write(&list_path, list.to_string()).expect("write");
+    let list_path = list_path.to_string_lossy().to_string();
+    let out = kubectl(&ts, &["apply", "-f", &list_path]).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stdout, "pod/l1 created\nconfigmap/cm1 created\n");
+    let out = kubectl(&ts, &["create", "-f", &list_path, "--dry-run=server"]).await;
+    assert!(!out.ok, "a second create must conflict: {}", out.stdout);
+    assert!(out.stderr.contains("AlreadyExists"), "{}", out.stderr);
+
+    // What `kubectl get -o json` writes goes back in as it came out.
+    let out = kubectl(&ts, &["get", "pods,configmaps", "-o", "json"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let dump = dir.join("dump.json");
+    std::fs::write(&dump, &out.stdout).expect("write");
+    let out = kubectl(&ts, &["apply", "-f", &dump.to_string_lossy()]).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("pod/l1 configured") && out.stdout.contains("configmap/cm1 configured"),
+        "{}",
+        out.stdout
+    );
+
+    // The same objects as a multi-document YAML, for comparison.
+    let yaml = dir.join("multi.yaml");
+    std::fs::write(
+        &yaml,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm2\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm3\n",
+    )
+    .expect("write");
+    let out = kubectl(&ts, &["apply", "-f", &yaml.to_string_lossy()]).await;
+    assert!(out.ok, "{}", out.stderr);
+
+    // Strict field validation still applies to a List's items.
+    let bad = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "l2"},
+         "spec": {"bogusField": 1, "containers": [{"name": "c", "image": "busybox"}]}},
+    ]});
+    let bad_path = dir.join("bad.json");
+    std::fs::write(&bad_path, bad.to_string()).expect("write");
+    let out = kubectl(&ts, &["apply", "-f", &bad_path.to_string_lossy()]).await;
+    assert!(!out.ok, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(r#"unknown field "spec.bogusField""#),
+        "{}",
+        out.stderr
+    );
+}

@@ -115,6 +115,34 @@ fn offers_are_batched_then_accepted_with_launch_bind_and_event() {
     assert_eq!(h.core.take_placement_latencies().len(), 1);
 }
 
+/// Regression: `fieldRef: spec.nodeName` printed an empty value because the
+/// pod in `TaskInfo.data` was the pending one; the executor must get the pod
+/// as bound (the kubelet reads the bound pod).
+#[test]
+fn the_launched_pod_carries_its_node_name_and_placement_annotations() {
+    let mut h = Harness::started();
+    let a = place_one(&mut h, "web");
+    let tasks = launched_tasks(&a);
+    let sent: Pod =
+        serde_json::from_slice(tasks[0].data.as_deref().expect("data")).expect("pod json");
+    let Some(Action::Bind {
+        node_name,
+        annotations,
+        ..
+    }) = a.iter().find(|a| matches!(a, Action::Bind { .. }))
+    else {
+        panic!("no Bind in {a:?}")
+    };
+    assert_eq!(
+        sent.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(node_name.as_str())
+    );
+    let sent_annotations = sent.metadata.annotations.expect("annotations");
+    for (k, v) in annotations {
+        assert_eq!(sent_annotations.get(k), Some(v), "annotation {k}");
+    }
+}
+
 #[test]
 fn offers_without_pending_work_are_declined_at_once_with_the_long_filter() {
     let mut h = Harness::started();

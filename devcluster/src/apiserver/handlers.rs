@@ -385,6 +385,11 @@ pub fn create(
     require_namespace(store, rt, &ns, true)?;
     let (_, name) = ns_name(&stored);
     if dry_run(q) {
+        // A dry run goes through storage's checks too (kube-apiserver's
+        // `dryrun.Storage.Create` looks the key up): a taken name conflicts.
+        if store.get(rt.storage, &ns, &name).is_some() {
+            return Err(StatusError::already_exists(rt, &name));
+        }
         return Ok(Reply {
             code: 201,
             body: to_client(rt, &stored),

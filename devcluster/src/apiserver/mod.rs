@@ -40,6 +40,7 @@ mod handlers;
 mod label_selector;
 pub mod logs;
 mod meta;
+mod openapi_v2;
 mod patch;
 mod propagation;
 mod protobuf;

@@ -16,6 +16,7 @@ use super::discovery;
 use super::error::{ApiResult, StatusError};
 use super::handlers::{self, Reply};
 use super::logs;
+use super::openapi_v2;
 use super::request::{self, Route, Shape, Target};
 use super::scale;
 use super::selector::{FieldSelector, LabelSelector};
@@ -145,11 +146,29 @@ async fn dispatch(ctx: Arc<Ctx>, req: Request) -> ApiResult<Response> {
         Route::ApiGroupList => get_only(Some(discovery::api_group_list())),
         Route::ApiGroup(g) => get_only(discovery::api_group(&g)),
         Route::ResourceList(g, v) => get_only(discovery::resource_list(&g, &v)),
+        Route::OpenApiV2 => openapi_v2(&method, req.headers()),
         Route::OpenApiRoot => get_only(Some(discovery::openapi_root())),
         Route::OpenApiGv(g, v) => get_only(discovery::openapi_gv(&g, &v)),
         Route::NotFound => Err(StatusError::path_not_found()),
         Route::Resource(t) => resource(ctx, req, t, q, shape).await,
     }
+}
+
+fn openapi_v2(method: &Method, headers: &HeaderMap) -> ApiResult<Response> {
+    if method != Method::GET {
+        return Err(StatusError::method_not_allowed());
+    }
+    let version = discovery::VERSION.2;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if !openapi_v2::wants_protobuf(accept) {
+        return Ok(json_response(200, &openapi_v2::json(version), &[]));
+    }
+    let mut resp = Response::new(Body::from(openapi_v2::protobuf(version)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(openapi_v2::PROTOBUF_CONTENT_TYPE),
+    );
+    Ok(resp)
 }
 
 async fn resource(

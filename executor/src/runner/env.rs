@@ -205,7 +205,9 @@ pub fn field_value(pod: &core::Pod, facts: &PodFacts, path: &str) -> Result<Stri
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
         "metadata.labels" => format_map(meta.labels.as_ref()),
         "metadata.annotations" => format_map(meta.annotations.as_ref()),
-        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        // `spec.host` is the old v1 name the API still converts
+        // (`ConvertDownwardAPIFieldLabel`).
+        "spec.nodeName" | "spec.host" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
         "spec.serviceAccountName" => spec
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_default(),
@@ -593,6 +595,7 @@ mod tests {
                 {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
                 {"name": "TEAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['team']"}}},
                 {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "spec.host"}}},
                 {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
                 {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
                 {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -625,6 +628,7 @@ mod tests {
         assert_eq!(get("APP"), Some("web"));
         assert_eq!(get("TEAM"), Some("a"));
         assert_eq!(get("NODE"), Some("node1"));
+        assert_eq!(get("HOST"), Some("node1"));
         assert_eq!(get("SA"), Some("sa"));
         assert_eq!(get("HOST_IP"), Some("10.0.0.5"));
         assert_eq!(get("POD_IP"), Some("10.1.0.7"));

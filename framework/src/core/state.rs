@@ -1052,20 +1052,6 @@ impl SchedulerCore {
                 continue;
             };
             let task_id = task_id_for_pod_uid(uid);
-            let task = build_task_info(
-                &entry.pod,
-                &task_id,
-                agent,
-                p.task_resources.clone(),
-                executor,
-            );
-            ops[p.agent_index].push(offer::Operation {
-                r#type: Some(offer::operation::Type::Launch as i32),
-                launch: Some(offer::operation::Launch {
-                    task_infos: vec![task],
-                }),
-                ..Default::default()
-            });
             self.metrics.placements += 1;
             let was_relaunch = matches!(entry.state, PodState::Relaunch { .. });
             let (relaunch_deadline, bind_pending) = match &entry.state {
@@ -1100,6 +1086,22 @@ impl SchedulerCore {
             if let Ok(j) = kube_mesos_proto::json::to_json(&exec_json) {
                 annotations.insert(ANNOTATION_EXECUTOR_RESOURCES.to_owned(), j.to_string());
             }
+            // The executor gets the pod as the API server holds it once
+            // bound (nodeName, placement annotations), as a kubelet does.
+            let task = build_task_info(
+                &bound_pod(&entry.pod, &agent.hostname, &annotations),
+                &task_id,
+                agent,
+                p.task_resources.clone(),
+                executor,
+            );
+            ops[p.agent_index].push(offer::Operation {
+                r#type: Some(offer::operation::Type::Launch as i32),
+                launch: Some(offer::operation::Launch {
+                    task_infos: vec![task],
+                }),
+                ..Default::default()
+            });
             let pref = pod_ref(&entry.pod);
             let bind = if was_relaunch && !bind_pending {
                 BindState::Bound
@@ -1773,6 +1775,23 @@ fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {
         reason: reason.to_owned(),
         message: message.to_owned(),
     });
+}
+
+/// `pod` as it reads after the framework's annotate-then-bind: its
+/// `spec.nodeName` set to the Node it is bound to and the placement
+/// annotations added — what the kubelet's downward API reads
+/// (`fieldRef: spec.nodeName`, `metadata.annotations`).
+fn bound_pod(pod: &Pod, node_name: &str, annotations: &BTreeMap<String, String>) -> Pod {
+    let mut bound = pod.clone();
+    if let Some(spec) = bound.spec.as_mut() {
+        spec.node_name = Some(node_name.to_owned());
+    }
+    bound
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    bound
 }
 
 fn build_task_info(
