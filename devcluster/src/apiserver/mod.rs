@@ -47,7 +47,7 @@ mod protobuf;
 mod request;
 mod resources;
 mod scale;
-mod selector;
+pub mod selector;
 mod server;
 mod store;
 mod strategy;

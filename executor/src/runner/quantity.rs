@@ -46,18 +46,19 @@ pub fn parse(q: &str) -> Option<Nanos> {
         "Ti" => mult = 1 << 40,
         "Pi" => mult = 1 << 50,
         "Ei" => mult = 1 << 60,
-        s if s.starts_with(['e', 'E']) => exp10 += s[1..].parse::<i32>().ok()?,
+        // A hostile exponent (`1e2147483647`) must not overflow.
+        s if s.starts_with(['e', 'E']) => exp10 = exp10.checked_add(s[1..].parse::<i32>().ok()?)?,
         _ => return None,
     }
     // nanos = mantissa * mult * 10^(exp10 + 9), rounded up like Kubernetes
     // rounds sub-nano precision.
-    let e = exp10 + 9;
+    let e = exp10.checked_add(9)?;
     let base = mantissa.checked_mul(mult)?;
     let value = if e >= 0 {
         base.checked_mul(10i128.checked_pow(u32::try_from(e).ok()?)?)?
     } else {
         let d = 10i128.checked_pow(u32::try_from(-e).ok()?)?;
-        (base + d - 1) / d
+        base.checked_add(d - 1)? / d
     };
     Some(if negative { -value } else { value })
 }
@@ -113,5 +114,14 @@ mod tests {
         assert_eq!(parse("1Zi"), None);
         assert_eq!(milli(parse("1").unwrap()), 1000);
         assert_eq!(units(parse("1500m").unwrap()), 2);
+    }
+
+    /// Regression (found by the quantity fuzz target): exponents near
+    /// `i32::MAX` overflowed instead of being refused.
+    #[test]
+    fn huge_exponents_are_refused_not_overflowed() {
+        assert_eq!(parse("2e2147483646"), None);
+        assert_eq!(parse("1e2147483647"), None);
+        assert_eq!(parse("1.5e-2147483648"), None);
     }
 }
