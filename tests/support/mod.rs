@@ -597,7 +597,7 @@ fn find_dir(root: &Path, name: &str, depth: usize) -> Option<PathBuf> {
 }
 
 /// Every file named `name` below `root`.
-fn find_files(root: &Path, name: &str) -> Vec<PathBuf> {
+pub fn find_files(root: &Path, name: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {

@@ -292,6 +292,10 @@ pub enum FieldErrorKind {
     Forbidden,
     /// `Duplicate value: <value>`.
     Duplicate(Value),
+    /// `Not found: <value>`.
+    NotFound(Value),
+    /// `Too long: may not be more than <n> bytes` (the value is not shown).
+    TooLong(usize),
 }
 
 impl FieldErrorKind {
@@ -302,6 +306,8 @@ impl FieldErrorKind {
             Self::NotSupported(..) => "FieldValueNotSupported",
             Self::Forbidden => "FieldValueForbidden",
             Self::Duplicate(_) => "FieldValueDuplicate",
+            Self::NotFound(_) => "FieldValueNotFound",
+            Self::TooLong(_) => "FieldValueTooLong",
         }
     }
 }
@@ -350,6 +356,20 @@ impl FieldError {
             detail: String::new(),
         }
     }
+    pub fn not_found(field: impl Into<String>, value: Value) -> Self {
+        Self {
+            kind: FieldErrorKind::NotFound(value),
+            field: field.into(),
+            detail: String::new(),
+        }
+    }
+    pub fn too_long(field: impl Into<String>, max_bytes: usize) -> Self {
+        Self {
+            kind: FieldErrorKind::TooLong(max_bytes),
+            field: field.into(),
+            detail: String::new(),
+        }
+    }
     pub fn not_supported(field: impl Into<String>, value: Value, valid: &[&str]) -> Self {
         Self {
             kind: FieldErrorKind::NotSupported(
@@ -376,6 +396,8 @@ impl FieldError {
             }
             FieldErrorKind::Forbidden => "Forbidden".to_string(),
             FieldErrorKind::Duplicate(v) => format!("Duplicate value: {}", show(v)),
+            FieldErrorKind::NotFound(v) => format!("Not found: {}", show(v)),
+            FieldErrorKind::TooLong(n) => format!("Too long: may not be more than {n} bytes"),
         };
         if self.detail.is_empty() {
             head

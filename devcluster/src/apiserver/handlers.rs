@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::error::{ApiResult, StatusError};
 use super::meta;
 use super::patch;
+use super::pod_checks;
 use super::propagation;
 use super::request::{self, FieldValidation, Shape};
 use super::resources::{self, ResourceType, RESOURCES};
@@ -133,8 +134,19 @@ pub fn check_body(
     );
     let rt_obj = typed::round_trip_as(rt, obj)
         .map_err(|e| StatusError::bad_request(format!("{prefix}: {e}")))?;
+    if rt.kind == "Pod" {
+        if let Some(e) = pod_checks::quantity_decode_error(obj) {
+            return Err(StatusError::bad_request(format!("{prefix}: {e}")));
+        }
+    }
     let unknown = typed::unknown_fields(obj, &rt_obj);
-    if unknown.is_empty() || fv == FieldValidation::Ignore {
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    if fv == FieldValidation::Ignore {
+        // Dropped silently, as the Go decoder does: the stored object never
+        // holds a field its type lacks (a later update would see it vanish).
+        *obj = rt_obj;
         return Ok(Vec::new());
     }
     let items: Vec<String> = unknown

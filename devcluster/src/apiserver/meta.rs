@@ -57,9 +57,18 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// Whether `s` is an RFC 1123 subdomain.
+/// Whether `s` is an RFC 1123 subdomain (`IsDNS1123Subdomain`: at most 253
+/// characters matching the regex; unlike a label, a part between dots has
+/// no length limit of its own, so a 253-character pod name is valid).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(is_label_char)
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
 }
 
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -164,6 +173,8 @@ mod tests {
     fn names() {
         assert!(is_dns1123_subdomain("a.b-c"));
         assert!(!is_dns1123_subdomain("Foo"));
+        assert!(is_dns1123_subdomain(&"n".repeat(253)), "no per-part limit");
+        assert!(!is_dns1123_subdomain(&"n".repeat(254)));
         assert!(!is_dns1123_label("a.b"));
         assert!(!is_dns1123_label("-a"));
     }

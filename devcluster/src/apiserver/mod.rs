@@ -42,6 +42,7 @@ pub mod logs;
 mod meta;
 mod openapi_v2;
 mod patch;
+mod pod_checks;
 mod propagation;
 mod protobuf;
 mod request;

@@ -58,6 +58,7 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         .to_string();
     let mut errs = Vec::new();
     validate_name(rt, &name, &mut errs);
+    super::pod_checks::annotations_size(&obj["metadata"], &mut errs);
     match (rt.group, rt.kind) {
         ("", "Pod") => {
             // PrepareForCreate: a new pod's status is the server's, not the
@@ -66,6 +67,7 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
             obj_mut(obj, "metadata").insert("generation".into(), json!(1));
             default_pod(obj);
             validate_pod_spec(&obj["spec"], &mut errs);
+            super::pod_checks::validate_pod(obj, &mut errs);
         }
         ("", "Namespace") => {
             let n = name.clone();
@@ -406,6 +408,7 @@ pub fn prepare_update(
         }
     }
     let mut errs = Vec::new();
+    super::pod_checks::annotations_size(&new["metadata"], &mut errs);
     match (rt.group, rt.kind) {
         ("", "Pod") => {
             default_pod(&mut new);

@@ -113,7 +113,7 @@ impl Correlator {
                 first: s.first,
             };
         }
-        let name = format!("{}.{:x}", key.name, wall.as_nanosecond());
+        let name = event_name(&key.name, wall);
         if self.order.len() >= MAX_ENTRIES {
             if let Some(old) = self.order.pop_front() {
                 self.series.remove(&old);
@@ -136,6 +136,15 @@ impl Correlator {
         self.series.remove(key);
         self.order.retain(|k| k != key);
     }
+}
+
+/// The event's name, client-go's `<pod>.<nanoseconds in hex>`, with the pod
+/// name cut so that the whole stays a valid name (253 characters): a pod may
+/// have a 253-character name, and its events must still be written.
+fn event_name(pod: &str, wall: Timestamp) -> String {
+    let suffix = format!(".{:x}", wall.as_nanosecond());
+    let keep = 253usize.saturating_sub(suffix.len());
+    format!("{}{suffix}", crate::runner::truncate_utf8(pod, keep))
 }
 
 /// The core/v1 Event for `key` as the kubelet writes it.
@@ -243,7 +252,7 @@ async fn write_events(
                     Err(kube::Error::Api(s)) if s.code == 404 => {
                         // Gone (TTL, deleted): start a new series.
                         correlator.forget(&key);
-                        let name = format!("{}.{:x}", key.name, wall.as_nanosecond());
+                        let name = event_name(&key.name, wall);
                         let ev = event_object(&key, &name, &node, count, first, wall);
                         if let Err(e) = api.create(&PostParams::default(), &ev).await {
                             tracing::warn!(pod = %key.name, error = %e, "writing an event failed");
@@ -262,6 +271,20 @@ async fn write_events(
 mod tests {
     use super::*;
     use crate::runner::events;
+
+    /// Regression: a 253-character pod's events were refused (name too long).
+    #[test]
+    fn event_names_stay_valid_for_the_longest_pod_names() {
+        let wall = Timestamp::from_second(1_700_000_000).expect("ts");
+        let long = "n".repeat(253);
+        let name = event_name(&long, wall);
+        assert_eq!(name.len(), 253);
+        assert!(name.ends_with(&format!(".{:x}", wall.as_nanosecond())));
+        assert_eq!(
+            event_name("web", wall),
+            format!("web.{:x}", wall.as_nanosecond())
+        );
+    }
 
     fn key(event: PodEvent) -> EventKey {
         EventKey {

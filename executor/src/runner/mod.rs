@@ -34,3 +34,15 @@ pub mod runtime;
 pub mod spec;
 pub mod status;
 pub mod volumes;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary (names cut to fit a file or object name).
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    let end = s
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .take_while(|end| *end <= max)
+        .last()
+        .unwrap_or(0);
+    &s[..end]
+}

@@ -602,10 +602,15 @@ impl Shell<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(pod_ref.uid.clone());
-        let log_dir = self.service.config.pod_log_dir.join(format!(
-            "{}_{}_{}",
-            pod_ref.namespace, pod_ref.name, pod_ref.uid
-        ));
+        let log_dir =
+            self.service
+                .config
+                .pod_log_dir
+                .join(crate::runner::pod::worker::log_dir_name(
+                    &pod_ref.namespace,
+                    &pod_ref.name,
+                    &pod_ref.uid,
+                ));
         let worker = PodWorker::spawn(pod.clone(), worker_config);
         let reports = worker.subscribe();
         let pod = Arc::new(pod);

@@ -57,6 +57,19 @@ use crate::runner::spec::{self, ClusterDns};
 use crate::runner::status::{pod_status, NodeFacts};
 use crate::runner::volumes;
 
+/// The pod's log directory name below the log root: the kubelet's
+/// `<namespace>_<name>_<uid>`, with the name cut so that it fits a file
+/// name (255 bytes). A pod name may have 253 characters, and the kubelet's
+/// own spelling then fails with "file name too long"; the UID stays last
+/// and whole, so the directory still identifies the pod.
+pub fn log_dir_name(namespace: &str, name: &str, uid: &str) -> String {
+    let room = 255usize.saturating_sub(namespace.len() + uid.len() + 2);
+    format!(
+        "{namespace}_{}_{uid}",
+        crate::runner::truncate_utf8(name, room)
+    )
+}
+
 /// What a pod worker needs from its surroundings.
 #[derive(Clone)]
 pub struct WorkerConfig {
@@ -493,7 +506,7 @@ async fn prepare(
         .runtime
         .prepare_pod_with(
             &SandboxConfig {
-                log_directory: config.log_root.join(format!("{namespace}_{name}_{uid}")),
+                log_directory: config.log_root.join(log_dir_name(&namespace, &name, &uid)),
                 labels: meta.labels.clone().unwrap_or_default(),
                 name,
                 namespace,
@@ -816,5 +829,20 @@ async fn run(
         if state.stage == Stage::Terminated {
             return next;
         }
+    }
+}
+
+#[cfg(test)]
+mod log_dir_tests {
+    use super::log_dir_name;
+
+    /// Regression: a 253-character pod never started ("file name too long").
+    #[test]
+    fn log_dir_names_fit_a_file_name_and_keep_the_uid() {
+        let uid = "a6b231e0-4ea8-44b8-8a64-7e2e255eea53";
+        assert_eq!(log_dir_name("ns", "web", uid), format!("ns_web_{uid}"));
+        let long = log_dir_name("default", &"n".repeat(253), uid);
+        assert_eq!(long.len(), 255);
+        assert!(long.starts_with("default_nnn") && long.ends_with(&format!("_{uid}")));
     }
 }
