@@ -40,25 +40,35 @@ struct Kube {
     url: String,
 }
 
+/// The devcluster API server on `addr` (`127.0.0.1:0` for a free port),
+/// its store and CA in `dir`.
+fn serve(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    addr: &str,
+) -> kube_mesos_devcluster::apiserver::ApiServer {
+    use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind API server");
+        let mut config = ApiServerConfig::new(dir.join("apiserver"), TOKEN);
+        config.kubelet_client_token = Some(KUBELET_TOKEN.into());
+        config.kubeconfig_path = Some(dir.join("kubeconfig"));
+        ApiServer::start(config, listener)
+            .await
+            .expect("start API server")
+    })
+}
+
 impl Kube {
     fn start(dir: &Path) -> Kube {
-        use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let server = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind API server");
-            let mut config = ApiServerConfig::new(dir.join("apiserver"), TOKEN);
-            config.kubelet_client_token = Some(KUBELET_TOKEN.into());
-            config.kubeconfig_path = Some(dir.join("kubeconfig"));
-            ApiServer::start(config, listener)
-                .await
-                .expect("start API server")
-        });
+        let server = serve(&runtime, dir, "127.0.0.1:0");
         std::fs::write(dir.join("ca.crt"), server.ca_pem()).expect("write CA");
         let url = server.url();
         Kube {
@@ -66,6 +76,29 @@ impl Kube {
             server: Some(server),
             url,
         }
+    }
+}
+
+#[allow(dead_code)] // the soak's API server outage (tests/soak)
+impl Kube {
+    /// Stops the API server: clients get connection refused until
+    /// [`Kube::start_again`]. Its store stays on disk.
+    fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(5), server.shutdown()).await;
+            });
+        }
+    }
+
+    /// Starts the API server again on the same port and store (same CA).
+    fn start_again(&mut self, dir: &Path) {
+        let addr = self
+            .url
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        self.server = Some(serve(&self.runtime, dir, &addr));
     }
 }
 
@@ -84,6 +117,10 @@ impl Drop for Kube {
 pub struct FrameworkSpec {
     /// Further `kube-mesos framework` flags.
     pub args: Vec<String>,
+    /// Leave `KUBE_MESOS_ROOT_DIR` to the agents (one root per agent, see
+    /// the devcluster's `KUBE_MESOS_AGENT_EXECUTOR_ROOTS`) instead of one
+    /// root for every executor.
+    pub executor_root_per_agent: bool,
 }
 
 /// A whole conformance cluster.
@@ -137,6 +174,19 @@ impl Cluster {
         self.dir.path()
     }
 
+    /// Stops the API server (an outage) until [`Cluster::start_api_server`].
+    #[allow(dead_code)] // a fault of the soak (tests/soak)
+    pub fn stop_api_server(&mut self) {
+        self.kube.stop();
+    }
+
+    /// Starts the stopped API server again on the same port and store.
+    #[allow(dead_code)] // a fault of the soak (tests/soak)
+    pub fn start_api_server(&mut self) {
+        let dir = self.dir().to_path_buf();
+        self.kube.start_again(&dir);
+    }
+
     fn framework_log(&self) -> PathBuf {
         self.dir().join("framework.log")
     }
@@ -160,7 +210,7 @@ impl Cluster {
             .open(self.framework_log())
             .expect("framework log");
         let dir = self.dir().to_path_buf();
-        let env: BTreeMap<&str, String> = [
+        let mut env: BTreeMap<&str, String> = [
             ("KUBE_MESOS_API_SERVER", self.kube.url.clone()),
             ("KUBE_MESOS_TOKEN", TOKEN.to_string()),
             (
@@ -179,6 +229,9 @@ impl Cluster {
         ]
         .into_iter()
         .collect();
+        if self.framework_spec.executor_root_per_agent {
+            env.remove("KUBE_MESOS_ROOT_DIR");
+        }
         let mut command = Command::new(exe);
         command
             .arg("framework")

@@ -187,6 +187,7 @@ pub fn framework_authenticates_with_its_secret(flavor: Flavor) {
             "--mesos-secret-file".into(),
             secret.display().to_string(),
         ],
+        ..FrameworkSpec::default()
     };
     let mut cluster = Cluster::start(flavor, with_auth, framework(&right));
     cluster.wait_framework_subscribed();
@@ -352,6 +353,7 @@ pub fn reserved_resources_are_used_first(flavor: Flavor) {
         },
         FrameworkSpec {
             args: vec!["--roles".into(), "kubernetes".into()],
+            ..FrameworkSpec::default()
         },
     );
     cluster.wait_framework_subscribed();

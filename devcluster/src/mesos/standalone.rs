@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::agent::resources::ParseError;
+use super::agent::simulated::SimulatedAgents;
 use super::agent::{AgentConfig, AgentError, AgentHandle};
 use super::master::{self, MasterConfig, MasterError, Registry};
 
@@ -99,6 +100,28 @@ const IGNORED: &[&str] = &[
     "MESOS_QUIET",
 ];
 
+/// Variables of this double only (no Mesos flag has their meaning), for the
+/// soak (`tests/soak`): agents in the hundreds without processes, and real
+/// agents with hostnames of their own (mesos-local gives every agent the
+/// machine's, so their Nodes would be one).
+///
+/// - `KUBE_MESOS_SIMULATED_AGENTS=<n>`: also start `n` simulated agents
+///   (`agent::simulated`) named `<MESOS_HOSTNAME>-sim-<i>`, with the agents'
+///   resources. They keep no checkpoint: a restart of this process brings
+///   them back as new agents, and their tasks are gone.
+/// - `KUBE_MESOS_AGENT_HOSTNAMES=<a>,<b>,...`: the hostname of agent `i` is
+///   the `i`-th name (the others keep `MESOS_HOSTNAME`).
+/// - `KUBE_MESOS_AGENT_EXECUTOR_ROOTS=<dir>` (relative to `MESOS_WORK_DIR`
+///   unless absolute): agent `i`'s executors get
+///   `KUBE_MESOS_ROOT_DIR=<dir>/<i>` in their environment (as `kube-mesos
+///   local` gives each agent its own executor state root: executors of two
+///   agents sharing one would take each other's pods for orphans).
+pub const SIMULATED_AGENTS_VAR: &str = "KUBE_MESOS_SIMULATED_AGENTS";
+/// See [`SIMULATED_AGENTS_VAR`].
+pub const AGENT_HOSTNAMES_VAR: &str = "KUBE_MESOS_AGENT_HOSTNAMES";
+/// See [`SIMULATED_AGENTS_VAR`].
+pub const AGENT_EXECUTOR_ROOTS_VAR: &str = "KUBE_MESOS_AGENT_EXECUTOR_ROOTS";
+
 /// The standalone Mesos' configuration, parsed from the environment.
 #[derive(Debug, Clone)]
 pub struct StandaloneConfig {
@@ -114,6 +137,12 @@ pub struct StandaloneConfig {
     pub master: MasterConfig,
     /// Agent `i`'s configuration is this template with its own work dir.
     pub agent: AgentConfig,
+    /// [`SIMULATED_AGENTS_VAR`] (default 0).
+    pub simulated_agents: usize,
+    /// [`AGENT_HOSTNAMES_VAR`]: per-agent hostnames, by index.
+    pub agent_hostnames: Vec<String>,
+    /// [`AGENT_EXECUTOR_ROOTS_VAR`].
+    pub agent_executor_roots: Option<PathBuf>,
 }
 
 impl StandaloneConfig {
@@ -242,6 +271,16 @@ impl StandaloneConfig {
             agent.executor_environment = parse_environment(v)
                 .map_err(|reason| invalid("MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", v, reason))?;
         }
+        let simulated_agents = match get(SIMULATED_AGENTS_VAR) {
+            Some(v) => v.parse().map_err(|e: std::num::ParseIntError| {
+                invalid(SIMULATED_AGENTS_VAR, v, e.to_string())
+            })?,
+            None => 0,
+        };
+        let agent_hostnames = get(AGENT_HOSTNAMES_VAR)
+            .map(|v| v.split(',').map(str::trim).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let agent_executor_roots = get(AGENT_EXECUTOR_ROOTS_VAR).map(|d| work_dir.join(d));
         Ok(StandaloneConfig {
             ip,
             port,
@@ -249,6 +288,9 @@ impl StandaloneConfig {
             num_agents,
             master,
             agent,
+            simulated_agents,
+            agent_hostnames,
+            agent_executor_roots,
         })
     }
 
@@ -294,6 +336,15 @@ pub async fn run(
         let listener = bind_remembered(config.ip, &dir.join("port")).await?;
         let mut agent_config = config.agent.clone();
         agent_config.work_dir = dir.join("work");
+        if let Some(name) = config.agent_hostnames.get(index) {
+            agent_config.hostname = name.clone();
+        }
+        if let Some(root) = &config.agent_executor_roots {
+            agent_config.executor_environment.push((
+                "KUBE_MESOS_ROOT_DIR".into(),
+                root.join(index.to_string()).display().to_string(),
+            ));
+        }
         let agent = AgentHandle::start(
             agent_config,
             listener,
@@ -304,8 +355,16 @@ pub async fn run(
         .map_err(|source| StandaloneError::AgentFailed { index, source })?;
         agents.push(agent);
     }
-    tracing::info!(master = %master.url(), agents = agents.len(), "devcluster Mesos running");
+    let simulated = (config.simulated_agents > 0).then(|| {
+        let mut template = config.agent.clone();
+        template.hostname = format!("{}-sim", config.agent.hostname);
+        SimulatedAgents::start(config.simulated_agents, &template, master.link())
+    });
+    tracing::info!(master = %master.url(), agents = agents.len(), simulated = config.simulated_agents, "devcluster Mesos running");
     shutdown.await;
+    if let Some(fleet) = simulated {
+        fleet.stop().await;
+    }
     // Agents first, so that their executors' last updates reach a master.
     for agent in agents {
         let _ = agent.shutdown().await;
