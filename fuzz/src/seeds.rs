@@ -111,6 +111,16 @@ fn scheduler_events() -> Vec<scheduler::Event> {
             ..Default::default()
         })
     });
+    // A NaN double (AFL found that NaN broke a message equality check).
+    push(Type::Subscribed, &|e| {
+        e.subscribed = Some(event::Subscribed {
+            framework_id: FrameworkId {
+                value: "fw-1".into(),
+            },
+            heartbeat_interval_seconds: Some(f64::NAN),
+            ..Default::default()
+        })
+    });
     push(Type::Offers, &|e| {
         e.offers = Some(event::Offers {
             offers: vec![offer(4.0, 4096.0)],

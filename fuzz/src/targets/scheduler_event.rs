@@ -105,14 +105,11 @@ pub fn run(data: &[u8]) {
     let Ok(event) = ct.decode::<Event>(body) else {
         return;
     };
+    // Re-encoding is stable after one trip. Bytes are compared, not
+    // messages: a NaN double (which Mesos may send) is not equal to itself.
     if let Ok(bytes) = ct.encode(&event) {
         let again: Event = ct.decode(&bytes).expect("a re-encoded event decodes");
-        if ct == ContentType::Protobuf {
-            assert_eq!(again, event, "protobuf round trip");
-        } else {
-            // Mesos JSON may normalize (enum names, defaults): stable after one trip.
-            assert_eq!(ct.encode(&again).ok(), Some(bytes), "JSON round trip");
-        }
+        assert_eq!(ct.encode(&again).ok(), Some(bytes), "round trip");
     }
     let now = Instant::now();
     let mut core = started_core(now);
