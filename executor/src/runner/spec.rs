@@ -37,7 +37,10 @@ pub fn oom_score_adj(qos: &str, memory_request: i64, memory_capacity: i64) -> i6
             if memory_capacity <= 0 {
                 return BESTEFFORT_OOM_SCORE_ADJ - 1;
             }
-            let adj = 1000 - (1000 * memory_request) / memory_capacity;
+            // In i128: a hostile request (100P) overflowed 1000 × bytes in i64.
+            let adj = 1000
+                - (1000 * i128::from(memory_request) / i128::from(memory_capacity)).clamp(0, 2000)
+                    as i64;
             if adj < 1000 + GUARANTEED_OOM_SCORE_ADJ {
                 1000 + GUARANTEED_OOM_SCORE_ADJ
             } else if adj == BESTEFFORT_OOM_SCORE_ADJ {
@@ -377,6 +380,14 @@ mod tests {
         assert_eq!(oom_score_adj("Burstable", 0, 1000), 999);
         assert_eq!(oom_score_adj("Burstable", 500, 1000), 500);
         assert_eq!(oom_score_adj("Burstable", 999, 1000), 3);
+    }
+
+    /// Regression (found by the executor_event fuzz target): a huge memory
+    /// request overflowed `1000 * request` and panicked the executor.
+    #[test]
+    fn huge_memory_requests_do_not_overflow() {
+        assert_eq!(oom_score_adj("Burstable", i64::MAX, 8 << 30), 3);
+        assert_eq!(oom_score_adj("Burstable", -5, 1000), 999);
     }
 
     fn pod(json: serde_json::Value) -> core::Pod {
