@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::agent::resources::ParseError;
+use kube_mesos_proto::v1::Resource;
+
+use super::agent::resources::{parse_resources, ParseError};
 use super::agent::simulated::SimulatedAgents;
 use super::agent::{AgentConfig, AgentError, AgentHandle};
 use super::master::{self, MasterConfig, MasterError, Registry};
@@ -116,11 +118,17 @@ const IGNORED: &[&str] = &[
 ///   `KUBE_MESOS_ROOT_DIR=<dir>/<i>` in their environment (as `kube-mesos
 ///   local` gives each agent its own executor state root: executors of two
 ///   agents sharing one would take each other's pods for orphans).
+/// - `KUBE_MESOS_AGENT_RESOURCES=<r0>|<r1>|...`: agent `i`'s resources are
+///   the `i`-th (Mesos' text form; the others keep `MESOS_RESOURCES`). Agents
+///   of one host need port ranges of their own: an executor listens on the
+///   ports it is given (mesos-local gives every agent the same).
 pub const SIMULATED_AGENTS_VAR: &str = "KUBE_MESOS_SIMULATED_AGENTS";
 /// See [`SIMULATED_AGENTS_VAR`].
 pub const AGENT_HOSTNAMES_VAR: &str = "KUBE_MESOS_AGENT_HOSTNAMES";
 /// See [`SIMULATED_AGENTS_VAR`].
 pub const AGENT_EXECUTOR_ROOTS_VAR: &str = "KUBE_MESOS_AGENT_EXECUTOR_ROOTS";
+/// See [`SIMULATED_AGENTS_VAR`].
+pub const AGENT_RESOURCES_VAR: &str = "KUBE_MESOS_AGENT_RESOURCES";
 
 /// The standalone Mesos' configuration, parsed from the environment.
 #[derive(Debug, Clone)]
@@ -143,6 +151,8 @@ pub struct StandaloneConfig {
     pub agent_hostnames: Vec<String>,
     /// [`AGENT_EXECUTOR_ROOTS_VAR`].
     pub agent_executor_roots: Option<PathBuf>,
+    /// [`AGENT_RESOURCES_VAR`]: per-agent resources, by index.
+    pub agent_resources: Vec<Vec<Resource>>,
 }
 
 impl StandaloneConfig {
@@ -281,6 +291,13 @@ impl StandaloneConfig {
             .map(|v| v.split(',').map(str::trim).map(str::to_owned).collect())
             .unwrap_or_default();
         let agent_executor_roots = get(AGENT_EXECUTOR_ROOTS_VAR).map(|d| work_dir.join(d));
+        let agent_resources = match get(AGENT_RESOURCES_VAR) {
+            Some(v) => v
+                .split('|')
+                .map(|r| parse_resources(r.trim()).map_err(StandaloneError::AgentConfigInvalid))
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
         Ok(StandaloneConfig {
             ip,
             port,
@@ -291,6 +308,7 @@ impl StandaloneConfig {
             simulated_agents,
             agent_hostnames,
             agent_executor_roots,
+            agent_resources,
         })
     }
 
@@ -338,6 +356,9 @@ pub async fn run(
         agent_config.work_dir = dir.join("work");
         if let Some(name) = config.agent_hostnames.get(index) {
             agent_config.hostname = name.clone();
+        }
+        if let Some(resources) = config.agent_resources.get(index) {
+            agent_config.resources = resources.clone();
         }
         if let Some(root) = &config.agent_executor_roots {
             agent_config.executor_environment.push((
@@ -475,6 +496,34 @@ mod tests {
         assert_eq!(c.master.registry_dir, Some(PathBuf::from("/w/master")));
         assert_eq!(c.agent.executor_environment, vec![("A".into(), "b".into())]);
         assert_eq!(c.agent_dir(1), PathBuf::from("/w/agents/1"));
+    }
+
+    #[test]
+    fn agents_of_one_host_can_have_resources_of_their_own() {
+        let c = StandaloneConfig::from_vars(&vars(&[
+            ("MESOS_WORK_DIR", "/w"),
+            ("MESOS_NUM_SLAVES", "2"),
+            ("MESOS_RESOURCES", "cpus:4;ports:[31000-31999]"),
+            (
+                AGENT_RESOURCES_VAR,
+                "cpus:1;ports:[12000-12099] | cpus:2;ports:[12100-12199]",
+            ),
+        ]))
+        .expect("valid");
+        let ports = |rs: &[Resource]| {
+            rs.iter()
+                .find(|r| r.name == "ports")
+                .and_then(|r| r.ranges.as_ref())
+                .map(|r| r.range[0].begin)
+        };
+        assert_eq!(ports(&c.agent_resources[0]), Some(12000));
+        assert_eq!(ports(&c.agent_resources[1]), Some(12100));
+        assert_eq!(ports(&c.agent.resources), Some(31000), "the template's");
+        let bad = StandaloneConfig::from_vars(&vars(&[
+            ("MESOS_WORK_DIR", "/w"),
+            (AGENT_RESOURCES_VAR, "cpus:1|ports:[5-1]"),
+        ]));
+        assert!(matches!(bad, Err(StandaloneError::AgentConfigInvalid(_))));
     }
 
     #[test]
