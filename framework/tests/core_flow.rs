@@ -7,13 +7,14 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Node, NodeSpec, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_mesos_framework::core::{
-    Action, BindOutcome, CoreConfig, EventType, Input, ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID,
-    ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID, ANNOTATION_TASK_ID, REASON_BACK_OFF,
+    Action, BindOutcome, CoreConfig, EventType, Input, RunningExecutor, ANNOTATION_AGENT_ID,
+    ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID,
+    ANNOTATION_TASK_ID, REASON_BACK_OFF,
 };
 use kube_mesos_framework::resources::{build, CPUS, MEM};
 use kube_mesos_proto::v1::{
-    offer, task_status, AgentId, ExecutorId, FrameworkId, Offer, OfferId, TaskId, TaskState,
-    TaskStatus,
+    offer, task_status, AgentId, ExecutorId, ExecutorInfo, FrameworkId, Offer, OfferId, TaskId,
+    TaskState, TaskStatus,
 };
 
 mod core_support;
@@ -722,6 +723,96 @@ fn the_executor_is_launched_once_per_agent_and_again_after_it_failed() {
     let a = place_one(&mut h, "three");
     let third = launched_tasks(&a)[0].executor.clone().expect("executor");
     assert!(!third.resources.is_empty());
+}
+
+/// A restarted framework: a pod on `a1` whose annotation says the executor
+/// there was launched with `annotated` resources (an executor that died
+/// since), and an offer from `a1` where the current executor runs.
+fn restarted_with_an_executor_annotation(
+    annotated: Vec<kube_mesos_proto::v1::Resource>,
+) -> Harness {
+    let mut h = Harness::new(CoreConfig::default());
+    let exec_id = h.core.executor_id().clone();
+    let mut p = bound(pod("old", "100m"), "a1");
+    let record = ExecutorInfo {
+        executor_id: exec_id,
+        resources: annotated,
+        ..Default::default()
+    };
+    let json = kube_mesos_proto::json::to_json(&record).expect("json");
+    let annotations = p.metadata.annotations.as_mut().expect("annotations");
+    annotations.insert(
+        ANNOTATION_EXECUTOR_ID.to_owned(),
+        record.executor_id.value.clone(),
+    );
+    annotations.insert(ANNOTATION_EXECUTOR_RESOURCES.to_owned(), json.to_string());
+    h.feed(Input::PodUpserted(Box::new(p)));
+    h
+}
+
+fn launch_on_the_running_executor(h: &mut Harness) -> ExecutorInfo {
+    let mut o = offer_on("o-new", "a1", 4.0);
+    o.executor_ids = vec![h.core.executor_id().clone()];
+    h.feed(Input::PodUpserted(Box::new(pod("new", "100m"))));
+    h.feed(Input::Offers(vec![o]));
+    let a = h.tick_at(1.0);
+    launched_tasks(&a)
+        .into_iter()
+        .find(|t| t.name.ends_with("/new"))
+        .and_then(|t| t.executor)
+        .expect("the new pod is launched")
+}
+
+#[test]
+fn a_restarted_framework_repeats_the_executor_info_the_master_holds() {
+    let dead = vec![
+        build::scalar(CPUS, 0.1, "*"),
+        build::ports(&[(31000, 31000)], "*"),
+    ];
+    let live = vec![
+        build::scalar(CPUS, 0.1, "*"),
+        build::ports(&[(31007, 31007)], "*"),
+    ];
+    let exec_id = Harness::new(CoreConfig::default())
+        .core
+        .executor_id()
+        .clone();
+    let listed = |framework: &str, resources: &Vec<_>| RunningExecutor {
+        agent_id: AgentId { value: "a1".into() },
+        info: ExecutorInfo {
+            executor_id: exec_id.clone(),
+            framework_id: Some(FrameworkId {
+                value: framework.into(),
+            }),
+            resources: resources.clone(),
+            ..Default::default()
+        },
+    };
+
+    // Without the master's word, the annotation is all there is.
+    let mut h = restarted_with_an_executor_annotation(dead.clone());
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    assert_eq!(launch_on_the_running_executor(&mut h).resources, dead);
+
+    // The master's executors (the operator snapshot arrives before the
+    // framework is subscribed) win over the annotation; another
+    // framework's executor of the same ID is not ours.
+    let mut h = restarted_with_an_executor_annotation(dead.clone());
+    h.feed(Input::ExecutorsRunning(vec![
+        listed("fw-other", &dead),
+        listed("fw-1", &live),
+    ]));
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    assert_eq!(launch_on_the_running_executor(&mut h).resources, live);
+
+    // After the subscription too.
+    let mut h = restarted_with_an_executor_annotation(dead.clone());
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    h.feed(Input::ExecutorsRunning(vec![listed("fw-1", &live)]));
+    assert_eq!(launch_on_the_running_executor(&mut h).resources, live);
 }
 
 #[test]

@@ -45,8 +45,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube_mesos_proto::v1::{
-    offer, AgentId, ExecutorId, Filters, FrameworkId, KillPolicy, Offer, OfferId, TaskId,
-    TaskStatus,
+    offer, AgentId, ExecutorId, ExecutorInfo, Filters, FrameworkId, KillPolicy, Offer, OfferId,
+    TaskId, TaskStatus,
 };
 
 use crate::executor_info::ExecutorConfig;
@@ -88,6 +88,15 @@ pub fn pod_uid_from_task_id(task_id: &TaskId) -> Option<&str> {
         .value
         .strip_prefix("pod.")
         .filter(|uid| !uid.is_empty())
+}
+
+/// An executor the master lists: on which agent, launched with what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningExecutor {
+    /// The agent it runs on.
+    pub agent_id: AgentId,
+    /// Its `ExecutorInfo` as the master holds it.
+    pub info: ExecutorInfo,
 }
 
 /// Everything the core is configured with. The shell builds it from its
@@ -212,6 +221,13 @@ pub enum Input {
         /// Its exit status, when Mesos knows it.
         status: Option<i32>,
     },
+    /// The executors the master has now (operator API SUBSCRIBED,
+    /// `get_executors`). Ours among them say exactly what a later launch on
+    /// their agent must repeat as its `ExecutorInfo`: unlike the pod
+    /// annotations a restarted framework otherwise goes by, which may
+    /// describe an executor that died since (an executor replaced after a
+    /// kill gets other resources, e.g. another port).
+    ExecutorsRunning(Vec<RunningExecutor>),
     /// The agent is removed (operator API AGENT_REMOVED, or FAILURE without
     /// an executor).
     AgentRemoved(AgentId),

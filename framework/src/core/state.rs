@@ -37,8 +37,9 @@ use super::kills::PendingKills;
 use super::relaunch_backoff::{go_duration, RelaunchBackoff};
 use super::{
     pod_uid_from_task_id, task_id_for_pod_uid, Action, BindOutcome, CoreConfig, CoreMetrics,
-    EventType, Input, Instant, PodRef, ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID,
-    ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID, ANNOTATION_ROLE, ANNOTATION_TASK_ID,
+    EventType, Input, Instant, PodRef, RunningExecutor, ANNOTATION_AGENT_ID,
+    ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID,
+    ANNOTATION_ROLE, ANNOTATION_TASK_ID,
 };
 use crate::placement::{self, requests, AgentView, PodToPlace};
 use crate::queue::PodQueue;
@@ -172,6 +173,9 @@ pub struct SchedulerCore {
     nodes: HashMap<String, NodeInfo>,
     /// Resources the current executor was launched with, per agent ID.
     executors: HashMap<String, Vec<Resource>>,
+    /// The master's executors, until the framework ID is known to pick
+    /// ours among them.
+    master_executors: Option<Vec<RunningExecutor>>,
     held: Vec<HeldOffer>,
     /// KILLs not answered with a terminal status yet.
     kills: PendingKills,
@@ -277,6 +281,7 @@ impl SchedulerCore {
             queue,
             nodes: HashMap::new(),
             executors: HashMap::new(),
+            master_executors: None,
             held: Vec::new(),
             kills: PendingKills::default(),
             relaunch_backoff,
@@ -347,6 +352,10 @@ impl SchedulerCore {
                 if executor_id == self.executor_id {
                     self.executors.remove(&agent_id.value);
                 }
+            }
+            Input::ExecutorsRunning(list) => {
+                self.master_executors = Some(list);
+                self.adopt_master_executors();
             }
             Input::AgentRemoved(agent_id) => self.on_agent_removed(&agent_id, now, &mut out),
             Input::AgentUnreachable(agent_id) => {
@@ -644,6 +653,7 @@ impl SchedulerCore {
 
     fn on_subscribed(&mut self, framework_id: FrameworkId, now: Instant, out: &mut Vec<Action>) {
         self.framework_id = Some(framework_id);
+        self.adopt_master_executors();
         self.connected = true;
         // A fresh SUBSCRIBE (without suppressed roles) is not suppressed,
         // but refuse filters of an earlier subscription may live on in the
@@ -1220,6 +1230,26 @@ impl SchedulerCore {
                 reason: "FailedScheduling".to_owned(),
                 message: message.to_owned(),
             });
+        }
+    }
+
+    /// Takes our executors' resources from the master's list once the
+    /// framework ID is known. They replace what the pod annotations said:
+    /// the master holds the `ExecutorInfo` a launch must repeat.
+    fn adopt_master_executors(&mut self) {
+        let Some(framework_id) = self.framework_id.clone() else {
+            return;
+        };
+        let Some(list) = self.master_executors.take() else {
+            return;
+        };
+        for e in list {
+            if e.info.executor_id == self.executor_id
+                && e.info.framework_id.as_ref() == Some(&framework_id)
+            {
+                info!(agent = %e.agent_id.value, executor = %self.executor_id.value, "executor resources from the master");
+                self.executors.insert(e.agent_id.value, e.info.resources);
+            }
         }
     }
 

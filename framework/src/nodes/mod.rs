@@ -106,7 +106,7 @@ impl NodeRegistry {
     /// Applies an operator event; returns the core inputs it implies.
     pub async fn apply(&mut self, event: OperatorEvent) -> Vec<Input> {
         match event {
-            OperatorEvent::Snapshot(agents) => {
+            OperatorEvent::Snapshot { agents, executors } => {
                 let present: Vec<String> = agents.iter().filter_map(agent_id_of).collect();
                 let mut out = Vec::new();
                 let gone: Vec<String> = self
@@ -121,6 +121,7 @@ impl NodeRegistry {
                 for agent in agents {
                     self.upsert(agent, false).await;
                 }
+                out.push(Input::ExecutorsRunning(executors));
                 out
             }
             OperatorEvent::AgentAdded(agent) => {

@@ -14,6 +14,7 @@ use kube_mesos_proto::v1::{AgentId, AgentInfo, Resource};
 use prost::Message;
 use url::Url;
 
+use crate::core::RunningExecutor;
 use crate::mesos::Credential;
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -84,8 +85,13 @@ pub struct AgentRecord {
 /// What the operator subscription reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperatorEvent {
-    /// SUBSCRIBED: every registered agent now.
-    Snapshot(Vec<AgentRecord>),
+    /// SUBSCRIBED: every registered agent now, and every executor.
+    Snapshot {
+        /// The registered agents.
+        agents: Vec<AgentRecord>,
+        /// The executors, of every framework.
+        executors: Vec<RunningExecutor>,
+    },
     /// AGENT_ADDED.
     AgentAdded(AgentRecord),
     /// AGENT_REMOVED (removed, gone, or marked unreachable: the master sends
@@ -99,13 +105,26 @@ impl OperatorEvent {
     pub fn from_event(event: Event) -> Option<Self> {
         match event.r#type.and_then(|t| event::Type::try_from(t).ok())? {
             event::Type::Subscribed => {
-                let agents = event
-                    .subscribed
-                    .and_then(|s| s.get_state)
-                    .and_then(|s| s.get_agents)
-                    .map(records)
+                let state = event.subscribed.and_then(|s| s.get_state);
+                let (agents, executors) = match state {
+                    Some(s) => (s.get_agents, s.get_executors),
+                    None => (None, None),
+                };
+                let executors = executors
+                    .map(|e| {
+                        e.executors
+                            .into_iter()
+                            .map(|e| RunningExecutor {
+                                agent_id: e.agent_id,
+                                info: e.executor_info,
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
-                Some(OperatorEvent::Snapshot(agents))
+                Some(OperatorEvent::Snapshot {
+                    agents: agents.map(records).unwrap_or_default(),
+                    executors,
+                })
             }
             event::Type::AgentAdded => event
                 .agent_added
@@ -314,6 +333,7 @@ pub fn operator_endpoint(master: &Url) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube_mesos_proto::v1::{ExecutorId, ExecutorInfo};
 
     #[test]
     fn endpoint_and_scheme_relative_redirects() {
@@ -374,14 +394,25 @@ mod tests {
                         agents: vec![agent],
                         ..Default::default()
                     }),
+                    get_executors: Some(response::GetExecutors {
+                        executors: vec![response::get_executors::Executor {
+                            executor_info: ExecutorInfo {
+                                executor_id: ExecutorId { value: "e".into() },
+                                ..Default::default()
+                            },
+                            agent_id: AgentId { value: "a".into() },
+                        }],
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 heartbeat_interval_seconds: Some(15.0),
             }),
             ..Event::default()
         };
-        assert!(
-            matches!(OperatorEvent::from_event(subscribed), Some(OperatorEvent::Snapshot(v)) if v.len() == 1)
-        );
+        assert!(matches!(OperatorEvent::from_event(subscribed),
+                Some(OperatorEvent::Snapshot { agents, executors })
+                    if agents.len() == 1 && executors[0].agent_id.value == "a"
+                        && executors[0].info.executor_id.value == "e"));
     }
 }
