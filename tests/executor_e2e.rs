@@ -705,15 +705,65 @@ async fn executor_never_advertises_a_kubelet_port_it_could_not_bind() {
     })
     .await;
     drop(squatter);
-    cluster.master.send(MasterMessage::ShutdownExecutor {
+    shut_down(&cluster.master, &two).await;
+    cluster.stop().await;
+}
+
+/// SHUTDOWN of `executor`; returns once its process is gone.
+async fn shut_down(master: &Master, executor: &ExecutorInfo) {
+    master.send(MasterMessage::ShutdownExecutor {
         framework_id: FrameworkId {
             value: "fw-e2e".into(),
         },
-        executor_id: two.executor_id.clone(),
+        executor_id: executor.executor_id.clone(),
     });
+    let id = executor.executor_id.value.clone();
     eventually("executor exits after SHUTDOWN", 30, || {
-        executor_pids_of("km-port-2").is_empty().then_some(())
+        executor_pids_of(&id).is_empty().then_some(())
     })
     .await;
+}
+
+/// A task launched again under the same ID after its kill (what the
+/// framework does with a pod whose binding failed: kill, then launch it
+/// anew once TASK_KILLED is acknowledged) runs again on the same executor.
+/// It used to be ignored as "already running", and stayed STAGING for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_launched_again_after_its_kill_runs_again() {
+    let cluster = Cluster::start("executor-again").await;
+    let kubectl = &cluster.kubectl;
+    let executor = executor_info_with(
+        &cluster.dir,
+        &cluster.kubeconfig,
+        "km-again",
+        &[free_port()],
+    );
+    kubectl.apply(&cluster.dir, "again", &pod_yaml("again", "sleep 300", ""));
+    let (task, id) = task_for(kubectl, "again");
+    cluster.master.run(executor.clone(), task.clone());
+    cluster.master.reached(&id, TaskState::TaskRunning).await;
+    cluster.master.send(MasterMessage::KillTask {
+        framework_id: FrameworkId {
+            value: "fw-e2e".into(),
+        },
+        task_id: task.task_id.clone(),
+        kill_policy: None,
+    });
+    cluster.master.reached(&id, TaskState::TaskKilled).await;
+
+    cluster.master.run(executor.clone(), task);
+    eventually("a second TASK_RUNNING", 60, || {
+        let states = cluster.master.states(&id);
+        let running = states.iter().filter(|s| **s == TaskState::TaskRunning);
+        (running.count() == 2).then_some(())
+    })
+    .await;
+    let states = cluster.master.states(&id);
+    assert_eq!(
+        states.last(),
+        Some(&TaskState::TaskRunning),
+        "the new run is not ended by the old one: {states:?}"
+    );
+    shut_down(&cluster.master, &executor).await;
     cluster.stop().await;
 }

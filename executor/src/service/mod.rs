@@ -237,6 +237,7 @@ impl ExecutorService {
             mesos: mesos.clone(),
             tx: tx.clone(),
             tasks: HashMap::new(),
+            relaunches: HashMap::new(),
             directory: Arc::new(Directory::default()),
             node: None,
             node_role: None,
@@ -283,7 +284,7 @@ impl ExecutorService {
                 },
                 Some(input) = rx.recv() => match input {
                     Input::Report { task_id, report } => shell.on_report(&task_id, *report).await,
-                    Input::WorkerDone { task_id } => shell.on_worker_done(&task_id),
+                    Input::WorkerDone { task_id } => shell.on_worker_done(&task_id).await,
                 },
                 t = terminate.recv() => {
                     if t.is_none() || shell.draining.is_some() {
@@ -314,6 +315,9 @@ struct Shell<'a> {
     mesos: ExecutorClient,
     tx: mpsc::UnboundedSender<Input>,
     tasks: HashMap<String, Running>,
+    /// LAUNCHes of a task whose earlier run here ended but whose worker has
+    /// not said its last word yet: started once it has.
+    relaunches: HashMap<String, TaskInfo>,
     directory: Arc<Directory>,
     /// Node facts once subscribed: name, IP, allocatable.
     node: Option<(String, Option<IpAddr>, AgentInfo)>,
@@ -547,9 +551,22 @@ impl Shell<'_> {
 
     async fn on_launch(&mut self, task_info: TaskInfo) {
         let task_id = task_info.task_id.value.clone();
-        if self.tasks.contains_key(&task_id) {
-            tracing::info!(%task_id, "LAUNCH for a task already running; ignored");
-            return;
+        if let Some(earlier) = self.tasks.get(&task_id) {
+            if !earlier.task.is_terminal() {
+                tracing::info!(%task_id, "LAUNCH for a task already running; ignored");
+                return;
+            }
+            // The scheduler launches the task again once its terminal
+            // update is acknowledged (a pod relaunched under its task ID
+            // after a kill): a new run, which must not be ignored — the
+            // task would stay STAGING for ever.
+            if earlier.worker.is_some() {
+                tracing::info!(%task_id, "LAUNCH of a task that ended here; started once its worker is done");
+                self.relaunches.insert(task_id, task_info);
+                return;
+            }
+            tracing::info!(%task_id, "LAUNCH of a task that ended here; starting it again");
+            self.forget(&task_id);
         }
         if self.draining.is_some() {
             let update = TaskUpdate {
@@ -753,9 +770,33 @@ impl Shell<'_> {
         }
     }
 
-    fn on_worker_done(&mut self, task_id: &str) {
+    async fn on_worker_done(&mut self, task_id: &str) {
         if let Some(r) = self.tasks.get_mut(task_id) {
             r.worker = None;
+            // Its containers are stopped: from now on the pod's runtime
+            // state stays only while the pod exists (the housekeeping asks
+            // the API server), as the kubelet removes a deleted pod's.
+            if let Some(uid) = &r.pod.metadata.uid {
+                self.ours
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(uid);
+            }
+        }
+        if let Some(info) = self.relaunches.remove(task_id) {
+            tracing::info!(task_id, "starting the task again");
+            self.forget(task_id);
+            self.on_launch(info).await;
+        }
+    }
+
+    /// Drops an ended run of a task. Its status writer stops: it would
+    /// write the old run's end over the new run's status.
+    fn forget(&mut self, task_id: &str) {
+        if let Some(r) = self.tasks.remove(task_id) {
+            if let Some(w) = r.writer {
+                w.abort();
+            }
         }
     }
 
