@@ -488,6 +488,57 @@ async fn task_errors_for_duplicate_ids_and_too_many_resources() {
     master.stop().await;
 }
 
+/// As `validateUniqueTaskID`: the ID of a task that ended is taken until
+/// its terminal update is acknowledged (the task is the framework's until
+/// then), and free again after.
+#[tokio::test]
+async fn an_ended_tasks_id_is_free_once_its_end_is_acknowledged() {
+    let master = TestMaster::fast().await;
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    // Launches task `t` on the next offers.
+    async fn launch_t(master: &TestMaster, s: &mut Stream) {
+        let offers = s.next_offers().await;
+        let launched = post(master, s, launch(&offers, vec![task("t", &offers[0], 1.0)])).await;
+        assert_eq!(launched.0, 202);
+    }
+    launch_t(&master, &mut s).await;
+    assert!(matches!(agent.recv().await, MasterMessage::RunTasks { .. }));
+    let uuid = agent.update(&s.framework_id, "t", TaskState::TaskKilled);
+    assert_eq!(s.next_update().await.state(), TaskState::TaskKilled);
+
+    launch_t(&master, &mut s).await;
+    let st = s.next_update().await;
+    assert_eq!(
+        (st.state(), st.message()),
+        (TaskState::TaskError, "Task has duplicate ID: t")
+    );
+
+    let ack = Call {
+        acknowledge: Some(call::Acknowledge {
+            agent_id: v1::AgentId {
+                value: agent.id.clone(),
+            },
+            task_id: v1::TaskId { value: "t".into() },
+            uuid,
+        }),
+        ..call_of(call::Type::Acknowledge)
+    };
+    assert_eq!(post(&master, &s, ack).await.0, 202);
+    launch_t(&master, &mut s).await;
+    loop {
+        match agent.recv().await {
+            MasterMessage::RunTasks { tasks, .. } => {
+                assert_eq!(tasks[0].task_id.value, "t");
+                break;
+            }
+            MasterMessage::StatusUpdateAcknowledged { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    master.stop().await;
+}
+
 #[tokio::test]
 async fn decline_filters_hold_until_revive() {
     let master = TestMaster::fast().await;

@@ -936,12 +936,9 @@ impl State {
         if task.task_id.value.is_empty() {
             return Some("ID must not be empty".into());
         }
-        if used_ids.contains(&task.task_id.value)
-            || fw
-                .tasks
-                .get(&task.task_id.value)
-                .is_some_and(|t| !is_terminal(t.state()))
-        {
+        // `validateUniqueTaskID`: a task stays the framework's until its
+        // terminal update is acknowledged, so its ID is taken until then.
+        if used_ids.contains(&task.task_id.value) || fw.tasks.contains_key(&task.task_id.value) {
             return Some(format!("Task has duplicate ID: {}", task.task_id.value));
         }
         if task.agent_id.value != agent_id {
