@@ -41,20 +41,18 @@ fn devcluster_mesos_child() {
     }
 }
 
-/// The CI size: a couple of minutes, each kind of fault at least once,
-/// asserting correctness only (no timing).
+/// The CI size: a couple of minutes, each kind of fault at least once
+/// (but the Mesos restart, which the full size and the conformance suite
+/// cover), asserting correctness only (no timing).
 ///
-/// Ignored while it finds two bugs (first run, 2026-12-04): after an
-/// executor kill -9 and then a framework kill -9, every launch on that agent
-/// gets TASK_ERROR "ExecutorInfo is not compatible with existing
-/// ExecutorInfo with same ExecutorID" (the restarted framework rebuilds the
-/// executor's resources from a stale pod annotation), so its new pods stay
-/// Pending with no task for ever (lost); and a task killed because its
-/// binding failed during the API outage stays TASK_STAGING in the master
-/// after the devcluster agent generated TASK_KILLED (a deleted pod's task
-/// never ends).
+/// Its first runs found: a restarted framework repeating a dead executor's
+/// `ExecutorInfo` from a stale pod annotation (TASK_ERROR for every later
+/// launch on that agent: it now takes it from the master's executors); a
+/// pod launched again under its task ID after a kill ignored by the
+/// executor that ran it before (TASK_STAGING for ever); and two agents of
+/// one host offering the same ports (the second one's executors could not
+/// serve their kubelet endpoint).
 #[test]
-#[ignore = "finds two bugs: stale ExecutorInfo after executor kill + framework restart; a task killed during launch stays TASK_STAGING (see the doc comment)"]
 fn soak_small_on_the_devcluster() {
     let spec = SoakSpec {
         flavor: Flavor::Devcluster,

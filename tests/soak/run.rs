@@ -23,6 +23,8 @@ const CONVERGE_GUARD: Duration = Duration::from_secs(300);
 /// The devcluster agents' executor state roots, below the Mesos work dir
 /// (one per agent: `<i>`); the real Mesos' one agent uses the cluster's.
 const EXECUTOR_ROOTS: &str = "executor-roots";
+/// Each agent's cpus, mem and disk (ports are per agent).
+const AGENT_RESOURCES: &str = "cpus:4;mem:8192;disk:8192";
 /// How often the invariants are checked while the load runs.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
@@ -362,7 +364,7 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
         spec.flavor,
         |_| {
             let mut m = MesosSpec::agents(real_agents, agent_ports(7, 0));
-            m.resources = "cpus:4;mem:8192;disk:8192;ports:[31000-31999]".into();
+            m.resources = format!("{AGENT_RESOURCES};ports:[31000-31999]");
             if spec.flavor == Flavor::Devcluster {
                 m.flags.insert(
                     "KUBE_MESOS_SIMULATED_AGENTS".into(),
@@ -374,6 +376,18 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                     "KUBE_MESOS_AGENT_EXECUTOR_ROOTS".into(),
                     EXECUTOR_ROOTS.into(),
                 );
+                // One host, so port ranges of their own: an executor's
+                // kubelet endpoint listens on its first port, and two
+                // agents offering the same range made the second agent's
+                // executors exit at start ("every port ... failed to bind").
+                let per_agent: Vec<String> = (0..real_agents as u32)
+                    .map(|i| {
+                        let (first, last) = agent_ports(7, i);
+                        format!("{AGENT_RESOURCES};ports:[{first}-{last}]")
+                    })
+                    .collect();
+                m.flags
+                    .insert("KUBE_MESOS_AGENT_RESOURCES".into(), per_agent.join("|"));
             }
             m
         },
@@ -525,6 +539,15 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
         std::thread::sleep(Duration::from_secs(2));
     }
     out.leaked_mounts = mounts_under(cluster.dir());
+    eprintln!(
+        "soak: {} faults, {} pods created, {} deleted, converged after {:?}, {} duplicated, {} lost",
+        out.faults.len(),
+        out.created,
+        out.deleted,
+        out.converged_after,
+        out.duplicated.len(),
+        out.lost.len() + out.vanished.len()
+    );
     if !last.clean() || out.converged_after.is_none() {
         out.diagnostics = format!("last findings: {last:?}\n{}", cluster.diagnostics());
     }
