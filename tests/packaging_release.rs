@@ -76,7 +76,7 @@ fn release_script_builds_a_tarball_that_runs_and_a_filled_in_dcos_package() {
         "README.md",
         "packaging/kubernetes/framework-rbac.yaml",
         "packaging/kubernetes/executor-rbac.yaml",
-        "packaging/kubernetes/namespace.yaml",
+        "packaging/kubernetes/00-namespace.yaml",
     ] {
         assert!(
             listing.lines().any(|l| l == entry),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
+use kube_mesos_devcluster::apiserver::auth::{StaticToken, UserInfo};
 use kube_mesos_devcluster::apiserver::{self, ApiServer, ApiServerConfig};
 use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle};
 use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle};
@@ -27,6 +28,7 @@ use tokio::task::JoinHandle;
 use super::args::{AgentSpec, LocalPlan, LocalRuntime};
 use super::error::{LocalError, Result};
 use super::probe;
+use super::rbac;
 use super::state::{port_to_bind, write_private, LocalState};
 
 /// The line printed once a pod can be scheduled. Tests and scripts wait for it.
@@ -106,9 +108,21 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     }
     state.save(&layout.root)?;
 
-    // The API server, the kubeconfig and the CA the executors trust.
+    // The API server, the kubeconfig and the CA the executors trust. The
+    // admin token is the user's (kubectl); the framework and the executors
+    // have their ServiceAccounts' tokens, bound by packaging/kubernetes/.
     let mut api_config = ApiServerConfig::new(layout.apiserver(), state.token.clone());
     api_config.kubelet_client_token = Some(state.kubelet_token.clone());
+    api_config.tokens = vec![
+        StaticToken {
+            token: state.framework_token.clone(),
+            user: UserInfo::service_account(rbac::NAMESPACE, rbac::FRAMEWORK_ACCOUNT),
+        },
+        StaticToken {
+            token: state.executor_token.clone(),
+            user: UserInfo::service_account(rbac::NAMESPACE, rbac::EXECUTOR_ACCOUNT),
+        },
+    ];
     let api = ApiServer::start(api_config, api_listener)
         .await
         .map_err(LocalError::ApiServerFailed)?;
@@ -132,6 +146,15 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     let kube = kube_mesos_framework::kube::client_from_yaml(&api.kubeconfig())
         .await
         .map_err(|e| LocalError::KubeClientFailed(Box::new(e)))?;
+    rbac::apply(&kube).await?;
+    rbac::adopt_framework_id(&kube).await;
+    let framework_kube = kube_mesos_framework::kube::client_from_yaml(&apiserver::kubeconfig_yaml(
+        &api.url(),
+        &state.framework_token,
+        Some(api.ca_pem()),
+    ))
+    .await
+    .map_err(|e| LocalError::KubeClientFailed(Box::new(e)))?;
 
     // The Mesos master and its agents.
     let (master_stop, master_stopped) = oneshot::channel::<()>();
@@ -166,7 +189,7 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     let (framework_signals, framework_signals_rx) = watch::channel(0u32);
     let mut framework = tokio::spawn(framework_run::run(
         framework_config,
-        kube.clone(),
+        framework_kube,
         framework_listener,
         framework_signals_rx,
     ));
@@ -399,6 +422,7 @@ fn framework_config(
         .unwrap_or_else(|| "kube-mesos".into());
     let mut config = FrameworkConfig::new(vec![master_url]);
     config.hostname = Some("localhost".into());
+    config.namespace = rbac::NAMESPACE.into();
     config.also_default_scheduler = true;
     config.leader_election.enabled = false;
     config.batch_window = Duration::from_millis(250);
@@ -406,7 +430,7 @@ fn framework_config(
     config.executor.command = format!("./{} executor", shell_quote(&exe_name));
     let env = &mut config.executor.env;
     env.insert("KUBE_MESOS_API_SERVER".into(), api.url());
-    env.insert("KUBE_MESOS_TOKEN".into(), state.token.clone());
+    env.insert("KUBE_MESOS_TOKEN".into(), state.executor_token.clone());
     env.insert(
         "KUBE_MESOS_API_CA_FILE".into(),
         layout.ca_file().display().to_string(),

@@ -73,6 +73,23 @@ pub enum LocalError {
     /// The Kubernetes client for the framework could not be built.
     #[error("building the Kubernetes client failed")]
     KubeClientFailed(#[source] Box<kube_mesos_framework::kube::KubeError>),
+    /// A compiled-in manifest of `packaging/kubernetes/` does not parse.
+    #[error("packaging/kubernetes/{file} is not valid YAML: {reason}")]
+    ManifestInvalid {
+        /// The file.
+        file: &'static str,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Loading the RBAC manifests into the API server failed.
+    #[error("applying {what} of packaging/kubernetes/ failed")]
+    RbacApplyFailed {
+        /// The object.
+        what: String,
+        /// Cause.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// The Mesos master did not start or failed.
     #[error("the Mesos master failed")]
     MasterFailed(#[source] kube_mesos_devcluster::mesos::master::MasterError),

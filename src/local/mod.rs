@@ -12,7 +12,8 @@
 //! start, readiness, stop), [`lifecycle`] (`up`, `down`, `status`,
 //! `delete`: the cluster as a background service), [`instance`] (lock, pid
 //! and saved flags of a data dir), [`kubeconfig`] (the context merged into
-//! the user's kubeconfig), [`probe`] (HTTP probes), [`error`].
+//! the user's kubeconfig), [`probe`] (HTTP probes), [`rbac`] (the
+//! packaged RBAC, loaded at start), [`error`].
 
 pub mod args;
 pub mod cluster;
@@ -21,6 +22,7 @@ pub mod instance;
 pub mod kubeconfig;
 pub mod lifecycle;
 pub mod probe;
+pub mod rbac;
 pub mod state;
 
 pub use args::LocalArgs;

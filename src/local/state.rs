@@ -23,10 +23,18 @@ pub const STATE_FILE: &str = "local.json";
 /// The remembered glue of one data dir.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalState {
-    /// Bearer token of the kubeconfig (and of the executors).
+    /// Bearer token of the kubeconfig: the admin (`system:masters`).
     pub token: String,
     /// Bearer token the API server presents to kubelet endpoints.
     pub kubelet_token: String,
+    /// Bearer token of the framework's ServiceAccount
+    /// (`kube-mesos:kube-mesos-framework`, bound by packaging/kubernetes/).
+    #[serde(default = "random_token")]
+    pub framework_token: String,
+    /// Bearer token of the executors' ServiceAccount
+    /// (`kube-mesos:kube-mesos-executor`).
+    #[serde(default = "random_token")]
+    pub executor_token: String,
     /// API server port.
     #[serde(default)]
     pub api_port: u16,
@@ -47,6 +55,8 @@ impl LocalState {
         LocalState {
             token: random_token(),
             kubelet_token: random_token(),
+            framework_token: random_token(),
+            executor_token: random_token(),
             api_port: 0,
             mesos_port: 0,
             framework_port: 0,

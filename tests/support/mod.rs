@@ -178,6 +178,26 @@ impl Local {
             .join(format!("local-{}.stderr", self.starts))
     }
 
+    /// The API server's `authorization denied` lines for the framework,
+    /// the executors and bootstrap identities (not for users of the tests).
+    pub fn component_denials(&self) -> Vec<String> {
+        let log =
+            std::fs::read_to_string(self.data_dir.join("kube-mesos-local.log")).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains("authorization denied"))
+            .filter(|l| {
+                [
+                    "user=system:serviceaccount:kube-mesos:",
+                    "user=system:node:",
+                    "user=system:bootstrap:",
+                ]
+                .iter()
+                .any(|u| l.contains(u))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The temp dir everything lives in.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -457,6 +477,16 @@ impl Drop for Local {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+        // Authorization is on and the framework and executors run under
+        // packaging/kubernetes/'s RBAC: a call it does not grant them fails
+        // the test that made them make it.
+        let denied = self.component_denials();
+        if !denied.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the API server denied calls of kube-mesos components:\n{}",
+                denied.join("\n")
+            );
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::auth::StaticToken;
+
 /// How to reach kubelets for `pods/log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KubeletScheme {
@@ -15,12 +17,18 @@ pub enum KubeletScheme {
 }
 
 /// Configuration of the embedded API server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiServerConfig {
     /// Where the store keeps `snapshot.json` and `wal.jsonl`.
     pub data_dir: PathBuf,
-    /// The bearer token every client must present.
+    /// The admin's bearer token: user `kube-mesos-admin` in
+    /// `system:masters`, who may do anything (kubectl's, the tests').
     pub token: String,
+    /// More bearer tokens and their users (kube-apiserver's
+    /// `--token-auth-file`), e.g. the framework's ServiceAccount. Default
+    /// none. Client certificates signed by the server's CA and bootstrap
+    /// tokens (Secrets in `kube-system`) authenticate as well.
+    pub tokens: Vec<StaticToken>,
     /// Bearer token sent to kubelets when proxying logs. Default none.
     pub kubelet_client_token: Option<String>,
     /// Scheme for kubelet connections. Default https.
@@ -52,6 +60,7 @@ impl ApiServerConfig {
         Self {
             data_dir: data_dir.into(),
             token: token.into(),
+            tokens: Vec::new(),
             kubelet_client_token: None,
             kubelet_scheme: KubeletScheme::Https,
             history_size: 5000,
@@ -62,5 +71,28 @@ impl ApiServerConfig {
             kubeconfig_path: None,
             controllers: true,
         }
+    }
+}
+
+/// Tokens stay out of logs and `--check-config`-style dumps.
+impl std::fmt::Debug for ApiServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("token", &"<redacted>")
+            .field("tokens", &self.tokens)
+            .field(
+                "kubelet_client_token",
+                &self.kubelet_client_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("kubelet_scheme", &self.kubelet_scheme)
+            .field("history_size", &self.history_size)
+            .field("compact_every", &self.compact_every)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("bookmark_interval", &self.bookmark_interval)
+            .field("default_watch_timeout", &self.default_watch_timeout)
+            .field("kubeconfig_path", &self.kubeconfig_path)
+            .field("controllers", &self.controllers)
+            .finish()
     }
 }

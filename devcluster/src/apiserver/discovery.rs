@@ -67,7 +67,9 @@ pub fn api_group(group: &str) -> Option<Value> {
 
 /// Verbs of a resource's main endpoint.
 pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
-    if rt.kind == "Namespace" {
+    if rt.is_review() {
+        vec!["create"]
+    } else if rt.kind == "Namespace" {
         vec![
             "create", "delete", "get", "list", "patch", "update", "watch",
         ]
@@ -88,6 +90,7 @@ pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
 fn sub_entry(rt: &ResourceType, sub: &str) -> Value {
     let (kind, verbs): (&str, Vec<&str>) = match sub {
         "binding" => ("Binding", vec!["create"]),
+        "approval" => (rt.kind, vec!["get", "patch", "update"]),
         "log" => ("Pod", vec!["get"]),
         "scale" => ("Scale", vec!["get", "patch", "update"]),
         "attach" => ("PodAttachOptions", vec!["create", "get"]),

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::admission::{self, Requester, Write};
 use super::error::{ApiResult, StatusError};
 use super::meta;
 use super::patch;
@@ -351,8 +352,21 @@ pub fn list(
     Ok(Reply::ok(body))
 }
 
-/// POST: create.
+/// POST: create, by the server itself (bootstrap, controllers).
 pub fn create(
+    store: &Store,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    body: &[u8],
+    content_type: Option<&str>,
+    q: &HashMap<String, String>,
+) -> ApiResult<Reply> {
+    create_as(Requester::SYSTEM, store, rt, ns, body, content_type, q)
+}
+
+/// POST: create, by `who` (admission applies).
+pub fn create_as(
+    who: Requester,
     store: &Store,
     rt: &'static ResourceType,
     ns: Option<&str>,
@@ -392,6 +406,7 @@ pub fn create(
     }
     let mut stored = to_storage(rt, &obj);
     let srt = core_rt(rt);
+    admission::admit(who, &Write::create(rt, None), Some(&mut stored))?;
     strategy::prepare_create(srt, &mut stored)?;
     strategy::init_meta(&mut stored);
     require_namespace(store, rt, &ns, true)?;
@@ -456,9 +471,35 @@ fn settle(rt: &ResourceType, obj: Value) -> Mutation {
     }
 }
 
-/// PUT: update (main resource or `status`).
+/// PUT: update (main resource or `status`), by the server itself.
 #[allow(clippy::too_many_arguments)]
 pub fn update(
+    store: &Store,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    sub: Option<&str>,
+    body: &[u8],
+    content_type: Option<&str>,
+    q: &HashMap<String, String>,
+) -> ApiResult<Reply> {
+    update_as(
+        Requester::SYSTEM,
+        store,
+        rt,
+        ns,
+        name,
+        sub,
+        body,
+        content_type,
+        q,
+    )
+}
+
+/// PUT: update, by `who` (admission applies).
+#[allow(clippy::too_many_arguments)]
+pub fn update_as(
+    who: Requester,
     store: &Store,
     rt: &'static ResourceType,
     ns: Option<&str>,
@@ -502,6 +543,7 @@ pub fn update(
             if allow_create_on_update(rt) && sub.is_none() {
                 missing_create = true;
                 let mut fresh = new.clone();
+                admission::admit(who, &Write::create(rt, sub), Some(&mut fresh))?;
                 strategy::prepare_create(srt, &mut fresh)?;
                 strategy::init_meta(&mut fresh);
                 return Ok(if dry {
@@ -519,6 +561,7 @@ pub fn update(
             return Err(StatusError::stale(rt, name));
         }
         let mut next = strategy::prepare_update(srt, cur, new.clone(), sub)?;
+        admission::admit(who, &Write::update(rt, sub, cur), Some(&mut next))?;
         next["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
         if &next == cur || dry {
             return Ok(Mutation::Unchanged(next));
@@ -532,9 +575,10 @@ pub fn update(
     })
 }
 
-/// PATCH in any of the four content types.
+/// PATCH in any of the four content types, by `who` (admission applies).
 #[allow(clippy::too_many_arguments)]
-pub fn patch(
+pub fn patch_as(
+    who: Requester,
     store: &Store,
     rt: &'static ResourceType,
     ns: Option<&str>,
@@ -579,6 +623,7 @@ pub fn patch(
                     obj["metadata"]["namespace"] = json!(ns);
                 }
                 let mut stored = to_storage(rt, &obj);
+                admission::admit(who, &Write::create(rt, sub), Some(&mut stored))?;
                 strategy::prepare_create(srt, &mut stored)?;
                 strategy::init_meta(&mut stored);
                 created = true;
@@ -617,6 +662,7 @@ pub fn patch(
         }
         let new = to_storage(rt, &doc);
         let mut next = strategy::prepare_update(srt, cur, new, sub)?;
+        admission::admit(who, &Write::update(rt, sub, cur), Some(&mut next))?;
         next["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
         if &next == cur || dry {
             return Ok(Mutation::Unchanged(next));
@@ -680,12 +726,25 @@ pub fn delete(
     name: &str,
     opts: &DeleteOptions,
 ) -> ApiResult<Reply> {
+    delete_as(Requester::SYSTEM, store, rt, ns, name, opts)
+}
+
+/// DELETE of one object, by `who` (admission applies).
+pub fn delete_as(
+    who: Requester,
+    store: &Store,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> ApiResult<Reply> {
     let ns = ns_of(rt, ns);
     let srt = core_rt(rt);
     let out = store.mutate(rt.storage, &ns, name, |cur| {
         let Some(cur) = cur else {
             return Err(StatusError::not_found(rt, name));
         };
+        admission::admit(who, &Write::delete(rt, cur), None)?;
         let md = &cur["metadata"];
         if let Some(uid) = &opts.uid {
             let have = md["uid"].as_str().unwrap_or_default();
@@ -809,6 +868,7 @@ fn purge_namespace(store: &Store, ns: &str) {
 
 /// DELETE on a collection.
 pub fn delete_collection(
+    who: Requester,
     store: &Store,
     rt: &'static ResourceType,
     ns: Option<&str>,
@@ -823,7 +883,7 @@ pub fn delete_collection(
     let mut deleted = Vec::new();
     for obj in items.iter().filter(|o| ls.matches(o) && fs.matches(o)) {
         let (ons, name) = ns_name(obj);
-        match delete(store, rt, Some(&ons), &name, opts) {
+        match delete_as(who, store, rt, Some(&ons), &name, opts) {
             Ok(r) => {
                 if r.body["kind"] != "Status" {
                     deleted.push(r.body);
@@ -961,6 +1021,27 @@ pub fn bootstrap(store: &Store) -> ApiResult<()> {
         }
         ensure_default_service_account(store, ns);
     }
+    // The default roles and bindings (kube-apiserver's bootstrap-roles hook).
+    for obj in crate::apiserver::auth::policy::bootstrap_objects() {
+        let Some(rt) = resources::by_kind(
+            obj["apiVersion"].as_str().unwrap_or_default(),
+            obj["kind"].as_str().unwrap_or_default(),
+        ) else {
+            continue;
+        };
+        match create(
+            store,
+            rt,
+            None,
+            obj.to_string().as_bytes(),
+            None,
+            &HashMap::new(),
+        ) {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 
@@ -1040,7 +1121,8 @@ mod tests {
         let mut strict = HashMap::new();
         strict.insert("fieldValidation".to_string(), "Strict".to_string());
         let p = json!({"spec": {"containers": [{"name": "c", "imagee": "x"}]}});
-        let e = patch(
+        let e = patch_as(
+            Requester::SYSTEM,
             &s,
             resources::pods(),
             Some("default"),
@@ -1055,7 +1137,8 @@ mod tests {
             e.message,
             "strict decoding error: unknown field \"spec.containers[0].imagee\""
         );
-        let r = patch(
+        let r = patch_as(
+            Requester::SYSTEM,
             &s,
             resources::pods(),
             Some("default"),
@@ -1148,7 +1231,8 @@ mod tests {
         let q = HashMap::new();
         create(&s, resources::pods(), Some("default"), &pod("a"), None, &q).expect("created");
         let smp = json!({"metadata": {"labels": {"l": "1"}}, "spec": {"containers": [{"name": "c", "image": "busybox:2"}]}});
-        let r = patch(
+        let r = patch_as(
+            Requester::SYSTEM,
             &s,
             resources::pods(),
             Some("default"),
@@ -1162,7 +1246,8 @@ mod tests {
         assert_eq!(r.body["spec"]["containers"][0]["image"], "busybox:2");
         assert_eq!(r.body["metadata"]["labels"]["l"], "1");
         let st = json!({"status": {"phase": "Running"}});
-        let r = patch(
+        let r = patch_as(
+            Requester::SYSTEM,
             &s,
             resources::pods(),
             Some("default"),
@@ -1174,7 +1259,8 @@ mod tests {
         )
         .expect("status");
         assert_eq!(r.body["status"]["phase"], "Running");
-        let e = patch(
+        let e = patch_as(
+            Requester::SYSTEM,
             &s,
             resources::pods(),
             Some("default"),

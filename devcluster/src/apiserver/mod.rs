@@ -32,6 +32,8 @@
 //! # }
 //! ```
 
+mod admission;
+pub mod auth;
 pub mod config;
 mod controllers;
 mod discovery;
@@ -47,6 +49,7 @@ mod propagation;
 mod protobuf;
 mod request;
 mod resources;
+mod reviews;
 mod scale;
 pub mod selector;
 mod server;
@@ -203,7 +206,16 @@ async fn run(
                     let is_tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
                     if is_tls {
                         match acceptor.accept(stream).await {
-                            Ok(s) => serve_connection(TokioIo::new(s), router, stop).await,
+                            Ok(s) => {
+                                let user = s
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|chain| chain.first())
+                                    .and_then(|cert| auth::authn::user_of_certificate(cert));
+                                let router = router.layer(axum::Extension(server::ClientCertUser(user)));
+                                serve_connection(TokioIo::new(s), router, stop).await
+                            }
                             Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         }
                     } else {

@@ -1,6 +1,7 @@
 //! Decoding of `application/vnd.kubernetes.protobuf` request bodies for the
 //! kinds kubectl's generators send that way (`kubectl create namespace |
-//! configmap | secret | serviceaccount | deployment | job`); kubectl sends
+//! configmap | secret | serviceaccount | deployment | job | role |
+//! clusterrole | rolebinding | clusterrolebinding`, `kubectl auth can-i`); kubectl sends
 //! everything else as JSON. Responses are always JSON, which kubectl accepts.
 //!
 //! The envelope is `"k8s\0"` + `runtime.Unknown{typeMeta=1{apiVersion=1,
@@ -115,6 +116,75 @@ static SERVICE_ACCOUNT: &[Field] = &[
     (2, "secrets", Kind::RepMsg(OBJECT_REFERENCE)),
     (3, "imagePullSecrets", Kind::RepMsg(LOCAL_OBJECT_REFERENCE)),
     (4, "automountServiceAccountToken", Kind::Bool),
+];
+
+// RBAC as `kubectl create role|clusterrole|rolebinding|clusterrolebinding`
+// sends it (k8s.io/api rbac/v1 generated.proto).
+
+static POLICY_RULE: &[Field] = &[
+    (1, "verbs", Kind::RepStr),
+    (2, "apiGroups", Kind::RepStr),
+    (3, "resources", Kind::RepStr),
+    (4, "resourceNames", Kind::RepStr),
+    (5, "nonResourceURLs", Kind::RepStr),
+];
+
+static ROLE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "rules", Kind::RepMsg(POLICY_RULE)),
+];
+
+static ROLE_BINDING: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "subjects",
+        Kind::RepMsg(&[
+            (1, "kind", Kind::Str),
+            (2, "apiGroup", Kind::Str),
+            (3, "name", Kind::Str),
+            (4, "namespace", Kind::Str),
+        ]),
+    ),
+    (
+        3,
+        "roleRef",
+        Kind::Msg(&[
+            (1, "apiGroup", Kind::Str),
+            (2, "kind", Kind::Str),
+            (3, "name", Kind::Str),
+        ]),
+    ),
+];
+
+// `kubectl auth can-i` (k8s.io/api authorization/v1 generated.proto).
+
+static SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (
+                1,
+                "resourceAttributes",
+                Kind::Msg(&[
+                    (1, "namespace", Kind::Str),
+                    (2, "verb", Kind::Str),
+                    (3, "group", Kind::Str),
+                    (4, "version", Kind::Str),
+                    (5, "resource", Kind::Str),
+                    (6, "subresource", Kind::Str),
+                    (7, "name", Kind::Str),
+                ]),
+            ),
+            (
+                2,
+                "nonResourceAttributes",
+                Kind::Msg(&[(1, "path", Kind::Str), (2, "verb", Kind::Str)]),
+            ),
+        ]),
+    ),
 ];
 
 // Workloads as `kubectl create deployment|job` send them: the fields its
@@ -495,6 +565,9 @@ pub fn decode(body: &[u8]) -> Result<Value, DecodeError> {
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         ("apps/v1", "Deployment") => DEPLOYMENT,
         ("batch/v1", "Job") => JOB,
+        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         _ => {
             return Err(DecodeError::UnsupportedKind(format!(
                 "{api_version}, Kind={kind}"

@@ -129,7 +129,99 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &["status"],
         ..workload("batch", "jobs", "job", "Job", &[])
     },
+    rbac("roles", "role", "Role", true),
+    rbac("rolebindings", "rolebinding", "RoleBinding", true),
+    rbac("clusterroles", "clusterrole", "ClusterRole", false),
+    rbac(
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+    ),
+    ResourceType {
+        group: "certificates.k8s.io",
+        version: "v1",
+        plural: "certificatesigningrequests",
+        singular: "certificatesigningrequest",
+        kind: "CertificateSigningRequest",
+        namespaced: false,
+        short_names: &["csr"],
+        subresources: &["approval", "status"],
+        storage: "certificatesigningrequests.certificates.k8s.io",
+    },
+    review(
+        "authentication.k8s.io",
+        "tokenreviews",
+        "TokenReview",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        true,
+    ),
 ];
+
+/// An rbac.authorization.k8s.io/v1 kind.
+const fn rbac(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceType {
+    ResourceType {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names: &[],
+        subresources: &[],
+        storage: plural,
+    }
+}
+
+/// A review: created (POST) and answered, never stored.
+const fn review(
+    group: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceType {
+    ResourceType {
+        group,
+        version: "v1",
+        plural,
+        singular: "",
+        kind,
+        namespaced,
+        short_names: &[],
+        subresources: &[],
+        storage: "",
+    }
+}
+
+impl ResourceType {
+    /// Whether this is a review (TokenReview, SubjectAccessReview, ...):
+    /// POST answers it, nothing is stored.
+    pub fn is_review(&self) -> bool {
+        self.storage.is_empty()
+    }
+}
 
 /// An apps/v1 or batch/v1 workload: namespaced, with `status` and `scale`
 /// subresources (Jobs override: no `scale`); its plural names its bucket.
@@ -172,9 +264,13 @@ pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
 /// Groups other than core, with their one version, in discovery order.
 pub static GROUPS: &[(&str, &str)] = &[
     ("apps", "v1"),
+    ("authentication.k8s.io", "v1"),
+    ("authorization.k8s.io", "v1"),
     ("batch", "v1"),
+    ("certificates.k8s.io", "v1"),
     ("coordination.k8s.io", "v1"),
     ("events.k8s.io", "v1"),
+    ("rbac.authorization.k8s.io", "v1"),
 ];
 
 /// Looks a resource up by group, version and plural.

@@ -98,6 +98,15 @@ fn validate_name(rt: &ResourceType, name: &str, errs: &mut Vec<FieldError>) {
         ));
     } else if rt.kind == "Namespace" {
         meta::check_label("metadata.name", name, errs);
+    } else if rt.group == "rbac.authorization.k8s.io" {
+        // `ValidateRBACName` is `path.IsValidPathSegmentName`: `system:…` is fine.
+        if name == "." || name == ".." || name.contains('/') || name.contains('%') {
+            errs.push(FieldError::invalid(
+                "metadata.name",
+                json!(name),
+                "may not contain '/' or '%', and may not be '.' or '..'",
+            ));
+        }
     } else {
         meta::check_subdomain("metadata.name", name, errs);
     }

@@ -6,8 +6,10 @@
 //! without a schema of our own: k8s-openapi's types are generated from the
 //! same OpenAPI document as the server's Go types.
 
+use k8s_openapi::api::authorization::v1 as authz;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1 as rbac;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -35,6 +37,27 @@ pub fn round_trip_as(rt: &ResourceType, obj: &Value) -> Result<Value, String> {
         ("apps", "Deployment") => round_trip::<k8s_openapi::api::apps::v1::Deployment>(obj),
         ("apps", "ReplicaSet") => round_trip::<k8s_openapi::api::apps::v1::ReplicaSet>(obj),
         ("batch", "Job") => round_trip::<k8s_openapi::api::batch::v1::Job>(obj),
+        ("rbac.authorization.k8s.io", "Role") => round_trip::<rbac::Role>(obj),
+        ("rbac.authorization.k8s.io", "RoleBinding") => round_trip::<rbac::RoleBinding>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRole") => round_trip::<rbac::ClusterRole>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            round_trip::<rbac::ClusterRoleBinding>(obj)
+        }
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            round_trip::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>(obj)
+        }
+        ("authentication.k8s.io", "TokenReview") => {
+            round_trip::<k8s_openapi::api::authentication::v1::TokenReview>(obj)
+        }
+        ("authorization.k8s.io", "SubjectAccessReview") => {
+            round_trip::<authz::SubjectAccessReview>(obj)
+        }
+        ("authorization.k8s.io", "SelfSubjectAccessReview") => {
+            round_trip::<authz::SelfSubjectAccessReview>(obj)
+        }
+        ("authorization.k8s.io", "LocalSubjectAccessReview") => {
+            round_trip::<authz::LocalSubjectAccessReview>(obj)
+        }
         _ => Ok(obj.clone()),
     }
 }

@@ -1,0 +1,132 @@
+//! The RBAC of `packaging/kubernetes/`, loaded into the local cluster's API
+//! server at every start, so that the framework and the executors run
+//! under exactly the rules an operator applies to a real cluster: a grant
+//! missing there is a denied call here (logged by the API server as
+//! `authorization denied`, which fails the end-to-end suite).
+//!
+//! The manifests are compiled in, so the binary needs no checkout. Each
+//! object is server-side applied: created when missing, merged when an
+//! earlier start created it.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+
+use super::error::{LocalError, Result};
+
+/// The manifests, in the order `kubectl apply -f packaging/kubernetes/`
+/// takes them (file names sort the Namespace first).
+pub const MANIFESTS: &[(&str, &str)] = &[
+    (
+        "00-namespace.yaml",
+        include_str!("../../packaging/kubernetes/00-namespace.yaml"),
+    ),
+    (
+        "executor-rbac.yaml",
+        include_str!("../../packaging/kubernetes/executor-rbac.yaml"),
+    ),
+    (
+        "framework-rbac.yaml",
+        include_str!("../../packaging/kubernetes/framework-rbac.yaml"),
+    ),
+];
+
+/// The namespace of kube-mesos' own objects in the manifests.
+pub const NAMESPACE: &str = "kube-mesos";
+/// The framework's ServiceAccount in the manifests.
+pub const FRAMEWORK_ACCOUNT: &str = "kube-mesos-framework";
+/// The executors' ServiceAccount in the manifests.
+pub const EXECUTOR_ACCOUNT: &str = "kube-mesos-executor";
+/// The framework-ID ConfigMap (`--framework-id-configmap`'s default).
+const FRAMEWORK_ID_CONFIGMAP: &str = "kube-mesos-framework";
+
+/// Every object of the manifests.
+pub fn objects() -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    for (file, text) in MANIFESTS {
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(text).map_err(|e| LocalError::ManifestInvalid {
+                file,
+                reason: e.to_string(),
+            })?;
+        out.extend(docs.into_iter().filter(|d| d.is_object()));
+    }
+    Ok(out)
+}
+
+/// Applies every object with the admin's client.
+pub async fn apply(admin: &kube::Client) -> Result<()> {
+    for obj in objects()? {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let kind = obj["kind"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api: Api<DynamicObject> = match obj["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(admin.clone(), ns, &ar),
+            None => Api::all_with(admin.clone(), &ar),
+        };
+        let params = PatchParams::apply("kube-mesos-local").force();
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .map_err(|source| LocalError::RbacApplyFailed {
+                what: format!("{kind} {name}"),
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
+}
+
+/// Data dirs from before the framework ran in its own namespace keep the
+/// framework ID in `kube-system`: it is copied over once, so a restart
+/// reuses it (a new framework ID would orphan the running tasks).
+pub async fn adopt_framework_id(admin: &kube::Client) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let ours: Api<ConfigMap> = Api::namespaced(admin.clone(), NAMESPACE);
+    let old: Api<ConfigMap> = Api::namespaced(admin.clone(), "kube-system");
+    if !matches!(ours.get_opt(FRAMEWORK_ID_CONFIGMAP).await, Ok(None)) {
+        return;
+    }
+    let Ok(Some(found)) = old.get_opt(FRAMEWORK_ID_CONFIGMAP).await else {
+        return;
+    };
+    let copy = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(FRAMEWORK_ID_CONFIGMAP.into()),
+            namespace: Some(NAMESPACE.into()),
+            ..Default::default()
+        },
+        data: found.data,
+        ..Default::default()
+    };
+    if let Err(e) = ours.create(&Default::default(), &copy).await {
+        tracing::warn!(error = %e, "copying the framework ID to the kube-mesos namespace failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifests_hold_the_framework_and_executor_accounts() {
+        let objs = objects().expect("manifests parse");
+        let names: Vec<(String, String)> = objs
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap_or_default().to_string(),
+                    o["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(names[0], ("Namespace".to_string(), NAMESPACE.to_string()));
+        assert!(names.contains(&("ServiceAccount".into(), FRAMEWORK_ACCOUNT.into())));
+        assert!(names.iter().any(|(k, _)| k == "ClusterRoleBinding"));
+    }
+}
