@@ -22,7 +22,9 @@ pub enum ConfigError {
     #[error(transparent)]
     ArgsInvalid(#[from] clap::Error),
     /// More than one way to reach Kubernetes was given.
-    #[error("give only one of --kubeconfig, --kubeconfig-data and --api-server")]
+    #[error(
+        "give only one of --bootstrap-kubeconfig, --kubeconfig, --kubeconfig-data and --api-server"
+    )]
     CredentialsAmbiguous,
     /// `--api-server` without a token, or a token without a server.
     #[error("--api-server and --token (KUBE_MESOS_API_SERVER, KUBE_MESOS_TOKEN) go together")]
@@ -59,6 +61,12 @@ pub enum KubeCredentials {
     /// Nothing given: kube-rs' inference (`KUBECONFIG`, `~/.kube/config`,
     /// in-cluster service account).
     Infer,
+    /// A bootstrap kubeconfig file (`KUBE_MESOS_BOOTSTRAP_KUBECONFIG`) on
+    /// the agent host, whose credential may only create and read
+    /// CertificateSigningRequests: the executor gets its node's own client
+    /// certificate with it (kubelet TLS bootstrapping, see
+    /// [`crate::kube::identity`]).
+    Bootstrap(PathBuf),
 }
 
 impl std::fmt::Debug for KubeCredentials {
@@ -74,6 +82,7 @@ impl std::fmt::Debug for KubeCredentials {
                 .field("ca_file", ca_file)
                 .finish_non_exhaustive(),
             Self::Infer => f.write_str("Infer"),
+            Self::Bootstrap(p) => f.debug_tuple("Bootstrap").field(p).finish(),
         }
     }
 }
@@ -217,12 +226,19 @@ impl ExecutorConfig {
 #[command(
     name = "kube-mesos executor",
     about = "The kube-mesos Mesos executor (started by a Mesos agent): runs pods like a kubelet",
-    after_help = "Kubernetes credentials: one of KUBE_MESOS_KUBECONFIG (path), \
+    after_help = "Kubernetes credentials: one of KUBE_MESOS_BOOTSTRAP_KUBECONFIG (path; the \
+node's own certificate is bootstrapped with it, recommended), KUBE_MESOS_KUBECONFIG (path), \
 KUBE_MESOS_KUBECONFIG_DATA (base64 kubeconfig) or KUBE_MESOS_API_SERVER + KUBE_MESOS_TOKEN; \
 without any, the usual kubeconfig/in-cluster inference is used. \
 The Mesos side comes from the agent's MESOS_* environment."
 )]
 pub struct ExecutorArgs {
+    /// Bootstrap kubeconfig on the agent host: its credential (a bootstrap
+    /// token) may only create CertificateSigningRequests; the executor
+    /// gets its node's client certificate with it and keeps it under
+    /// <root-dir>/pki (kubelet TLS bootstrapping).
+    #[arg(long, env = "KUBE_MESOS_BOOTSTRAP_KUBECONFIG")]
+    pub bootstrap_kubeconfig: Option<PathBuf>,
     /// Kubeconfig file for the Kubernetes API.
     #[arg(long, env = "KUBE_MESOS_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -353,18 +369,27 @@ impl ExecutorArgs {
     pub fn into_config(self) -> Result<ExecutorConfig, ConfigError> {
         use base64::Engine;
         let non_empty = |s: Option<String>| s.filter(|v| !v.is_empty());
+        let bootstrap = self
+            .bootstrap_kubeconfig
+            .filter(|p| !p.as_os_str().is_empty());
         let kubeconfig = self.kubeconfig.filter(|p| !p.as_os_str().is_empty());
         let data = non_empty(self.kubeconfig_data);
         let server = non_empty(self.api_server);
         let token = non_empty(self.token);
-        let given = [kubeconfig.is_some(), data.is_some(), server.is_some()]
-            .iter()
-            .filter(|g| **g)
-            .count();
+        let given = [
+            bootstrap.is_some(),
+            kubeconfig.is_some(),
+            data.is_some(),
+            server.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
         if given > 1 {
             return Err(ConfigError::CredentialsAmbiguous);
         }
         let credentials = match (kubeconfig, data, server, token) {
+            _ if bootstrap.is_some() => KubeCredentials::Bootstrap(bootstrap.unwrap_or_default()),
             (Some(path), _, _, _) => KubeCredentials::KubeconfigFile(path),
             (_, Some(data), _, _) => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -509,6 +534,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bootstrap_kubeconfig_is_a_credential_of_its_own() {
+        let c = parse(
+            &["--kubelet-anonymous-auth"],
+            &[(
+                "KUBE_MESOS_BOOTSTRAP_KUBECONFIG",
+                "/etc/kube-mesos/bootstrap",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.credentials,
+            KubeCredentials::Bootstrap("/etc/kube-mesos/bootstrap".into())
+        );
+        assert!(matches!(
+            parse(
+                &["--kubelet-anonymous-auth", "--kubeconfig", "/a"],
+                &[("KUBE_MESOS_BOOTSTRAP_KUBECONFIG", "/b")]
+            ),
+            Err(ConfigError::CredentialsAmbiguous)
+        ));
+    }
+
+    #[test]
     fn kubeconfig_data_is_base64() {
         let c = parse(
             &["--kubelet-token", "t"],
@@ -542,6 +590,7 @@ mod tests {
     fn help_documents_every_variable() {
         let help = ExecutorArgs::command().render_long_help().to_string();
         for var in [
+            "KUBE_MESOS_BOOTSTRAP_KUBECONFIG",
             "KUBE_MESOS_KUBECONFIG",
             "KUBE_MESOS_KUBECONFIG_DATA",
             "KUBE_MESOS_API_SERVER",

@@ -73,6 +73,10 @@ impl Layout {
     pub fn ca_file(&self) -> PathBuf {
         self.root.join("ca.crt")
     }
+    /// The executors' bootstrap kubeconfig (a bootstrap token; mode 0600).
+    pub fn bootstrap_kubeconfig(&self) -> PathBuf {
+        self.root.join("bootstrap-kubeconfig")
+    }
     /// Work dir (sandboxes, checkpoints) of agent `index`.
     pub fn agent_work_dir(&self, index: usize) -> PathBuf {
         self.root.join("agents").join(index.to_string())
@@ -109,20 +113,15 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     state.save(&layout.root)?;
 
     // The API server, the kubeconfig and the CA the executors trust. The
-    // admin token is the user's (kubectl); the framework and the executors
-    // have their ServiceAccounts' tokens, bound by packaging/kubernetes/.
+    // admin token is the user's (kubectl); the framework has its
+    // ServiceAccount's token, bound by packaging/kubernetes/; each executor
+    // bootstraps its node's certificate with a bootstrap token.
     let mut api_config = ApiServerConfig::new(layout.apiserver(), state.token.clone());
     api_config.kubelet_client_token = Some(state.kubelet_token.clone());
-    api_config.tokens = vec![
-        StaticToken {
-            token: state.framework_token.clone(),
-            user: UserInfo::service_account(rbac::NAMESPACE, rbac::FRAMEWORK_ACCOUNT),
-        },
-        StaticToken {
-            token: state.executor_token.clone(),
-            user: UserInfo::service_account(rbac::NAMESPACE, rbac::EXECUTOR_ACCOUNT),
-        },
-    ];
+    api_config.tokens = vec![StaticToken {
+        token: state.framework_token.clone(),
+        user: UserInfo::service_account(rbac::NAMESPACE, rbac::FRAMEWORK_ACCOUNT),
+    }];
     let api = ApiServer::start(api_config, api_listener)
         .await
         .map_err(LocalError::ApiServerFailed)?;
@@ -148,6 +147,20 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
         .map_err(|e| LocalError::KubeClientFailed(Box::new(e)))?;
     rbac::apply(&kube).await?;
     rbac::adopt_framework_id(&kube).await;
+    let previous = std::mem::take(&mut state.bootstrap_token_id);
+    let bootstrap = rbac::mint_bootstrap_token(&kube, &previous).await?;
+    state.bootstrap_token_id = bootstrap.id.clone();
+    state.save(&layout.root)?;
+    bootstrap
+        .write_kubeconfig(
+            &layout.bootstrap_kubeconfig(),
+            &api.url(),
+            &layout.ca_file(),
+        )
+        .map_err(|source| LocalError::KubeconfigWriteFailed {
+            path: layout.bootstrap_kubeconfig(),
+            source,
+        })?;
     let framework_kube = kube_mesos_framework::kube::client_from_yaml(&apiserver::kubeconfig_yaml(
         &api.url(),
         &state.framework_token,
@@ -177,7 +190,7 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
 
     // The framework, with its own signal counter so that we decide when it
     // drains.
-    let framework_config = framework_config(&plan, &layout, &state, &master, &api)?;
+    let framework_config = framework_config(&plan, &layout, &state, &master)?;
     let framework_http =
         framework_listener
             .local_addr()
@@ -405,7 +418,6 @@ fn framework_config(
     layout: &Layout,
     state: &LocalState,
     master: &MasterHandle,
-    api: &ApiServer,
 ) -> Result<FrameworkConfig> {
     let master_url = url::Url::parse(&master.url()).map_err(|source| {
         LocalError::FrameworkConfigInvalid(
@@ -429,11 +441,11 @@ fn framework_config(
     config.executor.uris = vec![exe.display().to_string()];
     config.executor.command = format!("./{} executor", shell_quote(&exe_name));
     let env = &mut config.executor.env;
-    env.insert("KUBE_MESOS_API_SERVER".into(), api.url());
-    env.insert("KUBE_MESOS_TOKEN".into(), state.executor_token.clone());
+    // Only a path: the bootstrap credential is a file on the agents' host
+    // (here, the data dir), never part of the ExecutorInfo Mesos shows.
     env.insert(
-        "KUBE_MESOS_API_CA_FILE".into(),
-        layout.ca_file().display().to_string(),
+        "KUBE_MESOS_BOOTSTRAP_KUBECONFIG".into(),
+        layout.bootstrap_kubeconfig().display().to_string(),
     );
     env.insert(
         "KUBE_MESOS_KUBELET_TOKEN".into(),

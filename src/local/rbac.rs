@@ -34,8 +34,9 @@ pub const MANIFESTS: &[(&str, &str)] = &[
 pub const NAMESPACE: &str = "kube-mesos";
 /// The framework's ServiceAccount in the manifests.
 pub const FRAMEWORK_ACCOUNT: &str = "kube-mesos-framework";
-/// The executors' ServiceAccount in the manifests.
-pub const EXECUTOR_ACCOUNT: &str = "kube-mesos-executor";
+/// The extra group of the executors' bootstrap token, bound by
+/// `executor-rbac.yaml`.
+pub const BOOTSTRAP_GROUP: &str = "system:bootstrappers:kube-mesos";
 /// The framework-ID ConfigMap (`--framework-id-configmap`'s default).
 const FRAMEWORK_ID_CONFIGMAP: &str = "kube-mesos-framework";
 
@@ -103,6 +104,97 @@ pub async fn adopt_framework_id(admin: &kube::Client) {
     };
     if let Err(e) = ours.create(&Default::default(), &copy).await {
         tracing::warn!(error = %e, "copying the framework ID to the kube-mesos namespace failed");
+    }
+}
+
+/// A bootstrap token (`<id>.<secret>`) for the executors.
+pub struct BootstrapToken {
+    /// The public part: Secret `kube-system/bootstrap-token-<id>`.
+    pub id: String,
+    secret: String,
+}
+
+fn token_part(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Creates a new bootstrap token for the executors (authentication only,
+/// in [`BOOTSTRAP_GROUP`]) and deletes the one of the previous start.
+///
+/// It does not expire: an agent may start its first executor any time
+/// while the cluster runs. Its rights are what `executor-rbac.yaml` binds
+/// to the group — create and read CSRs — and the token never leaves the
+/// data dir (executors get the path of the bootstrap kubeconfig).
+pub async fn mint_bootstrap_token(admin: &kube::Client, previous: &str) -> Result<BootstrapToken> {
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
+    if !previous.is_empty() {
+        let _ = secrets
+            .delete(&format!("bootstrap-token-{previous}"), &Default::default())
+            .await;
+    }
+    let token = BootstrapToken {
+        id: token_part(6),
+        secret: token_part(16),
+    };
+    let data = [
+        ("token-id", token.id.as_str()),
+        ("token-secret", token.secret.as_str()),
+        ("usage-bootstrap-authentication", "true"),
+        ("auth-extra-groups", BOOTSTRAP_GROUP),
+        (
+            "description",
+            "kube-mesos local: executors bootstrap their node's client certificate",
+        ),
+    ];
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("bootstrap-token-{}", token.id)),
+            namespace: Some("kube-system".into()),
+            ..Default::default()
+        },
+        type_: Some("bootstrap.kubernetes.io/token".into()),
+        string_data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    secrets
+        .create(&Default::default(), &secret)
+        .await
+        .map_err(|source| LocalError::RbacApplyFailed {
+            what: "the executors' bootstrap token".into(),
+            source: Box::new(source),
+        })?;
+    Ok(token)
+}
+
+impl BootstrapToken {
+    /// Writes the executors' bootstrap kubeconfig (mode 0600): the API
+    /// server, its CA file, and this token.
+    pub fn write_kubeconfig(
+        &self,
+        path: &std::path::Path,
+        server: &str,
+        ca_file: &std::path::Path,
+    ) -> std::io::Result<()> {
+        let doc = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kube-mesos", "cluster": {
+                "server": server, "certificate-authority": ca_file.display().to_string()}}],
+            "users": [{"name": "bootstrap", "user": {"token": format!("{}.{}", self.id, self.secret)}}],
+            "contexts": [{"name": "bootstrap", "context": {"cluster": "kube-mesos", "user": "bootstrap"}}],
+            "current-context": "bootstrap",
+        });
+        super::state::write_private(path, doc.to_string().as_bytes())
     }
 }
 

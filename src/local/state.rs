@@ -31,10 +31,11 @@ pub struct LocalState {
     /// (`kube-mesos:kube-mesos-framework`, bound by packaging/kubernetes/).
     #[serde(default = "random_token")]
     pub framework_token: String,
-    /// Bearer token of the executors' ServiceAccount
-    /// (`kube-mesos:kube-mesos-executor`).
-    #[serde(default = "random_token")]
-    pub executor_token: String,
+    /// The id of the bootstrap token the executors' bootstrap kubeconfig
+    /// holds (Secret `kube-system/bootstrap-token-<id>`); replaced at every
+    /// start.
+    #[serde(default)]
+    pub bootstrap_token_id: String,
     /// API server port.
     #[serde(default)]
     pub api_port: u16,
@@ -56,7 +57,7 @@ impl LocalState {
             token: random_token(),
             kubelet_token: random_token(),
             framework_token: random_token(),
-            executor_token: random_token(),
+            bootstrap_token_id: String::new(),
             api_port: 0,
             mesos_port: 0,
             framework_port: 0,

@@ -52,6 +52,10 @@ pub struct ApiServerConfig {
     /// (Deployments, ReplicaSets, Jobs, ownerReferences). Default true:
     /// what kube-controller-manager does next to a real API server.
     pub controllers: bool,
+    /// Longest validity of a certificate signed for an approved CSR
+    /// (kube-controller-manager's `--cluster-signing-duration`). Default
+    /// 365 days; a CSR's `expirationSeconds` may ask for less.
+    pub csr_signing_duration: Duration,
 }
 
 impl ApiServerConfig {
@@ -70,6 +74,7 @@ impl ApiServerConfig {
             default_watch_timeout: Duration::from_secs(1800),
             kubeconfig_path: None,
             controllers: true,
+            csr_signing_duration: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
@@ -93,6 +98,7 @@ impl std::fmt::Debug for ApiServerConfig {
             .field("default_watch_timeout", &self.default_watch_timeout)
             .field("kubeconfig_path", &self.kubeconfig_path)
             .field("controllers", &self.controllers)
+            .field("csr_signing_duration", &self.csr_signing_duration)
             .finish()
     }
 }

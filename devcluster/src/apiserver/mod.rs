@@ -34,6 +34,7 @@
 
 mod admission;
 pub mod auth;
+mod certificates;
 pub mod config;
 mod controllers;
 mod discovery;
@@ -179,10 +180,18 @@ async fn run(
 ) -> Result<()> {
     let Built { ctx, router, tls } = built;
     let (stop_tx, stop_rx) = signal::channel(false);
-    let controllers = ctx
-        .config
-        .controllers
-        .then(|| tokio::spawn(controllers::run(ctx.store.clone(), stop_rx.clone())));
+    let controllers = ctx.config.controllers.then(|| {
+        let signer = certificates::Signer {
+            ca_pem: tls.ca_pem.clone(),
+            ca_key_pem: tls.ca_key_pem.clone(),
+            max_duration: ctx.config.csr_signing_duration,
+        };
+        tokio::spawn(controllers::run(
+            ctx.store.clone(),
+            Some(signer),
+            stop_rx.clone(),
+        ))
+    });
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {

@@ -7,7 +7,6 @@
 
 use serde_json::{json, Value};
 
-use super::auth::rbac::strings;
 use super::auth::{self, Attributes, UserInfo};
 use super::error::{ApiResult, FieldError, StatusError};
 use super::handlers::Reply;
@@ -16,22 +15,6 @@ use super::store::Store;
 
 /// How to authenticate a token under review.
 pub type TokenAuthenticator<'a> = dyn Fn(&str) -> Option<UserInfo> + 'a;
-
-/// The user a SubjectAccessReview asks about.
-fn spec_user(spec: &Value) -> UserInfo {
-    let mut extra = std::collections::BTreeMap::new();
-    if let Some(m) = spec["extra"].as_object() {
-        for (k, v) in m {
-            extra.insert(k.clone(), strings(v));
-        }
-    }
-    UserInfo {
-        name: spec["user"].as_str().unwrap_or_default().to_string(),
-        uid: spec["uid"].as_str().unwrap_or_default().to_string(),
-        groups: strings(&spec["groups"]),
-        extra,
-    }
-}
 
 /// The attributes of a review's `resourceAttributes` or
 /// `nonResourceAttributes`.
@@ -110,7 +93,7 @@ pub fn create(
         kind => {
             let user = match kind {
                 "SelfSubjectAccessReview" => requester.clone(),
-                _ => spec_user(spec),
+                _ => auth::user::from_spec(spec, "user"),
             };
             let mut attrs = review_attributes(rt, spec)?;
             if kind == "LocalSubjectAccessReview" {

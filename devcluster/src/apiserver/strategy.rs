@@ -10,6 +10,7 @@
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use super::certificates;
 use super::error::{ApiResult, FieldError, StatusError};
 use super::meta;
 use super::resources::ResourceType;
@@ -79,6 +80,17 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         }
         ("", "Secret") => fold_string_data(obj, &mut errs),
         ("", "Event") => default_event(obj),
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            // A new CSR has no status: approval and signing are others' job.
+            obj["status"] = json!({});
+            for (field, msg) in certificates::validate_create(&obj["spec"]) {
+                errs.push(if msg == "Required value" {
+                    FieldError::required(field, "")
+                } else {
+                    FieldError::invalid(field, json!("<value>"), msg)
+                });
+            }
+        }
         (group, kind) if workloads::handles(group, kind) => {
             workloads::prepare_create(kind, obj, &mut errs)
         }
@@ -377,6 +389,12 @@ pub fn prepare_update(
         .unwrap_or_default()
         .to_string();
     let has_status = rt.subresources.contains(&"status");
+    if sub == Some("approval") {
+        // The approval subresource changes the conditions only.
+        let mut out = old.clone();
+        out["status"]["conditions"] = new["status"]["conditions"].clone();
+        return Ok(out);
+    }
     if sub == Some("status") {
         // ResetObjectMetaForStatus: only the status changes.
         let mut out = old.clone();
@@ -444,6 +462,10 @@ pub fn prepare_update(
         }
         (group, kind) if workloads::handles(group, kind) => {
             workloads::prepare_update(kind, old, &mut new, &mut errs)
+        }
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            // spec is immutable; status moves through its subresources.
+            new["spec"] = old["spec"].clone();
         }
         ("", "Secret") => {
             fold_string_data(&mut new, &mut errs);

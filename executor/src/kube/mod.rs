@@ -10,11 +10,14 @@
 //! - [`events`]: pod Events as the kubelet records them (counted, throttled).
 //! - [`lease`]: the Node's Lease in `kube-node-lease`, renewed like the
 //!   kubelet's node lease controller.
+//! - [`identity`]: the node's own client certificate (TLS bootstrapping
+//!   and rotation).
 //!
 //! Every writer runs in its own task and retries with backoff, so a slow
 //! or unavailable API server never stalls a pod.
 
 pub mod events;
+pub mod identity;
 pub mod lease;
 pub mod node;
 pub mod objects;
@@ -105,7 +108,7 @@ pub async fn client(credentials: &KubeCredentials) -> Result<kube::Client, KubeE
     let from_yaml =
         |text: &str| kube::config::Kubeconfig::from_yaml(text).map_err(KubeError::ConfigFailed);
     let mut config = match credentials {
-        KubeCredentials::KubeconfigFile(path) => {
+        KubeCredentials::KubeconfigFile(path) | KubeCredentials::Bootstrap(path) => {
             let kc = kube::config::Kubeconfig::read_from(path).map_err(KubeError::ConfigFailed)?;
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await

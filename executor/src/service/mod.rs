@@ -50,8 +50,9 @@ use tokio::sync::{mpsc, watch};
 
 use self::housekeeping::Ours;
 use self::task::{PodTask, TaskUpdate};
-use crate::config::{ExecutorConfig, RuntimeKind};
+use crate::config::{ExecutorConfig, KubeCredentials, RuntimeKind};
 use crate::kube::events::ApiEventRecorder;
+use crate::kube::identity::{IssueWait, NodeIdentity};
 use crate::kube::lease::{run_node_lease, ApiLeases};
 use crate::kube::node::{capacity_of, run_node_status, HostFacts, NodeFacts};
 use crate::kube::objects::ApiObjects;
@@ -69,6 +70,10 @@ pub enum ServiceError {
     /// The Kubernetes client could not be set up.
     #[error("setting up the Kubernetes client failed")]
     KubeSetupFailed(#[source] KubeError),
+    /// The node's own client certificate could not be had (bootstrap
+    /// kubeconfig unusable, CSR denied or not issued in time).
+    #[error("getting the node's client certificate failed")]
+    NodeIdentityFailed(#[source] crate::kube::identity::IdentityError),
     /// The container runtime could not be set up.
     #[error("setting up the {runtime} runtime failed")]
     RuntimeSetupFailed {
@@ -158,6 +163,8 @@ pub struct ExecutorService {
     config: ExecutorConfig,
     env: ExecutorEnv,
     client: kube::Client,
+    /// With a bootstrap kubeconfig: the node identity `client` speaks with.
+    identity: Option<Arc<NodeIdentity>>,
     runtime: Arc<dyn Runtime>,
     runtime_version: String,
 }
@@ -176,9 +183,21 @@ impl ExecutorService {
                 source,
             })?;
         }
-        let client = crate::kube::client(&config.credentials)
-            .await
-            .map_err(ServiceError::KubeSetupFailed)?;
+        let (client, identity) = match &config.credentials {
+            KubeCredentials::Bootstrap(path) => {
+                let identity =
+                    NodeIdentity::new(path, &config.root_dir.join("pki"), IssueWait::default())
+                        .await
+                        .map_err(ServiceError::NodeIdentityFailed)?;
+                (identity.client(), Some(Arc::new(identity)))
+            }
+            other => (
+                crate::kube::client(other)
+                    .await
+                    .map_err(ServiceError::KubeSetupFailed)?,
+                None,
+            ),
+        };
         let (runtime, runtime_version): (Arc<dyn Runtime>, String) = match config.runtime {
             RuntimeKind::Process => {
                 let rt = crate::runner::process::ProcessRuntime::new(
@@ -220,6 +239,7 @@ impl ExecutorService {
             config,
             env,
             client,
+            identity,
             runtime,
             runtime_version,
         })
@@ -435,8 +455,27 @@ impl Shell<'_> {
                 .and_then(|mut a| a.next())
                 .map(|a| a.ip()),
         };
+        // The node's own identity first: everything below speaks as it.
+        let rotation = match &self.service.identity {
+            Some(identity) => {
+                let cert = identity
+                    .ensure(&node_name)
+                    .await
+                    .map_err(ServiceError::NodeIdentityFailed)?;
+                Some((identity.clone(), cert))
+            }
+            None => None,
+        };
         self.start_node_role(&node_name, node_ip, &agent, &subscribed.executor_info)
             .await?;
+        if let (Some((identity, cert)), Some(role)) = (rotation, &mut self.node_role) {
+            let stop = role.stop.subscribe();
+            role.tasks.push(tokio::spawn(identity.run_rotation(
+                node_name.clone(),
+                cert,
+                stopped(stop),
+            )));
+        }
         self.node = Some((node_name.clone(), node_ip, agent.clone()));
         let (events, writer) =
             ApiEventRecorder::spawn(self.service.client.clone(), node_name.clone());
@@ -608,7 +647,12 @@ impl Shell<'_> {
         };
         let worker_config = WorkerConfig {
             runtime: self.service.runtime.clone(),
-            objects: Arc::new(ApiObjects::new(self.service.client.clone())),
+            objects: Arc::new(match &self.node {
+                Some((node, _, _)) => {
+                    ApiObjects::for_pod(self.service.client.clone(), pod_ref.clone(), node.clone())
+                }
+                None => ApiObjects::new(self.service.client.clone()),
+            }),
             host_ip,
             node_allocatable: allocatable,
             log_root: self.service.config.pod_log_dir.clone(),

@@ -76,6 +76,24 @@ impl UserInfo {
     }
 }
 
+/// The user a review or a CSR spec names: `<name_key>`, `uid`, `groups`
+/// and `extra` (a SubjectAccessReview's `user`, a CSR's `username`).
+pub fn from_spec(spec: &serde_json::Value, name_key: &str) -> UserInfo {
+    use super::rbac::strings;
+    let mut extra = BTreeMap::new();
+    if let Some(m) = spec["extra"].as_object() {
+        for (k, v) in m {
+            extra.insert(k.clone(), strings(v));
+        }
+    }
+    UserInfo {
+        name: spec[name_key].as_str().unwrap_or_default().to_string(),
+        uid: spec["uid"].as_str().unwrap_or_default().to_string(),
+        groups: strings(&spec["groups"]),
+        extra,
+    }
+}
+
 /// `system:serviceaccount:<namespace>:<name>`.
 pub fn service_account_user(namespace: &str, name: &str) -> String {
     format!("system:serviceaccount:{namespace}:{name}")

@@ -23,6 +23,8 @@ pub enum Action {
     /// PUT the `status` subresource. Controllers own status, so no
     /// resourceVersion precondition: the latest pass wins.
     UpdateStatus(Value),
+    /// PUT the `approval` subresource of a CertificateSigningRequest.
+    UpdateApproval(Value),
     /// DELETE the object, if its uid is still `uid`.
     Delete {
         /// apiVersion of the object.
@@ -68,6 +70,7 @@ impl std::fmt::Display for Action {
             Action::Create(o) => write!(f, "create {}", id(o)),
             Action::Update(o) => write!(f, "update {}", id(o)),
             Action::UpdateStatus(o) => write!(f, "update status of {}", id(o)),
+            Action::UpdateApproval(o) => write!(f, "approve {}", id(o)),
             Action::Delete {
                 kind,
                 namespace,
@@ -101,17 +104,19 @@ pub fn perform(store: &super::super::store::Store, action: &Action) -> ApiResult
             let body = serde_json::to_vec(obj).map_err(|e| StatusError::internal(e.to_string()))?;
             handlers::create(store, rt, ns_arg(rt, obj).as_deref(), &body, None, &q)?;
         }
-        Action::Update(obj) | Action::UpdateStatus(obj) => {
+        Action::Update(obj) | Action::UpdateStatus(obj) | Action::UpdateApproval(obj) => {
             let rt = resource_of(obj)?;
             let mut obj = obj.clone();
-            let sub = if matches!(action, Action::UpdateStatus(_)) {
+            let sub = match action {
+                Action::UpdateStatus(_) => Some("status"),
+                Action::UpdateApproval(_) => Some("approval"),
+                _ => None,
+            };
+            if sub.is_some() {
                 if let Some(m) = obj["metadata"].as_object_mut() {
                     m.remove("resourceVersion");
                 }
-                Some("status")
-            } else {
-                None
-            };
+            }
             let body =
                 serde_json::to_vec(&obj).map_err(|e| StatusError::internal(e.to_string()))?;
             let name = meta::name(&obj).to_string();

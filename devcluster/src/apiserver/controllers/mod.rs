@@ -19,11 +19,15 @@
 //! alone (minReadySeconds, progress deadlines, Job back-off and deadlines).
 //! Conflicts (409) are left for the next pass, as a requeue.
 //!
-//! Modules: [`client`] (actions performed through the handlers), [`pods`]
+//! The certificate controllers (`csr`: approving and signing kubelet
+//! client certificates) run in the same passes.
+//!
+//! Modules: [`client`] (actions performed through the handlers), [`csr`], [`pods`]
 //! (pod predicates and templates), [`replicaset`], [`deployment`], [`job`],
 //! [`gc`], [`meta`] (owner references, conditions, the clock).
 
 pub mod client;
+pub mod csr;
 pub mod deployment;
 pub mod gc;
 pub mod job;
@@ -36,12 +40,20 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
+use super::auth::{self, Attributes, UserInfo};
+use super::certificates::Signer;
 use super::store::Store;
 pub use client::Action;
 pub use meta::Clock;
 
 /// Store buckets whose changes wake the controllers.
-const WATCHED: &[&str] = &["pods", "replicasets", "deployments", "jobs"];
+const WATCHED: &[&str] = &[
+    "pods",
+    "replicasets",
+    "deployments",
+    "jobs",
+    "certificatesigningrequests.certificates.k8s.io",
+];
 
 /// Pause after a change before reconciling, so a burst of changes (a
 /// rollout's pod updates) is handled in one pass.
@@ -52,7 +64,7 @@ const RESYNC: Duration = Duration::from_secs(1);
 
 /// One pass of every controller over the current state, each acting on a
 /// fresh snapshot that includes what the previous one did.
-pub fn reconcile_all(store: &Store, clock: &Clock) {
+pub fn reconcile_all(store: &Store, clock: &Clock, signer: Option<&Signer>) {
     let run = |name: &str, actions: Vec<Action>| {
         for action in actions {
             if let Err(e) = client::perform(store, &action) {
@@ -83,17 +95,32 @@ pub fn reconcile_all(store: &Store, clock: &Clock) {
         actions.extend(job::reconcile(j, &pods, clock));
     }
     run("job", actions);
+    let (csrs, _) = store.list("certificatesigningrequests.certificates.k8s.io", None);
+    let allowed = |user: &UserInfo, attrs: &Attributes| auth::authorize(store, user, attrs).is_ok();
+    let actions = csrs
+        .iter()
+        .filter_map(|c| csr::reconcile(c, &allowed, signer, clock))
+        .collect();
+    run("csrapproving/csrsigning", actions);
 }
 
 /// Runs the controllers until `stop` changes.
-pub async fn run(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<Store>,
+    signer: Option<Signer>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let signer = signer.map(Arc::new);
     let mut changes = store.subscribe();
     tracing::info!("workload controllers started");
     loop {
         // The store's lock is held briefly per call; a pass is synchronous
         // work, so it runs on the blocking pool.
         let s = store.clone();
-        let pass = tokio::task::spawn_blocking(move || reconcile_all(&s, &Clock::now()));
+        let signer = signer.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            reconcile_all(&s, &Clock::now(), signer.as_deref())
+        });
         if let Err(e) = pass.await {
             if e.is_panic() {
                 tracing::error!("a controller pass panicked; continuing");
