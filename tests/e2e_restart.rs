@@ -30,12 +30,14 @@ fn shells(local: &Local, sandbox: &Path) -> Vec<u32> {
     pids
 }
 
+/// The framework-ID ConfigMap, in the framework's own namespace
+/// (`kube-mesos`, as packaging/kubernetes/ grants it).
 fn framework_id(local: &Local) -> String {
     local.kubectl_ok(&[
         "get",
         "configmap",
         "-n",
-        "kube-system",
+        "kube-mesos",
         "kube-mesos-framework",
         "-o",
         "json",

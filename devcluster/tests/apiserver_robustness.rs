@@ -44,7 +44,7 @@ impl Http {
 async fn setup() -> (TestServer, Http) {
     let ts = start(|_| {}).await;
     // The listener also speaks plain HTTP.
-    let client = kube_mesos_devcluster::apiserver::logs::kubelet_client().expect("client");
+    let client = kube_mesos_devcluster::apiserver::logs::kubelet_client(None).expect("client");
     let http = Http {
         client,
         base: format!("http://{}", ts.server.addr()),

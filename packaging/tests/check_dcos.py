@@ -37,6 +37,7 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import shutil
 import struct
 import subprocess
@@ -428,12 +429,21 @@ def dry_run(app, binary, tarball, work):
     shutil.copy(tarball, sandbox / tgz_name)
     (sandbox / sha_name).write_text(sha256_line(sandbox / tgz_name))
 
+    # DC/OS puts the secrets' values into the sandbox (variables, files):
+    # each gets a value of its own, searched for below.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    secret_values = []
     for name, value in app["env"].items():
-        env[name] = f"dummy-secret-{value['secret']}" if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            env[name] = f"dcos-secret-{value['secret']}-{secrets.token_hex(12)}"
+            secret_values.append(env[name])
+        else:
+            env[name] = value
     for vol in app.get("container", {}).get("volumes", []):
         if "secret" in vol:
-            (sandbox / vol["containerPath"]).write_text(f"contents of {vol['secret']}\n")
+            value = f"dcos-secret-{vol['secret']}-{secrets.token_hex(12)}"
+            (sandbox / vol["containerPath"]).write_text(value + "\n")
+            secret_values.append(value)
     port = "31234"
     env.update(
         {"MESOS_SANDBOX": str(sandbox), "HOST": "agent-1.example", "PORT0": port, "PORTS": port}
@@ -441,7 +451,10 @@ def dry_run(app, binary, tarball, work):
     marker = "exec ./kube-mesos framework"
     if app["cmd"].count(marker) != 1:
         fail(f"cmd must exec `./kube-mesos framework` once: {app['cmd']}")
-    cmd = app["cmd"].replace(marker, marker + " --check-config")
+    # The environment the framework starts with: KUBE_MESOS_EXECUTOR_ENV
+    # becomes the ExecutorInfo's environment, which Mesos shows to anyone
+    # who can read its state.
+    cmd = app["cmd"].replace(marker, "env > framework.env; " + marker + " --check-config")
     proc = subprocess.run(
         ["sh", "-c", cmd], cwd=sandbox, env=env, capture_output=True, text=True, timeout=120
     )
@@ -449,6 +462,20 @@ def dry_run(app, binary, tarball, work):
         fail(f"dry run failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     if not (sandbox / "kube-mesos").exists():
         fail("cmd did not unpack ./kube-mesos from the tarball")
+    framework_env = (sandbox / "framework.env").read_text(encoding="utf-8")
+    executor_env = next(
+        (l.split("=", 1)[1] for l in framework_env.splitlines() if l.startswith("KUBE_MESOS_EXECUTOR_ENV=")), ""
+    )
+    # No secret in sight: not in the app Marathon stores and shows, not in
+    # what the framework prints, not in what it hands the executors.
+    for value in secret_values:
+        for where, text in [
+            ("the rendered app", json.dumps(app)),
+            ("--check-config", proc.stdout + proc.stderr),
+            ("the executors' environment (ExecutorInfo)", executor_env),
+        ]:
+            if value in text:
+                fail(f"a DC/OS secret's value is in {where}")
 
     known = help_env_names(binary)
     for name in app["env"]:
@@ -499,8 +526,7 @@ def check_printed(printed, merged, resource):
         if printed.get(f"role_for_namespace.{ns}") != role:
             fail(f"role_for_namespace {ns} not applied")
     env_keys = {k[len("executor.env.") :] for k in printed if k.startswith("executor.env.")}
-    want = {"KUBE_MESOS_RUNTIME", "KUBE_MESOS_KUBELET_CLIENT_CA_FILE", "RUST_LOG"}
-    want |= {"KUBE_MESOS_API_SERVER", "KUBE_MESOS_TOKEN"} if kube["executor_token_secret"] else {"KUBE_MESOS_KUBECONFIG"}
+    want = {"KUBE_MESOS_RUNTIME", "KUBE_MESOS_KUBELET_CLIENT_CA_FILE", "RUST_LOG", "KUBE_MESOS_BOOTSTRAP_KUBECONFIG"}
     if env_keys != want:
         fail(f"executor env {sorted(env_keys)}, expected {sorted(want)}")
 

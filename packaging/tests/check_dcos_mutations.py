@@ -34,6 +34,9 @@ CASES = {
     "env variable the binary ignores": replace(T, '"KUBE_MESOS_ROLES"', '"KUBE_MESOS_ROLE"'),
     "executor variable unknown": replace(T, "KUBE_MESOS_RUNTIME=", "KUBE_MESOS_RUNTIMES="),
     "health check path": replace(T, '"/healthz"', '"/health"'),
+    "a secret handed to the executors": replace(
+        T, "exec ./kube-mesos framework", 'export KUBE_MESOS_EXECUTOR_ENV=\\"$KUBE_MESOS_EXECUTOR_ENV,KUBE_MESOS_KUBECONFIG_DATA=$(cat kubeconfig)\\"; exec ./kube-mesos framework'
+    ),
     "template renders invalid JSON": replace(T, '"instances": 1,', '"instances": 1'),
     "option never used": replace(T, '"KUBE_MESOS_LOG_FORMAT": "{{service.log_format}}",', ""),
     "framework name label differs": replace(T, '"DCOS_PACKAGE_FRAMEWORK_NAME": "{{service.name}}"', '"DCOS_PACKAGE_FRAMEWORK_NAME": "kube"'),

@@ -29,7 +29,7 @@ use super::args::{AgentSpec, LocalPlan, LocalRuntime};
 use super::error::{LocalError, Result};
 use super::probe;
 use super::rbac;
-use super::state::{port_to_bind, write_private, LocalState};
+use super::state::{port_to_bind, write_private, LocalState, MESOS_PRINCIPAL};
 
 /// The line printed once a pod can be scheduled. Tests and scripts wait for it.
 pub const READY_LINE: &str = "kube-mesos local is ready";
@@ -77,6 +77,10 @@ impl Layout {
     pub fn bootstrap_kubeconfig(&self) -> PathBuf {
         self.root.join("bootstrap-kubeconfig")
     }
+    /// The framework's Mesos secret (mode 0600).
+    pub fn mesos_secret(&self) -> PathBuf {
+        self.root.join("mesos-secret")
+    }
     /// Work dir (sandboxes, checkpoints) of agent `index`.
     pub fn agent_work_dir(&self, index: usize) -> PathBuf {
         self.root.join("agents").join(index.to_string())
@@ -117,7 +121,6 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     // ServiceAccount's token, bound by packaging/kubernetes/; each executor
     // bootstraps its node's certificate with a bootstrap token.
     let mut api_config = ApiServerConfig::new(layout.apiserver(), state.token.clone());
-    api_config.kubelet_client_token = Some(state.kubelet_token.clone());
     api_config.tokens = vec![StaticToken {
         token: state.framework_token.clone(),
         user: UserInfo::service_account(rbac::NAMESPACE, rbac::FRAMEWORK_ACCOUNT),
@@ -171,7 +174,13 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
 
     // The Mesos master and its agents.
     let (master_stop, master_stopped) = oneshot::channel::<()>();
-    let master = master::start(mesos_listener, master_config(), async {
+    write_private(&layout.mesos_secret(), state.mesos_secret.as_bytes()).map_err(|source| {
+        LocalError::KubeconfigWriteFailed {
+            path: layout.mesos_secret(),
+            source,
+        }
+    })?;
+    let master = master::start(mesos_listener, master_config(&state), async {
         let _ = master_stopped.await;
     })
     .await
@@ -190,7 +199,7 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
 
     // The framework, with its own signal counter so that we decide when it
     // drains.
-    let framework_config = framework_config(&plan, &layout, &state, &master)?;
+    let framework_config = framework_config(&plan, &layout, &master)?;
     let framework_http =
         framework_listener
             .local_addr()
@@ -379,10 +388,16 @@ fn port_of(listener: &TcpListener) -> u16 {
 
 /// The master: Mesos defaults, except a shorter allocation interval so a
 /// new pod is offered resources quickly on a one-machine cluster.
-fn master_config() -> MasterConfig {
+/// Frameworks authenticate (`--authenticate_http_frameworks`): the
+/// framework's principal and secret are the only credentials.
+fn master_config(state: &LocalState) -> MasterConfig {
+    let credentials = [(MESOS_PRINCIPAL.to_string(), state.mesos_secret.clone())]
+        .into_iter()
+        .collect();
     MasterConfig {
         hostname: "localhost".into(),
         allocation_interval: Duration::from_millis(500),
+        framework_credentials: Some(credentials),
         ..MasterConfig::default()
     }
 }
@@ -416,7 +431,6 @@ fn agent_config(spec: &AgentSpec, layout: &Layout) -> Result<AgentConfig> {
 fn framework_config(
     plan: &LocalPlan,
     layout: &Layout,
-    state: &LocalState,
     master: &MasterHandle,
 ) -> Result<FrameworkConfig> {
     let master_url = url::Url::parse(&master.url()).map_err(|source| {
@@ -435,6 +449,8 @@ fn framework_config(
     let mut config = FrameworkConfig::new(vec![master_url]);
     config.hostname = Some("localhost".into());
     config.namespace = rbac::NAMESPACE.into();
+    config.mesos_principal = Some(MESOS_PRINCIPAL.into());
+    config.mesos_secret_file = Some(layout.mesos_secret());
     config.also_default_scheduler = true;
     config.leader_election.enabled = false;
     config.batch_window = Duration::from_millis(250);
@@ -447,9 +463,11 @@ fn framework_config(
         "KUBE_MESOS_BOOTSTRAP_KUBECONFIG".into(),
         layout.bootstrap_kubeconfig().display().to_string(),
     );
+    // Who may call the executors' kubelet endpoints: client certificates
+    // of the API server's CA (its kubelet client's, authorized there).
     env.insert(
-        "KUBE_MESOS_KUBELET_TOKEN".into(),
-        state.kubelet_token.clone(),
+        "KUBE_MESOS_KUBELET_CLIENT_CA_FILE".into(),
+        layout.ca_file().display().to_string(),
     );
     env.insert("KUBE_MESOS_KUBELET_ADDRESS".into(), "127.0.0.1".into());
     env.insert("KUBE_MESOS_NODE_IP".into(), "127.0.0.1".into());

@@ -20,13 +20,19 @@ use super::error::LocalError;
 /// File name inside the data dir.
 pub const STATE_FILE: &str = "local.json";
 
+/// The framework's Mesos principal.
+pub const MESOS_PRINCIPAL: &str = "kube-mesos";
+
 /// The remembered glue of one data dir.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalState {
     /// Bearer token of the kubeconfig: the admin (`system:masters`).
     pub token: String,
-    /// Bearer token the API server presents to kubelet endpoints.
-    pub kubelet_token: String,
+    /// The framework's Mesos secret (principal [`MESOS_PRINCIPAL`]): the
+    /// master authenticates the framework with HTTP Basic, as a Mesos
+    /// configured with `--authenticate_http_frameworks` does.
+    #[serde(default = "random_token")]
+    pub mesos_secret: String,
     /// Bearer token of the framework's ServiceAccount
     /// (`kube-mesos:kube-mesos-framework`, bound by packaging/kubernetes/).
     #[serde(default = "random_token")]
@@ -55,7 +61,7 @@ impl LocalState {
     pub fn fresh() -> Self {
         LocalState {
             token: random_token(),
-            kubelet_token: random_token(),
+            mesos_secret: random_token(),
             framework_token: random_token(),
             bootstrap_token_id: String::new(),
             api_port: 0,
@@ -135,7 +141,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fresh = LocalState::load_or_fresh(dir.path()).unwrap();
         assert_eq!(fresh.token.len(), 64);
-        assert_ne!(fresh.token, fresh.kubelet_token);
+        assert_ne!(fresh.token, fresh.framework_token);
+        assert_ne!(fresh.token, fresh.mesos_secret);
         let mut state = fresh.clone();
         state.api_port = 6443;
         state.agent_ports.insert(1, 40000);

@@ -69,6 +69,8 @@ pub struct Local {
     /// This instance's port slot (see [`port_range`]).
     pub slot: u32,
     starts: u32,
+    /// `RUST_LOG` of the instance (and so of its executors).
+    rust_log: String,
 }
 
 impl Local {
@@ -76,6 +78,11 @@ impl Local {
     /// agents (each with 2 cpus, 2 GiB and its own port range) and `extra`
     /// flags, and waits for the ready line.
     pub fn start(agents: usize, extra: &[&str]) -> Local {
+        Self::start_with_log(agents, extra, "info")
+    }
+
+    /// [`Local::start`] with `RUST_LOG=<rust_log>` (executors inherit it).
+    pub fn start_with_log(agents: usize, extra: &[&str], rust_log: &str) -> Local {
         let dir = tempfile::Builder::new()
             .prefix("kube-mesos-e2e-")
             .tempdir()
@@ -104,6 +111,7 @@ impl Local {
             mesos_master: String::new(),
             slot,
             starts: 0,
+            rust_log: rust_log.to_string(),
         };
         local.spawn();
         local
@@ -117,7 +125,7 @@ impl Local {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", &self.rust_log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -169,6 +177,18 @@ impl Local {
             self.kubeconfig
         );
         assert!(self.mesos_master.starts_with("http://127.0.0.1:"));
+    }
+
+    /// The stderr files of every start so far.
+    pub fn stderr_files(&self) -> Vec<PathBuf> {
+        (1..=self.starts)
+            .map(|n| self.dir.path().join(format!("local-{n}.stderr")))
+            .collect()
+    }
+
+    /// Lines printed on stdout so far.
+    pub fn stdout_lines(&self) -> &[String] {
+        &self.stdout
     }
 
     /// Where this start's stderr (the logs) goes.

@@ -2,7 +2,9 @@
 //! does: `https://<node InternalIP>:<kubeletEndpoint port>/containerLogs/...`,
 //! without verifying the kubelet's serving certificate (kube-apiserver's
 //! default without `--kubelet-certificate-authority`) and authenticating with
-//! a configured bearer token. The body streams, so `kubectl logs -f` follows.
+//! the kubelet client certificate (`--kubelet-client-certificate`, signed by
+//! the server's CA) and, if configured, a bearer token. The body streams, so
+//! `kubectl logs -f` follows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,21 +67,27 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// TLS towards kubelets: any serving certificate (see the module docs).
-pub fn kubelet_tls() -> Result<rustls::ClientConfig, rustls::Error> {
+/// TLS towards kubelets: any serving certificate (see the module docs),
+/// presenting `identity` (certificate chain and key) when given.
+pub fn kubelet_tls(
+    identity: Option<&super::tls::ClientIdentity>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-                .with_no_client_auth()
-        })
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)));
+    match identity {
+        Some(id) => builder.with_client_auth_cert(id.chain.clone(), id.key.clone_key()),
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// The HTTP client used to reach kubelets.
-pub fn kubelet_client() -> Result<reqwest::Client, ApiServerError> {
-    let tls = kubelet_tls();
+pub fn kubelet_client(
+    identity: Option<&super::tls::ClientIdentity>,
+) -> Result<reqwest::Client, ApiServerError> {
+    let tls = kubelet_tls(identity);
     let builder = reqwest::Client::builder();
     let builder = match tls {
         Ok(cfg) => builder.tls_backend_preconfigured(cfg),

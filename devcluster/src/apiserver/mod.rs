@@ -117,6 +117,7 @@ fn build(config: ApiServerConfig, listener: &tokio::net::TcpListener) -> Result<
         source: std::io::Error::other(e.message),
     })?;
     let tls = tls::load_or_create(&config.data_dir)?;
+    let kubelet_identity = tls::kubelet_client_identity(&tls)?;
     let local = listener.local_addr().map_err(ApiServerError::ServeFailed)?;
     let address = local.to_string();
     if let Some(path) = &config.kubeconfig_path {
@@ -141,7 +142,11 @@ fn build(config: ApiServerConfig, listener: &tokio::net::TcpListener) -> Result<
     let ctx = Arc::new(server::Ctx {
         store,
         config,
-        kubelet: logs::kubelet_client()?,
+        kubelet: logs::kubelet_client(Some(&kubelet_identity))?,
+        kubelet_tls: Arc::new(
+            logs::kubelet_tls(Some(&kubelet_identity))
+                .map_err(|e| ApiServerError::TlsSetupFailed(Box::new(e)))?,
+        ),
         closing,
         address,
     });

@@ -33,6 +33,9 @@ pub struct Ctx {
     pub store: Arc<Store>,
     pub config: ApiServerConfig,
     pub kubelet: reqwest::Client,
+    /// TLS towards kubelets (exec, attach, port-forward), with the kubelet
+    /// client certificate.
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
     pub closing: tokio::sync::watch::Sender<u64>,
     pub address: String,
 }

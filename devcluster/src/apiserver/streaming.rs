@@ -110,7 +110,10 @@ fn location(ctx: &Ctx, ns: &str, name: &str, sub: &str, query: &str) -> ApiResul
 }
 
 /// Opens a connection to the kubelet of `url`.
-async fn dial(url: &url::Url) -> Result<Box<dyn KubeletIo>, String> {
+async fn dial(
+    tls: &Arc<rustls::ClientConfig>,
+    url: &url::Url,
+) -> Result<Box<dyn KubeletIo>, String> {
     let host = url
         .host_str()
         .unwrap_or_default()
@@ -123,10 +126,9 @@ async fn dial(url: &url::Url) -> Result<Box<dyn KubeletIo>, String> {
     if url.scheme() == "http" {
         return Ok(Box::new(tcp));
     }
-    let tls = logs::kubelet_tls().map_err(|e| e.to_string())?;
     let name = rustls::pki_types::ServerName::try_from(host.clone())
         .map_err(|e| format!("kubelet address {host}: {e}"))?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
         .connect(name, tcp)
         .await
         .map_err(|e| format!("TLS handshake with {host}:{port}: {e}"))?;
@@ -222,7 +224,7 @@ pub async fn connect(
 
 /// `UpgradeAwareHandler`: the request as it is, the kubelet's answer as it is.
 async fn proxy(ctx: &Ctx, loc: Location, mut req: Request) -> ApiResult<Response> {
-    let io = dial(&loc.url).await.map_err(internal)?;
+    let io = dial(&ctx.kubelet_tls, &loc.url).await.map_err(internal)?;
     let upstream = upgrade::forwarded_request(
         req.method(),
         &path_and_query(&loc.url),
@@ -243,6 +245,7 @@ fn translate(ctx: &Ctx, loc: Location, mut req: Request) -> ApiResult<Response> 
         .map_err(StatusError::bad_request)?;
     let on_upgrade = hyper::upgrade::on(&mut req);
     let credentials = credentials(ctx);
+    let tls = ctx.kubelet_tls.clone();
     tokio::spawn(async move {
         let Ok(client) = on_upgrade.await else {
             return;
@@ -250,7 +253,7 @@ fn translate(ctx: &Ctx, loc: Location, mut req: Request) -> ApiResult<Response> 
         let ws = upgrade::websocket_server(client).await;
         let session = remotecommand::websocket::serve(ws, PROTOCOL_V5, loc.options);
         let upstream = async {
-            let io = dial(&loc.url).await?;
+            let io = dial(&tls, &loc.url).await?;
             let request = spdy_request(&loc.url, remotecommand::SPDY_PROTOCOLS, &credentials)
                 .map_err(|e| e.to_string())?;
             upgrade::request(io, request)
@@ -307,7 +310,7 @@ async fn tunnel(
             "unable to upgrade: no tunneling spdy protocols provided",
         ));
     }
-    let io = dial(&loc.url).await.map_err(internal)?;
+    let io = dial(&ctx.kubelet_tls, &loc.url).await.map_err(internal)?;
     let protocols: Vec<&str> = protocols.iter().map(String::as_str).collect();
     let request = spdy_request(&loc.url, &protocols, &credentials(ctx))
         .map_err(|e| internal(e.to_string()))?;

@@ -27,6 +27,43 @@ pub struct ServingTls {
     pub acceptor: tokio_rustls::TlsAcceptor,
 }
 
+/// A client certificate chain and its key (the kubelet client's).
+pub struct ClientIdentity {
+    /// Leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// The user name of the API server's kubelet client certificate (kubeadm's
+/// `apiserver-kubelet-client`), bound to `system:kubelet-api-admin`.
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+
+/// A kubelet client certificate signed by the CA, made at every start
+/// (kube-apiserver's `--kubelet-client-certificate`): what kubelet
+/// endpoints that trust the CA (`--client-ca-file`) authenticate as
+/// [`KUBELET_CLIENT_USER`].
+pub fn kubelet_client_identity(tls: &ServingTls) -> Result<ClientIdentity> {
+    let make = || -> std::result::Result<(String, String), rcgen::Error> {
+        let ca_key = rcgen::KeyPair::from_pem(&tls.ca_key_pem)?;
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&tls.ca_pem, ca_key)?;
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, KUBELET_CLIENT_USER);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    };
+    let (cert_pem, key_pem) = make().map_err(setup_err)?;
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(setup_err)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(setup_err)?;
+    Ok(ClientIdentity { chain, key })
+}
+
 fn setup_err(e: impl std::error::Error + Send + Sync + 'static) -> ApiServerError {
     ApiServerError::TlsSetupFailed(Box::new(e))
 }

@@ -143,5 +143,13 @@ pub fn bootstrap_objects() -> Vec<Value> {
         ),
         binding("system:basic-user", "system:basic-user", &[AUTHENTICATED]),
         binding("system:node", "system:node", &[]),
+        // As kubeadm binds its apiserver-kubelet-client: the API server's
+        // kubelet client may use every kubelet API.
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": meta("kube-apiserver-kubelet-client"),
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "system:kubelet-api-admin"},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                             "name": crate::apiserver::tls::KUBELET_CLIENT_USER}]}),
     ]
 }
