@@ -1,6 +1,6 @@
 //! `pods/log` through an HTTPS kubelet with a certificate nobody trusts (as
-//! kube-apiserver does by default) and a bearer token, streaming when
-//! following.
+//! kube-apiserver does by default), presenting the API server's kubelet
+//! client certificate and a bearer token, streaming when following.
 
 mod apiserver_common;
 
@@ -14,13 +14,46 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, LogParams, PostParams};
 use serde_json::json;
 
-/// A TLS kubelet with its own throwaway CA; `/containerLogs/default/p/c`
+/// TLS of a kubelet with a self-signed serving certificate that requires
+/// a client certificate of `client_ca_pem` (its `--client-ca-file`).
+fn kubelet_acceptor(client_ca_pem: &str) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("self-signed");
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(client_ca_pem.as_bytes()) {
+        roots.add(ca.expect("CA PEM")).expect("CA");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .build()
+            .expect("verifier");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).expect("key PEM"),
+        )
+        .expect("config");
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// A TLS kubelet with a certificate nobody trusts, which accepts only
+/// clients with a certificate of the cluster CA (the API server's kubelet
+/// client certificate) and the token; `/containerLogs/default/p/c`
 /// streams one line, waits, then another.
-async fn tls_kubelet(dir: &std::path::Path) -> u16 {
+async fn tls_kubelet(client_ca_pem: &str) -> u16 {
     use axum::body::Body;
     use axum::extract::Request;
     use axum::response::Response;
-    let tls = kube_mesos_devcluster::apiserver::tls::load_or_create(dir).expect("kubelet cert");
+    let acceptor = kubelet_acceptor(client_ca_pem);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -56,7 +89,7 @@ async fn tls_kubelet(dir: &std::path::Path) -> u16 {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let acceptor = tls.acceptor.clone();
+            let acceptor = acceptor.clone();
             let app = app.clone();
             tokio::spawn(async move {
                 if let Ok(s) = acceptor.accept(stream).await {
@@ -74,9 +107,7 @@ async fn tls_kubelet(dir: &std::path::Path) -> u16 {
 async fn logs_through_an_https_kubelet() {
     let ts =
         start(|c| c.kubelet_scheme = kube_mesos_devcluster::apiserver::KubeletScheme::Https).await;
-    let kubelet_dir = ts.dir.path().join("kubelet");
-    std::fs::create_dir_all(&kubelet_dir).expect("dir");
-    let port = tls_kubelet(&kubelet_dir).await;
+    let port = tls_kubelet(ts.server.ca_pem()).await;
     let client = client(&ts).await;
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"}, "status": {
