@@ -31,6 +31,7 @@ pub mod pod;
 pub mod process;
 pub mod quantity;
 pub mod runtime;
+pub mod security;
 pub mod spec;
 pub mod status;
 pub mod volumes;

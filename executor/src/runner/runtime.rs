@@ -418,6 +418,8 @@ pub struct PodRuntimeSpec {
     pub run_as_group: Option<i64>,
     /// Pod security context: `supplementalGroups` (+ `fsGroup`).
     pub supplemental_groups: Vec<i64>,
+    /// Pod security context: `fsGroup` (owner group of the pod's volumes).
+    pub fs_group: Option<i64>,
     /// Whether any container is privileged (the sandbox must know).
     pub privileged: bool,
     /// Registry credentials resolved from `imagePullSecrets`, tried in order
@@ -508,6 +510,11 @@ pub struct ContainerRuntimeSpec {
     pub run_as_user: Option<i64>,
     /// `securityContext.runAsGroup` (container, else pod).
     pub run_as_group: Option<i64>,
+    /// `securityContext.runAsNonRoot` (container, else pod).
+    pub run_as_non_root: bool,
+    /// The pod's `supplementalGroups`, and its `fsGroup` (the groups every
+    /// container's processes get, besides their own).
+    pub supplemental_groups: Vec<i64>,
     /// `securityContext.readOnlyRootFilesystem`.
     pub read_only_root_fs: bool,
     /// `securityContext.privileged`.

@@ -170,6 +170,7 @@ pub fn pod_runtime_spec(
         run_as_user: sc.run_as_user,
         run_as_group: sc.run_as_group,
         supplemental_groups,
+        fs_group: sc.fs_group,
         privileged,
         registry_auths,
     }
@@ -222,6 +223,14 @@ pub fn container_runtime_spec(
         )),
         run_as_user: sc.run_as_user.or(pod_sc.run_as_user),
         run_as_group: sc.run_as_group.or(pod_sc.run_as_group),
+        run_as_non_root: sc.run_as_non_root.or(pod_sc.run_as_non_root) == Some(true),
+        supplemental_groups: pod_sc
+            .supplemental_groups
+            .iter()
+            .flatten()
+            .copied()
+            .chain(pod_sc.fs_group)
+            .collect(),
         read_only_root_fs: sc.read_only_root_filesystem.unwrap_or(false),
         privileged: sc.privileged.unwrap_or(false),
         cap_add: caps.add.unwrap_or_default(),

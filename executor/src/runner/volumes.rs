@@ -70,6 +70,15 @@ pub enum VolumeError {
         #[source]
         source: SourceError,
     },
+    /// Giving the volume to the pod's `fsGroup` failed.
+    #[error("setting volume ownership of {path} for fsGroup: {source}")]
+    OwnershipFailed {
+        /// The volume's directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the volume failed.
     #[error("writing {path}: {source}")]
     WriteFailed {
@@ -488,6 +497,12 @@ pub async fn setup_volumes(
     src: &dyn ObjectSource,
 ) -> Result<BTreeMap<String, PathBuf>, MountFailed> {
     let mut out = BTreeMap::new();
+    let fs_group = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|sc| sc.fs_group)
+        .and_then(|g| u32::try_from(g).ok());
     for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
         let path = setup_volume(pod, v, volumes_dir, facts, src)
             .await
@@ -495,6 +510,17 @@ pub async fn setup_volumes(
                 volume: v.name.clone(),
                 source,
             })?;
+        if let (Some(gid), Some(writable)) = (fs_group, super::security::fs_group_managed(v)) {
+            super::security::set_volume_ownership(&path, gid, writable).map_err(|e| {
+                MountFailed {
+                    volume: v.name.clone(),
+                    source: VolumeError::OwnershipFailed {
+                        path: path.clone(),
+                        source: e,
+                    },
+                }
+            })?;
+        }
         out.insert(v.name.clone(), path);
     }
     Ok(out)

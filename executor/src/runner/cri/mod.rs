@@ -277,6 +277,11 @@ impl CriRuntime {
 
     /// CRI `ImageStatus`: the image's ID if present.
     pub async fn image_status(&self, image: &str) -> std::result::Result<Option<String>, Status> {
+        Ok(self.image(image).await?.map(|i| i.id))
+    }
+
+    /// CRI `ImageStatus`: the image, if present.
+    async fn image(&self, image: &str) -> std::result::Result<Option<proto::Image>, Status> {
         let t = self.config.request_timeout;
         let req = self.request(
             proto::ImageStatusRequest {
@@ -291,7 +296,22 @@ impl CriRuntime {
         let resp = self
             .timed(t, self.client.image.clone().image_status(req))
             .await?;
-        Ok(resp.image.map(|i| i.id))
+        Ok(resp.image)
+    }
+
+    /// Who an image runs as without `runAsUser`: its numeric uid, or its
+    /// user name when that is not numeric (CRI `Image.uid`, `username`).
+    async fn image_user(&self, image: &str) -> Result<(Option<i64>, String)> {
+        let found = self
+            .image(image)
+            .await
+            .map_err(|s| RuntimeError::ImagePullFailed {
+                image: image.to_string(),
+                reason: image::IMAGE_INSPECT_ERROR,
+                message: image::inspect_message(image, &status_text(&s)),
+            })?
+            .unwrap_or_default();
+        Ok((found.uid.map(|u| u.value), found.username))
     }
 
     /// The kubelet's `EnsureImageExists`: returns the image ID to create the
@@ -697,6 +717,24 @@ impl Runtime for CriRuntime {
                 Some(&record.config),
             )
             .await?;
+        // runAsNonRoot without runAsUser: the image's user decides.
+        let (uid, user) = if spec.run_as_non_root && spec.run_as_user.is_none() {
+            self.image_user(&image_ref).await?
+        } else {
+            (None, String::new())
+        };
+        crate::runner::security::verify_run_as_non_root(
+            spec.run_as_non_root,
+            spec.run_as_user,
+            uid,
+            &user,
+            &crate::runner::security::pod_label(&config.labels),
+            &config.name,
+        )
+        .map_err(|message| RuntimeError::InvalidContainerConfig {
+            container: config.name.clone(),
+            message,
+        })?;
         let log_file = sandbox.log_directory.join(&config.log_path);
         if let Some(parent) = log_file.parent() {
             std::fs::create_dir_all(parent).map_err(|source| RuntimeError::StateFailed {

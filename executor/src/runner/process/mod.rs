@@ -3,7 +3,8 @@
 //! It exists so that `kube-mesos local` works with no container runtime
 //! installed. It runs **without images and without isolation**: a
 //! container's `command` (or, when `command` is empty, its `args` taken as the
-//! command line) is executed on the host, as the executor's user.
+//! command line) is executed on the host, as the executor's user unless its
+//! security context names another.
 //!
 //! Layout: the pod sandbox is `<root>/pods/<uid>/`; each container's state
 //! file is `<sandbox>/containers/<id>.json`; volumes live in
@@ -25,6 +26,9 @@
 //!   relative path `data` (or `$PWD/data`), never as `/data` on the host.
 //! - **Logs**: stdout/stderr are written in the CRI log format with rotation
 //!   (see [`log`]).
+//! - **Users**: `runAsUser`, `runAsGroup`, supplemental groups and
+//!   `fsGroup` are honoured, `runAsNonRoot` is verified, and sandboxes are
+//!   not world-readable ([`identity`]).
 //! - **Re-adoption**: a restarted executor finds containers through their
 //!   state files; live ones (same pid *and* same `/proc` start time) are
 //!   adopted and polled, dead ones without a recorded exit are reported lost.
@@ -38,6 +42,7 @@
 //!   its output is logged as stdout, attach resizes it, and when the
 //!   executor stops the container's session gets the terminal's hangup.
 
+pub mod identity;
 pub mod log;
 pub mod pty;
 pub mod state;
@@ -61,8 +66,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use self::log::{drain_entries, LogRotation, LogWriter, Stream};
 use self::state::{ContainerRecord, RecordedExit};
 use super::runtime::{
-    ContainerConfig, ContainerExit, ContainerStateKind, ContainerStatus, ExecOutput, Result,
-    Runtime, RuntimeError, SandboxConfig, SandboxInfo, StdioRequest, StdioSession, LABEL_POD_UID,
+    ContainerConfig, ContainerExit, ContainerRuntimeSpec, ContainerStateKind, ContainerStatus,
+    ExecOutput, PodRuntimeSpec, Result, Runtime, RuntimeError, SandboxConfig, SandboxInfo,
+    StdioRequest, StdioSession, LABEL_POD_UID,
 };
 
 /// `PATH` added when the resolved env has none (containerd's default for
@@ -489,6 +495,13 @@ impl Runtime for ProcessRuntime {
                 source: Some(source),
             })?;
         }
+        identity::secure_sandbox(&dir, None).map_err(|source| {
+            RuntimeError::PrepareSandboxFailed {
+                pod_uid: config.uid.clone(),
+                message: format!("restrict {}", dir.display()),
+                source: Some(source),
+            }
+        })?;
         Ok(SandboxInfo {
             id: config.uid.clone(),
             pod_uid: config.uid.clone(),
@@ -498,12 +511,38 @@ impl Runtime for ProcessRuntime {
         })
     }
 
+    async fn prepare_pod_with(
+        &self,
+        config: &SandboxConfig,
+        spec: &PodRuntimeSpec,
+    ) -> Result<SandboxInfo> {
+        let sandbox = self.prepare_pod(config).await?;
+        identity::secure_sandbox(&sandbox.dir, Some(spec)).map_err(|source| {
+            RuntimeError::PrepareSandboxFailed {
+                pod_uid: config.uid.clone(),
+                message: format!("give {} to the pod's user", sandbox.dir.display()),
+                source: Some(source),
+            }
+        })?;
+        Ok(sandbox)
+    }
+
     async fn create_and_start(
         &self,
         sandbox: &SandboxInfo,
         config: &ContainerConfig,
     ) -> Result<String> {
-        let argv = command_line(config)?;
+        self.create_and_start_with(sandbox, config, &ContainerRuntimeSpec::default())
+            .await
+    }
+
+    async fn create_and_start_with(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+        spec: &ContainerRuntimeSpec,
+    ) -> Result<String> {
+        let (argv, identity) = identity::command_line(config, spec, command_line(config)?)?;
         let id = format!("{}-{}-{}", sandbox.pod_uid, config.name, config.attempt);
         let working_dir = if config.working_dir.is_empty() {
             sandbox.dir.clone()
@@ -515,7 +554,12 @@ impl Runtime for ProcessRuntime {
                 }
             })?
         };
-        std::fs::create_dir_all(&working_dir).map_err(|e| io_state(&working_dir, e))?;
+        if !working_dir.exists() {
+            std::fs::create_dir_all(&working_dir).map_err(|e| io_state(&working_dir, e))?;
+            if let Some(id) = &identity {
+                identity::give(&working_dir, id).map_err(|e| io_state(&working_dir, e))?;
+            }
+        }
         self.link_mounts(&sandbox.dir, config)?;
 
         let mut envs = config.envs.clone();
