@@ -7,6 +7,8 @@
 //! confined by the Node authorizer. A bootstrap identity whose CSR nobody
 //! approves gets no certificate.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,17 +37,9 @@ async fn cluster() -> Cluster {
     )
     .await
     .unwrap();
-    let admin = client(&api.kubeconfig()).await;
+    let admin = support::kube_client(&api.kubeconfig()).await;
     std::fs::write(dir.path().join("ca.crt"), api.ca_pem()).unwrap();
     Cluster { api, dir, admin }
-}
-
-async fn client(yaml: &str) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(yaml).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(cfg).unwrap()
 }
 
 fn kubectl(c: &Cluster, args: &[&str]) {

@@ -79,6 +79,7 @@ async fn start() -> Server {
             log_dir,
         }),
         runtime,
+        access: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

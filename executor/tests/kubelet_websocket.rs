@@ -133,6 +133,7 @@ async fn start() -> Server {
             log_dir,
         }),
         runtime: runtime.clone(),
+        access: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

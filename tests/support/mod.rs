@@ -789,3 +789,13 @@ pub fn uid_of(pod: &serde_json::Value) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// A kube client from kubeconfig YAML text (tests that talk to a
+/// devcluster API server directly).
+pub async fn kube_client(yaml: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::from_yaml(yaml).expect("kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kube config");
+    kube::Client::try_from(cfg).expect("kube client")
+}

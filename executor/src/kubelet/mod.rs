@@ -10,13 +10,16 @@
 //!   upgrades, served here or proxied to the runtime's stream server;
 //! - `GET /healthz` → 200 `ok`.
 //!
-//! Every request must authenticate ([`auth`]); TLS is [`tls`]; the port is
+//! Every request must authenticate ([`auth`]) and, when the endpoint can
+//! reach the API server, be authorized by it ([`authz`]: TokenReview and
+//! SubjectAccessReview for `nodes/<subresource>`); TLS is [`tls`]; the port is
 //! one the executor owns and could bind ([`listener`]). The server
 //! takes a bound listener and a shutdown future (tests bind port 0), and
 //! knows pods only through [`PodDirectory`], which the executor service
 //! implements over its pod workers.
 
 pub mod auth;
+pub mod authz;
 pub mod listener;
 pub mod logs;
 mod proxy;
@@ -72,6 +75,9 @@ pub struct KubeletState {
     pub pods: Arc<dyn PodDirectory>,
     /// The runtime (log paths, whether a container still runs).
     pub runtime: Arc<dyn Runtime>,
+    /// Who callers are and what they may, asked of the API server
+    /// ([`authz`]); `None`: authentication alone ([`auth`]).
+    pub access: Option<Arc<authz::Access>>,
 }
 
 /// Errors of the server itself.
@@ -130,10 +136,17 @@ pub async fn serve(
                             return;
                         }
                     };
-                    let verified = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                    let certs = tls.get_ref().1.peer_certificates();
+                    let verified = certs.is_some_and(|c| !c.is_empty());
+                    let caller = certs
+                        .and_then(|c| c.first())
+                        .and_then(|c| authz::caller_of_certificate(c));
                     let service = hyper::service::service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, verified, req).await) }
+                        let caller = caller.clone();
+                        async move {
+                            Ok::<_, Infallible>(handle_as(&state, verified, caller.as_ref(), req).await)
+                        }
                     });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
@@ -166,13 +179,22 @@ pub async fn handle<B>(
     verified_cert: bool,
     req: Request<B>,
 ) -> Response<Body> {
+    handle_as(state, verified_cert, None, req).await
+}
+
+/// Handles one request of the caller of a verified client certificate.
+async fn handle_as<B>(
+    state: &KubeletState,
+    verified_cert: bool,
+    certificate: Option<&authz::Caller>,
+    req: Request<B>,
+) -> Response<Body> {
     let authorization = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = auth::authenticate(&state.auth, authorization, verified_cert) {
-        tracing::debug!(path = %req.uri().path(), "kubelet endpoint: unauthenticated request");
-        return text(StatusCode::UNAUTHORIZED, e.to_string());
+    if let Err(refusal) = admit(state, verified_cert, certificate, authorization, &req).await {
+        return refusal;
     }
     let segments = path_segments(req.uri().path());
     let streaming = matches!(
@@ -221,6 +243,51 @@ pub async fn handle<B>(
             r#"{"message": "Missing container name."}"#,
         ),
         _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+    }
+}
+
+/// Authentication, then authorization when the API server is asked
+/// ([`authz`]); the configured static token (`--kubelet-token`) is the
+/// API server's own credential and is not reviewed.
+async fn admit<B>(
+    state: &KubeletState,
+    verified_cert: bool,
+    certificate: Option<&authz::Caller>,
+    authorization: Option<&str>,
+    req: &Request<B>,
+) -> Result<(), Response<Body>> {
+    let path = req.uri().path();
+    let local = auth::authenticate(&state.auth, authorization, verified_cert);
+    let Some(access) = &state.access else {
+        return local.map(drop).map_err(|e| {
+            tracing::debug!(%path, "kubelet endpoint: unauthenticated request");
+            text(StatusCode::UNAUTHORIZED, e.to_string())
+        });
+    };
+    if local == Ok(auth::Authenticated::Token) {
+        return Ok(());
+    }
+    let anonymous = authz::Caller {
+        name: "system:anonymous".into(),
+        uid: String::new(),
+        groups: vec!["system:unauthenticated".into()],
+    };
+    let certificate = certificate.filter(|_| verified_cert && state.auth.client_ca_file.is_some());
+    let bearer = authz::bearer(authorization);
+    let certificate = match (certificate, bearer) {
+        (None, None) if state.auth.anonymous => Some(&anonymous),
+        (c, _) => c,
+    };
+    match access.check(certificate, bearer, req.method(), path).await {
+        authz::Verdict::Allowed(_) => Ok(()),
+        authz::Verdict::Unauthenticated => {
+            tracing::debug!(%path, "kubelet endpoint: unauthenticated request");
+            Err(text(StatusCode::UNAUTHORIZED, "Unauthorized"))
+        }
+        authz::Verdict::Forbidden(why) => {
+            tracing::debug!(%path, %why, "kubelet endpoint: request refused");
+            Err(text(StatusCode::FORBIDDEN, why))
+        }
     }
 }
 

@@ -537,10 +537,17 @@ impl Shell<'_> {
             kubelet::listener::bind_owned_port(config.kubelet_address, &ports)
                 .await
                 .map_err(ServiceError::KubeletBindFailed)?;
+        let reviews = kubelet::authz::ApiReviews {
+            client: self.service.client.clone(),
+        };
         let state = KubeletState {
             auth: config.kubelet_auth.clone(),
             pods: self.directory.clone(),
             runtime: self.service.runtime.clone(),
+            access: Some(Arc::new(kubelet::authz::Access::new(
+                node_name,
+                Box::new(reviews),
+            ))),
         };
         let shutdown = stopped(stop_rx.clone());
         tasks.push(tokio::spawn(async move {
