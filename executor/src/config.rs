@@ -298,8 +298,10 @@ pub struct ExecutorArgs {
     /// Kubelet serving key (PEM).
     #[arg(long, env = "KUBE_MESOS_KUBELET_TLS_KEY_FILE")]
     pub kubelet_tls_key_file: Option<PathBuf>,
-    /// Bearer token accepted by the kubelet endpoint (the API server's
-    /// kubelet client token).
+    /// Static bearer token accepted by the kubelet endpoint without review
+    /// (legacy: set through --executor-env it is a secret in the
+    /// ExecutorInfo; prefer --kubelet-client-ca-file, whose callers and
+    /// tokens the API server reviews).
     #[arg(long, env = "KUBE_MESOS_KUBELET_TOKEN", hide_env_values = true)]
     pub kubelet_token: Option<String>,
     /// CA (PEM) whose client certificates the kubelet endpoint accepts.
