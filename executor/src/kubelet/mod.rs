@@ -14,11 +14,14 @@
 //! one the executor owns and could bind ([`listener`]). The server
 //! takes a bound listener and a shutdown future (tests bind port 0), and
 //! knows pods only through [`PodDirectory`], which the executor service
-//! implements over its pod workers.
+//! implements over its pod workers. A pod another executor generation of
+//! the agent runs is served by forwarding to that executor ([`peer`]), so
+//! the one port the Node advertises answers for every pod.
 
 pub mod auth;
 pub mod listener;
 pub mod logs;
+pub mod peer;
 mod proxy;
 pub mod streaming;
 pub mod tls;
@@ -41,6 +44,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::config::KubeletAuth;
+use crate::node_role::registry::PeerSocket;
 use crate::runner::runtime::{ContainerStateKind, Runtime};
 
 /// Response bodies: whole or streamed.
@@ -61,6 +65,25 @@ pub struct KnownPod {
 pub trait PodDirectory: Send + Sync + 'static {
     /// The pod, if this executor runs it.
     fn find(&self, namespace: &str, name: &str) -> Option<KnownPod>;
+
+    /// The socket of another executor generation of this agent that runs
+    /// the pod, if one does ([`peer`]). Default: none.
+    fn elsewhere(&self, _namespace: &str, _name: &str) -> Option<PeerSocket> {
+        None
+    }
+}
+
+/// Where a request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A client of the kubelet port (the API server), authenticated.
+    Client {
+        /// It presented a client certificate the TLS layer verified.
+        verified_cert: bool,
+    },
+    /// Another executor generation of this agent, over the peer socket:
+    /// trusted, and never forwarded again.
+    Peer,
 }
 
 /// What the endpoint serves from.
@@ -130,18 +153,8 @@ pub async fn serve(
                             return;
                         }
                     };
-                    let verified = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, verified, req).await) }
-                    });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .with_upgrades()
-                        .await
-                    {
-                        tracing::debug!(%peer, error = %e, "kubelet endpoint: connection ended with an error");
-                    }
+                    let verified_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                    serve_connection(tls, state, Origin::Client { verified_cert }).await;
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -152,6 +165,24 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves one HTTP/1 connection (with upgrades) from `origin`.
+async fn serve_connection<IO>(io: IO, state: KubeletState, origin: Origin)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(respond(&state, origin, req).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(error = %e, "kubelet endpoint: connection ended with an error");
+    }
+}
+
 fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
@@ -160,21 +191,53 @@ fn is_transient(e: &std::io::Error) -> bool {
     ) || e.raw_os_error() == Some(24) // EMFILE
 }
 
-/// Handles one request (public for tests that skip TLS).
+/// Handles one request of a client of the kubelet port (public for tests
+/// that skip TLS).
 pub async fn handle<B>(
     state: &KubeletState,
     verified_cert: bool,
     req: Request<B>,
 ) -> Response<Body> {
-    let authorization = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(e) = auth::authenticate(&state.auth, authorization, verified_cert) {
-        tracing::debug!(path = %req.uri().path(), "kubelet endpoint: unauthenticated request");
-        return text(StatusCode::UNAUTHORIZED, e.to_string());
+    respond(state, Origin::Client { verified_cert }, req).await
+}
+
+/// The namespace and name of the pod a request is about.
+fn pod_of(segments: &[String]) -> Option<(&str, &str)> {
+    match segments {
+        [kind, ns, pod, ..]
+            if matches!(
+                kind.as_str(),
+                "containerLogs" | "exec" | "attach" | "portForward"
+            ) =>
+        {
+            Some((ns, pod))
+        }
+        _ => None,
+    }
+}
+
+async fn respond<B>(state: &KubeletState, origin: Origin, req: Request<B>) -> Response<Body> {
+    if let Origin::Client { verified_cert } = origin {
+        let authorization = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = auth::authenticate(&state.auth, authorization, verified_cert) {
+            tracing::debug!(path = %req.uri().path(), "kubelet endpoint: unauthenticated request");
+            return text(StatusCode::UNAUTHORIZED, e.to_string());
+        }
     }
     let segments = path_segments(req.uri().path());
+    if origin != Origin::Peer {
+        if let Some((ns, pod)) = pod_of(&segments) {
+            if state.pods.find(ns, pod).is_none() {
+                if let Some(socket) = state.pods.elsewhere(ns, pod) {
+                    tracing::debug!(namespace = ns, pod, socket = %socket.path().display(), "pod of another executor generation: forwarding");
+                    return peer::forward(&socket, req).await;
+                }
+            }
+        }
+    }
     let streaming = matches!(
         segments.first().map(String::as_str),
         Some("exec" | "attach" | "portForward")
