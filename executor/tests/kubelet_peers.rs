@@ -156,7 +156,7 @@ async fn get_over_socket(socket: &PeerSocket, path: &str) -> (u16, String) {
 #[tokio::test]
 async fn the_pods_of_another_generation_are_served_through_it() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::open(dir.path()).unwrap();
+    let registry = Registry::open(dir.path(), "127.0.0.1").unwrap();
     let (old, old_membership) =
         generation(&registry, dir.path(), "kube-mesos-old", "t-old", &["ua"]);
     let (new, new_membership) =
@@ -238,7 +238,7 @@ async fn the_pods_of_another_generation_are_served_through_it() {
 #[tokio::test]
 async fn a_generation_that_died_is_not_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::open(dir.path()).unwrap();
+    let registry = Registry::open(dir.path(), "127.0.0.1").unwrap();
     let (front, _front_membership) =
         generation(&registry, dir.path(), "kube-mesos-a", "t", &["ua"]);
     // A generation that published its pods and died without cleaning up:
@@ -311,7 +311,7 @@ async fn echo_peer(listener: tokio::net::UnixListener) {
 #[tokio::test]
 async fn an_upgrade_is_spliced_through_to_the_peer() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::open(dir.path()).unwrap();
+    let registry = Registry::open(dir.path(), "127.0.0.1").unwrap();
     let socket = registry.peer_socket(3);
     tokio::spawn(echo_peer(socket.bind().unwrap()));
     // The front: a plain HTTP server whose every request goes to the peer.

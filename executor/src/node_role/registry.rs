@@ -1,6 +1,7 @@
 //! The registry of the executor generations running on this agent, kept
-//! as files under `<root-dir>/executors/` (the directory every generation
-//! of one agent shares, and only they can open: mode 0700).
+//! as files under `<root-dir>/executors/<node name>/` (the directory every
+//! generation of one agent shares, and only they can open: mode 0700; per
+//! node, so agents of one host that share a root dir keep apart).
 //!
 //! - `sequence`: the last start sequence handed out. A starting executor
 //!   takes the next one under the file's lock, so sequences are unique and
@@ -117,16 +118,23 @@ fn sequence_of(file_name: &str, ext: &str) -> Option<u64> {
 }
 
 impl Registry {
-    /// Opens (creating) `<root_dir>/executors`, readable by this user only.
-    pub fn open(root_dir: &Path) -> Result<Registry, RegistryError> {
-        let dir = root_dir.join(REGISTRY_DIR);
+    /// Opens (creating) `<root_dir>/executors/<node>`, readable by this
+    /// user only.
+    pub fn open(root_dir: &Path, node: &str) -> Result<Registry, RegistryError> {
+        let node: String = node
+            .chars()
+            .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+            .collect();
+        let dir = root_dir.join(REGISTRY_DIR).join(node);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
             .map_err(file_error("creating", &dir))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(file_error("restricting", &dir))?;
+        for d in [dir.as_path(), root_dir.join(REGISTRY_DIR).as_path()] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(file_error("restricting", d))?;
+        }
         Ok(Registry { dir })
     }
 
@@ -460,7 +468,7 @@ mod tests {
     #[test]
     fn sequences_grow_with_start_order_and_survive_a_lost_counter() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(dir.path()).unwrap();
+        let registry = Registry::open(dir.path(), "agent-1").unwrap();
         let a = registry.join("kube-mesos-a", 31000).unwrap();
         let b = registry.join("kube-mesos-b", 31001).unwrap();
         assert_eq!((a.sequence(), b.sequence()), (1, 2));
@@ -477,7 +485,7 @@ mod tests {
     #[test]
     fn only_published_live_generations_are_listed_and_the_dead_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(dir.path()).unwrap();
+        let registry = Registry::open(dir.path(), "agent-1").unwrap();
         let a = registry.join("kube-mesos-a", 31000).unwrap();
         let b = registry.join("kube-mesos-b", 31001).unwrap();
         assert!(registry.live().is_empty(), "nothing published yet");
@@ -510,7 +518,7 @@ mod tests {
     #[test]
     fn a_pod_is_located_on_the_newest_other_generation_that_runs_it() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(dir.path()).unwrap();
+        let registry = Registry::open(dir.path(), "agent-1").unwrap();
         let a = registry.join("kube-mesos-a", 31000).unwrap();
         let b = registry.join("kube-mesos-b", 31001).unwrap();
         let c = registry.join("kube-mesos-c", 31002).unwrap();
@@ -529,7 +537,7 @@ mod tests {
     #[test]
     fn the_node_role_lock_is_held_by_one_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(dir.path()).unwrap();
+        let registry = Registry::open(dir.path(), "agent-1").unwrap();
         let held = registry.try_node_role().unwrap().expect("free");
         assert!(registry.try_node_role().unwrap().is_none());
         drop(held);
@@ -540,7 +548,7 @@ mod tests {
     async fn sockets_work_under_paths_longer_than_a_socket_address() {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("d".repeat(60)).join("e".repeat(60));
-        let registry = Registry::open(&deep).unwrap();
+        let registry = Registry::open(&deep, "agent-1").unwrap();
         let socket = registry.peer_socket(42);
         assert!(socket.path().as_os_str().len() > MAX_SOCKET_PATH);
         let listener = socket.bind().unwrap();

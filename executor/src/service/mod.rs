@@ -5,7 +5,9 @@
 //! [`PodWorker`] per task, one status writer per pod
 //! ([`crate::kube::pod_status`]), and, once the agent has said who it is
 //! (SUBSCRIBED), the node role: the kubelet endpoint ([`crate::kubelet`]) on
-//! the executor's port, the Node status and the node Lease.
+//! the executor's port, and the Node status and the node Lease while this
+//! executor is the agent's newest generation ([`crate::node_role`]: after
+//! an upgrade several executors share the agent's Node).
 //!
 //! One loop owns all state and handles one input at a time: Mesos events,
 //! pod status snapshots (forwarded from each worker's `watch`), and
@@ -368,10 +370,11 @@ impl ExecutorService {
 /// generation's peer socket (not yet published: see [`Directory::join`]).
 fn join_generations(
     root_dir: &std::path::Path,
+    node_name: &str,
     executor_id: &str,
     kubelet_port: u16,
 ) -> Result<(Arc<Membership>, tokio::net::UnixListener), RegistryError> {
-    let membership = Registry::open(root_dir)?.join(executor_id, kubelet_port)?;
+    let membership = Registry::open(root_dir, node_name)?.join(executor_id, kubelet_port)?;
     let socket = membership.socket();
     let listener = socket.bind().map_err(|source| RegistryError::FileFailed {
         what: "binding",
@@ -606,7 +609,12 @@ impl Shell<'_> {
             status_interval: config.node_status_interval,
             lease_interval: config.lease_renew_interval,
         };
-        match join_generations(&config.root_dir, &executor.executor_id.value, kubelet_port) {
+        match join_generations(
+            &config.root_dir,
+            node_name,
+            &executor.executor_id.value,
+            kubelet_port,
+        ) {
             Ok((membership, peers)) => {
                 tracing::info!(
                     sequence = membership.sequence(),
