@@ -123,6 +123,17 @@ pub struct FrameworkSpec {
     pub executor_root_per_agent: bool,
 }
 
+impl FrameworkSpec {
+    /// The defaults with further flags `args`.
+    // Built from the defaults, so fields added later keep theirs.
+    #[allow(clippy::field_reassign_with_default)]
+    pub fn with_args(args: &[&str]) -> FrameworkSpec {
+        let mut spec = FrameworkSpec::default();
+        spec.args = args.iter().map(|a| a.to_string()).collect();
+        spec
+    }
+}
+
 /// A whole conformance cluster.
 pub struct Cluster {
     pub flavor: Flavor,

@@ -482,12 +482,11 @@ pub fn upgrade_keeps_one_working_node(flavor: Flavor) {
     let watch = cluster.watch_node(node);
 
     cluster.kill_framework();
-    cluster.set_framework_spec(FrameworkSpec {
-        args: vec![
-            "--executor-env".into(),
-            "KUBE_MESOS_CONFORMANCE_UPGRADE=2".into(),
-        ],
-    });
+    // One more executor setting than before: a new executor ID.
+    cluster.set_framework_spec(FrameworkSpec::with_args(&[
+        "--executor-env",
+        "KUBE_MESOS_CONFORMANCE_UPGRADE=2",
+    ]));
     cluster.start_framework();
     cluster.wait_framework_subscribed();
     cluster.apply(&hello("ub"));
