@@ -3,5 +3,6 @@ pub mod config;
 pub mod kube;
 pub mod kubelet;
 pub mod mesos;
+pub mod node_role;
 pub mod runner;
 pub mod service;

@@ -7,6 +7,7 @@
 //! The text format is small enough to write by hand, which keeps a metrics
 //! crate and its registry machinery out of the dependency graph.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -93,6 +94,7 @@ pub struct CoreCounters {
 #[derive(Debug)]
 pub struct Metrics {
     core: Mutex<CoreCounters>,
+    executor_generations: Mutex<BTreeMap<(String, String), usize>>,
     placement_latency: Mutex<Histogram>,
     leader: AtomicU64,
     subscribed: AtomicU64,
@@ -106,6 +108,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             core: Mutex::new(CoreCounters::default()),
+            executor_generations: Mutex::new(BTreeMap::new()),
             placement_latency: Mutex::new(Histogram::new(PLACEMENT_LATENCY_BUCKETS)),
             leader: AtomicU64::new(0),
             subscribed: AtomicU64::new(0),
@@ -126,6 +129,11 @@ impl Metrics {
     /// The core's counters as last set.
     pub fn core(&self) -> CoreCounters {
         *lock(&self.core)
+    }
+
+    /// Replaces the executor generations per (agent ID, node).
+    pub fn set_executor_generations(&self, generations: BTreeMap<(String, String), usize>) {
+        *lock(&self.executor_generations) = generations;
     }
 
     /// Records a placement latency sample in seconds.
@@ -283,6 +291,19 @@ impl Metrics {
             "Failed Mesos scheduler calls.",
             self.mesos_call_errors.load(Ordering::Relaxed),
         );
+        let name = "kube_mesos_executor_generations";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Executor generations (executor IDs) running this framework's tasks on an agent; above 1 while pods of an older executor configuration still run there.\n# TYPE {name} gauge"
+        );
+        for ((agent, node), n) in lock(&self.executor_generations).iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{agent_id=\"{}\",node=\"{}\"}} {n}",
+                label_value(agent),
+                label_value(node)
+            );
+        }
         let h = lock(&self.placement_latency).clone();
         let name = "kube_mesos_placement_latency_seconds";
         let _ = writeln!(
@@ -304,6 +325,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these plain values
     // half-written in a way that matters for metrics; keep serving them.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A label value escaped for the text format.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
@@ -348,7 +376,17 @@ mod tests {
         });
         m.set_leader(true);
         m.observe_placement_latency(0.3);
+        m.set_executor_generations(BTreeMap::from([
+            (("S1".to_string(), "agent-1".to_string()), 2),
+            (("S2".to_string(), "a\"b".to_string()), 1),
+        ]));
         let text = m.render();
+        assert!(text.contains(
+            "# TYPE kube_mesos_executor_generations gauge\nkube_mesos_executor_generations{agent_id=\"S1\",node=\"agent-1\"} 2\n"
+        ));
+        assert!(
+            text.contains("kube_mesos_executor_generations{agent_id=\"S2\",node=\"a\\\"b\"} 1\n")
+        );
         assert!(text.contains("# TYPE kube_mesos_queue_length gauge\nkube_mesos_queue_length 3\n"));
         assert!(text.contains("kube_mesos_offers_suppressed 1\n"));
         assert!(text.contains("kube_mesos_offers_received_total 7\n"));

@@ -376,6 +376,8 @@ impl Term {
                 performer.perform(action).await;
             }
             self.metrics.set_core(counters(&core.metrics()));
+            self.metrics
+                .set_executor_generations(core.executor_generations());
         };
         // Drain or step down: give the held offers back right away instead of
         // letting them sit until the master rescinds them.

@@ -123,6 +123,17 @@ pub struct FrameworkSpec {
     pub executor_root_per_agent: bool,
 }
 
+impl FrameworkSpec {
+    /// The defaults with further flags `args`.
+    // Built from the defaults, so fields added later keep theirs.
+    #[allow(clippy::field_reassign_with_default)]
+    pub fn with_args(args: &[&str]) -> FrameworkSpec {
+        let mut spec = FrameworkSpec::default();
+        spec.args = args.iter().map(|a| a.to_string()).collect();
+        spec
+    }
+}
+
 /// A whole conformance cluster.
 pub struct Cluster {
     pub flavor: Flavor,
@@ -409,6 +420,42 @@ impl Cluster {
         processes_with_cwd_under(&self.executor_root())
     }
 
+    /// Starts recording every version of Node `name` (a kubectl watch,
+    /// re-established if the server ends it) until [`NodeWatch::stop`].
+    pub fn watch_node(&self, name: &str) -> NodeWatch {
+        NodeWatch::start(&self.kubeconfig, name)
+    }
+
+    /// The framework's Prometheus metrics, from the port its web UI URL
+    /// (`FrameworkInfo.webui_url`) names.
+    pub fn framework_metrics(&self) -> Option<String> {
+        let answer = self.mesos.try_operator("GET_FRAMEWORKS")?;
+        let url = answer["get_frameworks"]["frameworks"]
+            .as_array()?
+            .iter()
+            .find(|f| f["active"].as_bool() == Some(true))?["framework_info"]["webui_url"]
+            .as_str()?
+            .to_string();
+        let port = url::Url::parse(&url).ok()?.port()?;
+        crate::support::http_get(&format!("http://127.0.0.1:{port}"), "/metrics")
+    }
+
+    /// The first port of executor `id`'s `ports` resource (its kubelet
+    /// endpoint), as the master's GET_EXECUTORS lists it.
+    pub fn executor_port(&self, id: &str) -> Option<u64> {
+        let answer = self.mesos.try_operator("GET_EXECUTORS")?;
+        let executor = answer["get_executors"]["executors"]
+            .as_array()?
+            .iter()
+            .find(|e| e["executor_info"]["executor_id"]["value"] == id)?
+            .clone();
+        executor["executor_info"]["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "ports")?["ranges"]["range"][0]["begin"]
+            .as_u64()
+    }
+
     pub fn diagnostics(&self) -> String {
         let fw = self.framework_log_text();
         let lines: Vec<&str> = fw.lines().collect();
@@ -476,4 +523,76 @@ fn rand_suffix() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
         ^ n
+}
+
+/// Every version of one Node a kubectl watch delivered.
+pub struct NodeWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    child: std::sync::Arc<std::sync::Mutex<Option<Child>>>,
+    thread: std::thread::JoinHandle<Vec<Value>>,
+}
+
+impl NodeWatch {
+    fn start(kubeconfig: &Path, name: &str) -> NodeWatch {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let child: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
+        let (kubeconfig, name) = (kubeconfig.to_path_buf(), name.to_string());
+        let (stopping, current) = (stop.clone(), child.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stopping.load(Ordering::SeqCst) {
+                let mut watch = Command::new("kubectl")
+                    .args(["get", "node", &name, "--watch", "-o", "json"])
+                    .env("KUBECONFIG", &kubeconfig)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("kubectl is installed");
+                let stdout = watch.stdout.take().expect("piped");
+                {
+                    // Checked under the lock `stop` kills under: a watch
+                    // started as the stop came is killed here.
+                    let mut slot = current.lock().unwrap_or_else(|p| p.into_inner());
+                    if stopping.load(Ordering::SeqCst) {
+                        let _ = watch.kill();
+                    }
+                    *slot = Some(watch);
+                }
+                for node in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
+                    match node {
+                        Ok(node) => seen.push(node),
+                        Err(_) => break,
+                    }
+                }
+                if let Some(mut watch) = current.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = watch.kill();
+                    let _ = watch.wait();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            seen
+        });
+        NodeWatch {
+            stop,
+            child,
+            thread,
+        }
+    }
+
+    /// Ends the watch; every version seen, oldest first.
+    pub fn stop(self) -> Vec<Value> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(watch) = self
+            .child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            let _ = watch.kill();
+        }
+        self.thread.join().expect("node watch thread")
+    }
 }

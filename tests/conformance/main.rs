@@ -83,3 +83,4 @@ on_both!(
 );
 on_both!(reserved_resources_are_used_first);
 on_both!(suppress_and_revive_as_the_master_sees_them);
+on_both!(upgrade_keeps_one_working_node);

@@ -417,3 +417,168 @@ pub fn suppress_and_revive_as_the_master_sees_them(flavor: Flavor) {
         || cluster.diagnostics(),
     );
 }
+
+/// The executor ID of a v1 `Task`.
+fn executor_of(task: &Value) -> String {
+    task["executor_id"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The kubelet port a Node version advertises.
+fn kubelet_port(node: &Value) -> Option<u64> {
+    node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"].as_u64()
+}
+
+/// Waits until Node `node` advertises kubelet port `port`.
+fn wait_node_port(cluster: &Cluster, node: &str, port: u64) {
+    wait_for(
+        &format!("Node {node} to advertise kubelet port {port}"),
+        crate::cluster::WAIT,
+        || {
+            let (ok, out, _) = cluster.kubectl(&["get", "node", node, "-o", "json"]);
+            let n: Value = serde_json::from_str(&out).ok().filter(|_| ok)?;
+            (kubelet_port(&n) == Some(port)).then_some(())
+        },
+        || cluster.diagnostics(),
+    );
+}
+
+/// `kubectl logs` of `pod` until it shows its greeting.
+fn logs_of(cluster: &Cluster, pod: &str) -> String {
+    wait_for(
+        &format!("kubectl logs {pod}"),
+        crate::cluster::WAIT,
+        || {
+            let (ok, out, _) = cluster.kubectl(&["logs", pod]);
+            (ok && out.contains(&format!("hello from {pod}"))).then_some(out)
+        },
+        || cluster.diagnostics(),
+    )
+}
+
+/// An upgrade as an operator makes one: the framework restarted with one
+/// more `--executor-env` while a pod runs. New pods get a new executor on
+/// the same agent while the old pod stays on the old one; the Node's one
+/// kubelet endpoint moves to the new executor and serves both pods (logs,
+/// and exec into the old pod through the new executor); the framework's
+/// metrics count two executor generations on the agent; and a watch on the
+/// Node throughout sees it Ready, with the same addresses and capacity,
+/// and its kubelet port move once, from the old executor to the new one.
+pub fn upgrade_keeps_one_working_node(flavor: Flavor) {
+    let mut cluster = Cluster::plain(flavor);
+    cluster.wait_framework_subscribed();
+    let node = "127.0.0.1";
+    cluster.apply(&hello("ua"));
+    let ua = cluster.wait_running("ua");
+    let ua_uid = uid_of(&ua);
+    let old_executor = executor_of(&the_task(&cluster, &ua_uid));
+    let old_port = cluster
+        .executor_port(&old_executor)
+        .expect("old executor's port");
+    logs_of(&cluster, "ua");
+    wait_node_port(&cluster, node, old_port);
+    let watch = cluster.watch_node(node);
+
+    cluster.kill_framework();
+    // One more executor setting than before: a new executor ID.
+    cluster.set_framework_spec(FrameworkSpec::with_args(&[
+        "--executor-env",
+        "KUBE_MESOS_CONFORMANCE_UPGRADE=2",
+    ]));
+    cluster.start_framework();
+    cluster.wait_framework_subscribed();
+    cluster.apply(&hello("ub"));
+    let ub_uid = uid_of(&cluster.wait_running("ub"));
+    let new_executor = executor_of(&the_task(&cluster, &ub_uid));
+    assert_ne!(new_executor, old_executor, "a new executor configuration");
+    let new_port = cluster
+        .executor_port(&new_executor)
+        .expect("new executor's port");
+    assert_eq!(
+        cluster.executor_processes().len(),
+        2,
+        "both generations run on the agent\n{}",
+        cluster.diagnostics()
+    );
+
+    // The newest generation takes the Node's kubelet endpoint, and answers
+    // for the old generation's pod as well as its own.
+    wait_node_port(&cluster, node, new_port);
+    for pod in ["ua", "ub"] {
+        let logs = logs_of(&cluster, pod);
+        assert!(logs.starts_with(&format!("hello from {pod}")), "{logs}");
+    }
+    let out = cluster.kubectl_ok(&["exec", "ua", "--", "echo", "through the new executor"]);
+    assert_eq!(out.trim(), "through the new executor");
+
+    let metrics = wait_for(
+        "the framework to count two executor generations",
+        crate::cluster::WAIT,
+        || {
+            let m = cluster.framework_metrics()?;
+            m.lines()
+                .any(|l| l.starts_with("kube_mesos_executor_generations{") && l.ends_with(" 2"))
+                .then_some(m)
+        },
+        || cluster.diagnostics(),
+    );
+    assert!(
+        metrics.contains(&format!("node=\"{node}\"}} 2")),
+        "{metrics}"
+    );
+
+    // The old pod never moved or restarted.
+    let task = the_task(&cluster, &ua_uid);
+    assert_eq!(task["state"], "TASK_RUNNING", "{task:#}");
+    assert_eq!(executor_of(&task), old_executor);
+    let ua_now = cluster.wait_running("ua");
+    assert_eq!(ua_now["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(
+        ua_now["status"]["containerStatuses"][0]["containerID"],
+        ua["status"]["containerStatuses"][0]["containerID"]
+    );
+
+    // The Node, version by version, while all this happened.
+    let versions = watch.stop();
+    assert!(!versions.is_empty(), "the watch saw the Node");
+    let ready = |n: &Value| {
+        n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready")
+            .map(|c| c["status"].clone())
+    };
+    let addresses = |n: &Value| {
+        let mut a: Vec<String> = n["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| format!("{}={}", a["type"], a["address"]))
+            .collect();
+        a.sort();
+        a
+    };
+    let first = &versions[0];
+    for (i, v) in versions.iter().enumerate() {
+        assert_eq!(
+            ready(v),
+            Some(serde_json::json!("True")),
+            "Node version {i} is not Ready: {v:#}"
+        );
+        assert_eq!(addresses(v), addresses(first), "addresses of version {i}");
+        assert_eq!(
+            v["status"]["capacity"], first["status"]["capacity"],
+            "capacity of version {i}"
+        );
+    }
+    let mut ports: Vec<Option<u64>> = versions.iter().map(kubelet_port).collect();
+    ports.dedup();
+    assert_eq!(
+        ports,
+        [Some(old_port), Some(new_port)],
+        "the kubelet port moved once, to the new executor"
+    );
+}

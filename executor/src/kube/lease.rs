@@ -6,7 +6,9 @@
 //! the controller's `maxBackoff`), a conflict re-reads the lease.
 //!
 //! The framework backs off from a lease someone else holds and renews it
-//! only when it goes stale, so while this executor runs it is the holder.
+//! only when it goes stale, so while an executor runs on the agent it is
+//! the holder — one executor at a time, the one holding the node role
+//! ([`crate::node_role`]), under the same holder identity.
 //!
 //! The store is a trait so that the renewal timing is tested on a paused
 //! clock without an API server.

@@ -16,12 +16,15 @@
 //! one the executor owns and could bind ([`listener`]). The server
 //! takes a bound listener and a shutdown future (tests bind port 0), and
 //! knows pods only through [`PodDirectory`], which the executor service
-//! implements over its pod workers.
+//! implements over its pod workers. A pod another executor generation of
+//! the agent runs is served by forwarding to that executor ([`peer`]), so
+//! the one port the Node advertises answers for every pod.
 
 pub mod auth;
 pub mod authz;
 pub mod listener;
 pub mod logs;
+pub mod peer;
 mod proxy;
 pub mod streaming;
 pub mod tls;
@@ -44,6 +47,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::config::KubeletAuth;
+use crate::node_role::registry::PeerSocket;
 use crate::runner::runtime::{ContainerStateKind, Runtime};
 
 /// Response bodies: whole or streamed.
@@ -64,6 +68,27 @@ pub struct KnownPod {
 pub trait PodDirectory: Send + Sync + 'static {
     /// The pod, if this executor runs it.
     fn find(&self, namespace: &str, name: &str) -> Option<KnownPod>;
+
+    /// The socket of another executor generation of this agent that runs
+    /// the pod, if one does ([`peer`]). Default: none.
+    fn elsewhere(&self, _namespace: &str, _name: &str) -> Option<PeerSocket> {
+        None
+    }
+}
+
+/// Where a request comes from.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// A client of the kubelet port (the API server), authenticated.
+    Client {
+        /// It presented a client certificate the TLS layer verified.
+        verified_cert: bool,
+        /// Who that certificate names, for authorization.
+        certificate: Option<Arc<authz::Caller>>,
+    },
+    /// Another executor generation of this agent, over the peer socket:
+    /// trusted, and never forwarded again.
+    Peer,
 }
 
 /// What the endpoint serves from.
@@ -137,24 +162,12 @@ pub async fn serve(
                         }
                     };
                     let certs = tls.get_ref().1.peer_certificates();
-                    let verified = certs.is_some_and(|c| !c.is_empty());
-                    let caller = certs
+                    let verified_cert = certs.is_some_and(|c| !c.is_empty());
+                    let certificate = certs
                         .and_then(|c| c.first())
-                        .and_then(|c| authz::caller_of_certificate(c));
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        let caller = caller.clone();
-                        async move {
-                            Ok::<_, Infallible>(handle_as(&state, verified, caller.as_ref(), req).await)
-                        }
-                    });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .with_upgrades()
-                        .await
-                    {
-                        tracing::debug!(%peer, error = %e, "kubelet endpoint: connection ended with an error");
-                    }
+                        .and_then(|c| authz::caller_of_certificate(c))
+                        .map(Arc::new);
+                    serve_connection(tls, state, Origin::Client { verified_cert, certificate }).await;
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -165,6 +178,25 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves one HTTP/1 connection (with upgrades) from `origin`.
+async fn serve_connection<IO>(io: IO, state: KubeletState, origin: Origin)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        let origin = origin.clone();
+        async move { Ok::<_, Infallible>(respond(&state, origin, req).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(error = %e, "kubelet endpoint: connection ended with an error");
+    }
+}
+
 fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
@@ -173,30 +205,68 @@ fn is_transient(e: &std::io::Error) -> bool {
     ) || e.raw_os_error() == Some(24) // EMFILE
 }
 
-/// Handles one request (public for tests that skip TLS).
+/// Handles one request of a client of the kubelet port (public for tests
+/// that skip TLS).
 pub async fn handle<B>(
     state: &KubeletState,
     verified_cert: bool,
     req: Request<B>,
 ) -> Response<Body> {
-    handle_as(state, verified_cert, None, req).await
+    let origin = Origin::Client {
+        verified_cert,
+        certificate: None,
+    };
+    respond(state, origin, req).await
 }
 
-/// Handles one request of the caller of a verified client certificate.
-async fn handle_as<B>(
-    state: &KubeletState,
-    verified_cert: bool,
-    certificate: Option<&authz::Caller>,
-    req: Request<B>,
-) -> Response<Body> {
-    let authorization = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(refusal) = admit(state, verified_cert, certificate, authorization, &req).await {
-        return refusal;
+/// The namespace and name of the pod a request is about.
+fn pod_of(segments: &[String]) -> Option<(&str, &str)> {
+    match segments {
+        [kind, ns, pod, ..]
+            if matches!(
+                kind.as_str(),
+                "containerLogs" | "exec" | "attach" | "portForward"
+            ) =>
+        {
+            Some((ns, pod))
+        }
+        _ => None,
+    }
+}
+
+async fn respond<B>(state: &KubeletState, origin: Origin, req: Request<B>) -> Response<Body> {
+    if let Origin::Client {
+        verified_cert,
+        certificate,
+    } = &origin
+    {
+        let authorization = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(refusal) = admit(
+            state,
+            *verified_cert,
+            certificate.as_deref(),
+            authorization,
+            &req,
+        )
+        .await
+        {
+            return refusal;
+        }
     }
     let segments = path_segments(req.uri().path());
+    if !matches!(origin, Origin::Peer) {
+        if let Some((ns, pod)) = pod_of(&segments) {
+            if state.pods.find(ns, pod).is_none() {
+                if let Some(socket) = state.pods.elsewhere(ns, pod) {
+                    tracing::debug!(namespace = ns, pod, socket = %socket.path().display(), "pod of another executor generation: forwarding");
+                    return peer::forward(&socket, req).await;
+                }
+            }
+        }
+    }
     let streaming = matches!(
         segments.first().map(String::as_str),
         Some("exec" | "attach" | "portForward")

@@ -5,7 +5,9 @@
 //! [`PodWorker`] per task, one status writer per pod
 //! ([`crate::kube::pod_status`]), and, once the agent has said who it is
 //! (SUBSCRIBED), the node role: the kubelet endpoint ([`crate::kubelet`]) on
-//! the executor's port, the Node status and the node Lease.
+//! the executor's port, and the Node status and the node Lease while this
+//! executor is the agent's newest generation ([`crate::node_role`]: after
+//! an upgrade several executors share the agent's Node).
 //!
 //! One loop owns all state and handles one input at a time: Mesos events,
 //! pod status snapshots (forwarded from each worker's `watch`), and
@@ -38,7 +40,7 @@ pub mod task;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -53,13 +55,16 @@ use self::task::{PodTask, TaskUpdate};
 use crate::config::{ExecutorConfig, KubeCredentials, RuntimeKind};
 use crate::kube::events::ApiEventRecorder;
 use crate::kube::identity::{IssueWait, NodeIdentity};
-use crate::kube::lease::{run_node_lease, ApiLeases};
-use crate::kube::node::{capacity_of, run_node_status, HostFacts, NodeFacts};
+use crate::kube::node::{capacity_of, HostFacts, NodeFacts};
 use crate::kube::objects::ApiObjects;
 use crate::kube::pod_status::{delete_if_terminating, write_statuses, PodRef, WriterEnd};
 use crate::kube::KubeError;
 use crate::kubelet::{self, KnownPod, KubeletState, PodDirectory};
 use crate::mesos::{ExecutorClient, ExecutorEnv, ExecutorEvent};
+use crate::node_role::coordinator::{run_coordinator, NODE_ROLE_TICK};
+use crate::node_role::registry::{Membership, PeerSocket, PodKey, Registry, RegistryError};
+use crate::node_role::writers::NodeWriters;
+use crate::node_role::GenerationHost;
 use crate::runner::pod::machine::Stage;
 use crate::runner::pod::worker::{PodReport, PodWorker, WorkerConfig};
 use crate::runner::runtime::Runtime;
@@ -111,13 +116,71 @@ pub enum ServiceError {
 /// A pod as the directory keeps it: the pod, its snapshots, its log dir.
 type DirectoryEntry = (Arc<core::Pod>, watch::Receiver<PodReport>, PathBuf);
 
-/// Pods by namespace and name, for the kubelet endpoint.
+/// Pods by namespace and name, for the kubelet endpoint; published in the
+/// executor registry once this generation joined it, so the other
+/// generations of the agent can forward requests for them here.
 #[derive(Default)]
 struct Directory {
     pods: Mutex<HashMap<(String, String), DirectoryEntry>>,
+    membership: OnceLock<Arc<Membership>>,
+}
+
+impl Directory {
+    /// Publishes the pods from now on in `membership`.
+    fn join(&self, membership: Arc<Membership>) {
+        let membership = self.membership.get_or_init(|| membership);
+        if let Err(e) = membership.publish() {
+            tracing::warn!(error = %e, "publishing this executor in the registry failed");
+        }
+        self.publish();
+    }
+
+    fn insert(&self, key: (String, String), entry: DirectoryEntry) {
+        self.pods
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, entry);
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let Some(membership) = self.membership.get() else {
+            return;
+        };
+        let pods = self
+            .pods
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((namespace, name), (pod, _, _))| PodKey {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                uid: pod.metadata.uid.clone().unwrap_or_default(),
+            })
+            .collect();
+        if let Err(e) = membership.set_pods(pods) {
+            tracing::warn!(error = %e, "publishing this executor's pods in the registry failed; other generations cannot forward requests for them");
+        }
+    }
+
+    /// Tells the other generations this one is draining.
+    fn draining(&self) {
+        if let Some(membership) = self.membership.get() {
+            if let Err(e) = membership.set_draining() {
+                tracing::warn!(error = %e, "publishing that this executor drains failed");
+            }
+        }
+    }
 }
 
 impl PodDirectory for Directory {
+    fn elsewhere(&self, namespace: &str, name: &str) -> Option<PeerSocket> {
+        let membership = self.membership.get()?;
+        membership
+            .registry()
+            .locate(namespace, name, membership.sequence())
+    }
+
     fn find(&self, namespace: &str, name: &str) -> Option<KnownPod> {
         let pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
         let (pod, reports, log_dir) = pods.get(&(namespace.to_string(), name.to_string()))?;
@@ -321,6 +384,24 @@ impl ExecutorService {
         shell.finish().await;
         end
     }
+}
+
+/// Joins the executor registry under `root_dir` and binds this
+/// generation's peer socket (not yet published: see [`Directory::join`]).
+fn join_generations(
+    root_dir: &std::path::Path,
+    node_name: &str,
+    executor_id: &str,
+    kubelet_port: u16,
+) -> Result<(Arc<Membership>, tokio::net::UnixListener), RegistryError> {
+    let membership = Registry::open(root_dir, node_name)?.join(executor_id, kubelet_port)?;
+    let socket = membership.socket();
+    let listener = socket.bind().map_err(|source| RegistryError::FileFailed {
+        what: "binding",
+        path: socket.path(),
+        source,
+    })?;
+    Ok((Arc::new(membership), listener))
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
@@ -550,8 +631,9 @@ impl Shell<'_> {
             ))),
         };
         let shutdown = stopped(stop_rx.clone());
+        let tls_state = state.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = kubelet::serve(listener, tls, state, shutdown).await {
+            if let Err(e) = kubelet::serve(listener, tls, tls_state, shutdown).await {
                 tracing::error!(error = %e, "kubelet endpoint failed");
             }
         }));
@@ -559,38 +641,53 @@ impl Shell<'_> {
             port = kubelet_port,
             "kubelet endpoint serving /containerLogs over HTTPS"
         );
-        let facts = NodeFacts {
-            node_name: node_name.to_string(),
-            hostname: agent.hostname.clone(),
-            internal_ip: node_ip.map(|i| i.to_string()),
-            resources: agent.resources.clone(),
-            kubelet_port,
-            container_runtime_version: self.service.runtime_version.clone(),
-            host: HostFacts::read(),
+        let writers = NodeWriters {
+            client: self.service.client.clone(),
+            facts: NodeFacts {
+                node_name: node_name.to_string(),
+                hostname: agent.hostname.clone(),
+                internal_ip: node_ip.map(|i| i.to_string()),
+                resources: agent.resources.clone(),
+                kubelet_port,
+                container_runtime_version: self.service.runtime_version.clone(),
+                host: HostFacts::read(),
+            },
+            status_interval: config.node_status_interval,
+            lease_interval: config.lease_renew_interval,
         };
-        let client = self.service.client.clone();
-        let interval = config.node_status_interval;
-        let shutdown = stopped(stop_rx.clone());
-        tasks.push(tokio::spawn(run_node_status(
-            client.clone(),
-            facts,
-            interval,
-            shutdown,
-        )));
-        let lease_interval = config.lease_renew_interval;
-        let node = node_name.to_string();
-        let shutdown = stopped(stop_rx);
-        tasks.push(tokio::spawn(async move {
-            let nodes: kube::Api<core::Node> = kube::Api::all(client.clone());
-            let uid = nodes
-                .get_opt(&node)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|n| n.metadata.uid);
-            let store = ApiLeases::new(client);
-            run_node_lease(&store, &node, uid.as_deref(), lease_interval, shutdown).await;
-        }));
+        match join_generations(
+            &config.root_dir,
+            node_name,
+            &executor.executor_id.value,
+            kubelet_port,
+        ) {
+            Ok((membership, peers)) => {
+                tracing::info!(
+                    sequence = membership.sequence(),
+                    registry = %membership.registry().dir().display(),
+                    "executor generation registered; the newest generation writes the Node status and Lease"
+                );
+                tasks.push(tokio::spawn(kubelet::peer::serve_peers(
+                    peers,
+                    state,
+                    stopped(stop_rx.clone()),
+                )));
+                self.directory.join(membership.clone());
+                let host = GenerationHost::new(membership, writers);
+                let shutdown = stopped(stop_rx);
+                tasks.push(tokio::spawn(async move {
+                    run_coordinator(host, NODE_ROLE_TICK, shutdown).await;
+                }));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the executor registry under the root dir cannot be used: this executor writes the Node status and Lease on its own, and pods of other executor generations of this agent are not reachable through its kubelet endpoint");
+                let running = writers.start();
+                tasks.push(tokio::spawn(async move {
+                    stopped(stop_rx).await;
+                    running.stop().await;
+                }));
+            }
+        }
         self.node_role = Some(NodeRole { stop, tasks });
         Ok(())
     }
@@ -682,14 +779,10 @@ impl Shell<'_> {
         let worker = PodWorker::spawn(pod.clone(), worker_config);
         let reports = worker.subscribe();
         let pod = Arc::new(pod);
-        self.directory
-            .pods
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                (pod_ref.namespace.clone(), pod_ref.name.clone()),
-                (pod.clone(), reports.clone(), log_dir.clone()),
-            );
+        self.directory.insert(
+            (pod_ref.namespace.clone(), pod_ref.name.clone()),
+            (pod.clone(), reports.clone(), log_dir.clone()),
+        );
         // Forward snapshots into the loop.
         let tx = self.tx.clone();
         let mut forward = reports.clone();
@@ -869,6 +962,7 @@ impl Shell<'_> {
             .saturating_sub(window / 5)
             .max(Duration::from_millis(500));
         self.draining = Some(tokio::time::Instant::now() + window);
+        self.directory.draining();
         for (task_id, r) in &mut self.tasks {
             let _ = r.task.on_kill();
             if let Some(w) = &r.worker {

@@ -23,7 +23,7 @@
 //! before `unreachable_timeout`; the task-state policy is
 //! [`crate::task_status`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
@@ -416,6 +416,35 @@ impl SchedulerCore {
             .filter(|e| matches!(&e.state, PodState::Task(t) if t.waiting.is_some()))
             .count();
         m
+    }
+
+    /// Executor generations per agent: how many executor IDs run this
+    /// framework's live tasks there, by (agent ID, node name). More than one
+    /// while pods of an older executor configuration still run on the agent
+    /// after an upgrade; agents without live tasks are left out.
+    pub fn executor_generations(&self) -> BTreeMap<(String, String), usize> {
+        let mut ids: BTreeMap<(String, String), BTreeSet<&str>> = BTreeMap::new();
+        for entry in self.pods.values() {
+            let PodState::Task(track) = &entry.state else {
+                continue;
+            };
+            let (Some(agent), Some(executor)) = (&track.agent_id, &track.executor_id) else {
+                continue;
+            };
+            if !track.is_live() {
+                continue;
+            }
+            let node = entry
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
+            ids.entry((agent.value.clone(), node))
+                .or_default()
+                .insert(executor.value.as_str());
+        }
+        ids.into_iter().map(|(k, v)| (k, v.len())).collect()
     }
 
     /// Placement latencies (pod queued → launched) observed since the last
