@@ -8,8 +8,11 @@
 //! the API server and the executor's kubelet endpoint, a crashing container
 //! in CrashLoopBackOff with growing restarts, deletion through preStop and
 //! grace with TASK_KILLING/TASK_KILLED and the pod object removed, and an
-//! executor killed with SIGKILL whose successor re-adopts the pod without a
-//! false failure.
+//! executor killed with SIGKILL: the agent destroys its container (the
+//! process runtime's pod processes with it) and fails its tasks, and the
+//! relaunched task's new executor restarts the lost container.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -520,14 +523,29 @@ async fn executor_runs_pods_like_a_kubelet() {
     );
     assert!(!master.states(&crash_id).contains(&TaskState::TaskFailed));
 
-    // 4. The executor dies (SIGKILL); a new one re-adopts the running pod.
+    // 4. The executor dies (SIGKILL). The agent destroys its container as
+    // Mesos' POSIX launcher does, and the process runtime's pod processes
+    // with it; the agent fails the executor's tasks. The relaunched task's
+    // new executor finds the container lost and restarts it.
     let pids = executor_pids();
     assert_eq!(pids.len(), 1, "one executor process: {pids:?}");
+    let shells_before = pod_processes(&dir, &web_id);
+    assert!(!shells_before.is_empty(), "web's shell runs");
     nix_kill(pids[0]);
-    // The agent reports the executor's tasks lost; the framework relaunches.
-    eventually("executor gone", 30, || {
-        executor_pids().is_empty().then_some(())
+    eventually("TASK_FAILED for web from the agent", 30, || {
+        master
+            .states(&web_id)
+            .contains(&TaskState::TaskFailed)
+            .then_some(())
     })
+    .await;
+    assert!(executor_pids().is_empty(), "the executor is gone");
+    // Killed before the agent reported the task (zombies aside).
+    eventually(
+        "the pod's processes killed with the executor's container",
+        10,
+        || pod_processes(&dir, &web_id).is_empty().then_some(()),
+    )
     .await;
     let before = master.states(&web_id).len();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -543,11 +561,16 @@ async fn executor_runs_pods_like_a_kubelet() {
             .then_some(())
     })
     .await;
-    let row = kubectl.wide("web");
-    assert_eq!(
-        (row[1].as_str(), row[2].as_str(), row[3].as_str()),
-        ("1/1", "Running", "0"),
-        "re-adopted, not restarted: {row:?}"
+    let row = eventually("web restarted once", 30, || {
+        let row = kubectl.wide("web");
+        (row[1] == "1/1" && row[2] == "Running" && row[3] == "1").then_some(row)
+    })
+    .await;
+    assert!(
+        pod_processes(&dir, &web_id)
+            .iter()
+            .all(|p| !shells_before.contains(p)),
+        "a new process runs: {row:?}"
     );
     // kubectl exec reaches the re-adopted container through the new
     // executor; attach is refused with the reason (the container's stdio
@@ -620,6 +643,13 @@ async fn executor_runs_pods_like_a_kubelet() {
     })
     .await;
     cluster.stop().await;
+}
+
+/// The processes running in the process-runtime sandbox of the pod whose
+/// task is `task_id` (`pod.<uid>`), found by their working directory.
+fn pod_processes(dir: &Path, task_id: &str) -> Vec<u32> {
+    let uid = task_id.trim_start_matches("pod.");
+    support::processes_with_cwd_under(&dir.join("root/process/pods").join(uid))
 }
 
 fn nix_kill(pid: i32) {

@@ -73,10 +73,7 @@ macro_rules! on_both {
 on_both!(pod_runs_logs_and_is_killed);
 on_both!(framework_restart_keeps_its_id_and_tasks);
 on_both!(framework_authenticates_with_its_secret);
-on_both!(
-    executor_killed_fails_its_tasks_from_the_agent,
-    devcluster: "issue 19: the devcluster agent does not destroy an exited executor's process tree"
-);
+on_both!(executor_killed_fails_its_tasks_from_the_agent);
 on_both!(mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"));
 on_both!(
     mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log")

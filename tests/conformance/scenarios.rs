@@ -250,6 +250,7 @@ pub fn executor_killed_fails_its_tasks_from_the_agent(flavor: Flavor) {
         .unwrap_or_default();
     assert_eq!(last["source"], "SOURCE_AGENT", "{task:#}");
     assert_eq!(last["reason"], "REASON_EXECUTOR_TERMINATED", "{task:#}");
+    assert_eq!(last["message"], "Executor terminated", "{task:#}");
     wait_for(
         "the killed executor's pod processes to be gone",
         crate::cluster::WAIT,

@@ -24,12 +24,12 @@ use kube_mesos_proto::v1::{
     FrameworkId, FrameworkInfo, KillPolicy, Task, TaskGroupInfo, TaskId, TaskInfo, TaskState,
     TaskStatus,
 };
-use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::checkpoint;
 use super::config::{from_duration_info, mesos_duration, AgentConfig};
+use super::killtree;
 use super::launcher;
 use super::state_view::{AgentSnapshot, ExecutorSnapshot, FrameworkSnapshot};
 use super::status_update::{is_terminal, Action, Received, StatusUpdateManager, StreamKey};
@@ -109,8 +109,6 @@ pub enum Input {
     ReregistrationTimeout,
     /// The shutdown grace period elapsed.
     ShutdownTimeout { key: ExecKey, container: String },
-    /// SIGTERM was not enough.
-    KillEscalation { key: ExecKey, container: String },
     /// A status update retry timer fired.
     StatusRetry { key: StreamKey, uuid: Vec<u8> },
     /// An executor's event stream was closed by the executor.
@@ -370,13 +368,6 @@ impl Core {
             Input::ShutdownTimeout { key, container } => {
                 if self.is_current(&key, &container) {
                     self.destroy(&key);
-                }
-            }
-            Input::KillEscalation { key, container } => {
-                if self.is_current(&key, &container) {
-                    if let Some(pid) = self.executor(&key).and_then(|e| e.pid) {
-                        launcher::signal_group(pid, Signal::SIGKILL);
-                    }
                 }
             }
             Input::StatusRetry { key, uuid } => {
@@ -791,6 +782,10 @@ impl Core {
                 use std::os::unix::process::ExitStatusExt;
                 s.into_raw()
             });
+            // The containerizer destroys the container before the agent
+            // learns of the termination: what the executor left running in
+            // its session dies with it.
+            let _ = tokio::task::spawn_blocking(move || killtree::destroy(pid)).await;
             let _ = tx.send(Input::Exited {
                 key,
                 container,
@@ -806,6 +801,7 @@ impl Core {
             while launcher::is_alive(pid) {
                 tokio::time::sleep(poll).await;
             }
+            let _ = tokio::task::spawn_blocking(move || killtree::destroy(pid)).await;
             let _ = tx.send(Input::Exited {
                 key,
                 container,
@@ -889,7 +885,9 @@ impl Core {
         }
     }
 
-    /// Kills the executor's process group: SIGTERM, SIGKILL a little later.
+    /// Destroys the executor's container, as the POSIX launcher does:
+    /// SIGKILL to its process tree, groups and sessions ([`killtree`]). Its
+    /// exit then arrives as [`Input::Exited`].
     fn destroy(&mut self, key: &ExecKey) {
         let Some(ex) = self.executor_mut(key) else {
             return;
@@ -897,16 +895,10 @@ impl Core {
         if ex.state != ExecState::Terminated {
             ex.state = ExecState::Terminating;
         }
-        let container = ex.container.clone();
         if let Some(pid) = ex.pid {
-            launcher::signal_group(pid, Signal::SIGTERM);
-            self.after(
-                launcher::KILL_ESCALATION,
-                Input::KillEscalation {
-                    key: key.clone(),
-                    container,
-                },
-            );
+            self.helpers.spawn_blocking(move || {
+                killtree::destroy(pid);
+            });
         }
     }
 
@@ -1590,6 +1582,11 @@ impl Core {
             self.frameworks.insert(fw_id.value.clone(), fw);
         }
         for key in dead {
+            // Recovered dead: its container is destroyed (what is left of
+            // its session) before its tasks are reported.
+            if let Some(pid) = self.executor(&key).and_then(|e| e.pid) {
+                killtree::destroy(pid);
+            }
             self.executor_terminated(&key, None);
         }
         let any_alive = !alive.is_empty();

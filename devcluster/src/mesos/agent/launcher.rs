@@ -1,21 +1,19 @@
 //! Starting and stopping custom executors as real processes.
 //!
-//! The real agent's POSIX launcher forks the executor into its own session
-//! so that it outlives the agent (that is what makes agent restarts
-//! recoverable). We do the same with a new process group: a Ctrl-C or a
-//! crash of the devcluster process does not take the executors down, and a
-//! kill reaches the executor and all its children. The environment is the
-//! one `Slave::executorEnvironment` builds (apache/mesos `src/slave/slave.cpp`)
-//! and that the executor library reads (`src/executor/executor.cpp`).
+//! The real agent's POSIX launcher forks the executor as the leader of a
+//! new session and process group, so that it outlives the agent (that is
+//! what makes agent restarts recoverable) and so that destroying the
+//! container finds everything it started ([`super::killtree`]). We do the
+//! same: a Ctrl-C or a crash of the devcluster process does not take the
+//! executors down. The environment is the one `Slave::executorEnvironment`
+//! builds (apache/mesos `src/slave/slave.cpp`) and that the executor library
+//! reads (`src/executor/executor.cpp`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use kube_mesos_proto::v1::{CommandInfo, ExecutorInfo, FrameworkInfo};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 
 use super::config::{mesos_duration, AgentConfig};
 use super::fetcher::{fetch_all, FetchError};
@@ -134,7 +132,8 @@ pub fn executor_environment(
 }
 
 /// Creates the sandbox, fetches the URIs and spawns the command with its
-/// output in the sandbox's `stdout` and `stderr`, in a new process group.
+/// output in the sandbox's `stdout` and `stderr`, as the leader of a new
+/// session (and so of a new process group), as the POSIX launcher does.
 pub async fn launch(
     command: &CommandInfo,
     env: &[(String, String)],
@@ -178,19 +177,16 @@ pub async fn launch(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
-        .process_group(0)
         .kill_on_drop(false);
-    cmd.spawn().map_err(LaunchError::SpawnFailed)
-}
-
-/// Sends `signal` to the executor's process group (its pid is the group id).
-pub fn signal_group(pid: u32, signal: Signal) {
-    let Ok(raw) = i32::try_from(pid) else {
-        return;
-    };
-    if let Err(err) = killpg(Pid::from_raw(raw), signal) {
-        tracing::debug!(pid, ?signal, %err, "signalling executor process group failed");
+    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
     }
+    cmd.spawn().map_err(LaunchError::SpawnFailed)
 }
 
 /// Whether a process we did not spawn in this incarnation is still alive
@@ -207,9 +203,6 @@ pub fn is_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
-
-/// How long after SIGTERM the group gets SIGKILL when it is destroyed.
-pub const KILL_ESCALATION: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

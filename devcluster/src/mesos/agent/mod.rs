@@ -14,8 +14,10 @@
 //! state and handles one input at a time; [`status_update`] is the pure
 //! status update manager; [`http`] the executor API, [`endpoints`] the
 //! read-only `/state` rendered by [`state_view`]; [`launcher`] and
-//! [`fetcher`] start executors; [`checkpoint`] persists; [`simulated`] runs
-//! thousands of process-less agents for scale tests.
+//! [`fetcher`] start executors, [`killtree`] destroys their containers
+//! (the executor's process tree, groups and sessions, as Mesos' POSIX
+//! launcher); [`checkpoint`] persists; [`simulated`] runs thousands of
+//! process-less agents for scale tests.
 
 pub mod checkpoint;
 pub mod config;
@@ -24,6 +26,7 @@ pub mod endpoints;
 pub mod error;
 pub mod fetcher;
 pub mod http;
+pub mod killtree;
 pub mod launcher;
 pub mod resources;
 pub mod simulated;
