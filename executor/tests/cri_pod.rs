@@ -48,6 +48,7 @@ fn worker_config(cd: &Containerd, rt: Arc<CriRuntime>) -> WorkerConfig {
         log_root: cd.dir().join("logs"),
         cluster_dns: None,
         events: Arc::new(kube_mesos_executor::runner::events::NoEvents),
+        lost_with_executor: None,
     }
 }
 

@@ -12,6 +12,10 @@ use kube_mesos_executor::runner::pod::worker::{PodReport, PodWorker, WorkerConfi
 use kube_mesos_executor::runner::process::{ProcessConfig, ProcessRuntime};
 use serde_json::json;
 
+#[path = "support/worker.rs"]
+mod worker;
+use worker::until;
+
 fn config(root: &std::path::Path) -> WorkerConfig {
     let mut objects = StaticObjects::default();
     objects.config_maps.insert(
@@ -27,6 +31,7 @@ fn config(root: &std::path::Path) -> WorkerConfig {
         log_root: root.join("logs"),
         cluster_dns: None,
         events: Arc::new(kube_mesos_executor::runner::events::NoEvents),
+        lost_with_executor: None,
     }
 }
 
@@ -42,15 +47,6 @@ async fn finish(w: PodWorker) -> PodReport {
     tokio::time::timeout(Duration::from_secs(30), w.wait())
         .await
         .expect("pod did not finish in time")
-}
-
-async fn until(w: &PodWorker, what: &str, f: impl Fn(&PodReport) -> bool) -> PodReport {
-    let mut rx = w.subscribe();
-    let r = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|r| f(r)))
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-        .expect("worker alive");
-    r.clone()
 }
 
 fn app_status(r: &PodReport) -> &core::ContainerStatus {

@@ -171,6 +171,7 @@ fn config(rt: Arc<Fake>) -> WorkerConfig {
         log_root: PathBuf::from("/nonexistent/logs"),
         cluster_dns: None,
         events: Arc::new(kube_mesos_executor::runner::events::NoEvents),
+        lost_with_executor: None,
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1 as core;
 use kube_mesos_executor::runner::env::StaticObjects;
-use kube_mesos_executor::runner::events::{EventRecorder, EventType, PodEvent};
+use kube_mesos_executor::runner::events::EventType;
 use kube_mesos_executor::runner::pod::worker::{PodReport, PodWorker, WorkerConfig};
 use kube_mesos_executor::runner::runtime::{
     ContainerConfig, ContainerExit, ContainerRuntimeSpec, ContainerStateKind, ContainerStatus,
@@ -21,6 +21,10 @@ use kube_mesos_executor::runner::runtime::{
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+#[path = "support/worker.rs"]
+mod worker;
+use worker::Events;
 
 /// What a start does: fail with an error, or run until stopped.
 type Script = Box<dyn Fn() -> Option<RuntimeError> + Send + Sync>;
@@ -156,26 +160,6 @@ impl Runtime for FakeRt {
     }
     async fn list_containers(&self, _: &str) -> Result<Vec<ContainerStatus>> {
         Ok(Vec::new())
-    }
-}
-
-#[derive(Default)]
-struct Events(Mutex<Vec<PodEvent>>);
-
-impl EventRecorder for Events {
-    fn record(&self, _: &core::Pod, event: PodEvent) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl Events {
-    fn messages(&self) -> Vec<(String, String)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| (e.reason.to_string(), e.message.clone()))
-            .collect()
     }
 }
 

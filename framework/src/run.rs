@@ -638,11 +638,28 @@ impl Performer {
                 pod,
                 reason,
                 message,
+                last_known,
             } => {
-                if let Err(error) = self.pods.fail(&pod, &reason, &message).await {
+                let now = jiff::Timestamp::now();
+                if let Err(error) = self
+                    .pods
+                    .fail(&pod, &reason, &message, &last_known, now)
+                    .await
+                {
                     self.metrics.kube_error();
                     tracing::warn!(%error, "failing pod failed");
                 }
+                return;
+            }
+            Action::SetPodTask { pod, annotations } => {
+                let pods = self.pods.clone();
+                let metrics = self.metrics.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = pods.annotate(&pod, &annotations).await {
+                        metrics.kube_error();
+                        tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), %error, "recording the pod's new task in its annotations failed");
+                    }
+                });
                 return;
             }
             Action::SetPodCondition {

@@ -16,7 +16,7 @@
 //! | UNKNOWN | master | the master has no knowledge of the task; it may or may not run (master failover before the agent re-registered) | **waiting**: phase kept, condition and event `NodeUnknown` |
 //! | FINISHED, FAILED, KILLED | executor | the executor reported it (and wrote the pod) | nothing to write |
 //! | KILLED | master/agent | killed before the executor had it | launch failed, retryable |
-//! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...) | retryable if the pod never ran, else failed `ExecutorLost` |
+//! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...) | `ExecutorLost`: relaunched on its agent as the pod's next task (the new executor takes over what survived), failed at the relaunch deadline |
 //! | ERROR | any | the task was invalid (e.g. stale offer) | retryable, `LaunchFailed` |
 //! | DROPPED | any | never launched (`REASON_INVALID_OFFERS`, agent gone during launch) | retryable, `LaunchFailed` |
 //! | GONE | master | the agent is registered and does not have the task | **lost** |
@@ -29,16 +29,19 @@
 //! replaces it), or relaunched on its node if it never ran
 //! ([`lost_pod_fate`]).
 //! "Retryable" means: a bound pod that never ran is relaunched on the same
-//! agent (its `nodeName` is final) until a deadline.
+//! agent (its `nodeName` is final) until a deadline. A pod whose executor
+//! died is relaunched that way whether it ran or not, and so is a failed
+//! relaunch (`docs/task-states.md`, "When the executor dies").
 
+use kube_mesos_node::relaunch::Reason;
 use kube_mesos_proto::v1::{task_status, TaskState, TaskStatus};
 
 /// Pod `status.reason` when the agent (node) is lost.
-pub const REASON_NODE_LOST: &str = "NodeLost";
+pub const REASON_NODE_LOST: &str = Reason::NodeLost.as_str();
 /// Pod `status.reason` when the executor (our kubelet) died under the pod.
-pub const REASON_EXECUTOR_LOST: &str = "ExecutorLost";
+pub const REASON_EXECUTOR_LOST: &str = Reason::ExecutorLost.as_str();
 /// Pod `status.reason` when the task could not be launched.
-pub const REASON_LAUNCH_FAILED: &str = "LaunchFailed";
+pub const REASON_LAUNCH_FAILED: &str = Reason::LaunchFailed.as_str();
 
 /// Pod condition type the framework owns: whether Mesos can vouch for the
 /// pod's task. `False` while the pod waits on an unreachable or unknown

@@ -345,12 +345,12 @@ fn acknowledge_comes_after_the_handling_and_only_with_a_uuid() {
     ))));
     assert_eq!(kinds(&a), vec!["Acknowledge"]);
 
-    // Lost after running, reported by the master: the pod is failed first,
-    // then the update acknowledged.
+    // Killed after running by the agent, not the executor: the pod is
+    // failed first, then the update acknowledged.
     let a = h.feed(Input::TaskUpdate(Box::new(status(
         "pod.uid-web",
         "a1",
-        TaskState::TaskFailed,
+        TaskState::TaskKilled,
         task_status::Source::Agent,
         Some(b"fedcba9876543210"),
     ))));
@@ -358,7 +358,7 @@ fn acknowledge_comes_after_the_handling_and_only_with_a_uuid() {
     let Action::FailPod { reason, .. } = &a[0] else {
         unreachable!()
     };
-    assert_eq!(reason, "ExecutorLost");
+    assert_eq!(reason, "LaunchFailed");
 
     // A master-generated update (no uuid) is not acknowledged.
     let a = h.feed(Input::TaskUpdate(Box::new(status(
@@ -597,9 +597,22 @@ fn a_failed_launch_is_relaunched_on_the_same_agent() {
     let a = h.tick_at(15.0);
     let tasks = launched_tasks(&a);
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].task_id.value, "pod.uid-web");
+    assert_eq!(
+        tasks[0].task_id.value, "pod.uid-web.1",
+        "a new task ID: the next generation"
+    );
     assert_eq!(tasks[0].agent_id.value, "a1");
+    assert_eq!(
+        label(&tasks[0], kube_mesos_node::relaunch::LABEL_REASON),
+        Some("LaunchFailed")
+    );
     assert!(!kinds(&a).contains(&"Bind"), "already bound: {a:?}");
+    let Some(Action::SetPodTask { annotations, .. }) =
+        a.iter().find(|a| matches!(a, Action::SetPodTask { .. }))
+    else {
+        panic!("the new task is recorded on the pod: {a:?}");
+    };
+    assert_eq!(annotations[ANNOTATION_TASK_ID], "pod.uid-web.1");
 }
 
 #[test]
@@ -1037,19 +1050,6 @@ fn orphan_task_kills_are_remembered_until_answered() {
 
 /// TASK_FAILED from the agent: the executor exited (exit 1) before the
 /// task ran, as a real Mesos agent reports it.
-fn executor_terminated(task: &str, agent: &str) -> Input {
-    let mut update = status(
-        task,
-        agent,
-        TaskState::TaskFailed,
-        task_status::Source::Agent,
-        Some(b"uuid"),
-    );
-    update.reason = Some(task_status::Reason::ExecutorTerminated as i32);
-    update.message = Some("Executor terminated".into());
-    Input::TaskUpdate(Box::new(update))
-}
-
 fn back_off_messages(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
@@ -1088,10 +1088,15 @@ fn relaunches_after_executor_failures_back_off_exponentially() {
     h.feed(bound_ok("uid-web"));
     let mut now = 1.0;
     let mut launches = vec![now];
-    for pause in [10.0, 20.0, 40.0, 80.0] {
+    // Each relaunch is a new task: pod.uid-web, then pod.uid-web.1, ...
+    let task = |generation: u32| match generation {
+        0 => "pod.uid-web".to_owned(),
+        g => format!("pod.uid-web.{g}"),
+    };
+    for (generation, pause) in [10.0, 20.0, 40.0, 80.0].into_iter().enumerate() {
         now += 2.0;
         h.at(now);
-        let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+        let a = h.feed(executor_terminated(&task(generation as u32), "a1"));
         h.feed(Input::ExecutorFailure {
             agent_id: AgentId { value: "a1".into() },
             executor_id: h.core.executor_id().clone(),
@@ -1117,7 +1122,9 @@ fn relaunches_after_executor_failures_back_off_exponentially() {
         assert!(kinds(&h.tick_at(now + pause)).contains(&"Revive"));
         now += pause;
         let a = offer_and_place(&mut h, "a1", now);
-        assert_eq!(launched_tasks(&a).len(), 1, "relaunched: {a:?}");
+        let tasks = launched_tasks(&a);
+        assert_eq!(tasks.len(), 1, "relaunched: {a:?}");
+        assert_eq!(tasks[0].task_id.value, task(generation as u32 + 1));
         now += 1.0;
         launches.push(now);
     }
@@ -1125,7 +1132,7 @@ fn relaunches_after_executor_failures_back_off_exponentially() {
     // The next pause (160 s) outlasts the relaunch deadline (5 min from
     // the first failure at t=3): the pod fails then, saying why.
     h.at(now + 2.0);
-    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    let a = h.feed(executor_terminated(&task(4), "a1"));
     assert!(back_off_messages(&a)[0].starts_with("Back-off 2m40s"));
     let a = h.tick_at(303.0);
     let failed = a.iter().find_map(|x| match x {
@@ -1158,7 +1165,7 @@ fn pods_failed_by_one_executor_exit_share_one_back_off() {
     assert_eq!(launched_tasks(&a).len(), 2, "together, after one pause");
     // They fail again: the second step, not the third.
     h.at(14.0);
-    let a = h.feed(executor_terminated("pod.uid-a", "a1"));
+    let a = h.feed(executor_terminated("pod.uid-a.1", "a1"));
     assert!(back_off_messages(&a)[0].starts_with("Back-off 20s"));
 }
 
@@ -1185,7 +1192,7 @@ fn a_pod_that_runs_ten_minutes_resets_the_agents_back_off() {
         h.at(start + 2.0);
         h.feed(executor_terminated(&format!("pod.uid-{first}"), agent));
         offer_and_place(&mut h, agent, start + 12.0);
-        h.feed(running(&format!("pod.uid-{first}"), agent));
+        h.feed(running(&format!("pod.uid-{first}.1"), agent));
         // A second pod placed there later fails after `ran_for`.
         h.feed(Input::PodUpserted(Box::new(pod(&second, "500m"))));
         offer_and_place(&mut h, agent, start + 13.0);

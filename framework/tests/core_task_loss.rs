@@ -437,7 +437,12 @@ fn states_that_mean_gone_lose_the_pod_at_once() {
         h.at(2.0);
         h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
         let a = h.tick_at(4.0);
-        assert_eq!(launched_tasks(&a)[0].task_id.value, "pod.uid-web");
+        let task = &launched_tasks(&a)[0];
+        assert_eq!(task.task_id.value, "pod.uid-web.1", "the next generation");
+        assert_eq!(
+            label(task, kube_mesos_node::relaunch::LABEL_REASON),
+            Some("NodeLost")
+        );
     }
 }
 

@@ -121,6 +121,9 @@ pub struct FrameworkSpec {
     /// the devcluster's `KUBE_MESOS_AGENT_EXECUTOR_ROOTS`) instead of one
     /// root for every executor.
     pub executor_root_per_agent: bool,
+    /// Executor settings (`--executor-env`) over the defaults (process
+    /// runtime), e.g. `KUBE_MESOS_RUNTIME=cri`.
+    pub executor_env: Vec<(String, String)>,
 }
 
 impl FrameworkSpec {
@@ -242,6 +245,9 @@ impl Cluster {
         .collect();
         if self.framework_spec.executor_root_per_agent {
             env.remove("KUBE_MESOS_ROOT_DIR");
+        }
+        for (k, v) in &self.framework_spec.executor_env {
+            env.insert(k.as_str(), v.clone());
         }
         let mut command = Command::new(exe);
         command
@@ -387,13 +393,27 @@ impl Cluster {
         tasks
     }
 
-    /// The tasks of pod `uid` (`pod.<uid>`), as the master lists them.
+    /// The tasks of pod `uid` (`pod.<uid>`, and `pod.<uid>.<n>` once
+    /// relaunched), as the master lists them.
     pub fn tasks_of(&self, uid: &str) -> Vec<Value> {
-        let id = format!("pod.{uid}");
         self.tasks()
             .into_iter()
-            .filter(|t| t["task_id"]["value"] == id.as_str())
+            .filter(|t| {
+                t["task_id"]["value"]
+                    .as_str()
+                    .and_then(kube_mesos_node::task::parse)
+                    .is_some_and(|(of, _)| of == uid)
+            })
             .collect()
+    }
+
+    /// The task `pod.<uid>` of generation `generation` (see
+    /// `kube_mesos_node::task`), if the master lists it.
+    pub fn task_of(&self, uid: &str, generation: u32) -> Option<Value> {
+        let id = kube_mesos_node::task::task_id(uid, generation);
+        self.tasks()
+            .into_iter()
+            .find(|t| t["task_id"]["value"] == id.as_str())
     }
 
     /// The `kube-mesos executor` processes the agents started.

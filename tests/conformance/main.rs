@@ -14,6 +14,8 @@
 mod support;
 
 mod cluster;
+mod cri;
+mod executor_death;
 mod mesos;
 mod scenarios;
 
@@ -74,6 +76,8 @@ on_both!(pod_runs_logs_and_is_killed);
 on_both!(framework_restart_keeps_its_id_and_tasks);
 on_both!(framework_authenticates_with_its_secret);
 on_both!(executor_killed_fails_its_tasks_from_the_agent);
+on_both!(executor_killed_fails_a_never_pod_honestly);
+on_both!(executor_killed_leaves_cri_pods_running);
 on_both!(mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"));
 on_both!(
     mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log")

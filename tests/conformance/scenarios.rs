@@ -7,8 +7,15 @@ use crate::cluster::{Cluster, FrameworkSpec};
 use crate::mesos::Flavor;
 use crate::support::{uid_of, wait_for};
 
+pub use crate::executor_death::*;
+
 /// A pod like `examples/hello.yaml`: greets, then ticks; exits on TERM.
-fn hello(name: &str) -> String {
+pub fn hello(name: &str) -> String {
+    hello_with(name, "Always")
+}
+
+/// [`hello`] with a `restartPolicy`.
+pub fn hello_with(name: &str, restart_policy: &str) -> String {
     format!(
         r#"apiVersion: v1
 kind: Pod
@@ -16,9 +23,11 @@ metadata:
   name: {name}
 spec:
   terminationGracePeriodSeconds: 10
+  restartPolicy: {restart_policy}
   containers:
   - name: main
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c"]
     args:
     - |
@@ -34,7 +43,7 @@ spec:
 }
 
 /// The states of a v1 `Task`'s status history.
-fn state_history(task: &Value) -> Vec<String> {
+pub fn state_history(task: &Value) -> Vec<String> {
     task["statuses"]
         .as_array()
         .into_iter()
@@ -43,7 +52,7 @@ fn state_history(task: &Value) -> Vec<String> {
         .collect()
 }
 
-fn the_task(cluster: &Cluster, uid: &str) -> Value {
+pub fn the_task(cluster: &Cluster, uid: &str) -> Value {
     let tasks = cluster.tasks_of(uid);
     assert_eq!(
         tasks.len(),
@@ -214,48 +223,6 @@ pub fn framework_authenticates_with_its_secret(flavor: Flavor) {
     assert!(
         last_start.contains("401"),
         "the error names the refusal:\n{last_start}"
-    );
-}
-
-/// The pod's executor killed with SIGKILL while the pod runs. The agent
-/// destroys the executor's container — its whole process tree, pods
-/// included — and fails the task from `SOURCE_AGENT` with
-/// `REASON_EXECUTOR_TERMINATED`.
-pub fn executor_killed_fails_its_tasks_from_the_agent(flavor: Flavor) {
-    let cluster = Cluster::plain(flavor);
-    cluster.wait_framework_subscribed();
-    cluster.apply(&hello("victim"));
-    let uid = uid_of(&cluster.wait_running("victim"));
-    assert!(!cluster.pod_processes().is_empty());
-
-    let executors = cluster.executor_processes();
-    assert_eq!(executors.len(), 1, "one executor runs: {executors:?}");
-    crate::support::kill_pid(executors[0]);
-
-    let task = wait_for(
-        "the task to fail",
-        crate::cluster::WAIT,
-        || {
-            cluster
-                .tasks_of(&uid)
-                .into_iter()
-                .find(|t| t["state"] == "TASK_FAILED")
-        },
-        || cluster.diagnostics(),
-    );
-    let last = task["statuses"]
-        .as_array()
-        .and_then(|s| s.last())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(last["source"], "SOURCE_AGENT", "{task:#}");
-    assert_eq!(last["reason"], "REASON_EXECUTOR_TERMINATED", "{task:#}");
-    assert_eq!(last["message"], "Executor terminated", "{task:#}");
-    wait_for(
-        "the killed executor's pod processes to be gone",
-        crate::cluster::WAIT,
-        || cluster.pod_processes().is_empty().then_some(()),
-        || cluster.diagnostics(),
     );
 }
 

@@ -392,8 +392,8 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
             m
         },
         FrameworkSpec {
-            args: Vec::new(),
             executor_root_per_agent: spec.flavor == Flavor::Devcluster,
+            ..FrameworkSpec::default()
         },
     );
     cluster.wait_framework_subscribed();

@@ -85,6 +85,10 @@ pub mod reason {
     pub const INSPECT_FAILED: &str = "InspectFailed";
     /// The postStart hook failed.
     pub const FAILED_POST_START_HOOK: &str = "FailedPostStartHook";
+    /// Not the kubelet's: a container died with the pod's executor (the
+    /// Mesos agent destroys an exited executor's container, and the process
+    /// runtime's containers with it). Also the container's terminated reason.
+    pub const EXECUTOR_LOST: &str = "ExecutorLost";
 }
 
 /// `spec.containers{name}` / `spec.initContainers{name}`, the kubelet's
@@ -161,6 +165,22 @@ pub fn crash_back_off(name: &str, init: bool, pod_ref: &str) -> PodEvent {
         EventType::Warning,
         reason::BACK_OFF,
         format!("Back-off restarting failed container {name} in pod {pod_ref}"),
+        field_path(name, init),
+    )
+}
+
+/// `ExecutorLost` (Warning): container `name` died with the pod's executor
+/// (`why`: what Mesos said), and whether it restarts.
+pub fn executor_lost(name: &str, init: bool, why: &str, restarting: bool) -> PodEvent {
+    let then = if restarting {
+        "restarting it"
+    } else {
+        "not restarted (restartPolicy Never)"
+    };
+    ev(
+        EventType::Warning,
+        reason::EXECUTOR_LOST,
+        format!("Container {name} was lost with the pod's executor ({why}); {then}"),
         field_path(name, init),
     )
 }

@@ -1,7 +1,7 @@
 //! Pure readings of Mesos messages the service needs: the kubelet ports from
 //! the executor's `ports` resource, the node name and IP, whether the
-//! framework understands TASK_KILLING, the kill grace period, and the pod in
-//! `TaskInfo.data`.
+//! framework understands TASK_KILLING, the kill grace period, the pod in
+//! `TaskInfo.data`, and why a task is a relaunch (its labels).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -69,6 +69,22 @@ pub fn kill_grace(
                 .unwrap_or(30);
             Duration::from_secs(u64::try_from(secs).unwrap_or(0))
         })
+}
+
+/// Why the framework relaunched this pod's task, and what Mesos said about
+/// the task it replaces (labels of [`kube_mesos_node::relaunch`]); `None`
+/// for a first launch.
+pub fn relaunch(task: &TaskInfo) -> Option<(kube_mesos_node::relaunch::Reason, String)> {
+    use kube_mesos_node::relaunch::{Reason, LABEL_MESSAGE, LABEL_REASON};
+    let labels = &task.labels.as_ref()?.labels;
+    let value = |key: &str| {
+        labels
+            .iter()
+            .find(|l| l.key == key)
+            .and_then(|l| l.value.clone())
+    };
+    let reason = Reason::parse(&value(LABEL_REASON)?)?;
+    Some((reason, value(LABEL_MESSAGE).unwrap_or_default()))
 }
 
 /// Why a LAUNCH cannot run.
@@ -142,6 +158,33 @@ mod tests {
     use kube_mesos_proto::v1::{value::Range, value::Ranges, DurationInfo, TaskId};
 
     use super::*;
+
+    #[test]
+    fn a_relaunch_says_why_in_its_labels() {
+        use kube_mesos_node::relaunch::{Reason, LABEL_MESSAGE, LABEL_REASON};
+        use kube_mesos_proto::v1::{Label, Labels};
+        let label = |k: &str, v: &str| Label {
+            key: k.into(),
+            value: Some(v.into()),
+        };
+        let mut task = TaskInfo::default();
+        assert_eq!(relaunch(&task), None, "a first launch");
+        task.labels = Some(Labels {
+            labels: vec![
+                label("kube-mesos.io/uid", "u"),
+                label(LABEL_REASON, "ExecutorLost"),
+                label(LABEL_MESSAGE, "Mesos reported TASK_FAILED"),
+            ],
+        });
+        assert_eq!(
+            relaunch(&task),
+            Some((Reason::ExecutorLost, "Mesos reported TASK_FAILED".into()))
+        );
+        task.labels = Some(Labels {
+            labels: vec![label(LABEL_REASON, "SomethingNew")],
+        });
+        assert_eq!(relaunch(&task), None, "a reason it does not know");
+    }
 
     #[test]
     fn pod_ips_go_into_the_task_status() {

@@ -740,7 +740,8 @@ impl Shell<'_> {
         let (task, starting) = PodTask::accepted(self.killing_capable);
         self.send(&task_id, starting, Some(&task_info)).await;
         let pod_ref = PodRef::of(&pod);
-        tracing::info!(%task_id, pod = %pod_ref, uid = %pod_ref.uid, "running pod");
+        let relaunch = facts::relaunch(&task_info);
+        tracing::info!(%task_id, pod = %pod_ref, uid = %pod_ref.uid, relaunch = ?relaunch, "running pod");
         let (host_ip, allocatable) = match &self.node {
             Some((_, ip, agent)) => (ip.map(|i| i.to_string()), capacity_of(&agent.resources)),
             None => (None, Default::default()),
@@ -762,6 +763,9 @@ impl Shell<'_> {
             log_root: self.service.config.pod_log_dir.clone(),
             cluster_dns: self.service.config.cluster_dns(),
             events,
+            lost_with_executor: relaunch.and_then(|(reason, message)| {
+                (reason == kube_mesos_node::relaunch::Reason::ExecutorLost).then_some(message)
+            }),
         };
         self.ours
             .lock()

@@ -62,7 +62,8 @@ pub type Instant = tokio::time::Instant;
 pub const ANNOTATION_FRAMEWORK_ID: &str = "kube-mesos.io/framework-id";
 /// Annotation: the Mesos agent the pod's task runs on.
 pub const ANNOTATION_AGENT_ID: &str = "kube-mesos.io/agent-id";
-/// Annotation: the Mesos task ID of the pod (`pod.<uid>`).
+/// Annotation: the Mesos task ID of the pod's current task (`pod.<uid>`, or
+/// `pod.<uid>.<n>` once relaunched).
 pub const ANNOTATION_TASK_ID: &str = "kube-mesos.io/task-id";
 /// Annotation: the executor ID the task was launched on.
 pub const ANNOTATION_EXECUTOR_ID: &str = "kube-mesos.io/executor-id";
@@ -74,20 +75,23 @@ pub const ANNOTATION_EXECUTOR_RESOURCES: &str = "kube-mesos.io/executor-resource
 /// Annotation a pod uses to choose its Mesos role.
 pub const ANNOTATION_ROLE: &str = "kube-mesos.io/role";
 
-/// The Mesos task ID of a pod: `pod.<uid>`.
-pub fn task_id_for_pod_uid(uid: &str) -> TaskId {
+/// The Mesos task ID of generation `generation` of a pod: `pod.<uid>`,
+/// then `pod.<uid>.<n>` for its n-th relaunch (see [`kube_mesos_node::task`]).
+pub fn task_id_for_pod(uid: &str, generation: u32) -> TaskId {
     TaskId {
-        value: format!("pod.{uid}"),
+        value: kube_mesos_node::task::task_id(uid, generation),
     }
 }
 
 /// The pod UID named by one of our task IDs, or `None` for a task ID that is
 /// not ours.
 pub fn pod_uid_from_task_id(task_id: &TaskId) -> Option<&str> {
-    task_id
-        .value
-        .strip_prefix("pod.")
-        .filter(|uid| !uid.is_empty())
+    kube_mesos_node::task::parse(&task_id.value).map(|(uid, _)| uid)
+}
+
+/// The generation of one of our task IDs (0 for a task ID not ours).
+pub fn task_generation(task_id: &TaskId) -> u32 {
+    kube_mesos_node::task::parse(&task_id.value).map_or(0, |(_, g)| g)
 }
 
 /// An executor the master lists: on which agent, launched with what.
@@ -391,7 +395,11 @@ pub enum Action {
         /// The condition's message.
         message: String,
     },
-    /// Set the pod's `status.phase` to `Failed` with reason and message.
+    /// Fail the pod: `status.phase` `Failed` with reason and message, and
+    /// the rest of its status made consistent with it as the kubelet keeps
+    /// it (`Ready` and `ContainersReady` false, every container that was
+    /// not terminated terminated with the same reason and message; see
+    /// `kube::binder::failed_patch`).
     FailPod {
         /// The pod.
         pod: PodRef,
@@ -399,6 +407,18 @@ pub enum Action {
         reason: String,
         /// `status.message`.
         message: String,
+        /// The pod as last seen: its containers and their statuses.
+        last_known: Box<Pod>,
+    },
+    /// The pod's task changed (a relaunch): patch its annotations so that
+    /// a restarted framework finds the new task. The pod is bound already,
+    /// so nothing waits for the outcome; a failure is logged, and a newer
+    /// task of a pod is taken for its task anyway when Mesos reports it.
+    SetPodTask {
+        /// The pod.
+        pod: PodRef,
+        /// Annotations to merge into `metadata.annotations`.
+        annotations: BTreeMap<String, String>,
     },
     /// Record a core/v1 Event on the pod.
     RecordEvent {

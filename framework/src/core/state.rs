@@ -9,16 +9,21 @@
 //!   │  │ FailedScheduling event           │ │ waits (phase kept) until it is
 //!   └──┘                                  │ │ back or `unreachable_timeout`
 //!                                         │ └──────────────────────┐ task is back
-//!     launch failed before running        ▼  gone / timed out      │ (taken back)
-//!     (BackOff event), or lost      Relaunch ── its agent's back-off over,
-//!     before it ran                       │     offers of its agent ──► Task
+//!     launch failed before running,       ▼  gone / timed out      │ (taken back)
+//!     executor died (BackOff event),  Relaunch ── its agent's back-off over,
+//!     or lost before it ran               │     offers of its agent ──► Task
+//!                                         │     (the next generation)
 //!                                         │ deadline                ▲
 //!                                         ▼                         │ task is back,
 //!                                 Done / Lost (FailPod written) ────┘ no replacement runs
 //! ```
 //!
-//! A pod has at most one task: its ID is `pod.<uid>`, and a pod is only
-//! placed again once its previous task is known to be terminal. A task that
+//! A pod has at most one live task: `pod.<uid>`, then `pod.<uid>.<n>` for
+//! its n-th relaunch (a new ID per task, see [`kube_mesos_node::task`]), and
+//! a pod is only placed again once its previous task is known to be
+//! terminal. A running pod whose executor died is relaunched on its agent
+//! (`Relaunch` with reason `ExecutorLost`): the new executor takes over the
+//! containers that survived. A task that
 //! is only unreachable or unknown is never killed and its pod never failed
 //! before `unreachable_timeout`; the task-state policy is
 //! [`crate::task_status`].
@@ -36,8 +41,8 @@ use tracing::{debug, info, warn};
 use super::kills::PendingKills;
 use super::relaunch_backoff::{go_duration, RelaunchBackoff};
 use super::{
-    pod_uid_from_task_id, task_id_for_pod_uid, Action, BindOutcome, CoreConfig, CoreMetrics,
-    EventType, Input, Instant, PodRef, RunningExecutor, ANNOTATION_AGENT_ID,
+    pod_uid_from_task_id, task_generation, task_id_for_pod, Action, BindOutcome, CoreConfig,
+    CoreMetrics, EventType, Input, Instant, PodRef, RunningExecutor, ANNOTATION_AGENT_ID,
     ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID,
     ANNOTATION_ROLE, ANNOTATION_TASK_ID,
 };
@@ -145,6 +150,9 @@ struct PodEntry {
     /// The pod object is gone from the API server.
     deleted: bool,
     state: PodState,
+    /// The generation of the pod's next task: one above every task of the
+    /// pod seen so far, so that no task ID is ever launched twice.
+    next_generation: u32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -489,10 +497,13 @@ impl SchedulerCore {
         let Some(uid) = pod.metadata.uid.clone() else {
             return;
         };
-        let our_task = task_id_for_pod_uid(&uid);
-        let named_task = annotation(&pod, ANNOTATION_TASK_ID).map(|t| TaskId {
-            value: t.to_owned(),
-        });
+        // The task the pod's annotations name, if it is one of this pod's.
+        let named_task = annotation(&pod, ANNOTATION_TASK_ID)
+            .map(|t| TaskId {
+                value: t.to_owned(),
+            })
+            .filter(|t| pod_uid_from_task_id(t) == Some(uid.as_str()));
+        let next_generation = named_task.as_ref().map_or(0, |t| task_generation(t) + 1);
         let deleting = pod.metadata.deletion_timestamp.is_some();
 
         if let Some(entry) = self.pods.get_mut(&uid) {
@@ -550,7 +561,7 @@ impl SchedulerCore {
             let lost = phase(&pod) == Some("Failed")
                 && pod.status.as_ref().and_then(|s| s.reason.as_deref())
                     == Some(task_status::REASON_NODE_LOST);
-            if lost && named_task.as_ref() == Some(&our_task) {
+            if lost && named_task.is_some() {
                 // Failed `NodeLost` before a restart: its task may come back.
                 let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId {
                     value: a.to_owned(),
@@ -564,12 +575,13 @@ impl SchedulerCore {
                             agent_id,
                             siblings: None,
                         },
+                        next_generation,
                     },
                 );
             }
             return;
         }
-        if named_task.as_ref() == Some(&our_task) {
+        if let Some(task_id) = named_task {
             // A bound pod of ours we did not know (restart): rebuild its
             // task from the annotations; reconciliation tells its state.
             let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId {
@@ -591,7 +603,7 @@ impl SchedulerCore {
             }
             let ever_running = matches!(phase(&pod), Some("Running"));
             let track = TaskTrack {
-                task_id: our_task,
+                task_id,
                 agent_id,
                 executor_id,
                 state: None,
@@ -609,6 +621,7 @@ impl SchedulerCore {
                     pod,
                     deleted: false,
                     state: PodState::Task(track),
+                    next_generation,
                 },
             );
             if deleting {
@@ -629,6 +642,7 @@ impl SchedulerCore {
                 pod,
                 deleted: false,
                 state: PodState::Queued { last_event: None },
+                next_generation,
             },
         );
         // Work appeared: filters set by earlier declines must go.
@@ -1090,9 +1104,16 @@ impl SchedulerCore {
             let Some(entry) = self.pods.get_mut(uid) else {
                 continue;
             };
-            let task_id = task_id_for_pod_uid(uid);
+            let task_id = task_id_for_pod(uid, entry.next_generation);
+            entry.next_generation += 1;
+            let relaunch = match &entry.state {
+                PodState::Relaunch {
+                    reason, message, ..
+                } => Some((*reason, message.clone())),
+                _ => None,
+            };
             self.metrics.placements += 1;
-            let was_relaunch = matches!(entry.state, PodState::Relaunch { .. });
+            let was_relaunch = relaunch.is_some();
             let (relaunch_deadline, bind_pending) = match &entry.state {
                 PodState::Relaunch {
                     deadline,
@@ -1133,6 +1154,7 @@ impl SchedulerCore {
                 agent,
                 p.task_resources.clone(),
                 executor,
+                relaunch.as_ref().map(|(r, m)| (*r, m.as_str())),
             );
             ops[p.agent_index].push(offer::Operation {
                 r#type: Some(offer::operation::Type::Launch as i32),
@@ -1170,11 +1192,26 @@ impl SchedulerCore {
                     ),
                 });
             } else {
+                // Its new task ID goes into the annotations; the pod is
+                // bound already, so a failure is only logged (see
+                // `Action::SetPodTask`).
+                follow_ups.push(Action::SetPodTask {
+                    pod: pref.clone(),
+                    annotations,
+                });
+                let why = match relaunch.as_ref().map(|(r, _)| *r) {
+                    Some(task_status::REASON_EXECUTOR_LOST) => "after its executor was lost",
+                    Some(task_status::REASON_NODE_LOST) => "after its task was lost",
+                    _ => "after a failed launch",
+                };
                 follow_ups.push(Action::RecordEvent {
                     pod: pref.clone(),
                     type_: EventType::Normal,
                     reason: "Relaunched".to_owned(),
-                    message: format!("Relaunched on {} after a failed launch", agent.hostname),
+                    message: format!(
+                        "Relaunched on {} as task {} {why}",
+                        agent.hostname, task_id.value
+                    ),
                 });
             }
             info!(pod = %format!("{}/{}", pref.namespace, pref.name), agent = %agent.agent_id.value, host = %agent.hostname, relaunch = was_relaunch, "pod placed");
@@ -1340,6 +1377,9 @@ impl SchedulerCore {
             return;
         };
         let outcome = task_status::classify(status);
+        entry.next_generation = entry
+            .next_generation
+            .max(task_generation(&status.task_id) + 1);
         let PodState::Task(track) = &mut entry.state else {
             let lost = matches!(
                 entry.state,
@@ -1354,8 +1394,35 @@ impl SchedulerCore {
             return;
         };
         if track.task_id != status.task_id {
-            self.kill_orphan(status, out);
-            return;
+            // A newer task of the pod than the one we track, active while
+            // ours is over or unheard of: a relaunch whose annotation the
+            // pod did not get (the framework restarted in between). It is
+            // the pod's task. Anything else is stale.
+            let newer = task_generation(&status.task_id) > task_generation(&track.task_id);
+            let ours_over = !track.is_live() || track.state.is_none();
+            if newer && ours_over && matches!(outcome, TaskOutcome::Active { .. }) {
+                info!(pod = %uid, task = %status.task_id.value, was = %track.task_id.value, "a newer task of the pod runs; tracking it");
+                track.task_id = status.task_id.clone();
+                track.executor_id = status.executor_id.clone().or(track.executor_id.take());
+                track.agent_id = status.agent_id.clone().or(track.agent_id.take());
+                track.state = None;
+                track.waiting = None;
+                let mut annotations = BTreeMap::new();
+                annotations.insert(ANNOTATION_TASK_ID.to_owned(), track.task_id.value.clone());
+                if let Some(e) = &track.executor_id {
+                    annotations.insert(ANNOTATION_EXECUTOR_ID.to_owned(), e.value.clone());
+                }
+                if let Some(a) = &track.agent_id {
+                    annotations.insert(ANNOTATION_AGENT_ID.to_owned(), a.value.clone());
+                }
+                out.push(Action::SetPodTask {
+                    pod: pod_ref(&entry.pod),
+                    annotations,
+                });
+            } else {
+                self.kill_orphan(status, out);
+                return;
+            }
         }
         track.last_update = Some(now);
         if let Ok(s) = TaskState::try_from(status.state) {
@@ -1472,13 +1539,27 @@ impl SchedulerCore {
                     self.relaunch_backoff
                         .failed(&agent_id.value, track.launched_at, now)
                 });
-                if let (true, Some(pause)) = (retryable && !track.ever_running, pause) {
+                // A pod is relaunched when its task never ran, when its
+                // executor died (the new executor takes over what survived,
+                // see `kube_mesos_node::relaunch`), and when the failed task
+                // was itself a relaunch, until the relaunch deadline.
+                let relaunchable = retryable
+                    && (!track.ever_running
+                        || reason == task_status::REASON_EXECUTOR_LOST
+                        || track.relaunch_deadline.is_some());
+                if let (true, Some(pause)) = (relaunchable, pause) {
                     let deadline = track
                         .relaunch_deadline
                         .unwrap_or(now + relaunch_deadline_cfg);
                     if deadline > now {
-                        info!(pod = %uid, agent = %agent_id.value, %message, back_off = %go_duration(pause), "launch failed; relaunching on the same agent after a back-off");
-                        out.push(back_off_event(&entry.pod, &agent_id, pause, &message));
+                        info!(pod = %uid, agent = %agent_id.value, %message, reason, back_off = %go_duration(pause), "task failed; relaunching on the same agent after a back-off");
+                        let what =
+                            if track.ever_running && reason == task_status::REASON_EXECUTOR_LOST {
+                                "its executor was lost"
+                            } else {
+                                "its launch failed"
+                            };
+                        out.push(back_off_event(&entry.pod, &agent_id, pause, what, &message));
                         let bind_pending = matches!(track.bind, BindState::Pending);
                         if !self.relaunch_backoff.waiting(&agent_id.value, now) {
                             self.revive_wanted = true;
@@ -1785,8 +1866,9 @@ impl SchedulerCore {
 
 /// The Warning a pod gets when its relaunch waits: the kubelet's
 /// CrashLoopBackOff event in spirit (`BackOff`, "Back-off 10s ..."), with
-/// what Mesos said about the failure.
-fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, why: &str) -> Action {
+/// `what` happened ("its launch failed", "its executor was lost") and what
+/// Mesos said about it.
+fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, what: &str, why: &str) -> Action {
     let place = match node_name(pod) {
         Some(node) => format!("node {node}"),
         None => format!("Mesos agent {}", agent_id.value),
@@ -1796,7 +1878,7 @@ fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, why: &str) -> 
         type_: EventType::Warning,
         reason: REASON_BACK_OFF.to_owned(),
         message: format!(
-            "Back-off {} relaunching the pod on {place} after its launch failed: {why}",
+            "Back-off {} relaunching the pod on {place} after {what}: {why}",
             go_duration(pause)
         ),
     }
@@ -1827,6 +1909,7 @@ fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {
         pod: pref.clone(),
         reason: reason.to_owned(),
         message: message.to_owned(),
+        last_known: Box::new(pod.clone()),
     });
     out.push(Action::RecordEvent {
         pod: pref,
@@ -1853,12 +1936,16 @@ fn bound_pod(pod: &Pod, node_name: &str, annotations: &BTreeMap<String, String>)
     bound
 }
 
+/// The LAUNCH of a pod's task. A relaunch carries its reason (a pod
+/// `status.reason` such as `ExecutorLost`) and what Mesos said about the
+/// task it replaces, for the executor (see [`kube_mesos_node::relaunch`]).
 fn build_task_info(
     pod: &Pod,
     task_id: &TaskId,
     agent: &AgentView,
     resources: Vec<Resource>,
     executor: ExecutorInfo,
+    relaunch: Option<(&str, &str)>,
 ) -> TaskInfo {
     let pref = pod_ref(pod);
     let grace = pod
@@ -1873,6 +1960,15 @@ fn build_task_info(
         key: k.to_owned(),
         value: Some(v.to_owned()),
     };
+    let mut labels = vec![
+        label("kube-mesos.io/namespace", &pref.namespace),
+        label("kube-mesos.io/name", &pref.name),
+        label("kube-mesos.io/uid", &pref.uid),
+    ];
+    if let Some((reason, message)) = relaunch {
+        labels.push(label(kube_mesos_node::relaunch::LABEL_REASON, reason));
+        labels.push(label(kube_mesos_node::relaunch::LABEL_MESSAGE, message));
+    }
     TaskInfo {
         name: format!("{}/{}", pref.namespace, pref.name),
         task_id: task_id.clone(),
@@ -1881,13 +1977,7 @@ fn build_task_info(
         executor: Some(executor),
         kill_policy: Some(kill_policy_seconds(grace)),
         data: Some(data),
-        labels: Some(Labels {
-            labels: vec![
-                label("kube-mesos.io/namespace", &pref.namespace),
-                label("kube-mesos.io/name", &pref.name),
-                label("kube-mesos.io/uid", &pref.uid),
-            ],
-        }),
+        labels: Some(Labels { labels }),
         ..Default::default()
     }
 }

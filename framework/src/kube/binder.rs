@@ -6,15 +6,22 @@
 //!   bound already (or was replaced): [`BindOutcome::Conflict`].
 //! - SetPodUnschedulable / FailPod: strategic-merge patches of `pods/status`,
 //!   the patch type kube-scheduler's `PatchPodStatus` uses, so the
-//!   `conditions` list merges by `type` instead of being replaced.
+//!   `conditions` list merges by `type` instead of being replaced. A failed
+//!   pod's status is made whole as the kubelet's status manager keeps it:
+//!   no ready condition and no container left running or ready in a
+//!   `Failed` pod (`failed_patch`).
 //!
 //! Every write names the pod's UID, so a pod deleted and recreated under the
 //! same name is never touched by decisions made for its predecessor.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{
+    Binding, Container, ContainerState, ContainerStateTerminated, ContainerStatus, ObjectReference,
+    Pod,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -106,10 +113,22 @@ impl PodWriter {
             .await
     }
 
-    /// Sets `status.phase=Failed` with reason and message.
-    pub async fn fail(&self, pod: &PodRef, reason: &str, message: &str) -> Result<()> {
-        self.patch_status(pod, failed_patch(&pod.uid, reason, message))
-            .await
+    /// Fails the pod (`status.phase=Failed` with reason and message, the
+    /// rest of its status consistent with it; `last_known` is the pod as
+    /// last seen).
+    pub async fn fail(
+        &self,
+        pod: &PodRef,
+        reason: &str,
+        message: &str,
+        last_known: &Pod,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        self.patch_status(
+            pod,
+            failed_patch(&pod.uid, last_known, reason, message, now),
+        )
+        .await
     }
 
     /// Sets one pod condition.
@@ -249,12 +268,86 @@ pub fn recovered_patch(
     })
 }
 
-/// The `pods/status` patch of a pod the framework fails.
-pub fn failed_patch(uid: &str, reason: &str, message: &str) -> serde_json::Value {
-    json!({
-        "metadata": { "uid": uid },
-        "status": { "phase": "Failed", "reason": reason, "message": message }
-    })
+/// Kubelet's reason of `Ready`/`ContainersReady` in a failed pod.
+const POD_FAILED: &str = "PodFailed";
+/// Exit code of a container the kubelet could not see end (kubelet's 137
+/// for `ContainerStatusUnknown`).
+const UNKNOWN_EXIT_CODE: i32 = 137;
+
+/// The `pods/status` patch of a pod the framework fails: phase `Failed`
+/// with reason and message, `Ready` and `ContainersReady` false (reason
+/// `PodFailed`, as the kubelet writes them for a failed pod), and every
+/// container of `pod` that is not terminated yet terminated with the same
+/// reason and message (exit code 137, not ready, not started), as the
+/// kubelet does for containers it cannot see end. Container status lists
+/// have no merge key: they are sent whole.
+pub fn failed_patch(
+    uid: &str,
+    pod: &Pod,
+    reason: &str,
+    message: &str,
+    now: jiff::Timestamp,
+) -> serde_json::Value {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let terminated = |containers: &[Container], statuses: Option<&Vec<ContainerStatus>>| {
+        containers
+            .iter()
+            .map(|c| {
+                let last = statuses.and_then(|s| s.iter().find(|s| s.name == c.name));
+                terminated_status(c, last, reason, message, now)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut body = json!({
+        "phase": "Failed",
+        "reason": reason,
+        "message": message,
+        "conditions": [
+            condition_json(&Condition { type_: "Ready", status: false, reason: POD_FAILED, message: "" }, now),
+            condition_json(&Condition { type_: "ContainersReady", status: false, reason: POD_FAILED, message: "" }, now),
+        ],
+        "containerStatuses": terminated(&spec.containers, status.container_statuses.as_ref()),
+    });
+    if let Some(init) = spec.init_containers.as_ref().filter(|i| !i.is_empty()) {
+        body["initContainerStatuses"] =
+            json!(terminated(init, status.init_container_statuses.as_ref()));
+    }
+    json!({ "metadata": { "uid": uid }, "status": body })
+}
+
+/// A container's status in a failed pod: as it was if it had terminated,
+/// else terminated now with the pod's failure.
+fn terminated_status(
+    container: &Container,
+    last: Option<&ContainerStatus>,
+    reason: &str,
+    message: &str,
+    now: jiff::Timestamp,
+) -> ContainerStatus {
+    let mut status = last.cloned().unwrap_or_else(|| ContainerStatus {
+        name: container.name.clone(),
+        image: container.image.clone().unwrap_or_default(),
+        ..ContainerStatus::default()
+    });
+    let state = status.state.clone().unwrap_or_default();
+    if state.terminated.is_none() {
+        status.state = Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: UNKNOWN_EXIT_CODE,
+                reason: Some(reason.to_owned()),
+                message: Some(message.to_owned()),
+                started_at: state.running.and_then(|r| r.started_at),
+                finished_at: Some(Time(now)),
+                container_id: status.container_id.clone(),
+                signal: None,
+            }),
+            ..ContainerState::default()
+        });
+    }
+    status.ready = false;
+    status.started = Some(false);
+    status
 }
 
 #[cfg(test)]
@@ -306,10 +399,95 @@ mod tests {
         );
     }
 
+    fn running_pod() -> Pod {
+        serde_json::from_value(json!({
+            "metadata": { "name": "p", "uid": "u1" },
+            "spec": {
+                "initContainers": [{ "name": "init", "image": "busybox" }],
+                "containers": [
+                    { "name": "main", "image": "busybox" },
+                    { "name": "side", "image": "busybox" },
+                    { "name": "new", "image": "busybox" },
+                ],
+            },
+            "status": {
+                "phase": "Running",
+                "conditions": [{ "type": "Ready", "status": "True" }],
+                "initContainerStatuses": [{
+                    "name": "init", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+                    "state": { "terminated": { "exitCode": 0, "reason": "Completed" } },
+                }],
+                "containerStatuses": [
+                    {
+                        "name": "main", "image": "busybox", "imageID": "i", "ready": true, "started": true,
+                        "restartCount": 2, "containerID": "process://c1",
+                        "state": { "running": { "startedAt": "2026-01-02T03:00:00Z" } },
+                    },
+                    {
+                        "name": "side", "image": "busybox", "imageID": "i", "ready": false, "restartCount": 0,
+                        "state": { "terminated": { "exitCode": 3, "reason": "Error" } },
+                    },
+                ],
+            },
+        }))
+        .unwrap()
+    }
+
     #[test]
-    fn failed_patch_sets_phase_reason_message() {
-        let p = failed_patch("u1", "AgentRemoved", "agent a1 was removed");
-        assert_eq!(p["status"]["phase"], "Failed");
-        assert_eq!(p["status"]["reason"], "AgentRemoved");
+    fn failed_patch_leaves_nothing_running_or_ready() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let p = failed_patch(
+            "u1",
+            &running_pod(),
+            "ExecutorLost",
+            "Mesos reported TASK_FAILED",
+            now,
+        );
+        assert_eq!(p["metadata"]["uid"], "u1");
+        let s = &p["status"];
+        assert_eq!(s["phase"], "Failed");
+        assert_eq!(s["reason"], "ExecutorLost");
+        assert_eq!(s["message"], "Mesos reported TASK_FAILED");
+        for c in s["conditions"].as_array().unwrap() {
+            assert_eq!(
+                (c["status"].as_str(), c["reason"].as_str()),
+                (Some("False"), Some("PodFailed")),
+                "{c}"
+            );
+        }
+        let types: Vec<&str> = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["type"].as_str())
+            .collect();
+        assert_eq!(types, ["Ready", "ContainersReady"]);
+        let containers = s["containerStatuses"].as_array().unwrap();
+        assert_eq!(containers.len(), 3);
+        let main = &containers[0];
+        assert_eq!(main["name"], "main");
+        assert_eq!(main["ready"], false);
+        assert_eq!(main["started"], false);
+        assert_eq!(main["restartCount"], 2);
+        assert!(main["state"].get("running").is_none(), "{main}");
+        let t = &main["state"]["terminated"];
+        assert_eq!(t["exitCode"], 137);
+        assert_eq!(t["reason"], "ExecutorLost");
+        assert_eq!(t["message"], "Mesos reported TASK_FAILED");
+        assert_eq!(t["startedAt"], "2026-01-02T03:00:00Z");
+        assert_eq!(t["finishedAt"], "2026-01-02T03:04:05Z");
+        assert_eq!(t["containerID"], "process://c1");
+        // A container that had ended keeps its own termination.
+        assert_eq!(containers[1]["state"]["terminated"]["reason"], "Error");
+        // One the pod never reported is terminated all the same.
+        assert_eq!(containers[2]["name"], "new");
+        assert_eq!(
+            containers[2]["state"]["terminated"]["reason"],
+            "ExecutorLost"
+        );
+        assert_eq!(
+            s["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
     }
 }

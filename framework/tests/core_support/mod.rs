@@ -149,6 +149,32 @@ pub fn launched_tasks(actions: &[Action]) -> Vec<TaskInfo> {
         .collect()
 }
 
+/// What a real Mesos 1.11 agent sends when a task's executor died:
+/// TASK_FAILED, REASON_EXECUTOR_TERMINATED, SOURCE_AGENT.
+pub fn executor_terminated(task: &str, agent: &str) -> Input {
+    let mut update = status(
+        task,
+        agent,
+        TaskState::TaskFailed,
+        task_status::Source::Agent,
+        Some(b"uuid"),
+    );
+    update.reason = Some(task_status::Reason::ExecutorTerminated as i32);
+    update.message = Some("Executor terminated".into());
+    Input::TaskUpdate(Box::new(update))
+}
+
+/// The value of label `key` of a launched task.
+pub fn label<'a>(task: &'a TaskInfo, key: &str) -> Option<&'a str> {
+    task.labels
+        .as_ref()?
+        .labels
+        .iter()
+        .find(|l| l.key == key)?
+        .value
+        .as_deref()
+}
+
 pub fn kinds(actions: &[Action]) -> Vec<&'static str> {
     actions
         .iter()
@@ -167,6 +193,7 @@ pub fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::SetPodCondition { .. } => "SetPodCondition",
             Action::RecoverPod { .. } => "RecoverPod",
             Action::RecordEvent { .. } => "RecordEvent",
+            Action::SetPodTask { .. } => "SetPodTask",
         })
         .collect()
 }

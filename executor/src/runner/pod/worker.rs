@@ -89,6 +89,12 @@ pub struct WorkerConfig {
     pub cluster_dns: Option<ClusterDns>,
     /// Where the pod's kubelet events go.
     pub events: Arc<dyn EventRecorder>,
+    /// Set when the pod's previous executor died (the task is a relaunch,
+    /// see [`kube_mesos_node::relaunch`]): what Mesos said. Containers that
+    /// the runtime found lost (they ended while no executor watched them)
+    /// died with it: they end with reason `ExecutorLost` and this message,
+    /// and an event says so. `None` for a first launch.
+    pub lost_with_executor: Option<String>,
 }
 
 impl WorkerConfig {
@@ -107,6 +113,7 @@ impl WorkerConfig {
             log_root: log_root.into(),
             cluster_dns: None,
             events: Arc::new(NoEvents),
+            lost_with_executor: None,
         }
     }
 
@@ -281,7 +288,7 @@ impl Shell {
                         Ok((sb, vols)) => {
                             let pod_ips = sb.pod_ips.clone();
                             let _ = tx.send(Event::Sandbox(sb.clone(), vols));
-                            adopt(config.runtime.clone(), &sb, &tx).await;
+                            adopt(&pod, &config, &sb, &tx).await;
                             let _ = tx.send(Event::Input(Input::SandboxReady { pod_ips }));
                         }
                         Err(failure) => {
@@ -433,8 +440,16 @@ impl Shell {
 
 /// Re-adoption after an executor restart: containers the runtime still
 /// knows for this pod become `Adopted` inputs (oldest attempt first), and
-/// live ones are watched like freshly started ones.
-async fn adopt(rt: Arc<dyn Runtime>, sb: &SandboxInfo, tx: &mpsc::UnboundedSender<Event>) {
+/// live ones are watched like freshly started ones. When the pod's previous
+/// executor died, the containers the runtime reports lost died with it
+/// ([`lost_with_executor`]).
+async fn adopt(
+    pod: &core::Pod,
+    config: &WorkerConfig,
+    sb: &SandboxInfo,
+    tx: &mpsc::UnboundedSender<Event>,
+) {
+    let rt = config.runtime.clone();
     let mut found = match rt.list_containers(&sb.pod_uid).await {
         Ok(f) => f,
         Err(e) => {
@@ -443,33 +458,57 @@ async fn adopt(rt: Arc<dyn Runtime>, sb: &SandboxInfo, tx: &mpsc::UnboundedSende
         }
     };
     found.sort_by_key(|c| c.attempt);
+    let newest: BTreeMap<String, u32> = found.iter().map(|c| (c.name.clone(), c.attempt)).collect();
     for c in found {
         let running = c.exit.is_none();
         let name = c.name.clone();
         let id = c.id.clone();
         tracing::info!(container = %name, id = %id, running, "re-adopting container");
+        let mut exit = c
+            .exit
+            .map(|e| (e.exit_code, e.reason, e.message, e.finished_at));
+        if let (Some(why), Some(e)) = (config.lost_with_executor.as_deref(), exit.as_mut()) {
+            if newest.get(&name) == Some(&c.attempt) {
+                if let Some(event) = lost_with_executor(pod, &name, e, why) {
+                    tracing::warn!(container = %name, id = %id, %why, "container died with the pod's previous executor");
+                    config.events.record(pod, event);
+                }
+            }
+        }
         let _ = tx.send(Event::Input(Input::Adopted {
             name: c.name,
             id: c.id,
             attempt: c.attempt,
             started_at: c.started_at,
-            exit: c
-                .exit
-                .map(|e| (e.exit_code, e.reason, e.message, e.finished_at)),
+            exit,
         }));
         if running {
             let tx = tx.clone();
             let rt = rt.clone();
+            // A process the agent killed may still look alive for a moment
+            // (a zombie not reaped yet): it is found lost while watched.
+            let lost = config
+                .lost_with_executor
+                .clone()
+                .map(|why| (pod.clone(), config.events.clone(), why));
             tokio::spawn(async move {
                 match rt.wait(&id).await {
                     Ok(exit) => {
+                        let mut e = (exit.exit_code, exit.reason, exit.message, exit.finished_at);
+                        if let Some((pod, events, why)) = &lost {
+                            if let Some(event) = lost_with_executor(pod, &name, &mut e, why) {
+                                tracing::warn!(container = %name, id = %id, %why, "container died with the pod's previous executor");
+                                events.record(pod, event);
+                            }
+                        }
+                        let (code, reason, message, finished_at) = e;
                         let _ = tx.send(Event::Input(Input::ContainerExited {
                             name,
                             id,
-                            code: exit.exit_code,
-                            reason: exit.reason,
-                            message: exit.message,
-                            finished_at: exit.finished_at,
+                            code,
+                            reason,
+                            message,
+                            finished_at,
                         }));
                     }
                     Err(e) => {
@@ -482,6 +521,41 @@ async fn adopt(rt: Arc<dyn Runtime>, sb: &SandboxInfo, tx: &mpsc::UnboundedSende
             });
         }
     }
+}
+
+/// A container the runtime found lost (it ended while no executor watched
+/// it, [`crate::runner::process::LOST_REASON`]) in a pod whose executor
+/// died: it died with that executor. Its exit gets reason `ExecutorLost`
+/// and a message saying so; the event to record says whether it restarts
+/// (it does unless the pod's `restartPolicy` is `Never`; a sidecar always
+/// does). `None` for any other exit, which is the container's own.
+pub fn lost_with_executor(
+    pod: &core::Pod,
+    name: &str,
+    exit: &mut (i32, String, Option<String>, Timestamp),
+    why: &str,
+) -> Option<events::PodEvent> {
+    if exit.1 != crate::runner::process::LOST_REASON {
+        return None;
+    }
+    let spec = pod.spec.as_ref()?;
+    let (container, init) = match spec.containers.iter().find(|c| c.name == name) {
+        Some(c) => (c, false),
+        None => (
+            spec.init_containers
+                .iter()
+                .flatten()
+                .find(|c| c.name == name)?,
+            true,
+        ),
+    };
+    let sidecar = init && container.restart_policy.as_deref() == Some("Always");
+    let restarting = sidecar || spec.restart_policy.as_deref() != Some("Never");
+    exit.1 = events::reason::EXECUTOR_LOST.to_owned();
+    exit.2 = Some(format!(
+        "The container was killed with the pod's executor ({why}): process-runtime containers do not outlive their executor"
+    ));
+    Some(events::executor_lost(name, init, why, restarting))
 }
 
 /// Why a pod's sandbox could not be prepared: the runtime's sandbox

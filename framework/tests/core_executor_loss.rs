@@ -1,0 +1,277 @@
+//! A pod's executor dies under it (issue 19): the agent fails the task
+//! (TASK_FAILED, REASON_EXECUTOR_TERMINATED, SOURCE_AGENT) and the core
+//! relaunches the pod as the next generation of its task on the same
+//! agent, telling the new executor why, instead of failing a pod whose CRI
+//! containers still run. Only past the relaunch deadline is the pod failed,
+//! with a status that leaves nothing running or ready. A restarted
+//! framework that missed a relaunch's annotation takes the newer task for
+//! the pod's own.
+
+mod core_support;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube_mesos_framework::core::{Action, EventType, Input, ANNOTATION_TASK_ID};
+use kube_mesos_node::relaunch::{LABEL_MESSAGE, LABEL_REASON};
+use kube_mesos_proto::v1::{task_status, TaskState, TaskStatus};
+
+use core_support::*;
+
+fn from_executor(task: &str, state: TaskState) -> Input {
+    Input::TaskUpdate(Box::new(status(
+        task,
+        "a1",
+        state,
+        task_status::Source::Executor,
+        Some(b"uuid-x"),
+    )))
+}
+
+fn running(mut p: Pod) -> Pod {
+    p.status.get_or_insert_with(Default::default).phase = Some("Running".into());
+    p
+}
+
+fn events(actions: &[Action]) -> Vec<(EventType, String, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RecordEvent {
+                type_,
+                reason,
+                message,
+                ..
+            } => Some((*type_, reason.clone(), message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A pod placed on a1, bound, and running (the executor said so, and the
+/// watch shows it Running).
+fn running_pod() -> Harness {
+    let mut h = Harness::started();
+    place_one(&mut h, "web");
+    h.feed(Input::BindResult {
+        pod_uid: "uid-web".into(),
+        result: kube_mesos_framework::core::BindOutcome::Bound,
+    });
+    h.feed(from_executor("pod.uid-web", TaskState::TaskRunning));
+    h.feed(Input::PodUpserted(Box::new(running(bound(
+        pod("web", "500m"),
+        "a1",
+    )))));
+    h
+}
+
+#[test]
+fn a_running_pod_whose_executor_died_is_relaunched_as_its_next_task() {
+    let mut h = running_pod();
+    h.at(100.0);
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert!(
+        !kinds(&a).contains(&"FailPod") && !kinds(&a).contains(&"Kill"),
+        "neither failed nor killed: {a:?}"
+    );
+    assert_eq!(kinds(&a).last(), Some(&"Acknowledge"));
+    assert_eq!(
+        events(&a),
+        [(
+            EventType::Warning,
+            "BackOff".to_owned(),
+            "Back-off 10s relaunching the pod on node host-a1 after its executor was lost: \
+             Mesos reported TASK_FAILED (REASON_EXECUTOR_TERMINATED from SOURCE_AGENT): \
+             Executor terminated"
+                .to_owned()
+        )]
+    );
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+
+    // After the agent's back-off, on an offer of its agent.
+    h.at(111.0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    let a = h.tick_at(112.0);
+    let tasks = launched_tasks(&a);
+    assert_eq!(tasks.len(), 1, "{a:?}");
+    let task = &tasks[0];
+    assert_eq!(task.task_id.value, "pod.uid-web.1");
+    assert_eq!(task.agent_id.value, "a1");
+    assert_eq!(label(task, LABEL_REASON), Some("ExecutorLost"));
+    assert_eq!(
+        label(task, LABEL_MESSAGE),
+        Some(
+            "Mesos reported TASK_FAILED (REASON_EXECUTOR_TERMINATED from SOURCE_AGENT): \
+             Executor terminated"
+        )
+    );
+    let Some(Action::SetPodTask { annotations, .. }) =
+        a.iter().find(|a| matches!(a, Action::SetPodTask { .. }))
+    else {
+        panic!("the new task is recorded on the pod: {a:?}");
+    };
+    assert_eq!(annotations[ANNOTATION_TASK_ID], "pod.uid-web.1");
+    assert!(!kinds(&a).contains(&"Bind"), "bound already");
+    assert!(events(&a).iter().any(|(t, r, m)| *t == EventType::Normal
+        && r == "Relaunched"
+        && m == "Relaunched on host-a1 as task pod.uid-web.1 after its executor was lost"));
+
+    // The new task runs: the pod is the core's again, nothing else happens;
+    // an update of the old task is stale.
+    let a = h.feed(from_executor("pod.uid-web.1", TaskState::TaskRunning));
+    assert_eq!(kinds(&a), ["Acknowledge"]);
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert_eq!(kinds(&a), ["Acknowledge"], "the old task's update is stale");
+    assert_eq!(h.core.metrics().relaunch_pending, 0);
+}
+
+#[test]
+fn every_relaunch_is_a_new_generation_even_when_it_fails_before_running() {
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    h.at(111.0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    assert_eq!(
+        launched_tasks(&h.tick_at(112.0))[0].task_id.value,
+        "pod.uid-web.1"
+    );
+    // The relaunch's executor dies too before the task runs: relaunched
+    // again (it was a relaunch), after a longer pause, as generation 2.
+    h.at(113.0);
+    let a = h.feed(executor_terminated("pod.uid-web.1", "a1"));
+    assert!(
+        events(&a)[0].2.starts_with("Back-off 20s"),
+        "{:?}",
+        events(&a)
+    );
+    h.at(134.0);
+    h.feed(Input::Offers(vec![offer_on("o3", "a1", 4.0)]));
+    assert_eq!(
+        launched_tasks(&h.tick_at(135.0))[0].task_id.value,
+        "pod.uid-web.2"
+    );
+}
+
+#[test]
+fn past_the_relaunch_deadline_the_pod_fails_with_nothing_left_running() {
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    // No offer of a1 ever comes.
+    assert!(!kinds(&h.tick_at(399.0)).contains(&"FailPod"));
+    let a = h.tick_at(400.0);
+    let Some(Action::FailPod {
+        reason,
+        message,
+        last_known,
+        ..
+    }) = a.iter().find(|a| matches!(a, Action::FailPod { .. }))
+    else {
+        panic!("failed at the deadline: {a:?}");
+    };
+    assert_eq!(reason, "ExecutorLost");
+    assert!(message.contains("REASON_EXECUTOR_TERMINATED"), "{message}");
+    assert!(message.contains("not relaunched"), "{message}");
+    // The pod as last seen goes with it, so the shell can terminate every
+    // container in the status it writes.
+    assert_eq!(last_known.metadata.uid.as_deref(), Some("uid-web"));
+    assert_eq!(
+        last_known.spec.as_ref().map(|s| s.containers.len()),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_pod_being_deleted_is_not_relaunched() {
+    let mut h = running_pod();
+    h.feed(Input::PodUpserted(Box::new(deleting(
+        running(bound(pod("web", "500m"), "a1")),
+        30,
+    ))));
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert!(events(&a).is_empty(), "{a:?}");
+    assert_eq!(h.core.metrics().relaunch_pending, 0);
+}
+
+/// A framework restarted after a relaunch whose annotation never made it:
+/// the pod names generation 0 (terminal, forgotten by the master), and
+/// Mesos reports generation 1 running. That one is the pod's task.
+#[test]
+fn a_restarted_framework_takes_a_newer_running_task_for_the_pods() {
+    let mut h = core_support::Harness::new(Default::default());
+    h.feed(Input::PodUpserted(Box::new(running(bound(
+        pod("web", "500m"),
+        "a1",
+    )))));
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    let a = h.feed(from_executor("pod.uid-web.1", TaskState::TaskRunning));
+    assert!(!kinds(&a).contains(&"Kill"), "{a:?}");
+    let Some(Action::SetPodTask { annotations, .. }) =
+        a.iter().find(|a| matches!(a, Action::SetPodTask { .. }))
+    else {
+        panic!("the pod's annotations are brought up to date: {a:?}");
+    };
+    assert_eq!(annotations[ANNOTATION_TASK_ID], "pod.uid-web.1");
+    // Deleting the pod now kills the newer task.
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(
+        running(bound(pod("web", "500m"), "a1")),
+        30,
+    ))));
+    let kills: Vec<&str> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { task_id, .. } => Some(task_id.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kills, ["pod.uid-web.1"]);
+}
+
+#[test]
+fn an_older_task_of_a_pod_that_runs_again_is_killed() {
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    h.at(111.0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    h.tick_at(112.0);
+    h.feed(from_executor("pod.uid-web.1", TaskState::TaskRunning));
+    // Generation 0 cannot be running: whatever says so is stale, and a
+    // second live task of the pod must not stay.
+    let stale: TaskStatus = status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    );
+    let a = h.feed(Input::TaskUpdate(Box::new(stale)));
+    assert_eq!(kinds(&a), ["Kill"]);
+}
+
+#[test]
+fn a_pod_rebuilt_from_a_relaunched_task_continues_its_generations() {
+    let mut p = running(bound(pod("web", "500m"), "a1"));
+    p.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(ANNOTATION_TASK_ID.to_owned(), "pod.uid-web.4".to_owned());
+    let mut h = Harness::new(Default::default());
+    h.feed(Input::PodUpserted(Box::new(p)));
+    h.feed(Input::PodsSynced);
+    let a = h.feed(subscribed());
+    let Some(Action::Reconcile { tasks }) =
+        a.iter().find(|a| matches!(a, Action::Reconcile { .. }))
+    else {
+        panic!("{a:?}");
+    };
+    assert_eq!(tasks[0].0.value, "pod.uid-web.4", "the task it names");
+    h.at(1.0);
+    h.feed(executor_terminated("pod.uid-web.4", "a1"));
+    h.at(12.0);
+    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
+    assert_eq!(
+        launched_tasks(&h.tick_at(13.0))[0].task_id.value,
+        "pod.uid-web.5"
+    );
+}
