@@ -11,6 +11,10 @@
 //! executor killed with SIGKILL: the agent destroys its container (the
 //! process runtime's pod processes with it) and fails its tasks, and the
 //! relaunched task's new executor restarts the lost container.
+//!
+//! Further tests show the executor hard to kill by accident: with pods
+//! running it outlives its API server, its agent (within Mesos' recovery
+//! timeout) and a full disk, and catches up afterwards.
 
 mod support;
 
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
-use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle};
+use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle, StoppedAgent};
 use kube_mesos_devcluster::mesos::link::{AgentInbox, AgentMessage, MasterMessage};
 use kube_mesos_proto::v1::{
     environment, executor_info, framework_info, value, AgentId, CommandInfo, DurationInfo,
@@ -332,11 +336,13 @@ fn executor_pids_of(id: &str) -> Vec<i32> {
 /// agent registered with the in-test master.
 struct Cluster {
     dir: PathBuf,
-    api: ApiServer,
+    /// `None` while the API server is away ([`Cluster::api_down`]).
+    api: Option<ApiServer>,
     kubeconfig: PathBuf,
     kubectl: Kubectl,
     master: Arc<Master>,
-    agent: AgentHandle,
+    /// `None` while the agent is away ([`Cluster::agent_down`]).
+    agent: Option<AgentHandle>,
 }
 
 impl Cluster {
@@ -350,10 +356,10 @@ impl Cluster {
                 .as_nanos()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut api_config = ApiServerConfig::new(dir.join("api"), "e2e-admin-token");
-        api_config.kubelet_client_token = Some(KUBELET_TOKEN.into());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = ApiServer::start(api_config, listener).await.unwrap();
+        let api = ApiServer::start(Self::api_config(&dir), listener)
+            .await
+            .unwrap();
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
         let kubectl = Kubectl {
@@ -376,18 +382,75 @@ impl Cluster {
         agent.registered().await.unwrap();
         Cluster {
             dir,
-            api,
+            api: Some(api),
             kubeconfig,
             kubectl,
             master,
-            agent,
+            agent: Some(agent),
         }
     }
 
-    async fn stop(self) {
-        let _ = self.agent.shutdown().await;
-        self.api.shutdown().await.unwrap();
+    fn api_config(dir: &Path) -> ApiServerConfig {
+        let mut api_config = ApiServerConfig::new(dir.join("api"), "e2e-admin-token");
+        api_config.kubelet_client_token = Some(KUBELET_TOKEN.into());
+        api_config
+    }
+
+    /// Fault: the API server goes away; returns its address.
+    async fn api_down(&mut self) -> std::net::SocketAddr {
+        let api = self.api.take().expect("the API server runs");
+        let addr = api.addr();
+        api.shutdown().await.unwrap();
+        addr
+    }
+
+    /// The API server comes back at `addr` with its data (and CA).
+    async fn api_up(&mut self, addr: std::net::SocketAddr) {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let api = ApiServer::start(Self::api_config(&self.dir), listener)
+            .await
+            .unwrap();
+        self.api = Some(api);
+    }
+
+    /// Fault: the agent dies as after `kill -9` (executors keep running).
+    async fn agent_down(&mut self) -> StoppedAgent {
+        self.agent.take().expect("the agent runs").crash().await
+    }
+
+    /// The agent comes back on its port and work dir and recovers.
+    async fn agent_up(&mut self, stopped: StoppedAgent) {
+        let agent = stopped.restart().await.unwrap();
+        agent.registered().await.unwrap();
+        self.agent = Some(agent);
+    }
+
+    async fn stop(mut self) {
+        if let Some(agent) = self.agent.take() {
+            let _ = agent.shutdown().await;
+        }
+        if let Some(api) = self.api.take() {
+            api.shutdown().await.unwrap();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A test that failed leaves no executor or pod running: whatever has its
+/// working directory in the cluster's dir is killed (executors and pods run
+/// in sessions of their own, as under a real agent).
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for _ in 0..5 {
+            let left = support::processes_with_cwd_under(&self.dir);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                support::kill_pid(pid);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
@@ -795,5 +858,314 @@ async fn a_task_launched_again_after_its_kill_runs_again() {
         "the new run is not ended by the old one: {states:?}"
     );
     shut_down(&cluster.master, &executor).await;
+    cluster.stop().await;
+}
+
+// ----- The executor is hard to kill by accident (issue 19) -----------------
+//
+// Whatever fails around it, an executor with pods neither exits nor stops
+// them: it keeps running its pods, catches up once the failure is over, and
+// the pods see nothing but what really happened to them. (A panic in one
+// pod's worker is covered by the worker's own tests,
+// `executor/tests/runner_worker_errors.rs`.)
+
+/// A pod whose shell ticks until TERM, launched on `executor`; returns its
+/// task ID once RUNNING.
+async fn run_ticking_pod(cluster: &Cluster, executor: &ExecutorInfo, name: &str) -> String {
+    cluster.kubectl.apply(
+        &cluster.dir,
+        name,
+        &pod_yaml(
+            name,
+            "trap 'exit 0' TERM; while true; do echo tick; sleep 0.2; done",
+            "",
+        ),
+    );
+    let (task, id) = task_for(&cluster.kubectl, name);
+    cluster.master.run(executor.clone(), task);
+    cluster.master.reached(&id, TaskState::TaskRunning).await;
+    id
+}
+
+/// The pod's shells (its container's main processes, not the `sleep`s they
+/// fork).
+fn pod_shells(dir: &Path, task_id: &str) -> Vec<u32> {
+    let mut shells: Vec<u32> = pod_processes(dir, task_id)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).next() == Some(b"sh"))
+        })
+        .collect();
+    shells.sort_unstable();
+    shells
+}
+
+/// A cluster whose executor `executor_id` runs a ticking pod `name`: the
+/// cluster, the executor, the pod's task ID and the executor's pid.
+async fn cluster_with_a_pod(
+    test: &str,
+    executor_id: &str,
+    name: &str,
+) -> (Cluster, ExecutorInfo, String, Vec<i32>) {
+    let cluster = Cluster::start(test).await;
+    let executor = executor_info_with(
+        &cluster.dir,
+        &cluster.kubeconfig,
+        executor_id,
+        &[free_port()],
+    );
+    let id = run_ticking_pod(&cluster, &executor, name).await;
+    let executors = executor_pids_of(executor_id);
+    assert_eq!(executors.len(), 1, "one executor: {executors:?}");
+    (cluster, executor, id, executors)
+}
+
+/// SHUTDOWN to `executor`: it stops its pods and exits.
+async fn shut_down(cluster: &Cluster, executor: &ExecutorInfo) {
+    cluster.master.send(MasterMessage::ShutdownExecutor {
+        framework_id: FrameworkId {
+            value: "fw-e2e".into(),
+        },
+        executor_id: executor.executor_id.clone(),
+    });
+    let id = executor.executor_id.value.clone();
+    eventually("executor exits after SHUTDOWN", 30, || {
+        executor_pids_of(&id).is_empty().then_some(())
+    })
+    .await;
+}
+
+/// Kills the pod's processes (its container "crashes"); returns the pids.
+fn crash_the_pod(dir: &Path, task_id: &str) -> Vec<u32> {
+    let pids = pod_processes(dir, task_id);
+    assert!(!pids.is_empty(), "the pod runs");
+    for &pid in &pids {
+        nix_kill(pid as i32);
+    }
+    pids
+}
+
+/// Waits for executor `id`'s log (its sandbox's stderr) to say `what`.
+async fn executor_logged(dir: &Path, id: &str, what: &str) {
+    eventually(&format!("the executor to log {what:?}"), 60, || {
+        executor_stderr(dir, id).contains(what).then_some(())
+    })
+    .await;
+}
+
+fn no_terminal_update(master: &Master, task_id: &str) {
+    let states = master.states(task_id);
+    assert!(
+        !states.iter().any(|s| matches!(
+            s,
+            TaskState::TaskFailed | TaskState::TaskKilled | TaskState::TaskFinished
+        )),
+        "{task_id}: {states:?}"
+    );
+}
+
+/// The API server goes away while a pod runs, and its container crashes
+/// meanwhile: the executor restarts it as usual, keeps retrying the status
+/// write, and writes it once the API server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executor_keeps_its_pods_while_the_api_server_is_away() {
+    let (mut cluster, executor, id, executors) =
+        cluster_with_a_pod("executor-api-away", "km-api-away", "steady").await;
+
+    let addr = cluster.api_down().await;
+    let crashed = crash_the_pod(&cluster.dir, &id);
+    executor_logged(
+        &cluster.dir,
+        "km-api-away",
+        "writing pod status failed; retrying",
+    )
+    .await;
+    eventually("the pod restarted without the API server", 60, || {
+        let now = pod_processes(&cluster.dir, &id);
+        (!now.is_empty() && now.iter().all(|p| !crashed.contains(p))).then_some(())
+    })
+    .await;
+    assert_eq!(
+        executor_pids_of("km-api-away"),
+        executors,
+        "the executor runs on"
+    );
+    no_terminal_update(&cluster.master, &id);
+
+    cluster.api_up(addr).await;
+    eventually("the status written once the API server is back", 60, || {
+        let row = cluster.kubectl.wide("steady");
+        (row[1] == "1/1" && row[2] == "Running" && row[3] == "1").then_some(())
+    })
+    .await;
+    assert_eq!(executor_pids_of("km-api-away"), executors);
+    shut_down(&cluster, &executor).await;
+    cluster.stop().await;
+}
+
+/// The agent dies (as after `kill -9`) while a pod runs, and its container
+/// crashes meanwhile: the executor, within Mesos' recovery timeout, keeps
+/// the pod running (restarting its container), queues its updates, and
+/// resubscribes to the restarted agent; the task never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executor_keeps_its_pods_while_the_agent_is_away() {
+    let (mut cluster, _executor, id, executors) =
+        cluster_with_a_pod("executor-agent-away", "km-agent-away", "steady").await;
+
+    let stopped = cluster.agent_down().await;
+    executor_logged(
+        &cluster.dir,
+        "km-agent-away",
+        "disconnected from the agent; pods keep running",
+    )
+    .await;
+    let crashed = crash_the_pod(&cluster.dir, &id);
+    eventually("the pod restarted without the agent", 60, || {
+        let row = cluster.kubectl.wide("steady");
+        (row[2] == "Running" && row[3] == "1").then_some(())
+    })
+    .await;
+    assert!(pod_processes(&cluster.dir, &id)
+        .iter()
+        .all(|p| !crashed.contains(p)));
+    assert_eq!(
+        executor_pids_of("km-agent-away"),
+        executors,
+        "the executor runs on"
+    );
+
+    cluster.agent_up(stopped).await;
+    executor_logged(&cluster.dir, "km-agent-away", "resubscribed to the agent").await;
+    let row = cluster.kubectl.wide("steady");
+    assert_eq!((row[1].as_str(), row[2].as_str()), ("1/1", "Running"));
+    assert_eq!(
+        executor_pids_of("km-agent-away"),
+        executors,
+        "the same executor"
+    );
+    assert!(!pod_processes(&cluster.dir, &id).is_empty());
+    no_terminal_update(&cluster.master, &id);
+    cluster.stop().await;
+}
+
+/// A tmpfs of `size` mounted on `path` for one test, unmounted when
+/// dropped. Mounting needs root, as the containerd tests do.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs on {path:?} failed (the full-disk test needs root)"
+        );
+        Tmpfs {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Fills it up; returns the filler's path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0u8; 512]);
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// The disk of the executor's root dir (sandboxes, container logs) fills
+/// up while a pod runs: the pod runs on (its output dropped, said once),
+/// a new pod waits with the error instead of failing, and both run once
+/// there is room again; the executor never exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executor_keeps_its_pods_on_a_full_disk() {
+    let cluster = Cluster::start("executor-full-disk").await;
+    let disk = Tmpfs::mount(&cluster.dir.join("root"), "8m");
+    let executor = executor_info_with(
+        &cluster.dir,
+        &cluster.kubeconfig,
+        "km-full-disk",
+        &[free_port()],
+    );
+    let first = run_ticking_pod(&cluster, &executor, "first").await;
+    let executors = executor_pids_of("km-full-disk");
+    assert_eq!(executors.len(), 1);
+    let first_shell = pod_shells(&cluster.dir, &first);
+
+    let filler = disk.fill();
+    executor_logged(
+        &cluster.dir,
+        "km-full-disk",
+        "writing container log failed; its output is dropped until it works again",
+    )
+    .await;
+    cluster.kubectl.apply(
+        &cluster.dir,
+        "second",
+        &pod_yaml(
+            "second",
+            "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+            "",
+        ),
+    );
+    let (task, second) = task_for(&cluster.kubectl, "second");
+    cluster.master.run(executor.clone(), task);
+    let waiting = eventually("the second pod to wait on the full disk", 60, || {
+        let out = cluster.kubectl.ok(&[
+            "get",
+            "pod",
+            "second",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.message}{.status.conditions}",
+        ]);
+        out.contains("No space left on device").then_some(out)
+    })
+    .await;
+    assert_eq!(
+        executor_pids_of("km-full-disk"),
+        executors,
+        "the executor runs on: {waiting}"
+    );
+    assert_eq!(
+        pod_shells(&cluster.dir, &first),
+        first_shell,
+        "the first pod runs on"
+    );
+    no_terminal_update(&cluster.master, &first);
+    no_terminal_update(&cluster.master, &second);
+
+    std::fs::remove_file(filler).unwrap();
+    cluster
+        .master
+        .reached(&second, TaskState::TaskRunning)
+        .await;
+    executor_logged(
+        &cluster.dir,
+        "km-full-disk",
+        "writing container log works again",
+    )
+    .await;
+    let (ok, logs) = cluster.kubectl.run(&["logs", "first", "--tail", "1"]);
+    assert!(ok && logs.contains("tick"), "{logs}");
+    assert_eq!(executor_pids_of("km-full-disk"), executors);
+    shut_down(&cluster, &executor).await;
+    drop(disk);
     cluster.stop().await;
 }

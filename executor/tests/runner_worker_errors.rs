@@ -1,7 +1,8 @@
 //! The pod worker against a scripted fake runtime whose starts fail: the
 //! kubelet's waiting reasons and back-off in the pod status, the kubelet's
 //! events, and the runtime settings (pod and container specs, pull
-//! secrets) the worker hands to the runtime. Paused time.
+//! secrets) the worker hands to the runtime; and panics, in a runtime call
+//! or in the worker's own loop, that the worker survives. Paused time.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ struct Fake {
     container_specs: Mutex<Vec<(String, ContainerRuntimeSpec)>>,
     starts: Mutex<Vec<Duration>>,
     exits: Mutex<BTreeMap<String, watch::Sender<Option<i32>>>>,
+    /// Makes the next `id_scheme` panic: it is called while the worker
+    /// builds the pod's status, in its own loop.
+    panic_in_status: std::sync::atomic::AtomicBool,
 }
 
 impl Fake {
@@ -48,6 +52,7 @@ impl Fake {
             container_specs: Mutex::new(Vec::new()),
             starts: Mutex::new(Vec::new()),
             exits: Mutex::new(BTreeMap::new()),
+            panic_in_status: Default::default(),
         })
     }
 }
@@ -60,6 +65,13 @@ impl Runtime for FakeRt {
         "fake".into()
     }
     fn id_scheme(&self) -> &'static str {
+        if self
+            .0
+            .panic_in_status
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a bug while building the status");
+        }
         "fake"
     }
     async fn prepare_pod(&self, _: &SandboxConfig) -> Result<SandboxInfo> {
@@ -158,8 +170,26 @@ impl Runtime for FakeRt {
     async fn remove_pod(&self, _: &SandboxInfo) -> Result<()> {
         Ok(())
     }
+    /// The containers started and not ended (their IDs are `name-attempt`).
     async fn list_containers(&self, _: &str) -> Result<Vec<ContainerStatus>> {
-        Ok(Vec::new())
+        let exits = self.0.exits.lock().unwrap();
+        Ok(exits
+            .iter()
+            .filter(|(_, tx)| tx.borrow().is_none())
+            .filter_map(|(id, _)| {
+                let (name, attempt) = id.rsplit_once('-')?;
+                Some(ContainerStatus {
+                    id: id.clone(),
+                    name: name.into(),
+                    attempt: attempt.parse().ok()?,
+                    state: ContainerStateKind::Running,
+                    started_at: None,
+                    exit: None,
+                    log_path: PathBuf::new(),
+                    labels: BTreeMap::new(),
+                })
+            })
+            .collect())
     }
 }
 
@@ -387,4 +417,99 @@ async fn probe_failures_and_crash_loops_are_reported_as_events() {
         && e.message == "Container app failed liveness probe, will be restarted"));
     assert!(all.iter().any(|e| e.reason == "BackOff"
         && e.message == "Back-off restarting failed container app in pod web_ns(u1)"));
+}
+
+fn running_id(r: &PodReport) -> Option<String> {
+    let s = r.status.container_statuses.as_ref()?.first()?;
+    s.state.as_ref()?.running.as_ref()?;
+    s.container_id.clone()
+}
+
+/// A panic in a runtime call (here: starting the container) is that
+/// call's failure: the container waits `CreateContainerError` with the
+/// panic's message and is started again after the kubelet's 10 s, and the
+/// worker (and so the executor) carries on.
+#[tokio::test(start_paused = true)]
+async fn a_panic_while_starting_a_container_is_a_start_error_that_is_retried() {
+    let fake = Fake::new(vec![Box::new(|| panic!("boom in the runtime client"))]);
+    let events = Arc::new(Events::default());
+    let w = PodWorker::spawn(
+        pod(json!({"containers": [{"name": "app", "image": "busybox"}]})),
+        config(fake.clone(), events.clone()),
+    );
+    let r = until(&w, "CreateContainerError", |r| {
+        waiting(r).is_some_and(|(reason, _)| reason == "CreateContainerError")
+    })
+    .await;
+    assert_eq!(
+        waiting(&r).unwrap().1,
+        "the executor failed starting a container: boom in the runtime client"
+    );
+    let r = until(&w, "the container running", |r| running_id(r).is_some()).await;
+    assert_eq!(r.status.phase.as_deref(), Some("Running"));
+    let starts = fake.starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(
+        starts[1] - starts[0] >= Duration::from_secs(10),
+        "{starts:?}"
+    );
+}
+
+/// A panic in the worker's own loop (a bug in the pod's state machine or
+/// status) does not end the worker: it takes the pod over again, as a new
+/// executor would — the running container re-adopted, not restarted — and
+/// says so in an event; a later kill still stops the pod.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_pod_worker_takes_its_pod_over_again() {
+    let fake = Fake::new(vec![]);
+    let events = Arc::new(Events::default());
+    let w = PodWorker::spawn(
+        pod(json!({"containers": [{"name": "app", "image": "busybox",
+            "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}]})),
+        config(fake.clone(), events.clone()),
+    );
+    let r = until(&w, "the container running", |r| running_id(r).is_some()).await;
+    let id = running_id(&r).unwrap();
+
+    fake.panic_in_status
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = w.subscribe();
+    tokio::time::timeout(Duration::from_secs(3600), async {
+        while events.of("PodWorkerFailed").is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), seen.changed()).await;
+        }
+    })
+    .await
+    .expect("the worker's failure is reported");
+    assert_eq!(
+        events.of("PodWorkerFailed"),
+        ["The executor's worker for this pod failed (a bug while building the status); it takes the pod over again in 1s, its containers left running"]
+    );
+    // Taken over: the same container, never started again.
+    let before = fake.starts.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        fake.starts.lock().unwrap().len(),
+        before,
+        "not started again"
+    );
+    let r = w.subscribe().borrow().clone();
+    assert_eq!(running_id(&r).as_deref(), Some(id.as_str()));
+    assert_eq!(
+        r.status.container_statuses.as_ref().unwrap()[0].restart_count,
+        0
+    );
+
+    w.kill(Duration::from_secs(1));
+    let last = tokio::time::timeout(Duration::from_secs(3600), w.wait())
+        .await
+        .expect("the pod stops");
+    assert!(last.finished());
+    // The re-adopted container is the one the kill stopped.
+    let c = &last.status.container_statuses.as_ref().unwrap()[0];
+    let t = c.state.as_ref().unwrap().terminated.as_ref().unwrap();
+    assert_eq!(
+        (t.exit_code, t.container_id.as_deref()),
+        (143, Some(id.as_str()))
+    );
 }

@@ -89,6 +89,9 @@ pub mod reason {
     /// Mesos agent destroys an exited executor's container, and the process
     /// runtime's containers with it). Also the container's terminated reason.
     pub const EXECUTOR_LOST: &str = "ExecutorLost";
+    /// Not the kubelet's: the executor's worker for the pod failed (a bug)
+    /// and takes the pod over again.
+    pub const POD_WORKER_FAILED: &str = "PodWorkerFailed";
 }
 
 /// `spec.containers{name}` / `spec.initContainers{name}`, the kubelet's
@@ -182,6 +185,20 @@ pub fn executor_lost(name: &str, init: bool, why: &str, restarting: bool) -> Pod
         reason::EXECUTOR_LOST,
         format!("Container {name} was lost with the pod's executor ({why}); {then}"),
         field_path(name, init),
+    )
+}
+
+/// `PodWorkerFailed` (Warning) on the pod: the executor's worker for it
+/// failed with `why` and takes the pod over again after `pause`.
+pub fn worker_failed(why: &str, pause: std::time::Duration) -> PodEvent {
+    ev(
+        EventType::Warning,
+        reason::POD_WORKER_FAILED,
+        format!(
+            "The executor's worker for this pod failed ({why}); it takes the pod over again in {}s, its containers left running",
+            pause.as_secs()
+        ),
+        String::new(),
     )
 }
 

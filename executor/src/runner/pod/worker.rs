@@ -31,9 +31,18 @@
 //!
 //! Kubelet events (Created, Started, Killing, BackOff, Unhealthy,
 //! FailedMount, Failed...) go to the configured [`EventRecorder`].
+//!
+//! A panic never ends the worker (nor the executor, which runs one worker
+//! per pod): one in an action's task is that action's failure (a start that
+//! panicked waits as `CreateContainerError` and is retried), and one in the
+//! worker's own loop starts the pod's handling over from the runtime's
+//! view, as a new executor would (running containers re-adopted), after a
+//! growing pause and with a `PodWorkerFailed` event.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use futures::FutureExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -271,6 +280,31 @@ impl Shell {
         let _ = self.tx.send(Event::Input(input));
     }
 
+    /// Runs an action's future. A panic in it (a bug, in the runtime client
+    /// or here) must not leave the machine waiting for an answer that never
+    /// comes, nor take anything else down: it becomes `fallback`, the
+    /// input a failure of that action would have given.
+    fn spawn_guarded<F>(
+        &self,
+        what: &'static str,
+        fallback: impl FnOnce(String) -> Input + Send + 'static,
+        fut: F,
+    ) where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let tx = self.tx.clone();
+        let pod = self.pod.metadata.name.clone().unwrap_or_default();
+        tokio::spawn(async move {
+            if let Err(panic) = std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                let why = panic_message(&*panic);
+                tracing::error!(%pod, what, %why, "a pod worker's task panicked; the pod carries on");
+                let _ = tx.send(Event::Input(fallback(format!(
+                    "the executor failed {what}: {why}"
+                ))));
+            }
+        });
+    }
+
     fn perform(&self, state: &PodState, action: Action) {
         let tx = self.tx.clone();
         let send = move |i: Input| {
@@ -283,7 +317,8 @@ impl Shell {
                 let config = self.config.clone();
                 let facts = self.facts(state);
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                let fallback = |why| Input::SandboxFailed { message: why };
+                self.spawn_guarded("preparing the pod", fallback, async move {
                     match prepare(&pod, &config, &facts).await {
                         Ok((sb, vols)) => {
                             let pod_ips = sb.pod_ips.clone();
@@ -323,7 +358,15 @@ impl Shell {
                     sandbox,
                     volumes: self.volumes.clone(),
                 };
-                tokio::spawn(async move {
+                let fallback = {
+                    let name = name.clone();
+                    move |why| Input::ContainerStartFailed {
+                        name,
+                        reason: "CreateContainerError".into(),
+                        message: why,
+                    }
+                };
+                self.spawn_guarded("starting a container", fallback, async move {
                     start_container(&ctx, &name, init, attempt, send).await;
                 });
             }
@@ -340,7 +383,11 @@ impl Shell {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| "127.0.0.1".into());
-                tokio::spawn(async move {
+                let fallback = {
+                    let name = name.clone();
+                    move |_| Input::PreStopDone { name, epoch }
+                };
+                self.spawn_guarded("running a preStop hook", fallback, async move {
                     let out = prober::run(&*rt, &id, &handler, &host, timeout).await;
                     if !out.success {
                         tracing::warn!(container = %name, output = %out.output, "preStop hook failed");
@@ -364,7 +411,15 @@ impl Shell {
                 let pod = self.pod.clone();
                 let recorder = self.config.events.clone();
                 let init = state.container(&name).is_some_and(|c| c.init);
-                tokio::spawn(async move {
+                let fallback = {
+                    let name = name.clone();
+                    move |_| Input::PostStartDone {
+                        name,
+                        epoch,
+                        success: false,
+                    }
+                };
+                self.spawn_guarded("running a postStart hook", fallback, async move {
                     let out = prober::run(&*rt, &id, &handler, &host, timeout).await;
                     if !out.success {
                         tracing::warn!(container = %name, output = %out.output, "postStart hook failed");
@@ -378,7 +433,14 @@ impl Shell {
                 });
             }
             Action::StopContainer { name, id, grace } => {
-                tokio::spawn(async move {
+                let fallback = {
+                    let name = name.clone();
+                    move |why| Input::RuntimeError {
+                        name: Some(name),
+                        message: why,
+                    }
+                };
+                self.spawn_guarded("stopping a container", fallback, async move {
                     if let Err(e) = rt.stop(&id, grace).await {
                         send(Input::RuntimeError {
                             name: Some(name),
@@ -402,7 +464,16 @@ impl Shell {
                 let pod = self.pod.clone();
                 let recorder = self.config.events.clone();
                 let init = state.container(&name).is_some_and(|c| c.init);
-                tokio::spawn(async move {
+                let fallback = {
+                    let (name, kind) = (name.clone(), spec.kind);
+                    move |_| Input::ProbeResult {
+                        name,
+                        kind,
+                        epoch,
+                        success: false,
+                    }
+                };
+                self.spawn_guarded("running a probe", fallback, async move {
                     let out = prober::run(&*rt, &id, &spec.handler, &host, spec.timeout).await;
                     if !out.success {
                         tracing::debug!(container = %name, probe = spec.kind.as_str(), output = %out.output, "probe failed");
@@ -425,7 +496,8 @@ impl Shell {
             }
             Action::StopPod => {
                 let sandbox = self.sandbox.clone();
-                tokio::spawn(async move {
+                let fallback = |_| Input::PodStopped;
+                self.spawn_guarded("stopping the pod", fallback, async move {
                     if let Some(sb) = sandbox {
                         if let Err(e) = rt.stop_pod(&sb).await {
                             tracing::warn!(error = %e, "stopping pod sandbox failed");
@@ -491,32 +563,45 @@ async fn adopt(
                 .lost_with_executor
                 .clone()
                 .map(|why| (pod.clone(), config.events.clone(), why));
+            let (panic_tx, panic_name) = (tx.clone(), name.clone());
             tokio::spawn(async move {
-                match rt.wait(&id).await {
-                    Ok(exit) => {
-                        let mut e = (exit.exit_code, exit.reason, exit.message, exit.finished_at);
-                        if let Some((pod, events, why)) = &lost {
-                            if let Some(event) = lost_with_executor(pod, &name, &mut e, why) {
-                                tracing::warn!(container = %name, id = %id, %why, "container died with the pod's previous executor");
-                                events.record(pod, event);
+                let watch = async move {
+                    match rt.wait(&id).await {
+                        Ok(exit) => {
+                            let mut e =
+                                (exit.exit_code, exit.reason, exit.message, exit.finished_at);
+                            if let Some((pod, events, why)) = &lost {
+                                if let Some(event) = lost_with_executor(pod, &name, &mut e, why) {
+                                    tracing::warn!(container = %name, id = %id, %why, "container died with the pod's previous executor");
+                                    events.record(pod, event);
+                                }
                             }
+                            let (code, reason, message, finished_at) = e;
+                            let _ = tx.send(Event::Input(Input::ContainerExited {
+                                name,
+                                id,
+                                code,
+                                reason,
+                                message,
+                                finished_at,
+                            }));
                         }
-                        let (code, reason, message, finished_at) = e;
-                        let _ = tx.send(Event::Input(Input::ContainerExited {
-                            name,
-                            id,
-                            code,
-                            reason,
-                            message,
-                            finished_at,
-                        }));
+                        Err(e) => {
+                            let _ = tx.send(Event::Input(Input::RuntimeError {
+                                name: Some(name),
+                                message: e.to_string(),
+                            }));
+                        }
                     }
-                    Err(e) => {
-                        let _ = tx.send(Event::Input(Input::RuntimeError {
-                            name: Some(name),
-                            message: e.to_string(),
-                        }));
-                    }
+                };
+                if let Err(panic) = std::panic::AssertUnwindSafe(watch).catch_unwind().await {
+                    let _ = panic_tx.send(Event::Input(Input::RuntimeError {
+                        name: Some(panic_name),
+                        message: format!(
+                            "the executor failed watching a container: {}",
+                            panic_message(&*panic)
+                        ),
+                    }));
                 }
             });
         }
@@ -556,6 +641,15 @@ pub fn lost_with_executor(
         "The container was killed with the pod's executor ({why}): process-runtime containers do not outlive their executor"
     ));
     Some(events::executor_lost(name, init, why, restarting))
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Why a pod's sandbox could not be prepared: the runtime's sandbox
@@ -834,30 +928,93 @@ async fn run(
     reports: watch::Sender<PodReport>,
     start: (Instant, Timestamp),
 ) -> PodReport {
-    let (tx, mut rx) = mpsc::unbounded_channel();
     let pod = Arc::new(pod);
-    let mut shell = Shell {
-        pod: pod.clone(),
-        config,
-        tx,
-        sandbox: None,
-        volumes: BTreeMap::new(),
-        start,
-    };
-    shell.send(Input::Started);
+    let mut killed: Option<Duration> = None;
+    let mut failures = 0u32;
+    loop {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut shell = Shell {
+            pod: pod.clone(),
+            config: config.clone(),
+            tx,
+            sandbox: None,
+            volumes: BTreeMap::new(),
+            start,
+        };
+        shell.send(Input::Started);
+        let taken_over = failures > 0;
+        let why = match drive(
+            &pod,
+            &mut state,
+            &mut shell,
+            &mut rx,
+            &mut kill_rx,
+            &reports,
+            &mut killed,
+            taken_over,
+        )
+        .await
+        {
+            Ok(last) => return last,
+            Err(why) => why,
+        };
+        // A bug in the pod's state machine or status: the pod itself is
+        // fine. Start over from the runtime's view, as a new executor
+        // would (the sandbox is reused, running containers re-adopted),
+        // after a pause that grows while it keeps failing. Results of the
+        // failed incarnation's tasks go to its dropped channel.
+        failures += 1;
+        let pause = RESTART_PAUSE
+            .saturating_mul(1 << (failures - 1).min(6))
+            .min(MAX_RESTART_PAUSE);
+        tracing::error!(pod = %state.pod_ref, %why, ?pause, "the pod's worker failed; it takes the pod over again");
+        config
+            .events
+            .record(&pod, events::worker_failed(&why, pause));
+        tokio::time::sleep(pause).await;
+        state = PodState::new(&pod);
+    }
+}
+
+/// First pause before a failed pod worker takes its pod over again.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+/// Longest such pause.
+const MAX_RESTART_PAUSE: Duration = Duration::from_secs(60);
+
+/// One incarnation of a pod's worker: feeds inputs to the machine until the
+/// pod is done (its final report) or a step panics (the panic's message).
+/// `taken_over`: this incarnation took the pod over from a failed one, so
+/// nothing is published before the sandbox is ready again (the pod would
+/// flash back to Pending), and a kill the failed one had received is given
+/// again once the running containers are re-adopted.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    pod: &Arc<core::Pod>,
+    state: &mut PodState,
+    shell: &mut Shell,
+    rx: &mut mpsc::UnboundedReceiver<Event>,
+    kill_rx: &mut mpsc::UnboundedReceiver<Duration>,
+    reports: &watch::Sender<PodReport>,
+    killed: &mut Option<Duration>,
+    taken_over: bool,
+) -> Result<PodReport, String> {
     let mut kill_open = true;
     // From the sandbox's arrival until `SandboxReady`, re-adopted containers
     // are fed in one by one; a snapshot taken in between would show them
     // running without the pod's IPs, so nothing is published until then.
-    let mut adopting = false;
+    let mut adopting = taken_over;
+    let mut kill_again = if taken_over { *killed } else { None };
     loop {
         let event = tokio::select! {
             Some(e) = rx.recv() => e,
             k = kill_rx.recv(), if kill_open => match k {
-                Some(grace) => Event::Input(Input::Kill { grace }),
+                Some(grace) => {
+                    *killed = Some(killed.map_or(grace, |g| g.min(grace)));
+                    Event::Input(Input::Kill { grace })
+                }
                 None => { kill_open = false; continue; }
             },
-            else => return reports.borrow().clone(),
+            else => return Ok(reports.borrow().clone()),
         };
         let input = match event {
             Event::Sandbox(sb, vols) => {
@@ -870,28 +1027,38 @@ async fn run(
         };
         if matches!(input, Input::SandboxReady { .. }) {
             adopting = false;
+            if let Some(grace) = kill_again.take() {
+                shell.send(Input::Kill { grace });
+            }
         }
-        let now = shell.now();
-        let before = seen(&state);
-        let actions = step(&mut state, now, input);
-        for e in transition_events(&before, &state) {
-            shell.config.events.record(&pod, e);
-        }
-        for a in actions {
-            shell.perform(&state, a);
-        }
-        if adopting && state.stage != Stage::Terminated {
-            continue;
-        }
-        let previous = reports.borrow().status.clone();
-        let next = report(
-            &pod,
-            &state,
-            &shell.config,
-            Some(&previous),
-            now.wall,
-            shell.sandbox.as_ref(),
-        );
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let now = shell.now();
+            let before = seen(state);
+            let actions = step(state, now, input);
+            for e in transition_events(&before, state) {
+                shell.config.events.record(pod, e);
+            }
+            for a in actions {
+                shell.perform(state, a);
+            }
+            if adopting && state.stage != Stage::Terminated {
+                return None;
+            }
+            let previous = reports.borrow().status.clone();
+            Some(report(
+                pod,
+                state,
+                &shell.config,
+                Some(&previous),
+                now.wall,
+                shell.sandbox.as_ref(),
+            ))
+        }));
+        let next = match stepped {
+            Ok(Some(next)) => next,
+            Ok(None) => continue,
+            Err(panic) => return Err(panic_message(&*panic)),
+        };
         reports.send_if_modified(|r| {
             if *r == next {
                 false
@@ -901,7 +1068,7 @@ async fn run(
             }
         });
         if state.stage == Stage::Terminated {
-            return next;
+            return Ok(next);
         }
     }
 }

@@ -225,6 +225,10 @@ async fn pump(
 ) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 8192];
+    // While the log cannot be written (a full disk) the output is still
+    // read, or the container would block on its stdout; it is lost, and
+    // said so once rather than for every line.
+    let mut failing = false;
     loop {
         let (n, eof) = match reader.read(&mut chunk).await {
             Ok(0) | Err(_) => (0, true),
@@ -239,8 +243,16 @@ async fn pump(
             let now = Timestamp::now();
             let mut w = log.lock().unwrap_or_else(|p| p.into_inner());
             for (full, line) in entries {
-                if let Err(error) = w.write_entry(now, stream, full, &line) {
-                    tracing::warn!(%error, path = %w.path().display(), "writing container log failed");
+                match w.write_entry(now, stream, full, &line) {
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(%error, path = %w.path().display(), "writing container log failed; its output is dropped until it works again");
+                    }
+                    Ok(()) if failing => {
+                        failing = false;
+                        tracing::info!(path = %w.path().display(), "writing container log works again");
+                    }
+                    _ => {}
                 }
             }
         }
