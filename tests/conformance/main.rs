@@ -13,6 +13,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_restart;
 mod cluster;
 mod cri;
 mod executor_death;
@@ -81,6 +82,14 @@ on_both!(executor_killed_leaves_cri_pods_running);
 on_both!(mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"));
 on_both!(
     mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log")
+);
+on_both!(
+    agent_restart_keeps_pods_running
+        as agent_restart_keeps_process_pods_running(agent_restart::Runtime::Process)
+);
+on_both!(
+    agent_restart_keeps_pods_running
+        as agent_restart_keeps_cri_pods_running(agent_restart::Runtime::Cri)
 );
 on_both!(reserved_resources_are_used_first);
 on_both!(suppress_and_revive_as_the_master_sees_them);

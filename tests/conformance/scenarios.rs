@@ -7,6 +7,7 @@ use crate::cluster::{Cluster, FrameworkSpec};
 use crate::mesos::Flavor;
 use crate::support::{uid_of, wait_for};
 
+pub use crate::agent_restart::agent_restart_keeps_pods_running;
 pub use crate::executor_death::*;
 
 /// A pod like `examples/hello.yaml`: greets, then ticks; exits on TERM.

@@ -61,8 +61,11 @@ pub struct TaskState {
     pub info: String,
     /// Latest `TaskState` value.
     pub state: i32,
-    /// Latest `TaskStatus`, encoded.
+    /// Latest `TaskStatus`, encoded (written by older agents; now `None`).
     pub latest: Option<String>,
+    /// The task's status history (`TaskStatus`, encoded), oldest first.
+    #[serde(default)]
+    pub statuses: Vec<String>,
     /// Unacknowledged updates (`TaskStatus`, encoded), oldest first.
     pub pending: Vec<String>,
     /// Uuids received on the stream (base64).

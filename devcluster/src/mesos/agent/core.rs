@@ -139,7 +139,11 @@ enum ExecState {
 struct TaskEntry {
     info: TaskInfo,
     state: i32,
-    latest: Option<TaskStatus>,
+    /// The task's status history as the agent keeps it
+    /// (`Executor::updateTaskState`): each update appended, replacing the
+    /// last one when it has the same state. The master rebuilds a
+    /// re-registering agent's tasks from it.
+    statuses: Vec<TaskStatus>,
     /// Sent to the executor (LAUNCH / LAUNCH_GROUP).
     launched: bool,
 }
@@ -625,9 +629,9 @@ impl Core {
             agent_id: self.agent_id(),
             state: task.state,
             resources: task.info.resources.clone(),
-            statuses: task.latest.iter().cloned().collect(),
-            status_update_state: task.latest.as_ref().map(|s| s.state),
-            status_update_uuid: task.latest.as_ref().and_then(|s| s.uuid.clone()),
+            statuses: task.statuses.clone(),
+            status_update_state: task.statuses.last().map(|s| s.state),
+            status_update_uuid: task.statuses.last().and_then(|s| s.uuid.clone()),
             labels: task.info.labels.clone(),
             discovery: task.info.discovery.clone(),
             health_check: task.info.health_check.clone(),
@@ -1021,7 +1025,14 @@ impl Core {
             .and_then(|e| e.tasks.get_mut(&status.task_id.value))
         {
             task.state = status.state;
-            task.latest = Some(status.clone());
+            if task
+                .statuses
+                .last()
+                .is_some_and(|s| s.state == status.state)
+            {
+                task.statuses.pop();
+            }
+            task.statuses.push(status.clone());
         }
     }
 
@@ -1478,7 +1489,8 @@ impl Core {
                     es.tasks.push(checkpoint::TaskState {
                         info: checkpoint::encode(&task.info),
                         state: task.state,
-                        latest: task.latest.as_ref().map(checkpoint::encode),
+                        latest: None,
+                        statuses: task.statuses.iter().map(checkpoint::encode).collect(),
                         pending: stream
                             .map(|s| s.pending.iter().map(checkpoint::encode).collect())
                             .unwrap_or_default(),
@@ -1562,7 +1574,20 @@ impl Core {
                     ex.tasks.insert(
                         info.task_id.value.clone(),
                         TaskEntry {
-                            latest: ts.latest.as_deref().and_then(checkpoint::decode),
+                            // Checkpoints of older agents kept the latest
+                            // status only.
+                            statuses: if ts.statuses.is_empty() {
+                                ts.latest
+                                    .as_deref()
+                                    .and_then(checkpoint::decode)
+                                    .into_iter()
+                                    .collect()
+                            } else {
+                                ts.statuses
+                                    .iter()
+                                    .filter_map(|s| checkpoint::decode(s))
+                                    .collect()
+                            },
                             info,
                             state: ts.state,
                             launched: true,
@@ -1611,7 +1636,7 @@ fn add_tasks(ex: &mut Executor, tasks: &[TaskInfo], launched: bool) -> Vec<Strin
             TaskEntry {
                 info: task.clone(),
                 state: TaskState::TaskStaging as i32,
-                latest: None,
+                statuses: Vec::new(),
                 launched,
             },
         );

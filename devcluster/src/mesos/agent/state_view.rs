@@ -8,8 +8,7 @@
 //! empty `resource_providers`. The agent forgets executors, tasks and
 //! frameworks once they are done, so `completed_executors`,
 //! `completed_frameworks` stay empty and `completed_tasks` holds only
-//! terminal tasks whose update is not acknowledged yet; a task's `statuses`
-//! hold its latest status only.
+//! terminal tasks whose update is not acknowledged yet.
 
 use std::net::SocketAddr;
 
