@@ -921,21 +921,6 @@ async fn cluster_with_a_pod(
     (cluster, executor, id, executors)
 }
 
-/// SHUTDOWN to `executor`: it stops its pods and exits.
-async fn shut_down(cluster: &Cluster, executor: &ExecutorInfo) {
-    cluster.master.send(MasterMessage::ShutdownExecutor {
-        framework_id: FrameworkId {
-            value: "fw-e2e".into(),
-        },
-        executor_id: executor.executor_id.clone(),
-    });
-    let id = executor.executor_id.value.clone();
-    eventually("executor exits after SHUTDOWN", 30, || {
-        executor_pids_of(&id).is_empty().then_some(())
-    })
-    .await;
-}
-
 /// Kills the pod's processes (its container "crashes"); returns the pids.
 fn crash_the_pod(dir: &Path, task_id: &str) -> Vec<u32> {
     let pids = pod_processes(dir, task_id);
@@ -1000,7 +985,7 @@ async fn executor_keeps_its_pods_while_the_api_server_is_away() {
     })
     .await;
     assert_eq!(executor_pids_of("km-api-away"), executors);
-    shut_down(&cluster, &executor).await;
+    shut_down(&cluster.master, &executor).await;
     cluster.stop().await;
 }
 
@@ -1165,7 +1150,7 @@ async fn executor_keeps_its_pods_on_a_full_disk() {
     let (ok, logs) = cluster.kubectl.run(&["logs", "first", "--tail", "1"]);
     assert!(ok && logs.contains("tick"), "{logs}");
     assert_eq!(executor_pids_of("km-full-disk"), executors);
-    shut_down(&cluster, &executor).await;
+    shut_down(&cluster.master, &executor).await;
     drop(disk);
     cluster.stop().await;
 }

@@ -247,6 +247,22 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_UNREACHABLE_TIMEOUT", default_value = "5m")]
     pub unreachable_timeout: String,
 
+    /// Move running pods off executors of an older configuration (after an
+    /// upgrade or a changed executor setting) onto the current executor.
+    /// CRI pods are handed over without a restart and the old executor
+    /// exits once empty; process-runtime pods cannot move and stay on the
+    /// old executor until they end. Accepts true/false.
+    #[arg(
+        long,
+        env = "KUBE_MESOS_RETIRE_OLD_EXECUTORS",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "true",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub retire_old_executors: bool,
+
     /// Address of the HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "KUBE_MESOS_HTTP_ADDR", default_value = "0.0.0.0:10251")]
     pub http_addr: SocketAddr,
@@ -414,6 +430,7 @@ impl FrameworkArgs {
             refuse_seconds: self.refuse_seconds,
             failover_timeout,
             unreachable_timeout,
+            retire_old_executors: self.retire_old_executors,
             http_addr: self.http_addr,
             leader_election,
             framework_id_configmap: self.framework_id_configmap,
@@ -552,6 +569,9 @@ pub struct FrameworkConfig {
     /// How long a pod waits for an unreachable or unknown task before it is
     /// lost. Default 5 min.
     pub unreachable_timeout: Duration,
+    /// Hand running pods over from executors of an older configuration to
+    /// the current one. Default true.
+    pub retire_old_executors: bool,
     /// HTTP endpoint address. Default `0.0.0.0:10251`.
     pub http_addr: SocketAddr,
     /// Leader election.
@@ -586,6 +606,7 @@ impl FrameworkConfig {
             refuse_seconds: 120.0,
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
             unreachable_timeout: Duration::from_secs(300),
+            retire_old_executors: true,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 10251)),
             leader_election: LeaderElectionConfig::default(),
             framework_id_configmap: DEFAULT_OBJECT_NAME.into(),
@@ -646,6 +667,7 @@ impl std::fmt::Display for FrameworkConfig {
         writeln!(f, "refuse_seconds: {}", self.refuse_seconds)?;
         writeln!(f, "failover_timeout: {:?}", self.failover_timeout)?;
         writeln!(f, "unreachable_timeout: {:?}", self.unreachable_timeout)?;
+        writeln!(f, "retire_old_executors: {}", self.retire_old_executors)?;
         writeln!(f, "http_addr: {}", self.http_addr)?;
         writeln!(
             f,
@@ -755,6 +777,7 @@ mod tests {
         assert_eq!(c.failover_timeout, Duration::from_secs(604800));
         assert_eq!(c.unreachable_timeout, Duration::from_secs(300));
         assert_eq!(c.unreachable_timeout, d.unreachable_timeout);
+        assert!(c.retire_old_executors && d.retire_old_executors);
         assert_eq!(c.http_addr, d.http_addr);
         assert_eq!(c.executor, d.executor);
         assert_eq!(c.leader_election, d.leader_election);
@@ -772,9 +795,11 @@ mod tests {
             ("KUBE_MESOS_ROLES", "a,b"),
             ("KUBE_MESOS_ALSO_DEFAULT_SCHEDULER", "true"),
             ("KUBE_MESOS_UNREACHABLE_TIMEOUT", "90s"),
+            ("KUBE_MESOS_RETIRE_OLD_EXECUTORS", "false"),
         ];
         let c = parse(&[], &env).unwrap();
         assert_eq!(c.unreachable_timeout, Duration::from_secs(90));
+        assert!(!c.retire_old_executors);
         assert_eq!(c.masters.len(), 2);
         assert_eq!(c.scheduler_name, "from-env");
         assert_eq!(c.batch_window, Duration::from_millis(250));
@@ -795,11 +820,13 @@ mod tests {
                 "--also-default-scheduler=false",
                 "--unreachable-timeout",
                 "10m",
+                "--retire-old-executors",
             ],
             &env,
         )
         .unwrap();
         assert_eq!(c.unreachable_timeout, Duration::from_secs(600));
+        assert!(c.retire_old_executors, "the flag beats the environment");
         assert_eq!(c.masters.len(), 1);
         assert_eq!(c.masters[0].host_str(), Some("flag"));
         assert_eq!(c.scheduler_name, "from-flag");

@@ -88,6 +88,21 @@ pub struct CoreCounters {
     pub pods_lost: u64,
     /// Tasks back after their pod waited for them or was lost.
     pub tasks_recovered: u64,
+    /// Pods handed over from an executor of an older configuration.
+    pub handovers: u64,
+}
+
+/// Live pods of one executor generation on one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorGeneration {
+    /// The agent ID.
+    pub agent: String,
+    /// The executor ID (`kube-mesos-<config hash>`).
+    pub executor: String,
+    /// Whether it is the current configuration's executor.
+    pub current: bool,
+    /// Its live pods.
+    pub pods: usize,
 }
 
 /// All metrics of one framework process. Shared behind an `Arc`.
@@ -95,6 +110,7 @@ pub struct CoreCounters {
 pub struct Metrics {
     core: Mutex<CoreCounters>,
     executor_generations: Mutex<BTreeMap<(String, String), usize>>,
+    executor_pods: Mutex<Vec<ExecutorGeneration>>,
     placement_latency: Mutex<Histogram>,
     leader: AtomicU64,
     subscribed: AtomicU64,
@@ -109,6 +125,7 @@ impl Default for Metrics {
         Self {
             core: Mutex::new(CoreCounters::default()),
             executor_generations: Mutex::new(BTreeMap::new()),
+            executor_pods: Mutex::new(Vec::new()),
             placement_latency: Mutex::new(Histogram::new(PLACEMENT_LATENCY_BUCKETS)),
             leader: AtomicU64::new(0),
             subscribed: AtomicU64::new(0),
@@ -134,6 +151,37 @@ impl Metrics {
     /// Replaces the executor generations per (agent ID, node).
     pub fn set_executor_generations(&self, generations: BTreeMap<(String, String), usize>) {
         *lock(&self.executor_generations) = generations;
+    }
+
+    /// Replaces the live pods per agent and executor generation
+    /// (`current` is the current configuration's executor).
+    pub fn set_executor_pods(
+        &self,
+        current: &str,
+        generations: &std::collections::BTreeMap<
+            String,
+            crate::core::generations::AgentGenerations,
+        >,
+    ) {
+        let rows = generations
+            .iter()
+            .flat_map(|(agent, g)| {
+                g.pods
+                    .iter()
+                    .map(move |(executor, pods)| ExecutorGeneration {
+                        agent: agent.clone(),
+                        executor: executor.clone(),
+                        current: executor == current,
+                        pods: *pods,
+                    })
+            })
+            .collect();
+        *lock(&self.executor_pods) = rows;
+    }
+
+    /// The live pods per agent and executor as last set.
+    pub fn executor_pods(&self) -> Vec<ExecutorGeneration> {
+        lock(&self.executor_pods).clone()
     }
 
     /// Records a placement latency sample in seconds.
@@ -255,6 +303,28 @@ impl Metrics {
             "Tasks back after their pod waited for them or was lost.",
             core.tasks_recovered,
         );
+        counter(
+            &mut out,
+            "kube_mesos_pods_handed_over_total",
+            "Pods an executor of an older configuration handed over to the current one.",
+            core.handovers,
+        );
+        let executor_pods = self.executor_pods();
+        let name = "kube_mesos_executor_pods";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Live pods per agent and executor generation (executor ID); current=\"false\" ones are older configurations still running pods.\n# TYPE {name} gauge"
+        );
+        for g in &executor_pods {
+            let _ = writeln!(
+                out,
+                "{name}{{agent_id=\"{}\",executor=\"{}\",current=\"{}\"}} {}",
+                label_value(&g.agent),
+                label_value(&g.executor),
+                g.current,
+                g.pods
+            );
+        }
         gauge(
             &mut out,
             "kube_mesos_leader",
@@ -387,6 +457,27 @@ mod tests {
         assert!(
             text.contains("kube_mesos_executor_generations{agent_id=\"S2\",node=\"a\\\"b\"} 1\n")
         );
+        let mut generations = std::collections::BTreeMap::new();
+        generations.insert(
+            "a1".to_owned(),
+            crate::core::generations::AgentGenerations {
+                pods: [
+                    ("kube-mesos-new".to_owned(), 2),
+                    ("kube-mesos-old".to_owned(), 1),
+                ]
+                .into(),
+            },
+        );
+        m.set_executor_pods("kube-mesos-new", &generations);
+        let text = m.render();
+        assert!(text.contains(
+            "kube_mesos_executor_pods{agent_id=\"a1\",executor=\"kube-mesos-new\",current=\"true\"} 2\n"
+        ));
+        assert!(text.contains(
+            "kube_mesos_executor_pods{agent_id=\"a1\",executor=\"kube-mesos-old\",current=\"false\"} 1\n"
+        ));
+        assert!(text.contains("kube_mesos_executor_generations{agent_id=\"a1\"} 2\n"));
+        assert!(text.contains("kube_mesos_pods_handed_over_total 0\n"));
         assert!(text.contains("# TYPE kube_mesos_queue_length gauge\nkube_mesos_queue_length 3\n"));
         assert!(text.contains("kube_mesos_offers_suppressed 1\n"));
         assert!(text.contains("kube_mesos_offers_received_total 7\n"));

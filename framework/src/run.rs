@@ -375,9 +375,12 @@ impl Term {
                 forget_offers(&action, &mut held);
                 performer.perform(action).await;
             }
-            self.metrics.set_core(counters(&core.metrics()));
+            let snapshot = core.metrics();
+            self.metrics.set_core(counters(&snapshot));
             self.metrics
                 .set_executor_generations(core.executor_generations());
+            self.metrics
+                .set_executor_pods(&core.executor_id().value, &snapshot.executor_generations);
         };
         // Drain or step down: give the held offers back right away instead of
         // letting them sit until the master rescinds them.
@@ -481,6 +484,7 @@ pub fn core_config(config: &FrameworkConfig) -> CoreConfig {
         batch_window: config.batch_window,
         refuse_seconds: config.refuse_seconds,
         unreachable_timeout: config.unreachable_timeout,
+        retire_old_executors: config.retire_old_executors,
         executor: ExecutorConfig {
             uris,
             command: config.executor.command.clone(),
@@ -548,6 +552,7 @@ pub fn counters(m: &CoreMetrics) -> CoreCounters {
         tasks_waiting: m.tasks_waiting as u64,
         pods_lost: m.pods_lost,
         tasks_recovered: m.tasks_recovered,
+        handovers: m.handovers,
     }
 }
 
@@ -587,6 +592,11 @@ impl Performer {
                 uuid,
             } => self.mesos.acknowledge(agent_id, task_id, uuid).await,
             Action::Reconcile { tasks } => self.mesos.reconcile(tasks).await,
+            Action::SendMessage {
+                agent_id,
+                executor_id,
+                data,
+            } => self.mesos.message(agent_id, executor_id, data).await,
             Action::Bind {
                 pod,
                 node_name,

@@ -15,6 +15,7 @@
 //! | UNREACHABLE | master | the agent is partitioned and may come back | **waiting**: phase kept, condition and event `NodeUnreachable` |
 //! | UNKNOWN | master | the master has no knowledge of the task; it may or may not run (master failover before the agent re-registered) | **waiting**: phase kept, condition and event `NodeUnknown` |
 //! | FINISHED, FAILED, KILLED | executor | the executor reported it (and wrote the pod) | nothing to write |
+//! | FINISHED labelled `kube-mesos.io/handover=released` | executor | an outdated executor let go of the pod, whose containers run on | **handed over**: relaunched on the current executor |
 //! | KILLED | master/agent | killed before the executor had it | launch failed, retryable |
 //! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...) | `ExecutorLost`: relaunched on its agent as the pod's next task (the new executor takes over what survived), failed at the relaunch deadline |
 //! | ERROR | any | the task was invalid (e.g. stale offer) | retryable, `LaunchFailed` |
@@ -33,6 +34,7 @@
 //! died is relaunched that way whether it ran or not, and so is a failed
 //! relaunch (`docs/task-states.md`, "When the executor dies").
 
+use kube_mesos_node::handover;
 use kube_mesos_node::relaunch::Reason;
 use kube_mesos_proto::v1::{task_status, TaskState, TaskStatus};
 
@@ -42,6 +44,9 @@ pub const REASON_NODE_LOST: &str = Reason::NodeLost.as_str();
 pub const REASON_EXECUTOR_LOST: &str = Reason::ExecutorLost.as_str();
 /// Pod `status.reason` when the task could not be launched.
 pub const REASON_LAUNCH_FAILED: &str = Reason::LaunchFailed.as_str();
+/// Relaunch reason of a pod handed over by an outdated executor (and its
+/// `status.reason` should the relaunch fail).
+pub const REASON_HANDOVER: &str = Reason::Handover.as_str();
 
 /// Pod condition type the framework owns: whether Mesos can vouch for the
 /// pod's task. `False` while the pod waits on an unreachable or unknown
@@ -99,6 +104,13 @@ pub enum TaskOutcome {
     },
     /// Terminal and reported by the executor, which wrote the pod's status.
     ReportedByExecutor,
+    /// `TASK_FINISHED` from an executor of an older configuration that let
+    /// go of the pod for a newer one ([`kube_mesos_node::handover`]): the
+    /// pod runs on and is relaunched on the current executor.
+    HandedOver {
+        /// What the executor said.
+        message: String,
+    },
     /// Terminal and not reported by the executor: the framework must act.
     NotReported {
         /// Pod `status.reason` to use if the pod is failed.
@@ -155,6 +167,11 @@ pub fn classify(status: &TaskStatus) -> TaskOutcome {
         message: describe(status),
     };
     match state {
+        TaskFinished if from_executor && handover_answer(status) == Some(handover::RELEASED) => {
+            TaskOutcome::HandedOver {
+                message: describe(status),
+            }
+        }
         TaskStaging | TaskStarting => TaskOutcome::Active { running: false },
         TaskRunning | TaskKilling => TaskOutcome::Active { running: true },
         TaskUnreachable => waiting(WaitCause::Unreachable),
@@ -175,6 +192,19 @@ pub fn classify(status: &TaskStatus) -> TaskOutcome {
             agent: AgentStanding::Removed,
         },
     }
+}
+
+/// An executor's answer to a release request, from the update's labels
+/// (see [`kube_mesos_node::handover`]).
+pub fn handover_answer(status: &TaskStatus) -> Option<&str> {
+    status
+        .labels
+        .as_ref()?
+        .labels
+        .iter()
+        .find(|l| l.key == handover::LABEL)?
+        .value
+        .as_deref()
 }
 
 /// Whether a task state is terminal, as Mesos' `protobuf::isTerminalState`

@@ -25,6 +25,9 @@ pub enum Reason {
     ExecutorLost,
     /// The previous task's agent was lost and the pod had not run yet.
     NodeLost,
+    /// The executor of the previous task, of an older configuration, let
+    /// go of the pod (see [`crate::handover`]); its containers run on.
+    Handover,
 }
 
 impl Reason {
@@ -34,14 +37,20 @@ impl Reason {
             Reason::LaunchFailed => "LaunchFailed",
             Reason::ExecutorLost => "ExecutorLost",
             Reason::NodeLost => "NodeLost",
+            Reason::Handover => "Handover",
         }
     }
 
     /// The reason a label value names.
     pub fn parse(value: &str) -> Option<Reason> {
-        [Reason::LaunchFailed, Reason::ExecutorLost, Reason::NodeLost]
-            .into_iter()
-            .find(|r| r.as_str() == value)
+        [
+            Reason::LaunchFailed,
+            Reason::ExecutorLost,
+            Reason::NodeLost,
+            Reason::Handover,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == value)
     }
 }
 
@@ -51,7 +60,12 @@ mod tests {
 
     #[test]
     fn reasons_round_trip_through_their_label_values() {
-        for r in [Reason::LaunchFailed, Reason::ExecutorLost, Reason::NodeLost] {
+        for r in [
+            Reason::LaunchFailed,
+            Reason::ExecutorLost,
+            Reason::NodeLost,
+            Reason::Handover,
+        ] {
             assert_eq!(Reason::parse(r.as_str()), Some(r));
         }
         assert_eq!(Reason::parse("Handed"), None);

@@ -19,6 +19,7 @@ mod cri;
 mod executor_death;
 mod mesos;
 mod scenarios;
+mod upgrade;
 
 use mesos::Flavor;
 
@@ -90,6 +91,13 @@ on_both!(
 on_both!(
     agent_restart_keeps_pods_running
         as agent_restart_keeps_cri_pods_running(agent_restart::Runtime::Cri)
+);
+on_both!(
+    upgrade_retires_the_old_executor as upgrade_hands_cri_pods_over(agent_restart::Runtime::Cri)
+);
+on_both!(
+    upgrade_retires_the_old_executor
+        as upgrade_keeps_process_pods_on_the_old_executor(agent_restart::Runtime::Process)
 );
 on_both!(reserved_resources_are_used_first);
 on_both!(suppress_and_revive_as_the_master_sees_them);

@@ -9,6 +9,7 @@ use crate::support::{uid_of, wait_for};
 
 pub use crate::agent_restart::agent_restart_keeps_pods_running;
 pub use crate::executor_death::*;
+pub use crate::upgrade::upgrade_retires_the_old_executor;
 
 /// A pod like `examples/hello.yaml`: greets, then ticks; exits on TERM.
 pub fn hello(name: &str) -> String {

@@ -541,6 +541,15 @@ pub trait Runtime: Send + Sync + 'static {
     /// The URI scheme of container IDs in pod status (`process`, `containerd`).
     fn id_scheme(&self) -> &'static str;
 
+    /// Whether containers live on when the executor's own container is
+    /// destroyed: true for a container runtime daemon (CRI), whose
+    /// containers are not processes of the executor. Only then can a pod
+    /// survive its executor, or be handed over to another one. Default
+    /// false.
+    fn containers_outlive_executor(&self) -> bool {
+        false
+    }
+
     /// CRI `RunPodSandbox`: create the pod's sandbox (directory, network).
     /// Idempotent: preparing an existing sandbox returns it.
     async fn prepare_pod(&self, config: &SandboxConfig) -> Result<SandboxInfo>;

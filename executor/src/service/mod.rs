@@ -29,6 +29,13 @@
 //! from the API server. Pod events (Started, Killing, BackOff, ...) are
 //! written by [`crate::kube::events`] once the node name is known.
 //!
+//! A framework message asking to hand tasks over
+//! ([`kube_mesos_node::handover`], sent to executors of an older
+//! configuration) lets go of the pods whose containers outlive this
+//! executor (CRI) — worker detached, status writer stopped, containers
+//! untouched, task `TASK_FINISHED` labelled `released` — and keeps the
+//! others, saying so; the executor then exits once it has no pods left.
+//!
 //! A KILL for a task this executor does not run is ignored with a warning,
 //! as Mesos' own default executor does (`killTask`: "Ignoring kill for task
 //! ... as it is no longer active"); so is a KILL while shutting down.
@@ -326,12 +333,17 @@ impl ExecutorService {
             node_role: None,
             killing_capable: false,
             draining: None,
+            retiring: false,
             events: None,
             ours: Ours::default(),
         };
         let mut events_open = true;
         let mut end: Result<(), ServiceError> = Ok(());
         loop {
+            if shell.retiring && shell.draining.is_none() && shell.all_finished() {
+                tracing::info!("every pod handed over or ended; the retired executor exits");
+                break;
+            }
             if let Some(deadline) = shell.draining {
                 if shell.all_finished() {
                     tracing::info!("all pods stopped; executor exits");
@@ -426,6 +438,9 @@ struct Shell<'a> {
     killing_capable: bool,
     /// Set while shutting down: the deadline.
     draining: Option<tokio::time::Instant>,
+    /// The framework asked this executor to hand its pods over (it is of
+    /// an older configuration): it exits once it has none left.
+    retiring: bool,
     /// Pod events, once the node name is known.
     events: Option<ApiEventRecorder>,
     /// UIDs of the pods this executor runs (kept by the housekeeping).
@@ -451,6 +466,14 @@ impl Shell<'_> {
         status.set_state(update.state);
         if let Some(r) = update.reason {
             status.set_reason(r);
+        }
+        if let Some(answer) = update.handover {
+            status.labels = Some(kube_mesos_proto::v1::Labels {
+                labels: vec![kube_mesos_proto::v1::Label {
+                    key: kube_mesos_node::handover::LABEL.to_owned(),
+                    value: Some(answer.to_owned()),
+                }],
+            });
         }
         tracing::info!(task_id, state = update.state.as_str_name(), message = ?update.message, "task status update");
         if let Err(e) = self.mesos.update(status).await {
@@ -486,6 +509,7 @@ impl Shell<'_> {
                                 "LAUNCH_GROUP is not supported by the kube-mesos executor: launch one task per pod with LAUNCH".into(),
                             ),
                             reason: Some(Reason::TaskGroupInvalid),
+                handover: None,
                         };
                         self.send(&t.task_id.value, update, Some(&t)).await;
                     }
@@ -506,7 +530,11 @@ impl Shell<'_> {
                     self.drain();
                 }
                 event::Type::Message => {
-                    tracing::debug!("framework message ignored");
+                    let data = e.message.map(|m| m.data).unwrap_or_default();
+                    match kube_mesos_node::handover::parse_release_request(&data) {
+                        Some(tasks) => self.on_release(&tasks).await,
+                        None => tracing::debug!("framework message ignored"),
+                    }
                 }
                 other => {
                     tracing::debug!(event = other.as_str_name(), "event handled by the client")
@@ -716,6 +744,7 @@ impl Shell<'_> {
                 state: TaskState::TaskKilled,
                 message: Some("the executor is shutting down".into()),
                 reason: Some(Reason::TaskKilledDuringLaunch),
+                handover: None,
             };
             self.send(&task_id, update, Some(&task_info)).await;
             return;
@@ -732,6 +761,7 @@ impl Shell<'_> {
                     state: TaskState::TaskFailed,
                     message: Some(message),
                     reason: Some(Reason::TaskInvalid),
+                    handover: None,
                 };
                 self.send(&task_id, update, Some(&task_info)).await;
                 return;
@@ -897,6 +927,53 @@ impl Shell<'_> {
         let info = running.task_info.clone();
         for u in updates {
             self.send(task_id, u, Some(&info)).await;
+        }
+    }
+
+    /// The framework asks to hand `tasks` over to a newer executor (see
+    /// [`kube_mesos_node::handover`]). A pod whose containers outlive this
+    /// executor is let go — its worker detached and its status writer
+    /// stopped, its containers untouched — and its task finished; a pod
+    /// that cannot move stays and says so. From now on the executor exits
+    /// once it has no pods left.
+    async fn on_release(&mut self, tasks: &[String]) {
+        if self.draining.is_some() {
+            return;
+        }
+        self.retiring = true;
+        let movable = self.service.runtime.containers_outlive_executor();
+        for task_id in tasks {
+            let Some(running) = self.tasks.get_mut(task_id) else {
+                tracing::info!(%task_id, "asked to hand over a task this executor does not run");
+                continue;
+            };
+            let (answer, updates) = running.task.on_release(movable);
+            let info = running.task_info.clone();
+            if answer == task::Release::LetGo {
+                if let Some(w) = running.writer.take() {
+                    w.abort();
+                }
+                if let Some(w) = running.worker.take() {
+                    w.detach();
+                }
+                let pod = PodRef::of(&running.pod);
+                self.directory
+                    .pods
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&(pod.namespace.clone(), pod.name.clone()));
+                self.ours
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&pod.uid);
+                tracing::info!(%task_id, %pod, "pod handed over to a newer executor; its containers run on");
+            }
+            for u in updates {
+                self.send(task_id, u, Some(&info)).await;
+            }
+            if answer == task::Release::LetGo {
+                self.tasks.remove(task_id);
+            }
         }
     }
 

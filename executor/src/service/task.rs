@@ -10,7 +10,12 @@
 //!   the kill arrives, if the framework has the TASK_KILLING_STATE
 //!   capability);
 //! - pod finished on its own: Succeeded → TASK_FINISHED, Failed →
-//!   TASK_FAILED with the pod's reason as the message.
+//!   TASK_FAILED with the pod's reason as the message;
+//! - the framework asks the pod to move to a newer executor
+//!   ([`kube_mesos_node::handover`]): a running pod whose containers
+//!   outlive this executor is let go, TASK_FINISHED labelled `released`;
+//!   one whose containers cannot move is kept, said once with TASK_RUNNING
+//!   labelled `kept`.
 
 use k8s_openapi::api::core::v1 as core;
 use kube_mesos_proto::v1::task_status::Reason;
@@ -27,6 +32,8 @@ pub struct TaskUpdate {
     pub message: Option<String>,
     /// Mesos reason.
     pub reason: Option<Reason>,
+    /// `TaskStatus.labels`: the handover answer, if it is one.
+    pub handover: Option<&'static str>,
 }
 
 impl TaskUpdate {
@@ -35,8 +42,18 @@ impl TaskUpdate {
             state,
             message: message.into(),
             reason: None,
+            handover: None,
         }
     }
+}
+
+/// The answer to a release request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Let the pod go: its task is over here, its containers run on.
+    LetGo,
+    /// Keep it (it cannot move, or is not running yet or any more).
+    Keep,
 }
 
 /// Whether a state is terminal for Mesos.
@@ -59,6 +76,8 @@ pub struct PodTask {
     sent: Vec<TaskState>,
     killed: bool,
     killing_capable: bool,
+    /// That the pod cannot move was said.
+    kept_said: bool,
 }
 
 impl PodTask {
@@ -68,6 +87,7 @@ impl PodTask {
             sent: vec![TaskState::TaskStarting],
             killed: false,
             killing_capable,
+            kept_said: false,
         };
         (task, TaskUpdate::new(TaskState::TaskStarting, None))
     }
@@ -106,6 +126,38 @@ impl PodTask {
         } else {
             Vec::new()
         }
+    }
+
+    /// The framework asks the pod to move to a newer executor; `movable`:
+    /// its containers outlive this executor. Only a running pod that is not
+    /// being killed moves; a pod that cannot move says so once.
+    pub fn on_release(&mut self, movable: bool) -> (Release, Vec<TaskUpdate>) {
+        use kube_mesos_node::handover::{KEPT, RELEASED};
+        if self.is_terminal() || self.killed || self.state() != TaskState::TaskRunning {
+            return (Release::Keep, Vec::new());
+        }
+        if movable {
+            let mut update = TaskUpdate::new(
+                TaskState::TaskFinished,
+                Some("handed over to a newer executor; its containers run on".to_string()),
+            );
+            update.handover = Some(RELEASED);
+            self.sent.push(TaskState::TaskFinished);
+            return (Release::LetGo, vec![update]);
+        }
+        if std::mem::replace(&mut self.kept_said, true) {
+            return (Release::Keep, Vec::new());
+        }
+        let mut update = TaskUpdate::new(
+            TaskState::TaskRunning,
+            Some(
+                "the process runtime's containers cannot move to another executor: \
+                 the pod stays on this one until it ends"
+                    .to_string(),
+            ),
+        );
+        update.handover = Some(KEPT);
+        (Release::Keep, vec![update])
     }
 
     /// A new status snapshot of the pod.
@@ -192,6 +244,41 @@ mod tests {
 
     fn states(updates: Vec<TaskUpdate>) -> Vec<TaskState> {
         updates.into_iter().map(|u| u.state).collect()
+    }
+
+    #[test]
+    fn a_running_movable_pod_is_let_go_once_with_its_task_finished() {
+        let (mut t, _) = PodTask::accepted(true);
+        assert_eq!(
+            t.on_release(true),
+            (Release::Keep, vec![]),
+            "not running yet: kept for now"
+        );
+        t.on_report(&report("Running", Stage::Running));
+        let (answer, updates) = t.on_release(true);
+        assert_eq!(answer, Release::LetGo);
+        assert_eq!(states(updates.clone()), [TaskState::TaskFinished]);
+        assert_eq!(updates[0].handover, Some("released"));
+        assert!(t.is_terminal());
+        assert_eq!(t.on_release(true), (Release::Keep, vec![]));
+        assert!(t.on_report(&report("Running", Stage::Running)).is_empty());
+    }
+
+    #[test]
+    fn a_pod_that_cannot_move_is_kept_and_says_so_once() {
+        let (mut t, _) = PodTask::accepted(true);
+        t.on_report(&report("Running", Stage::Running));
+        let (answer, updates) = t.on_release(false);
+        assert_eq!(answer, Release::Keep);
+        assert_eq!(states(updates.clone()), [TaskState::TaskRunning]);
+        assert_eq!(updates[0].handover, Some("kept"));
+        assert_eq!(t.on_release(false), (Release::Keep, vec![]), "once");
+        assert!(!t.is_terminal());
+        // A pod being killed does not move.
+        let (mut t, _) = PodTask::accepted(true);
+        t.on_report(&report("Running", Stage::Running));
+        t.on_kill();
+        assert_eq!(t.on_release(true), (Release::Keep, vec![]));
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   failed (after a per-agent back-off, `relaunch_backoff`), kills on
 //!   deletion, and the mapping of task updates to pod status —
 //!   [`crate::task_status`];
-//! - the executors it believes run on each agent — [`crate::executor_info`];
+//! - the executors it believes run on each agent — [`crate::executor_info`] —
+//!   and the retirement of executors of an older configuration, whose
+//!   pods are handed over to the current one — [`generations`];
 //! - offer etiquette: SUPPRESS when idle, rate-limited REVIVE, refuse filters;
 //! - reconciliation after every SUBSCRIBED and periodically;
 //! - which calls still matter after a lost subscription: KILLs are kept
@@ -36,6 +38,7 @@
 //! - call [`SchedulerCore::handle`] with [`Input::Tick`] at
 //!   [`SchedulerCore::next_deadline`] (or earlier: ticks are idempotent).
 
+pub mod generations;
 mod kills;
 mod relaunch_backoff;
 mod state;
@@ -162,6 +165,11 @@ pub struct CoreConfig {
     pub reconcile_retry: Duration,
     /// What the executor is and how it is started.
     pub executor: ExecutorConfig,
+    /// Move running pods off executors of an older configuration (another
+    /// executor ID) onto the current one, as [`generations`] describes.
+    /// Default true: an upgrade retires the old executors; pods that cannot
+    /// move (process runtime) stay on them until they end.
+    pub retire_old_executors: bool,
 }
 
 impl Default for CoreConfig {
@@ -185,6 +193,7 @@ impl Default for CoreConfig {
             reconcile_interval: Duration::from_secs(300),
             reconcile_retry: Duration::from_secs(5),
             executor: ExecutorConfig::default(),
+            retire_old_executors: true,
         }
     }
 }
@@ -420,6 +429,16 @@ pub enum Action {
         /// Annotations to merge into `metadata.annotations`.
         annotations: BTreeMap<String, String>,
     },
+    /// MESSAGE to an executor (a framework message; Mesos delivers it at
+    /// most once).
+    SendMessage {
+        /// The executor's agent.
+        agent_id: AgentId,
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The message.
+        data: Vec<u8>,
+    },
     /// Record a core/v1 Event on the pod.
     RecordEvent {
         /// The pod (involvedObject).
@@ -471,4 +490,9 @@ pub struct CoreMetrics {
     pub pods_lost: u64,
     /// Tasks that came back after their pod waited or was lost.
     pub tasks_recovered: u64,
+    /// Pods handed over from an executor of an older configuration.
+    pub handovers: u64,
+    /// Live pods per agent and executor (the current one and older
+    /// generations still running pods).
+    pub executor_generations: BTreeMap<String, generations::AgentGenerations>,
 }

@@ -38,6 +38,7 @@ use kube_mesos_proto::v1::{
 };
 use tracing::{debug, info, warn};
 
+use super::generations::{self, Handover};
 use super::kills::PendingKills;
 use super::relaunch_backoff::{go_duration, RelaunchBackoff};
 use super::{
@@ -142,6 +143,9 @@ struct TaskTrack {
     waiting: Option<Waiting>,
     /// When the last status update of the task arrived.
     last_update: Option<Instant>,
+    /// On an executor of an older configuration: whether it was asked to
+    /// hand the pod over (see [`generations`]).
+    handover: Handover,
 }
 
 #[derive(Clone, Debug)]
@@ -401,6 +405,7 @@ impl SchedulerCore {
                 PodState::Task(TaskTrack {
                     waiting: Some(w), ..
                 }) => d.push(w.since + self.config.unreachable_timeout),
+                PodState::Task(t) if self.connected => d.extend(t.handover.next_ask()),
                 _ => {}
             }
         }
@@ -423,6 +428,14 @@ impl SchedulerCore {
             .values()
             .filter(|e| matches!(&e.state, PodState::Task(t) if t.waiting.is_some()))
             .count();
+        m.executor_generations =
+            generations::count(self.pods.values().filter_map(|e| match &e.state {
+                PodState::Task(t) if t.is_live() => Some((
+                    t.agent_id.as_ref()?.value.clone(),
+                    t.executor_id.as_ref()?.value.clone(),
+                )),
+                _ => None,
+            }));
         m
     }
 
@@ -614,6 +627,7 @@ impl SchedulerCore {
                 launched_at: None,
                 waiting: None,
                 last_update: None,
+                handover: Handover::NotAsked,
             };
             self.pods.insert(
                 uid.clone(),
@@ -915,6 +929,7 @@ impl SchedulerCore {
         }
         if self.connected && self.synced {
             self.retry_reconciliation(now, out);
+            self.retire_old_executors(now, out);
         }
         if self.connected && self.synced && self.next_reconcile.is_some_and(|d| d <= now) {
             self.metrics.reconciliations += 1;
@@ -1018,7 +1033,14 @@ impl SchedulerCore {
             .pods
             .iter()
             .filter(|(_, e)| match &e.state {
-                PodState::Relaunch { agent_id, .. } => !backoff.waiting(&agent_id.value, now),
+                // A handover is no failure: it does not wait for the
+                // agent's back-off.
+                PodState::Relaunch {
+                    agent_id, reason, ..
+                } => {
+                    *reason == task_status::REASON_HANDOVER
+                        || !backoff.waiting(&agent_id.value, now)
+                }
                 _ => false,
             })
             .map(|(uid, _)| uid.clone())
@@ -1202,6 +1224,9 @@ impl SchedulerCore {
                 let why = match relaunch.as_ref().map(|(r, _)| *r) {
                     Some(task_status::REASON_EXECUTOR_LOST) => "after its executor was lost",
                     Some(task_status::REASON_NODE_LOST) => "after its task was lost",
+                    Some(task_status::REASON_HANDOVER) => {
+                        "on the current executor, handed over by an executor of an older configuration"
+                    }
                     _ => "after a failed launch",
                 };
                 follow_ups.push(Action::RecordEvent {
@@ -1227,6 +1252,7 @@ impl SchedulerCore {
                 launched_at: Some(now),
                 waiting: None,
                 last_update: None,
+                handover: Handover::NotAsked,
             });
         }
         for (ai, agent) in agents.iter().enumerate() {
@@ -1431,6 +1457,10 @@ impl SchedulerCore {
         if track.agent_id.is_none() {
             track.agent_id = status.agent_id.clone();
         }
+        if task_status::handover_answer(status) == Some(kube_mesos_node::handover::KEPT) {
+            // Its executor keeps it (it cannot move): not asked again.
+            track.handover = Handover::Kept;
+        }
         match outcome {
             TaskOutcome::Active { running } => {
                 if running {
@@ -1510,6 +1540,7 @@ impl SchedulerCore {
                 self.queue.flush_backoff();
                 self.finish_task(&uid, now);
             }
+            TaskOutcome::HandedOver { message } => self.handed_over(&uid, message, now, out),
             TaskOutcome::NotReported {
                 reason,
                 message,
@@ -1577,6 +1608,74 @@ impl SchedulerCore {
                 entry.state = PodState::Done;
                 fail_pod(&entry.pod, reason, &message, out);
             }
+        }
+    }
+
+    /// An executor of an older configuration let go of the pod: relaunch
+    /// it on its agent, on the current executor, at once (see
+    /// [`generations`]).
+    fn handed_over(&mut self, uid: &str, message: String, now: Instant, out: &mut Vec<Action>) {
+        let deadline = now + self.config.relaunch_deadline;
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let PodState::Task(track) = &entry.state else {
+            return;
+        };
+        let (Some(agent_id), false) = (track.agent_id.clone(), is_deleting(entry)) else {
+            self.finish_task(uid, now);
+            return;
+        };
+        self.metrics.handovers += 1;
+        info!(pod = %uid, agent = %agent_id.value, old = ?track.executor_id, %message, "pod handed over by an outdated executor; relaunching it on the current one");
+        out.push(Action::RecordEvent {
+            pod: pod_ref(&entry.pod),
+            type_: EventType::Normal,
+            reason: "HandedOver".to_owned(),
+            message: format!(
+                "Executor {} let go of the pod, its containers running on; it moves to executor {}",
+                track.executor_id.as_ref().map_or("?", |e| e.value.as_str()),
+                self.executor_id.value
+            ),
+        });
+        entry.state = PodState::Relaunch {
+            agent_id,
+            deadline,
+            reason: task_status::REASON_HANDOVER,
+            message,
+            bind_pending: false,
+        };
+        self.revive_wanted = true;
+    }
+
+    /// Asks executors of an older configuration to hand their running pods
+    /// over, once and then again after [`generations::ASK_AGAIN`] while
+    /// unanswered (framework messages may be lost).
+    fn retire_old_executors(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.config.retire_old_executors {
+            return;
+        }
+        let current = self.executor_id.clone();
+        let mut asks = Vec::new();
+        for entry in self.pods.values_mut() {
+            let deleting = is_deleting(entry);
+            let PodState::Task(t) = &mut entry.state else {
+                continue;
+            };
+            let outdated = t.executor_id.as_ref().is_some_and(|e| *e != current);
+            let running = t.state == Some(TaskState::TaskRunning) && t.waiting.is_none();
+            if !outdated || !running || deleting || t.kill_sent || !t.handover.due(now) {
+                continue;
+            }
+            let (Some(agent), Some(executor)) = (t.agent_id.clone(), t.executor_id.clone()) else {
+                continue;
+            };
+            t.handover = Handover::Asked(now);
+            asks.push((agent, executor, t.task_id.clone()));
+        }
+        if !asks.is_empty() {
+            info!(tasks = asks.len(), current = %current.value, "asking executors of an older configuration to hand their pods over");
+            out.extend(generations::release_requests(asks));
         }
     }
 
@@ -1734,6 +1833,7 @@ impl SchedulerCore {
             launched_at: None,
             waiting: None,
             last_update: Some(now),
+            handover: Handover::NotAsked,
         });
         self.metrics.tasks_recovered += 1;
         let message = format!("{}; the pod is taken back", task_status::describe(status));

@@ -194,6 +194,7 @@ pub fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::RecoverPod { .. } => "RecoverPod",
             Action::RecordEvent { .. } => "RecordEvent",
             Action::SetPodTask { .. } => "SetPodTask",
+            Action::SendMessage { .. } => "SendMessage",
         })
         .collect()
 }

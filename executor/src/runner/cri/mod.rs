@@ -595,6 +595,12 @@ impl Runtime for CriRuntime {
         self.scheme
     }
 
+    /// Containers run under the CRI runtime's daemon, outside the
+    /// executor's container.
+    fn containers_outlive_executor(&self) -> bool {
+        true
+    }
+
     async fn prepare_pod(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
         self.prepare_pod_with(config, &PodRuntimeSpec::default())
             .await
