@@ -476,7 +476,6 @@ mod tests {
         assert!(text.contains(
             "kube_mesos_executor_pods{agent_id=\"a1\",executor=\"kube-mesos-old\",current=\"false\"} 1\n"
         ));
-        assert!(text.contains("kube_mesos_executor_generations{agent_id=\"a1\"} 2\n"));
         assert!(text.contains("kube_mesos_pods_handed_over_total 0\n"));
         assert!(text.contains("# TYPE kube_mesos_queue_length gauge\nkube_mesos_queue_length 3\n"));
         assert!(text.contains("kube_mesos_offers_suppressed 1\n"));
