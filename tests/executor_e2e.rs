@@ -635,9 +635,9 @@ async fn executor_runs_pods_like_a_kubelet() {
             .all(|p| !shells_before.contains(p)),
         "a new process runs: {row:?}"
     );
-    // kubectl exec reaches the re-adopted container through the new
-    // executor; attach is refused with the reason (the container's stdio
-    // was the dead executor's), not left hanging.
+    // kubectl exec reaches the restarted container through the new
+    // executor, and attach joins it (the new executor started it, so its
+    // stdio is this executor's): the session stays open until cut.
     let (ok, out) = kubectl.run(&[
         "exec",
         "web",
@@ -647,11 +647,18 @@ async fn executor_runs_pods_like_a_kubelet() {
         "echo exec after re-adoption",
     ]);
     assert!(ok && out == "exec after re-adoption\n", "{out}");
-    let (ok, out) = kubectl.run(&["attach", "web", "--request-timeout=60s"]);
-    assert!(
-        !ok && out.contains("was started by a previous executor; its stdio cannot be attached"),
-        "{out}"
+    let attach = Command::new("timeout")
+        .args(["5", "kubectl", "attach", "web"])
+        .env("KUBECONFIG", &kubectl.kubeconfig)
+        .output()
+        .expect("timeout runs");
+    let out = String::from_utf8_lossy(&attach.stderr);
+    assert_eq!(
+        attach.status.code(),
+        Some(124),
+        "attach still open when cut: {out}"
     );
+    assert!(!out.contains("cannot be attached"), "{out}");
 
     // 5. Deletion: preStop, grace, TASK_KILLING → TASK_KILLED, object gone.
     kubectl.ok(&["delete", "pod", "web", "--wait=false"]);

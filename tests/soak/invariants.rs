@@ -81,7 +81,9 @@ pub fn check(pods: &[PodView], tasks: &[TaskView], deleted: &BTreeSet<String>) -
     let mut live_tasks: BTreeMap<&str, Vec<&TaskView>> = BTreeMap::new();
     let mut any_task: BTreeMap<&str, Vec<&TaskView>> = BTreeMap::new();
     for t in tasks {
-        let Some(uid) = t.id.strip_prefix("pod.") else {
+        // Every generation of a pod's task (`pod.<uid>`, `pod.<uid>.<n>`
+        // after a relaunch) counts for that pod.
+        let Some((uid, _generation)) = kube_mesos_node::task::parse(&t.id) else {
             continue;
         };
         any_task.entry(uid).or_default().push(t);
@@ -92,8 +94,9 @@ pub fn check(pods: &[PodView], tasks: &[TaskView], deleted: &BTreeSet<String>) -
     let mut f = Findings::default();
     for (uid, ts) in &live_tasks {
         let agents: BTreeSet<&str> = ts.iter().map(|t| t.agent.as_str()).collect();
-        if agents.len() > 1 {
-            f.duplicated.push(format!("{uid} on {agents:?}"));
+        let ids: BTreeSet<&str> = ts.iter().map(|t| t.id.as_str()).collect();
+        if agents.len() > 1 || ids.len() > 1 {
+            f.duplicated.push(format!("{uid}: {ids:?} on {agents:?}"));
         }
     }
     let by_uid: BTreeMap<&str, &PodView> = pods.iter().map(|p| (p.uid.as_str(), p)).collect();
@@ -189,5 +192,38 @@ mod tests {
         assert_eq!(alive.deleted_alive, ["d"]);
         assert!(check(&[], &[task("d", "TASK_KILLED", "x")], &deleted).clean());
         assert!(check(&[pod("f", "Failed")], &[task("f", "TASK_LOST", "x")], &none).clean());
+    }
+
+    /// A pod relaunched after its executor died runs as `pod.<uid>.<n>`:
+    /// that task is the pod's, and two live generations are a duplicate.
+    #[test]
+    fn every_generation_of_a_pods_task_is_that_pods() {
+        let none = BTreeSet::new();
+        let generation = |uid: &str, n: u32, state: &str| TaskView {
+            id: kube_mesos_node::task::task_id(uid, n),
+            state: state.into(),
+            agent: "x".into(),
+        };
+        assert!(check(
+            &[pod("a", "Running")],
+            &[
+                task("a", "TASK_FAILED", "x"),
+                generation("a", 1, "TASK_RUNNING")
+            ],
+            &none
+        )
+        .clean());
+        let dup = check(
+            &[pod("a", "Running")],
+            &[
+                generation("a", 1, "TASK_RUNNING"),
+                generation("a", 2, "TASK_STAGING"),
+            ],
+            &none,
+        );
+        assert_eq!(dup.duplicated.len(), 1);
+        let deleted = BTreeSet::from(["d".to_string()]);
+        let alive = check(&[], &[generation("d", 3, "TASK_RUNNING")], &deleted);
+        assert_eq!(alive.deleted_alive, ["d"]);
     }
 }
