@@ -63,6 +63,7 @@ table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}\
 th{font-weight:600;color:#50575e;white-space:nowrap}\
 td.msg{max-width:60ch;overflow-wrap:anywhere}\
+.nowrap{white-space:nowrap}\
 .mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}\
 .warn{color:#b32d2e}.ok{color:#00712e}.muted{color:#787c82}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0}dt{color:#50575e}dd{margin:0}";
@@ -237,7 +238,7 @@ fn agents(out: &mut String, core: &CoreStatus) {
         };
         let _ = write!(
             out,
-            "<tr data-node=\"{node}\"><td class=\"mono\">{node}</td>\
+            "<tr data-node=\"{node}\"><td class=\"mono nowrap\">{node}</td>\
              <td class=\"mono\">{agent}</td><td>{pods}</td><td>{allocated}</td>\
              <td>{offered}</td><td>{last}</td><td>{schedulable}</td>\
              <td class=\"maintenance\">{maintenance}</td><td>{executors}</td></tr>",
@@ -337,7 +338,8 @@ fn recent(out: &mut String, events: &[RecentEvent]) {
     for e in events {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>\
+            "<tr><td class=\"nowrap\">{}</td><td>{}</td><td class=\"mono\">{}</td>\
+             <td class=\"mono nowrap\">{}</td>\
              <td>{}</td><td class=\"mono\">{}</td><td class=\"msg\">{}</td></tr>",
             escape(&e.at),
             escape(&e.kind),
