@@ -263,9 +263,21 @@ pub struct FrameworkArgs {
     )]
     pub retire_old_executors: bool,
 
-    /// Address of the HTTP endpoint (/healthz, /readyz, /metrics).
+    /// Address of the HTTP endpoint (/healthz, /readyz, /metrics, and the
+    /// status page at /).
     #[arg(long, env = "KUBE_MESOS_HTTP_ADDR", default_value = "0.0.0.0:10251")]
     pub http_addr: SocketAddr,
+
+    /// Host in FrameworkInfo.webui_url, the status page link of the Mesos
+    /// and DC/OS UIs: set it to what browsers reach behind a proxy (e.g.
+    /// DC/OS Admin Router). Default: the --http-addr IP, or --hostname when
+    /// it listens on every address.
+    #[arg(long, env = "KUBE_MESOS_WEBUI_HOST")]
+    pub webui_host: Option<String>,
+
+    /// Port in FrameworkInfo.webui_url (default: the --http-addr port).
+    #[arg(long, env = "KUBE_MESOS_WEBUI_PORT")]
+    pub webui_port: Option<u16>,
 
     /// Run leader election so only one replica schedules. Accepts true/false.
     #[arg(
@@ -432,6 +444,8 @@ impl FrameworkArgs {
             unreachable_timeout,
             retire_old_executors: self.retire_old_executors,
             http_addr: self.http_addr,
+            webui_host: self.webui_host,
+            webui_port: self.webui_port,
             leader_election,
             framework_id_configmap: self.framework_id_configmap,
             drain_deadline,
@@ -574,6 +588,11 @@ pub struct FrameworkConfig {
     pub retire_old_executors: bool,
     /// HTTP endpoint address. Default `0.0.0.0:10251`.
     pub http_addr: SocketAddr,
+    /// Host advertised in `webui_url`. Default none: see
+    /// [`crate::status::webui_url`].
+    pub webui_host: Option<String>,
+    /// Port advertised in `webui_url`. Default none: the listening port.
+    pub webui_port: Option<u16>,
     /// Leader election.
     pub leader_election: LeaderElectionConfig,
     /// ConfigMap holding the framework ID. Default `kube-mesos-framework`.
@@ -608,6 +627,8 @@ impl FrameworkConfig {
             unreachable_timeout: Duration::from_secs(300),
             retire_old_executors: true,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 10251)),
+            webui_host: None,
+            webui_port: None,
             leader_election: LeaderElectionConfig::default(),
             framework_id_configmap: DEFAULT_OBJECT_NAME.into(),
             drain_deadline: Duration::from_secs(30),
@@ -669,6 +690,12 @@ impl std::fmt::Display for FrameworkConfig {
         writeln!(f, "unreachable_timeout: {:?}", self.unreachable_timeout)?;
         writeln!(f, "retire_old_executors: {}", self.retire_old_executors)?;
         writeln!(f, "http_addr: {}", self.http_addr)?;
+        writeln!(f, "webui_host: {}", opt(&self.webui_host))?;
+        writeln!(
+            f,
+            "webui_port: {}",
+            opt(&self.webui_port.map(|p| p.to_string()))
+        )?;
         writeln!(
             f,
             "leader_election.enabled: {}",

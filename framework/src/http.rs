@@ -1,4 +1,5 @@
-//! The framework's HTTP endpoint: `/healthz`, `/readyz` and `/metrics`.
+//! The framework's HTTP endpoint: `/healthz`, `/readyz`, `/metrics`, and the
+//! status page ([`crate::status`]) at `/`.
 //!
 //! Readiness follows the replica's role, because a load balancer or a
 //! Kubernetes Service in front of several replicas should only send web-UI
@@ -26,12 +27,15 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
+use crate::status::{self, Board};
 
 /// Shared state the endpoints report on. The run loop updates it.
 #[derive(Debug, Default)]
 pub struct Health {
     /// Prometheus metrics; also the source of `leader` and `subscribed`.
     pub metrics: Arc<Metrics>,
+    /// What the status page shows; the run loop publishes on it.
+    pub status: Arc<Board>,
     alive: AtomicBool,
     standby_healthy: AtomicBool,
     draining: AtomicBool,
@@ -68,6 +72,7 @@ impl Health {
     /// Health over the given metrics, alive and not yet ready.
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
+            status: Arc::new(Board::new(metrics.clone())),
             metrics,
             alive: AtomicBool::new(true),
             standby_healthy: AtomicBool::new(false),
@@ -107,7 +112,8 @@ pub fn router(health: Arc<Health>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(health)
+        .with_state(health.clone())
+        .merge(status::router(health.status.clone()))
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes.
@@ -220,6 +226,13 @@ mod tests {
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
         let body = get(addr, "/metrics").await;
         assert!(body.contains("kube_mesos_subscribed 1"));
+        let page = get(addr, "/").await;
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("<section id=\"framework\">"));
+        assert!(page.contains("not scheduling"), "no core published yet");
+        let json = get(addr, "/status.json").await;
+        assert!(json.contains("\"leader\":true"), "{json}");
+        assert!(get(addr, "/status/body").await.contains("id=\"recent\""));
         let _ = stop.send(());
         server.await.unwrap().unwrap();
     }

@@ -12,4 +12,5 @@ pub mod placement;
 pub mod queue;
 pub mod resources;
 pub mod run;
+pub mod status;
 pub mod task_status;

@@ -168,11 +168,20 @@ pub async fn run(
         });
     }
 
-    let webui_url = http_addr.map(|a| format!("http://{hostname}:{}/", a.port()));
+    health.status.set_identity(&identity);
+    let webui_url = http_addr.map(|a| {
+        crate::status::webui_url(
+            a,
+            &hostname,
+            config.webui_host.as_deref(),
+            config.webui_port,
+        )
+    });
     let term = Term {
         config: config.clone(),
         client: client.clone(),
         metrics: metrics.clone(),
+        status: health.status.clone(),
         identity: identity.clone(),
         hostname,
         webui_url,
@@ -193,6 +202,7 @@ pub async fn run(
         };
         metrics.set_leader(false);
         metrics.set_subscribed(false);
+        health.status.withdraw();
         match outcome {
             Ok(TermEnd::LostLeadership) => {
                 tracing::warn!("lost leadership: scheduler stopped, back to standby");
@@ -232,6 +242,7 @@ struct Term {
     config: FrameworkConfig,
     client: kube::Client,
     metrics: Arc<Metrics>,
+    status: Arc<crate::status::Board>,
     identity: String,
     hostname: String,
     webui_url: Option<String>,
@@ -366,6 +377,7 @@ impl Term {
                 },
             };
             let now = tokio::time::Instant::now();
+            self.status.record_input(&input, now);
             let actions = core.handle(input, now);
             for latency in core.take_placement_latencies() {
                 self.metrics
@@ -373,8 +385,10 @@ impl Term {
             }
             for action in actions {
                 forget_offers(&action, &mut held);
+                self.status.record_action(&action);
                 performer.perform(action).await;
             }
+            self.status.publish(core.status(now));
             let snapshot = core.metrics();
             self.metrics.set_core(counters(&snapshot));
             self.metrics

@@ -221,6 +221,7 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     println!("kubeconfig: {}", kubeconfig_path.display());
     println!("api server: {}", api.url());
     println!("mesos master: {}", master.url());
+    println!("status page: http://{framework_http}/");
     for (spec, agent) in plan.agents.iter().zip(&agents) {
         println!(
             "agent: {} (executor API {}, resources {}{}{})",

@@ -188,6 +188,7 @@ fn show_progress(line: &str) -> Option<String> {
     for (prefix, what) in [
         ("api server: ", "Kubernetes API server at "),
         ("mesos master: ", "Mesos master at "),
+        ("status page: ", "framework status page at "),
         ("agent: ", "Mesos agent "),
         ("runtime: ", "pods run with the runtime "),
     ] {

@@ -28,6 +28,8 @@
 //! before `unreachable_timeout`; the task-state policy is
 //! [`crate::task_status`].
 
+mod status;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
