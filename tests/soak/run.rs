@@ -94,7 +94,11 @@ impl SoakSpec {
         };
         SoakSpec {
             flavor,
-            simulated_agents: var("SIMULATED_AGENTS", 200),
+            // mesos-local has no simulated agents.
+            simulated_agents: match flavor {
+                Flavor::Devcluster => var("SIMULATED_AGENTS", 200),
+                Flavor::Real => 0,
+            },
             real_agents: var("REAL_AGENTS", 2),
             duration: Duration::from_secs(var("SECONDS", 600)),
             rate: var("RATE", 20.0),
