@@ -900,6 +900,20 @@ async fn simulated_agents_register_run_and_kill() {
         other => panic!("unexpected {other:?}"),
     };
     assert_eq!(again.uuid, killed.uuid);
+    // Lost for good: its link to the master drops at once, and it never
+    // registers again (the others do not notice).
+    assert!(!agents.lose("nobody"));
+    assert!(agents.lose("sim-3"));
+    tokio::time::timeout(WAIT, inboxes[3].closed())
+        .await
+        .expect("the lost agent's inbox closes");
+    assert!(!inboxes[4].is_closed());
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    while let Ok(message) = rx.try_recv() {
+        if let AgentMessage::Register { info, .. } = message {
+            assert_ne!(info.hostname, "sim-3", "a lost agent came back");
+        }
+    }
     agents.stop().await;
 }
 

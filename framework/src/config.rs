@@ -247,6 +247,13 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_UNREACHABLE_TIMEOUT", default_value = "5m")]
     pub unreachable_timeout: String,
 
+    /// How long a bound pod whose task ended without running it (a failed
+    /// launch, a dead executor, an agent lost before the pod ran) may wait
+    /// for a relaunch on its node before it is failed NodeLost: a bound pod
+    /// never moves, as on a kubelet.
+    #[arg(long, env = "KUBE_MESOS_RELAUNCH_DEADLINE", default_value = "5m")]
+    pub relaunch_deadline: String,
+
     /// Move running pods off executors of an older configuration (after an
     /// upgrade or a changed executor setting) onto the current executor.
     /// CRI pods are handed over without a restart and the old executor
@@ -409,6 +416,7 @@ impl FrameworkArgs {
         let failover_timeout = parse_duration("--failover-timeout", &self.failover_timeout)?;
         let unreachable_timeout =
             parse_duration("--unreachable-timeout", &self.unreachable_timeout)?;
+        let relaunch_deadline = parse_duration("--relaunch-deadline", &self.relaunch_deadline)?;
         let drain_deadline = parse_duration("--drain-deadline", &self.drain_deadline)?;
         let leader_election = LeaderElectionConfig {
             enabled: self.leader_election,
@@ -442,6 +450,7 @@ impl FrameworkArgs {
             refuse_seconds: self.refuse_seconds,
             failover_timeout,
             unreachable_timeout,
+            relaunch_deadline,
             retire_old_executors: self.retire_old_executors,
             http_addr: self.http_addr,
             webui_host: self.webui_host,
@@ -583,6 +592,9 @@ pub struct FrameworkConfig {
     /// How long a pod waits for an unreachable or unknown task before it is
     /// lost. Default 5 min.
     pub unreachable_timeout: Duration,
+    /// How long a bound pod may wait for a relaunch on its node before it
+    /// is failed. Default 5 min.
+    pub relaunch_deadline: Duration,
     /// Hand running pods over from executors of an older configuration to
     /// the current one. Default true.
     pub retire_old_executors: bool,
@@ -625,6 +637,7 @@ impl FrameworkConfig {
             refuse_seconds: 120.0,
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
             unreachable_timeout: Duration::from_secs(300),
+            relaunch_deadline: Duration::from_secs(300),
             retire_old_executors: true,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 10251)),
             webui_host: None,
@@ -688,6 +701,7 @@ impl std::fmt::Display for FrameworkConfig {
         writeln!(f, "refuse_seconds: {}", self.refuse_seconds)?;
         writeln!(f, "failover_timeout: {:?}", self.failover_timeout)?;
         writeln!(f, "unreachable_timeout: {:?}", self.unreachable_timeout)?;
+        writeln!(f, "relaunch_deadline: {:?}", self.relaunch_deadline)?;
         writeln!(f, "retire_old_executors: {}", self.retire_old_executors)?;
         writeln!(f, "http_addr: {}", self.http_addr)?;
         writeln!(f, "webui_host: {}", opt(&self.webui_host))?;
@@ -803,6 +817,8 @@ mod tests {
         assert_eq!(c.batch_window, Duration::from_secs(1));
         assert_eq!(c.failover_timeout, Duration::from_secs(604800));
         assert_eq!(c.unreachable_timeout, Duration::from_secs(300));
+        assert_eq!(c.relaunch_deadline, Duration::from_secs(300));
+        assert_eq!(c.relaunch_deadline, d.relaunch_deadline);
         assert_eq!(c.unreachable_timeout, d.unreachable_timeout);
         assert!(c.retire_old_executors && d.retire_old_executors);
         assert_eq!(c.http_addr, d.http_addr);
@@ -822,10 +838,12 @@ mod tests {
             ("KUBE_MESOS_ROLES", "a,b"),
             ("KUBE_MESOS_ALSO_DEFAULT_SCHEDULER", "true"),
             ("KUBE_MESOS_UNREACHABLE_TIMEOUT", "90s"),
+            ("KUBE_MESOS_RELAUNCH_DEADLINE", "45s"),
             ("KUBE_MESOS_RETIRE_OLD_EXECUTORS", "false"),
         ];
         let c = parse(&[], &env).unwrap();
         assert_eq!(c.unreachable_timeout, Duration::from_secs(90));
+        assert_eq!(c.relaunch_deadline, Duration::from_secs(45));
         assert!(!c.retire_old_executors);
         assert_eq!(c.masters.len(), 2);
         assert_eq!(c.scheduler_name, "from-env");

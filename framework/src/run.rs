@@ -498,6 +498,7 @@ pub fn core_config(config: &FrameworkConfig) -> CoreConfig {
         batch_window: config.batch_window,
         refuse_seconds: config.refuse_seconds,
         unreachable_timeout: config.unreachable_timeout,
+        relaunch_deadline: config.relaunch_deadline,
         retire_old_executors: config.retire_old_executors,
         executor: ExecutorConfig {
             uris,
@@ -887,6 +888,8 @@ mod tests {
         assert!(core.executor.uris[1].extract && !core.executor.uris[1].executable);
         assert_eq!(core.scheduler_names, vec!["kube-mesos"]);
         assert_eq!(core.refuse_seconds, 120.0);
+        c.relaunch_deadline = Duration::from_secs(42);
+        assert_eq!(core_config(&c).relaunch_deadline, Duration::from_secs(42));
     }
 
     #[tokio::test(start_paused = true)]

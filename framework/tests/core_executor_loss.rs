@@ -260,8 +260,9 @@ fn a_pod_rebuilt_from_a_relaunched_task_continues_its_generations() {
     h.feed(Input::PodUpserted(Box::new(p)));
     h.feed(Input::PodsSynced);
     let a = h.feed(subscribed());
-    let Some(Action::Reconcile { tasks }) =
-        a.iter().find(|a| matches!(a, Action::Reconcile { .. }))
+    let Some(Action::Reconcile { tasks }) = a
+        .iter()
+        .find(|a| matches!(a, Action::Reconcile { tasks } if !tasks.is_empty()))
     else {
         panic!("{a:?}");
     };
@@ -274,4 +275,58 @@ fn a_pod_rebuilt_from_a_relaunched_task_continues_its_generations() {
         launched_tasks(&h.tick_at(13.0))[0].task_id.value,
         "pod.uid-web.5"
     );
+}
+
+/// The soak found it: the framework died just after relaunching a pod, its
+/// annotation still naming the older task. Reconciling that one alone, the
+/// master answers TASK_GONE ("unknown to the agent") and the pod was failed
+/// NodeLost while its newer task ran on. The core now asks for every task
+/// first (implicit), then for the pods' own (explicit), and the master
+/// answers in that order: the newer task is taken before the older one's
+/// answer comes.
+#[test]
+fn a_restarted_framework_hears_of_a_newer_task_before_the_older_ones_gone() {
+    let mut h = core_support::Harness::new(Default::default());
+    h.feed(Input::PodUpserted(Box::new(running(bound(
+        pod("web", "500m"),
+        "a1",
+    )))));
+    h.feed(Input::PodsSynced);
+    let a = h.feed(subscribed());
+    let reconciles: Vec<usize> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Reconcile { tasks } => Some(tasks.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reconciles, [0, 1], "implicit first, then explicit: {a:?}");
+    // The implicit answer: the newer task runs.
+    let implicit = status(
+        "pod.uid-web.1",
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Master,
+        None,
+    );
+    let a = h.feed(Input::TaskUpdate(Box::new(implicit)));
+    assert!(
+        a.iter().any(|a| matches!(a, Action::SetPodTask { .. })),
+        "{a:?}"
+    );
+    // The explicit answer for the older one: gone, and stale.
+    let mut gone = status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskGone,
+        task_status::Source::Master,
+        None,
+    );
+    gone.reason = Some(task_status::Reason::Reconciliation as i32);
+    let a = h.feed(Input::TaskUpdate(Box::new(gone)));
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::FailPod { .. })),
+        "the pod is not failed: {a:?}"
+    );
+    assert!(!kinds(&a).contains(&"Kill"), "{a:?}");
 }

@@ -44,6 +44,18 @@ pub const QUANTITIES: &[&str] = &[
     "1.2.3",
     "1e",
     "12345678901234567890",
+    // AFL++ found the framework dropping fraction digits past the 18th
+    // (a milli less than the executor): kept as regressions.
+    "1.00000000000000000005Gi",
+    "11.111111111111111111111111111P",
+    ".000000000000000000011100m",
+    "0.000000000000000000011E04",
+    ".001111111111100001111111101011E20",
+    ".0001111111111121011E20",
+    ".001111111111100001111011E20",
+    ".00111111110001111111111101011E20",
+    ".00111111111110000111111011E20",
+    ".000000000000000000000011100m",
 ];
 
 /// Label selectors (whole input) and node-affinity requirements (lines).

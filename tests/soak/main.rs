@@ -1,7 +1,8 @@
 //! The fault-injection soak: simulated agents by the hundred plus agents
 //! with real executors, pods created and deleted at a steady rate, and
 //! faults injected while the load runs — kill -9 of the framework, kill -9
-//! of an executor, a restart of Mesos, the API server stopped — with the
+//! of an executor, a restart of Mesos, the API server stopped, an agent lost
+//! for good, an agent partitioned from the master and healed — with the
 //! product's promise checked all along and at the end (see
 //! [`invariants`]): no pod lost or duplicated, deleted pods leave no task,
 //! process or sandbox, and everything converges after the last fault.
@@ -23,6 +24,7 @@ mod cluster;
 #[allow(dead_code)]
 mod mesos;
 
+mod aftermath;
 mod invariants;
 mod load;
 mod run;
@@ -66,6 +68,9 @@ fn soak_small_on_the_devcluster() {
         mesos_restarts: 0,
         api_outages: 1,
         api_outage: Duration::from_secs(10),
+        agent_losses: 1,
+        partitions: 1,
+        partition: Duration::from_secs(15),
         convergence_limit: None,
         results: None,
     };

@@ -1,16 +1,17 @@
 //! One soak run: the cluster, the load, the fault schedule, the checks and
 //! the report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
+use crate::aftermath::{self, KilledTask};
 use crate::cluster::{agent_ports, Cluster, FrameworkSpec};
 use crate::invariants::{self, Findings, PodView, TaskView};
 use crate::load::{self, Ledger, LoadSpec};
@@ -27,6 +28,21 @@ const EXECUTOR_ROOTS: &str = "executor-roots";
 const AGENT_RESOURCES: &str = "cpus:4;mem:8192;disk:8192";
 /// How often the invariants are checked while the load runs.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
+/// The devcluster Mesos' faults directory, below its work dir (see
+/// `kube_mesos_devcluster::mesos::faults`).
+const FAULTS_DIR: &str = "faults";
+/// How long the devcluster master waits for an agent's pings before it
+/// marks the agent unreachable: 5 × 1 s (Mesos' default is 5 × 15 s).
+const AGENT_PING_TIMEOUT: &str = "1secs";
+/// How long the framework waits for an unreachable agent's tasks before it
+/// fails their pods (its default is 5 minutes); a partition shorter than
+/// this keeps its pods.
+const UNREACHABLE_TIMEOUT: &str = "30s";
+/// How long a bound pod waits for a relaunch on its node before the
+/// framework fails it (its default is 5 minutes): a lost agent's pods that
+/// a restarted framework never saw run wait for this after the timeout
+/// above.
+const RELAUNCH_DEADLINE: &str = "30s";
 
 /// How big a soak is and what it injects.
 #[derive(Debug, Clone)]
@@ -44,6 +60,12 @@ pub struct SoakSpec {
     pub mesos_restarts: usize,
     pub api_outages: usize,
     pub api_outage: Duration,
+    /// Simulated agents lost for good (devcluster only).
+    pub agent_losses: usize,
+    /// Real agents partitioned from the master, healed after `partition`
+    /// (devcluster only: mesos-local's agents share its process).
+    pub partitions: usize,
+    pub partition: Duration,
     /// When set, convergence after the last fault must take at most this.
     pub convergence_limit: Option<Duration>,
     /// Where the report goes (JSON), when set.
@@ -62,7 +84,9 @@ impl SoakSpec {
     /// (`FLAVOR` = `devcluster`|`real`, `SIMULATED_AGENTS`, `REAL_AGENTS`,
     /// `SECONDS`, `RATE`, `LIVE`, `FRAMEWORK_KILLS`, `EXECUTOR_KILLS`,
     /// `MESOS_RESTARTS`, `API_OUTAGES`, `API_OUTAGE_SECONDS`,
-    /// `CONVERGE_SECONDS`, `RESULTS`).
+    /// `AGENT_LOSSES`, `PARTITIONS`, `PARTITION_SECONDS`,
+    /// `CONVERGE_SECONDS`, `RESULTS`). On a real Mesos, agents are neither
+    /// lost nor partitioned: mesos-local runs them in its own process.
     pub fn from_env() -> Self {
         let flavor = match var("FLAVOR", "devcluster".to_string()).as_str() {
             "real" => Flavor::Real,
@@ -70,7 +94,11 @@ impl SoakSpec {
         };
         SoakSpec {
             flavor,
-            simulated_agents: var("SIMULATED_AGENTS", 200),
+            // mesos-local has no simulated agents.
+            simulated_agents: match flavor {
+                Flavor::Devcluster => var("SIMULATED_AGENTS", 200),
+                Flavor::Real => 0,
+            },
             real_agents: var("REAL_AGENTS", 2),
             duration: Duration::from_secs(var("SECONDS", 600)),
             rate: var("RATE", 20.0),
@@ -80,6 +108,15 @@ impl SoakSpec {
             mesos_restarts: var("MESOS_RESTARTS", 3),
             api_outages: var("API_OUTAGES", 1),
             api_outage: Duration::from_secs(var("API_OUTAGE_SECONDS", 20)),
+            agent_losses: match flavor {
+                Flavor::Devcluster => var("AGENT_LOSSES", 1),
+                Flavor::Real => 0,
+            },
+            partitions: match flavor {
+                Flavor::Devcluster => var("PARTITIONS", 1),
+                Flavor::Real => 0,
+            },
+            partition: Duration::from_secs(var("PARTITION_SECONDS", 15)),
             convergence_limit: Some(Duration::from_secs(var("CONVERGE_SECONDS", 30))),
             results: std::env::var("KUBE_MESOS_SOAK_RESULTS")
                 .ok()
@@ -95,6 +132,8 @@ enum Fault {
     ExecutorKill,
     MesosRestart,
     ApiOutage,
+    AgentLost,
+    AgentPartition,
 }
 
 impl Fault {
@@ -104,6 +143,8 @@ impl Fault {
             Fault::ExecutorKill => "kill -9 executor",
             Fault::MesosRestart => "restart Mesos (master and agents)",
             Fault::ApiOutage => "API server stopped",
+            Fault::AgentLost => "agent lost for good",
+            Fault::AgentPartition => "agent partitioned, then healed",
         }
     }
 }
@@ -117,6 +158,8 @@ fn schedule(spec: &SoakSpec) -> Vec<(Duration, Fault)> {
         (spec.executor_kills, Fault::ExecutorKill),
         (spec.mesos_restarts, Fault::MesosRestart),
         (spec.api_outages, Fault::ApiOutage),
+        (spec.agent_losses, Fault::AgentLost),
+        (spec.partitions, Fault::AgentPartition),
     ] {
         for i in 0..n {
             // Position in [0, 1) of this fault among its kind.
@@ -145,7 +188,20 @@ pub struct Outcome {
     pub leaked_processes: Vec<u32>,
     pub leaked_sandboxes: Vec<String>,
     pub leaked_mounts: Vec<String>,
+    /// Pods of killed executors that were neither relaunched nor failed
+    /// as their restart policy says.
+    pub executor_kill_unmet: Vec<String>,
+    /// Lost agents' Nodes still Ready, or their pods not Failed.
+    pub agent_lost_unmet: Vec<String>,
+    /// Pods of killed executors checked, and their relaunches seen.
+    pub executor_killed_pods: usize,
+    /// The lost agents' Nodes and the pods they had.
+    pub lost_nodes: Vec<String>,
+    pub lost_node_pods: usize,
     pub converged_after: Option<Duration>,
+    /// When the lost agents' Nodes and pods were as they must be, after the
+    /// load stopped.
+    pub lost_agent_settled_after: Option<Duration>,
     pub convergence_limit: Option<Duration>,
     pub created: u64,
     pub deleted: u64,
@@ -196,6 +252,16 @@ impl Outcome {
             self.leaked_sandboxes.is_empty(),
         );
         say(
+            "pods of a killed executor not relaunched nor failed as their policy says",
+            &self.executor_kill_unmet,
+            self.executor_kill_unmet.is_empty(),
+        );
+        say(
+            "a lost agent's Node or pods",
+            &self.agent_lost_unmet,
+            self.agent_lost_unmet.is_empty(),
+        );
+        say(
             "leaked mounts",
             &self.leaked_mounts,
             self.leaked_mounts.is_empty(),
@@ -233,7 +299,13 @@ impl Outcome {
             "pods_duplicated": self.duplicated.len(),
             "deleted_pods_left_running": self.deleted_alive.len(),
             "leaks": self.leaked_processes.len() + self.leaked_sandboxes.len() + self.leaked_mounts.len(),
+            "executor_killed_pods": self.executor_killed_pods,
+            "executor_kill_outcomes_unmet": self.executor_kill_unmet.len(),
+            "lost_nodes": self.lost_nodes,
+            "lost_node_pods": self.lost_node_pods,
+            "lost_node_outcomes_unmet": self.agent_lost_unmet.len(),
             "converge_seconds": self.converged_after.map(|d| d.as_secs_f64()),
+            "lost_agent_settled_seconds": self.lost_agent_settled_after.map(|d| d.as_secs_f64()),
             "invariant_checks": self.checks,
             "most_pods_converging_at_once": self.transient_lost_max,
         })
@@ -276,6 +348,11 @@ fn pods_now(rt: &tokio::runtime::Runtime, client: &kube::Client) -> Option<Vec<P
                     .unwrap_or_default(),
                 node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
                 deleting: p.metadata.deletion_timestamp.is_some(),
+                restart_policy: p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.restart_policy.clone())
+                    .unwrap_or_else(|| "Always".into()),
             })
             .collect(),
     )
@@ -290,28 +367,148 @@ fn tasks_now(cluster: &Cluster) -> Option<Vec<TaskView>> {
                 id: t["task_id"]["value"].as_str().unwrap_or_default().into(),
                 state: t["state"].as_str().unwrap_or_default().into(),
                 agent: t["agent_id"]["value"].as_str().unwrap_or_default().into(),
+                executor: t["executor_id"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
             });
         }
     }
     Some(out)
 }
 
-fn inject(cluster: &mut Cluster, fault: Fault, spec: &SoakSpec) {
-    match fault {
-        Fault::FrameworkKill => {
-            cluster.kill_framework();
-            cluster.start_framework();
-        }
-        Fault::ExecutorKill => {
-            if let Some(pid) = cluster.executor_processes().first() {
-                kill_pid(*pid);
+/// Whether Node `name` is Ready (`None`: no such Node or condition).
+fn node_ready(rt: &tokio::runtime::Runtime, client: &kube::Client, name: &str) -> Option<bool> {
+    let api: Api<Node> = Api::all(client.clone());
+    let node = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), api.get_opt(name)).await })
+        .ok()?
+        .ok()??;
+    node.status?
+        .conditions?
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status == "True")
+}
+
+/// A variable of process `pid`'s environment.
+fn environ(pid: u32, name: &str) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    raw.split(|b| *b == 0).find_map(|kv| {
+        let kv = String::from_utf8_lossy(kv);
+        kv.strip_prefix(name)?.strip_prefix('=').map(str::to_owned)
+    })
+}
+
+/// What the faults left to check once the cluster converged.
+#[derive(Debug, Default)]
+struct Aftermath {
+    killed: Vec<KilledTask>,
+    lost_nodes: Vec<String>,
+}
+
+/// Everything a fault needs.
+struct Ctx<'a> {
+    cluster: &'a mut Cluster,
+    rt: &'a tokio::runtime::Runtime,
+    client: &'a kube::Client,
+    spec: &'a SoakSpec,
+    real_names: &'a [String],
+    after: &'a mut Aftermath,
+}
+
+/// Writes or removes a fault file of the devcluster Mesos.
+fn fault_file(cluster: &Cluster, kind: &str, host: &str, present: bool) {
+    let dir = cluster.mesos.work_dir.join(FAULTS_DIR).join(kind);
+    std::fs::create_dir_all(&dir).expect("faults dir");
+    if present {
+        std::fs::write(dir.join(host), "").expect("writing a fault file");
+    } else {
+        let _ = std::fs::remove_file(dir.join(host));
+    }
+}
+
+/// Kills an executor that runs tasks (the first one found when none
+/// does), remembering the tasks it ran.
+fn kill_an_executor(ctx: &mut Ctx) {
+    let tasks = tasks_now(ctx.cluster).unwrap_or_default();
+    let of = |pid: u32| -> Vec<KilledTask> {
+        let (Some(agent), Some(executor)) = (
+            environ(pid, "MESOS_SLAVE_ID"),
+            environ(pid, "MESOS_EXECUTOR_ID"),
+        ) else {
+            return Vec::new();
+        };
+        tasks
+            .iter()
+            .filter(|t| t.running() && t.agent == agent && t.executor == executor)
+            .filter_map(|t| t.pod())
+            .map(|(uid, generation)| KilledTask {
+                uid: uid.to_owned(),
+                generation,
+            })
+            .collect()
+    };
+    let pids = ctx.cluster.executor_processes();
+    let Some((pid, ran)) = pids
+        .iter()
+        .map(|p| (*p, of(*p)))
+        .max_by_key(|(_, ran)| ran.len())
+    else {
+        return;
+    };
+    eprintln!(
+        "soak: killing executor {pid}, which runs {} pods",
+        ran.len()
+    );
+    kill_pid(pid);
+    ctx.after.killed.extend(ran);
+}
+
+/// Loses the simulated agent with the most pods bound to it, for good.
+fn lose_an_agent(ctx: &mut Ctx) {
+    let pods = pods_now(ctx.rt, ctx.client).unwrap_or_default();
+    let mut bound: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &pods {
+        if let Some(node) = &p.node {
+            let lost = ctx.after.lost_nodes.contains(node);
+            if !ctx.real_names.contains(node) && !lost && !pod_done(&p.phase) {
+                *bound.entry(node.clone()).or_default() += 1;
             }
         }
-        Fault::MesosRestart => cluster.mesos.restart(),
+    }
+    let Some((node, n)) = bound.into_iter().max_by_key(|(_, n)| *n) else {
+        eprintln!("soak: no simulated agent runs a pod; none lost");
+        return;
+    };
+    eprintln!("soak: losing agent {node} with {n} pods");
+    fault_file(ctx.cluster, "lost", &node, true);
+    ctx.after.lost_nodes.push(node);
+}
+
+fn pod_done(phase: &str) -> bool {
+    matches!(phase, "Succeeded" | "Failed")
+}
+
+fn inject(ctx: &mut Ctx, fault: Fault) {
+    match fault {
+        Fault::FrameworkKill => {
+            ctx.cluster.kill_framework();
+            ctx.cluster.start_framework();
+        }
+        Fault::ExecutorKill => kill_an_executor(ctx),
+        Fault::MesosRestart => ctx.cluster.mesos.restart(),
         Fault::ApiOutage => {
-            cluster.stop_api_server();
-            std::thread::sleep(spec.api_outage);
-            cluster.start_api_server();
+            ctx.cluster.stop_api_server();
+            std::thread::sleep(ctx.spec.api_outage);
+            ctx.cluster.start_api_server();
+        }
+        Fault::AgentLost => lose_an_agent(ctx),
+        Fault::AgentPartition => {
+            let host = &ctx.real_names[0];
+            fault_file(ctx.cluster, "partition", host, true);
+            std::thread::sleep(ctx.spec.partition);
+            fault_file(ctx.cluster, "partition", host, false);
         }
     }
 }
@@ -349,6 +546,21 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A port slot (see `agent_ports`) whose agents' first ports nobody holds
+/// now: an executor listens on its agent's first port, and a soak of
+/// another checkout running at the same time on slot 7 made every executor
+/// of one agent exit at start.
+fn free_slot(agents: usize) -> u32 {
+    (7..16)
+        .find(|slot| {
+            (0..agents as u32).all(|i| {
+                let port = agent_ports(*slot, i).0 as u16;
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            })
+        })
+        .unwrap_or(7)
+}
+
 /// Runs one soak.
 pub fn soak(spec: &SoakSpec) -> Outcome {
     let real_names: Vec<String> = match spec.flavor {
@@ -360,10 +572,11 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
         Flavor::Real => vec!["127.0.0.1".to_string()],
     };
     let real_agents = real_names.len();
+    let slot = free_slot(real_agents);
     let mut cluster = Cluster::start(
         spec.flavor,
         |_| {
-            let mut m = MesosSpec::agents(real_agents, agent_ports(7, 0));
+            let mut m = MesosSpec::agents(real_agents, agent_ports(slot, 0));
             m.resources = format!("{AGENT_RESOURCES};ports:[31000-31999]");
             if spec.flavor == Flavor::Devcluster {
                 m.flags.insert(
@@ -376,13 +589,18 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                     "KUBE_MESOS_AGENT_EXECUTOR_ROOTS".into(),
                     EXECUTOR_ROOTS.into(),
                 );
+                m.flags
+                    .insert("KUBE_MESOS_FAULTS_DIR".into(), FAULTS_DIR.into());
+                m = m
+                    .flag("agent_ping_timeout", AGENT_PING_TIMEOUT)
+                    .flag("max_agent_ping_timeouts", "5");
                 // One host, so port ranges of their own: an executor's
                 // kubelet endpoint listens on its first port, and two
                 // agents offering the same range made the second agent's
                 // executors exit at start ("every port ... failed to bind").
                 let per_agent: Vec<String> = (0..real_agents as u32)
                     .map(|i| {
-                        let (first, last) = agent_ports(7, i);
+                        let (first, last) = agent_ports(slot, i);
                         format!("{AGENT_RESOURCES};ports:[{first}-{last}]")
                     })
                     .collect();
@@ -393,6 +611,14 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
         },
         FrameworkSpec {
             executor_root_per_agent: spec.flavor == Flavor::Devcluster,
+            args: [
+                "--unreachable-timeout",
+                UNREACHABLE_TIMEOUT,
+                "--relaunch-deadline",
+                RELAUNCH_DEADLINE,
+            ]
+            .map(String::from)
+            .to_vec(),
             ..FrameworkSpec::default()
         },
     );
@@ -422,6 +648,7 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
         convergence_limit: spec.convergence_limit,
         ..Outcome::default()
     };
+    let mut after = Aftermath::default();
     let start = Instant::now();
     let mut plan = schedule(spec).into_iter().peekable();
     while start.elapsed() < spec.duration {
@@ -433,7 +660,17 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                     start.elapsed().as_secs_f64(),
                     fault.name()
                 );
-                inject(&mut cluster, fault, spec);
+                inject(
+                    &mut Ctx {
+                        cluster: &mut cluster,
+                        rt: &rt,
+                        client: &client,
+                        spec,
+                        real_names: &real_names,
+                        after: &mut after,
+                    },
+                    fault,
+                );
                 out.faults
                     .push((start.elapsed().as_secs_f64(), fault.name()));
                 continue;
@@ -456,6 +693,8 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
     // Convergence: every promise holds at once.
     let mut last = Findings::default();
     let mut vanished = Vec::new();
+    let mut kill_unmet = Vec::new();
+    let mut lost_unmet: Vec<String> = Vec::new();
     while load_stopped.elapsed() < CONVERGE_GUARD {
         let (live, deleted) = {
             let l = ledger.lock().expect("ledger");
@@ -471,18 +710,35 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                 .filter(|(_, uid)| !uids.contains(uid.as_str()))
                 .map(|(name, uid)| format!("{name} ({uid})"))
                 .collect();
-            if last.clean() && vanished.is_empty() {
+            let tasks_ok = tasks_now(&cluster).unwrap_or_default();
+            kill_unmet = aftermath::executor_kill(&pods, &tasks_ok, &after.killed);
+            lost_unmet = after
+                .lost_nodes
+                .iter()
+                .flat_map(|n| aftermath::agent_lost(&pods, n, node_ready(&rt, &client, n)))
+                .collect();
+            let converged = last.clean() && vanished.is_empty() && kill_unmet.is_empty();
+            if converged && out.converged_after.is_none() {
                 out.converged_after = Some(load_stopped.elapsed());
+            }
+            // A lost agent's pods fail on timeouts of their own
+            // (`--unreachable-timeout`, then `--relaunch-deadline` for pods
+            // a restarted framework never saw run), restarted with every
+            // framework kill: they settle apart from the convergence.
+            if converged && lost_unmet.is_empty() {
+                out.lost_agent_settled_after = Some(load_stopped.elapsed());
                 break;
             }
             if out.checks.is_multiple_of(10) {
                 eprintln!(
-                    "soak: converging {:>5.1}s: {} lost, {} deleted alive, {} phase, {} vanished",
+                    "soak: converging {:>5.1}s: {} lost, {} deleted alive, {} phase, {} vanished, {} killed-executor pods, {} lost-agent",
                     load_stopped.elapsed().as_secs_f64(),
                     last.lost.len(),
                     last.deleted_alive.len(),
                     last.phase_disagrees.len(),
-                    vanished.len()
+                    vanished.len(),
+                    kill_unmet.len(),
+                    lost_unmet.len()
                 );
             }
         }
@@ -492,6 +748,21 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
     out.deleted_alive = last.deleted_alive.clone();
     out.phase_disagrees = last.phase_disagrees.clone();
     out.vanished = vanished;
+    out.executor_kill_unmet = kill_unmet;
+    out.agent_lost_unmet = lost_unmet;
+    out.executor_killed_pods = after.killed.len();
+    {
+        let pods = pods_now(&rt, &client).unwrap_or_default();
+        out.lost_node_pods = pods
+            .iter()
+            .filter(|p| {
+                p.node
+                    .as_ref()
+                    .is_some_and(|n| after.lost_nodes.contains(n))
+            })
+            .count();
+    }
+    out.lost_nodes = after.lost_nodes.clone();
     {
         let l = ledger.lock().expect("ledger");
         out.created = l.created;

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod build;
 pub mod endpoint;
+pub mod faults;
 pub mod link;
 pub mod master;
 pub mod model;

@@ -30,6 +30,7 @@ use kube_mesos_proto::v1::Resource;
 use super::agent::resources::{parse_resources, ParseError};
 use super::agent::simulated::SimulatedAgents;
 use super::agent::{AgentConfig, AgentError, AgentHandle};
+use super::faults;
 use super::master::{self, MasterConfig, MasterError, Registry};
 
 /// What went wrong starting the standalone Mesos.
@@ -84,6 +85,8 @@ const KNOWN: &[&str] = &[
     "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
     "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES",
     "MESOS_AGENT_REREGISTER_TIMEOUT",
+    "MESOS_AGENT_PING_TIMEOUT",
+    "MESOS_MAX_AGENT_PING_TIMEOUTS",
     "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS",
     "MESOS_HTTP_FRAMEWORK_AUTHENTICATORS",
     "MESOS_CREDENTIALS",
@@ -122,6 +125,10 @@ const IGNORED: &[&str] = &[
 ///   the `i`-th (Mesos' text form; the others keep `MESOS_RESOURCES`). Agents
 ///   of one host need port ranges of their own: an executor listens on the
 ///   ports it is given (mesos-local gives every agent the same).
+/// - `KUBE_MESOS_FAULTS_DIR=<dir>` (relative to `MESOS_WORK_DIR` unless
+///   absolute): watched for faults a test injects — an agent partitioned
+///   from the master and healed, a simulated agent lost for good (see
+///   [`super::faults`]).
 pub const SIMULATED_AGENTS_VAR: &str = "KUBE_MESOS_SIMULATED_AGENTS";
 /// See [`SIMULATED_AGENTS_VAR`].
 pub const AGENT_HOSTNAMES_VAR: &str = "KUBE_MESOS_AGENT_HOSTNAMES";
@@ -129,6 +136,10 @@ pub const AGENT_HOSTNAMES_VAR: &str = "KUBE_MESOS_AGENT_HOSTNAMES";
 pub const AGENT_EXECUTOR_ROOTS_VAR: &str = "KUBE_MESOS_AGENT_EXECUTOR_ROOTS";
 /// See [`SIMULATED_AGENTS_VAR`].
 pub const AGENT_RESOURCES_VAR: &str = "KUBE_MESOS_AGENT_RESOURCES";
+/// See [`SIMULATED_AGENTS_VAR`].
+pub const FAULTS_DIR_VAR: &str = "KUBE_MESOS_FAULTS_DIR";
+/// How often the faults directory is read.
+const FAULTS_POLL: Duration = Duration::from_millis(250);
 
 /// The standalone Mesos' configuration, parsed from the environment.
 #[derive(Debug, Clone)]
@@ -153,6 +164,8 @@ pub struct StandaloneConfig {
     pub agent_executor_roots: Option<PathBuf>,
     /// [`AGENT_RESOURCES_VAR`]: per-agent resources, by index.
     pub agent_resources: Vec<Vec<Resource>>,
+    /// [`FAULTS_DIR_VAR`].
+    pub faults_dir: Option<PathBuf>,
 }
 
 impl StandaloneConfig {
@@ -244,6 +257,20 @@ impl StandaloneConfig {
         if let Some(d) = duration("MESOS_AGENT_REREGISTER_TIMEOUT")? {
             master.agent_reregister_timeout = d;
         }
+        // Mesos marks an agent unreachable after `--max_agent_ping_timeouts`
+        // (default 5) missed pings of `--agent_ping_timeout` (default 15secs).
+        let ping = duration("MESOS_AGENT_PING_TIMEOUT")?.unwrap_or(Duration::from_secs(15));
+        let pings = match get("MESOS_MAX_AGENT_PING_TIMEOUTS") {
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(
+                    "MESOS_MAX_AGENT_PING_TIMEOUTS",
+                    v,
+                    "must be a positive integer".into(),
+                )
+            })?,
+            None => 5,
+        };
+        master.agent_ping_timeout = ping * pings;
         if get("MESOS_AUTHENTICATE_HTTP_FRAMEWORKS") == Some("true") {
             let authenticators = get("MESOS_HTTP_FRAMEWORK_AUTHENTICATORS").unwrap_or_default();
             if authenticators != "basic" {
@@ -298,6 +325,7 @@ impl StandaloneConfig {
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
+        let faults_dir = get(FAULTS_DIR_VAR).map(|d| work_dir.join(d));
         Ok(StandaloneConfig {
             ip,
             port,
@@ -309,6 +337,7 @@ impl StandaloneConfig {
             agent_hostnames,
             agent_executor_roots,
             agent_resources,
+            faults_dir,
         })
     }
 
@@ -382,7 +411,33 @@ pub async fn run(
         SimulatedAgents::start(config.simulated_agents, &template, master.link())
     });
     tracing::info!(master = %master.url(), agents = agents.len(), simulated = config.simulated_agents, "devcluster Mesos running");
-    shutdown.await;
+    match &config.faults_dir {
+        Some(dir) => {
+            let hostnames: Vec<String> = (0..agents.len())
+                .map(|i| {
+                    config
+                        .agent_hostnames
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| config.agent.hostname.clone())
+                })
+                .collect();
+            let mut applied = faults::Faults::default();
+            let mut poll = tokio::time::interval(FAULTS_POLL);
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    _ = poll.tick() => {
+                        for change in faults::changes(&mut applied, &faults::read(dir)) {
+                            apply_fault(&change, &hostnames, &agents, simulated.as_ref());
+                        }
+                    }
+                }
+            }
+        }
+        None => shutdown.await,
+    }
     if let Some(fleet) = simulated {
         fleet.stop().await;
     }
@@ -393,6 +448,39 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = master.join().await;
     Ok(())
+}
+
+/// Applies one fault to the agents named by it (every agent of that
+/// hostname: agents of one host share it unless given their own).
+fn apply_fault(
+    change: &faults::Change,
+    hostnames: &[String],
+    agents: &[AgentHandle],
+    simulated: Option<&SimulatedAgents>,
+) {
+    let real = |host: &str| -> Vec<&AgentHandle> {
+        hostnames
+            .iter()
+            .zip(agents)
+            .filter(|(h, _)| h.as_str() == host)
+            .map(|(_, a)| a)
+            .collect()
+    };
+    match change {
+        faults::Change::Partition(host) => {
+            tracing::info!(%host, "fault: partitioning the agent from the master");
+            real(host).into_iter().for_each(AgentHandle::disconnect);
+        }
+        faults::Change::Heal(host) => {
+            tracing::info!(%host, "fault: healing the agent's partition");
+            real(host).into_iter().for_each(AgentHandle::reconnect);
+        }
+        faults::Change::Lose(host) => {
+            if !simulated.is_some_and(|s| s.lose(host)) {
+                tracing::warn!(%host, "fault: only a simulated agent can be lost; no such one");
+            }
+        }
+    }
 }
 
 fn create_dir(path: &Path) -> Result<()> {
@@ -496,6 +584,27 @@ mod tests {
         assert_eq!(c.master.registry_dir, Some(PathBuf::from("/w/master")));
         assert_eq!(c.agent.executor_environment, vec![("A".into(), "b".into())]);
         assert_eq!(c.agent_dir(1), PathBuf::from("/w/agents/1"));
+        // Mesos' defaults: 5 missed pings of 15 s.
+        assert_eq!(c.master.agent_ping_timeout, Duration::from_secs(75));
+        assert_eq!(c.faults_dir, None);
+    }
+
+    #[test]
+    fn ping_timeouts_and_the_faults_dir_are_configurable() {
+        let c = StandaloneConfig::from_vars(&vars(&[
+            ("MESOS_WORK_DIR", "/w"),
+            ("MESOS_AGENT_PING_TIMEOUT", "2secs"),
+            ("MESOS_MAX_AGENT_PING_TIMEOUTS", "3"),
+            (FAULTS_DIR_VAR, "faults"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.master.agent_ping_timeout, Duration::from_secs(6));
+        assert_eq!(c.faults_dir, Some(PathBuf::from("/w/faults")));
+        let zero = StandaloneConfig::from_vars(&vars(&[
+            ("MESOS_WORK_DIR", "/w"),
+            ("MESOS_MAX_AGENT_PING_TIMEOUTS", "0"),
+        ]));
+        assert!(matches!(zero, Err(StandaloneError::InvalidVariable { .. })));
     }
 
     #[test]

@@ -745,6 +745,14 @@ impl SchedulerCore {
         self.reconcile_round = None;
         if !tasks.is_empty() {
             self.metrics.reconciliations += 1;
+            // Implicit first: the master answers calls in order, so a newer
+            // task of a pod than its annotation names (a relaunch recorded
+            // just before the framework died, or whose annotation write
+            // failed) is heard and taken as the pod's before the explicit
+            // answer for the older task, which the master no longer has
+            // (TASK_GONE, "unknown to the agent") and which would fail the
+            // pod.
+            out.push(Action::Reconcile { tasks: Vec::new() });
             out.push(Action::Reconcile { tasks });
             let backoff = self.config.reconcile_retry;
             self.reconcile_round = Some(ReconcileRound {

@@ -237,6 +237,37 @@ pub fn node_silent(
     }
 }
 
+/// Nodes of agents that are neither among the master's agents (`present`)
+/// nor `known` to the registry, yet still Ready: (agent ID, Node name).
+/// Such an agent went away before this framework process heard of it (say,
+/// it became unreachable and the framework restarted since); nobody else
+/// would ever turn its Node NotReady.
+pub fn absent_agent_nodes(
+    nodes: &[Node],
+    present: &[String],
+    known: &dyn Fn(&str) -> bool,
+) -> Vec<(String, String)> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let id = n
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(ANNOTATION_NODE_AGENT_ID)?;
+            let name = n.metadata.name.clone()?;
+            let ready = n
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            (ready && !present.contains(id) && !known(id)).then(|| (id.clone(), name))
+        })
+        .collect()
+}
+
 fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -273,6 +304,39 @@ fn valid_label_key(k: &str) -> bool {
 mod tests {
     use super::*;
     use kube_mesos_proto::v1::{domain_info, AgentId, Attribute, DomainInfo};
+
+    #[test]
+    fn ready_nodes_of_agents_nobody_lists_are_absent() {
+        let node = |name: &str, id: &str, health: AgentHealth| {
+            let mut n = node_for_agent(
+                &AgentInfo {
+                    hostname: name.into(),
+                    id: Some(AgentId { value: id.into() }),
+                    ..AgentInfo::default()
+                },
+                &[],
+                jiff::Timestamp::UNIX_EPOCH,
+            );
+            if let Some(c) = n
+                .status
+                .as_mut()
+                .and_then(|s| s.conditions.as_mut())
+                .and_then(|c| c.iter_mut().find(|c| c.type_ == "Ready"))
+            {
+                *c = ready_condition(id, health, jiff::Timestamp::UNIX_EPOCH);
+            }
+            n
+        };
+        let nodes = [
+            node("listed", "S1", AgentHealth::Registered),
+            node("known", "S2", AgentHealth::Registered),
+            node("gone", "S3", AgentHealth::Registered),
+            node("gone-and-marked", "S4", AgentHealth::Lost),
+            Node::default(),
+        ];
+        let absent = absent_agent_nodes(&nodes, &["S1".to_string()], &|id| id == "S2");
+        assert_eq!(absent, [("S3".to_string(), "gone".to_string())]);
+    }
 
     fn scalar(name: &str, v: f64, role: Option<&str>) -> Resource {
         Resource {

@@ -30,13 +30,14 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube_mesos_proto::v1::{AgentId, Offer};
 use tokio::sync::mpsc;
 
 use self::agent_node::{
-    node_for_agent, node_name, node_silent, ready_condition, should_renew_node_lease, AgentHealth,
-    FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
+    absent_agent_nodes, node_for_agent, node_name, node_silent, ready_condition,
+    should_renew_node_lease, AgentHealth, FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS,
+    NODE_LEASE_RENEW_INTERVAL,
 };
 use self::operator::{AgentRecord, OperatorClient, OperatorEvent};
 use crate::core::Input;
@@ -121,6 +122,7 @@ impl NodeRegistry {
                 for agent in agents {
                     self.upsert(agent, false).await;
                 }
+                out.extend(self.hold_absent_nodes(&present).await);
                 out.push(Input::ExecutorsRunning(executors));
                 out
             }
@@ -197,6 +199,46 @@ impl NodeRegistry {
         vec![Input::AgentUnreachable(AgentId {
             value: id.to_string(),
         })]
+    }
+
+    /// Holds as lost the agents of Ready Nodes that the master no longer
+    /// lists and this registry never heard of (an agent that became
+    /// unreachable before this framework process started), so that their
+    /// Nodes turn NotReady once silent like any lost agent's.
+    async fn hold_absent_nodes(&mut self, present: &[String]) -> Vec<Input> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let nodes = match api.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(error) => {
+                tracing::debug!(%error, "listing nodes failed; absent agents are not looked for");
+                return Vec::new();
+            }
+        };
+        let absent = absent_agent_nodes(&nodes, present, &|id| self.agents.contains_key(id));
+        let mut out = Vec::new();
+        for (id, name) in absent {
+            tracing::info!(agent = %id, node = %name, "the master does not list the agent of a Ready node; held as lost");
+            let agent_id = AgentId { value: id.clone() };
+            self.agents.insert(
+                id.clone(),
+                AgentEntry {
+                    record: AgentRecord {
+                        info: kube_mesos_proto::v1::AgentInfo {
+                            hostname: name,
+                            id: Some(agent_id.clone()),
+                            ..Default::default()
+                        },
+                        total_resources: Vec::new(),
+                    },
+                    health: AgentHealth::Lost,
+                    from_offer: false,
+                    marked_not_ready: false,
+                },
+            );
+            self.mark_not_ready_if_silent(&id).await;
+            out.push(Input::AgentUnreachable(agent_id));
+        }
+        out
     }
 
     /// Writes Ready=Unknown on a lost agent's Node once nothing has been

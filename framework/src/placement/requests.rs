@@ -37,23 +37,24 @@ pub fn parse_quantity_milli(q: &str) -> Option<i128> {
         } else {
             (num, suffix, 0)
         };
-    let (mult_num, mult_den): (i128, i128) = match suffix {
-        "" => (1, 1),
-        "n" => (1, 1_000_000_000),
-        "u" => (1, 1_000_000),
-        "m" => (1, 1000),
-        "k" => (1000, 1),
-        "M" => (1_000_000, 1),
-        "G" => (1_000_000_000, 1),
-        "T" => (1_000_000_000_000, 1),
-        "P" => (1_000_000_000_000_000, 1),
-        "E" => (1_000_000_000_000_000_000, 1),
-        "Ki" => (1 << 10, 1),
-        "Mi" => (1 << 20, 1),
-        "Gi" => (1 << 30, 1),
-        "Ti" => (1 << 40, 1),
-        "Pi" => (1 << 50, 1),
-        "Ei" => (1 << 60, 1),
+    // The suffix as a power of ten and a binary multiplier.
+    let (suffix10, mult): (i32, i128) = match suffix {
+        "" => (0, 1),
+        "n" => (-9, 1),
+        "u" => (-6, 1),
+        "m" => (-3, 1),
+        "k" => (3, 1),
+        "M" => (6, 1),
+        "G" => (9, 1),
+        "T" => (12, 1),
+        "P" => (15, 1),
+        "E" => (18, 1),
+        "Ki" => (0, 1 << 10),
+        "Mi" => (0, 1 << 20),
+        "Gi" => (0, 1 << 30),
+        "Ti" => (0, 1 << 40),
+        "Pi" => (0, 1 << 50),
+        "Ei" => (0, 1 << 60),
         _ => return None,
     };
     let (negative, digits) = match num.strip_prefix('-') {
@@ -72,17 +73,26 @@ pub fn parse_quantity_milli(q: &str) -> Option<i128> {
     {
         return None;
     }
-    // value = mantissa / 10^scale
-    let frac_part = &frac_part[..frac_part.len().min(18)];
-    let mantissa: i128 = format!("{int_part}{frac_part}").parse().ok()?;
-    let mut num_v: i128 = mantissa.checked_mul(mult_num)?.checked_mul(1000)?;
-    let mut den_v: i128 = mult_den.checked_mul(10i128.checked_pow(frac_part.len() as u32)?)?;
-    if exp10 >= 0 {
-        num_v = num_v.checked_mul(10i128.checked_pow(exp10 as u32)?)?;
+    // Every digit counts: Kubernetes keeps them all and rounds the value
+    // up (`MilliValue`), so a last digit far down the fraction still adds a
+    // milli (dropping digits past the 18th made `1.00000000000000000005Gi`
+    // a milli less than the executor reads, found by fuzzing). Trailing
+    // zeros change nothing.
+    let frac_part = frac_part.trim_end_matches('0');
+    let all = format!("{int_part}{frac_part}");
+    let mantissa: i128 = if all.is_empty() { 0 } else { all.parse().ok()? };
+    // millis = mantissa × mult × 10^e
+    let e = exp10
+        .checked_add(suffix10)?
+        .checked_add(3)?
+        .checked_sub(i32::try_from(frac_part.len()).ok()?)?;
+    let base = mantissa.checked_mul(mult)?;
+    let v = if e >= 0 {
+        base.checked_mul(10i128.checked_pow(e.unsigned_abs())?)?
     } else {
-        den_v = den_v.checked_mul(10i128.checked_pow(exp10.unsigned_abs())?)?;
-    }
-    let v = (num_v + den_v - 1) / den_v; // ceil for positives
+        let d = 10i128.checked_pow(e.unsigned_abs())?;
+        base.checked_add(d - 1)? / d // ceil for positives
+    };
     Some(if negative { -v } else { v })
 }
 
@@ -210,6 +220,27 @@ mod tests {
         assert_eq!(parse_quantity_milli("1E-3"), Some(1));
         assert_eq!(parse_quantity_milli("0.1m"), Some(1), "rounds up");
         assert_eq!(parse_quantity_milli("12x"), None);
+        assert_eq!(parse_quantity_milli(".000"), Some(0));
+        assert_eq!(
+            parse_quantity_milli("1.5000000000000000000000000"),
+            Some(1500)
+        );
+    }
+
+    /// Every digit counts, however far down the fraction: Kubernetes rounds
+    /// the exact value up (AFL++ found digits past the 18th dropped).
+    #[test]
+    fn far_fraction_digits_still_round_up() {
+        assert_eq!(
+            parse_quantity_milli("1.00000000000000000005Gi"),
+            Some(1_073_741_824_001)
+        );
+        assert_eq!(
+            parse_quantity_milli("11.111111111111111111111111111P"),
+            Some(11_111_111_111_111_111_112)
+        );
+        assert_eq!(parse_quantity_milli(".000000000000000000011100m"), Some(1));
+        assert_eq!(parse_quantity_milli("0.000000000000000000011E04"), Some(1));
         assert_eq!(parse_quantity_milli(""), None);
     }
 }

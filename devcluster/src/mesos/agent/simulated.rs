@@ -19,7 +19,7 @@ use kube_mesos_proto::v1::{
     Resource, Task, TaskId, TaskState, TaskStatus,
 };
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::config::AgentConfig;
 use super::status_update::{Action, Received, StatusUpdateManager, StreamKey};
@@ -44,6 +44,8 @@ impl Default for SimulationConfig {
 #[derive(Debug)]
 pub struct SimulatedAgents {
     tasks: JoinSet<()>,
+    /// Each agent's hostname and the handle that stops it, by index.
+    agents: Vec<(String, AbortHandle)>,
     registered: watch::Receiver<Vec<Option<AgentId>>>,
 }
 
@@ -108,6 +110,7 @@ impl SimulatedAgents {
     ) -> SimulatedAgents {
         let (registered_tx, registered) = watch::channel(vec![None; n]);
         let mut tasks = JoinSet::new();
+        let mut agents = Vec::with_capacity(n);
         for index in 0..n {
             let info = AgentInfo {
                 hostname: format!("{}-{index}", template.hostname),
@@ -127,9 +130,14 @@ impl SimulatedAgents {
                 backoff: template.registration_backoff,
                 registered: registered_tx.clone(),
             };
-            tasks.spawn(agent.run());
+            let hostname = agent.info.hostname.clone();
+            agents.push((hostname, tasks.spawn(agent.run())));
         }
-        SimulatedAgents { tasks, registered }
+        SimulatedAgents {
+            tasks,
+            agents,
+            registered,
+        }
     }
 
     /// How many agents have registered.
@@ -156,6 +164,19 @@ impl SimulatedAgents {
     /// Whether there are no agents.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Fault hook: the agent named `hostname` dies with its machine — it
+    /// stops without a word to the master (which sees its link drop and
+    /// marks it unreachable after its pings) and never comes back. Returns
+    /// false for a hostname of none of them.
+    pub fn lose(&self, hostname: &str) -> bool {
+        let Some((_, handle)) = self.agents.iter().find(|(h, _)| h == hostname) else {
+            return false;
+        };
+        handle.abort();
+        tracing::info!(%hostname, "simulated agent lost (fault hook)");
+        true
     }
 
     /// Stops every agent at once (as a crash: nothing is reported).
