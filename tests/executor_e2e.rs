@@ -309,9 +309,11 @@ fn executor_pids() -> Vec<i32> {
     executor_pids_of(EXECUTOR_ID)
 }
 
-/// PIDs of `kube-mesos executor` processes of executor `id`.
+/// PIDs of `kube-mesos executor` processes of executor `id` running this
+/// build's binary (the same test of another checkout runs its own).
 fn executor_pids_of(id: &str) -> Vec<i32> {
     let marker = format!("MESOS_EXECUTOR_ID={id}\0");
+    let ours = std::fs::canonicalize(env!("CARGO_BIN_EXE_kube-mesos")).ok();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -324,6 +326,7 @@ fn executor_pids_of(id: &str) -> Vec<i32> {
             && cmd.contains("executor")
             && !cmd.contains("sh\0-c")
             && String::from_utf8_lossy(&environ).contains(&marker)
+            && std::fs::read_link(entry.path().join("exe")).ok() == ours
         {
             pids.push(pid);
         }
