@@ -2,7 +2,8 @@
 //! `support/containerd.rs`): pods with init and app containers, a pod IP
 //! from CNI, env and a configMap-like volume, exec probes, OOM kills,
 //! graceful stops, re-adoption after an executor restart, cleanup, and the
-//! kubelet's reasons for runtime errors.
+//! kubelet's reasons for runtime errors, and the security context
+//! (users, groups, `runAsNonRoot` against the image's user).
 
 #[path = "support/containerd.rs"]
 mod containerd;
@@ -746,4 +747,79 @@ async fn streaming_calls_return_stream_server_urls_and_refusals_in_the_runtimes_
         other => panic!("attach to a stopped container: {other:?}"),
     }
     rt.remove_pod(&sb).await.expect("remove pod");
+}
+
+/// The pod's users and groups through CRI, as the kubelet verifies and
+/// passes them: `runAsNonRoot` without `runAsUser` is refused for an image
+/// without `USER` (it runs as root) with the kubelet's reason and message,
+/// `runAsUser: 0` breaks it as well, and a non-root `runAsUser` runs with
+/// `runAsGroup` and the pod's supplemental groups and `fsGroup`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_as_non_root_users_and_groups_reach_the_container() {
+    let cd = Containerd::start().await;
+    let rt = runtime(&cd).await;
+    let pod = PodRuntimeSpec {
+        hostname: "users".into(),
+        run_as_user: Some(1000),
+        run_as_group: Some(3000),
+        supplemental_groups: vec![4000, 2000],
+        fs_group: Some(2000),
+        ..Default::default()
+    };
+    let sb = rt
+        .prepare_pod_with(&sandbox_config(&cd, "users", "uid-users"), &pod)
+        .await
+        .unwrap_or_else(|e| panic!("prepare pod: {e}\n{}", cd.diagnostics()));
+
+    let c = shell(&sb, "users", "root-image", 0, "sleep 3600");
+    let non_root = ContainerRuntimeSpec {
+        run_as_non_root: true,
+        ..never_pull()
+    };
+    let err = rt
+        .create_and_start_with(&sb, &c, &non_root)
+        .await
+        .expect_err("an image without USER runs as root");
+    assert_eq!(
+        err.waiting_reason(),
+        Some("CreateContainerConfigError"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("container has runAsNonRoot and image will run as root"),
+        "{err}"
+    );
+    let as_root = ContainerRuntimeSpec {
+        run_as_user: Some(0),
+        ..non_root.clone()
+    };
+    let err = rt
+        .create_and_start_with(&sb, &c, &as_root)
+        .await
+        .expect_err("runAsUser 0");
+    assert!(
+        err.to_string()
+            .contains("container's runAsUser breaks non-root policy"),
+        "{err}"
+    );
+
+    let c = shell(&sb, "users", "app", 0, "sleep 3600");
+    let spec = ContainerRuntimeSpec {
+        run_as_user: Some(1000),
+        run_as_group: Some(3000),
+        ..non_root
+    };
+    let id = rt
+        .create_and_start_with(&sb, &c, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}\n{}", cd.diagnostics()));
+    let (code, out) = exec(&rt, &id, "id -u; id -g; id -G").await;
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["1000", "3000"], "{out}");
+    let mut groups: Vec<&str> = lines[2].split_whitespace().collect();
+    groups.sort();
+    assert_eq!(groups, ["2000", "3000", "4000"], "{out}");
+    rt.cleanup_orphans(&[]).await.expect("cleanup");
 }

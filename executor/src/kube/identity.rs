@@ -490,44 +490,76 @@ impl NodeIdentity {
         Ok(())
     }
 
-    /// Renews before expiry until `shutdown`: at a jittered 70–90 % of the
-    /// lifetime, retrying with back-off (10 s doubling to 5 minutes) when
-    /// a renewal fails; the old certificate stays in use meanwhile.
+    /// Renews before expiry until `shutdown` ([`rotate`] with the wall
+    /// clock and [`renew`](Self::renew)).
     pub async fn run_rotation(
         self: Arc<Self>,
         node: String,
-        mut cert: CertInfo,
+        cert: CertInfo,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
+        let renew = || {
+            let (this, node) = (self.clone(), node.clone());
+            async move { this.renew(&node).await }
+        };
+        rotate(
+            &node,
+            cert,
+            renew,
+            || jiff::Timestamp::now().as_second(),
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// The first wait after a failed renewal; it doubles up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_secs(10);
+/// The longest wait between failed renewals.
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// The rotation loop, with its clock (`now`, Unix seconds) and renewal
+/// (`renew`) given so that it runs on paused time in tests: sleeps until a
+/// jittered 70–90 % of `cert`'s lifetime, renews, and starts over with the
+/// new certificate; a failed renewal is retried after [`RETRY_FIRST`],
+/// doubling to [`RETRY_MAX`], while the old certificate stays in use.
+pub async fn rotate<F, Fut>(
+    node: &str,
+    mut cert: CertInfo,
+    mut renew: F,
+    now: impl Fn() -> i64,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<CertInfo, IdentityError>>,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let due = rotation_deadline(&cert, jittered_fraction());
+        let wait = Duration::from_secs(u64::try_from(due - now()).unwrap_or(0));
+        tracing::debug!(
+            node,
+            renew_in_secs = wait.as_secs(),
+            "node client certificate renewal scheduled"
+        );
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let mut backoff = RETRY_FIRST;
         loop {
-            let now = jiff::Timestamp::now().as_second();
-            let due = rotation_deadline(&cert, jittered_fraction());
-            let wait = Duration::from_secs(u64::try_from(due - now).unwrap_or(0));
-            tracing::debug!(
-                node,
-                renew_in_secs = wait.as_secs(),
-                "node client certificate renewal scheduled"
-            );
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            let mut backoff = Duration::from_secs(10);
-            loop {
-                match self.renew(&node).await {
-                    Ok(info) => {
-                        cert = info;
-                        break;
+            match renew().await {
+                Ok(info) => {
+                    cert = info;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(node, error = %e, retry_in_secs = backoff.as_secs(), "renewing the node client certificate failed");
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = tokio::time::sleep(backoff) => {}
                     }
-                    Err(e) => {
-                        tracing::warn!(node, error = %e, retry_in_secs = backoff.as_secs(), "renewing the node client certificate failed");
-                        tokio::select! {
-                            _ = &mut shutdown => return,
-                            _ = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(300));
-                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
                 }
             }
         }
@@ -566,6 +598,89 @@ mod tests {
             ..cert
         };
         assert_eq!(rotation_deadline(&backwards, 0.8), 1000);
+    }
+
+    /// On paused time: each renewal comes at 70–90 % of the lifetime of
+    /// the certificate in use, so always before it expires; a failed one
+    /// is retried after 10 s, 20 s, ... while the old one is still valid;
+    /// the next renewal follows the new certificate's lifetime.
+    #[tokio::test(start_paused = true)]
+    async fn renewal_comes_before_expiry_and_retries_with_backoff() {
+        use std::sync::Mutex;
+        const LIFE: i64 = 1000;
+        let start = tokio::time::Instant::now();
+        let now = move || start.elapsed().as_secs() as i64;
+        // The first two attempts fail, then each succeeds with a new
+        // certificate valid from the moment of issue.
+        let calls: Arc<Mutex<Vec<i64>>> = Arc::default();
+        let renew = {
+            let calls = calls.clone();
+            move || {
+                let calls = calls.clone();
+                async move {
+                    let at = now();
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(at);
+                    if calls.len() <= 2 {
+                        return Err(IdentityError::NotIssued {
+                            name: "csr".into(),
+                            why: "denied".into(),
+                        });
+                    }
+                    Ok(CertInfo {
+                        common_name: "system:node:n1".into(),
+                        not_before: at,
+                        not_after: at + LIFE,
+                    })
+                }
+            }
+        };
+        let first = CertInfo {
+            common_name: "system:node:n1".into(),
+            not_before: 0,
+            not_after: LIFE,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(rotate("n1", first, renew, now, async {
+            let _ = stopped.await;
+        }));
+        while calls.lock().unwrap().len() < 5 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let _ = stop.send(());
+        task.await.unwrap();
+        let calls = calls.lock().unwrap().clone();
+        // First attempt within 70-90 % of the first certificate's life.
+        assert!((700..900).contains(&calls[0]), "{calls:?}");
+        // Retries after 10 s, then 20 s; the third attempt succeeds,
+        // still before the first certificate expires.
+        assert_eq!(calls[1] - calls[0], 10, "{calls:?}");
+        assert_eq!(calls[2] - calls[1], 20, "{calls:?}");
+        assert!(calls[2] < LIFE, "{calls:?}");
+        // Each next renewal at 70-90 % of the certificate issued last.
+        for pair in calls[2..].windows(2) {
+            let since = pair[1] - pair[0];
+            assert!((700..900).contains(&since), "{calls:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rotation_stops_at_shutdown_while_waiting() {
+        let cert = CertInfo {
+            common_name: "system:node:n1".into(),
+            not_before: 0,
+            not_after: 1_000_000,
+        };
+        let renew = || async { panic!("no renewal before the deadline") };
+        // Shutdown an hour in: long before the deadline, the loop returns.
+        rotate(
+            "n1",
+            cert,
+            renew,
+            || 0,
+            tokio::time::sleep(Duration::from_secs(3600)),
+        )
+        .await;
     }
 
     #[test]

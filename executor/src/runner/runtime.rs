@@ -235,7 +235,7 @@ pub struct Mount {
 }
 
 /// CRI `ContainerConfig`, reduced to what we use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerConfig {
     /// Container name.
     pub name: String,

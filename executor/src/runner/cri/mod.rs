@@ -300,7 +300,10 @@ impl CriRuntime {
     }
 
     /// Who an image runs as without `runAsUser`: its numeric uid, or its
-    /// user name when that is not numeric (CRI `Image.uid`, `username`).
+    /// user name when that is not numeric (CRI `Image.uid`, `username`);
+    /// an image that sets neither runs as root (the kubelet's
+    /// `getImageUser`, and containerd reports neither for an image without
+    /// `USER`).
     async fn image_user(&self, image: &str) -> Result<(Option<i64>, String)> {
         let found = self
             .image(image)
@@ -311,7 +314,11 @@ impl CriRuntime {
                 message: image::inspect_message(image, &status_text(&s)),
             })?
             .unwrap_or_default();
-        Ok((found.uid.map(|u| u.value), found.username))
+        Ok(match (found.uid, found.username) {
+            (Some(uid), _) => (Some(uid.value), String::new()),
+            (None, user) if !user.is_empty() => (None, user),
+            (None, _) => (Some(0), String::new()),
+        })
     }
 
     /// The kubelet's `EnsureImageExists`: returns the image ID to create the

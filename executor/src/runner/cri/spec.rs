@@ -270,6 +270,17 @@ mod tests {
         assert_eq!(r.memory_limit_in_bytes, 64 << 20);
     }
 
+    /// The sandbox config of pod `shop/web` (uid `u1`).
+    fn shop_web() -> SandboxConfig {
+        SandboxConfig {
+            name: "web".into(),
+            namespace: "shop".into(),
+            uid: "u1".into(),
+            log_directory: "/logs/shop_web_u1".into(),
+            labels: BTreeMap::new(),
+        }
+    }
+
     fn pod(json: serde_json::Value) -> core::Pod {
         serde_json::from_value(json).expect("pod")
     }
@@ -301,13 +312,7 @@ mod tests {
         let d = s.dns.clone().expect("dns");
         assert_eq!(d.searches[0], "shop.svc.cluster.local");
         assert_eq!(d.options, vec!["ndots:5".to_string()]);
-        let cfg = SandboxConfig {
-            name: "web".into(),
-            namespace: "shop".into(),
-            uid: "u1".into(),
-            log_directory: "/logs/shop_web_u1".into(),
-            labels: BTreeMap::new(),
-        };
+        let cfg = shop_web();
         let sb = sandbox_config(&cfg, &s, 0, "/kube-mesos");
         assert_eq!(sb.hostname, "", "host network keeps the node's hostname");
         assert_eq!(sb.port_mappings.len(), 1, "only hostPorts are mapped");
@@ -322,5 +327,106 @@ mod tests {
             .unwrap();
         assert_eq!(ns.network, proto::NamespaceMode::Node as i32);
         assert_eq!(ns.pid, proto::NamespaceMode::Container as i32);
+    }
+
+    /// The top-level fields of an encoded message: (field number, payload)
+    /// for varints (the value) and length-delimited fields (their bytes).
+    fn wire_fields(mut buf: &[u8]) -> BTreeMap<u64, Result<u64, Vec<u8>>> {
+        fn varint(buf: &mut &[u8]) -> u64 {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let b = buf[0];
+                *buf = &buf[1..];
+                v |= u64::from(b & 0x7f) << shift;
+                if b & 0x80 == 0 {
+                    return v;
+                }
+                shift += 7;
+            }
+        }
+        let mut out = BTreeMap::new();
+        while !buf.is_empty() {
+            let key = varint(&mut buf);
+            match key & 7 {
+                0 => {
+                    out.insert(key >> 3, Ok(varint(&mut buf)));
+                }
+                2 => {
+                    let len = varint(&mut buf) as usize;
+                    out.insert(key >> 3, Err(buf[..len].to_vec()));
+                    buf = &buf[len..];
+                }
+                other => panic!("unexpected wire type {other}"),
+            }
+        }
+        out
+    }
+
+    /// The pod's and container's security context reaches the runtime in
+    /// the field numbers of k8s.io/cri-api `api.proto`
+    /// (LinuxContainerSecurityContext: run_as_user = 5, run_as_group = 12,
+    /// supplemental_groups = 8; LinuxSandboxSecurityContext: run_as_user =
+    /// 3, run_as_group = 8, supplemental_groups = 5), with `fsGroup` among
+    /// the supplemental groups as the kubelet adds it. `runAsNonRoot` has
+    /// no CRI field: the runtime verifies it before CreateContainer.
+    #[test]
+    fn the_security_context_is_encoded_with_cri_api_field_numbers() {
+        use prost::Message;
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop", "uid": "u1"},
+            "spec": {
+                "securityContext": {"runAsUser": 1000, "runAsGroup": 3000,
+                                    "supplementalGroups": [4000], "fsGroup": 2000,
+                                    "runAsNonRoot": true},
+                "containers": [{"name": "c", "image": "busybox",
+                                "securityContext": {"runAsUser": 1001}}]
+            }
+        }));
+        let pod_spec = pod_runtime_spec(&p, None, vec![]);
+        let c = &p.spec.as_ref().unwrap().containers[0];
+        let spec = container_runtime_spec(&p, c, 1 << 30);
+        assert!(spec.run_as_non_root);
+        let config = ContainerConfig {
+            name: "c".into(),
+            image: "busybox".into(),
+            log_path: "c/0.log".into(),
+            ..Default::default()
+        };
+        let int64 = |v: i64| Err(proto::Int64Value { value: v }.encode_to_vec());
+        let groups = |gs: &[u64]| {
+            let mut packed = Vec::new();
+            for g in gs {
+                prost::encoding::encode_varint(*g, &mut packed);
+            }
+            Err(packed)
+        };
+        let container = container_config(&config, &spec, &pod_spec, "sha256:x")
+            .linux
+            .and_then(|l| l.security_context)
+            .expect("container security context");
+        let cfg = shop_web();
+        let sandbox = sandbox_config(&cfg, &pod_spec, 0, "/kube-mesos")
+            .linux
+            .and_then(|l| l.security_context)
+            .expect("sandbox security context");
+        let (container, sandbox) = (
+            wire_fields(&container.encode_to_vec()),
+            wire_fields(&sandbox.encode_to_vec()),
+        );
+        for (fields, number, want, what) in [
+            (&container, 5, int64(1001), "run_as_user: the container's"),
+            (&container, 12, int64(3000), "run_as_group: the pod's"),
+            (&container, 8, groups(&[4000, 2000]), "supplemental_groups"),
+            (&sandbox, 3, int64(1000), "sandbox run_as_user"),
+            (&sandbox, 8, int64(3000), "sandbox run_as_group"),
+            (
+                &sandbox,
+                5,
+                groups(&[4000, 2000]),
+                "sandbox supplemental_groups",
+            ),
+        ] {
+            assert_eq!(fields.get(&number), Some(&want), "{what} = {number}");
+        }
     }
 }
