@@ -804,7 +804,29 @@ async fn run_as_non_root_users_and_groups_reach_the_container() {
         "{err}"
     );
 
-    let c = shell(&sb, "users", "app", 0, "sleep 3600");
+    // A secret the way the executor writes it for fsGroup 2000: readable
+    // by the group, nothing for others; the pod dir hides it on the host.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let secret = sb.dir.join("volumes/s");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("key"), "s3cret").unwrap();
+    kube_mesos_executor::runner::security::set_volume_ownership(&secret, 2000, false).unwrap();
+    std::fs::set_permissions(secret.join("key"), std::fs::Permissions::from_mode(0o440)).unwrap();
+    for d in [sb.dir.clone(), sb.dir.parent().unwrap().to_path_buf()] {
+        let meta = std::fs::metadata(&d).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (0, 0o750),
+            "{}",
+            d.display()
+        );
+    }
+    let mut c = shell(&sb, "users", "app", 0, "sleep 3600");
+    c.mounts = vec![Mount {
+        container_path: "/secret".into(),
+        host_path: secret,
+        readonly: true,
+    }];
     let spec = ContainerRuntimeSpec {
         run_as_user: Some(1000),
         run_as_group: Some(3000),
@@ -821,5 +843,7 @@ async fn run_as_non_root_users_and_groups_reach_the_container() {
     let mut groups: Vec<&str> = lines[2].split_whitespace().collect();
     groups.sort();
     assert_eq!(groups, ["2000", "3000", "4000"], "{out}");
+    let (code, out) = exec(&rt, &id, "cat /secret/key").await;
+    assert_eq!((code, out.as_str()), (0, "s3cret"), "through fsGroup");
     rt.cleanup_orphans(&[]).await.expect("cleanup");
 }

@@ -35,6 +35,7 @@ pub mod streaming;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -628,6 +629,13 @@ impl Runtime for CriRuntime {
         for d in [dir.join("volumes"), config.log_directory.clone()] {
             std::fs::create_dir_all(&d)
                 .map_err(|e| failed(format!("create {}", d.display()), Some(e)))?;
+        }
+        // The pods' volumes (Secrets among them) are for their containers,
+        // which reach them through their mounts, not for the host's users:
+        // the pod dirs are root's, 0750, as the kubelet's pods dir is.
+        for d in [self.config.root.join("pods"), dir.clone()] {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o750))
+                .map_err(|e| failed(format!("chmod {}", d.display()), Some(e)))?;
         }
         let existing = self.list_sandboxes(Some(&config.uid)).await.map_err(|s| {
             failed(
