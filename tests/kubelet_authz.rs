@@ -4,7 +4,8 @@
 //! (a SubjectAccessReview for `nodes/proxy` says no), and 200 for the API
 //! server's kubelet client — `kubectl logs` through the devcluster API
 //! server, which presents its kubelet client certificate — and for a token
-//! bound to `system:kubelet-api-admin`. The endpoint reviews with its
+//! bound to `system:kubelet-api-admin`; exec is checked as `create` of
+//! `nodes/proxy`. The endpoint reviews with its
 //! node's identity, as the Node authorizer allows a node to.
 
 #[path = "../executor/tests/support/one_pod.rs"]
@@ -149,6 +150,33 @@ async fn the_kubelet_endpoint_authorizes_each_request_with_the_api_server() {
     // 200: a user bound to system:kubelet-api-admin.
     let (code, body) = get(&logs, Some(OPERATOR)).await;
     assert_eq!((code, body.as_str()), (200, "hello from n1\n"));
+
+    // exec (POST, `nodes/proxy` create) is checked the same way; a
+    // caller who passes reaches the handler, which wants a stream upgrade.
+    let exec = format!("https://127.0.0.1:{port}/exec/default/web/main?command=id&stdout=1");
+    let post = |token: Option<&'static str>| {
+        let mut req = https().post(&exec);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let resp = req.send().await.expect("response");
+            (
+                resp.status().as_u16(),
+                resp.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(post(None).await.0, 401);
+    assert_eq!(
+        post(Some(VIEWER)).await,
+        (
+            403,
+            "Forbidden (user=viewer, verb=create, resource=nodes, subresource=proxy)".into()
+        )
+    );
+    let (code, body) = post(Some(OPERATOR)).await;
+    assert!(![401, 403].contains(&code), "{code} {body}");
 
     // 200: the API server's kubelet client (its client certificate), as
     // `kubectl logs` reaches the node.
