@@ -296,7 +296,9 @@ pub fn store(path: &Path, key_pem: &str, cert_pem: &str) -> Result<(), IdentityE
             .create(dir)
             .map_err(err)?;
     }
-    let tmp = path.with_extension("pem.tmp");
+    // Per process: executor generations of one agent share the directory
+    // and may renew at the same moment.
+    let tmp = path.with_extension(format!("pem.tmp.{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
