@@ -13,6 +13,8 @@ const PROTOS: &[&str] = &[
     "mesos/v1/mesos.proto",
     "mesos/v1/scheduler/scheduler.proto",
     "mesos/v1/executor/executor.proto",
+    "mesos/v1/allocator/allocator.proto",
+    "mesos/v1/maintenance/maintenance.proto",
     "mesos/v1/master/master.proto",
 ];
 

@@ -79,27 +79,10 @@ fn run_executor(args: kube_mesos_executor::config::ExecutorArgs) -> anyhow::Resu
     let env = kube_mesos_executor::mesos::ExecutorEnv::from_vars(std::env::vars())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                if tx.send(()).is_err() {
-                    return;
-                }
-            }
-        });
+        let shutdown = kube_mesos_client::Shutdown::new();
+        shutdown.on_signals()?;
         let service = kube_mesos_executor::service::ExecutorService::new(config, env).await?;
-        service.run(rx).await?;
+        service.run(shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })
 }

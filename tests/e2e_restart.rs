@@ -65,6 +65,7 @@ spec:
     local.wait_status("hello", "Running", WAIT);
     local.wait_status("second", "Running", WAIT);
     let before_id = framework_id(&local);
+    let ready_since = ready_transition(&local);
     let mut sandboxes = Vec::new();
     for name in ["hello", "second"] {
         let uid = uid_of(&local.pod_json(name).expect("pod"));
@@ -92,6 +93,11 @@ spec:
     assert_eq!(framework_id(&local), before_id, "the framework ID changed");
     // Give reconciliation time to act, then check nothing moved.
     std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        ready_transition(&local),
+        ready_since,
+        "the Node was Ready throughout; a restart must not say it just turned Ready"
+    );
     for (name, uid, sandbox, sh) in &sandboxes {
         local.wait_status(name, "Running", WAIT);
         let pod = local.pod_json(name).expect("pod");
@@ -269,4 +275,17 @@ spec:
 "#,
     );
     local.wait_status("after", "Running", WAIT);
+}
+
+/// When the Node's Ready condition last changed status.
+fn ready_transition(local: &Local) -> String {
+    let out = local.kubectl_ok(&[
+        "get",
+        "node",
+        "agent-0",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}",
+    ]);
+    assert!(!out.trim().is_empty(), "agent-0 has no Ready condition");
+    out.trim().to_owned()
 }

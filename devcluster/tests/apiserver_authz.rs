@@ -63,10 +63,7 @@ async fn as_user(ts: &TestServer, token: &str, args: &[&str]) -> Out {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_packaged_rbac_is_what_the_framework_may_do() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
-        return;
-    }
+    require_kubectl();
     let ts = server().await;
     // Nothing is bound yet: authenticated, but forbidden.
     let before = as_user(&ts, FRAMEWORK, &["get", "pods", "-A"]).await;
@@ -173,10 +170,7 @@ metadata: {name: n2, labels: {kubernetes.io/hostname: n2}}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_reaches_only_its_own_objects() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
-        return;
-    }
+    require_kubectl();
     let ts = server().await;
     let file = ts.dir.path().join("objects.yaml");
     std::fs::write(&file, OBJECTS).unwrap();

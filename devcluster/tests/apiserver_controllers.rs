@@ -61,15 +61,12 @@ fn fake_node(client: kube::Client) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// A server with its controllers and a client; `None` without kubectl.
-async fn setup() -> Option<(TestServer, kube::Client)> {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
-        return None;
-    }
+/// A server with its controllers and a client.
+async fn setup() -> (TestServer, kube::Client) {
+    require_kubectl();
     let ts = start(|_| {}).await;
     let client = client(&ts).await;
-    Some((ts, client))
+    (ts, client)
 }
 
 async fn pods_with(client: &kube::Client, selector: &str) -> Vec<Pod> {
@@ -99,9 +96,7 @@ async fn ok(ts: &TestServer, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_scales_rolls_undoes_and_cascades() {
-    let Some((ts, client)) = setup().await else {
-        return;
-    };
+    let (ts, client) = setup().await;
     let node = fake_node(client.clone());
 
     ok(
@@ -242,9 +237,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_runs_to_completion_with_parallelism() {
-    let Some((ts, client)) = setup().await else {
-        return;
-    };
+    let (ts, client) = setup().await;
     let path = ts.dir.path().join("job.yaml");
     std::fs::write(&path, JOB).expect("write job");
     ok(&ts, &["apply", "-f", path.to_str().expect("utf-8")]).await;
@@ -305,9 +298,7 @@ async fn job_runs_to_completion_with_parallelism() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_and_foreground_deletion() {
-    let Some((ts, client)) = setup().await else {
-        return;
-    };
+    let (ts, client) = setup().await;
     let node = fake_node(client.clone());
     ok(
         &ts,

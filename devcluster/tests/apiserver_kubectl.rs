@@ -31,10 +31,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_end_to_end() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
-        return;
-    }
+    require_kubectl();
     let ts = start(|_| {}).await;
     let client = client(&ts).await;
     let dir = ts.dir.path().to_path_buf();
@@ -370,10 +367,7 @@ async fn kubectl_end_to_end() {
 /// (each item is sent with `fieldValidation=Strict`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_a_list_file_as_it_does_a_multi_document_yaml() {
-    if !have_kubectl() {
-        eprintln!("kubectl not installed; skipping");
-        return;
-    }
+    require_kubectl();
     let ts = start(|_| {}).await;
     let dir = ts.dir.path().to_path_buf();
     let list = json!({"apiVersion": "v1", "kind": "List", "items": [
@@ -429,4 +423,90 @@ async fn kubectl_applies_a_list_file_as_it_does_a_multi_document_yaml() {
         "{}",
         out.stderr
     );
+}
+
+/// PriorityClasses and the Priority admission plugin through kubectl: the
+/// class resolves a pod's priority; an unknown class is refused in
+/// kube-apiserver's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_priority_classes() {
+    require_kubectl();
+    let ts = start(|_| {}).await;
+    let dir = ts.dir.path().to_path_buf();
+    let file = dir.join("priority.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: batch
+value: 100
+preemptionPolicy: Never
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: job
+spec:
+  priorityClassName: batch
+  containers:
+  - name: main
+    image: busybox
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lost
+spec:
+  priorityClassName: nope
+  containers:
+  - name: main
+    image: busybox
+",
+    )
+    .expect("write");
+    let out = kubectl(&ts, &["apply", "-f", &file.to_string_lossy()]).await;
+    assert!(!out.ok, "the pod of an unknown class is refused");
+    assert!(
+        out.stderr
+            .contains("pods \"lost\" is forbidden: no PriorityClass with name nope was found"),
+        "{}",
+        out.stderr
+    );
+    assert!(out
+        .stdout
+        .contains("priorityclass.scheduling.k8s.io/batch created"));
+    assert!(out.stdout.contains("pod/job created"));
+
+    let out = kubectl(
+        &ts,
+        &[
+            "get",
+            "pod",
+            "job",
+            "-o",
+            "jsonpath={.spec.priority} {.spec.preemptionPolicy}",
+        ],
+    )
+    .await;
+    assert_eq!(out.stdout, "100 Never");
+
+    let out = kubectl(&ts, &["get", "pc", "--no-headers"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let pick = |name: &str| {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .map(|r| (r[1], r[2], r[4]))
+    };
+    assert_eq!(pick("batch"), Some(("100", "false", "Never")));
+    assert_eq!(
+        pick("system-node-critical"),
+        Some(("2000001000", "false", "PreemptLowerPriority"))
+    );
+    assert!(pick("system-cluster-critical").is_some());
 }

@@ -428,6 +428,93 @@ async fn executor_exit_fails_its_tasks() {
     agent.shutdown().await.expect("shutdown");
 }
 
+/// The soak found it (issue 14): after a partition healed, the master
+/// listed a task `TASK_STARTING` whose executor had died. The executor's
+/// TASK_STARTING reached the agent after the agent had failed the task
+/// (the executor was killed with the update in flight); the agent dropped
+/// the update but wrote its state into the task, and re-registering it
+/// reported the dead task as starting. Mesos' `Executor::updateTaskState`
+/// refuses any update of a terminated task ("Task is already terminated"),
+/// and the agent acknowledges it to the executor without forwarding it.
+#[tokio::test]
+async fn an_update_after_the_agent_failed_the_task_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (agent, mut master) = start_agent(dir.path(), |c| {
+        c.status_update_retry_min = Duration::from_secs(30);
+    })
+    .await;
+    run(
+        &master,
+        shell_command("while [ ! -e stop ]; do sleep 0.05; done"),
+        false,
+        vec![task("t1", "")],
+    );
+    let url = format!("http://{}/api/v1/executor", agent.addr());
+    install_crypto();
+    let client = reqwest::Client::new();
+    let json_call = |kind: &str, extra: &str| {
+        format!(
+            r#"{{"type":"{kind}","executor_id":{{"value":"ex1"}},"framework_id":{{"value":"M-0000"}}{extra}}}"#
+        )
+        .into_bytes()
+    };
+    let update = |state: &str| {
+        use base64::Engine as _;
+        let uuid =
+            base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+        json_call(
+            "UPDATE",
+            &format!(
+                r#","update":{{"status":{{"task_id":{{"value":"t1"}},"state":"{state}","source":"SOURCE_EXECUTOR","uuid":"{uuid}"}}}}"#
+            ),
+        )
+    };
+    let post = |body: Vec<u8>| {
+        client
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body(body)
+            .send()
+    };
+    // The test is the executor: it subscribes and gets the task.
+    let subscription = post(json_call("SUBSCRIBE", r#","subscribe":{}"#))
+        .await
+        .expect("subscribe");
+    assert_eq!(subscription.status(), 200);
+    let r = post(update("TASK_RUNNING")).await.expect("update");
+    assert_eq!(r.status(), 202);
+    let running = master.next_update().await;
+    assert_eq!(state(&running), TaskState::TaskRunning);
+    master.ack(&running);
+
+    // The executor's process exits: the agent fails the task (its update
+    // left unacknowledged, as when the framework is away).
+    std::fs::write(only_run(dir.path()).await.join("stop"), "").expect("stop");
+    let failed = master.next_update().await;
+    assert_eq!(state(&failed), TaskState::TaskFailed);
+    // A late update of the dead executor.
+    let r = post(update("TASK_STARTING")).await.expect("late update");
+    assert_eq!(r.status(), 202);
+
+    // The agent re-registers (a partition heals): the task it reports is
+    // the failed one.
+    agent.disconnect();
+    agent.reconnect();
+    let before = master.registrations.len();
+    master.inbox = None;
+    master.registered().await;
+    assert_eq!(master.registrations.len(), before + 1);
+    let (_, _, states) = master.registrations.last().expect("registration");
+    assert_eq!(states, &[TaskState::TaskFailed as i32]);
+    // The only update forwarded after it is the failure, again.
+    let again = master.next_update().await;
+    assert_eq!(state(&again), TaskState::TaskFailed);
+    assert_eq!(again.uuid, failed.uuid);
+    drop(subscription);
+    agent.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test]
 async fn registration_timeout_and_kill_before_delivery() {
     let dir = tempfile::tempdir().expect("tempdir");

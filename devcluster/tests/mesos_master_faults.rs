@@ -296,3 +296,28 @@ async fn a_master_that_steps_down_closes_streams_and_redirects() {
     let _s = subscribe(&master, framework_info("fw2"), PROTOBUF).await;
     master.stop().await;
 }
+
+/// A KILL sent while the agent is disconnected, before the master notices,
+/// is lost on the way; Mesos keeps the task in `killedTasks` and kills it
+/// when the agent re-registers with it live (`Master::reconcileKnownSlave`).
+/// The soak's partition needs it: a framework's KILL of an older task
+/// generation must not be lost with the link.
+#[tokio::test]
+async fn a_kill_the_disconnected_agent_missed_is_sent_when_it_reregisters() {
+    let master = TestMaster::fast().await;
+    let (s, mut agent) = running_task(&master, partition_aware(framework_info("fw"))).await;
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    agent.inbox = rx;
+    let aid = agent.id.clone();
+    post(&master, &s, kill("t1", Some(&aid))).await;
+    let fid = s.framework_id.clone();
+    let task = running_t1(&agent, &fid);
+    let mut agent = agent.reregister(vec![task]).await;
+    loop {
+        if let MasterMessage::KillTask { task_id, .. } = agent.recv().await {
+            assert_eq!(task_id.value, "t1");
+            break;
+        }
+    }
+    master.stop().await;
+}

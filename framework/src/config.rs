@@ -254,6 +254,15 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_RELAUNCH_DEADLINE", default_value = "5m")]
     pub relaunch_deadline: String,
 
+    /// Mesos maintenance: agents whose unavailability (from a maintenance
+    /// schedule posted to the master) starts within this horizon get no new
+    /// pods; their Nodes are cordoned and their pods with a controller
+    /// evicted (PodDisruptionBudgets honoured), then the inverse offer is
+    /// accepted, or declined with a Warning on the Node naming the pods
+    /// that cannot move.
+    #[arg(long, env = "KUBE_MESOS_MAINTENANCE_HORIZON", default_value = "1h")]
+    pub maintenance_horizon: String,
+
     /// Move running pods off executors of an older configuration (after an
     /// upgrade or a changed executor setting) onto the current executor.
     /// CRI pods are handed over without a restart and the old executor
@@ -269,6 +278,22 @@ pub struct FrameworkArgs {
         value_parser = BoolishValueParser::new()
     )]
     pub retire_old_executors: bool,
+
+    /// Evict process-runtime pods that an outdated executor keeps (they
+    /// cannot be handed over) when they have a controller, through the
+    /// Eviction API (PodDisruptionBudgets honoured), one agent at a time,
+    /// so their controllers recreate them on the current executor. Pods
+    /// without a controller stay. Accepts true/false; default off.
+    #[arg(
+        long,
+        env = "KUBE_MESOS_EVICT_KEPT_PODS",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub evict_kept_pods: bool,
 
     /// Address of the HTTP endpoint (/healthz, /readyz, /metrics, and the
     /// status page at /).
@@ -417,6 +442,8 @@ impl FrameworkArgs {
         let unreachable_timeout =
             parse_duration("--unreachable-timeout", &self.unreachable_timeout)?;
         let relaunch_deadline = parse_duration("--relaunch-deadline", &self.relaunch_deadline)?;
+        let maintenance_horizon =
+            parse_duration("--maintenance-horizon", &self.maintenance_horizon)?;
         let drain_deadline = parse_duration("--drain-deadline", &self.drain_deadline)?;
         let leader_election = LeaderElectionConfig {
             enabled: self.leader_election,
@@ -451,7 +478,9 @@ impl FrameworkArgs {
             failover_timeout,
             unreachable_timeout,
             relaunch_deadline,
+            maintenance_horizon,
             retire_old_executors: self.retire_old_executors,
+            evict_kept_pods: self.evict_kept_pods,
             http_addr: self.http_addr,
             webui_host: self.webui_host,
             webui_port: self.webui_port,
@@ -595,9 +624,15 @@ pub struct FrameworkConfig {
     /// How long a bound pod may wait for a relaunch on its node before it
     /// is failed. Default 5 min.
     pub relaunch_deadline: Duration,
+    /// Agents whose maintenance window starts within this are drained.
+    /// Default 1 h ([`crate::core::maintenance::DEFAULT_HORIZON`]).
+    pub maintenance_horizon: Duration,
     /// Hand running pods over from executors of an older configuration to
     /// the current one. Default true.
     pub retire_old_executors: bool,
+    /// Evict kept process-runtime pods with a controller, one agent at a
+    /// time. Default false.
+    pub evict_kept_pods: bool,
     /// HTTP endpoint address. Default `0.0.0.0:10251`.
     pub http_addr: SocketAddr,
     /// Host advertised in `webui_url`. Default none: see
@@ -638,7 +673,9 @@ impl FrameworkConfig {
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
             unreachable_timeout: Duration::from_secs(300),
             relaunch_deadline: Duration::from_secs(300),
+            maintenance_horizon: crate::core::maintenance::DEFAULT_HORIZON,
             retire_old_executors: true,
+            evict_kept_pods: false,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 10251)),
             webui_host: None,
             webui_port: None,
@@ -702,7 +739,9 @@ impl std::fmt::Display for FrameworkConfig {
         writeln!(f, "failover_timeout: {:?}", self.failover_timeout)?;
         writeln!(f, "unreachable_timeout: {:?}", self.unreachable_timeout)?;
         writeln!(f, "relaunch_deadline: {:?}", self.relaunch_deadline)?;
+        writeln!(f, "maintenance_horizon: {:?}", self.maintenance_horizon)?;
         writeln!(f, "retire_old_executors: {}", self.retire_old_executors)?;
+        writeln!(f, "evict_kept_pods: {}", self.evict_kept_pods)?;
         writeln!(f, "http_addr: {}", self.http_addr)?;
         writeln!(f, "webui_host: {}", opt(&self.webui_host))?;
         writeln!(
@@ -819,8 +858,14 @@ mod tests {
         assert_eq!(c.unreachable_timeout, Duration::from_secs(300));
         assert_eq!(c.relaunch_deadline, Duration::from_secs(300));
         assert_eq!(c.relaunch_deadline, d.relaunch_deadline);
+        assert_eq!(c.maintenance_horizon, d.maintenance_horizon);
+        assert_eq!(
+            c.maintenance_horizon,
+            crate::core::maintenance::DEFAULT_HORIZON
+        );
         assert_eq!(c.unreachable_timeout, d.unreachable_timeout);
         assert!(c.retire_old_executors && d.retire_old_executors);
+        assert!(!c.evict_kept_pods && !d.evict_kept_pods);
         assert_eq!(c.http_addr, d.http_addr);
         assert_eq!(c.executor, d.executor);
         assert_eq!(c.leader_election, d.leader_election);
@@ -839,11 +884,15 @@ mod tests {
             ("KUBE_MESOS_ALSO_DEFAULT_SCHEDULER", "true"),
             ("KUBE_MESOS_UNREACHABLE_TIMEOUT", "90s"),
             ("KUBE_MESOS_RELAUNCH_DEADLINE", "45s"),
+            ("KUBE_MESOS_MAINTENANCE_HORIZON", "10m"),
+            ("KUBE_MESOS_EVICT_KEPT_PODS", "true"),
             ("KUBE_MESOS_RETIRE_OLD_EXECUTORS", "false"),
         ];
         let c = parse(&[], &env).unwrap();
         assert_eq!(c.unreachable_timeout, Duration::from_secs(90));
         assert_eq!(c.relaunch_deadline, Duration::from_secs(45));
+        assert_eq!(c.maintenance_horizon, Duration::from_secs(600));
+        assert!(c.evict_kept_pods);
         assert!(!c.retire_old_executors);
         assert_eq!(c.masters.len(), 2);
         assert_eq!(c.scheduler_name, "from-env");

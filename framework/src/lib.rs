@@ -1,6 +1,7 @@
 //! The kube-mesos framework scheduler: places Kubernetes pods on Mesos offers.
 pub mod config;
 pub mod core;
+pub mod drain;
 pub mod executor_info;
 pub mod http;
 pub mod kube;

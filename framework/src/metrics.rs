@@ -1,16 +1,25 @@
-//! Prometheus metrics of the framework, in the text exposition format.
+//! Prometheus metrics of the framework, in the text exposition format
+//! (0.0.4), encoded by `prometheus-client`.
 //!
 //! The counters an operator of a shared Mesos pool wants to see (offers
 //! received / used / declined, suppress state, revives, reconciliations) plus
 //! queue length, placement latency and leadership. The core counts; the run
-//! loop copies its snapshot here after every step, and `/metrics` renders it.
-//! The text format is small enough to write by hand, which keeps a metrics
-//! crate and its registry machinery out of the dependency graph.
+//! loop copies its snapshot here after every step. Values the framework
+//! updates itself (leadership, subscription, errors, placement latency) are
+//! the crate's live metrics; values that arrive as whole snapshots (the
+//! core's counters, the executor generations) are read by a collector at
+//! scrape time, so a scrape never sees half of a snapshot.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the placement latency histogram buckets: from a
 /// pod's arrival in the queue to its placement on an offer. The batching
@@ -18,47 +27,6 @@ use std::sync::Mutex;
 pub const PLACEMENT_LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
-
-/// A cumulative histogram with fixed buckets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    /// An empty histogram with the given bucket upper bounds (ascending).
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    /// Records one sample in seconds. Negative or non-finite samples are
-    /// ignored (they would mean a clock bug, not a slow placement).
-    pub fn observe(&mut self, seconds: f64) {
-        if !seconds.is_finite() || seconds < 0.0 {
-            return;
-        }
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if seconds <= *bound {
-                *count += 1;
-            }
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    /// Number of samples.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-}
 
 /// Values copied from the core after each step (cumulative counters and
 /// current gauges).
@@ -105,34 +73,227 @@ pub struct ExecutorGeneration {
     pub pods: usize,
 }
 
-/// All metrics of one framework process. Shared behind an `Arc`.
-#[derive(Debug)]
-pub struct Metrics {
+/// The snapshots the run loop hands over, encoded at scrape time.
+#[derive(Debug, Default)]
+struct Snapshots {
     core: Mutex<CoreCounters>,
     executor_generations: Mutex<BTreeMap<(String, String), usize>>,
     executor_pods: Mutex<Vec<ExecutorGeneration>>,
-    placement_latency: Mutex<Histogram>,
-    leader: AtomicU64,
-    subscribed: AtomicU64,
-    leader_transitions: AtomicU64,
-    subscriptions: AtomicU64,
-    kube_errors: AtomicU64,
-    mesos_call_errors: AtomicU64,
+}
+
+/// How one of the core's values is exposed. Counter names are given
+/// without `_total`: the encoder adds it, as Prometheus expects.
+struct CoreValue {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    value: fn(&CoreCounters) -> u64,
+}
+
+const CORE_VALUES: &[CoreValue] = &[
+    CoreValue {
+        name: "kube_mesos_queue_length",
+        help: "Pods waiting for placement.",
+        kind: MetricType::Gauge,
+        value: |c| c.queue_length,
+    },
+    CoreValue {
+        name: "kube_mesos_offers_suppressed",
+        help: "1 while offers are suppressed (nothing pending).",
+        kind: MetricType::Gauge,
+        value: |c| u64::from(c.suppressed),
+    },
+    CoreValue {
+        name: "kube_mesos_offers_received",
+        help: "Mesos offers received.",
+        kind: MetricType::Counter,
+        value: |c| c.offers_received,
+    },
+    CoreValue {
+        name: "kube_mesos_offers_used",
+        help: "Mesos offers accepted with at least one launch.",
+        kind: MetricType::Counter,
+        value: |c| c.offers_used,
+    },
+    CoreValue {
+        name: "kube_mesos_offers_declined",
+        help: "Mesos offers declined.",
+        kind: MetricType::Counter,
+        value: |c| c.offers_declined,
+    },
+    CoreValue {
+        name: "kube_mesos_revives",
+        help: "REVIVE calls sent.",
+        kind: MetricType::Counter,
+        value: |c| c.revives,
+    },
+    CoreValue {
+        name: "kube_mesos_reconciliations",
+        help: "Task reconciliations started.",
+        kind: MetricType::Counter,
+        value: |c| c.reconciliations,
+    },
+    CoreValue {
+        name: "kube_mesos_placements",
+        help: "Pods placed on offers.",
+        kind: MetricType::Counter,
+        value: |c| c.placements,
+    },
+    CoreValue {
+        name: "kube_mesos_task_kills",
+        help: "KILL calls for tasks (deleted pods, stale and orphan tasks).",
+        kind: MetricType::Counter,
+        value: |c| c.kills,
+    },
+    CoreValue {
+        name: "kube_mesos_tasks_waiting",
+        help: "Pods waiting for a task Mesos reports unreachable or unknown.",
+        kind: MetricType::Gauge,
+        value: |c| c.tasks_waiting,
+    },
+    CoreValue {
+        name: "kube_mesos_pods_lost",
+        help: "Pods lost with their node (failed NodeLost or relaunched).",
+        kind: MetricType::Counter,
+        value: |c| c.pods_lost,
+    },
+    CoreValue {
+        name: "kube_mesos_tasks_recovered",
+        help: "Tasks back after their pod waited for them or was lost.",
+        kind: MetricType::Counter,
+        value: |c| c.tasks_recovered,
+    },
+    CoreValue {
+        name: "kube_mesos_pods_handed_over",
+        help: "Pods an executor of an older configuration handed over to the current one.",
+        kind: MetricType::Counter,
+        value: |c| c.handovers,
+    },
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ExecutorPodsLabels {
+    agent_id: String,
+    executor: String,
+    current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct GenerationsLabels {
+    agent_id: String,
+    node: String,
+}
+
+impl Collector for Snapshots {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let core = *lock(&self.core);
+        for v in CORE_VALUES {
+            let metric = encoder.encode_descriptor(v.name, v.help, None, v.kind)?;
+            match v.kind {
+                MetricType::Counter => ConstCounter::new((v.value)(&core)).encode(metric)?,
+                _ => ConstGauge::new((v.value)(&core)).encode(metric)?,
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "kube_mesos_executor_pods",
+            "Live pods per agent and executor generation (executor ID); current=\"false\" ones are older configurations still running pods.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for g in lock(&self.executor_pods).iter() {
+            let labels = ExecutorPodsLabels {
+                agent_id: g.agent.clone(),
+                executor: g.executor.clone(),
+                current: g.current,
+            };
+            ConstGauge::new(g.pods as u64).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "kube_mesos_executor_generations",
+            "Executor generations (executor IDs) running this framework's tasks on an agent; above 1 while pods of an older executor configuration still run there.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((agent, node), n) in lock(&self.executor_generations).iter() {
+            let labels = GenerationsLabels {
+                agent_id: agent.clone(),
+                node: node.clone(),
+            };
+            ConstGauge::new(*n as u64).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// All metrics of one framework process. Shared behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    snapshots: Arc<Snapshots>,
+    placement_latency: Histogram,
+    leader: Gauge,
+    subscribed: Gauge,
+    leader_transitions: Counter,
+    subscriptions: Counter,
+    kube_errors: Counter,
+    mesos_call_errors: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        let snapshots = Arc::new(Snapshots::default());
+        let placement_latency = Histogram::new(PLACEMENT_LATENCY_BUCKETS.iter().copied());
+        let (leader, subscribed) = (Gauge::default(), Gauge::default());
+        let (leader_transitions, subscriptions) = (Counter::default(), Counter::default());
+        let (kube_errors, mesos_call_errors) = (Counter::default(), Counter::default());
+        // The registry adds a full stop to each help text.
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(snapshots.clone()));
+        registry.register(
+            "kube_mesos_leader",
+            "1 while this replica holds the leader lease",
+            leader.clone(),
+        );
+        registry.register(
+            "kube_mesos_leader_transitions",
+            "Changes of this replica's leadership",
+            leader_transitions.clone(),
+        );
+        registry.register(
+            "kube_mesos_subscribed",
+            "1 while subscribed to the Mesos master",
+            subscribed.clone(),
+        );
+        registry.register(
+            "kube_mesos_subscriptions",
+            "Successful SUBSCRIBEs",
+            subscriptions.clone(),
+        );
+        registry.register(
+            "kube_mesos_kube_errors",
+            "Failed Kubernetes API requests",
+            kube_errors.clone(),
+        );
+        registry.register(
+            "kube_mesos_mesos_call_errors",
+            "Failed Mesos scheduler calls",
+            mesos_call_errors.clone(),
+        );
+        registry.register(
+            "kube_mesos_placement_latency_seconds",
+            "Time from a pod entering the queue to its placement",
+            placement_latency.clone(),
+        );
         Self {
-            core: Mutex::new(CoreCounters::default()),
-            executor_generations: Mutex::new(BTreeMap::new()),
-            executor_pods: Mutex::new(Vec::new()),
-            placement_latency: Mutex::new(Histogram::new(PLACEMENT_LATENCY_BUCKETS)),
-            leader: AtomicU64::new(0),
-            subscribed: AtomicU64::new(0),
-            leader_transitions: AtomicU64::new(0),
-            subscriptions: AtomicU64::new(0),
-            kube_errors: AtomicU64::new(0),
-            mesos_call_errors: AtomicU64::new(0),
+            registry,
+            snapshots,
+            placement_latency,
+            leader,
+            subscribed,
+            leader_transitions,
+            subscriptions,
+            kube_errors,
+            mesos_call_errors,
         }
     }
 }
@@ -140,17 +301,17 @@ impl Default for Metrics {
 impl Metrics {
     /// Replaces the core's counters with a newer snapshot.
     pub fn set_core(&self, counters: CoreCounters) {
-        *lock(&self.core) = counters;
+        *lock(&self.snapshots.core) = counters;
     }
 
     /// The core's counters as last set.
     pub fn core(&self) -> CoreCounters {
-        *lock(&self.core)
+        *lock(&self.snapshots.core)
     }
 
     /// Replaces the executor generations per (agent ID, node).
     pub fn set_executor_generations(&self, generations: BTreeMap<(String, String), usize>) {
-        *lock(&self.executor_generations) = generations;
+        *lock(&self.snapshots.executor_generations) = generations;
     }
 
     /// Replaces the live pods per agent and executor generation
@@ -158,10 +319,7 @@ impl Metrics {
     pub fn set_executor_pods(
         &self,
         current: &str,
-        generations: &std::collections::BTreeMap<
-            String,
-            crate::core::generations::AgentGenerations,
-        >,
+        generations: &BTreeMap<String, crate::core::generations::AgentGenerations>,
     ) {
         let rows = generations
             .iter()
@@ -176,220 +334,75 @@ impl Metrics {
                     })
             })
             .collect();
-        *lock(&self.executor_pods) = rows;
+        *lock(&self.snapshots.executor_pods) = rows;
     }
 
     /// The live pods per agent and executor as last set.
     pub fn executor_pods(&self) -> Vec<ExecutorGeneration> {
-        lock(&self.executor_pods).clone()
+        lock(&self.snapshots.executor_pods).clone()
     }
 
-    /// Records a placement latency sample in seconds.
+    /// Records a placement latency sample in seconds. Negative or
+    /// non-finite samples are ignored (they would mean a clock bug, not a
+    /// slow placement).
     pub fn observe_placement_latency(&self, seconds: f64) {
-        lock(&self.placement_latency).observe(seconds);
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.placement_latency.observe(seconds);
+        }
     }
 
     /// Sets whether this replica leads; counts changes.
     pub fn set_leader(&self, leader: bool) {
-        let old = self.leader.swap(u64::from(leader), Ordering::Relaxed);
-        if old != u64::from(leader) {
-            self.leader_transitions.fetch_add(1, Ordering::Relaxed);
+        let old = self.leader.set(i64::from(leader));
+        if old != i64::from(leader) {
+            self.leader_transitions.inc();
         }
     }
 
     /// Whether this replica leads.
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::Relaxed) == 1
+        self.leader.get() == 1
     }
 
     /// Sets whether the framework is subscribed to Mesos; counts subscriptions.
     pub fn set_subscribed(&self, subscribed: bool) {
-        let old = self
-            .subscribed
-            .swap(u64::from(subscribed), Ordering::Relaxed);
+        let old = self.subscribed.set(i64::from(subscribed));
         if subscribed && old == 0 {
-            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+            self.subscriptions.inc();
         }
     }
 
     /// Whether the framework is subscribed.
     pub fn is_subscribed(&self) -> bool {
-        self.subscribed.load(Ordering::Relaxed) == 1
+        self.subscribed.get() == 1
     }
 
     /// Counts a failed Kubernetes API request.
     pub fn kube_error(&self) {
-        self.kube_errors.fetch_add(1, Ordering::Relaxed);
+        self.kube_errors.inc();
     }
 
     /// Counts a failed Mesos call.
     pub fn mesos_call_error(&self) {
-        self.mesos_call_errors.fetch_add(1, Ordering::Relaxed);
+        self.mesos_call_errors.inc();
     }
 
-    /// The Prometheus text exposition (version 0.0.4).
+    /// The Prometheus text exposition, [`CONTENT_TYPE`].
     pub fn render(&self) -> String {
-        let core = self.core();
         let mut out = String::new();
-        gauge(
-            &mut out,
-            "kube_mesos_queue_length",
-            "Pods waiting for placement.",
-            core.queue_length as f64,
-        );
-        gauge(
-            &mut out,
-            "kube_mesos_offers_suppressed",
-            "1 while offers are suppressed (nothing pending).",
-            f64::from(u8::from(core.suppressed)),
-        );
-        counter(
-            &mut out,
-            "kube_mesos_offers_received_total",
-            "Mesos offers received.",
-            core.offers_received,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_offers_used_total",
-            "Mesos offers accepted with at least one launch.",
-            core.offers_used,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_offers_declined_total",
-            "Mesos offers declined.",
-            core.offers_declined,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_revives_total",
-            "REVIVE calls sent.",
-            core.revives,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_reconciliations_total",
-            "Task reconciliations started.",
-            core.reconciliations,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_placements_total",
-            "Pods placed on offers.",
-            core.placements,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_task_kills_total",
-            "KILL calls for tasks (deleted pods, stale and orphan tasks).",
-            core.kills,
-        );
-        gauge(
-            &mut out,
-            "kube_mesos_tasks_waiting",
-            "Pods waiting for a task Mesos reports unreachable or unknown.",
-            core.tasks_waiting as f64,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_pods_lost_total",
-            "Pods lost with their node (failed NodeLost or relaunched).",
-            core.pods_lost,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_tasks_recovered_total",
-            "Tasks back after their pod waited for them or was lost.",
-            core.tasks_recovered,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_pods_handed_over_total",
-            "Pods an executor of an older configuration handed over to the current one.",
-            core.handovers,
-        );
-        let executor_pods = self.executor_pods();
-        let name = "kube_mesos_executor_pods";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Live pods per agent and executor generation (executor ID); current=\"false\" ones are older configurations still running pods.\n# TYPE {name} gauge"
-        );
-        for g in &executor_pods {
-            let _ = writeln!(
-                out,
-                "{name}{{agent_id=\"{}\",executor=\"{}\",current=\"{}\"}} {}",
-                label_value(&g.agent),
-                label_value(&g.executor),
-                g.current,
-                g.pods
-            );
+        // Writing to a String fails only if an encoder does; ours do not,
+        // and a partial page is still better than none.
+        if let Err(error) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        {
+            tracing::warn!(%error, "encoding the metrics failed");
         }
-        gauge(
-            &mut out,
-            "kube_mesos_leader",
-            "1 while this replica holds the leader lease.",
-            self.leader.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_leader_transitions_total",
-            "Changes of this replica's leadership.",
-            self.leader_transitions.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "kube_mesos_subscribed",
-            "1 while subscribed to the Mesos master.",
-            self.subscribed.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            &mut out,
-            "kube_mesos_subscriptions_total",
-            "Successful SUBSCRIBEs.",
-            self.subscriptions.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "kube_mesos_kube_errors_total",
-            "Failed Kubernetes API requests.",
-            self.kube_errors.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "kube_mesos_mesos_call_errors_total",
-            "Failed Mesos scheduler calls.",
-            self.mesos_call_errors.load(Ordering::Relaxed),
-        );
-        let name = "kube_mesos_executor_generations";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Executor generations (executor IDs) running this framework's tasks on an agent; above 1 while pods of an older executor configuration still run there.\n# TYPE {name} gauge"
-        );
-        for ((agent, node), n) in lock(&self.executor_generations).iter() {
-            let _ = writeln!(
-                out,
-                "{name}{{agent_id=\"{}\",node=\"{}\"}} {n}",
-                label_value(agent),
-                label_value(node)
-            );
-        }
-        let h = lock(&self.placement_latency).clone();
-        let name = "kube_mesos_placement_latency_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time from a pod entering the queue to its placement."
-        );
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (bound, count) in h.bounds.iter().zip(&h.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
-        let _ = writeln!(out, "{name}_sum {}", h.sum);
-        let _ = writeln!(out, "{name}_count {}", h.count);
         out
     }
 }
+
+/// The `Content-Type` of [`Metrics::render`] (text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these plain values
@@ -397,40 +410,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A label value escaped for the text format.
-fn label_value(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-    );
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn histogram_buckets_are_cumulative() {
-        let mut h = Histogram::new(&[1.0, 2.0]);
-        h.observe(0.5);
-        h.observe(1.5);
-        h.observe(5.0);
-        h.observe(f64::NAN);
-        assert_eq!(h.counts, vec![1, 2]);
-        assert_eq!(h.count(), 3);
+    fn placement_latency_buckets_are_cumulative_and_skip_clock_bugs() {
+        let m = Metrics::default();
+        for s in [0.3, 0.7, 400.0, f64::NAN, -1.0, f64::INFINITY] {
+            m.observe_placement_latency(s);
+        }
+        let text = m.render();
+        let name = "kube_mesos_placement_latency_seconds";
+        for (le, n) in [("0.25", 0), ("0.5", 1), ("1", 2), ("300", 2), ("+Inf", 3)] {
+            let line = format!("{name}_bucket{{le=\"{le}\"}} {n}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(text.contains(&format!("{name}_count 3\n")), "{text}");
     }
 
     #[test]

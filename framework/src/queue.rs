@@ -116,6 +116,11 @@ impl PodQueue {
         v.into_iter().map(|(uid, _)| uid.as_str()).collect()
     }
 
+    /// The highest priority queued (`None`: nothing queued).
+    pub fn max_priority(&self) -> Option<i32> {
+        self.entries.values().map(|e| e.priority).max()
+    }
+
     /// Queued pods not in backoff at `now`, best first.
     pub fn ready(&self, now: Instant) -> Vec<&str> {
         self.ordered()
@@ -126,6 +131,19 @@ impl PodQueue {
                     .is_none_or(|until| until <= now)
             })
             .collect()
+    }
+
+    /// Whether some queued pod is not in backoff at `now` (stops at the
+    /// first).
+    pub fn has_ready(&self, now: Instant) -> bool {
+        self.entries
+            .values()
+            .any(|e| e.backoff_until.is_none_or(|until| until <= now))
+    }
+
+    /// When the first back-off of a queued pod ends, if one is in force.
+    pub fn next_backoff_expiry(&self) -> Option<Instant> {
+        self.entries.values().filter_map(|e| e.backoff_until).min()
     }
 
     /// The backoff after `attempts` failures: initial × 2^(attempts−1),

@@ -70,6 +70,9 @@ pub struct Demand {
     pub ports: Vec<u64>,
     /// Number of further ports, any number (the executor's endpoint).
     pub any_ports: usize,
+    /// Other scalars by Mesos name (a pod's extended resources), in
+    /// thousandths.
+    pub extended: Vec<(String, Milli)>,
 }
 
 /// How a resource may be used by a role: reserved for it (preferred) or
@@ -287,6 +290,25 @@ impl AgentPool {
         s
     }
 
+    /// Free amount of the scalar `name` usable by `role` (thousandths).
+    pub fn available_named(&self, role: &str, name: &str) -> Milli {
+        self.usable(role)
+            .into_iter()
+            .filter(|&(i, _)| self.entries[i].name == name)
+            .map(|(i, _)| scalar_milli(&self.entries[i]))
+            .sum()
+    }
+
+    /// Free port ranges usable by `role` (what [`AgentPool::free_ports`]
+    /// holds, without spelling out every port).
+    pub fn free_port_ranges(&self, role: &str) -> Vec<(u64, u64)> {
+        self.usable(role)
+            .into_iter()
+            .filter(|&(i, _)| self.entries[i].name == PORTS)
+            .flat_map(|(i, _)| ranges_of(&self.entries[i]))
+            .collect()
+    }
+
     /// Free port numbers usable by `role`.
     pub fn free_ports(&self, role: &str) -> BTreeSet<u64> {
         let mut out = BTreeSet::new();
@@ -316,11 +338,13 @@ impl AgentPool {
         let mut trial = self.entries.clone();
         let order = self.usable(role);
         let mut pieces = Vec::new();
-        for (name, want) in [
+        let fixed = [
             (CPUS, demand.scalars.cpus),
             (MEM, demand.scalars.mem),
             (DISK, demand.scalars.disk),
-        ] {
+        ];
+        let extended = demand.extended.iter().map(|(n, m)| (n.as_str(), *m));
+        for (name, want) in fixed.into_iter().chain(extended) {
             let mut left = want;
             for &(i, _) in &order {
                 if left <= 0 {
@@ -488,6 +512,21 @@ mod tests {
     }
 
     #[test]
+    fn extended_scalars_are_carved_by_name() {
+        let mut pool = AgentPool::from_resources(vec![
+            scalar(CPUS, 1.0, "r"),
+            scalar("example.com/dongle", 2.0, "r"),
+        ]);
+        assert_eq!(pool.available_named("r", "example.com/dongle"), 2000);
+        let mut d = demand(0.5, 0.0);
+        d.extended = vec![("example.com/dongle".into(), 2000)];
+        let got = pool.carve("r", &d).expect("fits");
+        assert_eq!(scalar_sum(&got, "example.com/dongle"), 2000);
+        assert_eq!(pool.available_named("r", "example.com/dongle"), 0);
+        assert!(pool.carve("r", &d).is_none(), "none left");
+    }
+
+    #[test]
     fn other_roles_are_not_used() {
         let mut pool = AgentPool::from_resources(vec![scalar(CPUS, 4.0, "batch")]);
         assert_eq!(pool.available("web").cpus, 0);
@@ -555,7 +594,7 @@ mod tests {
                 let (mut used_cpus, mut used_mem) = (0, 0);
                 let mut used_ports = Vec::new();
                 for (c, m, p) in asks {
-                    let d = Demand { scalars: Scalars { cpus: to_milli(c), mem: to_milli(m), disk: 0 }, ports: vec![], any_ports: p as usize };
+                    let d = Demand { scalars: Scalars { cpus: to_milli(c), mem: to_milli(m), disk: 0 }, ports: vec![], any_ports: p as usize, extended: vec![] };
                     if let Some(got) = pool.carve("r", &d) {
                         used_cpus += scalar_sum(&got, CPUS);
                         used_mem += scalar_sum(&got, MEM);

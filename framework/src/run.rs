@@ -21,29 +21,34 @@
 //! update caused); Binds run concurrently and report back as
 //! `Input::BindResult`, events are fire-and-forget.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+pub use kube_mesos_client::Shutdown;
 use kube_mesos_proto::v1::scheduler::event;
 use kube_mesos_proto::v1::{framework_info, Filters, FrameworkId, FrameworkInfo, Offer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::FrameworkConfig;
-use crate::core::{Action, CoreConfig, CoreMetrics, Input, SchedulerCore};
+use crate::core::{Action, CoreConfig, CoreMetrics, Input, PodRef, SchedulerCore};
+use crate::drain::Drain;
 use crate::executor_info::{ExecutorConfig, ExecutorUri};
 use crate::http::Health;
 use crate::kube::binder::PodWriter;
 use crate::kube::events::EventRecorder;
 use crate::kube::framework_id::FrameworkIdStore;
+use crate::kube::pod_order::PodOrder;
 use crate::kube::{watch as kube_watch, KubeError};
 use crate::leader;
 use crate::mesos::{self, Credential, SchedulerClient, SchedulerConfig, SchedulerEvent};
 use crate::metrics::{CoreCounters, Metrics};
 use crate::nodes::{self, operator::OperatorClient, NodeRegistry};
+use crate::status::throttle::{Throttle, PUBLISH_EVERY};
 
 /// Why the framework stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +92,6 @@ pub enum RunError {
     ForcedExit,
 }
 
-/// Shutdown requests: the number of signals seen (1 = drain, 2 = force).
-pub type ShutdownSignals = watch::Receiver<u32>;
-
 /// Runs the framework until SIGTERM/SIGINT, as `kube-mesos framework` does.
 pub async fn run_until_signal(config: FrameworkConfig) -> Result<(), RunError> {
     let client = crate::kube::client(config.kubeconfig.as_deref())
@@ -101,39 +103,32 @@ pub async fn run_until_signal(config: FrameworkConfig) -> Result<(), RunError> {
             addr: config.http_addr,
             source,
         })?;
-    let (signals_tx, signals) = watch::channel(0u32);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(RunError::SignalSetupFailed)?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(RunError::SignalSetupFailed)?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            signals_tx.send_modify(|n| *n += 1);
-            tracing::info!(signals = *signals_tx.borrow(), "shutdown signal received");
-        }
-    });
-    run(config, client, listener, signals).await
+    let shutdown = Shutdown::new();
+    shutdown.on_signals().map_err(RunError::SignalSetupFailed)?;
+    run(config, client, listener, shutdown).await
 }
 
 /// Runs the framework with a given client, HTTP listener and shutdown
-/// signal counter (tests pass their own). Returns after a drain.
+/// (tests pass their own): a drain request ends it cleanly, a forced one
+/// (or the drain deadline) with [`RunError::ForcedExit`]. Every task it
+/// spawns is tracked and has ended when it returns.
 pub async fn run(
     config: FrameworkConfig,
     client: kube::Client,
     listener: TcpListener,
-    signals: ShutdownSignals,
+    shutdown: Shutdown,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::new(metrics.clone()));
     let http_addr = listener.local_addr().ok();
-    let http = tokio::spawn(crate::http::serve(
+    let tasks = TaskTracker::new();
+    // Stops what serves until the process ends (the HTTP endpoint, the
+    // standby health): after the drain and the lease release.
+    let stopped = CancellationToken::new();
+    let http = tasks.spawn(crate::http::serve(
         listener,
         health.clone(),
-        wait_signals(signals.clone(), 1),
+        stopped.clone().cancelled_owned(),
     ));
     let hostname = config.hostname.clone().unwrap_or_else(local_hostname);
     let identity = config
@@ -146,23 +141,25 @@ pub async fn run(
     let (leader_tx, leader_rx) = watch::channel(!config.leader_election.enabled);
     let (healthy_tx, mut healthy_rx) = watch::channel(!config.leader_election.enabled);
     let election = config.leader_election.enabled.then(|| {
-        tokio::spawn(leader::run(
+        tasks.spawn(leader::run(
             client.clone(),
             config.namespace.clone(),
             config.leader_election.clone(),
             identity.clone(),
             leader_tx,
             healthy_tx,
-            wait_signals(signals.clone(), 1),
+            shutdown.drain_token().cancelled_owned(),
         ))
     });
     {
         let health = health.clone();
-        tokio::spawn(async move {
+        let stopped = stopped.clone();
+        tasks.spawn(async move {
             loop {
                 health.set_standby_healthy(*healthy_rx.borrow_and_update());
-                if healthy_rx.changed().await.is_err() {
-                    break;
+                tokio::select! {
+                    changed = healthy_rx.changed() => if changed.is_err() { break },
+                    _ = stopped.cancelled() => break,
                 }
             }
         });
@@ -191,14 +188,14 @@ pub async fn run(
     loop {
         // Standby: wait to lead or to stop.
         tokio::select! {
-            _ = wait_signals(signals.clone(), 1) => break,
+            _ = shutdown.draining() => break,
             led = wait_leader(&mut leader_rx, true) => if !led { break },
         }
         metrics.set_leader(true);
         tracing::info!(identity = %identity, "leading: starting the scheduler");
         let outcome = tokio::select! {
-            r = term.run(signals.clone(), leader_rx.clone()) => r,
-            _ = forced(signals.clone(), config.drain_deadline) => Err(RunError::ForcedExit),
+            r = term.run(&shutdown, leader_rx.clone()) => r,
+            _ = shutdown.forced_within(config.drain_deadline) => Err(RunError::ForcedExit),
         };
         metrics.set_leader(false);
         metrics.set_subscribed(false);
@@ -220,13 +217,20 @@ pub async fn run(
     if let Some(election) = election {
         let forced = tokio::select! {
             _ = election => false,
-            _ = forced(signals.clone(), config.drain_deadline) => true,
+            _ = shutdown.forced_within(config.drain_deadline) => true,
         };
         if forced && result.is_ok() {
             result = Err(RunError::ForcedExit);
         }
     }
-    http.abort();
+    stopped.cancel();
+    tasks.close();
+    if result.is_err() {
+        // A forced exit does not wait for the election's lease release.
+        http.abort();
+    } else {
+        tasks.wait().await;
+    }
     health.set_alive(false);
     result
 }
@@ -236,6 +240,26 @@ pub async fn run(
 enum TermEnd {
     LostLeadership,
     Shutdown,
+}
+
+/// What one term runs: the core, the subscription, the tasks feeding the
+/// core and the performer of its actions.
+struct TermParts {
+    core: SchedulerCore,
+    events: mesos::SchedulerEvents,
+    inputs: mpsc::Receiver<Input>,
+    /// Offers, for the node registry's agents-from-offers fallback.
+    offers_tx: mpsc::Sender<Offer>,
+    /// The watches and the node registry.
+    feeds: JoinSet<()>,
+    /// Stops the node registry.
+    stop: CancellationToken,
+    performer: Performer,
+    drain: Drain,
+    /// When the status page and the core's gauges are published next.
+    publish: Throttle,
+    id_store: FrameworkIdStore,
+    stored_id: Option<String>,
 }
 
 struct Term {
@@ -249,64 +273,103 @@ struct Term {
 }
 
 impl Term {
+    /// One term as the leader, in named steps: load the framework ID,
+    /// start the Mesos subscription and the tasks feeding the core, run the
+    /// loop, and end (give held offers back, stop and join every task).
     async fn run(
         &self,
-        signals: ShutdownSignals,
+        shutdown: &Shutdown,
         mut leader: watch::Receiver<bool>,
     ) -> Result<TermEnd, RunError> {
-        let config = &self.config;
-        let id_store = FrameworkIdStore::new(
-            self.client.clone(),
-            &config.namespace,
-            &config.framework_id_configmap,
-        );
-        let mut stored_id = loop {
+        let stored_id = match self.load_framework_id(shutdown, &mut leader).await {
+            Ok(id) => id,
+            Err(end) => return Ok(end),
+        };
+        let mut parts = self.start(stored_id)?;
+        let end = self.serve(&mut parts, shutdown, &mut leader).await;
+        self.finish(parts).await;
+        end
+    }
+
+    /// Step 1: the framework ID from its ConfigMap, retried while the API
+    /// server fails; `Err` when the term ends first.
+    async fn load_framework_id(
+        &self,
+        shutdown: &Shutdown,
+        leader: &mut watch::Receiver<bool>,
+    ) -> Result<Option<String>, TermEnd> {
+        let id_store = self.id_store();
+        loop {
             match id_store.load().await {
-                Ok(id) => break id,
+                Ok(id) => {
+                    tracing::info!(framework_id = ?id, "framework ID loaded");
+                    return Ok(id);
+                }
                 Err(error) => {
                     self.metrics.kube_error();
                     tracing::warn!(%error, "loading the framework ID failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                        _ = wait_signals(signals.clone(), 1) => return Ok(TermEnd::Shutdown),
-                        _ = wait_leader(&mut leader, false) => return Ok(TermEnd::LostLeadership),
+                        _ = shutdown.draining() => return Err(TermEnd::Shutdown),
+                        _ = wait_leader(leader, false) => return Err(TermEnd::LostLeadership),
                     }
                 }
             }
-        };
-        tracing::info!(framework_id = ?stored_id, "framework ID loaded");
+        }
+    }
+
+    fn id_store(&self) -> FrameworkIdStore {
+        FrameworkIdStore::new(
+            self.client.clone(),
+            &self.config.namespace,
+            &self.config.framework_id_configmap,
+        )
+    }
+
+    /// Step 2: the subscription, the core, and the tasks that feed it (pod
+    /// and node watches, the node registry), all tracked.
+    fn start(&self, stored_id: Option<String>) -> Result<TermParts, RunError> {
+        let config = &self.config;
         let credential = self.credential()?;
         let mut scheduler_config = SchedulerConfig::new(config.masters.clone());
         scheduler_config.credential = credential.clone();
         let mesos_client = SchedulerClient::new(scheduler_config)
             .map_err(|e| RunError::MesosClientFailed(Box::new(e)))?;
-        let mesos = mesos_client.handle();
-        let mut events = mesos_client.subscribe(self.framework_info(stored_id.clone()));
-
-        let mut core = SchedulerCore::new(core_config(config));
-        let (inputs_tx, mut inputs) = mpsc::channel::<Input>(1024);
+        let operator = OperatorClient::new(config.masters.clone(), credential)
+            .map_err(|e| RunError::OperatorClientFailed(Box::new(e)))?;
+        let events = mesos_client.subscribe(self.framework_info(stored_id.clone()));
+        let (inputs_tx, inputs) = mpsc::channel::<Input>(1024);
         let (offers_tx, offers_rx) = mpsc::channel::<Offer>(256);
-        let mut tasks = JoinSet::new();
-        tasks.spawn(kube_watch::watch_pods(
+        let stop = CancellationToken::new();
+        let mut feeds = JoinSet::new();
+        feeds.spawn(kube_watch::watch_pods(
             self.client.clone(),
             config.scheduler_names(),
             inputs_tx.clone(),
         ));
-        tasks.spawn(kube_watch::watch_nodes(
+        feeds.spawn(kube_watch::watch_nodes(
             self.client.clone(),
             inputs_tx.clone(),
         ));
-        let operator = OperatorClient::new(config.masters.clone(), credential)
-            .map_err(|e| RunError::OperatorClientFailed(Box::new(e)))?;
-        tasks.spawn(nodes::run(
-            NodeRegistry::new(self.client.clone()),
+        feeds.spawn(kube_watch::watch_budgets(
+            self.client.clone(),
+            inputs_tx.clone(),
+        ));
+        let executor_resources = vec![
+            crate::resources::build::scalar(crate::resources::CPUS, config.executor.cpus, "*"),
+            crate::resources::build::scalar(crate::resources::MEM, config.executor.mem_mib, "*"),
+        ];
+        feeds.spawn(nodes::run(
+            NodeRegistry::new(self.client.clone()).with_executor_resources(executor_resources),
             operator,
             offers_rx,
             inputs_tx.clone(),
-            std::future::pending::<()>(),
+            stop.clone().cancelled_owned(),
         ));
         let performer = Performer {
-            mesos,
+            mesos: mesos_client.handle(),
+            writes: Arc::new(tokio::sync::Semaphore::new(KUBE_WRITES_IN_FLIGHT)),
+            order: PodOrder::default(),
             pods: PodWriter::new(self.client.clone()),
             events: EventRecorder::new(
                 self.client.clone(),
@@ -314,101 +377,196 @@ impl Term {
                 self.identity.clone(),
             ),
             metrics: self.metrics.clone(),
-            inputs: inputs_tx.clone(),
+            inputs: inputs_tx,
+            spawned: TaskTracker::new(),
+            stop_writes: CancellationToken::new(),
         };
-        let mut held: BTreeSet<String> = BTreeSet::new();
+        let drain = Drain::new(
+            config.maintenance_horizon,
+            config.evict_kept_pods,
+            self.client.clone(),
+            performer.events.clone(),
+        );
+        Ok(TermParts {
+            core: SchedulerCore::new(core_config(config)),
+            events,
+            inputs,
+            offers_tx,
+            feeds,
+            stop,
+            performer,
+            drain,
+            publish: Throttle::new(PUBLISH_EVERY),
+            id_store: self.id_store(),
+            stored_id,
+        })
+    }
 
-        let end = loop {
-            let deadline = core.next_deadline();
+    /// Step 3: the loop: wait for the next input, let the core decide,
+    /// perform its actions. Ends on a drain, lost leadership, or a
+    /// permanent subscription failure.
+    async fn serve(
+        &self,
+        parts: &mut TermParts,
+        shutdown: &Shutdown,
+        leader: &mut watch::Receiver<bool>,
+    ) -> Result<TermEnd, RunError> {
+        loop {
+            let deadline = parts.core.next_deadline();
             let input = tokio::select! {
-                _ = wait_signals(signals.clone(), 1) => break TermEnd::Shutdown,
-                _ = wait_leader(&mut leader, false) => break TermEnd::LostLeadership,
+                _ = shutdown.draining() => return Ok(TermEnd::Shutdown),
+                _ = wait_leader(leader, false) => return Ok(TermEnd::LostLeadership),
                 _ = sleep_until(deadline) => Input::Tick,
-                Some(input) = inputs.recv() => input,
-                event = events.next() => match event {
-                    None => {
-                        tasks.abort_all();
-                        return Err(RunError::SubscriptionFailed(Box::new(
-                            mesos::Error::EventStreamEnded,
-                        )));
-                    }
-                    Some(Err(error)) => {
-                        tracing::error!(%error, "Mesos subscription failed permanently");
-                        tasks.abort_all();
-                        return Err(RunError::SubscriptionFailed(Box::new(error)));
-                    }
-                    Some(Ok(SchedulerEvent::Connected { framework_id, .. })) => {
-                        tracing::info!(framework_id = %framework_id.value, "subscribed to Mesos");
-                        self.metrics.set_subscribed(true);
-                        if stored_id.as_deref() != Some(framework_id.value.as_str()) {
-                            match id_store.store(&framework_id.value).await {
-                                Ok(()) => stored_id = Some(framework_id.value.clone()),
-                                Err(error) => {
-                                    self.metrics.kube_error();
-                                    tracing::error!(%error, "storing the framework ID failed");
-                                }
-                            }
-                        }
-                        Input::Subscribed { framework_id }
-                    }
-                    Some(Ok(SchedulerEvent::Disconnected { reason })) => {
-                        tracing::warn!(error = %reason, "Mesos subscription lost; reconnecting");
-                        self.metrics.set_subscribed(false);
-                        held.clear();
-                        Input::Disconnected
-                    }
-                    Some(Ok(SchedulerEvent::Event(event))) => {
-                        match input_of_event(*event) {
-                            Some(input) => {
-                                if let Input::Offers(offers) = &input {
-                                    for offer in offers {
-                                        held.insert(offer.id.value.clone());
-                                        let _ = offers_tx.try_send(offer.clone());
-                                    }
-                                }
-                                if let Input::Rescinded(id) = &input {
-                                    held.remove(&id.value);
-                                }
-                                input
-                            }
-                            None => continue,
-                        }
-                    }
+                _ = sleep_until(parts.publish.due()) => Input::Tick,
+                _ = sleep_until(parts.drain.next_deadline()) => Input::Tick,
+                Some((pod, outcome)) = parts.drain.results() => {
+                    parts.drain.evicted(pod, outcome, &parts.performer.mesos).await;
+                    Input::Tick
+                }
+                Some(input) = parts.inputs.recv() => input,
+                event = parts.events.next() => match self.on_scheduler_event(parts, event).await? {
+                    Some(input) => input,
+                    None => continue,
                 },
             };
-            let now = tokio::time::Instant::now();
-            self.status.record_input(&input, now);
-            let actions = core.handle(input, now);
-            for latency in core.take_placement_latencies() {
-                self.metrics
-                    .observe_placement_latency(latency.as_secs_f64());
+            self.step(parts, input).await;
+        }
+    }
+
+    /// What the subscription said, as a core input (`None`: nothing for
+    /// the core). `Err` when the subscription failed for good.
+    async fn on_scheduler_event(
+        &self,
+        parts: &mut TermParts,
+        event: Option<mesos::Result<SchedulerEvent>>,
+    ) -> Result<Option<Input>, RunError> {
+        match event {
+            None => Err(RunError::SubscriptionFailed(Box::new(
+                mesos::Error::EventStreamLost(kube_mesos_client::StreamError::Ended),
+            ))),
+            Some(Err(error)) => {
+                tracing::error!(%error, "Mesos subscription failed permanently");
+                Err(RunError::SubscriptionFailed(Box::new(error)))
             }
-            for action in actions {
-                forget_offers(&action, &mut held);
-                self.status.record_action(&action);
+            Some(Ok(SchedulerEvent::Connected { framework_id, .. })) => {
+                tracing::info!(framework_id = %framework_id.value, "subscribed to Mesos");
+                self.metrics.set_subscribed(true);
+                if parts.stored_id.as_deref() != Some(framework_id.value.as_str()) {
+                    match parts.id_store.store(&framework_id.value).await {
+                        Ok(()) => parts.stored_id = Some(framework_id.value.clone()),
+                        Err(error) => {
+                            self.metrics.kube_error();
+                            tracing::error!(%error, "storing the framework ID failed");
+                        }
+                    }
+                }
+                Ok(Some(Input::Subscribed { framework_id }))
+            }
+            Some(Ok(SchedulerEvent::Disconnected { reason })) => {
+                tracing::warn!(error = %reason, "Mesos subscription lost; reconnecting");
+                self.metrics.set_subscribed(false);
+                Ok(Some(Input::Disconnected))
+            }
+            Some(Ok(SchedulerEvent::Event(event))) => {
+                for input in Drain::inputs_of_event(&event) {
+                    parts.drain.handle(input, &parts.performer.mesos).await;
+                }
+                let input = input_of_event(*event);
+                if let Some(Input::Offers(offers)) = &input {
+                    // The node registry learns agents from offers too.
+                    for offer in offers {
+                        let _ = parts.offers_tx.try_send(offer.clone());
+                    }
+                }
+                Ok(input)
+            }
+        }
+    }
+
+    /// One input through the core, its actions performed in order, and the
+    /// status page and metrics brought up to date.
+    async fn step(&self, parts: &mut TermParts, input: Input) {
+        if let Input::NodeUpserted(node) = &input {
+            parts
+                .drain
+                .handle(Drain::input_of_node(node), &parts.performer.mesos)
+                .await;
+        }
+        let now = tokio::time::Instant::now();
+        self.status.record_input(&input, now);
+        let actions = parts.core.handle(input, now);
+        for latency in parts.core.take_placement_latencies() {
+            self.metrics
+                .observe_placement_latency(latency.as_secs_f64());
+        }
+        self.perform_all(&parts.performer, actions).await;
+        parts
+            .drain
+            .sync(&mut parts.core, &parts.performer.mesos)
+            .await;
+        if !parts.publish.ready(now) {
+            return;
+        }
+        self.status.publish(parts.core.status(now));
+        let snapshot = parts.core.metrics();
+        self.metrics.set_core(counters(&snapshot));
+        self.metrics
+            .set_executor_generations(parts.core.executor_generations());
+        self.metrics.set_executor_pods(
+            &parts.core.executor_id().value,
+            &snapshot.executor_generations,
+        );
+    }
+
+    /// Performs actions in the core's order; runs of ACCEPTs go together.
+    async fn perform_all(&self, performer: &Performer, actions: Vec<Action>) {
+        let mut actions = actions.into_iter().peekable();
+        while let Some(action) = actions.next() {
+            self.status.record_action(&action);
+            if !matches!(action, Action::Accept { .. }) {
                 performer.perform(action).await;
+                continue;
             }
-            self.status.publish(core.status(now));
-            let snapshot = core.metrics();
-            self.metrics.set_core(counters(&snapshot));
-            self.metrics
-                .set_executor_generations(core.executor_generations());
-            self.metrics
-                .set_executor_pods(&core.executor_id().value, &snapshot.executor_generations);
-        };
-        // Drain or step down: give the held offers back right away instead of
-        // letting them sit until the master rescinds them.
-        if !held.is_empty() {
-            let ids = held
-                .iter()
-                .map(|v| kube_mesos_proto::v1::OfferId { value: v.clone() })
-                .collect();
-            if let Err(error) = performer.mesos.decline(ids, None).await {
+            // ACCEPTs of different agents are independent: a round at
+            // scale has thousands, sent together; what follows them (the
+            // Binds of their pods) waits for all.
+            let mut batch = vec![action];
+            while let Some(next) = actions.next_if(|a| matches!(a, Action::Accept { .. })) {
+                self.status.record_action(&next);
+                batch.push(next);
+            }
+            futures::stream::iter(batch)
+                .for_each_concurrent(MESOS_CALLS_IN_FLIGHT, |a| performer.perform(a))
+                .await;
+        }
+    }
+
+    /// Step 4: give the held offers back right away instead of letting them
+    /// sit until the master rescinds them, then stop every task of the term
+    /// and wait for it. Writes in flight get [`TERM_WRITES_GRACE`] to finish.
+    async fn finish(&self, mut parts: TermParts) {
+        if let Some(Action::Decline { offer_ids, .. }) = parts.core.give_back_offers() {
+            if let Err(error) = parts.performer.mesos.decline(offer_ids, None).await {
                 tracing::debug!(%error, "declining held offers on exit failed");
             }
         }
-        tasks.abort_all();
-        Ok(end)
+        // The watches loop until dropped; the node registry stops on its token.
+        parts.stop.cancel();
+        parts.feeds.abort_all();
+        while parts.feeds.join_next().await.is_some() {}
+        let spawned = &parts.performer.spawned;
+        spawned.close();
+        if tokio::time::timeout(TERM_WRITES_GRACE, spawned.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                writes = spawned.len(),
+                "Kubernetes writes still running at the end of the term; stopping them"
+            );
+            parts.performer.stop_writes.cancel();
+            spawned.wait().await;
+        }
     }
 
     fn credential(&self) -> Result<Option<Credential>, RunError> {
@@ -541,17 +699,6 @@ pub fn input_of_event(event: kube_mesos_proto::v1::scheduler::Event) -> Option<I
     }
 }
 
-fn forget_offers(action: &Action, held: &mut BTreeSet<String>) {
-    match action {
-        Action::Accept { offer_ids, .. } | Action::Decline { offer_ids, .. } => {
-            for id in offer_ids {
-                held.remove(&id.value);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// The core's counters in the metrics' shape.
 pub fn counters(m: &CoreMetrics) -> CoreCounters {
     CoreCounters {
@@ -571,15 +718,77 @@ pub fn counters(m: &CoreMetrics) -> CoreCounters {
     }
 }
 
+/// How long the Kubernetes writes of a term (binds, events, annotations)
+/// may still run after it ended before they are stopped.
+const TERM_WRITES_GRACE: Duration = Duration::from_secs(5);
+
+/// ACCEPT calls in flight at once.
+const MESOS_CALLS_IN_FLIGHT: usize = 16;
+
+/// Kubernetes writes (binds, pod status, events) in flight at once. A
+/// placement round can bind thousands of pods; unbounded, each would hold
+/// its own request (and soon its own connection) to the API server.
+const KUBE_WRITES_IN_FLIGHT: usize = 64;
+
 struct Performer {
     mesos: mesos::SchedulerHandle,
+    /// Permits for the concurrent Kubernetes writes (binds, pod status,
+    /// events).
+    writes: Arc<tokio::sync::Semaphore>,
+    /// Each pod's writes in the core's order.
+    order: PodOrder,
     pods: PodWriter,
     events: EventRecorder,
     metrics: Arc<Metrics>,
     inputs: mpsc::Sender<Input>,
+    /// The concurrent writes (binds, events, annotations) of this term, so
+    /// that its end waits for them.
+    spawned: TaskTracker,
+    /// Stops the writes still running after [`TERM_WRITES_GRACE`].
+    stop_writes: CancellationToken,
 }
 
 impl Performer {
+    /// Runs a write concurrently, tracked and stoppable.
+    fn spawn(&self, write: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.stop_writes.clone();
+        self.spawned.spawn(async move {
+            stop.run_until_cancelled(write).await;
+        });
+    }
+
+    /// Runs a write of `pod` concurrently, after the pod's earlier writes
+    /// and with a write permit, so that no Kubernetes write holds up the
+    /// scheduler loop.
+    fn spawn_for_pod(
+        &self,
+        pod: &PodRef,
+        write: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let writes = self.writes.clone();
+        self.spawn(self.order.queue(&pod.uid, async move {
+            let _permit = writes.acquire_owned().await;
+            write.await;
+        }));
+    }
+
+    /// [`Self::spawn_for_pod`] for a pod status write whose failure is
+    /// logged (the core writes again when it next decides to).
+    fn spawn_status_write(
+        &self,
+        pod: &PodRef,
+        failed: &'static str,
+        write: impl std::future::Future<Output = Result<(), KubeError>> + Send + 'static,
+    ) {
+        let metrics = self.metrics.clone();
+        self.spawn_for_pod(pod, async move {
+            if let Err(error) = write.await {
+                metrics.kube_error();
+                tracing::warn!(%error, "{failed}");
+            }
+        });
+    }
+
     async fn perform(&self, action: Action) {
         let result = match action {
             Action::Accept {
@@ -619,7 +828,7 @@ impl Performer {
             } => {
                 let pods = self.pods.clone();
                 let inputs = self.inputs.clone();
-                tokio::spawn(async move {
+                self.spawn_for_pod(&pod.clone(), async move {
                     let result = pods.bind(&pod, &node_name, &annotations).await;
                     tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), node = %node_name, ?result, "bind");
                     let _ = inputs
@@ -634,7 +843,7 @@ impl Performer {
             Action::Annotate { pod, annotations } => {
                 let pods = self.pods.clone();
                 let inputs = self.inputs.clone();
-                tokio::spawn(async move {
+                self.spawn_for_pod(&pod.clone(), async move {
                     let result = match pods.annotate(&pod, &annotations).await {
                         Ok(()) => crate::core::BindOutcome::Bound,
                         Err(e) => crate::kube::binder::outcome_of(e),
@@ -649,14 +858,26 @@ impl Performer {
                 return;
             }
             Action::SetPodUnschedulable { pod, message } => {
-                if let Err(error) = self
-                    .pods
-                    .set_unschedulable(&pod, &message, jiff::Timestamp::now())
-                    .await
-                {
-                    self.metrics.kube_error();
-                    tracing::warn!(%error, "marking pod unschedulable failed");
-                }
+                let (pods, target) = (self.pods.clone(), pod.clone());
+                self.spawn_status_write(&pod, "marking pod unschedulable failed", async move {
+                    let now = jiff::Timestamp::now();
+                    pods.set_unschedulable(&target, &message, now).await
+                });
+                return;
+            }
+            Action::EvictPod { pod, message } => {
+                let (pods, target) = (self.pods.clone(), pod.clone());
+                self.spawn_status_write(&pod, "evicting a preempted pod failed", async move {
+                    let now = jiff::Timestamp::now();
+                    pods.preempt_victim(&target, &message, now).await
+                });
+                return;
+            }
+            Action::NominatePod { pod, node_name } => {
+                let (pods, target) = (self.pods.clone(), pod.clone());
+                self.spawn_status_write(&pod, "setting nominatedNodeName failed", async move {
+                    pods.nominate(&target, &node_name).await
+                });
                 return;
             }
             Action::FailPod {
@@ -665,24 +886,33 @@ impl Performer {
                 message,
                 last_known,
             } => {
-                let now = jiff::Timestamp::now();
-                if let Err(error) = self
-                    .pods
-                    .fail(&pod, &reason, &message, &last_known, now)
-                    .await
-                {
-                    self.metrics.kube_error();
-                    tracing::warn!(%error, "failing pod failed");
-                }
+                let (pods, target) = (self.pods.clone(), pod.clone());
+                self.spawn_status_write(&pod, "failing pod failed", async move {
+                    let now = jiff::Timestamp::now();
+                    pods.fail(&target, &reason, &message, &last_known, now)
+                        .await
+                });
                 return;
             }
             Action::SetPodTask { pod, annotations } => {
                 let pods = self.pods.clone();
                 let metrics = self.metrics.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = pods.annotate(&pod, &annotations).await {
+                // A restarted framework knows the pod's task and a
+                // relaunch scheduled for it only from these annotations:
+                // tried again while the API server is away.
+                self.spawn_for_pod(&pod.clone(), async move {
+                    let name = format!("{}/{}", pod.namespace, pod.name);
+                    let result = crate::kube::retry::until_done(
+                        || pods.annotate(&pod, &annotations),
+                        |error, pause| {
+                            metrics.kube_error();
+                            tracing::info!(pod = %name, %error, retry_in = ?pause, "recording the pod's task in its annotations failed; trying again");
+                        },
+                    )
+                    .await;
+                    if let Err(error) = result {
                         metrics.kube_error();
-                        tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), %error, "recording the pod's new task in its annotations failed");
+                        tracing::warn!(pod = %name, %error, "recording the pod's task in its annotations failed");
                     }
                 });
                 return;
@@ -694,20 +924,17 @@ impl Performer {
                 reason,
                 message,
             } => {
-                let condition = crate::kube::binder::Condition {
-                    type_: &type_,
-                    status,
-                    reason: &reason,
-                    message: &message,
-                };
-                if let Err(error) = self
-                    .pods
-                    .set_condition(&pod, &condition, jiff::Timestamp::now())
-                    .await
-                {
-                    self.metrics.kube_error();
-                    tracing::warn!(%error, "setting a pod condition failed");
-                }
+                let (pods, target) = (self.pods.clone(), pod.clone());
+                self.spawn_status_write(&pod, "setting a pod condition failed", async move {
+                    let condition = crate::kube::binder::Condition {
+                        type_: &type_,
+                        status,
+                        reason: &reason,
+                        message: &message,
+                    };
+                    let now = jiff::Timestamp::now();
+                    pods.set_condition(&target, &condition, now).await
+                });
                 return;
             }
             Action::RecoverPod {
@@ -715,14 +942,11 @@ impl Performer {
                 phase,
                 message,
             } => {
-                if let Err(error) = self
-                    .pods
-                    .recover(&pod, &phase, &message, jiff::Timestamp::now())
-                    .await
-                {
-                    self.metrics.kube_error();
-                    tracing::warn!(%error, "taking a pod back failed");
-                }
+                let (pods, target) = (self.pods.clone(), pod.clone());
+                self.spawn_status_write(&pod, "taking a pod back failed", async move {
+                    let now = jiff::Timestamp::now();
+                    pods.recover(&target, &phase, &message, now).await
+                });
                 return;
             }
             Action::RecordEvent {
@@ -733,7 +957,9 @@ impl Performer {
             } => {
                 let events = self.events.clone();
                 let metrics = self.metrics.clone();
-                tokio::spawn(async move {
+                let writes = self.writes.clone();
+                self.spawn(async move {
+                    let _permit = writes.acquire_owned().await;
                     if let Err(error) = events
                         .record(&pod, type_, &reason, &message, jiff::Timestamp::now())
                         .await
@@ -756,32 +982,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Completes once at least `count` signals were seen (never, if the sender
-/// is gone and fewer were seen).
-pub async fn wait_signals(mut signals: ShutdownSignals, count: u32) {
-    loop {
-        if *signals.borrow_and_update() >= count {
-            return;
-        }
-        if signals.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Completes when the exit must be forced: a second signal, or the drain
-/// deadline after the first.
-pub async fn forced(signals: ShutdownSignals, drain_deadline: Duration) {
-    let deadline = async {
-        wait_signals(signals.clone(), 1).await;
-        tokio::time::sleep(drain_deadline).await;
-    };
-    tokio::select! {
-        _ = wait_signals(signals.clone(), 2) => {}
-        _ = deadline => {}
     }
 }
 
@@ -890,17 +1090,5 @@ mod tests {
         assert_eq!(core.refuse_seconds, 120.0);
         c.relaunch_deadline = Duration::from_secs(42);
         assert_eq!(core_config(&c).relaunch_deadline, Duration::from_secs(42));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn second_signal_forces() {
-        let (tx, rx) = watch::channel(0u32);
-        let first = tokio::spawn(wait_signals(rx.clone(), 1));
-        let second = tokio::spawn(wait_signals(rx, 2));
-        tx.send_modify(|n| *n += 1);
-        first.await.unwrap();
-        assert!(!second.is_finished());
-        tx.send_modify(|n| *n += 1);
-        second.await.unwrap();
     }
 }

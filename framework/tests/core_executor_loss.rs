@@ -10,6 +10,9 @@
 mod core_support;
 
 use k8s_openapi::api::core::v1::Pod;
+use kube_mesos_framework::core::relaunch_intent::{
+    ANNOTATION_RELAUNCH_OF, ANNOTATION_RELAUNCH_REASON,
+};
 use kube_mesos_framework::core::{Action, EventType, Input, ANNOTATION_TASK_ID};
 use kube_mesos_node::relaunch::{LABEL_MESSAGE, LABEL_REASON};
 use kube_mesos_proto::v1::{task_status, TaskState, TaskStatus};
@@ -329,4 +332,170 @@ fn a_restarted_framework_hears_of_a_newer_task_before_the_older_ones_gone() {
         "the pod is not failed: {a:?}"
     );
     assert!(!kinds(&a).contains(&"Kill"), "{a:?}");
+}
+
+/// The annotations a core wrote on the pod, merged as the API server does.
+fn merged(mut p: Pod, actions: &[Action]) -> Pod {
+    for a in actions {
+        if let Action::SetPodTask { annotations, .. } = a {
+            p.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .extend(annotations.clone());
+        }
+    }
+    p
+}
+
+fn gone(task: &str) -> Input {
+    let mut gone = status(
+        task,
+        "a1",
+        TaskState::TaskGone,
+        task_status::Source::Master,
+        None,
+    );
+    gone.reason = Some(task_status::Reason::Reconciliation as i32);
+    gone.message = Some("Reconciliation: Task is unknown to the agent".into());
+    Input::TaskUpdate(Box::new(gone))
+}
+
+/// The soak found it (issue 14): a pod's executor died, and the framework
+/// was killed during the agent's back-off, before the relaunch. The
+/// restarted framework found the pod naming its generation 0, which Mesos
+/// no longer knew (TASK_GONE once its terminal update was acknowledged,
+/// or after its agent's partition), and failed the `Always` pod NodeLost
+/// although it only waited for its relaunch. The relaunch is now recorded
+/// on the pod when it is scheduled, and a restarted framework resumes it.
+#[test]
+fn a_restarted_framework_resumes_a_relaunch_scheduled_before_it_died() {
+    let mut h = running_pod();
+    h.at(100.0);
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    let recorded = merged(running(bound(pod("web", "500m"), "a1")), &a);
+    let annotations = recorded.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations.get(ANNOTATION_RELAUNCH_OF).map(String::as_str),
+        Some("pod.uid-web"),
+        "the relaunch is recorded on the pod: {a:?}"
+    );
+    assert_eq!(annotations[ANNOTATION_RELAUNCH_REASON], "ExecutorLost");
+
+    // The framework dies; a new one starts from the pod as the API server
+    // holds it.
+    let mut h = Harness::new(Default::default());
+    h.feed(Input::PodUpserted(Box::new(recorded)));
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    let a = h.feed(gone("pod.uid-web"));
+    assert!(
+        !kinds(&a).contains(&"FailPod"),
+        "the pod is not failed: {a:?}"
+    );
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+    assert_eq!(h.core.metrics().pods_lost, 0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    let a = h.tick_at(2.0);
+    let tasks = launched_tasks(&a);
+    assert_eq!(tasks.len(), 1, "{a:?}");
+    assert_eq!(tasks[0].task_id.value, "pod.uid-web.1");
+    assert_eq!(label(&tasks[0], LABEL_REASON), Some("ExecutorLost"));
+    assert_eq!(
+        label(&tasks[0], LABEL_MESSAGE),
+        Some(
+            "Mesos reported TASK_FAILED (REASON_EXECUTOR_TERMINATED from SOURCE_AGENT): \
+             Executor terminated"
+        )
+    );
+}
+
+/// Once the next generation is recorded, the intent is spent: should that
+/// generation be gone, the pod is lost as any pod that ran.
+#[test]
+fn a_relaunch_intent_for_an_older_task_is_spent() {
+    let mut h = running_pod();
+    h.at(100.0);
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    let mut p = merged(running(bound(pod("web", "500m"), "a1")), &a);
+    h.at(111.0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    let a = h.tick_at(112.0);
+    p = merged(p, &a);
+    assert_eq!(
+        p.metadata
+            .annotations
+            .as_ref()
+            .map(|a| a[ANNOTATION_TASK_ID].as_str()),
+        Some("pod.uid-web.1")
+    );
+
+    let mut h = Harness::new(Default::default());
+    h.feed(Input::PodUpserted(Box::new(p)));
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    let a = h.feed(gone("pod.uid-web.1"));
+    let Some(Action::FailPod { reason, .. }) =
+        a.iter().find(|a| matches!(a, Action::FailPod { .. }))
+    else {
+        panic!("a pod that ran and whose task is gone is lost: {a:?}");
+    };
+    assert_eq!(reason, "NodeLost");
+}
+
+fn kills(actions: &[Action]) -> Vec<&str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { task_id, .. } => Some(task_id.value.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The soak found it (issue 14): after a partition healed, the master
+/// listed a pod's generation 0 `TASK_STARTING` beside its generation 1
+/// `TASK_RUNNING` on the same agent. A framework restarted after the
+/// relaunch, whose annotation never made it, heard generation 0 first
+/// (the agent re-registering with it) and took it for the pod's task, as
+/// the annotation said; generation 1 then counted as stale and was killed,
+/// and the ghost of generation 0 kept. A newer generation is launched only
+/// once the older one is known terminal: the newer one is the pod's, and
+/// the older one is killed.
+#[test]
+fn an_older_task_back_from_a_partition_does_not_displace_the_newer_one() {
+    let mut h = Harness::new(Default::default());
+    h.feed(Input::PodUpserted(Box::new(running(bound(
+        pod("web", "500m"),
+        "a1",
+    )))));
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    let mut back = status(
+        "pod.uid-web",
+        "a1",
+        TaskState::TaskStarting,
+        task_status::Source::Master,
+        None,
+    );
+    back.reason = Some(task_status::Reason::AgentReregistered as i32);
+    back.message = Some("Unreachable agent re-reregistered".into());
+    let a = h.feed(Input::TaskUpdate(Box::new(back)));
+    assert!(kills(&a).is_empty(), "the task the pod names: {a:?}");
+
+    let a = h.feed(from_executor("pod.uid-web.1", TaskState::TaskRunning));
+    assert_eq!(kills(&a), ["pod.uid-web"], "{a:?}");
+    let Some(Action::SetPodTask { annotations, .. }) =
+        a.iter().find(|a| matches!(a, Action::SetPodTask { .. }))
+    else {
+        panic!("the newer task is the pod's: {a:?}");
+    };
+    assert_eq!(annotations[ANNOTATION_TASK_ID], "pod.uid-web.1");
+    // Generation 0 ending is stale now; deleting the pod kills generation 1.
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert_eq!(kinds(&a), ["Acknowledge"], "{a:?}");
+    let a = h.feed(Input::PodUpserted(Box::new(deleting(
+        running(bound(pod("web", "500m"), "a1")),
+        30,
+    ))));
+    assert_eq!(kills(&a), ["pod.uid-web.1"]);
 }

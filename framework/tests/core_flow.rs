@@ -23,7 +23,7 @@ use core_support::*;
 
 #[test]
 fn idle_core_suppresses_and_revives_when_a_pod_appears() {
-    let mut h = Harness::new(CoreConfig::default());
+    let mut h = Harness::new(windowed());
     h.feed(Input::PodsSynced);
     let a = h.feed(Input::Subscribed {
         framework_id: FrameworkId {
@@ -182,9 +182,10 @@ fn unschedulable_pod_gets_condition_and_one_event_per_message_or_backoff() {
     h.feed(Input::PodUpserted(Box::new(pod("huge", "64"))));
     h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
     let a = h.tick_at(1.0);
+    // Backing off, the pod does not keep the framework busy: SUPPRESS.
     assert_eq!(
         kinds(&a),
-        vec!["Decline", "SetPodUnschedulable", "RecordEvent"]
+        vec!["Decline", "SetPodUnschedulable", "RecordEvent", "Suppress"]
     );
     let Action::Decline { filters, .. } = &a[0] else {
         unreachable!()
@@ -194,7 +195,8 @@ fn unschedulable_pod_gets_condition_and_one_event_per_message_or_backoff() {
         Some(5.0),
         "short filter: it might fit later"
     );
-    let msg = "0/1 nodes are available: 1 Insufficient cpu.";
+    // No Node known: only the offer decides.
+    let msg = "0/1 nodes are available: 1 Insufficient cpu offered by Mesos. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
     let Action::SetPodUnschedulable { message, .. } = &a[1] else {
         unreachable!()
     };
@@ -226,14 +228,22 @@ fn unschedulable_pod_gets_condition_and_one_event_per_message_or_backoff() {
         offer_on("o4", "a2", 2.0),
     ]));
     let a = h.tick_at(3.2);
+    // One DECLINE for both agents' offers (same filter).
     assert_eq!(
         kinds(&a),
-        vec!["Decline", "Decline", "SetPodUnschedulable", "RecordEvent"]
+        vec!["Decline", "SetPodUnschedulable", "RecordEvent"]
     );
-    let Action::RecordEvent { message, .. } = &a[3] else {
+    let Action::Decline { offer_ids, .. } = &a[0] else {
         unreachable!()
     };
-    assert_eq!(message, "0/2 nodes are available: 2 Insufficient cpu.");
+    assert_eq!(offer_ids.len(), 2);
+    let Action::RecordEvent { message, .. } = &a[2] else {
+        unreachable!()
+    };
+    assert_eq!(
+        message,
+        "0/2 nodes are available: 2 Insufficient cpu offered by Mesos. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    );
     assert_eq!(h.core.metrics().unschedulable_attempts, 3);
 }
 
@@ -287,7 +297,7 @@ fn node_labels_come_from_node_objects() {
     h.at(2.0);
     h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
     let a = h.tick_at(3.0);
-    assert!(a.iter().any(|x| matches!(x, Action::RecordEvent { message, .. } if message == "0/1 nodes are available: 1 node(s) were unschedulable.")), "{a:?}");
+    assert!(a.iter().any(|x| matches!(x, Action::RecordEvent { message, .. } if message == "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")), "{a:?}");
 }
 
 #[test]
@@ -452,7 +462,7 @@ fn a_vanished_pod_has_its_task_killed() {
 
 #[test]
 fn unknown_tasks_are_killed_only_once_pods_are_synced() {
-    let mut h = Harness::new(CoreConfig::default());
+    let mut h = Harness::new(windowed());
     h.feed(Input::Subscribed {
         framework_id: FrameworkId {
             value: "fw-1".into(),
@@ -481,7 +491,7 @@ fn ghost() -> TaskStatus {
 
 #[test]
 fn subscribe_reconciles_known_tasks_then_periodically_implicitly() {
-    let mut h = Harness::new(CoreConfig::default());
+    let mut h = Harness::new(windowed());
     h.feed(Input::PodUpserted(Box::new(bound(pod("b", "1"), "a2"))));
     h.feed(Input::PodUpserted(Box::new(bound(pod("a", "1"), "a1"))));
     // Subscribed before the pods are synced: reconciliation waits.
@@ -574,8 +584,8 @@ fn a_failed_launch_is_relaunched_on_the_same_agent() {
     let a = h.feed(Input::TaskUpdate(Box::new(dropped)));
     assert_eq!(
         kinds(&a),
-        vec!["RecordEvent"],
-        "the back-off, no REVIVE yet"
+        vec!["RecordEvent", "SetPodTask"],
+        "the back-off event and the relaunch recorded on the pod, no REVIVE yet"
     );
     assert_eq!(h.core.metrics().relaunch_pending, 1);
     // The agent's back-off (10 s): its offers are not used for the pod...
@@ -859,7 +869,7 @@ fn pods_of_other_schedulers_are_ignored() {
 
     let mut h = Harness::new(CoreConfig {
         scheduler_names: vec!["kube-mesos".into(), "default-scheduler".into()],
-        ..CoreConfig::default()
+        ..windowed()
     });
     h.feed(Input::PodUpserted(Box::new(p)));
     assert_eq!(h.core.metrics().queue_len, 1);
@@ -870,7 +880,7 @@ fn the_pods_role_comes_from_annotation_or_namespace_default() {
     let mut h = Harness::new(CoreConfig {
         roles: vec!["web".into(), "batch".into()],
         namespace_roles: BTreeMap::from([("default".into(), "batch".into())]),
-        ..CoreConfig::default()
+        ..windowed()
     });
     h.feed(Input::PodsSynced);
     h.feed(Input::Subscribed {
@@ -1207,4 +1217,127 @@ fn a_pod_that_runs_ten_minutes_resets_the_agents_back_off() {
             "{agent}: {message}"
         );
     }
+}
+
+/// A core with the default (busy/idle) offer policy, subscribed and synced.
+fn default_policy() -> Harness {
+    let mut h = Harness::new(CoreConfig::default());
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    h
+}
+
+fn refuse_of(a: &[Action]) -> Vec<Option<f64>> {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::Accept { filters, .. } | Action::Decline { filters, .. } => {
+                Some(filters.refuse_seconds)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn offer_policy_places_a_pod_on_an_offer_in_hand_at_once() {
+    let mut h = default_policy();
+    // Idle: suppressed. A pod REVIVEs; the offers are used 20 ms after
+    // they arrive, not at the end of the batching window.
+    let a = h.feed(Input::PodUpserted(Box::new(pod("a", "500m"))));
+    assert_eq!(kinds(&a), vec!["Revive"]);
+    assert!(h
+        .feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]))
+        .is_empty());
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_millis(20))
+    );
+    let a = h.tick_at(0.02);
+    assert_eq!(kinds(&a), vec!["Accept", "Bind", "RecordEvent"]);
+    // Pods keep arriving: what is left comes back with the next allocation.
+    assert_eq!(refuse_of(&a), vec![Some(0.0)]);
+    assert!(!h.core.metrics().suppressed);
+}
+
+#[test]
+fn offer_policy_holds_offers_while_busy_then_declines_long_and_suppresses() {
+    let mut h = default_policy();
+    h.feed(Input::PodUpserted(Box::new(pod("a", "500m"))));
+    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
+    h.tick_at(0.02);
+    // Offers while busy without a pod: held (for at most the window).
+    h.at(0.5);
+    assert!(h
+        .feed(Input::Offers(vec![offer_on("o2", "a1", 3.0)]))
+        .is_empty());
+    // A pod arriving then uses them 20 ms later.
+    h.at(0.7);
+    let a = h.feed(Input::PodUpserted(Box::new(pod("b", "500m"))));
+    assert!(a.is_empty(), "an offer is in hand: no REVIVE: {a:?}");
+    let a = h.tick_at(0.72);
+    assert_eq!(kinds(&a), vec!["Accept", "Bind", "RecordEvent"]);
+    // More offers, no more pods: held until the window ends...
+    h.at(1.0);
+    h.feed(Input::Offers(vec![offer_on("o3", "a1", 2.5)]));
+    let a = h.tick_at(2.0);
+    assert_eq!(refuse_of(&a), vec![Some(0.0)], "still busy: {a:?}");
+    // ...then, 2 s after the last pod arrived, idle: long filter, SUPPRESS.
+    h.at(2.5);
+    h.feed(Input::Offers(vec![offer_on("o4", "a1", 2.5)]));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_millis(2700))
+    );
+    let a = h.tick_at(2.7);
+    assert_eq!(kinds(&a), vec!["Decline", "Suppress"]);
+    assert_eq!(refuse_of(&a), vec![Some(120.0)]);
+    let m = h.core.metrics();
+    assert!(m.suppressed);
+    assert_eq!(
+        (m.revives, m.suppresses),
+        (1, 2),
+        "one SUPPRESS at the start"
+    );
+}
+
+#[test]
+fn offer_policy_revives_at_most_once_per_second_whatever_the_pod_rate() {
+    let mut h = default_policy();
+    let mut revives = 0;
+    // 20 pods/s for 2 s and no offer ever comes: REVIVE at 0, 1 and 2 s.
+    for i in 0..40 {
+        h.at(i as f64 * 0.05);
+        let a = h.feed(Input::PodUpserted(Box::new(pod(&format!("p{i}"), "100m"))));
+        revives += kinds(&a).iter().filter(|k| **k == "Revive").count();
+        let a = h.feed(Input::Tick);
+        revives += kinds(&a).iter().filter(|k| **k == "Revive").count();
+    }
+    let a = h.tick_at(2.0);
+    revives += kinds(&a).iter().filter(|k| **k == "Revive").count();
+    assert_eq!(revives, 3);
+    assert_eq!(h.core.metrics().revives, 3);
+}
+
+/// The shell keeps no offer set of its own: at the end of a term (drain or
+/// lost leadership) it asks the core for the offers still held.
+#[test]
+fn held_offers_are_given_back_once_at_the_end_of_a_term() {
+    let mut h = Harness::started();
+    h.feed(Input::PodUpserted(Box::new(pod("web", "500m"))));
+    let a = h.feed(Input::Offers(vec![
+        offer_on("o1", "a1", 4.0),
+        offer_on("o2", "a2", 4.0),
+    ]));
+    assert!(a.is_empty(), "held for the batching window: {a:?}");
+    h.feed(Input::Rescinded(OfferId { value: "o2".into() }));
+    assert_eq!(h.core.held_offers(), 1);
+    match h.core.give_back_offers() {
+        Some(Action::Decline { offer_ids, filters }) => {
+            assert_eq!(offer_ids, vec![OfferId { value: "o1".into() }]);
+            assert_eq!(filters.refuse_seconds, None);
+        }
+        other => panic!("expected one Decline, got {other:?}"),
+    }
+    assert_eq!(h.core.held_offers(), 0);
+    assert!(h.core.give_back_offers().is_none());
 }

@@ -202,3 +202,43 @@ fn nothing_is_asked_when_retirement_is_off_or_the_pod_is_going() {
     assert!(messages(&a).is_empty(), "{a:?}");
     assert!(messages(&h.tick_at(600.0)).is_empty());
 }
+
+/// `--evict-kept-pods` works from the core's list of kept pods: those an
+/// outdated executor keeps, per agent, with whether a controller owns them.
+#[test]
+fn kept_pods_are_listed_per_agent_with_their_controller() {
+    let mut owned = on_old_executor("web");
+    owned.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "web".into(),
+            uid: "rs-uid".into(),
+            controller: Some(true),
+            ..Default::default()
+        },
+    ]);
+    let (mut h, _) = restarted(CoreConfig::default(), &[owned, on_old_executor("bare")]);
+    assert!(h.core.kept_pods().is_empty(), "asked, not kept yet");
+    h.feed(answer("pod.uid-web", TaskState::TaskRunning, KEPT));
+    h.feed(answer("pod.uid-bare", TaskState::TaskRunning, KEPT));
+    let kept = h.core.kept_pods();
+    let on_a1: Vec<(String, bool)> = kept["a1"]
+        .iter()
+        .map(|p| (p.key.name.clone(), p.has_controller))
+        .collect();
+    assert_eq!(on_a1, [("bare".into(), false), ("web".into(), true)]);
+    // The eviction machine takes the one with a controller.
+    let mut evictions = kube_mesos_framework::core::kept::KeptEvictions::default();
+    let actions = evictions.step(&kept, std::time::Duration::from_secs(1));
+    let evicted: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            kube_mesos_framework::core::maintenance::Action::Evict { pod } => {
+                Some(pod.name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evicted, ["web"]);
+}

@@ -577,3 +577,40 @@ fn conditions_are_not_written_for_pods_already_deleted() {
     let a = h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
     assert!(a.is_empty(), "{a:?}");
 }
+
+#[test]
+fn a_pending_pod_restored_by_a_restarted_framework_is_lost_after_the_timeout() {
+    // Subscribed before the pods are synced, as a restarted framework
+    // usually is; the pod never ran.
+    let mut h = Harness::new(CoreConfig {
+        unreachable_timeout: Duration::from_secs(30),
+        relaunch_deadline: Duration::from_secs(30),
+        ..CoreConfig::default()
+    });
+    h.feed(Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    });
+    h.feed(Input::PodUpserted(Box::new(bound(
+        pod("web", "500m"),
+        "a1",
+    ))));
+    let a = h.feed(Input::PodsSynced);
+    assert!(kinds(&a).contains(&"Reconcile"), "{a:?}");
+    h.at(1.0);
+    h.feed(Input::TaskUpdate(Box::new(unknown("pod.uid-web"))));
+    for t in [5.0, 15.0, 25.0] {
+        assert_no_kill_or_fail(&h.tick_at(t));
+    }
+    assert_eq!(h.core.metrics().tasks_waiting, 1);
+    // 30 s after the answer: lost, and relaunched on its node (it never
+    // ran there); failed once the relaunch deadline passes without an
+    // offer from that agent.
+    let a = h.tick_at(31.5);
+    assert!(kinds(&a).contains(&"SetPodTask"), "{a:?}");
+    let m = h.core.metrics();
+    assert_eq!((m.tasks_waiting, m.pods_lost), (0, 1));
+    let a = h.tick_at(70.0);
+    assert_eq!(&kinds(&a)[..2], ["FailPod", "RecordEvent"]);
+}

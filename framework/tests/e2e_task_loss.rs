@@ -117,7 +117,11 @@ async fn master_restart_keeps_the_pod_running(registry: Registry) {
     if registry == Registry::InMemory {
         // TASK_UNKNOWN: the pod waits, still Running.
         condition_becomes(&cluster, "web", "False", "NodeUnknown").await;
-        assert_eq!(fw.metric("kube_mesos_tasks_waiting").await, Some(1.0));
+        // The core's gauges are published at most 500 ms late.
+        eventually("one task waiting", || async {
+            (fw.metric("kube_mesos_tasks_waiting").await? == 1.0).then_some(())
+        })
+        .await;
     }
     // The Node stays Ready while it was heard of within a lease duration
     // (40 s; the agent is only away from the master). Checked only when
@@ -152,7 +156,10 @@ async fn master_restart_keeps_the_pod_running(registry: Registry) {
         })
         .await;
     }
-    assert_eq!(fw.metric("kube_mesos_tasks_waiting").await, Some(0.0));
+    eventually("no task waiting", || async {
+        (fw.metric("kube_mesos_tasks_waiting").await? == 0.0).then_some(())
+    })
+    .await;
     let p = cluster.pods().get("web").await.unwrap();
     assert_eq!(phase(&p).as_deref(), Some("Running"));
     assert_one_running_task(&cluster, &p).await;
@@ -217,8 +224,11 @@ async fn an_agent_gone_for_good_fails_the_pod_after_the_timeout() {
         "{message}"
     );
     // Lost, not killed: should the agent come back, its task is taken back.
+    eventually("the loss counted", || async {
+        (fw.metric("kube_mesos_pods_lost_total").await? == 1.0).then_some(())
+    })
+    .await;
     assert_eq!(fw.metric("kube_mesos_task_kills_total").await, Some(0.0));
-    assert_eq!(fw.metric("kube_mesos_pods_lost_total").await, Some(1.0));
     cluster.master.release_agents();
     let p = eventually("pod taken back", || async {
         let p = cluster.pods().get("batch").await.ok()?;

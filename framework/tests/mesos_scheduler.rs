@@ -346,7 +346,7 @@ async fn heartbeat_timeout_resubscribes_with_the_framework_id() {
 
     match next(&mut events).await {
         Some(Ok(SchedulerEvent::Disconnected {
-            reason: Error::HeartbeatTimedOut { timeout },
+            reason: Error::EventStreamLost(kube_mesos_client::StreamError::Silent { timeout }),
         })) => assert_eq!(timeout, Duration::from_millis(100)),
         other => panic!("expected Disconnected(HeartbeatTimedOut), got {other:?}"),
     }
@@ -380,7 +380,7 @@ async fn stream_end_reconnects() {
     assert!(matches!(
         next(&mut events).await,
         Some(Ok(SchedulerEvent::Disconnected {
-            reason: Error::EventStreamEnded
+            reason: Error::EventStreamLost(kube_mesos_client::StreamError::Ended)
         }))
     ));
     expect_connected(&mut events).await;

@@ -1,6 +1,7 @@
 //! Placement engine: kube-scheduler's filters and words, Mesos resource
 //! carving, executor resources, packing and scoring.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -9,8 +10,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_mesos_framework::placement::snapshot::{NodeFacts, PodInfo, Snapshot};
 use kube_mesos_framework::placement::{
-    agent_labels, place, AgentView, PlacementPolicy, PodToPlace,
+    agent_labels, place, AgentView, Outcome, PlacementPolicy, PodToPlace, Unplaced,
 };
 use kube_mesos_framework::resources::{
     build, ports_in, reservation_role, scalar_sum, Scalars, CPUS, MEM,
@@ -93,12 +95,28 @@ fn view(offers: &[&Offer]) -> AgentView {
     AgentView::from_offers(offers).expect("view")
 }
 
+/// The FailedScheduling text without what preemption adds after it
+/// (`placement_conformance` checks the whole text).
+fn filters_said(u: &Unplaced) -> &str {
+    u.message.split(" preemption: ").next().unwrap_or_default()
+}
+
+/// A binpack round without Nodes: only the offers decide.
+fn binpack<'a>(pods: &[PodToPlace<'a>], agents: &mut [AgentView]) -> Outcome {
+    binpack_on(pods, agents, &mut Snapshot::new())
+}
+
+/// A binpack round on these Nodes.
+fn binpack_on<'a>(
+    pods: &[PodToPlace<'a>],
+    agents: &mut [AgentView],
+    snap: &mut Snapshot<'a>,
+) -> Outcome {
+    place(pods, agents, snap, EXEC, PlacementPolicy::Binpack)
+}
+
 fn cand(p: &Pod) -> PodToPlace<'_> {
-    PodToPlace {
-        pod: p,
-        role: "*".into(),
-        only_agent: None,
-    }
+    PodToPlace::new(p, "*")
 }
 
 #[test]
@@ -106,7 +124,7 @@ fn a_fitting_pod_gets_its_requests_and_the_executor_its_share() {
     let o = std_offer("o1", "a1", 2.0, 1024.0);
     let p = pod("web", "1", "512Mi");
     let mut agents = vec![view(&[&o])];
-    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&p)], &mut agents);
     assert!(out.unplaced.is_empty(), "{:?}", out.unplaced);
     let pl = &out.placed[0];
     assert_eq!(scalar_sum(&pl.task_resources, CPUS), 1000);
@@ -133,14 +151,15 @@ fn init_container_max_rule_and_overhead() {
     spec.init_containers = Some(vec![container("2", "")]);
     let o = std_offer("o1", "a1", 2.0, 1024.0);
     let mut agents = vec![view(&[&o])];
-    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&p)], &mut agents);
     assert_eq!(
-        out.unplaced[0].message, "0/1 nodes are available: 1 Insufficient cpu.",
-        "2 cpus + executor 0.1 > 2"
+        filters_said(&out.unplaced[0]),
+        "0/1 nodes are available: 1 Insufficient cpu offered by Mesos.",
+        "2 cpus + executor 0.1 > 2 (no Node: only the offer decides)"
     );
     let o = std_offer("o2", "a2", 2.1, 1024.0);
     let mut agents = vec![view(&[&o])];
-    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&p)], &mut agents);
     assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 2000);
 
     // Overhead is added on top.
@@ -151,7 +170,7 @@ fn init_container_max_rule_and_overhead() {
     ]));
     let o = std_offer("o3", "a3", 4.0, 1024.0);
     let mut agents = vec![view(&[&o])];
-    let out = place(&[cand(&q)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&q)], &mut agents);
     assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 1250);
     assert_eq!(scalar_sum(&out.placed[0].task_resources, MEM), 128_000);
 }
@@ -173,12 +192,7 @@ fn executor_resources_only_with_the_first_launch_on_an_agent() {
     let p1 = pod("p1", "1", "");
     let p2 = pod("p2", "1", "");
     let mut agents = vec![view(&[&o])];
-    let out = place(
-        &[cand(&p1), cand(&p2)],
-        &mut agents,
-        EXEC,
-        PlacementPolicy::Binpack,
-    );
+    let out = binpack(&[cand(&p1), cand(&p2)], &mut agents);
     assert_eq!(out.placed.len(), 2);
     assert!(out.placed[0].executor_resources.is_some());
     assert!(out.placed[1].executor_resources.is_none());
@@ -186,7 +200,7 @@ fn executor_resources_only_with_the_first_launch_on_an_agent() {
     // An agent whose executor already runs: none at all.
     let mut agents = vec![view(&[&o])];
     agents[0].executor_needed = false;
-    let out = place(&[cand(&p1)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&p1)], &mut agents);
     assert!(out.placed[0].executor_resources.is_none());
 }
 
@@ -206,30 +220,30 @@ fn host_ports_must_be_offered_and_free() {
     let twin = with_host_port(pod("twin", "100m", ""), 31005);
     let outside = with_host_port(pod("out", "100m", ""), 8080);
     let mut agents = vec![view(&[&o])];
-    let out = place(
-        &[cand(&inside), cand(&twin), cand(&outside)],
-        &mut agents,
-        EXEC,
-        PlacementPolicy::Binpack,
-    );
+    let out = binpack(&[cand(&inside), cand(&twin), cand(&outside)], &mut agents);
     assert_eq!(out.placed.len(), 1);
     assert_eq!(ports_in(&out.placed[0].task_resources), vec![31005]);
     let exec_port = ports_in(out.placed[0].executor_resources.as_ref().expect("exec"));
     assert_ne!(exec_port, vec![31005], "the executor's port is another one");
     let msg =
         "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
-    assert_eq!(out.unplaced[0].message, msg, "collision with the first pod");
-    assert_eq!(out.unplaced[1].message, msg, "not in the offered ranges");
+    assert_eq!(
+        filters_said(&out.unplaced[0]),
+        msg,
+        "collision with the first pod"
+    );
+    assert_eq!(
+        filters_said(&out.unplaced[1]),
+        msg,
+        "not in the offered ranges"
+    );
 
     // Ports used by pods already running on the agent are taken too.
     let mut agents = vec![view(&[&o])];
-    agents[0].used_ports.insert(31005);
-    let out = place(
-        &[cand(&inside)],
-        &mut agents,
-        EXEC,
-        PlacementPolicy::Binpack,
-    );
+    let running = with_host_port(pod("running", "100m", ""), 31005);
+    let mut snap = Snapshot::new();
+    snap.add_pod("host-a1", PodInfo::new(&running));
+    let out = binpack_on(&[cand(&inside)], &mut agents, &mut snap);
     assert_eq!(out.unplaced.len(), 1);
 }
 
@@ -241,22 +255,39 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     let fresh = || {
         let mut v = vec![view(&[&oa]), view(&[&ob]), view(&[&oc])];
         v[0].labels.insert("disk".into(), "ssd".into());
-        v[1].taints = vec![Taint {
-            key: "dedicated".into(),
-            value: Some("gpu".into()),
-            effect: "NoSchedule".into(),
-            time_added: None,
-        }];
-        v[2].unschedulable = true;
         v
+    };
+    // Taints and cordons come from the Nodes.
+    let facts = |i: usize| NodeFacts {
+        labels: fresh()[i].labels.clone(),
+        taints: if i == 1 {
+            vec![Taint {
+                key: "dedicated".into(),
+                value: Some("gpu".into()),
+                effect: "NoSchedule".into(),
+                time_added: None,
+            }]
+        } else {
+            Vec::new()
+        },
+        unschedulable: i == 2,
+        allocatable: None,
+    };
+    let nodes: Vec<NodeFacts> = (0..3).map(facts).collect();
+    let snap = || {
+        let mut s = Snapshot::new();
+        for (i, host) in ["host-a", "host-b", "host-c"].iter().enumerate() {
+            s.add_node(host, Cow::Borrowed(&nodes[i]));
+        }
+        s
     };
 
     let mut named = pod("named", "100m", "");
     named.spec.as_mut().expect("spec").node_name = Some("host-b".into());
     let mut agents = fresh();
-    let out = place(&[cand(&named)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack_on(&[cand(&named)], &mut agents, &mut snap());
     assert_eq!(
-        out.unplaced[0].message,
+        filters_said(&out.unplaced[0]),
         "0/3 nodes are available: 1 node(s) didn't match the requested node name, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable."
     );
 
@@ -264,7 +295,7 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     sel.spec.as_mut().expect("spec").node_selector =
         Some(BTreeMap::from([("disk".into(), "ssd".into())]));
     let mut agents = fresh();
-    let out = place(&[cand(&sel)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack_on(&[cand(&sel)], &mut agents, &mut snap());
     assert_eq!(out.placed[0].agent_index, 0);
 
     let mut aff = pod("aff", "100m", "");
@@ -285,9 +316,9 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
         ..Default::default()
     });
     let mut agents = fresh();
-    let out = place(&[cand(&aff)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack_on(&[cand(&aff)], &mut agents, &mut snap());
     assert_eq!(
-        out.unplaced[0].message,
+        filters_said(&out.unplaced[0]),
         "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable."
     );
 
@@ -301,12 +332,7 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     }]);
     tolerant.spec.as_mut().expect("spec").node_name = Some("host-b".into());
     let mut agents = fresh();
-    let out = place(
-        &[cand(&tolerant)],
-        &mut agents,
-        EXEC,
-        PlacementPolicy::Binpack,
-    );
+    let out = binpack_on(&[cand(&tolerant)], &mut agents, &mut snap());
     assert_eq!(out.placed[0].agent_index, 1);
 
     let mut everything = pod("all", "100m", "");
@@ -316,12 +342,7 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
     }]);
     everything.spec.as_mut().expect("spec").node_name = Some("host-c".into());
     let mut agents = fresh();
-    let out = place(
-        &[cand(&everything)],
-        &mut agents,
-        EXEC,
-        PlacementPolicy::Binpack,
-    );
+    let out = binpack_on(&[cand(&everything)], &mut agents, &mut snap());
     assert_eq!(
         out.placed[0].agent_index, 2,
         "empty key + Exists tolerates the unschedulable taint"
@@ -339,10 +360,10 @@ fn failed_scheduling_message_counts_per_reason() {
     let mut agents = vec![view(&[&small1]), view(&[&small2]), view(&[&labelled])];
     agents[0].labels.insert("zone".into(), "x".into());
     agents[1].labels.insert("zone".into(), "x".into());
-    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&p)], &mut agents);
     assert_eq!(
-        out.unplaced[0].message,
-        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
+        filters_said(&out.unplaced[0]),
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu offered by Mesos."
     );
     assert!(out.unplaced[0].might_fit_later);
     assert_eq!(out.unplaced[0].transient_on, vec![0, 1]);
@@ -356,12 +377,7 @@ fn several_pods_across_several_offers_of_one_agent() {
     let small = pod("small", "300m", "");
     let mut agents = vec![view(&[&o1, &o2])];
     assert_eq!(agents[0].offer_ids.len(), 2);
-    let out = place(
-        &[cand(&big), cand(&small), cand(&small)],
-        &mut agents,
-        EXEC,
-        PlacementPolicy::Binpack,
-    );
+    let out = binpack(&[cand(&big), cand(&small), cand(&small)], &mut agents);
     // 2 cpus: executor 0.1 + 1.5 + 0.3 = 1.9; the third does not fit.
     assert_eq!(out.placed.len(), 2);
     assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 1500);
@@ -374,10 +390,16 @@ fn binpack_prefers_the_fuller_agent_and_spread_the_emptier() {
     let small = std_offer("o2", "small", 2.0, 2048.0);
     let p = pod("p", "1", "512Mi");
     let mut agents = vec![view(&[&big]), view(&[&small])];
-    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let out = binpack(&[cand(&p)], &mut agents);
     assert_eq!(out.placed[0].agent_index, 1);
     let mut agents = vec![view(&[&big]), view(&[&small])];
-    let out = place(&[cand(&p)], &mut agents, EXEC, PlacementPolicy::Spread);
+    let out = place(
+        &[cand(&p)],
+        &mut agents,
+        &mut Snapshot::new(),
+        EXEC,
+        PlacementPolicy::Spread,
+    );
     assert_eq!(out.placed[0].agent_index, 0);
 }
 
@@ -398,12 +420,8 @@ fn roles_reserved_first_and_allocation_info_carried() {
     let p = pod("p", "1500m", "");
     let mut agents = vec![view(&[&o])];
     agents[0].executor_needed = false;
-    let c = PodToPlace {
-        pod: &p,
-        role: "web".into(),
-        only_agent: None,
-    };
-    let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let c = PodToPlace::new(&p, "web");
+    let out = binpack(&[c], &mut agents);
     let res = &out.placed[0].task_resources;
     assert_eq!(scalar_sum(res, CPUS), 1500);
     assert_eq!(reservation_role(&res[0]), Some("web"), "reserved first");
@@ -420,15 +438,11 @@ fn roles_reserved_first_and_allocation_info_carried() {
     let q = pod("q", "3500m", "");
     let mut agents = vec![view(&[&o])];
     agents[0].executor_needed = false;
-    let c = PodToPlace {
-        pod: &q,
-        role: "web".into(),
-        only_agent: None,
-    };
-    let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let c = PodToPlace::new(&q, "web");
+    let out = binpack(&[c], &mut agents);
     assert_eq!(
-        out.unplaced[0].message,
-        "0/1 nodes are available: 1 Insufficient cpu."
+        filters_said(&out.unplaced[0]),
+        "0/1 nodes are available: 1 Insufficient cpu offered by Mesos."
     );
 }
 
@@ -438,12 +452,9 @@ fn only_agent_restricts_relaunches() {
     let ob = std_offer("ob", "b", 8.0, 8192.0);
     let p = pod("p", "1", "");
     let mut agents = vec![view(&[&oa]), view(&[&ob])];
-    let c = PodToPlace {
-        pod: &p,
-        role: "*".into(),
-        only_agent: Some(AgentId { value: "b".into() }),
-    };
-    let out = place(&[c], &mut agents, EXEC, PlacementPolicy::Binpack);
+    let mut c = PodToPlace::new(&p, "*");
+    c.only_agent = Some(AgentId { value: "b".into() });
+    let out = binpack(&[c], &mut agents);
     assert_eq!(out.placed[0].agent_index, 1);
 }
 
@@ -515,7 +526,7 @@ mod prop {
             let mut agents: Vec<AgentView> = offers.iter().map(|o| view(&[o])).collect();
             let cands: Vec<PodToPlace<'_>> = pods.iter().map(cand).collect();
             let policy = if spread { PlacementPolicy::Spread } else { PlacementPolicy::Binpack };
-            let out = place(&cands, &mut agents, EXEC, policy);
+            let out = place(&cands, &mut agents, &mut Snapshot::new(), EXEC, policy);
             prop_assert_eq!(out.placed.len() + out.unplaced.len(), pods.len());
             for (ai, o) in offers.iter().enumerate() {
                 let mut carved: Vec<Resource> = Vec::new();
@@ -534,4 +545,151 @@ mod prop {
             }
         }
     }
+}
+
+/// The Node the framework writes for an agent offering `offer`'s
+/// resources, with the executor's share set aside.
+fn node_of(offer: &Offer) -> NodeFacts {
+    let agent = kube_mesos_proto::v1::AgentInfo {
+        hostname: offer.hostname.clone(),
+        id: Some(offer.agent_id.clone()),
+        resources: offer.resources.clone(),
+        ..Default::default()
+    };
+    let executor = vec![build::scalar(CPUS, 0.1, "*"), build::scalar(MEM, 64.0, "*")];
+    let node = kube_mesos_framework::nodes::agent_node::node_for_agent(
+        &agent,
+        &offer.resources,
+        &executor,
+        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+    );
+    NodeFacts::from_node(&node)
+}
+
+/// A snapshot holding the one Node `host-a1`.
+fn on_node(node: &NodeFacts) -> Snapshot<'_> {
+    let mut snap = Snapshot::new();
+    snap.add_node("host-a1", Cow::Borrowed(node));
+    snap
+}
+
+/// Regression (issue 22): 200 pods of cpu 1m on a 2-cpu agent. Each task
+/// once cost at least 0.01 cpu, so 190 ran, 10 stayed Pending with
+/// "Insufficient cpu" next to a Node showing 0.19 cpu requested, and the
+/// Node's `pods: 110` was not enforced. Now a task carries exactly its
+/// request, and the 111th pod gets kube-scheduler's "Too many pods".
+#[test]
+fn two_hundred_tiny_pods_stop_at_the_nodes_pod_count() {
+    let o = std_offer("o1", "a1", 2.0, 2048.0);
+    let node = node_of(&o);
+    assert_eq!(node.allocatable.as_ref().map(|a| a.pods), Some(110));
+    let pods: Vec<Pod> = (0..200)
+        .map(|i| pod(&format!("tiny-{i}"), "1m", ""))
+        .collect();
+    let cands: Vec<PodToPlace<'_>> = pods.iter().map(cand).collect();
+    let mut agents = vec![view(&[&o])];
+    let mut snap = on_node(&node);
+    let out = binpack_on(&cands, &mut agents, &mut snap);
+    assert_eq!(out.placed.len(), 110);
+    for p in &out.placed {
+        assert_eq!(
+            scalar_sum(&p.task_resources, CPUS),
+            1,
+            "exactly the request"
+        );
+    }
+    assert_eq!(out.unplaced.len(), 90);
+    assert!(
+        out.unplaced[0]
+            .message
+            .starts_with("0/1 nodes are available: 1 Too many pods."),
+        "{}",
+        filters_said(&out.unplaced[0])
+    );
+    let i = snap.index_of("host-a1").expect("node");
+    assert_eq!(
+        snap.node(i).requested.milli_cpu,
+        110,
+        "what kubectl describe node adds up"
+    );
+}
+
+/// A pod that requests nothing still needs a Mesos resource: the floor of
+/// 0.001 cpu, which the Node's allocatable sets aside per pod slot.
+#[test]
+fn best_effort_pods_carry_the_cpu_floor() {
+    let o = std_offer("o1", "a1", 1.0, 1024.0);
+    let p = pod("be", "", "");
+    let mut agents = vec![view(&[&o])];
+    let out = binpack(&[cand(&p)], &mut agents);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 1);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, MEM), 0);
+    // Memory alone is a resource: no cpu floor then.
+    let m = pod("mem-only", "", "64Mi");
+    let mut agents = vec![view(&[&o])];
+    let out = binpack(&[cand(&m)], &mut agents);
+    assert_eq!(scalar_sum(&out.placed[0].task_resources, CPUS), 0);
+}
+
+/// Kubernetes' books (the Node) decide with kube-scheduler's words; Mesos'
+/// (the offer) add their own reason only when they hold less, e.g. when
+/// another framework uses the agent.
+#[test]
+fn the_nodes_books_and_the_offers_each_have_their_reason() {
+    let o = std_offer("o1", "a1", 2.0, 2048.0);
+    let node = node_of(&o);
+    // 1790m allocatable: 1.8 cpus do not fit the Node.
+    let big = pod("big", "1800m", "");
+    let mut agents = vec![view(&[&o])];
+    let mut snap = on_node(&node);
+    let out = binpack_on(&[cand(&big)], &mut agents, &mut snap);
+    assert_eq!(
+        filters_said(&out.unplaced[0]),
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
+    // The Node has room for 1 cpu, but Spark holds most of the agent: the
+    // offer has 0.5 cpus.
+    let mid = pod("mid", "1", "");
+    let busy = std_offer("o2", "a1", 0.5, 2048.0);
+    let mut agents = vec![view(&[&busy])];
+    let mut snap = on_node(&node);
+    let out = binpack_on(&[cand(&mid)], &mut agents, &mut snap);
+    assert_eq!(
+        filters_said(&out.unplaced[0]),
+        "0/1 nodes are available: 1 Insufficient cpu offered by Mesos."
+    );
+}
+
+#[test]
+fn extended_resources_are_counted_on_the_node_and_carved_from_the_offer() {
+    let mut o = std_offer("o1", "a1", 4.0, 4096.0);
+    o.resources
+        .push(build::scalar("example.com/dongle", 1.0, "*"));
+    let node = node_of(&o);
+    let mut p = pod("d", "100m", "");
+    p.spec.as_mut().expect("spec").containers[0]
+        .resources
+        .as_mut()
+        .expect("resources")
+        .requests
+        .as_mut()
+        .expect("requests")
+        .insert("example.com/dongle".into(), Quantity("1".into()));
+    let twin = {
+        let mut t = p.clone();
+        t.metadata.name = Some("d2".into());
+        t
+    };
+    let mut agents = vec![view(&[&o])];
+    let mut snap = on_node(&node);
+    let out = binpack_on(&[cand(&p), cand(&twin)], &mut agents, &mut snap);
+    assert_eq!(out.placed.len(), 1);
+    assert_eq!(
+        scalar_sum(&out.placed[0].task_resources, "example.com/dongle"),
+        1000
+    );
+    assert_eq!(
+        filters_said(&out.unplaced[0]),
+        "0/1 nodes are available: 1 Insufficient example.com/dongle."
+    );
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use kube_mesos_framework::config::FrameworkConfig;
-use kube_mesos_framework::run::{self, RunError};
+use kube_mesos_framework::run::{self, RunError, Shutdown};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -52,7 +52,7 @@ async fn stalling_proxy(upstream: SocketAddr) -> (SocketAddr, watch::Sender<bool
 struct Setup {
     cluster: Cluster,
     stall: watch::Sender<bool>,
-    signals: watch::Sender<u32>,
+    shutdown: Shutdown,
     http: SocketAddr,
     task: tokio::task::JoinHandle<Result<(), RunError>>,
 }
@@ -73,8 +73,8 @@ async fn leading_framework(drain_deadline: Duration) -> Setup {
     config.drain_deadline = drain_deadline;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
-    let (signals, rx) = watch::channel(0u32);
-    let task = tokio::spawn(run::run(config, client, listener, rx));
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(run::run(config, client, listener, shutdown.clone()));
     eventually("leading and subscribed", || async {
         http_get(http, "/readyz")
             .await
@@ -85,7 +85,7 @@ async fn leading_framework(drain_deadline: Duration) -> Setup {
     Setup {
         cluster,
         stall,
-        signals,
+        shutdown,
         http,
         task,
     }
@@ -94,7 +94,7 @@ async fn leading_framework(drain_deadline: Duration) -> Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_signal_drains_and_exits_cleanly() {
     let s = leading_framework(Duration::from_secs(30)).await;
-    s.signals.send_modify(|n| *n += 1);
+    s.shutdown.escalate();
     let result = tokio::time::timeout(WAIT, s.task)
         .await
         .expect("drain")
@@ -113,13 +113,13 @@ async fn first_signal_drains_and_exits_cleanly() {
 async fn second_signal_forces_exit_when_the_drain_hangs() {
     let s = leading_framework(Duration::from_secs(3600)).await;
     s.stall.send_replace(true);
-    s.signals.send_modify(|n| *n += 1);
+    s.shutdown.escalate();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         !s.task.is_finished(),
         "the drain is stuck on the lease release"
     );
-    s.signals.send_modify(|n| *n += 1);
+    s.shutdown.escalate();
     let result = tokio::time::timeout(WAIT, s.task)
         .await
         .expect("a second signal must end the process")
@@ -132,7 +132,7 @@ async fn second_signal_forces_exit_when_the_drain_hangs() {
 async fn drain_deadline_forces_exit_when_the_drain_hangs() {
     let s = leading_framework(Duration::from_millis(500)).await;
     s.stall.send_replace(true);
-    s.signals.send_modify(|n| *n += 1);
+    s.shutdown.escalate();
     let result = tokio::time::timeout(WAIT, s.task)
         .await
         .expect("the drain deadline must end the process")

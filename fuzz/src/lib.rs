@@ -23,7 +23,7 @@
 //! | `executor_event` | executor `Event` (protobuf or Mesos JSON) → what the executor reads from SUBSCRIBED, LAUNCH, KILL |
 //! | `pod_task` | a pod (JSON) → the framework's placement and TaskInfo → the executor's pod decoding |
 //! | `pod_payload` | `TaskInfo.data` → the executor's pod decoding → pod state machine, runtime settings, env, status |
-//! | `quantity` | quantity parsing of the framework, the executor and the node capacity |
+//! | `quantity` | the one quantity parser both sides read requests and limits with (kube-mesos-node) |
 //! | `selector` | label selectors (API server) and node-affinity requirements (framework) |
 
 pub mod alloc;

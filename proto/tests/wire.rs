@@ -9,8 +9,8 @@
 //! enum value in `proto/mesos/v1` therefore fails a test.
 
 use kube_mesos_proto::v1::{
-    self, command_info, executor, executor_info, framework_info, master, offer, resource,
-    scheduler, task_status, value, TaskState,
+    self, allocator, command_info, executor, executor_info, framework_info, maintenance, master,
+    offer, resource, scheduler, task_status, value, TaskState,
 };
 use prost::Message;
 
@@ -1567,4 +1567,112 @@ fn truncated_or_garbage_bytes_are_errors_not_panics() {
     }
     assert!(scheduler::Event::decode(&[0xff, 0xff, 0xff][..]).is_err());
     assert!(scheduler::Event::decode(&[0x2a, 0x05, 0x01][..]).is_err());
+}
+
+// ----------------------------------------------------------- maintenance --
+
+fn machine_pb() -> Pb {
+    Pb::new().string(1, "agent-a").string(2, "10.0.0.1")
+}
+
+fn machine() -> v1::MachineId {
+    v1::MachineId {
+        hostname: Some("agent-a".into()),
+        ip: Some("10.0.0.1".into()),
+    }
+}
+
+/// `Call.update_maintenance_schedule` (11) with a `maintenance.Schedule`:
+/// `Window.machine_ids` 1, `Window.unavailability` 2, `Schedule.windows` 1;
+/// `Unavailability.start` 1, `duration` 2 (`nanoseconds` 1 in both).
+#[test]
+fn update_maintenance_schedule_call() {
+    let window_pb = Pb::new().msg(1, machine_pb()).msg(
+        2,
+        Pb::new()
+            .msg(1, Pb::new().varint(1, 5_000_000_000))
+            .msg(2, Pb::new().varint(1, 3_600_000_000_000)),
+    );
+    let hand = Pb::new()
+        .varint(1, 25)
+        .msg(11, Pb::new().msg(1, Pb::new().msg(1, window_pb)));
+    let expected = master::Call {
+        r#type: Some(master::call::Type::UpdateMaintenanceSchedule as i32),
+        update_maintenance_schedule: Some(master::call::UpdateMaintenanceSchedule {
+            schedule: maintenance::Schedule {
+                windows: vec![maintenance::Window {
+                    machine_ids: vec![machine()],
+                    unavailability: v1::Unavailability {
+                        start: v1::TimeInfo {
+                            nanoseconds: 5_000_000_000,
+                        },
+                        duration: Some(v1::DurationInfo {
+                            nanoseconds: 3_600_000_000_000,
+                        }),
+                    },
+                }],
+            },
+        }),
+        ..Default::default()
+    };
+    check(hand, &expected);
+}
+
+/// `Response.get_maintenance_status` (17) and `get_maintenance_schedule`
+/// (18); `ClusterStatus.draining_machines` 1 (`id` 1, `statuses` 2),
+/// `down_machines` 2; `allocator.InverseOfferStatus` status 1 (ACCEPT = 2),
+/// framework_id 2, timestamp 3.
+#[test]
+fn maintenance_status_and_schedule_responses() {
+    let status_pb = Pb::new()
+        .varint(1, 2)
+        .msg(2, id("fw-1"))
+        .msg(3, Pb::new().varint(1, 7));
+    let hand = Pb::new().varint(1, 16).msg(
+        17,
+        Pb::new().msg(
+            1,
+            Pb::new()
+                .msg(1, Pb::new().msg(1, machine_pb()).msg(2, status_pb))
+                .msg(2, Pb::new().string(1, "agent-b")),
+        ),
+    );
+    let expected = master::Response {
+        r#type: Some(master::response::Type::GetMaintenanceStatus as i32),
+        get_maintenance_status: Some(master::response::GetMaintenanceStatus {
+            status: maintenance::ClusterStatus {
+                draining_machines: vec![maintenance::cluster_status::DrainingMachine {
+                    id: machine(),
+                    statuses: vec![allocator::InverseOfferStatus {
+                        status: allocator::inverse_offer_status::Status::Accept as i32,
+                        framework_id: framework_id("fw-1"),
+                        timestamp: v1::TimeInfo { nanoseconds: 7 },
+                    }],
+                }],
+                down_machines: vec![v1::MachineId {
+                    hostname: Some("agent-b".into()),
+                    ip: None,
+                }],
+            },
+        }),
+        ..Default::default()
+    };
+    check(hand, &expected);
+
+    let hand = Pb::new().varint(1, 17).msg(18, Pb::new().msg(1, Pb::new()));
+    let expected = master::Response {
+        r#type: Some(master::response::Type::GetMaintenanceSchedule as i32),
+        get_maintenance_schedule: Some(master::response::GetMaintenanceSchedule {
+            schedule: maintenance::Schedule::default(),
+        }),
+        ..Default::default()
+    };
+    check(hand, &expected);
+    for (status, number) in [
+        (allocator::inverse_offer_status::Status::Unknown, 1),
+        (allocator::inverse_offer_status::Status::Accept, 2),
+        (allocator::inverse_offer_status::Status::Decline, 3),
+    ] {
+        assert_eq!(status as i32, number);
+    }
 }

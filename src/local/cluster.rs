@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
+use kube_mesos_client::Shutdown;
 use kube_mesos_devcluster::apiserver::auth::{StaticToken, UserInfo};
 use kube_mesos_devcluster::apiserver::{self, ApiServer, ApiServerConfig};
 use kube_mesos_devcluster::mesos::agent::{AgentConfig, AgentHandle};
@@ -22,7 +23,7 @@ use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle};
 use kube_mesos_framework::config::FrameworkConfig;
 use kube_mesos_framework::run::{self as framework_run, RunError};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::args::{AgentSpec, LocalPlan, LocalRuntime};
@@ -49,9 +50,6 @@ pub const EXECUTOR_SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
 
 /// How often readiness is polled while starting.
 const READY_POLL: Duration = Duration::from_millis(200);
-
-/// Signals seen so far: 1 = stop gracefully, 2 = exit now.
-pub type Signals = watch::Receiver<u32>;
 
 /// Where everything lives inside the data dir.
 #[derive(Debug, Clone)]
@@ -94,8 +92,9 @@ impl Layout {
     }
 }
 
-/// Runs the cluster until the signals say stop.
-pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
+/// Runs the cluster until `shutdown` drains (stop gracefully) or forces
+/// (exit now).
+pub async fn run(plan: LocalPlan, shutdown: Shutdown) -> Result<()> {
     let layout = prepare_data_dir(&plan.data_dir)?;
     let mut state = LocalState::load_or_fresh(&layout.root)?;
 
@@ -197,8 +196,8 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
         agents.push(agent);
     }
 
-    // The framework, with its own signal counter so that we decide when it
-    // drains.
+    // The framework, with a child shutdown so that we also decide when it
+    // drains (before the agents stop); forcing the cluster forces it.
     let framework_config = framework_config(&plan, &layout, &master)?;
     let framework_http =
         framework_listener
@@ -208,12 +207,12 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 source,
             })?;
-    let (framework_signals, framework_signals_rx) = watch::channel(0u32);
+    let framework_shutdown = shutdown.child();
     let mut framework = tokio::spawn(framework_run::run(
         framework_config,
         framework_kube,
         framework_listener,
-        framework_signals_rx,
+        framework_shutdown.clone(),
     ));
 
     println!("kube-mesos local: data dir {}", layout.root.display());
@@ -241,9 +240,9 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
     let mut outcome: Result<()> = Ok(());
     let ready = tokio::select! {
         r = wait_ready(&agents, &plan.agents, &kube, framework_http) => r,
-        _ = wait_signals(signals.clone(), 1) => false,
+        _ = shutdown.draining() => false,
         r = &mut framework => {
-            outcome = Err(framework_ended(r));
+            outcome = framework_stopped(r, &shutdown);
             false
         }
     };
@@ -254,15 +253,15 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
             kubeconfig_path.display()
         );
         tokio::select! {
-            _ = wait_signals(signals.clone(), 1) => {}
-            r = &mut framework => outcome = Err(framework_ended(r)),
+            _ = shutdown.draining() => {}
+            r = &mut framework => outcome = framework_stopped(r, &shutdown),
         }
     }
 
     println!("kube-mesos local: stopping (a second Ctrl-C exits at once)");
     let stop = stop(
         framework,
-        framework_signals,
+        framework_shutdown,
         agents,
         master,
         master_stop,
@@ -274,7 +273,7 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
                 tracing::warn!(error = %e, "stopping did not finish cleanly");
             }
         }
-        _ = wait_signals(signals.clone(), 2) => return Err(LocalError::ForcedExit),
+        _ = shutdown.forced() => return Err(LocalError::ForcedExit),
         _ = tokio::time::sleep(STOP_DEADLINE) => return Err(LocalError::ForcedExit),
     }
     println!("kube-mesos local: stopped");
@@ -286,13 +285,13 @@ pub async fn run(plan: LocalPlan, signals: Signals) -> Result<()> {
 /// takes their status), then the master and the API server stop.
 async fn stop(
     framework: JoinHandle<std::result::Result<(), RunError>>,
-    framework_signals: watch::Sender<u32>,
+    framework_shutdown: Shutdown,
     agents: Vec<AgentHandle>,
     master: MasterHandle,
     master_stop: oneshot::Sender<()>,
     api: ApiServer,
 ) -> Result<()> {
-    framework_signals.send_modify(|n| *n += 1);
+    framework_shutdown.drain();
     if !framework.is_finished() {
         match framework.await {
             Ok(Ok(())) => {}
@@ -310,6 +309,20 @@ async fn stop(
     master.join().await.map_err(LocalError::MasterFailed)?;
     api.shutdown().await.map_err(LocalError::ApiServerFailed)?;
     Ok(())
+}
+
+/// The outcome of a framework that ended before the stop sequence awaited
+/// it. Its shutdown is a child of the cluster's, so a signal drains both at
+/// once and the framework may finish its drain before the select above sees
+/// the signal: a clean end while draining is the stop, not a failure.
+fn framework_stopped(
+    r: std::result::Result<std::result::Result<(), RunError>, tokio::task::JoinError>,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    match r {
+        Ok(Ok(())) if shutdown.is_draining() => Ok(()),
+        r => Err(framework_ended(r)),
+    }
 }
 
 fn framework_ended(
@@ -562,21 +575,21 @@ fn warn_slow(warned: &mut bool, started: tokio::time::Instant, what: &str) {
     }
 }
 
-/// Completes once at least `count` signals were seen.
-pub async fn wait_signals(mut signals: Signals, count: u32) {
-    loop {
-        if *signals.borrow_and_update() >= count {
-            return;
-        }
-        if signals.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_framework_that_drained_with_the_cluster_is_no_failure() {
+        let shutdown = Shutdown::new();
+        assert!(
+            framework_stopped(Ok(Ok(())), &shutdown).is_err(),
+            "ending on its own is"
+        );
+        shutdown.drain();
+        assert!(framework_stopped(Ok(Ok(())), &shutdown).is_ok());
+        assert!(framework_stopped(Ok(Err(RunError::ForcedExit)), &shutdown).is_err());
+    }
 
     #[test]
     fn only_unsafe_names_are_quoted() {
@@ -609,18 +622,6 @@ mod tests {
             layout.executor_root(1),
             layout.root.join("agents/1/kube-mesos")
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_second_signal_is_needed_to_force() {
-        let (tx, rx) = watch::channel(0u32);
-        let first = tokio::spawn(wait_signals(rx.clone(), 1));
-        let second = tokio::spawn(wait_signals(rx, 2));
-        tx.send_modify(|n| *n += 1);
-        first.await.unwrap();
-        assert!(!second.is_finished());
-        tx.send_modify(|n| *n += 1);
-        second.await.unwrap();
     }
 
     #[tokio::test]

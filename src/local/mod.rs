@@ -28,8 +28,6 @@ pub mod state;
 pub use args::LocalArgs;
 pub use error::{LocalError, Result};
 
-use tokio::sync::watch;
-
 /// Runs `kube-mesos local` (in the foreground, or one of its lifecycle
 /// subcommands); returns the process exit code.
 pub fn run(args: LocalArgs) -> Result<i32> {
@@ -56,33 +54,17 @@ fn foreground(flags: args::ClusterFlags) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().map_err(LocalError::RuntimeFailed)?;
     let result = runtime.block_on(async {
-        let signals = count_signals()?;
-        cluster::run(plan, signals).await
+        let shutdown = kube_mesos_client::Shutdown::new();
+        shutdown
+            .on_signals()
+            .map_err(LocalError::SignalSetupFailed)?;
+        cluster::run(plan, shutdown).await
     });
     // Do not wait for tasks still running (kubectl watches, or everything
     // after a forced exit): exiting is what was asked for.
     runtime.shutdown_background();
     instance::remove_pid(&layout);
     result
-}
-
-/// Counts SIGINT and SIGTERM in a watch channel.
-fn count_signals() -> Result<watch::Receiver<u32>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(LocalError::SignalSetupFailed)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(LocalError::SignalSetupFailed)?;
-    let (tx, rx) = watch::channel(0u32);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            tx.send_modify(|n| *n += 1);
-            tracing::info!(signals = *tx.borrow(), "stop signal received");
-        }
-    });
-    Ok(rx)
 }
 
 /// The log file inside the data dir.

@@ -185,16 +185,18 @@ impl BootstrapToken {
         server: &str,
         ca_file: &std::path::Path,
     ) -> std::io::Result<()> {
-        let doc = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "kube-mesos", "cluster": {
-                "server": server, "certificate-authority": ca_file.display().to_string()}}],
-            "users": [{"name": "bootstrap", "user": {"token": format!("{}.{}", self.id, self.secret)}}],
-            "contexts": [{"name": "bootstrap", "context": {"cluster": "kube-mesos", "user": "bootstrap"}}],
-            "current-context": "bootstrap",
-        });
-        super::state::write_private(path, doc.to_string().as_bytes())
+        let cluster = kube::config::Cluster {
+            server: Some(server.to_owned()),
+            certificate_authority: Some(ca_file.display().to_string()),
+            ..Default::default()
+        };
+        let user = kube::config::AuthInfo {
+            token: Some(format!("{}.{}", self.id, self.secret).into()),
+            ..Default::default()
+        };
+        let doc = kube_mesos_executor::kube::kubeconfig("bootstrap", cluster, user);
+        let text = serde_json::to_string(&doc).map_err(std::io::Error::other)?;
+        super::state::write_private(path, text.as_bytes())
     }
 }
 
@@ -220,5 +222,32 @@ mod tests {
         assert_eq!(names[0], ("Namespace".to_string(), NAMESPACE.to_string()));
         assert!(names.contains(&("ServiceAccount".into(), FRAMEWORK_ACCOUNT.into())));
         assert!(names.iter().any(|(k, _)| k == "ClusterRoleBinding"));
+    }
+
+    #[test]
+    fn the_bootstrap_kubeconfig_reads_back_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bootstrap-kubeconfig");
+        let token = BootstrapToken {
+            id: "abcdef".into(),
+            secret: "0123456789abcdef".into(),
+        };
+        let ca = std::path::Path::new("/data/ca.crt");
+        token
+            .write_kubeconfig(&path, "https://127.0.0.1:6443", ca)
+            .expect("written");
+        let kc = kube::config::Kubeconfig::read_from(&path).expect("a kubeconfig");
+        assert_eq!(kc.current_context.as_deref(), Some("bootstrap"));
+        let cluster = kc.clusters[0].cluster.as_ref().expect("cluster");
+        assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:6443"));
+        assert_eq!(
+            cluster.certificate_authority.as_deref(),
+            Some("/data/ca.crt")
+        );
+        let user = serde_json::to_value(&kc.auth_infos[0].auth_info).expect("json");
+        assert_eq!(user["token"], "abcdef.0123456789abcdef");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -346,3 +346,70 @@ pub fn executor_killed_leaves_cri_pods_running(flavor: Flavor) {
     let history = state_history(&cluster.task_of(&uid, 1).expect("the relaunched task"));
     assert_eq!(history, ["TASK_STARTING", "TASK_RUNNING"]);
 }
+
+/// Whether the master lists the task among its completed tasks: its
+/// terminal update was acknowledged, and the agent has forgotten it.
+fn completed(cluster: &Cluster, id: &str) -> bool {
+    cluster.mesos.operator("GET_TASKS")["get_tasks"]["completed_tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["task_id"]["value"] == id)
+}
+
+/// The framework killed during the agent's back-off, after it had
+/// acknowledged the failure of the pod's task (issue 14, found by the
+/// soak): Mesos has forgotten the task, and the restarted framework's
+/// reconciliation of it answers TASK_GONE. The pod, `restartPolicy:
+/// Always`, only waited for its relaunch, which the first framework had
+/// recorded on it: the restarted framework relaunches it, it does not fail
+/// it `NodeLost`.
+pub fn framework_killed_during_a_relaunch_back_off_resumes_it(flavor: Flavor) {
+    let mut cluster = Cluster::plain(flavor);
+    cluster.wait_framework_subscribed();
+    cluster.apply(&hello("victim"));
+    let uid = uid_of(&cluster.wait_running("victim"));
+    kill_the_executor(&cluster, "victim", &uid);
+    let first = kube_mesos_node::task::task_id(&uid, 0);
+    wait_for(
+        "the failure to be acknowledged",
+        WAIT,
+        || completed(&cluster, &first).then_some(()),
+        || cluster.diagnostics(),
+    );
+    wait_for(
+        "the relaunch to be recorded on the pod",
+        WAIT,
+        || {
+            let pod = cluster.pod("victim")?;
+            (pod["metadata"]["annotations"]["kube-mesos.io/relaunch-of"] == first.as_str())
+                .then_some(())
+        },
+        || cluster.diagnostics(),
+    );
+    cluster.kill_framework();
+    assert!(
+        cluster.task_of(&uid, 1).is_none(),
+        "killed within the 10 s back-off, before the relaunch: {:#?}",
+        cluster.tasks_of(&uid)
+    );
+    cluster.start_framework();
+    cluster.wait_framework_subscribed();
+    relaunched_task(&cluster, "victim", &uid, "TASK_RUNNING");
+    let pod = wait_for(
+        "victim to run again",
+        WAIT,
+        || {
+            let pod = checked_pod(&cluster, "victim")?;
+            (container(&pod)["ready"] == true).then_some(pod)
+        },
+        || cluster.diagnostics(),
+    );
+    assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
+    let events = events_of(&cluster, "victim");
+    assert!(
+        !events.iter().any(|(_, r, _)| r == "NodeLost"),
+        "{events:#?}"
+    );
+    assert_eq!(cluster.tasks_of(&uid).len(), 2, "{:#?}", cluster.tasks());
+}

@@ -17,6 +17,7 @@ mod agent_restart;
 mod cluster;
 mod cri;
 mod executor_death;
+mod maintenance;
 mod mesos;
 mod scenarios;
 mod upgrade;
@@ -80,6 +81,7 @@ on_both!(framework_authenticates_with_its_secret);
 on_both!(executor_killed_fails_its_tasks_from_the_agent);
 on_both!(executor_killed_fails_a_never_pod_honestly);
 on_both!(executor_killed_leaves_cri_pods_running);
+on_both!(framework_killed_during_a_relaunch_back_off_resumes_it);
 on_both!(mesos_restart_keeps_pods_running as mesos_restart_with_in_memory_registry("in_memory"));
 on_both!(
     mesos_restart_keeps_pods_running as mesos_restart_with_replicated_log("replicated_log")
@@ -102,3 +104,9 @@ on_both!(
 on_both!(reserved_resources_are_used_first);
 on_both!(suppress_and_revive_as_the_master_sees_them);
 on_both!(upgrade_keeps_one_working_node);
+on_both!(maintenance_drains_the_agent);
+on_both!(
+    maintenance_moves_pods_to_another_agent,
+    real: "mesos-local gives every agent one hostname and IP: one machine, drained whole"
+);
+on_both!(upgrade_evicts_kept_process_pods);

@@ -9,7 +9,10 @@ use crate::support::{uid_of, wait_for};
 
 pub use crate::agent_restart::agent_restart_keeps_pods_running;
 pub use crate::executor_death::*;
-pub use crate::upgrade::upgrade_retires_the_old_executor;
+pub use crate::maintenance::{
+    maintenance_drains_the_agent, maintenance_moves_pods_to_another_agent,
+};
+pub use crate::upgrade::{upgrade_evicts_kept_process_pods, upgrade_retires_the_old_executor};
 
 /// A pod like `examples/hello.yaml`: greets, then ticks; exits on TERM.
 pub fn hello(name: &str) -> String {

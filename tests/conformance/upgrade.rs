@@ -225,3 +225,52 @@ pub fn upgrade_retires_the_old_executor(flavor: Flavor, runtime: Runtime) {
     drop(cluster);
     drop(cri);
 }
+
+/// `--evict-kept-pods` (issue 23): after the upgrade, the process pod of a
+/// ReplicaSet that the old executor keeps is evicted and its replacement
+/// runs on the new executor; a bare pod stays on the old executor.
+pub fn upgrade_evicts_kept_process_pods(flavor: Flavor) {
+    let base = FrameworkSpec::with_args(&["--evict-kept-pods"]);
+    let mut cluster = Cluster::start(flavor, |spec| spec, base.clone());
+    cluster.wait_framework_subscribed();
+    cluster.apply(&crate::maintenance::replica_set());
+    cluster.apply(&hello("bare"));
+    let bare = uid_of(&cluster.wait_running("bare"));
+    let web_running = |cluster: &Cluster| -> Option<Value> {
+        let out = cluster.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "json"]);
+        let list: Value = serde_json::from_str(&out).ok()?;
+        let items = list["items"].as_array()?;
+        let [pod] = items.as_slice() else {
+            return None;
+        };
+        (pod["status"]["phase"] == "Running").then(|| pod.clone())
+    };
+    let first = wait_for(
+        "the ReplicaSet's pod Running",
+        WAIT,
+        || web_running(&cluster),
+        || cluster.diagnostics(),
+    );
+    let old_executor = executor_of(&cluster.task_of(&uid_of(&first), 0).expect("its task"));
+
+    upgrade(&mut cluster, &base);
+    let replacement = wait_for(
+        "the ReplicaSet's pod replaced on the new executor",
+        WAIT,
+        || {
+            let pod = web_running(&cluster)?;
+            let task = cluster.task_of(&uid_of(&pod), 0)?;
+            (uid_of(&pod) != uid_of(&first)
+                && task["state"] == "TASK_RUNNING"
+                && executor_of(&task) != old_executor)
+                .then_some(pod)
+        },
+        || cluster.diagnostics(),
+    );
+    assert_ne!(uid_of(&replacement), uid_of(&first));
+    // The bare pod has no controller: kept where it is.
+    let bare_task = cluster.task_of(&bare, 0).expect("the bare pod's task");
+    assert_eq!(bare_task["state"], "TASK_RUNNING", "{bare_task:#}");
+    assert_eq!(executor_of(&bare_task), old_executor);
+    cluster.wait_running("bare");
+}

@@ -91,11 +91,13 @@ gcc -shared -fPIC -O2 -o "$libdir/libcurl.so.4" -Wl,-soname,libcurl.so.4 \
   "$here/curl_shim.c" -ldl
 
 # The extension's own soname-less file name: link it by path, find it by rpath.
-ln -sf "$so" "$libdir/_scheduler.so"
+# Relative link and $ORIGIN rpath: a copied target dir (another worktree)
+# keeps working after the original is gone.
+ln -sf ../_scheduler.so "$libdir/_scheduler.so"
 for main in mesos_local mesos_containerizer; do
   g++ -std=c++11 -O1 -o "$out/bin/${main/_/-}" "$here/$main.cpp" \
     -Wl,--allow-shlib-undefined -rdynamic -Wl,--disable-new-dtags \
-    -Wl,-rpath,"$libdir" -L"$libdir" -l:_scheduler.so -l:libcurl.so.4 \
+    -Wl,-rpath,'$ORIGIN/../lib' -L"$libdir" -l:_scheduler.so -l:libcurl.so.4 \
     -l:libssl.so.1.0.0 -l:libcrypto.so.1.0.0
 done
 

@@ -167,11 +167,9 @@ fn schedule(spec: &SoakSpec) -> Vec<(Duration, Fault)> {
         for i in 0..n {
             // Position in [0, 1) of this fault among its kind, each kind
             // shifted a little so that faults of different kinds do not
-            // all start at the same moment in small runs. (Lined up, an
-            // executor kill, an API outage, a partition and a framework
-            // kill hit a known gap: a restarted framework does not know a
-            // pod was waiting for its relaunch and fails it NodeLost — see
-            // SOAK_REPORT.md.)
+            // all start at the same moment in small runs: they overlap
+            // (an outage during a relaunch's back-off, a framework kill
+            // during a partition) without all hitting one instant.
             let at = (i as f64 + 0.5) / n as f64 + kind as f64 * 0.04;
             faults.push((at.min(0.99), f));
         }

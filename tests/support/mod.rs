@@ -83,10 +83,15 @@ impl Local {
 
     /// [`Local::start`] with `RUST_LOG=<rust_log>` (executors inherit it).
     pub fn start_with_log(agents: usize, extra: &[&str], rust_log: &str) -> Local {
+        // KUBE_MESOS_BENCH_KEEP=1 keeps the dir (logs) afterwards.
         let dir = tempfile::Builder::new()
             .prefix("kube-mesos-e2e-")
+            .disable_cleanup(std::env::var_os("KUBE_MESOS_BENCH_KEEP").is_some())
             .tempdir()
             .expect("temp dir");
+        if std::env::var_os("KUBE_MESOS_BENCH_KEEP").is_some() {
+            eprintln!("kube-mesos local dir {}", dir.path().display());
+        }
         let slot = std::process::id().wrapping_add(INSTANCES.fetch_add(1, Ordering::SeqCst) * 7);
         let mut args = vec!["--agents".to_string(), agents.to_string()];
         for i in 0..agents {
@@ -125,7 +130,12 @@ impl Local {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
-            .env("RUST_LOG", &self.rust_log)
+            // KUBE_MESOS_BENCH_FRAMEWORK_LOG: a finer log filter for a look inside.
+            .env(
+                "RUST_LOG",
+                std::env::var("KUBE_MESOS_BENCH_FRAMEWORK_LOG")
+                    .unwrap_or_else(|_| self.rust_log.clone()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -90,6 +90,7 @@ pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
 fn sub_entry(rt: &ResourceType, sub: &str) -> Value {
     let (kind, verbs): (&str, Vec<&str>) = match sub {
         "binding" => ("Binding", vec!["create"]),
+        "eviction" => ("Eviction", vec!["create"]),
         "approval" => (rt.kind, vec!["get", "patch", "update"]),
         "log" => ("Pod", vec!["get"]),
         "scale" => ("Scale", vec!["get", "patch", "update"]),

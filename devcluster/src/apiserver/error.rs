@@ -273,6 +273,14 @@ impl StatusError {
         )
     }
 
+    /// 429 TooManyRequests with `details` (an eviction a disruption budget
+    /// forbids).
+    pub fn too_many_requests(message: impl Into<String>, details: Value) -> Self {
+        let mut e = Self::new(429, "TooManyRequests", message);
+        e.details = Some(details);
+        e
+    }
+
     /// 503 ServiceUnavailable, e.g. a kubelet that cannot be reached.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)

@@ -16,6 +16,7 @@ use super::error::{ApiResult, StatusError};
 use super::meta;
 use super::patch;
 use super::pod_checks;
+use super::priority;
 use super::propagation;
 use super::request::{self, FieldValidation, Shape};
 use super::resources::{self, ResourceType, RESOURCES};
@@ -272,37 +273,45 @@ pub fn list(
 ) -> ApiResult<Reply> {
     let (ls, fs) = selectors(rt, q)?;
     let ns_filter = if rt.namespaced { ns } else { None };
-    let (items, current_rv) = store.list(rt.storage, ns_filter);
-    let (rv, after) = match q.get("continue").filter(|c| !c.is_empty()) {
-        Some(c) => decode_continue(c)?,
-        None => (current_rv, String::new()),
+    let continued = match q.get("continue").filter(|c| !c.is_empty()) {
+        Some(c) => Some(decode_continue(c)?),
+        None => None,
     };
+    let after = continued
+        .as_ref()
+        .map(|(_, after)| after.as_str())
+        .unwrap_or_default();
     let limit: usize = q
         .get("limit")
         .and_then(|l| l.parse().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
+    // Only the page is cloned: a paginated LIST of many objects would
+    // otherwise copy them all for every page, holding the store's lock.
     let mut selected: Vec<Value> = Vec::new();
     let mut cont = None;
     let mut remaining = 0usize;
-    for obj in items {
-        let (ons, oname) = ns_name(&obj);
+    let current_rv = store.scan(rt.storage, ns_filter, |obj| {
+        let (ons, oname) = ns_name(obj);
         let key = format!("{ons}/{oname}");
-        if !after.is_empty() && key.as_str() <= after.as_str() {
-            continue;
+        if !after.is_empty() && key.as_str() <= after {
+            return std::ops::ControlFlow::Continue(());
         }
-        if !(ls.matches(&obj) && fs.matches(&obj)) {
-            continue;
+        if !(ls.matches(obj) && fs.matches(obj)) {
+            return std::ops::ControlFlow::Continue(());
         }
         if selected.len() >= limit {
+            // Counted for remainingItemCount, not copied.
             remaining += 1;
-            continue;
+            return std::ops::ControlFlow::Continue(());
         }
         if selected.len() + 1 == limit {
             cont = Some(key);
         }
-        selected.push(obj);
-    }
+        selected.push(obj.clone());
+        std::ops::ControlFlow::Continue(())
+    });
+    let rv = continued.map_or(current_rv, |(rv, _)| rv);
     let cont = if remaining > 0 {
         cont.map(|k| encode_continue(rv, &k))
     } else {
@@ -406,6 +415,7 @@ pub fn create_as(
     }
     let mut stored = to_storage(rt, &obj);
     let srt = core_rt(rt);
+    priority::admit(store, srt, &mut stored, true)?;
     admission::admit(who, &Write::create(rt, None), Some(&mut stored))?;
     strategy::prepare_create(srt, &mut stored)?;
     strategy::init_meta(&mut stored);
@@ -534,8 +544,9 @@ pub fn update_as(
     if rt.namespaced {
         obj["metadata"]["namespace"] = json!(ns);
     }
-    let new = to_storage(rt, &obj);
+    let mut new = to_storage(rt, &obj);
     let srt = core_rt(rt);
+    priority::admit(store, srt, &mut new, false)?;
     let dry = dry_run(q);
     let mut missing_create = false;
     let out = store.mutate(rt.storage, &ns, name, |cur| {
@@ -951,6 +962,16 @@ pub fn bind(
         let Some(cur) = cur else {
             return Err(StatusError::not_found(rt, name));
         };
+        // The Binding's UID is a precondition, as kube-apiserver's
+        // `setPodNodeAndMetadata` makes it.
+        if let (Some(want), Some(have)) = (
+            binding["metadata"]["uid"].as_str().filter(|u| !u.is_empty()),
+            cur["metadata"]["uid"].as_str(),
+        ) {
+            if want != have {
+                return Err(StatusError::conflict(&binding_rt, name, &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {have}")));
+            }
+        }
         if !cur["metadata"]["deletionTimestamp"].is_null() {
             return Err(StatusError::conflict(&binding_rt, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
         }
@@ -999,25 +1020,34 @@ fn clone_rt(rt: &ResourceType) -> ResourceType {
     }
 }
 
+/// Creates `obj` as the server itself does (JSON, no options).
+pub fn create_object(store: &Store, rt: &'static ResourceType, obj: &Value) -> ApiResult<Reply> {
+    create(
+        store,
+        rt,
+        None,
+        obj.to_string().as_bytes(),
+        None,
+        &HashMap::new(),
+    )
+}
+
+/// Creates `obj` unless one of its name exists.
+pub fn ensure_created(store: &Store, rt: &'static ResourceType, obj: &Value) -> ApiResult<()> {
+    match create_object(store, rt, obj) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates the namespaces every cluster starts with, and their default
 /// ServiceAccounts, if missing.
 pub fn bootstrap(store: &Store) -> ApiResult<()> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         if store.get("namespaces", "", ns).is_none() {
-            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-                .to_string();
-            match create(
-                store,
-                resources::namespaces(),
-                None,
-                body.as_bytes(),
-                None,
-                &HashMap::new(),
-            ) {
-                Ok(_) => {}
-                Err(e) if e.code == 409 => {}
-                Err(e) => return Err(e),
-            }
+            let ns_obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            ensure_created(store, resources::namespaces(), &ns_obj)?;
         }
         ensure_default_service_account(store, ns);
     }
@@ -1042,7 +1072,7 @@ pub fn bootstrap(store: &Store) -> ApiResult<()> {
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    priority::bootstrap(store)
 }
 
 #[cfg(test)]
@@ -1156,6 +1186,30 @@ mod tests {
     }
 
     #[test]
+    fn binding_merges_annotations_and_checks_the_uid() {
+        let s = store();
+        let q = HashMap::new();
+        let created =
+            create(&s, resources::pods(), Some("default"), &pod("a"), None, &q).expect("created");
+        let uid = created.body["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let wrong = json!({"kind": "Binding", "metadata": {"name": "a", "uid": "not-a"},
+                           "target": {"kind": "Node", "name": "n1"}});
+        let e = bind(&s, Some("default"), "a", wrong.to_string().as_bytes(), None)
+            .expect_err("UID precondition");
+        assert_eq!(e.code, 409);
+        let b = json!({"kind": "Binding",
+                       "metadata": {"name": "a", "uid": uid, "annotations": {"k": "v"}},
+                       "target": {"kind": "Node", "name": "n1"}});
+        bind(&s, Some("default"), "a", b.to_string().as_bytes(), None).expect("bound");
+        let got = s.get("pods", "default", "a").expect("pod");
+        assert_eq!(got["spec"]["nodeName"], "n1");
+        assert_eq!(got["metadata"]["annotations"]["k"], "v");
+    }
+
+    #[test]
     fn binding_and_graceful_delete() {
         let s = store();
         let q = HashMap::new();
@@ -1207,6 +1261,7 @@ mod tests {
         lq.insert("limit".to_string(), "2".to_string());
         let r = list(&s, resources::pods(), Some("default"), Shape::Object, &lq).expect("list");
         assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
+        assert_eq!(r.body["metadata"]["remainingItemCount"], 1);
         let token = r.body["metadata"]["continue"]
             .as_str()
             .expect("continue")
@@ -1214,6 +1269,7 @@ mod tests {
         lq.insert("continue".to_string(), token);
         let r = list(&s, resources::pods(), Some("default"), Shape::Object, &lq).expect("list");
         assert_eq!(r.body["items"][0]["metadata"]["name"], "c");
+        assert!(r.body["metadata"]["continue"].is_null(), "the last page");
         delete(
             &s,
             resources::pods(),

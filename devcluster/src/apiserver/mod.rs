@@ -3,7 +3,7 @@
 //! Production talks to a real kube-apiserver; this one serves the subset we
 //! use (core/v1 namespaces, pods with status/binding/log/exec/attach/portforward, nodes, events,
 //! configmaps, secrets, serviceaccounts; coordination.k8s.io/v1 leases;
-//! events.k8s.io/v1 events; apps/v1 deployments and replicasets with
+//! events.k8s.io/v1 events; scheduling.k8s.io/v1 priorityclasses; apps/v1 deployments and replicasets with
 //! status/scale, batch/v1 jobs with status) with the same wire behaviour,
 //! and runs the controllers that make those workloads work (`controllers`:
 //! deployment, replicaset, job, garbage collector), so kubectl and
@@ -14,7 +14,8 @@
 //!
 //! Layout (private modules unless noted): `store` (objects, rv, history,
 //! persistence), `watch` (streams), `strategy` (per-resource defaulting and
-//! validation; `workloads` for the workload kinds), `patch`, `table`
+//! validation; `workloads` for the workload kinds), `priority` (Priority
+//! admission and PriorityClasses), `patch`, `table`
 //! (`workload_table`), `scale`, `propagation`, `label_selector`,
 //! `controllers`, `discovery`, `protobuf` (kubectl's
 //! protobuf bodies), `handlers` (verbs), `server` (HTTP shell), public
@@ -39,6 +40,7 @@ pub mod config;
 mod controllers;
 mod discovery;
 pub mod error;
+mod eviction;
 mod handlers;
 mod label_selector;
 pub mod logs;
@@ -46,6 +48,7 @@ mod meta;
 mod openapi_v2;
 mod patch;
 mod pod_checks;
+mod priority;
 mod propagation;
 mod protobuf;
 mod request;

@@ -6,159 +6,28 @@
 //! (replace/delete), `$retainKeys`, `$setElementOrder/<field>` and
 //! `$deleteFromPrimitiveList/<field>`.
 //!
-//! All functions are pure and return a message on failure; the HTTP layer
-//! turns it into a Status.
+//! The two RFC formats are the `json-patch` crate's; the strategic merge
+//! patch is Kubernetes-only and ours. All functions are pure and return a
+//! message on failure; the HTTP layer turns it into a Status.
 
 use serde_json::{Map, Value};
 
 /// RFC 7386 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = Value::Object(Map::new());
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
+    json_patch::merge(target, patch);
 }
 
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
-fn tokens(pointer: &str) -> Result<Vec<String>, String> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = pointer
-        .strip_prefix('/')
-        .ok_or_else(|| format!("JSON pointer must start with '/': {pointer:?}"))?;
-    Ok(rest.split('/').map(unescape).collect())
-}
-
-fn parent_mut<'a>(doc: &'a mut Value, toks: &[String]) -> Result<&'a mut Value, String> {
-    let mut cur = doc;
-    for t in toks {
-        cur = match cur {
-            Value::Object(m) => m
-                .get_mut(t)
-                .ok_or_else(|| format!("missing path component {t:?}"))?,
-            Value::Array(a) => {
-                let i: usize = t
-                    .parse()
-                    .map_err(|_| format!("invalid array index {t:?}"))?;
-                a.get_mut(i)
-                    .ok_or_else(|| format!("array index {i} out of bounds"))?
-            }
-            _ => return Err(format!("cannot traverse into a scalar at {t:?}")),
-        };
-    }
-    Ok(cur)
-}
-
-fn get_at(doc: &Value, pointer: &str) -> Result<Value, String> {
-    doc.pointer(pointer)
-        .cloned()
-        .ok_or_else(|| format!("path {pointer:?} does not exist"))
-}
-
-fn add_at(doc: &mut Value, pointer: &str, value: Value) -> Result<(), String> {
-    let toks = tokens(pointer)?;
-    let Some((last, parents)) = toks.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    match parent_mut(doc, parents)? {
-        Value::Object(m) => {
-            m.insert(last.clone(), value);
-        }
-        Value::Array(a) => {
-            if last == "-" {
-                a.push(value);
-            } else {
-                let i: usize = last
-                    .parse()
-                    .map_err(|_| format!("invalid array index {last:?}"))?;
-                if i > a.len() {
-                    return Err(format!("array index {i} out of bounds"));
-                }
-                a.insert(i, value);
-            }
-        }
-        _ => return Err(format!("cannot add to a scalar at {pointer:?}")),
-    }
-    Ok(())
-}
-
-fn remove_at(doc: &mut Value, pointer: &str) -> Result<Value, String> {
-    let toks = tokens(pointer)?;
-    let (last, parents) = toks
-        .split_last()
-        .ok_or_else(|| "cannot remove the whole document".to_string())?;
-    match parent_mut(doc, parents)? {
-        Value::Object(m) => m
-            .remove(last)
-            .ok_or_else(|| format!("unable to remove nonexistent key: {last}: missing value")),
-        Value::Array(a) => {
-            let i: usize = last
-                .parse()
-                .map_err(|_| format!("invalid array index {last:?}"))?;
-            if i >= a.len() {
-                return Err(format!("array index {i} out of bounds"));
-            }
-            Ok(a.remove(i))
-        }
-        _ => Err(format!("cannot remove from a scalar at {pointer:?}")),
-    }
-}
-
-/// RFC 6902 JSON patch.
+/// RFC 6902 JSON patch; all operations apply or none does.
 pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), String> {
-    let ops = patch.as_array().ok_or_else(|| {
-        "json: cannot unmarshal object into Go value of type jsonpatch.Patch".to_string()
-    })?;
-    for op in ops {
-        let kind = op["op"].as_str().ok_or("missing op")?;
-        let path = op["path"].as_str().ok_or("missing path")?;
-        match kind {
-            "add" => add_at(doc, path, op.get("value").cloned().ok_or("missing value")?)?,
-            "remove" => {
-                remove_at(doc, path)?;
-            }
-            "replace" => {
-                remove_at(doc, path)?;
-                add_at(doc, path, op.get("value").cloned().ok_or("missing value")?)?;
-            }
-            "move" => {
-                let from = op["from"].as_str().ok_or("missing from")?;
-                let v = remove_at(doc, from)?;
-                add_at(doc, path, v)?;
-            }
-            "copy" => {
-                let from = op["from"].as_str().ok_or("missing from")?;
-                let v = get_at(doc, from)?;
-                add_at(doc, path, v)?;
-            }
-            "test" => {
-                let v = get_at(doc, path)?;
-                if Some(&v) != op.get("value") {
-                    return Err(format!("testing value {path} failed: test failed"));
-                }
-            }
-            other => return Err(format!("Unexpected kind: {other}")),
-        }
+    if !patch.is_array() {
+        // kube-apiserver's (Go's) words for a patch that is not a list.
+        return Err(
+            "json: cannot unmarshal object into Go value of type jsonpatch.Patch".to_string(),
+        );
     }
-    Ok(())
+    let ops: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| e.to_string())?;
+    json_patch::patch(doc, &ops).map_err(|e| e.to_string())
 }
 
 /// How a list field merges in a strategic merge patch.
@@ -420,6 +289,13 @@ mod tests {
         .expect("applies");
         assert_eq!(t, json!({"a": [2, 3], "b": "y"}));
         assert!(json_patch(&mut t, &json!([{"op": "test", "path": "/b", "value": "z"}])).is_err());
+        // A failing operation leaves the document as it was.
+        let before = t.clone();
+        let failing = json!([{"op": "remove", "path": "/a/0"}, {"op": "remove", "path": "/nope"}]);
+        assert!(json_patch(&mut t, &failing).is_err());
+        assert_eq!(t, before);
+        assert!(json_patch(&mut t, &json!({"op": "add"})).is_err());
+        assert!(json_patch(&mut t, &json!([{"op": "frobnicate", "path": "/b"}])).is_err());
     }
 
     #[test]

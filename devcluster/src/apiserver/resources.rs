@@ -84,7 +84,15 @@ pub static RESOURCES: &[ResourceType] = &[
         "Pod",
         true,
         &["po"],
-        &["attach", "binding", "exec", "log", "portforward", "status"],
+        &[
+            "attach",
+            "binding",
+            "eviction",
+            "exec",
+            "log",
+            "portforward",
+            "status",
+        ],
     ),
     core("secrets", "secret", "Secret", true, &[], &[]),
     core(
@@ -128,6 +136,17 @@ pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
         subresources: &["status"],
         ..workload("batch", "jobs", "job", "Job", &[])
+    },
+    ResourceType {
+        group: "policy",
+        version: "v1",
+        plural: "poddisruptionbudgets",
+        singular: "poddisruptionbudget",
+        kind: "PodDisruptionBudget",
+        namespaced: true,
+        short_names: &["pdb"],
+        subresources: &["status"],
+        storage: "poddisruptionbudgets.policy",
     },
     rbac("roles", "role", "Role", true),
     rbac("rolebindings", "rolebinding", "RoleBinding", true),
@@ -173,6 +192,17 @@ pub static RESOURCES: &[ResourceType] = &[
         "LocalSubjectAccessReview",
         true,
     ),
+    ResourceType {
+        group: "scheduling.k8s.io",
+        version: "v1",
+        plural: "priorityclasses",
+        singular: "priorityclass",
+        kind: "PriorityClass",
+        namespaced: false,
+        short_names: &["pc"],
+        subresources: &[],
+        storage: "priorityclasses.scheduling.k8s.io",
+    },
 ];
 
 /// An rbac.authorization.k8s.io/v1 kind.
@@ -270,7 +300,9 @@ pub static GROUPS: &[(&str, &str)] = &[
     ("certificates.k8s.io", "v1"),
     ("coordination.k8s.io", "v1"),
     ("events.k8s.io", "v1"),
+    ("policy", "v1"),
     ("rbac.authorization.k8s.io", "v1"),
+    ("scheduling.k8s.io", "v1"),
 ];
 
 /// Looks a resource up by group, version and plural.

@@ -16,6 +16,7 @@ use super::auth::{self, Attributes, UserInfo};
 use super::config::{ApiServerConfig, KubeletScheme};
 use super::discovery;
 use super::error::{ApiResult, StatusError};
+use super::eviction;
 use super::handlers::{self, Reply};
 use super::logs;
 use super::openapi_v2;
@@ -99,6 +100,7 @@ pub struct ClientCertUser(pub Option<UserInfo>);
 pub async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
     let result = std::panic::AssertUnwindSafe(dispatch(ctx, req))
         .catch_unwind()
         .await;
@@ -112,7 +114,7 @@ pub async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
             ))
         }
     };
-    tracing::debug!(%method, %path, code = resp.status().as_u16(), "request");
+    tracing::debug!(%method, %path, %query, code = resp.status().as_u16(), "request");
     resp
 }
 
@@ -283,6 +285,16 @@ async fn resource(
                 &body,
                 content_type(&h),
                 &q,
+            )?))
+        }
+        (&Method::POST, Some(name), Some("eviction")) if rt.plural == "pods" => {
+            let (h, body) = read_body(&ctx, req).await?;
+            Ok(reply(eviction::evict(
+                store,
+                ns.unwrap_or_default(),
+                name,
+                &body,
+                content_type(&h),
             )?))
         }
         (&Method::POST, Some(name), Some("binding")) => {

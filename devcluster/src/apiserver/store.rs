@@ -201,7 +201,10 @@ impl Store {
     }
 
     fn from_inner(inner: Inner) -> Self {
-        let (tx, _) = broadcast::channel(4096);
+        // A watcher may fall half the history behind before it is closed;
+        // it then resumes from its resourceVersion out of the other half
+        // (no 410, no new LIST) if it comes back in time.
+        let (tx, _) = broadcast::channel((inner.history_size / 2).max(1024));
         Self {
             inner: Mutex::new(inner),
             tx,
@@ -312,6 +315,33 @@ impl Store {
     pub fn list(&self, storage: &str, ns: Option<&str>) -> (Vec<Value>, u64) {
         let g = self.lock();
         (Self::list_locked(&g, storage, ns), g.rv)
+    }
+
+    /// Visits the objects of `storage` (in `ns`, if given) in key order
+    /// under the lock, until `visit` breaks; returns the current
+    /// resourceVersion. A page of a large LIST clones only what it returns.
+    pub fn scan(
+        &self,
+        storage: &str,
+        ns: Option<&str>,
+        mut visit: impl FnMut(&Value) -> std::ops::ControlFlow<()>,
+    ) -> u64 {
+        let g = self.lock();
+        let start = (
+            storage.to_string(),
+            ns.unwrap_or("").to_string(),
+            String::new(),
+        );
+        for (_, v) in g
+            .objects
+            .range(start..)
+            .take_while(|((s, n, _), _)| s == storage && ns.is_none_or(|ns| n == ns))
+        {
+            if visit(v).is_break() {
+                break;
+            }
+        }
+        g.rv
     }
 
     fn list_locked(g: &Inner, storage: &str, ns: Option<&str>) -> Vec<Value> {

@@ -2,7 +2,8 @@
 //! defaults, validation and which parts of an object an update may touch
 //! (kube-apiserver's `rest.RESTCreateStrategy` / `RESTUpdateStrategy` for
 //! each registry, plus the admission plugins a default cluster runs on pods:
-//! DefaultTolerationSeconds, Priority, ServiceAccount's name default).
+//! DefaultTolerationSeconds, ServiceAccount's name default; Priority, which
+//! reads PriorityClasses from the store, is in `priority`).
 //!
 //! Everything here is a pure function on `serde_json::Value`, so it is tested
 //! without a server.
@@ -13,6 +14,7 @@ use serde_json::{json, Map, Value};
 use super::certificates;
 use super::error::{ApiResult, FieldError, StatusError};
 use super::meta;
+use super::priority;
 use super::resources::ResourceType;
 use super::workloads;
 
@@ -93,6 +95,22 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         }
         (group, kind) if workloads::handles(group, kind) => {
             workloads::prepare_create(kind, obj, &mut errs)
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            priority::default_priority_class(obj);
+            priority::validate_priority_class(obj, &mut errs);
+        }
+        ("policy", "PodDisruptionBudget") => {
+            // PrepareForCreate: the status is the disruption controller's,
+            // its counts start at zero (they are not omitempty), and the
+            // generation it observes starts at 1.
+            obj["status"] = json!({
+                "disruptionsAllowed": 0,
+                "currentHealthy": 0,
+                "desiredHealthy": 0,
+                "expectedPods": 0,
+            });
+            obj_mut(obj, "metadata").insert("generation".into(), json!(1));
         }
         _ => {}
     }
@@ -476,6 +494,15 @@ pub fn prepare_update(
                     "field is immutable",
                 ));
             }
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            priority::default_priority_class(&mut new);
+            priority::validate_priority_class(&new, &mut errs);
+            priority::validate_priority_class_update(old, &new, &mut errs);
+        }
+        ("policy", "PodDisruptionBudget") if new["spec"] != old["spec"] => {
+            let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
+            obj_mut(&mut new, "metadata").insert("generation".into(), json!(g + 1));
         }
         _ => {}
     }

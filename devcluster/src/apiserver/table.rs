@@ -96,6 +96,20 @@ pub fn columns(rt: &ResourceType) -> Vec<Value> {
             col("Holder", "string", "", 0, "HolderIdentity contains the identity of the holder of a current lease."),
             age_col,
         ],
+        ("scheduling.k8s.io", "PriorityClass") => vec![
+            name,
+            col("Value", "integer", "", 0, "value represents the integer value of this priority class. This is the actual priority that pods receive when they have the name of this class in their pod spec."),
+            col("Global-Default", "boolean", "", 0, "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class. Only one PriorityClass can be marked as `globalDefault`. However, if more than one PriorityClasses exists with their `globalDefault` field set to true, the smallest value of such global default PriorityClasses will be used as the default priority."),
+            age_col,
+            col("PreemptionPolicy", "string", "", 0, "preemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset."),
+        ],
+        ("policy", "PodDisruptionBudget") => vec![
+            name,
+            col("Min Available", "string", "", 0, "The minimum number of pods that must be available."),
+            col("Max Unavailable", "string", "", 0, "The maximum number of pods that may be unavailable."),
+            col("Allowed Disruptions", "integer", "", 0, "Calculated number of pods that may be disrupted at this time."),
+            age_col,
+        ],
         (_, "Event") => vec![
             col("Last Seen", "string", "", 0, "Time when this Event was last seen"),
             col("Type", "string", "", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
@@ -439,6 +453,28 @@ pub fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
             json!(s(&obj["spec"]["holderIdentity"])),
             json!(age(created)),
         ],
+        ("scheduling.k8s.io", "PriorityClass") => vec![
+            name,
+            json!(obj["value"].as_i64().unwrap_or_default()),
+            json!(obj["globalDefault"].as_bool().unwrap_or_default()),
+            json!(age(created)),
+            json!(s(&obj["preemptionPolicy"])),
+        ],
+        ("policy", "PodDisruptionBudget") => {
+            // printPodDisruptionBudget: an int-or-string as given, else N/A.
+            let bound = |v: &Value| match v {
+                Value::Null => "N/A".to_owned(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            vec![
+                name,
+                json!(bound(&obj["spec"]["minAvailable"])),
+                json!(bound(&obj["spec"]["maxUnavailable"])),
+                json!(obj["status"]["disruptionsAllowed"].as_i64().unwrap_or(0)),
+                json!(age(created)),
+            ]
+        }
         (_, "Event") => event_cells(obj),
         (group, kind) if workloads::handles(group, kind) => workload_table::cells(kind, obj),
         _ => vec![name, created.clone()],

@@ -10,6 +10,7 @@ use k8s_openapi::api::authorization::v1 as authz;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1 as rbac;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -33,6 +34,7 @@ pub fn round_trip_as(rt: &ResourceType, obj: &Value) -> Result<Value, String> {
         ("", "Secret") => round_trip::<Secret>(obj),
         ("", "ServiceAccount") => round_trip::<ServiceAccount>(obj),
         ("coordination.k8s.io", "Lease") => round_trip::<Lease>(obj),
+        ("scheduling.k8s.io", "PriorityClass") => round_trip::<PriorityClass>(obj),
         ("events.k8s.io", "Event") => round_trip::<k8s_openapi::api::events::v1::Event>(obj),
         ("apps", "Deployment") => round_trip::<k8s_openapi::api::apps::v1::Deployment>(obj),
         ("apps", "ReplicaSet") => round_trip::<k8s_openapi::api::apps::v1::ReplicaSet>(obj),

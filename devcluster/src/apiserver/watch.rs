@@ -4,8 +4,11 @@
 //! `sendInitialEvents=true`: synthetic ADDED events, then live changes) or
 //! from a given resourceVersion (the retained history after it, then live
 //! changes; an in-stream ERROR 410 Expired when that rv is older than the
-//! history). Selector transitions are translated as kube-apiserver's watch
-//! cache does: an object that stops matching is sent as DELETED, one that
+//! history). A watcher that falls further behind than the live buffer
+//! (half the history, at least 1024 changes) is closed without an error, as
+//! kube-apiserver closes an unresponsive one, and resumes from its
+//! resourceVersion. Selector transitions are translated as kube-apiserver's
+//! watch cache does: an object that stops matching is sent as DELETED, one that
 //! starts matching as ADDED.
 
 use std::collections::HashMap;
@@ -213,7 +216,12 @@ pub fn spawn(
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let _ = tx.send(Ok(line(&expired_event(last_rv, store.current_rv())))).await;
+                        // A watcher too slow for the stream is closed, as
+                        // kube-apiserver's cacher closes an unresponsive
+                        // one: no 410, so the client resumes from its last
+                        // resourceVersion (from the history while it holds
+                        // it) instead of listing everything again.
+                        tracing::debug!(resource = spec.rt.plural, last_rv, "watcher fell behind; stream closed");
                         break;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -299,6 +307,82 @@ mod tests {
         assert_eq!(v["type"], "ERROR");
         assert_eq!(v["object"]["code"], 410);
         assert_eq!(v["object"]["message"], "too old resource version: 1 (2)");
+    }
+
+    fn put(store: &Store, name: &str) {
+        store
+            .mutate("pods", "default", name, |_| {
+                Ok(crate::apiserver::store::Mutation::Put(
+                    json!({"metadata": {"name": name, "namespace": "default"}}),
+                ))
+            })
+            .expect("put");
+    }
+
+    fn rv_of(v: &Value) -> u64 {
+        v["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .expect("rv")
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_is_closed_without_410_and_resumes() {
+        // The client reads the first changes, then stops reading while more
+        // changes than the live buffer holds are made: the stream ends with
+        // no ERROR event, and a watch from the last rv the client saw gets
+        // every later change from the history, none twice, none lost.
+        let history = 8192;
+        let store = Arc::new(Store::in_memory(history));
+        let (_tx, closing) = tokio::sync::watch::channel(0);
+        let mut rx = spawn(store.clone(), spec(""), Start::From(0), closing.clone());
+        tokio::task::yield_now().await;
+        let early = 10;
+        for i in 0..early {
+            put(&store, &format!("p{i}"));
+        }
+        let mut names = Vec::new();
+        let mut last_rv = 0u64;
+        for _ in 0..early {
+            let b = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("hang guard")
+                .expect("open")
+                .expect("line");
+            let v: Value = serde_json::from_slice(&b).expect("json");
+            last_rv = rv_of(&v);
+            names.push(v["object"]["metadata"]["name"].to_string());
+        }
+        let total = history * 3 / 4;
+        for i in early..total {
+            put(&store, &format!("p{i}"));
+        }
+        while let Some(Ok(b)) = rx.recv().await {
+            let v: Value = serde_json::from_slice(&b).expect("json");
+            assert_eq!(v["type"], "ADDED", "no ERROR event: {v}");
+            last_rv = rv_of(&v);
+            names.push(v["object"]["metadata"]["name"].to_string());
+        }
+        assert!(
+            names.len() < total,
+            "the watcher was closed ({} of {total} events)",
+            names.len()
+        );
+        let mut rx = spawn(store, spec(""), Start::From(last_rv), closing);
+        while names.len() < total {
+            let Ok(Some(Ok(b))) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await
+            else {
+                break;
+            };
+            let v: Value = serde_json::from_slice(&b).expect("json");
+            assert_eq!(v["type"], "ADDED", "no ERROR event on resuming: {v}");
+            names.push(v["object"]["metadata"]["name"].to_string());
+        }
+        let expected: Vec<String> = (0..total).map(|i| format!("\"p{i}\"")).collect();
+        assert_eq!(
+            names, expected,
+            "every change once, in order, across the two watches"
+        );
     }
 
     #[tokio::test(start_paused = true)]

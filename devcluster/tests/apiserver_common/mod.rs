@@ -48,21 +48,37 @@ pub async fn start_in(dir: tempfile::TempDir, c: ApiServerConfig) -> TestServer 
 }
 
 pub async fn client(ts: &TestServer) -> kube::Client {
-    let yaml = std::fs::read_to_string(&ts.kubeconfig).expect("read kubeconfig");
-    let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("parse kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .expect("kube config");
+    kube::Client::try_from(config_of(ts).await).expect("client")
+}
+
+/// A client that hands every answer back as it came (kube-rs retries 429,
+/// 503 and 504 by default), for tests of those answers.
+pub async fn client_without_retry(ts: &TestServer) -> kube::Client {
+    let mut cfg = config_of(ts).await;
+    cfg.default_retry = false;
     kube::Client::try_from(cfg).expect("client")
 }
 
-/// Whether a kubectl binary is on PATH.
-pub fn have_kubectl() -> bool {
-    std::process::Command::new("kubectl")
+async fn config_of(ts: &TestServer) -> kube::Config {
+    let yaml = std::fs::read_to_string(&ts.kubeconfig).expect("read kubeconfig");
+    let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("parse kubeconfig");
+    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("kube config")
+}
+
+/// Fails the test unless a kubectl binary is on PATH: these tests exist to
+/// prove kubectl works against the server, so a missing kubectl is a
+/// failure, not a pass (scripts/test installs it).
+pub fn require_kubectl() {
+    let out = std::process::Command::new("kubectl")
         .arg("version")
         .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
+        .output();
+    assert!(
+        out.as_ref().is_ok_and(|o| o.status.success()),
+        "kubectl must be on PATH to run this test (scripts/test installs it): {out:?}"
+    );
 }
 
 pub fn kubectl_cmd(ts: &TestServer, args: &[&str]) -> tokio::process::Command {

@@ -138,13 +138,9 @@ impl Correlator {
     }
 }
 
-/// The event's name, client-go's `<pod>.<nanoseconds in hex>`, with the pod
-/// name cut so that the whole stays a valid name (253 characters): a pod may
-/// have a 253-character name, and its events must still be written.
+/// The event's name: the contract's, as the framework names its events.
 fn event_name(pod: &str, wall: Timestamp) -> String {
-    let suffix = format!(".{:x}", wall.as_nanosecond());
-    let keep = 253usize.saturating_sub(suffix.len());
-    format!("{}{suffix}", crate::runner::truncate_utf8(pod, keep))
+    kube_mesos_node::events::event_name(pod, wall.as_nanosecond())
 }
 
 /// The core/v1 Event for `key` as the kubelet writes it.
@@ -271,20 +267,6 @@ async fn write_events(
 mod tests {
     use super::*;
     use crate::runner::events;
-
-    /// Regression: a 253-character pod's events were refused (name too long).
-    #[test]
-    fn event_names_stay_valid_for_the_longest_pod_names() {
-        let wall = Timestamp::from_second(1_700_000_000).expect("ts");
-        let long = "n".repeat(253);
-        let name = event_name(&long, wall);
-        assert_eq!(name.len(), 253);
-        assert!(name.ends_with(&format!(".{:x}", wall.as_nanosecond())));
-        assert_eq!(
-            event_name("web", wall),
-            format!("web.{:x}", wall.as_nanosecond())
-        );
-    }
 
     fn key(event: PodEvent) -> EventKey {
         EventKey {

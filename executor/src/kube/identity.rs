@@ -242,7 +242,7 @@ pub async fn request_certificate(
     let name = created.metadata.name.unwrap_or_default();
     tracing::info!(csr = %name, signer = SIGNER, "certificate signing request created; waiting for approval");
     let deadline = tokio::time::Instant::now() + wait.timeout;
-    let mut poll = wait.first_poll;
+    let mut polls = super::Backoff::new(wait.first_poll, Duration::from_secs(5));
     loop {
         let current = api
             .get(&name)
@@ -269,6 +269,7 @@ pub async fn request_certificate(
                 });
             }
         }
+        let poll = polls.next_delay();
         if tokio::time::Instant::now() + poll > deadline {
             return Err(IdentityError::NotIssued {
                 name,
@@ -276,7 +277,6 @@ pub async fn request_certificate(
             });
         }
         tokio::time::sleep(poll).await;
-        poll = (poll * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -312,9 +312,8 @@ pub fn store(path: &Path, key_pem: &str, cert_pem: &str) -> Result<(), IdentityE
     std::fs::rename(&tmp, path).map_err(err)
 }
 
-/// The server and CA of the bootstrap kubeconfig's current context, as a
-/// kubeconfig `cluster` entry.
-fn cluster_of(kubeconfig: &kube::config::Kubeconfig) -> Option<serde_json::Value> {
+/// The server and CA of the bootstrap kubeconfig's current context.
+fn cluster_of(kubeconfig: &kube::config::Kubeconfig) -> Option<kube::config::Cluster> {
     let context = kubeconfig.current_context.as_deref()?;
     let cluster = kubeconfig
         .contexts
@@ -325,7 +324,7 @@ fn cluster_of(kubeconfig: &kube::config::Kubeconfig) -> Option<serde_json::Value
         .cluster
         .clone();
     let named = kubeconfig.clusters.iter().find(|c| c.name == cluster)?;
-    serde_json::to_value(named.cluster.as_ref()?).ok()
+    named.cluster.clone()
 }
 
 async fn client_of(
@@ -350,7 +349,7 @@ async fn client_of(
 /// The identity of this executor's node, and the client that uses it.
 pub struct NodeIdentity {
     bootstrap_path: PathBuf,
-    cluster: serde_json::Value,
+    cluster: kube::config::Cluster,
     bootstrap: kube::Client,
     cert_path: PathBuf,
     current: Arc<RwLock<kube::Client>>,
@@ -414,22 +413,12 @@ impl NodeIdentity {
             }
             base64::engine::general_purpose::STANDARD.encode(text)
         };
-        let doc = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "cluster", "cluster": self.cluster}],
-            "users": [{"name": "node", "user": {
-                "client-certificate-data": b64(pem_blocks(pem, "CERTIFICATE"), "CERTIFICATE"),
-                "client-key-data": b64(pem_blocks(pem, "PRIVATE KEY"), "PRIVATE KEY"),
-            }}],
-            "contexts": [{"name": "node", "context": {"cluster": "cluster", "user": "node"}}],
-            "current-context": "node",
-        });
-        let kubeconfig: kube::config::Kubeconfig =
-            serde_json::from_value(doc).map_err(|e| IdentityError::ClientFailed {
-                which: "node",
-                source: Box::new(e),
-            })?;
+        let user = kube::config::AuthInfo {
+            client_certificate_data: Some(b64(pem_blocks(pem, "CERTIFICATE"), "CERTIFICATE")),
+            client_key_data: Some(b64(pem_blocks(pem, "PRIVATE KEY"), "PRIVATE KEY").into()),
+            ..Default::default()
+        };
+        let kubeconfig = super::kubeconfig("node", self.cluster.clone(), user);
         client_of(kubeconfig, "node").await
     }
 
@@ -548,7 +537,7 @@ pub async fn rotate<F, Fut>(
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        let mut backoff = RETRY_FIRST;
+        let mut backoff = super::Backoff::new(RETRY_FIRST, RETRY_MAX);
         loop {
             match renew().await {
                 Ok(info) => {
@@ -556,12 +545,12 @@ pub async fn rotate<F, Fut>(
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(node, error = %e, retry_in_secs = backoff.as_secs(), "renewing the node client certificate failed");
+                    let delay = backoff.next_delay();
+                    tracing::warn!(node, error = %e, retry_in_secs = delay.as_secs(), "renewing the node client certificate failed");
                     tokio::select! {
                         _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(RETRY_MAX);
                 }
             }
         }

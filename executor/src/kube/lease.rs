@@ -23,12 +23,9 @@ use kube::api::PostParams;
 
 use super::{api_error, KubeError};
 
-/// Namespace of node leases.
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
-/// `leaseDurationSeconds`, the kubelet's default.
-pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
-/// Renew interval: a quarter of the duration, as the kubelet.
-pub const NODE_LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
+pub use kube_mesos_node::lease::{
+    NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NODE_LEASE_RENEW_INTERVAL,
+};
 /// Largest retry delay after a failed renewal.
 pub const MAX_RETRY: Duration = Duration::from_secs(7);
 const FIRST_RETRY: Duration = Duration::from_millis(200);
@@ -150,16 +147,15 @@ pub async fn run_node_lease(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let mut retry = FIRST_RETRY;
+    let mut retry = super::Backoff::new(FIRST_RETRY, MAX_RETRY);
     loop {
         let delay = match renew_once(store, node, node_uid).await {
             Ok(_) => {
-                retry = FIRST_RETRY;
+                retry.reset();
                 interval
             }
             Err(e) => {
-                let d = retry;
-                retry = (retry * 2).min(MAX_RETRY);
+                let d = retry.next_delay();
                 tracing::warn!(node, error = %e, delay = ?d, "renewing the node lease failed");
                 d
             }

@@ -16,12 +16,15 @@
 //! Every writer runs in its own task and retries with backoff, so a slow
 //! or unavailable API server never stalls a pod.
 
+mod backoff;
 pub mod events;
 pub mod identity;
 pub mod lease;
 pub mod node;
 pub mod objects;
 pub mod pod_status;
+
+pub use backoff::Backoff;
 
 use std::time::Duration;
 
@@ -81,21 +84,57 @@ pub(crate) fn api_error(
     move |source| KubeError::ApiFailed { verb, what, source }
 }
 
-/// A kubeconfig for a server URL and token (JSON is YAML).
-fn token_kubeconfig(server: &str, token: &str, ca_file: Option<&std::path::Path>) -> String {
-    let mut cluster = serde_json::json!({ "server": server });
-    if let Some(ca) = ca_file {
-        cluster["certificate-authority"] = serde_json::json!(ca.display().to_string());
+/// A kubeconfig of one cluster and one user, both named `name`, current
+/// (also the bootstrap kubeconfig `kube-mesos local` writes for executors).
+pub fn kubeconfig(
+    name: &str,
+    cluster: kube::config::Cluster,
+    user: kube::config::AuthInfo,
+) -> kube::config::Kubeconfig {
+    use kube::config::{Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+    Kubeconfig {
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        clusters: vec![NamedCluster {
+            name: name.into(),
+            cluster: Some(cluster),
+            ..Default::default()
+        }],
+        auth_infos: vec![NamedAuthInfo {
+            name: name.into(),
+            auth_info: Some(user),
+            ..Default::default()
+        }],
+        contexts: vec![NamedContext {
+            name: name.into(),
+            context: Some(Context {
+                cluster: name.into(),
+                user: Some(name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        current_context: Some(name.into()),
+        ..Default::default()
     }
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "k", "cluster": cluster}],
-        "users": [{"name": "k", "user": {"token": token}}],
-        "contexts": [{"name": "k", "context": {"cluster": "k", "user": "k"}}],
-        "current-context": "k",
-    })
-    .to_string()
+}
+
+/// A kubeconfig for a server URL and token.
+fn token_kubeconfig(
+    server: &str,
+    token: &str,
+    ca_file: Option<&std::path::Path>,
+) -> kube::config::Kubeconfig {
+    let cluster = kube::config::Cluster {
+        server: Some(server.into()),
+        certificate_authority: ca_file.map(|ca| ca.display().to_string()),
+        ..Default::default()
+    };
+    let user = kube::config::AuthInfo {
+        token: Some(token.to_string().into()),
+        ..Default::default()
+    };
+    kubeconfig("k", cluster, user)
 }
 
 /// Builds the API client. reqwest/hyper-rustls need a process-wide rustls
@@ -124,8 +163,8 @@ pub async fn client(credentials: &KubeCredentials) -> Result<kube::Client, KubeE
             token,
             ca_file,
         } => {
-            let text = token_kubeconfig(server, token, ca_file.as_deref());
-            kube::Config::from_custom_kubeconfig(from_yaml(&text)?, &options)
+            let kc = token_kubeconfig(server, token, ca_file.as_deref());
+            kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(KubeError::ConfigFailed)?
         }
@@ -138,61 +177,25 @@ pub async fn client(credentials: &KubeCredentials) -> Result<kube::Client, KubeE
     kube::Client::try_from(config).map_err(KubeError::ClientFailed)
 }
 
-/// Exponential backoff for API retries: 500 ms doubling up to 30 s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
-}
-
-impl Backoff {
-    /// First delay.
-    pub const FIRST: Duration = Duration::from_millis(500);
-    /// Largest delay.
-    pub const MAX: Duration = Duration::from_secs(30);
-
-    /// The delay to wait now; the following one doubles.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        d
-    }
-
-    /// Back to the first delay after a success.
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_to_a_cap_and_resets() {
-        let mut b = Backoff::default();
-        let delays: Vec<u64> = (0..9).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(
-            delays,
-            vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
-        );
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(500));
-    }
-
-    #[test]
-    fn token_kubeconfig_parses() {
-        let text = token_kubeconfig(
+    fn token_kubeconfig_round_trips_as_yaml() {
+        let kc = token_kubeconfig(
             "https://h:6443",
             "to\"k",
             Some(std::path::Path::new("/ca.pem")),
         );
-        let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
-        assert_eq!(kc.current_context.as_deref(), Some("k"));
+        // What kubectl would read back: the same entries, the token intact.
+        let text = serde_json::to_string(&kc).unwrap();
+        let back = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+        assert_eq!(back.current_context.as_deref(), Some("k"));
+        let cluster = back.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(cluster.server.as_deref(), Some("https://h:6443"));
+        assert_eq!(cluster.certificate_authority.as_deref(), Some("/ca.pem"));
+        let user = serde_json::to_value(&back.auth_infos[0].auth_info).unwrap();
+        assert_eq!(user["token"], "to\"k");
     }
 }

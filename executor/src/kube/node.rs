@@ -11,7 +11,6 @@
 //! collects the host's facts once; [`run_node_status`] re-patches
 //! periodically and retries on errors.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,13 +19,13 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
-use kube_mesos_proto::contract::KUBELET_VERSION;
-use kube_mesos_proto::v1::{value, Resource};
+use kube_mesos_node::capacity::node_resources;
+use kube_mesos_node::info::KUBELET_VERSION;
+use kube_mesos_node::labels::{go_arch, node_arch, LABEL_ARCH};
+use kube_mesos_proto::v1::{Attribute, Resource};
 
 use super::{api_error, Backoff, KubeError};
 
-/// Pod capacity of a Node (the kubelet's default `maxPods`).
-pub const DEFAULT_MAX_PODS: u32 = 110;
 /// Ready reason of a healthy kubelet.
 pub const KUBELET_READY: &str = "KubeletReady";
 /// Ready message of a healthy kubelet.
@@ -45,7 +44,8 @@ pub struct HostFacts {
     pub kernel_version: String,
     /// PRETTY_NAME of `/etc/os-release`.
     pub os_image: String,
-    /// GOARCH spelling of the architecture.
+    /// GOARCH spelling of this host's architecture (the Node's, unless the
+    /// agent's `arch` attribute says otherwise: [`node_arch`]).
     pub architecture: String,
 }
 
@@ -64,17 +64,6 @@ pub fn os_image(os_release: &str) -> String {
         .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "Linux".into())
-}
-
-/// GOARCH for Rust's architecture name.
-pub fn go_arch(arch: &str) -> &str {
-    match arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
 }
 
 impl HostFacts {
@@ -105,61 +94,18 @@ pub struct NodeFacts {
     pub internal_ip: Option<String>,
     /// The agent's total resources (SUBSCRIBED.agent_info.resources).
     pub resources: Vec<Resource>,
+    /// The agent's attributes (SUBSCRIBED.agent_info.attributes): an `arch`
+    /// attribute names the Node's architecture for both writers.
+    pub attributes: Vec<Attribute>,
+    /// This executor's own resources (SUBSCRIBED.executor_info.resources),
+    /// set aside from allocatable.
+    pub executor_resources: Vec<Resource>,
     /// The kubelet endpoint's port.
     pub kubelet_port: u16,
     /// `containerRuntimeVersion` (`process://0.1.0`, `containerd://1.7`).
     pub container_runtime_version: String,
     /// Host facts.
     pub host: HostFacts,
-}
-
-/// `4` for whole CPUs, `3500m` otherwise.
-pub fn cpu_quantity(cpus: f64) -> String {
-    let milli = (cpus * 1000.0).round() as i64;
-    if milli % 1000 == 0 {
-        (milli / 1000).to_string()
-    } else {
-        format!("{milli}m")
-    }
-}
-
-/// `<n>Mi` for whole MiB, `<n>Ki` otherwise.
-pub fn mib_quantity(mib: f64) -> String {
-    let ki = (mib * 1024.0).round() as i64;
-    if ki % 1024 == 0 {
-        format!("{}Mi", ki / 1024)
-    } else {
-        format!("{ki}Ki")
-    }
-}
-
-/// Capacity from Mesos resources: `cpus` → cpu, `mem` → memory, `disk` →
-/// ephemeral-storage (Mesos MB are MiB), plus `pods`; scalars of all roles
-/// add up. The same derivation as the framework's Node, so both writers agree.
-pub fn capacity_of(resources: &[Resource]) -> BTreeMap<String, Quantity> {
-    let mut sums: BTreeMap<&str, f64> = BTreeMap::new();
-    for r in resources {
-        if r.r#type != value::Type::Scalar as i32 {
-            continue;
-        }
-        let Some(s) = r.scalar else { continue };
-        if matches!(r.name.as_str(), "cpus" | "mem" | "disk")
-            && s.value.is_finite()
-            && s.value > 0.0
-        {
-            *sums.entry(r.name.as_str()).or_default() += s.value;
-        }
-    }
-    let get = |k: &str| sums.get(k).copied().unwrap_or(0.0);
-    BTreeMap::from([
-        ("cpu".to_string(), Quantity(cpu_quantity(get("cpus")))),
-        ("memory".to_string(), Quantity(mib_quantity(get("mem")))),
-        (
-            "ephemeral-storage".to_string(),
-            Quantity(mib_quantity(get("disk"))),
-        ),
-        ("pods".to_string(), Quantity(DEFAULT_MAX_PODS.to_string())),
-    ])
 }
 
 /// The Ready condition at `now`; its transition time stays when the
@@ -192,7 +138,8 @@ pub fn node_status(
     let prev_ready = previous
         .and_then(|s| s.conditions.as_ref())
         .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
-    let capacity = capacity_of(&facts.resources);
+    let (capacity, allocatable) =
+        node_resources(&facts.resources, &facts.executor_resources).into_maps(Quantity);
     let mut addresses = Vec::new();
     if let Some(ip) = &facts.internal_ip {
         addresses.push(core::NodeAddress {
@@ -206,8 +153,8 @@ pub fn node_status(
     });
     let h = &facts.host;
     core::NodeStatus {
-        capacity: Some(capacity.clone()),
-        allocatable: Some(capacity),
+        capacity: Some(capacity),
+        allocatable: Some(allocatable),
         conditions: Some(vec![ready_condition(prev_ready, now)]),
         addresses: Some(addresses),
         daemon_endpoints: Some(core::NodeDaemonEndpoints {
@@ -216,7 +163,7 @@ pub fn node_status(
             }),
         }),
         node_info: Some(core::NodeSystemInfo {
-            architecture: h.architecture.clone(),
+            architecture: arch(facts),
             boot_id: h.boot_id.clone(),
             container_runtime_version: facts.container_runtime_version.clone(),
             kernel_version: h.kernel_version.clone(),
@@ -230,6 +177,26 @@ pub fn node_status(
         }),
         ..Default::default()
     }
+}
+
+/// The Node's architecture: the agent's `arch` attribute, else this host's
+/// (the rule the framework follows too: [`node_arch`]).
+fn arch(facts: &NodeFacts) -> String {
+    node_arch(&facts.attributes, Some(&facts.host.architecture)).unwrap_or_default()
+}
+
+/// The merge patch that sets the Node's `kubernetes.io/arch` label, as the
+/// kubelet labels its Node with its GOARCH; `None` when the label already
+/// says so or the architecture is unknown. The framework sets the label
+/// only from an `arch` attribute, which this reads the same way.
+pub fn arch_label_patch(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+    facts: &NodeFacts,
+) -> Option<serde_json::Value> {
+    let arch = arch(facts);
+    let current = labels.and_then(|l| l.get(LABEL_ARCH));
+    (!arch.is_empty() && current != Some(&arch))
+        .then(|| serde_json::json!({ "metadata": { "labels": { LABEL_ARCH: arch } } }))
 }
 
 /// The kubelet's `nodeStatusReportFrequency` with node leases on: an
@@ -282,6 +249,15 @@ pub async fn update_node_status(
             node: facts.node_name.clone(),
         });
     };
+    if let Some(patch) = arch_label_patch(node.metadata.labels.as_ref(), facts) {
+        api.patch(
+            &facts.node_name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(api_error("label node", facts.node_name.clone()))?;
+    }
     let status = node_status(facts, node.status.as_ref(), Timestamp::now());
     if !needs_report(
         node.status.as_ref(),
@@ -345,7 +321,7 @@ pub async fn run_node_status(
 
 #[cfg(test)]
 mod tests {
-    use kube_mesos_proto::v1::value::Scalar;
+    use kube_mesos_proto::v1::value::{self, Scalar};
 
     use super::*;
 
@@ -398,6 +374,8 @@ mod tests {
                 scalar("mem", 4096.0),
                 scalar("disk", 100.5),
             ],
+            executor_resources: vec![scalar("cpus", 0.1), scalar("mem", 64.0)],
+            attributes: Vec::new(),
             kubelet_port: 31000,
             container_runtime_version: "process://0.1.0".into(),
             host: HostFacts {
@@ -420,7 +398,11 @@ mod tests {
         assert_eq!(cap["memory"].0, "4Gi".replace("4Gi", "4096Mi"));
         assert_eq!(cap["ephemeral-storage"].0, "102912Ki");
         assert_eq!(cap["pods"].0, "110");
-        assert_eq!(s.allocatable, s.capacity);
+        let alloc = s.allocatable.clone().unwrap();
+        assert_eq!(alloc["cpu"].0, "3290m", "less the executor and 110 x 1m");
+        assert_eq!(alloc["memory"].0, "4032Mi", "less the executor");
+        assert_eq!(alloc["ephemeral-storage"].0, "102912Ki");
+        assert_eq!(alloc["pods"].0, "110");
         let ready = &s.conditions.as_ref().unwrap()[0];
         assert_eq!(
             (ready.type_.as_str(), ready.status.as_str()),
@@ -474,13 +456,42 @@ mod tests {
     }
 
     #[test]
+    fn the_node_is_labelled_with_the_agents_arch_or_this_hosts() {
+        let f = facts();
+        assert_eq!(
+            node_status(&f, None, Timestamp::UNIX_EPOCH)
+                .node_info
+                .unwrap()
+                .architecture,
+            "amd64"
+        );
+        let patch = arch_label_patch(None, &f).expect("no label yet");
+        assert_eq!(patch["metadata"]["labels"][LABEL_ARCH], "amd64");
+        let labelled =
+            std::collections::BTreeMap::from([(LABEL_ARCH.to_owned(), "amd64".to_owned())]);
+        assert_eq!(arch_label_patch(Some(&labelled), &f), None);
+        let mut arm = facts();
+        arm.attributes = vec![Attribute {
+            name: "arch".into(),
+            r#type: value::Type::Text as i32,
+            text: Some(value::Text {
+                value: "arm64".into(),
+            }),
+            ..Default::default()
+        }];
+        let patch = arch_label_patch(Some(&labelled), &arm).expect("attribute wins");
+        assert_eq!(patch["metadata"]["labels"][LABEL_ARCH], "arm64");
+        let mut unknown = facts();
+        unknown.host.architecture.clear();
+        assert_eq!(arch_label_patch(None, &unknown), None);
+    }
+
+    #[test]
     fn os_image_comes_from_pretty_name() {
         assert_eq!(
             os_image("NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
             "Debian GNU/Linux 12 (bookworm)"
         );
         assert_eq!(os_image(""), "Linux");
-        assert_eq!(go_arch("x86_64"), "amd64");
-        assert_eq!(go_arch("aarch64"), "arm64");
     }
 }

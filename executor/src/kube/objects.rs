@@ -71,7 +71,8 @@ impl ApiObjects {
                     gate.pod.name, gate.node
                 ));
                 let deadline = tokio::time::Instant::now() + BINDING_WAIT;
-                let mut pause = Duration::from_millis(50);
+                let mut pauses =
+                    super::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
                 loop {
                     if let Ok(list) = api.list(&params).await {
                         if list
@@ -86,8 +87,7 @@ impl ApiObjects {
                         tracing::warn!(pod = %gate.pod, node = %gate.node, "the pod is still not bound to this node; reading its objects anyway");
                         return;
                     }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(pauses.next_delay()).await;
                 }
             })
             .await;

@@ -8,6 +8,8 @@
 //! client certificate against the configured CA, so the decision itself is
 //! this pure function.
 
+use subtle::ConstantTimeEq;
+
 use crate::config::KubeletAuth;
 
 /// How a request proved who it is.
@@ -26,14 +28,6 @@ pub enum Authenticated {
 #[error("Unauthorized")]
 pub struct Unauthorized;
 
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Decides on a request from its `Authorization` header and whether the
 /// TLS layer verified a client certificate.
 pub fn authenticate(
@@ -47,7 +41,7 @@ pub fn authenticate(
         let token = parts.next().unwrap_or_default().trim();
         if scheme.eq_ignore_ascii_case("bearer")
             && !token.is_empty()
-            && constant_time_eq(token.as_bytes(), expected.as_bytes())
+            && bool::from(token.as_bytes().ct_eq(expected.as_bytes()))
         {
             return Ok(Authenticated::Token);
         }

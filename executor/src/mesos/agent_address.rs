@@ -93,19 +93,9 @@ impl AgentPid {
     }
 }
 
-/// TLS to the agent, from the libprocess SSL variables.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AgentTls {
-    /// Verify the agent's certificate (libprocess default: no).
-    pub verify_server_cert: bool,
-    /// `LIBPROCESS_SSL_CA_FILE`: roots to verify against.
-    pub ca_file: Option<PathBuf>,
-    /// `LIBPROCESS_SSL_CA_DIR`: a directory of PEM roots.
-    pub ca_dir: Option<PathBuf>,
-    /// `LIBPROCESS_SSL_CERT_FILE` and `LIBPROCESS_SSL_KEY_FILE`: the client
-    /// certificate, when both are set.
-    pub client_identity: Option<(PathBuf, PathBuf)>,
-}
+/// TLS to the agent, from the libprocess SSL variables (the shared client's
+/// settings, under the name this module's readers know).
+pub use kube_mesos_client::TlsSettings as AgentTls;
 
 /// The libprocess SSL flags: names after the prefix are matched without
 /// case (`LIBPROCESS_SSL_enabled` works too), `LIBPROCESS_SSL_*` wins over

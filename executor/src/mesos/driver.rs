@@ -12,7 +12,9 @@ use std::time::Duration;
 use kube_mesos_proto::v1::executor::{Call, Event};
 use tokio::time::Instant;
 
-use super::connection::{Agent, EventStream};
+use kube_mesos_client::backoff::{full_jitter, random_unit};
+
+use super::connection::{Agent, AgentEvents};
 use super::error::Result;
 use super::subscription::{Action, ExecutorEvent, Input, Machine, Phase, Policy};
 use super::ExecutorClient;
@@ -38,16 +40,16 @@ pub(crate) struct HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    type Stream = EventStream;
+    type Stream = AgentEvents;
 
-    async fn subscribe(&self, call: &Call) -> Result<EventStream> {
+    async fn subscribe(&self, call: &Call) -> Result<AgentEvents> {
         self.agent.subscribe(call, self.max_record_size).await
     }
 }
 
-impl EventSource for EventStream {
+impl EventSource for AgentEvents {
     async fn next_event(&mut self) -> Result<Event> {
-        EventStream::next_event(self).await
+        AgentEvents::next_event(self).await
     }
 }
 
@@ -138,7 +140,7 @@ impl<T: Transport> Driver<T> {
                     Action::Subscribe => self.doing = Doing::Subscribe,
                     Action::Wait { max, jittered } => {
                         let delay = if jittered {
-                            max.mul_f64(rand::random::<f64>())
+                            full_jitter(max, random_unit())
                         } else {
                             max
                         };
@@ -171,7 +173,9 @@ mod tests {
 
     impl EventSource for FakeStream {
         async fn next_event(&mut self) -> Result<Event> {
-            self.0.recv().await.unwrap_or(Err(Error::EventStreamEnded))
+            self.0.recv().await.unwrap_or(Err(Error::EventStreamLost(
+                kube_mesos_client::StreamError::Ended,
+            )))
         }
     }
 

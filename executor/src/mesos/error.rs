@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use kube_mesos_proto::recordio::RecordIoError;
+use kube_mesos_client::StreamError;
 
 use super::env::EnvError;
 
@@ -21,26 +21,10 @@ pub enum Error {
     /// The agent endpoint in the environment is unusable.
     #[error("invalid executor environment")]
     EnvInvalid(#[source] EnvError),
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built: reqwest failed, or a libprocess
+    /// SSL file (CA, certificate, key) is unreadable or holds no usable PEM.
     #[error("building the HTTP client failed")]
-    HttpClientBuildFailed(#[source] reqwest::Error),
-    /// A libprocess SSL file (CA, certificate, key) could not be read.
-    #[error("reading the TLS file {path} failed")]
-    TlsFileReadFailed {
-        /// The file or directory.
-        path: std::path::PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A libprocess SSL file holds no usable PEM certificate or key.
-    #[error("the TLS file {path} holds no usable PEM {what}")]
-    TlsFileInvalid {
-        /// The file.
-        path: std::path::PathBuf,
-        /// `certificate`, or `certificate and private key`.
-        what: &'static str,
-    },
+    HttpClientFailed(#[source] kube_mesos_client::Error),
     /// The SUBSCRIBE request got no response (agent down or restarting).
     /// Retryable.
     #[error("SUBSCRIBE to the agent at {endpoint} failed")]
@@ -75,18 +59,12 @@ pub enum Error {
         /// Response body text.
         body: String,
     },
-    /// Reading the event stream failed. Retryable.
-    #[error("reading the agent's event stream failed")]
-    EventStreamFailed(#[source] reqwest::Error),
-    /// The event stream is not valid RecordIO. Retryable (new stream).
-    #[error("agent event stream framing is broken")]
-    EventStreamFramingFailed(#[source] RecordIoError),
-    /// An event did not decode. Retryable (new stream).
-    #[error("decoding an agent event failed")]
-    EventDecodeFailed(#[source] prost::DecodeError),
-    /// The agent closed the event stream. Retryable with checkpointing.
-    #[error("the agent closed the event stream")]
-    EventStreamEnded,
+    /// The agent's event stream failed or ended. Retryable with
+    /// checkpointing. (The agent heartbeats executors only every 30
+    /// minutes, Mesos' `DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`, so no silence
+    /// timeout is set.)
+    #[error("lost the agent's event stream")]
+    EventStreamLost(#[from] StreamError),
     /// The first event was not SUBSCRIBED. Retryable.
     #[error("first event from the agent was {event_type}, not SUBSCRIBED")]
     SubscribedEventMissing {
@@ -153,9 +131,7 @@ impl Error {
         !matches!(
             self,
             Error::EnvInvalid(_)
-                | Error::HttpClientBuildFailed(_)
-                | Error::TlsFileReadFailed { .. }
-                | Error::TlsFileInvalid { .. }
+                | Error::HttpClientFailed(_)
                 | Error::SubscribeRejected { .. }
                 | Error::AgentLost(_)
                 | Error::RecoveryTimedOut { .. }

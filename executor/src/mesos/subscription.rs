@@ -253,7 +253,7 @@ mod tests {
         let mut m = Machine::new(policy(false));
         connected(&mut m);
         let a = m.step(Input::StreamLost {
-            error: Error::EventStreamEnded,
+            error: Error::EventStreamLost(kube_mesos_client::StreamError::Ended),
             now: Instant::now(),
         });
         assert!(matches!(a.last(), Some(Action::Fail(Error::AgentLost(_)))));
@@ -266,7 +266,7 @@ mod tests {
         connected(&mut m);
         let t0 = Instant::now();
         let a = m.step(Input::StreamLost {
-            error: Error::EventStreamEnded,
+            error: Error::EventStreamLost(kube_mesos_client::StreamError::Ended),
             now: t0,
         });
         assert!(matches!(
@@ -306,7 +306,7 @@ mod tests {
         connected(&mut m);
         let t0 = Instant::now();
         m.step(Input::StreamLost {
-            error: Error::EventStreamEnded,
+            error: Error::EventStreamLost(kube_mesos_client::StreamError::Ended),
             now: t0,
         });
         let a = m.step(Input::Event(subscribed()));
@@ -314,7 +314,7 @@ mod tests {
         // A later loss starts a fresh recovery window.
         let later = t0 + Duration::from_secs(3600);
         m.step(Input::StreamLost {
-            error: Error::EventStreamEnded,
+            error: Error::EventStreamLost(kube_mesos_client::StreamError::Ended),
             now: later,
         });
         let a = m.step(Input::SubscribeFailed {

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::quantity;
+use kube_mesos_node::quantity;
 
 /// The kubelet's waiting reason for env/config failures.
 pub const CREATE_CONTAINER_CONFIG_ERROR: &str = "CreateContainerConfigError";

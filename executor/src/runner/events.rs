@@ -14,24 +14,9 @@ use k8s_openapi::api::core::v1 as core;
 use crate::runner::cri::image;
 use crate::runner::pod::probe::ProbeKind;
 
-/// `v1.EventTypeNormal` / `v1.EventTypeWarning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventType {
-    /// `Normal`.
-    Normal,
-    /// `Warning`.
-    Warning,
-}
-
-impl EventType {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Normal => "Normal",
-            Self::Warning => "Warning",
-        }
-    }
-}
+/// `v1.EventTypeNormal` / `v1.EventTypeWarning` (the contract's: the
+/// framework writes the same).
+pub use kube_mesos_node::events::EventType;
 
 /// One event about a pod (or one of its containers).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -14,7 +14,6 @@
 //! - [`env`]: container environment resolution and `$(VAR)` expansion.
 //! - [`events`]: the kubelet's pod events, through an `EventRecorder`.
 //! - [`volumes`]: volumes materialized into the pod sandbox.
-//! - [`quantity`]: exact resource quantity arithmetic.
 //! - [`spec`]: the runtime settings (network, DNS, ports, resources,
 //!   security, pull secrets) of a pod and its containers, for any runtime.
 //!
@@ -29,7 +28,6 @@ pub mod env;
 pub mod events;
 pub mod pod;
 pub mod process;
-pub mod quantity;
 pub mod runtime;
 pub mod security;
 pub mod spec;

@@ -18,10 +18,10 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1 as core;
 
 use crate::runner::env::ObjectSource;
-use crate::runner::quantity;
 use crate::runner::runtime::{
     ContainerRuntimeSpec, DnsSettings, ImagePullPolicy, PodRuntimeSpec, PortMapping, RegistryAuth,
 };
+use kube_mesos_node::quantity;
 
 /// `qos.guaranteedOOMScoreAdj`.
 pub const GUARANTEED_OOM_SCORE_ADJ: i64 = -997;

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::pod::machine::{Container, PodState, Run, Stage, Termination};
-use super::quantity;
+use kube_mesos_node::quantity;
 
 /// Kubelet condition reasons (`status/generate.go`).
 pub const CONTAINERS_NOT_READY: &str = "ContainersNotReady";

@@ -398,6 +398,23 @@ fn host_path(hp: &core::HostPathVolumeSource) -> Result<PathBuf, VolumeError> {
     Ok(path)
 }
 
+/// Runs `work` (file system calls that may block: a slow disk, a large
+/// payload, a recursive chown) on tokio's blocking pool, so that a pod's
+/// volumes never stall the runtime threads every other pod shares.
+async fn off_runtime<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T, VolumeError> + Send + 'static,
+) -> Result<T, VolumeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|joined| {
+            Err(VolumeError::WriteFailed {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(joined),
+            })
+        })
+}
+
 /// Sets up one volume; returns the host path that backs it.
 pub async fn setup_volume(
     pod: &core::Pod,
@@ -409,7 +426,8 @@ pub async fn setup_volume(
     let dir = volumes_dir.join(&volume.name);
     let mut payload = BTreeMap::new();
     if let Some(hp) = &volume.host_path {
-        return host_path(hp);
+        let (hp, at) = (hp.clone(), PathBuf::from(&hp.path));
+        return off_runtime(&at, move || host_path(&hp)).await;
     } else if let Some(cm) = &volume.config_map {
         config_map_payload(
             pod,
@@ -482,10 +500,15 @@ pub async fn setup_volume(
         if volume.empty_dir.is_none() {
             tracing::warn!(volume = %volume.name, "unsupported volume type: using an empty directory");
         }
-        std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+        let d = dir.clone();
+        off_runtime(&dir, move || {
+            std::fs::create_dir_all(&d).map_err(write_err(&d))
+        })
+        .await?;
         return Ok(dir);
     }
-    write_atomic(&dir, &payload)?;
+    let d = dir.clone();
+    off_runtime(&dir, move || write_atomic(&d, &payload)).await?;
     Ok(dir)
 }
 
@@ -511,14 +534,19 @@ pub async fn setup_volumes(
                 source,
             })?;
         if let (Some(gid), Some(writable)) = (fs_group, super::security::fs_group_managed(v)) {
-            super::security::set_volume_ownership(&path, gid, writable).map_err(|e| {
-                MountFailed {
-                    volume: v.name.clone(),
-                    source: VolumeError::OwnershipFailed {
-                        path: path.clone(),
-                        source: e,
-                    },
-                }
+            let p = path.clone();
+            off_runtime(&path, move || {
+                super::security::set_volume_ownership(&p, gid, writable).map_err(|source| {
+                    VolumeError::OwnershipFailed {
+                        path: p.clone(),
+                        source,
+                    }
+                })
+            })
+            .await
+            .map_err(|source| MountFailed {
+                volume: v.name.clone(),
+                source,
             })?;
         }
         out.insert(v.name.clone(), path);

@@ -73,7 +73,7 @@ pub async fn remove_orphans(
                 continue;
             };
             if !keep.contains(uid) {
-                if let Err(e) = std::fs::remove_dir_all(d.path()) {
+                if let Err(e) = tokio::fs::remove_dir_all(d.path()).await {
                     tracing::warn!(dir = %d.path().display(), error = %e, "removing the logs of a gone pod failed");
                 }
             }

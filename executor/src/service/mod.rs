@@ -52,17 +52,20 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1 as core;
+use kube_mesos_client::Shutdown;
 use kube_mesos_proto::v1::executor::event;
 use kube_mesos_proto::v1::task_status::Reason;
 use kube_mesos_proto::v1::{AgentInfo, ExecutorInfo, TaskId, TaskInfo, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use self::housekeeping::Ours;
 use self::task::{PodTask, TaskUpdate};
 use crate::config::{ExecutorConfig, KubeCredentials, RuntimeKind};
 use crate::kube::events::ApiEventRecorder;
 use crate::kube::identity::{IssueWait, NodeIdentity};
-use crate::kube::node::{capacity_of, HostFacts, NodeFacts};
+use crate::kube::node::{HostFacts, NodeFacts};
 use crate::kube::objects::ApiObjects;
 use crate::kube::pod_status::{delete_if_terminating, write_statuses, PodRef, WriterEnd};
 use crate::kube::KubeError;
@@ -223,9 +226,14 @@ struct Running {
 }
 
 /// The node role, started at the first SUBSCRIBED.
+/// How long the node role's tasks get to stop at the end.
+const NODE_ROLE_STOP_GRACE: Duration = Duration::from_secs(2);
+
 struct NodeRole {
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Stops every task of the role (the one shutdown model: a token).
+    stop: CancellationToken,
+    /// Every task of the role, so that the end waits for exactly them.
+    tasks: TaskTracker,
 }
 
 /// The executor service. Build with [`ExecutorService::new`], then [`run`](Self::run).
@@ -237,10 +245,6 @@ pub struct ExecutorService {
     identity: Option<Arc<NodeIdentity>>,
     runtime: Arc<dyn Runtime>,
     runtime_version: String,
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }
 
 impl ExecutorService {
@@ -315,9 +319,10 @@ impl ExecutorService {
         })
     }
 
-    /// Runs until SHUTDOWN, the loss of the agent, or `terminate` firing
-    /// twice (the first firing drains). Returns the error that ended it.
-    pub async fn run(self, mut terminate: mpsc::UnboundedReceiver<()>) -> Result<(), ServiceError> {
+    /// Runs until SHUTDOWN, the loss of the agent, or `shutdown`: a drain
+    /// stops the pods gracefully, a forced exit (or a drain while already
+    /// stopping) leaves them running. Returns the error that ended it.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), ServiceError> {
         let mesos =
             ExecutorClient::new(self.env.clone()).map_err(ServiceError::MesosSetupFailed)?;
         let mut events = mesos.events();
@@ -338,6 +343,7 @@ impl ExecutorService {
             ours: Ours::default(),
         };
         let mut events_open = true;
+        let mut drain_seen = false;
         let mut end: Result<(), ServiceError> = Ok(());
         loop {
             if shell.retiring && shell.draining.is_none() && shell.all_finished() {
@@ -381,9 +387,15 @@ impl ExecutorService {
                     Input::Report { task_id, report } => shell.on_report(&task_id, *report).await,
                     Input::WorkerDone { task_id } => shell.on_worker_done(&task_id).await,
                 },
-                t = terminate.recv() => {
-                    if t.is_none() || shell.draining.is_some() {
-                        tracing::warn!("second termination signal: exiting now, pods keep running");
+                _ = shutdown.forced() => {
+                    tracing::warn!("forced exit: exiting now, pods keep running");
+                    shell.detach_all();
+                    return end;
+                }
+                _ = shutdown.draining(), if !drain_seen => {
+                    drain_seen = true;
+                    if shell.draining.is_some() {
+                        tracing::warn!("termination signal while stopping: exiting now, pods keep running");
                         shell.detach_all();
                         return end;
                     }
@@ -578,12 +590,11 @@ impl Shell<'_> {
         self.start_node_role(&node_name, node_ip, &agent, &subscribed.executor_info)
             .await?;
         if let (Some((identity, cert)), Some(role)) = (rotation, &mut self.node_role) {
-            let stop = role.stop.subscribe();
-            role.tasks.push(tokio::spawn(identity.run_rotation(
+            role.tasks.spawn(identity.run_rotation(
                 node_name.clone(),
                 cert,
-                stopped(stop),
-            )));
+                role.stop.clone().cancelled_owned(),
+            ));
         }
         self.node = Some((node_name.clone(), node_ip, agent.clone()));
         let (events, writer) =
@@ -591,7 +602,7 @@ impl Shell<'_> {
         self.events = Some(events);
         // Housekeeping: at once (pods to be relaunched are still bound to
         // the node, so they are kept for re-adoption), then periodically.
-        let stop = self.node_role.as_ref().map(|r| r.stop.subscribe());
+        let stop = self.node_role.as_ref().map(|r| r.stop.clone());
         let task = tokio::spawn(housekeeping::run_housekeeping(
             self.service.client.clone(),
             self.service.runtime.clone(),
@@ -601,14 +612,18 @@ impl Shell<'_> {
             config.housekeeping_interval,
             async move {
                 match stop {
-                    Some(rx) => stopped(rx).await,
+                    Some(stop) => stop.cancelled().await,
                     None => std::future::pending().await,
                 }
             },
         ));
-        if let Some(role) = &mut self.node_role {
-            role.tasks.push(task);
-            role.tasks.push(writer);
+        if let Some(role) = &self.node_role {
+            role.tasks.spawn(async move {
+                let _ = task.await;
+            });
+            role.tasks.spawn(async move {
+                let _ = writer.await;
+            });
         }
         Ok(())
     }
@@ -630,8 +645,8 @@ impl Shell<'_> {
             // Not started by our framework (no ports resource): the flag.
             ports.push(config.kubelet_port);
         }
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let mut names = vec![
             node_name.to_string(),
             agent.hostname.clone(),
@@ -658,13 +673,13 @@ impl Shell<'_> {
                 Box::new(reviews),
             ))),
         };
-        let shutdown = stopped(stop_rx.clone());
+        let shutdown = stop.clone().cancelled_owned();
         let tls_state = state.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             if let Err(e) = kubelet::serve(listener, tls, tls_state, shutdown).await {
                 tracing::error!(error = %e, "kubelet endpoint failed");
             }
-        }));
+        });
         tracing::info!(
             port = kubelet_port,
             "kubelet endpoint serving /containerLogs over HTTPS"
@@ -676,6 +691,8 @@ impl Shell<'_> {
                 hostname: agent.hostname.clone(),
                 internal_ip: node_ip.map(|i| i.to_string()),
                 resources: agent.resources.clone(),
+                executor_resources: executor.resources.clone(),
+                attributes: agent.attributes.clone(),
                 kubelet_port,
                 container_runtime_version: self.service.runtime_version.clone(),
                 host: HostFacts::read(),
@@ -695,50 +712,41 @@ impl Shell<'_> {
                     registry = %membership.registry().dir().display(),
                     "executor generation registered; the newest generation writes the Node status and Lease"
                 );
-                tasks.push(tokio::spawn(kubelet::peer::serve_peers(
+                tasks.spawn(kubelet::peer::serve_peers(
                     peers,
                     state,
-                    stopped(stop_rx.clone()),
-                )));
+                    stop.clone().cancelled_owned(),
+                ));
                 self.directory.join(membership.clone());
                 let host = GenerationHost::new(membership, writers);
-                let shutdown = stopped(stop_rx);
-                tasks.push(tokio::spawn(async move {
+                let shutdown = stop.clone().cancelled_owned();
+                tasks.spawn(async move {
                     run_coordinator(host, NODE_ROLE_TICK, shutdown).await;
-                }));
+                });
             }
             Err(e) => {
                 tracing::error!(error = %e, "the executor registry under the root dir cannot be used: this executor writes the Node status and Lease on its own, and pods of other executor generations of this agent are not reachable through its kubelet endpoint");
                 let running = writers.start();
-                tasks.push(tokio::spawn(async move {
-                    stopped(stop_rx).await;
+                let stopped = stop.clone();
+                tasks.spawn(async move {
+                    stopped.cancelled().await;
                     running.stop().await;
-                }));
+                });
             }
         }
         self.node_role = Some(NodeRole { stop, tasks });
         Ok(())
     }
 
+    /// LAUNCH: a pod to run. Named steps: whether this launch starts a run
+    /// ([`Self::launch_starts_a_run`]), refusal while draining, decoding the
+    /// pod, then the pod worker, the forwarding of its reports into the
+    /// loop and the pod's status writer.
     async fn on_launch(&mut self, task_info: TaskInfo) {
+        let Some(task_info) = self.launch_starts_a_run(task_info) else {
+            return;
+        };
         let task_id = task_info.task_id.value.clone();
-        if let Some(earlier) = self.tasks.get(&task_id) {
-            if !earlier.task.is_terminal() {
-                tracing::info!(%task_id, "LAUNCH for a task already running; ignored");
-                return;
-            }
-            // The scheduler launches the task again once its terminal
-            // update is acknowledged (a pod relaunched under its task ID
-            // after a kill): a new run, which must not be ignored — the
-            // task would stay STAGING for ever.
-            if earlier.worker.is_some() {
-                tracing::info!(%task_id, "LAUNCH of a task that ended here; started once its worker is done");
-                self.relaunches.insert(task_id, task_info);
-                return;
-            }
-            tracing::info!(%task_id, "LAUNCH of a task that ended here; starting it again");
-            self.forget(&task_id);
-        }
         if self.draining.is_some() {
             let update = TaskUpdate {
                 state: TaskState::TaskKilled,
@@ -749,54 +757,15 @@ impl Shell<'_> {
             self.send(&task_id, update, Some(&task_info)).await;
             return;
         }
-        let pod = match facts::decode_pod(&task_info) {
-            Ok(p) => p,
-            Err(e) => {
-                let message = match std::error::Error::source(&e) {
-                    Some(cause) => format!("{e}: {cause}"),
-                    None => e.to_string(),
-                };
-                tracing::warn!(%task_id, %message, "LAUNCH with an unusable pod");
-                let update = TaskUpdate {
-                    state: TaskState::TaskFailed,
-                    message: Some(message),
-                    reason: Some(Reason::TaskInvalid),
-                    handover: None,
-                };
-                self.send(&task_id, update, Some(&task_info)).await;
-                return;
-            }
+        let Some(pod) = self.decode_or_fail(&task_id, &task_info).await else {
+            return;
         };
         let (task, starting) = PodTask::accepted(self.killing_capable);
         self.send(&task_id, starting, Some(&task_info)).await;
         let pod_ref = PodRef::of(&pod);
         let relaunch = facts::relaunch(&task_info);
         tracing::info!(%task_id, pod = %pod_ref, uid = %pod_ref.uid, relaunch = ?relaunch, "running pod");
-        let (host_ip, allocatable) = match &self.node {
-            Some((_, ip, agent)) => (ip.map(|i| i.to_string()), capacity_of(&agent.resources)),
-            None => (None, Default::default()),
-        };
-        let events: Arc<dyn crate::runner::events::EventRecorder> = match &self.events {
-            Some(e) => Arc::new(e.clone()),
-            None => Arc::new(crate::runner::events::NoEvents),
-        };
-        let worker_config = WorkerConfig {
-            runtime: self.service.runtime.clone(),
-            objects: Arc::new(match &self.node {
-                Some((node, _, _)) => {
-                    ApiObjects::for_pod(self.service.client.clone(), pod_ref.clone(), node.clone())
-                }
-                None => ApiObjects::new(self.service.client.clone()),
-            }),
-            host_ip,
-            node_allocatable: allocatable,
-            log_root: self.service.config.pod_log_dir.clone(),
-            cluster_dns: self.service.config.cluster_dns(),
-            events,
-            lost_with_executor: relaunch.and_then(|(reason, message)| {
-                (reason == kube_mesos_node::relaunch::Reason::ExecutorLost).then_some(message)
-            }),
-        };
+        let worker_config = self.worker_config(&pod_ref, relaunch);
         self.ours
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -817,17 +786,120 @@ impl Shell<'_> {
             (pod_ref.namespace.clone(), pod_ref.name.clone()),
             (pod.clone(), reports.clone(), log_dir.clone()),
         );
-        // Forward snapshots into the loop.
+        self.forward_reports(task_id.clone(), reports.clone());
+        let writer = self.spawn_status_writer(pod_ref, &pod, reports, log_dir);
+        self.tasks.insert(
+            task_id,
+            Running {
+                pod_ips: Vec::new(),
+                pod,
+                task,
+                task_info,
+                worker: Some(worker),
+                writer: Some(writer),
+            },
+        );
+    }
+
+    /// The LAUNCH to run now, or `None` when it is a duplicate of a running
+    /// task (ignored) or the relaunch of a task whose worker is still
+    /// finishing (kept for [`Self::on_worker_done`]).
+    fn launch_starts_a_run(&mut self, task_info: TaskInfo) -> Option<TaskInfo> {
+        let task_id = task_info.task_id.value.clone();
+        if let Some(earlier) = self.tasks.get(&task_id) {
+            if !earlier.task.is_terminal() {
+                tracing::info!(%task_id, "LAUNCH for a task already running; ignored");
+                return None;
+            }
+            // The scheduler launches the task again once its terminal
+            // update is acknowledged (a pod relaunched under its task ID
+            // after a kill): a new run, which must not be ignored — the
+            // task would stay STAGING for ever.
+            if earlier.worker.is_some() {
+                tracing::info!(%task_id, "LAUNCH of a task that ended here; started once its worker is done");
+                self.relaunches.insert(task_id, task_info);
+                return None;
+            }
+            tracing::info!(%task_id, "LAUNCH of a task that ended here; starting it again");
+            self.forget(&task_id);
+        }
+        Some(task_info)
+    }
+
+    /// The pod in the task's data, or `None` after failing the task with
+    /// TASK_INVALID (a pod that cannot be decoded never runs).
+    async fn decode_or_fail(&self, task_id: &str, task_info: &TaskInfo) -> Option<core::Pod> {
+        match facts::decode_pod(task_info) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let message = match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                };
+                tracing::warn!(%task_id, %message, "LAUNCH with an unusable pod");
+                let update = TaskUpdate {
+                    state: TaskState::TaskFailed,
+                    message: Some(message),
+                    reason: Some(Reason::TaskInvalid),
+                    handover: None,
+                };
+                self.send(task_id, update, Some(task_info)).await;
+                None
+            }
+        }
+    }
+
+    /// What a pod's worker needs from this executor: the runtime, the API
+    /// objects scoped to the pod and node, the node's IP and allocatable
+    /// (downward API), logs, DNS and events, and why it was relaunched.
+    fn worker_config(
+        &self,
+        pod_ref: &PodRef,
+        relaunch: Option<(kube_mesos_node::relaunch::Reason, String)>,
+    ) -> WorkerConfig {
+        let (host_ip, allocatable) = match &self.node {
+            Some((_, ip, agent)) => (
+                ip.map(|i| i.to_string()),
+                kube_mesos_node::capacity::node_resources(&agent.resources, &[])
+                    .into_maps(k8s_openapi::apimachinery::pkg::api::resource::Quantity)
+                    .0,
+            ),
+            None => (None, Default::default()),
+        };
+        let events: Arc<dyn crate::runner::events::EventRecorder> = match &self.events {
+            Some(e) => Arc::new(e.clone()),
+            None => Arc::new(crate::runner::events::NoEvents),
+        };
+        WorkerConfig {
+            runtime: self.service.runtime.clone(),
+            objects: Arc::new(match &self.node {
+                Some((node, _, _)) => {
+                    ApiObjects::for_pod(self.service.client.clone(), pod_ref.clone(), node.clone())
+                }
+                None => ApiObjects::new(self.service.client.clone()),
+            }),
+            host_ip,
+            node_allocatable: allocatable,
+            log_root: self.service.config.pod_log_dir.clone(),
+            cluster_dns: self.service.config.cluster_dns(),
+            events,
+            lost_with_executor: relaunch.and_then(|(reason, message)| {
+                (reason == kube_mesos_node::relaunch::Reason::ExecutorLost).then_some(message)
+            }),
+        }
+    }
+
+    /// Forwards a worker's report snapshots into the loop as
+    /// [`Input::Report`], then [`Input::WorkerDone`] once it finished.
+    fn forward_reports(&self, task_id: String, mut forward: watch::Receiver<PodReport>) {
         let tx = self.tx.clone();
-        let mut forward = reports.clone();
-        let id = task_id.clone();
         tokio::spawn(async move {
             loop {
                 let report = Box::new(forward.borrow_and_update().clone());
                 let finished = report.finished();
                 if tx
                     .send(Input::Report {
-                        task_id: id.clone(),
+                        task_id: task_id.clone(),
                         report,
                     })
                     .is_err()
@@ -838,21 +910,30 @@ impl Shell<'_> {
                 if forward.changed().await.is_err() {
                     let report = Box::new(forward.borrow().clone());
                     let _ = tx.send(Input::Report {
-                        task_id: id.clone(),
+                        task_id: task_id.clone(),
                         report,
                     });
                     break;
                 }
             }
-            let _ = tx.send(Input::WorkerDone { task_id: id });
+            let _ = tx.send(Input::WorkerDone { task_id });
         });
-        // Status writer, then deletion of a pod being deleted, then removal
-        // of its sandbox (the kubelet removes a deleted pod's containers).
+    }
+
+    /// The pod's status writer, then deletion of a pod being deleted, then
+    /// removal of its sandbox (the kubelet removes a deleted pod's
+    /// containers).
+    fn spawn_status_writer(
+        &self,
+        pod_ref: PodRef,
+        pod: &core::Pod,
+        reports: watch::Receiver<PodReport>,
+        pod_log_dir: PathBuf,
+    ) -> tokio::task::JoinHandle<()> {
         let client = self.service.client.clone();
         let runtime = self.service.runtime.clone();
         let ours = self.ours.clone();
         let final_reports = reports.clone();
-        let pod_log_dir = log_dir.clone();
         let initial = pod.status.clone();
         let readopting = initial.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
         let writer_reports = if readopting {
@@ -860,7 +941,7 @@ impl Shell<'_> {
         } else {
             reports
         };
-        let writer = tokio::spawn(async move {
+        tokio::spawn(async move {
             if write_statuses(client.clone(), pod_ref.clone(), initial, writer_reports).await
                 == WriterEnd::FinalStatusWritten
             {
@@ -876,7 +957,7 @@ impl Shell<'_> {
                                 }
                             }
                         }
-                        let _ = std::fs::remove_dir_all(&pod_log_dir);
+                        let _ = tokio::fs::remove_dir_all(&pod_log_dir).await;
                         ours.lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&pod_ref.uid);
@@ -887,18 +968,7 @@ impl Shell<'_> {
                     }
                 }
             }
-        });
-        self.tasks.insert(
-            task_id,
-            Running {
-                pod_ips: Vec::new(),
-                pod,
-                task,
-                task_info,
-                worker: Some(worker),
-                writer: Some(writer),
-            },
-        );
+        })
     }
 
     async fn on_kill(&mut self, task_id: &str, policy: Option<&kube_mesos_proto::v1::KillPolicy>) {
@@ -1082,10 +1152,10 @@ impl Shell<'_> {
         self.remove_stopped_pods().await;
         self.events = None;
         if let Some(role) = self.node_role.take() {
-            let _ = role.stop.send(true);
-            for t in role.tasks {
-                let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
-            }
+            role.stop.cancel();
+            role.tasks.close();
+            // Bounded: a task stuck in a request must not hold the exit.
+            let _ = tokio::time::timeout(NODE_ROLE_STOP_GRACE, role.tasks.wait()).await;
         }
         for (_, r) in self.tasks.drain() {
             if let Some(w) = r.worker {

@@ -39,14 +39,18 @@
 //!   [`SchedulerCore::next_deadline`] (or earlier: ticks are idempotent).
 
 pub mod generations;
+pub mod kept;
 mod kills;
+pub mod maintenance;
 mod relaunch_backoff;
+pub mod relaunch_intent;
 mod state;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube_mesos_proto::v1::{
     offer, AgentId, ExecutorId, ExecutorInfo, Filters, FrameworkId, KillPolicy, Offer, OfferId,
     TaskId, TaskStatus,
@@ -61,22 +65,10 @@ pub use state::{SchedulerCore, REASON_BACK_OFF};
 /// paused-time tests drive the core with the same instants as its timers.
 pub type Instant = tokio::time::Instant;
 
-/// Annotation: the Mesos framework ID that launched the pod's task.
-pub const ANNOTATION_FRAMEWORK_ID: &str = "kube-mesos.io/framework-id";
-/// Annotation: the Mesos agent the pod's task runs on.
-pub const ANNOTATION_AGENT_ID: &str = "kube-mesos.io/agent-id";
-/// Annotation: the Mesos task ID of the pod's current task (`pod.<uid>`, or
-/// `pod.<uid>.<n>` once relaunched).
-pub const ANNOTATION_TASK_ID: &str = "kube-mesos.io/task-id";
-/// Annotation: the executor ID the task was launched on.
-pub const ANNOTATION_EXECUTOR_ID: &str = "kube-mesos.io/executor-id";
-/// Annotation: the executor's resources as launched (Mesos JSON of an
-/// `ExecutorInfo` holding only the ID and resources). Mesos requires every
-/// later task on a running executor to repeat its `ExecutorInfo` exactly,
-/// resources included; this lets a restarted framework do so.
-pub const ANNOTATION_EXECUTOR_RESOURCES: &str = "kube-mesos.io/executor-resources";
-/// Annotation a pod uses to choose its Mesos role.
-pub const ANNOTATION_ROLE: &str = "kube-mesos.io/role";
+pub use kube_mesos_node::annotations::{
+    ANNOTATION_AGENT_ID, ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES,
+    ANNOTATION_FRAMEWORK_ID, ANNOTATION_ROLE, ANNOTATION_TASK_ID,
+};
 
 /// The Mesos task ID of generation `generation` of a pod: `pod.<uid>`,
 /// then `pod.<uid>.<n>` for its n-th relaunch (see [`kube_mesos_node::task`]).
@@ -126,10 +118,23 @@ pub struct CoreConfig {
     pub batch_window: Duration,
     /// Refuse filter for offers we cannot use at all. Default 120 s.
     pub refuse_seconds: f64,
-    /// Refuse filter while pods are pending that might fit once resources
-    /// free up on that agent. Default 5 s.
+    /// Refuse filter while busy (pods arriving, or pending pods that might
+    /// fit once resources free up on that agent). Default 0 s: what is left
+    /// comes back with the master's next allocation.
     pub busy_refuse_seconds: f64,
-    /// Minimum time between two REVIVE calls. Default 5 s.
+    /// How long after the last pod arrived the framework stays busy before
+    /// it declines with the long filter and SUPPRESSes. Default 2 s: a
+    /// steady stream of pods keeps offers flowing, an idle framework holds
+    /// nothing and asks for nothing.
+    pub idle_grace: Duration,
+    /// Delay between a pod meeting an offer in hand (or offers meeting
+    /// ready pods) and its placement, so that pods arriving together share
+    /// a round. Default 20 ms. Offers are still answered at the latest at
+    /// the end of the batching window.
+    pub placement_delay: Duration,
+    /// Minimum time between two REVIVE calls. Default 1 s: a new pod that
+    /// finds no offer in hand REVIVEs (Mesos then allocates at once) at most
+    /// once a second, whatever the rate of pods.
     pub revive_min_interval: Duration,
     /// First per-pod backoff after a failed placement attempt (kube-scheduler
     /// `podInitialBackoffSeconds`). Default 1 s.
@@ -181,8 +186,10 @@ impl Default for CoreConfig {
             placement_policy: PlacementPolicy::Binpack,
             batch_window: Duration::from_secs(1),
             refuse_seconds: 120.0,
-            busy_refuse_seconds: 5.0,
-            revive_min_interval: Duration::from_secs(5),
+            busy_refuse_seconds: 0.0,
+            idle_grace: Duration::from_secs(2),
+            placement_delay: Duration::from_millis(20),
+            revive_min_interval: Duration::from_secs(1),
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(60),
             relaunch_deadline: Duration::from_secs(300),
@@ -212,6 +219,17 @@ pub enum Input {
     NodeUpserted(Box<Node>),
     /// A Node was deleted (by name).
     NodeDeleted(String),
+    /// A PodDisruptionBudget was added or changed (its status holds the
+    /// disruptions it allows now): preemption prefers victims that violate
+    /// no budget.
+    BudgetUpserted(Box<PodDisruptionBudget>),
+    /// A PodDisruptionBudget was deleted.
+    BudgetDeleted {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
     /// SUBSCRIBED: the framework is (re)connected with this ID.
     Subscribed {
         /// The framework ID Mesos confirmed.
@@ -270,24 +288,8 @@ pub enum BindOutcome {
     Failed(String),
 }
 
-/// Kubernetes event type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    /// `Normal`.
-    Normal,
-    /// `Warning`.
-    Warning,
-}
-
-impl EventType {
-    /// The string Kubernetes uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        }
-    }
-}
+/// Kubernetes event type (the contract's: the executor writes the same).
+pub use kube_mesos_node::events::EventType;
 
 /// Identifies a pod for the actions that write to it. Writes carry the UID
 /// as a precondition.
@@ -438,6 +440,24 @@ pub enum Action {
         executor_id: ExecutorId,
         /// The message.
         data: Vec<u8>,
+    },
+    /// Evict a pod for a preemption, as kube-scheduler does: set its
+    /// `DisruptionTarget` condition (reason `PreemptionByScheduler`, this
+    /// message), then DELETE it (its own grace period, UID precondition).
+    /// The deletion then kills its task gracefully like any other.
+    EvictPod {
+        /// The victim.
+        pod: PodRef,
+        /// The condition's message.
+        message: String,
+    },
+    /// Set the pod's `status.nominatedNodeName` (a preemption made room for
+    /// it there).
+    NominatePod {
+        /// The preemptor.
+        pod: PodRef,
+        /// The Node.
+        node_name: String,
     },
     /// Record a core/v1 Event on the pod.
     RecordEvent {

@@ -28,12 +28,16 @@
 //! before `unreachable_timeout`; the task-state policy is
 //! [`crate::task_status`].
 
+mod drain;
+mod exit;
+mod place;
 mod status;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube_mesos_proto::v1::{
     offer, AgentId, DurationInfo, ExecutorId, ExecutorInfo, Filters, FrameworkId, KillPolicy,
     Label, Labels, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
@@ -43,13 +47,18 @@ use tracing::{debug, info, warn};
 use super::generations::{self, Handover};
 use super::kills::PendingKills;
 use super::relaunch_backoff::{go_duration, RelaunchBackoff};
+use super::relaunch_intent::{self, RelaunchIntent};
 use super::{
     pod_uid_from_task_id, task_generation, task_id_for_pod, Action, BindOutcome, CoreConfig,
     CoreMetrics, EventType, Input, Instant, PodRef, RunningExecutor, ANNOTATION_AGENT_ID,
     ANNOTATION_EXECUTOR_ID, ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_FRAMEWORK_ID,
     ANNOTATION_ROLE, ANNOTATION_TASK_ID,
 };
-use crate::placement::{self, requests, AgentView, PodToPlace};
+use crate::nodes::agent_node::ANNOTATION_NODE_AGENT_ID;
+use crate::placement::disruption::{Budget, Budgets};
+use crate::placement::requests::PodRequests;
+use crate::placement::snapshot::{pod_priority, NodeFacts, PodInfo, Snapshot};
+use crate::placement::{self, AgentView, PodToPlace};
 use crate::queue::PodQueue;
 use crate::resources::{self, to_milli, Scalars};
 use crate::task_status::{self, AgentStanding, LostPodFate, TaskOutcome, WaitCause};
@@ -148,11 +157,18 @@ struct TaskTrack {
     /// On an executor of an older configuration: whether it was asked to
     /// hand the pod over (see [`generations`]).
     handover: Handover,
+    /// A relaunch of this task that an earlier framework process scheduled
+    /// and recorded on the pod (rebuilt after a restart): should Mesos no
+    /// longer know the task, the relaunch is resumed, not the pod lost.
+    intent: Option<RelaunchIntent>,
 }
 
 #[derive(Clone, Debug)]
 struct PodEntry {
     pod: Pod,
+    /// The pod's requests, worked out when the pod was last seen (a round
+    /// sums them per agent without parsing quantities again).
+    requests: PodRequests,
     /// The pod object is gone from the API server.
     deleted: bool,
     state: PodState,
@@ -161,11 +177,27 @@ struct PodEntry {
     next_generation: u32,
 }
 
+impl PodEntry {
+    fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
+        PodEntry {
+            requests: PodRequests::of(&pod),
+            pod,
+            deleted: false,
+            state,
+            next_generation,
+        }
+    }
+}
+
+/// A Node as placement needs it.
 #[derive(Clone, Debug, Default)]
 struct NodeInfo {
-    labels: BTreeMap<String, String>,
-    taints: Vec<Taint>,
-    unschedulable: bool,
+    facts: NodeFacts,
+    /// The Mesos agent behind it (the Node's `kube-mesos.io/agent-id`
+    /// annotation): only agents' Nodes join a round's snapshot.
+    agent: bool,
+    /// Not marked NotReady or Unknown: a lost agent's Node is left out.
+    ready: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -183,8 +215,27 @@ pub struct SchedulerCore {
     synced: bool,
     reconcile_pending: bool,
     pods: HashMap<String, PodEntry>,
+    /// Pods that may be relaunching, waiting for an unreachable or unknown
+    /// task, or asked to hand over (the timed states): a
+    /// superset, added to where those states begin and pruned in
+    /// `run_due`. The scans that run on every input (deadlines, pending
+    /// work, metrics) walk these instead of every pod, which matters at
+    /// 100,000 pods.
+    timed: BTreeSet<String>,
     queue: PodQueue,
     nodes: HashMap<String, NodeInfo>,
+    /// The cluster's PodDisruptionBudgets, for preemption.
+    budgets: Budgets,
+    /// Hostname of every agent seen in an offer, by agent ID.
+    agent_hosts: HashMap<String, String>,
+    /// Pods being evicted by a preemption, until their tasks end.
+    evicting: HashSet<String>,
+    /// Queued pods a preemption nominated for a Node.
+    nominated: HashMap<String, String>,
+    /// When a round without offers is due (see `run_due`).
+    dry_at: Option<Instant>,
+    /// When `run_due` last looked for pods that may preempt.
+    dry_checked: Option<Instant>,
     /// Resources the current executor was launched with, per agent ID.
     executors: HashMap<String, Vec<Resource>>,
     /// The master's executors, until the framework ID is known to pick
@@ -195,7 +246,14 @@ pub struct SchedulerCore {
     kills: PendingKills,
     /// How long relaunches wait per agent after launches there failed.
     relaunch_backoff: RelaunchBackoff,
+    /// When the held offers must be answered (the batching window).
     batch_deadline: Option<Instant>,
+    /// When to place the ready pods on the held offers (shortly after
+    /// they met, so that pods arriving together share a round).
+    place_at: Option<Instant>,
+    /// When the last pod joined the queue: the framework is busy (offers
+    /// flow, short filters) until `idle_grace` after it.
+    last_arrival: Option<Instant>,
     suppressed: bool,
     /// Offers were declined (with a refuse filter) since the last REVIVE.
     filters_active: bool,
@@ -205,6 +263,17 @@ pub struct SchedulerCore {
     reconcile_round: Option<ReconcileRound>,
     metrics: CoreMetrics,
     latencies: Vec<Duration>,
+    /// Agents draining for maintenance (`drain.rs`).
+    avoided_agents: std::collections::BTreeSet<String>,
+}
+
+/// Whether a pod is in a timed state (see `SchedulerCore::timed`).
+fn is_timed(e: &PodEntry) -> bool {
+    match &e.state {
+        PodState::Relaunch { .. } => true,
+        PodState::Task(t) => t.waiting.is_some() || t.handover.next_ask().is_some(),
+        _ => false,
+    }
 }
 
 fn pod_ref(pod: &Pod) -> PodRef {
@@ -292,14 +361,23 @@ impl SchedulerCore {
             synced: false,
             reconcile_pending: false,
             pods: HashMap::new(),
+            timed: BTreeSet::new(),
             queue,
             nodes: HashMap::new(),
+            budgets: Budgets::default(),
+            agent_hosts: HashMap::new(),
+            evicting: HashSet::new(),
+            nominated: HashMap::new(),
+            dry_at: None,
+            dry_checked: None,
             executors: HashMap::new(),
             master_executors: None,
             held: Vec::new(),
             kills: PendingKills::default(),
             relaunch_backoff,
             batch_deadline: None,
+            place_at: None,
+            last_arrival: None,
             suppressed: false,
             filters_active: false,
             last_revive: None,
@@ -308,6 +386,7 @@ impl SchedulerCore {
             reconcile_round: None,
             metrics: CoreMetrics::default(),
             latencies: Vec::new(),
+            avoided_agents: Default::default(),
         }
     }
 
@@ -335,6 +414,8 @@ impl SchedulerCore {
                 }
             }
             Input::NodeUpserted(node) => self.on_node(*node),
+            Input::BudgetUpserted(pdb) => self.budgets.upsert(Budget::of(&pdb)),
+            Input::BudgetDeleted { namespace, name } => self.budgets.remove(&namespace, &name),
             Input::NodeDeleted(name) => {
                 self.nodes.remove(&name);
             }
@@ -344,6 +425,7 @@ impl SchedulerCore {
                 // Offers die with the subscription; nothing to decline.
                 self.held.clear();
                 self.batch_deadline = None;
+                self.place_at = None;
             }
             Input::Offers(offers) => self.on_offers(offers, now, &mut out),
             Input::Rescinded(id) => {
@@ -354,6 +436,7 @@ impl SchedulerCore {
                 }
                 if self.held.is_empty() {
                     self.batch_deadline = None;
+                    self.place_at = None;
                 }
             }
             Input::TaskUpdate(status) => self.on_task_update(*status, now, &mut out),
@@ -391,17 +474,25 @@ impl SchedulerCore {
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut d: Vec<Instant> = Vec::new();
         d.extend(self.batch_deadline);
+        d.extend(self.place_at);
+        d.extend(self.dry_at);
         d.extend(self.relaunch_backoff.next_expiry());
         if self.connected {
             d.extend(self.next_reconcile);
             d.extend(self.reconcile_round.as_ref().map(|r| r.next));
+            if !self.suppressed {
+                // Busy until then; idle (SUPPRESS) after.
+                d.extend(self.last_arrival.map(|t| t + self.config.idle_grace));
+            } else {
+                d.extend(self.queue.next_backoff_expiry());
+            }
             if self.revive_wanted {
                 if let Some(last) = self.last_revive {
                     d.push(last + self.config.revive_min_interval);
                 }
             }
         }
-        for e in self.pods.values() {
+        for (_, e) in self.timed_pods() {
             match &e.state {
                 PodState::Relaunch { deadline, .. } => d.push(*deadline),
                 PodState::Task(TaskTrack {
@@ -419,16 +510,14 @@ impl SchedulerCore {
         let mut m = self.metrics.clone();
         m.queue_len = self.queue.len();
         m.relaunch_pending = self
-            .pods
-            .values()
-            .filter(|e| matches!(e.state, PodState::Relaunch { .. }))
+            .timed_pods()
+            .filter(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
             .count();
         m.suppressed = self.suppressed;
         m.kills_pending = self.kills.len();
         m.tasks_waiting = self
-            .pods
-            .values()
-            .filter(|e| matches!(&e.state, PodState::Task(t) if t.waiting.is_some()))
+            .timed_pods()
+            .filter(|(_, e)| matches!(&e.state, PodState::Task(t) if t.waiting.is_some()))
             .count();
         m.executor_generations =
             generations::count(self.pods.values().filter_map(|e| match &e.state {
@@ -522,6 +611,7 @@ impl SchedulerCore {
         let deleting = pod.metadata.deletion_timestamp.is_some();
 
         if let Some(entry) = self.pods.get_mut(&uid) {
+            entry.requests = PodRequests::of(&pod);
             entry.pod = pod;
             match &mut entry.state {
                 PodState::Queued { .. } => {
@@ -581,18 +671,12 @@ impl SchedulerCore {
                 let agent_id = annotation(&pod, ANNOTATION_AGENT_ID).map(|a| AgentId {
                     value: a.to_owned(),
                 });
-                self.pods.insert(
-                    uid,
-                    PodEntry {
-                        pod,
-                        deleted: false,
-                        state: PodState::Lost {
-                            agent_id,
-                            siblings: None,
-                        },
-                        next_generation,
-                    },
-                );
+                let state = PodState::Lost {
+                    agent_id,
+                    siblings: None,
+                };
+                self.pods
+                    .insert(uid, PodEntry::new(pod, state, next_generation));
             }
             return;
         }
@@ -617,6 +701,10 @@ impl SchedulerCore {
                 }
             }
             let ever_running = matches!(phase(&pod), Some("Running"));
+            let intent = relaunch_intent::of_pod(&pod, &task_id);
+            if let Some(i) = &intent {
+                info!(pod = %uid, task = %task_id.value, reason = i.reason, "the pod names a relaunch an earlier framework scheduled");
+            }
             let track = TaskTrack {
                 task_id,
                 agent_id,
@@ -630,15 +718,11 @@ impl SchedulerCore {
                 waiting: None,
                 last_update: None,
                 handover: Handover::NotAsked,
+                intent,
             };
             self.pods.insert(
                 uid.clone(),
-                PodEntry {
-                    pod,
-                    deleted: false,
-                    state: PodState::Task(track),
-                    next_generation,
-                },
+                PodEntry::new(pod, PodState::Task(track), next_generation),
             );
             if deleting {
                 // Re-run the deletion rule on the new entry.
@@ -654,15 +738,37 @@ impl SchedulerCore {
         self.queue.upsert(&uid, &pod, now);
         self.pods.insert(
             uid,
-            PodEntry {
-                pod,
-                deleted: false,
-                state: PodState::Queued { last_event: None },
-                next_generation,
-            },
+            PodEntry::new(pod, PodState::Queued { last_event: None }, next_generation),
         );
-        // Work appeared: filters set by earlier declines must go.
+        // Work appeared: filters set by earlier declines must go, and held
+        // offers are used at once.
         self.revive_wanted = true;
+        self.last_arrival = Some(now);
+        if !self.held.is_empty() {
+            self.place_soon(now);
+        }
+    }
+
+    /// Place shortly (`placement_delay`), not at the end of the batching
+    /// window: a pod that finds an offer in hand starts at once.
+    fn place_soon(&mut self, now: Instant) {
+        let at = now + self.config.placement_delay;
+        self.place_at = Some(self.place_at.map_or(at, |p| p.min(at)));
+    }
+
+    /// Busy: pods are ready to place, a relaunch waits, or a pod arrived
+    /// within `idle_grace`. While busy the framework keeps taking offers
+    /// and declines with the short filter; once idle it declines with the
+    /// long filter and SUPPRESSes. Pods in back-off alone (they did not fit)
+    /// do not keep it busy: they are retried when something frees room.
+    fn is_busy(&self, now: Instant) -> bool {
+        self.queue.has_ready(now)
+            || self
+                .last_arrival
+                .is_some_and(|t| now < t + self.config.idle_grace)
+            || self
+                .timed_pods()
+                .any(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
     }
 
     fn on_pod_deleted(&mut self, pod: &Pod, out: &mut Vec<Action>) {
@@ -697,13 +803,23 @@ impl SchedulerCore {
         let Some(name) = node.metadata.name.clone() else {
             return;
         };
-        let spec = node.spec.unwrap_or_default();
+        let agent = node
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(ANNOTATION_NODE_AGENT_ID));
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .is_none_or(|c| c.status == "True");
         self.nodes.insert(
             name,
             NodeInfo {
-                labels: node.metadata.labels.unwrap_or_default(),
-                taints: spec.taints.unwrap_or_default(),
-                unschedulable: spec.unschedulable.unwrap_or(false),
+                facts: NodeFacts::from_node(&node),
+                agent,
+                ready,
             },
         );
     }
@@ -722,6 +838,7 @@ impl SchedulerCore {
         self.revive_wanted = true;
         self.held.clear();
         self.batch_deadline = None;
+        self.place_at = None;
         if self.synced {
             self.reconcile_explicit(now, out);
         } else {
@@ -820,17 +937,39 @@ impl SchedulerCore {
     fn has_pending_work(&self) -> bool {
         !self.queue.is_empty()
             || self
-                .pods
-                .values()
-                .any(|e| matches!(e.state, PodState::Relaunch { .. }))
+                .timed_pods()
+                .any(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
+    }
+
+    /// The pods of `timed` that still exist (some may have left the timed
+    /// states since; callers match on the state).
+    fn timed_pods(&self) -> impl Iterator<Item = (&String, &PodEntry)> {
+        #[cfg(debug_assertions)]
+        for (uid, e) in &self.pods {
+            debug_assert!(
+                !is_timed(e) || self.timed.contains(uid),
+                "pod {uid} entered a timed state without being added to `timed`"
+            );
+        }
+        self.timed
+            .iter()
+            .filter_map(|uid| self.pods.get_key_value(uid))
     }
 
     fn on_offers(&mut self, offers: Vec<Offer>, now: Instant, out: &mut Vec<Action>) {
         self.metrics.offers_received += offers.len() as u64;
+        for o in &offers {
+            if self.agent_hosts.get(&o.agent_id.value) != Some(&o.hostname) {
+                self.agent_hosts
+                    .insert(o.agent_id.value.clone(), o.hostname.clone());
+            }
+        }
         if offers.is_empty() {
             return;
         }
-        if !self.synced || !self.has_pending_work() || self.framework_id.is_none() {
+        let pending = self.has_pending_work();
+        let busy = self.is_busy(now);
+        if !self.synced || (!pending && !busy) || self.framework_id.is_none() {
             let refuse = if self.synced {
                 self.config.refuse_seconds
             } else {
@@ -839,12 +978,18 @@ impl SchedulerCore {
             self.decline(offers.iter().map(|o| o.id.clone()).collect(), refuse, out);
             return;
         }
-        // New resources: every pod may try again now.
-        self.queue.flush_backoff();
+        // Busy without a pod to place: hold them for the batching window,
+        // in case pods arrive (they are placed at once).
         self.held
             .extend(offers.into_iter().map(|offer| HeldOffer { offer }));
         if self.batch_deadline.is_none() {
             self.batch_deadline = Some(now + self.config.batch_window);
+        }
+        if pending {
+            // New resources: every pod may try again now, and soon.
+            self.queue.flush_backoff();
+            self.revive_wanted = false;
+            self.place_soon(now);
         }
     }
 
@@ -868,14 +1013,45 @@ impl SchedulerCore {
         if self.relaunch_backoff.take_expired(now) {
             self.revive_wanted = true;
         }
-        if self.batch_deadline.is_some_and(|d| d <= now) {
+        let window_over = self.batch_deadline.is_some_and(|d| d <= now);
+        if window_over || self.place_at.is_some_and(|d| d <= now) {
             self.batch_deadline = None;
+            self.place_at = None;
             self.place(now, out);
         }
+        // Ready pods and no offer for a batching window: perhaps nothing is
+        // free, which only a preemption changes. A round without offers
+        // lets the pods that may preempt do so. Whether any may is checked
+        // at most once per window (it costs a pass over the pods).
+        if self.held.is_empty() && self.connected && self.synced && self.queue.has_ready(now) {
+            let window = self.config.batch_window;
+            match self.dry_at {
+                Some(at) if at <= now => self.place(now, out),
+                Some(_) => {}
+                None if self.dry_checked.is_none_or(|t| now >= t + window) => {
+                    self.dry_checked = Some(now);
+                    let lowest = self.lowest_live_priority();
+                    if self.queue.max_priority().is_some_and(|p| p > lowest) {
+                        self.dry_at = Some(now + window);
+                    }
+                }
+                None => {}
+            }
+        } else {
+            self.dry_at = None;
+        }
+        let pods = &self.pods;
+        self.evicting.retain(|uid| {
+            pods.get(uid)
+                .is_some_and(|e| matches!(&e.state, PodState::Task(t) if t.is_live()))
+        });
+        let queue = &self.queue;
+        self.nominated.retain(|uid, _| queue.contains(uid));
+        let pods = &self.pods;
+        self.timed.retain(|uid| pods.get(uid).is_some_and(is_timed));
         // Relaunch deadlines.
         let expired: Vec<String> = self
-            .pods
-            .iter()
+            .timed_pods()
             .filter_map(|(uid, e)| match &e.state {
                 PodState::Relaunch { deadline, .. } if *deadline <= now => Some(uid.clone()),
                 _ => None,
@@ -911,8 +1087,7 @@ impl SchedulerCore {
         // back or killed then (see `on_task_reappeared`).
         let timeout = self.config.unreachable_timeout;
         let mut timed_out: Vec<(String, String)> = self
-            .pods
-            .iter()
+            .timed_pods()
             .filter_map(|(uid, e)| match &e.state {
                 PodState::Task(t) => {
                     let w = t.waiting.filter(|w| w.since + timeout <= now)?;
@@ -953,8 +1128,23 @@ impl SchedulerCore {
             return;
         }
         let roles = self.config.roles.clone();
+        if self
+            .last_arrival
+            .is_some_and(|t| now >= t + self.config.idle_grace)
+        {
+            self.last_arrival = None;
+        }
+        if self.suppressed && self.queue.has_ready(now) {
+            // A pod's back-off ended while suppressed: it asks for offers
+            // again, like kube-scheduler retrying it (1 s doubling to 60 s).
+            self.revive_wanted = true;
+        }
         if self.has_pending_work() {
-            if (self.suppressed || self.filters_active) && self.revive_wanted {
+            // New work and no offer in hand: REVIVE, which also makes the
+            // master allocate at once instead of at its next interval
+            // (rate-limited: at most one per `revive_min_interval`).
+            let needed = self.suppressed || self.filters_active || self.held.is_empty();
+            if needed && self.revive_wanted {
                 let allowed = self
                     .last_revive
                     .is_none_or(|last| now >= last + self.config.revive_min_interval);
@@ -965,335 +1155,154 @@ impl SchedulerCore {
                     self.last_revive = Some(now);
                     self.metrics.revives += 1;
                     out.push(Action::Revive { roles });
+                    return;
                 }
-            } else if !self.suppressed && !self.filters_active {
+            } else if !needed {
                 self.revive_wanted = false;
             }
         } else {
             self.revive_wanted = false;
-            if !self.suppressed && self.held.is_empty() {
-                self.suppressed = true;
-                self.metrics.suppresses += 1;
-                out.push(Action::Suppress { roles });
+        }
+        if !self.suppressed && !self.is_busy(now) {
+            // Idle: give back what is held with the long filter, SUPPRESS.
+            if !self.held.is_empty() {
+                let ids = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .map(|h| h.offer.id)
+                    .collect();
+                self.batch_deadline = None;
+                self.place_at = None;
+                self.decline(ids, self.config.refuse_seconds, out);
             }
+            self.suppressed = true;
+            self.metrics.suppresses += 1;
+            out.push(Action::Suppress { roles });
         }
     }
 
-    /// Does the current executor run (or is it being launched) on `agent`?
-    fn executor_present(&self, agent_id: &AgentId, offers: &[&Offer]) -> bool {
-        offers
-            .iter()
-            .any(|o| o.executor_ids.contains(&self.executor_id))
-            || self.pods.values().any(|e| match &e.state {
-                PodState::Task(t) => {
-                    t.is_live()
-                        && t.agent_id.as_ref() == Some(agent_id)
-                        && t.executor_id.as_ref() == Some(&self.executor_id)
-                }
-                _ => false,
-            })
-    }
-
-    fn place(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let held = std::mem::take(&mut self.held);
-        if held.is_empty() {
-            return;
-        }
-        let Some(framework_id) = self.framework_id.clone() else {
-            return;
-        };
-        // Group offers per agent, in a stable order.
-        let mut by_agent: BTreeMap<String, Vec<&Offer>> = BTreeMap::new();
-        for h in &held {
-            by_agent
-                .entry(h.offer.agent_id.value.clone())
-                .or_default()
-                .push(&h.offer);
-        }
-        let mut agents: Vec<AgentView> = Vec::new();
-        for offers in by_agent.values() {
-            let Some(mut view) = AgentView::from_offers(offers) else {
+    /// Per agent ID, whether the current executor runs (or is being
+    /// launched) there. One pass over the pods, not one per agent.
+    fn live_executors(&self) -> HashSet<&str> {
+        let mut live: HashSet<&str> = HashSet::new();
+        for e in self.pods.values() {
+            let PodState::Task(t) = &e.state else {
                 continue;
             };
-            if let Some(node) = self.nodes.get(&view.hostname) {
-                if !node.labels.is_empty() {
-                    view.labels = node.labels.clone();
-                }
-                view.taints = node.taints.clone();
-                view.unschedulable = node.unschedulable;
+            let Some(agent) = t.agent_id.as_ref().filter(|_| t.is_live()) else {
+                continue;
+            };
+            if t.executor_id.as_ref() == Some(&self.executor_id) {
+                live.insert(agent.value.as_str());
             }
-            view.executor_needed = !self.executor_present(&view.agent_id, offers);
-            if view.executor_needed {
-                self.executors.remove(&view.agent_id.value);
-            }
-            for e in self.pods.values() {
-                if let PodState::Task(t) = &e.state {
-                    if t.is_live() && t.agent_id.as_ref() == Some(&view.agent_id) {
-                        view.used_ports.extend(requests::host_ports(&e.pod));
-                    }
-                }
-            }
-            agents.push(view);
         }
+        live
+    }
 
-        // Candidates: relaunches first (they are bound already), then the
-        // queue in order.
-        let backoff = &self.relaunch_backoff;
-        let mut uids: Vec<String> = self
-            .pods
+    /// The cluster as this round sees it (`placement::snapshot`): the Ready
+    /// Nodes of Mesos agents (by annotation, or a hostname seen in offers)
+    /// and the pods whose tasks are live, on the Node they are bound to or
+    /// the agent they were launched on. Borrowed, so a round costs one pass
+    /// over the pods and no copies.
+    fn snapshot(&self) -> Snapshot<'_> {
+        let offered: HashSet<&str> = self.agent_hosts.values().map(String::as_str).collect();
+        let mut snap = Snapshot::new();
+        let mut names: Vec<&String> = self
+            .nodes
             .iter()
-            .filter(|(_, e)| match &e.state {
-                // A handover is no failure: it does not wait for the
-                // agent's back-off.
-                PodState::Relaunch {
-                    agent_id, reason, ..
-                } => {
-                    *reason == task_status::REASON_HANDOVER
-                        || !backoff.waiting(&agent_id.value, now)
-                }
-                _ => false,
-            })
-            .map(|(uid, _)| uid.clone())
+            .filter(|(name, n)| (n.agent && n.ready) || offered.contains(name.as_str()))
+            .map(|(name, _)| name)
             .collect();
-        uids.sort();
-        uids.extend(self.queue.ready(now).into_iter().map(str::to_owned));
-        // A pod asking for a role we do not subscribe with can never fit.
-        let mut misfits: Vec<(String, String)> = Vec::new();
-        uids.retain(|uid| {
-            let Some(e) = self.pods.get(uid) else {
-                return false;
-            };
-            let role = self.role_of(&e.pod);
-            if self.config.roles.contains(&role) {
-                return true;
-            }
-            misfits.push((
-                uid.clone(),
-                format!(
-                    "the pod's Mesos role \"{role}\" is not one of the framework's roles ({})",
-                    self.config.roles.join(", ")
-                ),
-            ));
-            false
-        });
-        let mut cands: Vec<PodToPlace<'_>> = Vec::new();
-        for uid in &uids {
-            let Some(e) = self.pods.get(uid) else {
+        names.sort();
+        for name in names {
+            snap.add_node(name, self.placement_facts(name));
+        }
+        snap.set_budgets(self.budgets.all());
+        for e in self.pods.values() {
+            let PodState::Task(t) = &e.state else {
                 continue;
             };
-            let only_agent = match &e.state {
-                PodState::Relaunch { agent_id, .. } => Some(agent_id.clone()),
-                _ => None,
-            };
-            cands.push(PodToPlace {
-                pod: &e.pod,
-                role: self.role_of(&e.pod),
-                only_agent,
+            if !t.is_live() {
+                continue;
+            }
+            let host = node_name(&e.pod).or_else(|| {
+                t.agent_id
+                    .as_ref()
+                    .and_then(|a| self.agent_hosts.get(&a.value))
+                    .map(String::as_str)
             });
+            if let Some(host) = host {
+                snap.add_pod(
+                    host,
+                    PodInfo {
+                        pod: &e.pod,
+                        requests: Cow::Borrowed(&e.requests),
+                        evicting: e
+                            .pod
+                            .metadata
+                            .uid
+                            .as_ref()
+                            .is_some_and(|u| self.evicting.contains(u))
+                            || terminating_by_preemption(&e.pod),
+                    },
+                );
+            }
         }
-        let exec = Scalars {
-            cpus: to_milli(self.config.executor.cpus),
-            mem: to_milli(self.config.executor.mem_mb),
-            disk: 0,
+        snap
+    }
+
+    /// Carry out a preemption: evict the victims (once each) with a
+    /// `Preempted` event, as kube-scheduler does, and nominate the pod for
+    /// the node.
+    fn preempt(&mut self, uid: &str, pre: &placement::Preemption, out: &mut Vec<Action>) {
+        let Some(entry) = self.pods.get(uid) else {
+            return;
         };
-        let outcome = placement::place(&cands, &mut agents, exec, self.config.placement_policy);
-        let roles: Vec<String> = cands.iter().map(|c| c.role.clone()).collect();
-        drop(cands);
-
-        // Refuse filter per agent: short if some pod might fit there later.
-        let mut busy = vec![false; agents.len()];
-        for u in &outcome.unplaced {
-            for &ai in &u.transient_on {
-                busy[ai] = true;
-            }
-        }
-        let (busy_refuse, long_refuse) =
-            (self.config.busy_refuse_seconds, self.config.refuse_seconds);
-        let refuse_for = |ai: usize| if busy[ai] { busy_refuse } else { long_refuse };
-
-        // Launch operations per agent.
-        let mut ops: Vec<Vec<offer::Operation>> = vec![Vec::new(); agents.len()];
-        let mut follow_ups: Vec<Action> = Vec::new();
-        for p in &outcome.placed {
-            let uid = &uids[p.pod_index];
-            let agent = &agents[p.agent_index];
-            let exec_resources = match &p.executor_resources {
-                Some(r) => {
-                    self.executors
-                        .insert(agent.agent_id.value.clone(), r.clone());
-                    r.clone()
-                }
-                None => self
-                    .executors
-                    .get(&agent.agent_id.value)
-                    .cloned()
-                    .unwrap_or_else(|| self.synthesized_executor_resources(&roles[p.pod_index])),
-            };
-            let executor = self
-                .config
-                .executor
-                .executor_info(&framework_id, exec_resources.clone());
-            let Some(entry) = self.pods.get_mut(uid) else {
+        let preemptor = pod_ref(&entry.pod);
+        let scheduler = entry
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.clone())
+            .unwrap_or_else(|| "default-scheduler".to_owned());
+        info!(pod = %format!("{}/{}", preemptor.namespace, preemptor.name), node = %pre.node, victims = pre.victims.len(), "preempting");
+        for v in &pre.victims {
+            if !self.evicting.insert(v.uid.clone()) {
                 continue;
-            };
-            let task_id = task_id_for_pod(uid, entry.next_generation);
-            entry.next_generation += 1;
-            let relaunch = match &entry.state {
-                PodState::Relaunch {
-                    reason, message, ..
-                } => Some((*reason, message.clone())),
-                _ => None,
-            };
-            self.metrics.placements += 1;
-            let was_relaunch = relaunch.is_some();
-            let (relaunch_deadline, bind_pending) = match &entry.state {
-                PodState::Relaunch {
-                    deadline,
-                    bind_pending,
-                    ..
-                } => (Some(*deadline), *bind_pending),
-                _ => (None, false),
-            };
-            if let Some(q) = self.queue.remove(uid) {
-                self.latencies
-                    .push(now.saturating_duration_since(q.queued_at));
             }
-            let preassigned = node_name(&entry.pod).is_some();
-            let mut annotations = BTreeMap::new();
-            annotations.insert(
-                ANNOTATION_FRAMEWORK_ID.to_owned(),
-                framework_id.value.clone(),
-            );
-            annotations.insert(ANNOTATION_AGENT_ID.to_owned(), agent.agent_id.value.clone());
-            annotations.insert(ANNOTATION_TASK_ID.to_owned(), task_id.value.clone());
-            annotations.insert(
-                ANNOTATION_EXECUTOR_ID.to_owned(),
-                self.executor_id.value.clone(),
-            );
-            let exec_json = ExecutorInfo {
-                executor_id: self.executor_id.clone(),
-                resources: exec_resources,
-                ..Default::default()
+            let victim = PodRef {
+                namespace: v.namespace.clone(),
+                name: v.name.clone(),
+                uid: v.uid.clone(),
             };
-            if let Ok(j) = kube_mesos_proto::json::to_json(&exec_json) {
-                annotations.insert(ANNOTATION_EXECUTOR_RESOURCES.to_owned(), j.to_string());
-            }
-            // The executor gets the pod as the API server holds it once
-            // bound (nodeName, placement annotations), as a kubelet does.
-            let task = build_task_info(
-                &bound_pod(&entry.pod, &agent.hostname, &annotations),
-                &task_id,
-                agent,
-                p.task_resources.clone(),
-                executor,
-                relaunch.as_ref().map(|(r, m)| (*r, m.as_str())),
-            );
-            ops[p.agent_index].push(offer::Operation {
-                r#type: Some(offer::operation::Type::Launch as i32),
-                launch: Some(offer::operation::Launch {
-                    task_infos: vec![task],
-                }),
-                ..Default::default()
+            out.push(Action::EvictPod {
+                pod: victim.clone(),
+                message: format!("{scheduler}: preempting to accommodate a higher priority pod"),
             });
-            let pref = pod_ref(&entry.pod);
-            let bind = if was_relaunch && !bind_pending {
-                BindState::Bound
-            } else {
-                BindState::Pending
-            };
-            if !was_relaunch {
-                if preassigned {
-                    follow_ups.push(Action::Annotate {
-                        pod: pref.clone(),
-                        annotations,
-                    });
-                } else {
-                    follow_ups.push(Action::Bind {
-                        pod: pref.clone(),
-                        node_name: agent.hostname.clone(),
-                        annotations,
-                    });
-                }
-                follow_ups.push(Action::RecordEvent {
-                    pod: pref.clone(),
-                    type_: EventType::Normal,
-                    reason: "Scheduled".to_owned(),
-                    message: format!(
-                        "Successfully assigned {}/{} to {}",
-                        pref.namespace, pref.name, agent.hostname
-                    ),
-                });
-            } else {
-                // Its new task ID goes into the annotations; the pod is
-                // bound already, so a failure is only logged (see
-                // `Action::SetPodTask`).
-                follow_ups.push(Action::SetPodTask {
-                    pod: pref.clone(),
-                    annotations,
-                });
-                let why = match relaunch.as_ref().map(|(r, _)| *r) {
-                    Some(task_status::REASON_EXECUTOR_LOST) => "after its executor was lost",
-                    Some(task_status::REASON_NODE_LOST) => "after its task was lost",
-                    Some(task_status::REASON_HANDOVER) => {
-                        "on the current executor, handed over by an executor of an older configuration"
-                    }
-                    _ => "after a failed launch",
-                };
-                follow_ups.push(Action::RecordEvent {
-                    pod: pref.clone(),
-                    type_: EventType::Normal,
-                    reason: "Relaunched".to_owned(),
-                    message: format!(
-                        "Relaunched on {} as task {} {why}",
-                        agent.hostname, task_id.value
-                    ),
-                });
-            }
-            info!(pod = %format!("{}/{}", pref.namespace, pref.name), agent = %agent.agent_id.value, host = %agent.hostname, relaunch = was_relaunch, "pod placed");
-            entry.state = PodState::Task(TaskTrack {
-                task_id,
-                agent_id: Some(agent.agent_id.clone()),
-                executor_id: Some(self.executor_id.clone()),
-                state: None,
-                ever_running: false,
-                bind,
-                kill_sent: false,
-                relaunch_deadline,
-                launched_at: Some(now),
-                waiting: None,
-                last_update: None,
-                handover: Handover::NotAsked,
+            out.push(Action::RecordEvent {
+                pod: victim,
+                type_: EventType::Normal,
+                reason: "Preempted".to_owned(),
+                message: format!("Preempted by pod {} on node {}", preemptor.uid, pre.node),
             });
         }
-        for (ai, agent) in agents.iter().enumerate() {
-            if ops[ai].is_empty() {
-                self.decline(agent.offer_ids.clone(), refuse_for(ai), out);
-            } else {
-                self.metrics.offers_used += agent.offer_ids.len() as u64;
-                let refuse = refuse_for(ai);
-                if refuse > 0.0 {
-                    self.filters_active = true;
-                }
-                out.push(Action::Accept {
-                    offer_ids: agent.offer_ids.clone(),
-                    operations: std::mem::take(&mut ops[ai]),
-                    filters: filters(refuse),
-                });
-            }
+        if self.nominated.get(uid) != Some(&pre.node) {
+            self.nominated.insert(uid.to_owned(), pre.node.clone());
+            out.push(Action::NominatePod {
+                pod: preemptor,
+                node_name: pre.node.clone(),
+            });
         }
-        out.extend(follow_ups);
+    }
 
-        // Unschedulable pods of the queue: backoff and (rate-limited) events.
-        for u in &outcome.unplaced {
-            let uid = &uids[u.pod_index];
-            if !self.queue.contains(uid) {
-                continue; // a relaunch: its deadline decides
-            }
-            self.report_unschedulable(uid, &u.message, now, out);
-        }
-        for (uid, message) in misfits {
-            self.report_unschedulable(&uid, &message, now, out);
-        }
+    /// The lowest `spec.priority` of the pods whose tasks are live
+    /// (`i32::MAX` without any).
+    fn lowest_live_priority(&self) -> i32 {
+        self.pods
+            .values()
+            .filter(|e| matches!(&e.state, PodState::Task(t) if t.is_live()))
+            .map(|e| pod_priority(&e.pod))
+            .min()
+            .unwrap_or(i32::MAX)
     }
 
     /// A queued pod did not fit: back it off, and write PodScheduled=False
@@ -1430,19 +1439,37 @@ impl SchedulerCore {
             return;
         };
         if track.task_id != status.task_id {
-            // A newer task of the pod than the one we track, active while
-            // ours is over or unheard of: a relaunch whose annotation the
-            // pod did not get (the framework restarted in between). It is
-            // the pod's task. Anything else is stale.
+            // A newer task of the pod than the one we track, active: a
+            // relaunch whose annotation the pod did not get (the framework
+            // restarted in between). It is the pod's task. A newer
+            // generation is only ever launched once the older one is known
+            // terminal, so whatever claims the older one lives is stale
+            // (e.g. an agent back from a partition that still lists it):
+            // it is killed, as any older generation that claims to run.
+            // An older one Mesos cannot reach is left alone (a KILL would
+            // not reach it either) and killed should it come back.
+            // Anything else about another task of the pod is stale.
             let newer = task_generation(&status.task_id) > task_generation(&track.task_id);
-            let ours_over = !track.is_live() || track.state.is_none();
-            if newer && ours_over && matches!(outcome, TaskOutcome::Active { .. }) {
+            if newer && matches!(outcome, TaskOutcome::Active { .. }) {
                 info!(pod = %uid, task = %status.task_id.value, was = %track.task_id.value, "a newer task of the pod runs; tracking it");
+                let older_claims_to_run =
+                    track.is_live() && track.state.is_some() && track.waiting.is_none();
+                if older_claims_to_run && !track.kill_sent {
+                    warn!(pod = %uid, task = %track.task_id.value, newer = %status.task_id.value, "an older task of the pod claims to run beside a newer one; killing it");
+                    self.metrics.kills += 1;
+                    out.extend(self.kills.kill(
+                        track.task_id.clone(),
+                        track.agent_id.clone(),
+                        None,
+                        self.connected,
+                    ));
+                }
                 track.task_id = status.task_id.clone();
                 track.executor_id = status.executor_id.clone().or(track.executor_id.take());
                 track.agent_id = status.agent_id.clone().or(track.agent_id.take());
                 track.state = None;
-                track.waiting = None;
+                track.kill_sent = false;
+                track.intent = None;
                 let mut annotations = BTreeMap::new();
                 annotations.insert(ANNOTATION_TASK_ID.to_owned(), track.task_id.value.clone());
                 if let Some(e) = &track.executor_id {
@@ -1516,6 +1543,7 @@ impl SchedulerCore {
             }
             TaskOutcome::Waiting { cause, message } => {
                 let previous = track.waiting;
+                self.timed.insert(uid.clone());
                 track.waiting = Some(Waiting {
                     since: previous.map_or(now, |w| w.since),
                     cause,
@@ -1601,10 +1629,17 @@ impl SchedulerCore {
                                 "its launch failed"
                             };
                         out.push(back_off_event(&entry.pod, &agent_id, pause, what, &message));
+                        out.push(relaunch_recorded(
+                            &entry.pod,
+                            &track.task_id,
+                            reason,
+                            &message,
+                        ));
                         let bind_pending = matches!(track.bind, BindState::Pending);
                         if !self.relaunch_backoff.waiting(&agent_id.value, now) {
                             self.revive_wanted = true;
                         }
+                        self.timed.insert(uid.clone());
                         entry.state = PodState::Relaunch {
                             agent_id,
                             deadline,
@@ -1648,6 +1683,13 @@ impl SchedulerCore {
                 self.executor_id.value
             ),
         });
+        out.push(relaunch_recorded(
+            &entry.pod,
+            &track.task_id,
+            task_status::REASON_HANDOVER,
+            &message,
+        ));
+        self.timed.insert(uid.to_owned());
         entry.state = PodState::Relaunch {
             agent_id,
             deadline,
@@ -1667,7 +1709,7 @@ impl SchedulerCore {
         }
         let current = self.executor_id.clone();
         let mut asks = Vec::new();
-        for entry in self.pods.values_mut() {
+        for (uid, entry) in self.pods.iter_mut() {
             let deleting = is_deleting(entry);
             let PodState::Task(t) = &mut entry.state else {
                 continue;
@@ -1681,6 +1723,7 @@ impl SchedulerCore {
                 continue;
             };
             t.handover = Handover::Asked(now);
+            self.timed.insert(uid.clone());
             asks.push((agent, executor, t.task_id.clone()));
         }
         if !asks.is_empty() {
@@ -1715,6 +1758,27 @@ impl SchedulerCore {
             self.finish_task(uid, now);
             return;
         }
+        // A relaunch an earlier framework process scheduled for this task
+        // (it ended before, and Mesos has since forgotten it): resumed,
+        // unless the agent is gone for good.
+        if let (Some(intent), Some(agent_id), false) = (
+            track.intent.clone(),
+            track.agent_id.clone().filter(|a| !a.value.is_empty()),
+            agent == AgentStanding::Removed,
+        ) {
+            info!(pod = %uid, agent = %agent_id.value, reason = intent.reason, %message, "the pod's task was to be relaunched; resuming the relaunch");
+            let bind_pending = matches!(track.bind, BindState::Pending);
+            self.timed.insert(uid.to_owned());
+            entry.state = PodState::Relaunch {
+                agent_id,
+                deadline: now + relaunch_deadline_cfg,
+                reason: intent.reason,
+                message: intent.message,
+                bind_pending,
+            };
+            self.revive_wanted = true;
+            return;
+        }
         self.metrics.pods_lost += 1;
         let fate = task_status::lost_pod_fate(
             agent,
@@ -1731,7 +1795,14 @@ impl SchedulerCore {
                 .filter(|a| !a.value.is_empty() && deadline > now)
             {
                 info!(pod = %uid, agent = %agent_id.value, %message, "pod lost before it ran; relaunching it on its node");
+                out.push(relaunch_recorded(
+                    &entry.pod,
+                    &track.task_id,
+                    task_status::REASON_NODE_LOST,
+                    &message,
+                ));
                 let bind_pending = matches!(track.bind, BindState::Pending);
+                self.timed.insert(uid.to_owned());
                 entry.state = PodState::Relaunch {
                     agent_id,
                     deadline,
@@ -1844,6 +1915,7 @@ impl SchedulerCore {
             waiting: None,
             last_update: Some(now),
             handover: Handover::NotAsked,
+            intent: None,
         });
         self.metrics.tasks_recovered += 1;
         let message = format!("{}; the pod is taken back", task_status::describe(status));
@@ -1994,6 +2066,15 @@ fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, what: &str, wh
     }
 }
 
+/// Records on the pod that its task `replaced` is to be relaunched, so that
+/// a restarted framework resumes the relaunch (see [`relaunch_intent`]).
+fn relaunch_recorded(pod: &Pod, replaced: &TaskId, reason: &str, message: &str) -> Action {
+    Action::SetPodTask {
+        pod: pod_ref(pod),
+        annotations: relaunch_intent::annotations(replaced, reason, message),
+    }
+}
+
 /// The pod's task is back: `NodeReachable=True` and a Normal event.
 fn recovered(pod: &Pod, message: &str, out: &mut Vec<Action>) {
     let pref = pod_ref(pod);
@@ -2010,6 +2091,34 @@ fn recovered(pod: &Pod, message: &str, out: &mut Vec<Action>) {
         reason: task_status::REASON_TASK_RECOVERED.to_owned(),
         message: message.to_owned(),
     });
+}
+
+/// Whether a pod may preempt one of priority `lowest` (kube-scheduler's
+/// eligibility: a higher priority, and not `preemptionPolicy: Never`).
+fn may_preempt(pod: &Pod, lowest: i32) -> bool {
+    let never = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.preemption_policy.as_deref())
+        == Some("Never");
+    !never && pod_priority(pod) > lowest
+}
+
+/// kube-scheduler's `podTerminatingByPreemption`: deleted, with the
+/// `DisruptionTarget` condition a preemption sets.
+fn terminating_by_preemption(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter().any(|c| {
+                    c.type_ == "DisruptionTarget"
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some("PreemptionByScheduler")
+                })
+            })
 }
 
 fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {
@@ -2071,9 +2180,12 @@ fn build_task_info(
         value: Some(v.to_owned()),
     };
     let mut labels = vec![
-        label("kube-mesos.io/namespace", &pref.namespace),
-        label("kube-mesos.io/name", &pref.name),
-        label("kube-mesos.io/uid", &pref.uid),
+        label(
+            kube_mesos_node::annotations::LABEL_POD_NAMESPACE,
+            &pref.namespace,
+        ),
+        label(kube_mesos_node::annotations::LABEL_POD_NAME, &pref.name),
+        label(kube_mesos_node::annotations::LABEL_POD_UID, &pref.uid),
     ];
     if let Some((reason, message)) = relaunch {
         labels.push(label(kube_mesos_node::relaunch::LABEL_REASON, reason));

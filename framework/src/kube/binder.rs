@@ -1,15 +1,22 @@
 //! The pod writes the core asks for.
 //!
-//! - Bind: merge-patch the placement annotations first (so a restarted
-//!   framework can always find the task of a bound pod), then POST
-//!   `pods/{name}/binding` as kube-scheduler does. A 409 means the pod is
-//!   bound already (or was replaced): [`BindOutcome::Conflict`].
+//! - Bind: one POST of `pods/{name}/binding` as kube-scheduler does, with
+//!   the placement annotations in the Binding's metadata and the pod's UID
+//!   as precondition: kube-apiserver sets `nodeName` and merges the
+//!   annotations in one atomic update (`BindingREST.setPodNodeAndMetadata`),
+//!   so a bound pod always names its task and a restarted framework can find
+//!   it — with one request per pod instead of a patch and a Binding. A 409
+//!   means the pod is bound already (or was replaced):
+//!   [`BindOutcome::Conflict`].
 //! - SetPodUnschedulable / FailPod: strategic-merge patches of `pods/status`,
 //!   the patch type kube-scheduler's `PatchPodStatus` uses, so the
 //!   `conditions` list merges by `type` instead of being replaced. A failed
 //!   pod's status is made whole as the kubelet's status manager keeps it:
 //!   no ready condition and no container left running or ready in a
 //!   `Failed` pod (`failed_patch`).
+//!
+//! - EvictPod: the `DisruptionTarget` condition, then a DELETE, as
+//!   kube-scheduler's preemption does; NominatePod: `nominatedNodeName`.
 //!
 //! Every write names the pod's UID, so a pod deleted and recreated under the
 //! same name is never touched by decisions made for its predecessor.
@@ -22,7 +29,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
 
 use super::{is_status, KubeError, Result};
@@ -62,22 +69,20 @@ impl PodWriter {
             })
     }
 
-    /// Annotates then binds the pod to `node_name`; the outcome for
-    /// `Input::BindResult`.
+    /// Binds the pod to `node_name` with `annotations` (one atomic update);
+    /// the outcome for `Input::BindResult`.
     pub async fn bind(
         &self,
         pod: &PodRef,
         node_name: &str,
         annotations: &BTreeMap<String, String>,
     ) -> BindOutcome {
-        if let Err(e) = self.annotate(pod, annotations).await {
-            return outcome_of(e);
-        }
         let binding = Binding {
             metadata: ObjectMeta {
                 name: Some(pod.name.clone()),
                 namespace: Some(pod.namespace.clone()),
                 uid: Some(pod.uid.clone()),
+                annotations: Some(annotations.clone()),
                 ..ObjectMeta::default()
             },
             target: ObjectReference {
@@ -154,6 +159,43 @@ impl PodWriter {
             .await
     }
 
+    /// Evicts a pod for a preemption as kube-scheduler does: the
+    /// `DisruptionTarget` condition first, then a DELETE with the pod's own
+    /// grace period and its UID as precondition. A pod already gone is not
+    /// an error.
+    pub async fn preempt_victim(
+        &self,
+        pod: &PodRef,
+        message: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        self.patch_status(pod, disruption_patch(&pod.uid, message, now))
+            .await?;
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(pod.uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.pods(&pod.namespace).delete(&pod.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(source) if is_status(&source, 404) => Ok(()),
+            Err(source) => Err(KubeError::DeletePodFailed {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Sets `status.nominatedNodeName`.
+    pub async fn nominate(&self, pod: &PodRef, node_name: &str) -> Result<()> {
+        let patch =
+            json!({ "metadata": { "uid": pod.uid }, "status": { "nominatedNodeName": node_name } });
+        self.patch_status(pod, patch).await
+    }
+
     async fn patch_status(&self, pod: &PodRef, patch: serde_json::Value) -> Result<()> {
         self.pods(&pod.namespace)
             .patch_status(
@@ -210,6 +252,22 @@ pub fn unschedulable_patch(uid: &str, message: &str, now: jiff::Timestamp) -> se
             }]
         }
     })
+}
+
+/// The `pods/status` patch of a preemption's victim (kube-scheduler's
+/// condition: type DisruptionTarget, status True, reason
+/// PreemptionByScheduler).
+pub fn disruption_patch(uid: &str, message: &str, now: jiff::Timestamp) -> serde_json::Value {
+    condition_patch(
+        uid,
+        &Condition {
+            type_: "DisruptionTarget",
+            status: true,
+            reason: "PreemptionByScheduler",
+            message,
+        },
+        now,
+    )
 }
 
 /// One pod condition the framework writes.
@@ -489,5 +547,16 @@ mod tests {
             s["initContainerStatuses"][0]["state"]["terminated"]["reason"],
             "Completed"
         );
+    }
+
+    #[test]
+    fn disruption_patch_is_kube_schedulers_preemption_condition() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let p = disruption_patch("u1", "kube-mesos: preempting", now);
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(c["type"], "DisruptionTarget");
+        assert_eq!(c["status"], "True");
+        assert_eq!(c["reason"], "PreemptionByScheduler");
+        assert_eq!(p["metadata"]["uid"], "u1");
     }
 }

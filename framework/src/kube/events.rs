@@ -35,6 +35,32 @@ impl EventRecorder {
         }
     }
 
+    /// Records one event on a Node (cluster-scoped: the Event goes to
+    /// `default`, as the kubelet and `kubectl drain` put Node events).
+    pub async fn record_on_node(
+        &self,
+        node: &str,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let target = PodRef {
+            namespace: "default".into(),
+            name: node.to_owned(),
+            uid: node.to_owned(),
+        };
+        let mut event = self.event(&target, type_, reason, message, now);
+        event.involved_object = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(node.to_owned()),
+            uid: Some(node.to_owned()),
+            ..ObjectReference::default()
+        };
+        self.create(&target, reason, &event).await
+    }
+
     /// Records one event on the pod.
     pub async fn record(
         &self,
@@ -44,22 +70,37 @@ impl EventRecorder {
         message: &str,
         now: jiff::Timestamp,
     ) -> Result<()> {
-        let event = build_event(
-            pod,
+        let event = self.event(pod, type_, reason, message, now);
+        self.create(pod, reason, &event).await
+    }
+
+    fn event(
+        &self,
+        target: &PodRef,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        now: jiff::Timestamp,
+    ) -> Event {
+        build_event(
+            target,
             type_,
             reason,
             message,
             now,
             &self.source_component,
             &self.reporting_instance,
-        );
-        Api::<Event>::namespaced(self.client.clone(), &pod.namespace)
-            .create(&PostParams::default(), &event)
+        )
+    }
+
+    async fn create(&self, target: &PodRef, reason: &str, event: &Event) -> Result<()> {
+        Api::<Event>::namespaced(self.client.clone(), &target.namespace)
+            .create(&PostParams::default(), event)
             .await
             .map(drop)
             .map_err(|source| KubeError::RecordEventFailed {
-                namespace: pod.namespace.clone(),
-                name: pod.name.clone(),
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
                 reason: reason.to_string(),
                 source,
             })
@@ -78,7 +119,10 @@ pub fn build_event(
 ) -> Event {
     Event {
         metadata: ObjectMeta {
-            name: Some(format!("{}.{:x}", pod.name, now.as_nanosecond())),
+            name: Some(kube_mesos_node::events::event_name(
+                &pod.name,
+                now.as_nanosecond(),
+            )),
             namespace: Some(pod.namespace.clone()),
             ..ObjectMeta::default()
         },

@@ -10,11 +10,14 @@
 //!   restarts and failovers, so the framework keeps no state of its own.
 //!
 //! Each function does one request (or one short sequence) and reports a
-//! typed [`KubeError`]; retries are the caller's policy.
+//! typed [`KubeError`]; retries are the caller's policy ([`retry`] holds
+//! the one for writes a restarted framework depends on).
 
 pub mod binder;
 pub mod events;
 pub mod framework_id;
+pub mod pod_order;
+pub mod retry;
 pub mod watch;
 
 use std::path::Path;
@@ -57,6 +60,17 @@ pub enum KubeError {
     /// Patching `pods/status` failed.
     #[error("patching status of pod {namespace}/{name} failed")]
     PatchPodStatusFailed {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting a pod (a preemption's victim) failed.
+    #[error("deleting pod {namespace}/{name} failed")]
+    DeletePodFailed {
         /// Namespace.
         namespace: String,
         /// Name.
@@ -117,7 +131,17 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
             .await
             .map_err(|e| KubeError::ClientConfigFailed(Box::new(e)))?,
     };
-    kube::Client::try_from(config).map_err(KubeError::ClientBuildFailed)
+    kube::Client::try_from(without_retry(config)).map_err(KubeError::ClientBuildFailed)
+}
+
+/// The client of a config, without kube-rs' default retry of 429, 503 and
+/// 504 (up to 15 times, backing off to 1000 s, whatever the answer means):
+/// the framework retries on its own terms — a PodDisruptionBudget's 429 to
+/// an eviction must reach the drain, which tries again after 5 s and says
+/// so as `kubectl drain` does, instead of stalling for minutes.
+fn without_retry(mut config: kube::Config) -> kube::Config {
+    config.default_retry = false;
+    config
 }
 
 /// A client from kubeconfig YAML text (tests and `kube-mesos local`).
@@ -128,7 +152,7 @@ pub async fn client_from_yaml(yaml: &str) -> Result<kube::Client> {
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .map_err(|e| KubeError::ClientConfigFailed(Box::new(e)))?;
-    kube::Client::try_from(config).map_err(KubeError::ClientBuildFailed)
+    kube::Client::try_from(without_retry(config)).map_err(KubeError::ClientBuildFailed)
 }
 
 /// Whether a kube-rs error is an API answer with this HTTP status.

@@ -1,8 +1,9 @@
-//! Pod and Node watches, turned into scheduler-core inputs.
+//! Pod, Node and PodDisruptionBudget watches, turned into scheduler-core
+//! inputs.
 //!
 //! kube-rs' watcher lists, then watches, and relists after a 410 or a broken
 //! stream. A relist says nothing about objects deleted while the watch was
-//! away, so [`PodTracker`] and [`NodeTracker`] remember what they reported
+//! away, so [`PodTracker`] and [`ObjectTracker`] remember what they reported
 //! and, at the end of each relist (`InitDone`), report the missing ones as
 //! deleted. The core needs that: a vanished pod whose task still runs must be
 //! killed. The trackers are pure (watch event in, inputs out); the async part
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -28,6 +30,9 @@ use crate::core::{Input, ANNOTATION_TASK_ID};
 #[derive(Debug, Default)]
 pub struct PodTracker {
     scheduler_names: Vec<String>,
+    /// What a deletion needs to be reported: the pod's identity only (not
+    /// a copy of every pod, which at 100,000 pods would double the
+    /// framework's memory; the core keeps the pods it needs).
     known: BTreeMap<String, Pod>,
     relist: Option<BTreeSet<String>>,
     synced: bool,
@@ -105,7 +110,11 @@ impl PodTracker {
             return Vec::new();
         };
         if self.is_ours(&pod) {
-            self.known.insert(uid, pod.clone());
+            self.known.insert(uid, identity(&pod));
+            // managedFields (kube-apiserver writes them on every change) are
+            // of no use to the core and would be kept with every pod.
+            let mut pod = pod;
+            pod.metadata.managed_fields = None;
             vec![Input::PodUpserted(Box::new(pod))]
         } else if let Some(old) = self.known.remove(&uid) {
             // No longer ours (annotation removed): forget it like a deletion.
@@ -126,42 +135,111 @@ impl PodTracker {
     }
 }
 
-/// Tracks the Nodes reported to the core.
-#[derive(Debug, Default)]
-pub struct NodeTracker {
-    known: BTreeSet<String>,
-    relist: Option<BTreeSet<String>>,
+/// A pod holding only its name, namespace and UID.
+fn identity(pod: &Pod) -> Pod {
+    Pod {
+        metadata: kube::api::ObjectMeta {
+            name: pod.metadata.name.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            uid: pod.metadata.uid.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
-impl NodeTracker {
+/// An object reported to the core by name (Nodes, PodDisruptionBudgets):
+/// its key, and the inputs that say it changed or went.
+pub trait Tracked: Sized {
+    /// Namespace ("" for cluster-scoped objects) and name.
+    fn key(&self) -> Option<(String, String)>;
+    /// The input for an added or changed object.
+    fn upserted(self) -> Input;
+    /// The input for a deleted one.
+    fn deleted(key: (String, String)) -> Input;
+}
+
+impl Tracked for Node {
+    fn key(&self) -> Option<(String, String)> {
+        Some((String::new(), self.metadata.name.clone()?))
+    }
+    fn upserted(self) -> Input {
+        Input::NodeUpserted(Box::new(self))
+    }
+    fn deleted((_, name): (String, String)) -> Input {
+        Input::NodeDeleted(name)
+    }
+}
+
+impl Tracked for PodDisruptionBudget {
+    fn key(&self) -> Option<(String, String)> {
+        Some((
+            self.metadata.namespace.clone().unwrap_or_default(),
+            self.metadata.name.clone()?,
+        ))
+    }
+    fn upserted(mut self) -> Input {
+        self.metadata.managed_fields = None;
+        Input::BudgetUpserted(Box::new(self))
+    }
+    fn deleted((namespace, name): (String, String)) -> Input {
+        Input::BudgetDeleted { namespace, name }
+    }
+}
+
+/// Tracks the objects of one kind reported to the core.
+#[derive(Debug)]
+pub struct ObjectTracker<T> {
+    known: BTreeSet<(String, String)>,
+    relist: Option<BTreeSet<(String, String)>>,
+    kind: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T> Default for ObjectTracker<T> {
+    fn default() -> Self {
+        Self {
+            known: BTreeSet::new(),
+            relist: None,
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Tracks the Nodes reported to the core.
+pub type NodeTracker = ObjectTracker<Node>;
+
+/// Tracks the PodDisruptionBudgets reported to the core.
+pub type BudgetTracker = ObjectTracker<PodDisruptionBudget>;
+
+impl<T: Tracked> ObjectTracker<T> {
     /// One watch event in, the core's inputs out.
-    pub fn step(&mut self, event: Event<Node>) -> Vec<Input> {
+    pub fn step(&mut self, event: Event<T>) -> Vec<Input> {
         match event {
             Event::Init => {
                 self.relist = Some(BTreeSet::new());
                 Vec::new()
             }
-            Event::InitApply(node) | Event::Apply(node) => {
-                let Some(name) = node.metadata.name.clone() else {
+            Event::InitApply(obj) | Event::Apply(obj) => {
+                let Some(key) = obj.key() else {
                     return Vec::new();
                 };
                 if let Some(seen) = self.relist.as_mut() {
-                    seen.insert(name.clone());
+                    seen.insert(key.clone());
                 }
-                self.known.insert(name);
-                vec![Input::NodeUpserted(Box::new(node))]
+                self.known.insert(key);
+                vec![obj.upserted()]
             }
-            Event::Delete(node) => match node.metadata.name {
-                Some(name) if self.known.remove(&name) => vec![Input::NodeDeleted(name)],
+            Event::Delete(obj) => match obj.key() {
+                Some(key) if self.known.remove(&key) => vec![T::deleted(key)],
                 _ => Vec::new(),
             },
             Event::InitDone => {
                 let seen = self.relist.take().unwrap_or_default();
-                let gone: Vec<String> = self.known.difference(&seen).cloned().collect();
+                let gone: Vec<(String, String)> = self.known.difference(&seen).cloned().collect();
                 gone.into_iter()
-                    .map(|name| {
-                        self.known.remove(&name);
-                        Input::NodeDeleted(name)
+                    .map(|key| {
+                        self.known.remove(&key);
+                        T::deleted(key)
                     })
                     .collect()
             }
@@ -196,9 +274,31 @@ pub async fn watch_pods(
 
 /// Watches Nodes and sends the core's inputs to `out` until `out` closes.
 pub async fn watch_nodes(client: kube::Client, out: mpsc::Sender<Input>) {
-    let mut tracker = NodeTracker::default();
+    watch_all::<Node>(client, "node", out).await;
+}
+
+/// Watches PodDisruptionBudgets (policy/v1) in every namespace and sends
+/// the core's inputs to `out` until `out` closes.
+pub async fn watch_budgets(client: kube::Client, out: mpsc::Sender<Input>) {
+    watch_all::<PodDisruptionBudget>(client, "poddisruptionbudget", out).await;
+}
+
+/// Watches every object of kind `T`, reporting it through an
+/// [`ObjectTracker`]. Watch errors are logged; the watcher retries with
+/// backoff.
+async fn watch_all<T>(client: kube::Client, kind: &'static str, out: mpsc::Sender<Input>)
+where
+    T: Tracked
+        + kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let mut tracker = ObjectTracker::<T>::default();
     let stream =
-        watcher::watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff();
+        watcher::watcher(Api::<T>::all(client), watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
@@ -209,7 +309,7 @@ pub async fn watch_nodes(client: kube::Client, out: mpsc::Sender<Input>) {
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "node watch failed; retrying"),
+            Err(error) => tracing::warn!(%error, kind, "watch failed; retrying"),
         }
     }
 }
@@ -310,5 +410,36 @@ mod tests {
         t.step(Event::InitApply(node("n2")));
         let out = t.step(Event::InitDone);
         assert!(matches!(&out[..], [Input::NodeDeleted(n)] if n == "n1"));
+    }
+
+    #[test]
+    fn budgets_are_reported_by_namespace_and_name() {
+        let pdb = |ns: &str, name: &str| PodDisruptionBudget {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..PodDisruptionBudget::default()
+        };
+        let mut t = BudgetTracker::default();
+        t.step(Event::Init);
+        let up = t.step(Event::InitApply(pdb("a", "web")));
+        assert!(
+            matches!(&up[..], [Input::BudgetUpserted(b)] if b.metadata.name.as_deref() == Some("web"))
+        );
+        t.step(Event::InitApply(pdb("b", "web")));
+        assert!(t.step(Event::InitDone).is_empty());
+        let out = t.step(Event::Delete(pdb("a", "web")));
+        assert!(
+            matches!(&out[..], [Input::BudgetDeleted { namespace, name }] if namespace == "a" && name == "web")
+        );
+        assert!(t.step(Event::Delete(pdb("a", "web"))).is_empty());
+        // Deleted while the watch was away: found missing at the relist.
+        t.step(Event::Init);
+        let out = t.step(Event::InitDone);
+        assert!(
+            matches!(&out[..], [Input::BudgetDeleted { namespace, name }] if namespace == "b" && name == "web")
+        );
     }
 }

@@ -14,7 +14,9 @@ use reqwest::StatusCode;
 use url::Url;
 
 use super::error::{Error, Result};
-use super::http::{error_body, Http};
+use kube_mesos_client::{error_body, MesosHttp};
+
+use super::http::STREAM_ID_HEADER;
 
 /// The call type's name, for logs and errors (e.g. `ACCEPT`).
 pub fn call_type_name(call: &Call) -> String {
@@ -23,22 +25,23 @@ pub fn call_type_name(call: &Call) -> String {
 
 /// Sends `call` to `endpoint` as part of the subscription `stream_id`.
 pub(crate) async fn post_call(
-    http: &Http,
+    http: &MesosHttp,
     endpoint: &Url,
     stream_id: &str,
     call: &Call,
 ) -> Result<()> {
     let call_type = call_type_name(call);
     let body = http
-        .content_type
+        .content_type()
         .encode(call)
         .map_err(|source| Error::CodecFailed {
             what: "encoding a call",
             source,
         })?;
     let response = http
-        .post(endpoint, body, Some(stream_id))
-        .timeout(http.request_timeout)
+        .post(endpoint, body)
+        .header(STREAM_ID_HEADER, stream_id)
+        .timeout(http.request_timeout())
         .send()
         .await
         .map_err(|source| Error::CallFailed {

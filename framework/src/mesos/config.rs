@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::codec::ContentType;
+use kube_mesos_client::{BackoffConfig, ContentType, Credential};
+
 use super::error::{Error, Result};
 
 /// Path of the scheduler API on a Mesos master.
@@ -17,43 +18,6 @@ pub const SCHEDULER_API_PATH: &str = "/api/v1/scheduler";
 /// Heartbeat interval Mesos uses when SUBSCRIBED does not say
 /// (`DEFAULT_HEARTBEAT_INTERVAL` in the master is 15 s).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
-
-/// HTTP Basic credentials for a master that authenticates frameworks.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credential {
-    /// The framework's principal (also put it in `FrameworkInfo.principal`).
-    pub principal: String,
-    /// The secret; may be empty.
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the secret.
-        f.debug_struct("Credential")
-            .field("principal", &self.principal)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Capped exponential backoff between subscription attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackoffConfig {
-    /// First delay. Default 1 s: a master failover takes seconds, not less.
-    pub initial: Duration,
-    /// Largest delay. Default 60 s, so a long outage is still noticed within a
-    /// minute of its end.
-    pub max: Duration,
-}
-
-impl Default for BackoffConfig {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Everything the scheduler client needs to know.
 #[derive(Debug, Clone)]
@@ -170,14 +134,5 @@ mod tests {
             SchedulerConfig::new(vec![]).endpoints(),
             Err(Error::NoMasters)
         ));
-    }
-
-    #[test]
-    fn credential_debug_hides_the_secret() {
-        let c = Credential {
-            principal: "p".into(),
-            secret: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use kube_mesos_proto::recordio::RecordIoError;
-
-use super::codec::CodecError;
+use kube_mesos_client::{CodecError, StreamError};
 
 /// Result alias of the scheduler client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -37,7 +35,7 @@ pub enum Error {
     NoMasters,
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed")]
-    HttpClientBuildFailed(#[source] reqwest::Error),
+    HttpClientFailed(#[source] kube_mesos_client::Error),
     /// A call or event could not be encoded or decoded.
     #[error("{what} failed")]
     CodecFailed {
@@ -119,29 +117,15 @@ pub enum Error {
         /// Response body text.
         body: String,
     },
-    /// Reading the event stream failed. Retryable.
-    #[error("reading the event stream failed")]
-    EventStreamFailed(#[source] reqwest::Error),
-    /// The event stream is not valid RecordIO. Retryable (on a new stream).
-    #[error("event stream framing is broken")]
-    EventStreamFramingFailed(#[source] RecordIoError),
-    /// An event did not decode. Retryable (on a new stream).
-    #[error("decoding an event failed")]
-    EventDecodeFailed(#[source] CodecError),
-    /// The master closed the event stream. Retryable.
-    #[error("the master closed the event stream")]
-    EventStreamEnded,
+    /// The event stream failed, ended or was silent (no event, heartbeats
+    /// included, for `heartbeat_misses` intervals). Retryable.
+    #[error("lost the event stream")]
+    EventStreamLost(#[from] StreamError),
     /// The first event of a subscription was not SUBSCRIBED. Retryable.
     #[error("first event was {event_type}, not SUBSCRIBED")]
     SubscribedEventMissing {
         /// The event type received instead.
         event_type: String,
-    },
-    /// No event, heartbeats included, for the allowed time. Retryable.
-    #[error("no event from the master for {timeout:?}")]
-    HeartbeatTimedOut {
-        /// How long the client waited.
-        timeout: Duration,
     },
     /// The master sent an ERROR event: the framework was refused or removed
     /// (e.g. failover timeout passed, framework torn down). Not retryable.
@@ -197,11 +181,29 @@ impl Error {
             Error::InvalidMasterUrl { .. }
                 | Error::UnsupportedMasterUrl { .. }
                 | Error::NoMasters
-                | Error::HttpClientBuildFailed(_)
+                | Error::HttpClientFailed(_)
                 | Error::CodecFailed { .. }
                 | Error::SubscribeRejected { .. }
                 | Error::FrameworkRejected { .. }
                 | Error::CallRejected { .. }
         )
+    }
+}
+
+impl Error {
+    /// A SUBSCRIBE that did not reach a leader, in this client's words.
+    pub(crate) fn of_subscribe(error: kube_mesos_client::Error) -> Self {
+        use kube_mesos_client::Error as E;
+        match error {
+            E::RequestFailed { endpoint, source } => Error::SubscribeFailed { endpoint, source },
+            E::RequestTimedOut { endpoint, timeout } => {
+                Error::SubscribeTimedOut { endpoint, timeout }
+            }
+            E::RedirectInvalid { endpoint, location } => {
+                Error::RedirectInvalid { endpoint, location }
+            }
+            E::TooManyRedirects { endpoint } => Error::TooManyRedirects { endpoint },
+            other => Error::HttpClientFailed(other),
+        }
     }
 }

@@ -16,7 +16,6 @@ use url::Url;
 
 use super::calls::{self, call_type_name, post_call};
 use super::error::{Error, Result};
-use super::http::Http;
 
 /// The live subscription calls belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +46,7 @@ impl SessionSlot {
 /// the same subscription.
 #[derive(Debug, Clone)]
 pub struct SchedulerHandle {
-    pub(crate) http: Http,
+    pub(crate) http: kube_mesos_client::MesosHttp,
     pub(crate) session: SessionSlot,
 }
 

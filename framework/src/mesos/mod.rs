@@ -29,31 +29,30 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`config`] (settings), [`error`], `codec` (protobuf/JSON bytes),
-//! `redirect` (Location resolution), `backoff`, `http`, `connection` (one
+//! The mechanisms (HTTP client, codec, redirects, event stream, back-off)
+//! are the shared [`kube_mesos_client`]; this module holds the scheduler's
+//! policy on top. Modules: [`config`] (settings), [`error`], `http` (the
+//! shared client as the scheduler API uses it), `connection` (one
 //! subscription's HTTP stream), [`calls`] (call builders and sending),
 //! `handle` ([`SchedulerHandle`]), `subscription` (the reconnect policy as a
 //! state machine, plus its async shell).
 
-mod backoff;
 pub mod calls;
-mod codec;
 pub mod config;
 mod connection;
 pub mod error;
 mod handle;
 mod http;
-mod redirect;
 mod subscription;
 
 use futures::stream::{BoxStream, StreamExt};
 use kube_mesos_proto::v1::FrameworkInfo;
 
-pub use codec::{CodecError, ContentType};
-pub use config::{BackoffConfig, Credential, SchedulerConfig};
+pub use config::SchedulerConfig;
 pub use error::{Error, Result};
 pub use handle::SchedulerHandle;
 pub use http::STREAM_ID_HEADER;
+pub use kube_mesos_client::{BackoffConfig, CodecError, ContentType, Credential};
 pub use subscription::SchedulerEvent;
 
 use handle::SessionSlot;
@@ -67,7 +66,7 @@ pub type SchedulerEvents = BoxStream<'static, Result<SchedulerEvent>>;
 #[derive(Debug)]
 pub struct SchedulerClient {
     config: SchedulerConfig,
-    http: http::Http,
+    http: kube_mesos_client::MesosHttp,
     session: SessionSlot,
 }
 
@@ -75,7 +74,7 @@ impl SchedulerClient {
     /// A client for the configured masters. Fails only if the HTTP client
     /// cannot be built; master URLs are checked by [`subscribe`](Self::subscribe).
     pub fn new(config: SchedulerConfig) -> Result<Self> {
-        let http = http::Http::new(&config)?;
+        let http = http::client(&config)?;
         Ok(Self {
             config,
             http,

@@ -25,13 +25,15 @@ use kube_mesos_proto::v1::scheduler::{event, Call, Event};
 use kube_mesos_proto::v1::{FrameworkId, FrameworkInfo, MasterInfo};
 use url::Url;
 
-use super::backoff::{jitter, Backoff};
+use kube_mesos_client::backoff::{jitter, random_unit, Backoff};
+use kube_mesos_client::stream::{heartbeat_interval, silence_timeout, within};
+use kube_mesos_client::MesosHttp;
+
 use super::calls;
 use super::config::{SchedulerConfig, DEFAULT_HEARTBEAT_INTERVAL};
 use super::connection::Connection;
 use super::error::{Error, Result};
 use super::handle::{Session, SessionSlot};
-use super::http::Http;
 
 /// What the subscription stream yields.
 #[derive(Debug)]
@@ -143,8 +145,7 @@ impl Machine {
 
     /// How long the stream may stay silent before the master counts as lost.
     pub fn event_timeout(&self) -> Duration {
-        self.heartbeat_interval
-            .saturating_mul(self.heartbeat_misses)
+        silence_timeout(self.heartbeat_interval, self.heartbeat_misses)
     }
 
     /// The FrameworkInfo the next SUBSCRIBE will carry.
@@ -240,11 +241,10 @@ impl Machine {
     fn subscribed(&mut self, subscribed: event::Subscribed) -> Vec<Action> {
         let framework_id = subscribed.framework_id;
         self.framework_info.id = Some(framework_id.clone());
-        self.heartbeat_interval = subscribed
-            .heartbeat_interval_seconds
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL);
+        self.heartbeat_interval = heartbeat_interval(
+            subscribed.heartbeat_interval_seconds,
+            DEFAULT_HEARTBEAT_INTERVAL,
+        );
         self.backoff.reset();
         self.failures_in_round = 0;
         self.phase = Phase::Subscribed;
@@ -288,7 +288,7 @@ pub(crate) trait EventSource: Send + 'static {
 
 /// The production transport: [`Connection`] over reqwest.
 pub(crate) struct HttpTransport {
-    pub http: Http,
+    pub http: MesosHttp,
     pub max_redirects: u32,
     pub max_record_size: usize,
 }
@@ -409,10 +409,9 @@ impl<T: Transport> Driver<T> {
                 }
                 Doing::Read(mut connection) => {
                     let timeout = self.machine.event_timeout();
-                    let input = match tokio::time::timeout(timeout, connection.next_event()).await {
-                        Ok(Ok(event)) => Input::Event(Box::new(event)),
-                        Ok(Err(error)) => Input::StreamLost(error),
-                        Err(_) => Input::StreamLost(Error::HeartbeatTimedOut { timeout }),
+                    let input = match within(timeout, connection.next_event()).await {
+                        Ok(event) => Input::Event(Box::new(event)),
+                        Err(error) => Input::StreamLost(error),
                     };
                     self.connection = Some(connection);
                     input
@@ -438,7 +437,7 @@ impl<T: Transport> Driver<T> {
                 self.doing = Doing::Subscribe { endpoint, call };
             }
             Action::Wait { ceiling } => {
-                let delay = jitter(ceiling, rand::random::<f64>());
+                let delay = jitter(ceiling, random_unit());
                 tracing::info!(?delay, "backing off before resubscribing");
                 self.doing = Doing::Sleep(delay);
             }
@@ -560,9 +559,11 @@ mod tests {
         assert_eq!(m.event_timeout(), Duration::from_secs(10));
         assert_eq!(m.framework_info().id.as_ref().unwrap().value, "fw-1");
 
-        let a = m.step(Input::StreamLost(Error::HeartbeatTimedOut {
-            timeout: Duration::from_secs(10),
-        }));
+        let a = m.step(Input::StreamLost(Error::EventStreamLost(
+            kube_mesos_client::StreamError::Silent {
+                timeout: Duration::from_secs(10),
+            },
+        )));
         assert!(matches!(a[0], Action::ClearSession));
         assert!(matches!(
             a[1],
@@ -585,7 +586,9 @@ mod tests {
         m.step(Input::BackoffElapsed);
         m.step(Input::Event(subscribed_event("fw", None)));
         assert_eq!(m.event_timeout(), Duration::from_secs(75));
-        let a = m.step(Input::StreamLost(Error::EventStreamEnded));
+        let a = m.step(Input::StreamLost(Error::EventStreamLost(
+            kube_mesos_client::StreamError::Ended,
+        )));
         assert_eq!(wait_ceiling(&a), Some(Duration::from_secs(1)));
     }
 
@@ -653,7 +656,7 @@ mod shell_tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::mesos::config::BackoffConfig;
+    use kube_mesos_client::BackoffConfig;
 
     type Events = mpsc::UnboundedSender<Result<Event>>;
 
@@ -675,7 +678,9 @@ mod shell_tests {
             self.events
                 .recv()
                 .await
-                .unwrap_or(Err(Error::EventStreamEnded))
+                .unwrap_or(Err(Error::EventStreamLost(
+                    kube_mesos_client::StreamError::Ended,
+                )))
         }
     }
 
@@ -786,7 +791,7 @@ mod shell_tests {
         let connected_at = Instant::now();
         match driver.next().await {
             Some(Ok(SchedulerEvent::Disconnected {
-                reason: Error::HeartbeatTimedOut { timeout },
+                reason: Error::EventStreamLost(kube_mesos_client::StreamError::Silent { timeout }),
             })) => assert_eq!(timeout, Duration::from_secs(50)),
             other => panic!("expected a heartbeat timeout, got {other:?}"),
         }

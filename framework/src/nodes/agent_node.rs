@@ -2,10 +2,12 @@
 //! Node, and the node-lease rule.
 //!
 //! One Node per agent, named after the agent's hostname. Labels come from the
-//! same derivation placement uses ([`crate::placement::labels_from_parts`]:
-//! hostname, os, attributes, topology region/zone from the fault domain) plus
-//! `kubernetes.io/arch`. Capacity and allocatable come from the agent's total
-//! resources (all roles), in Kubernetes quantities.
+//! same derivation placement uses ([`kube_mesos_node::labels::node_labels`]:
+//! hostname, os, attributes, topology region/zone from the fault domain, and
+//! `kubernetes.io/arch` only from an agent's `arch` attribute: this process
+//! does not run on the agent, so it cannot know its architecture otherwise;
+//! the executor writes its host's). Capacity and allocatable come from the
+//! agent's total resources (all roles), in Kubernetes quantities.
 //!
 //! **Lease rule.** The Node's Lease in `kube-node-lease` is renewed by the
 //! executor while one runs on the agent, and by the framework otherwise. Both
@@ -28,28 +30,19 @@
 //! agents whose pods keep running.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube_mesos_proto::contract::KUBELET_VERSION;
-use kube_mesos_proto::v1::{value, AgentInfo, Resource};
-
-use crate::placement::labels_from_parts;
+use kube_mesos_node::capacity::node_resources;
+use kube_mesos_node::info::KUBELET_VERSION;
+use kube_mesos_node::labels::{node_arch, node_labels};
+use kube_mesos_proto::v1::{AgentInfo, Resource};
 
 /// Annotation on a Node: the Mesos agent ID behind it.
-pub const ANNOTATION_NODE_AGENT_ID: &str = "kube-mesos.io/agent-id";
-/// holderIdentity the framework writes into node leases it renews.
-pub const FRAMEWORK_LEASE_HOLDER: &str = "kube-mesos-framework";
-/// Node lease duration, as the kubelet's default `nodeLeaseDurationSeconds`.
-pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
-/// How often the framework renews node leases it holds (the kubelet renews at
-/// a quarter of the duration).
-pub const NODE_LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
-/// Pod capacity of a Node (the kubelet's default `maxPods`).
-pub const DEFAULT_MAX_PODS: u32 = 110;
+pub use kube_mesos_node::annotations::ANNOTATION_AGENT_ID as ANNOTATION_NODE_AGENT_ID;
+pub use kube_mesos_node::lease::{FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS};
 
 /// Whether an agent's Node is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,23 +55,19 @@ pub enum AgentHealth {
 }
 
 /// The Node for an agent (metadata and status; `spec` left empty so an
-/// operator's cordon or taints are not overwritten).
+/// operator's cordon or taints are not overwritten). `executor` is what the
+/// kube-mesos executor is launched with, set aside from allocatable.
 pub fn node_for_agent(
     agent: &AgentInfo,
     total_resources: &[Resource],
+    executor: &[Resource],
     now: jiff::Timestamp,
 ) -> Node {
     let name = node_name(&agent.hostname);
-    let mut labels: BTreeMap<String, String> =
-        labels_from_parts(&agent.hostname, &agent.attributes, agent.domain.as_ref())
-            .into_iter()
-            .filter(|(k, v)| valid_label_key(k) && valid_label_value(v))
-            .collect();
-    let arch = labels
-        .get("arch")
-        .cloned()
-        .unwrap_or_else(|| host_arch().to_string());
-    labels.insert("kubernetes.io/arch".into(), arch.clone());
+    let labels = node_labels(&agent.hostname, &agent.attributes, agent.domain.as_ref());
+    // Unknown (empty) unless the agent has an `arch` attribute: the
+    // executor, running on the agent, writes its host's (node_arch).
+    let arch = node_arch(&agent.attributes, None).unwrap_or_default();
     let agent_id = agent
         .id
         .as_ref()
@@ -89,7 +78,7 @@ pub fn node_for_agent(
     } else {
         total_resources
     };
-    let capacity = capacity_of(resources);
+    let (capacity, allocatable) = node_resources(resources, executor).into_maps(Quantity);
     Node {
         metadata: ObjectMeta {
             name: Some(name),
@@ -102,8 +91,8 @@ pub fn node_for_agent(
         },
         spec: None,
         status: Some(NodeStatus {
-            capacity: Some(capacity.clone()),
-            allocatable: Some(capacity),
+            capacity: Some(capacity),
+            allocatable: Some(allocatable),
             conditions: Some(vec![ready_condition(
                 &agent_id,
                 AgentHealth::Registered,
@@ -156,57 +145,22 @@ pub fn ready_condition(agent_id: &str, health: AgentHealth, now: jiff::Timestamp
     }
 }
 
-/// Capacity from Mesos resources: `cpus` → cpu, `mem` → memory, `disk` →
-/// ephemeral-storage (Mesos counts MB = MiB), plus `pods`. Scalars of all
-/// roles add up; other resources are left out.
-pub fn capacity_of(resources: &[Resource]) -> BTreeMap<String, Quantity> {
-    let mut sums: BTreeMap<&str, f64> = BTreeMap::new();
-    for r in resources {
-        if r.r#type != value::Type::Scalar as i32 {
-            continue;
+/// Keeps each condition's `lastTransitionTime` from `previous` where its
+/// status did not change, as the kubelet's setters do: a framework restart
+/// or a re-registration rewrites the Node, and must not make `kubectl
+/// describe node` say the Node just turned Ready.
+pub fn keep_transition_times(conditions: &mut [NodeCondition], previous: Option<&NodeStatus>) {
+    let old = previous
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
+    for condition in conditions {
+        let kept = old
+            .iter()
+            .find(|o| o.type_ == condition.type_ && o.status == condition.status)
+            .and_then(|o| o.last_transition_time.clone());
+        if let Some(time) = kept {
+            condition.last_transition_time = Some(time);
         }
-        let Some(s) = r.scalar else { continue };
-        if matches!(r.name.as_str(), "cpus" | "mem" | "disk")
-            && s.value.is_finite()
-            && s.value > 0.0
-        {
-            *sums.entry(r.name.as_str()).or_default() += s.value;
-        }
-    }
-    let mut out = BTreeMap::new();
-    out.insert(
-        "cpu".to_string(),
-        Quantity(cpu_quantity(sums.get("cpus").copied().unwrap_or(0.0))),
-    );
-    out.insert(
-        "memory".to_string(),
-        Quantity(mib_quantity(sums.get("mem").copied().unwrap_or(0.0))),
-    );
-    out.insert(
-        "ephemeral-storage".to_string(),
-        Quantity(mib_quantity(sums.get("disk").copied().unwrap_or(0.0))),
-    );
-    out.insert("pods".to_string(), Quantity(DEFAULT_MAX_PODS.to_string()));
-    out
-}
-
-/// `4` for whole CPUs, `3500m` otherwise.
-pub fn cpu_quantity(cpus: f64) -> String {
-    let milli = (cpus * 1000.0).round() as i64;
-    if milli % 1000 == 0 {
-        (milli / 1000).to_string()
-    } else {
-        format!("{milli}m")
-    }
-}
-
-/// `<n>Mi` for whole MiB, `<n>Ki` otherwise.
-pub fn mib_quantity(mib: f64) -> String {
-    let ki = (mib * 1024.0).round() as i64;
-    if ki % 1024 == 0 {
-        format!("{}Mi", ki / 1024)
-    } else {
-        format!("{ki}Ki")
     }
 }
 
@@ -268,42 +222,10 @@ pub fn absent_agent_nodes(
         .collect()
 }
 
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-fn valid_label_value(v: &str) -> bool {
-    v.len() <= 63
-        && (v.is_empty()
-            || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && v.ends_with(|c: char| c.is_ascii_alphanumeric())
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
-}
-
-fn valid_label_key(k: &str) -> bool {
-    let (prefix, name) = match k.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, k),
-    };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
-    });
-    prefix_ok && !name.is_empty() && valid_label_value(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube_mesos_proto::v1::{domain_info, AgentId, Attribute, DomainInfo};
+    use kube_mesos_proto::v1::{domain_info, value, AgentId, Attribute, DomainInfo};
 
     #[test]
     fn ready_nodes_of_agents_nobody_lists_are_absent() {
@@ -314,6 +236,7 @@ mod tests {
                     id: Some(AgentId { value: id.into() }),
                     ..AgentInfo::default()
                 },
+                &[],
                 &[],
                 jiff::Timestamp::UNIX_EPOCH,
             );
@@ -395,12 +318,16 @@ mod tests {
             scalar("disk", 10240.5, None),
         ];
         let now = jiff::Timestamp::from_second(100).unwrap();
-        let node = node_for_agent(&agent(), &resources, now);
+        let executor = vec![scalar("cpus", 0.1, None), scalar("mem", 64.0, None)];
+        let node = node_for_agent(&agent(), &resources, &executor, now);
         assert_eq!(node.metadata.name.as_deref(), Some("agent-1.example"));
         let labels = node.metadata.labels.unwrap();
         assert_eq!(labels["kubernetes.io/hostname"], "Agent-1.example");
         assert_eq!(labels["kubernetes.io/os"], "linux");
-        assert!(labels.contains_key("kubernetes.io/arch"));
+        assert!(
+            !labels.contains_key("kubernetes.io/arch"),
+            "no arch attribute: unknown to the framework, the executor writes its host's"
+        );
         assert_eq!(labels["rack"], "r1");
         assert_eq!(labels["gpus"], "2");
         assert_eq!(labels["topology.kubernetes.io/region"], "eu");
@@ -416,7 +343,10 @@ mod tests {
         assert_eq!(cap["memory"].0, "4096Mi");
         assert_eq!(cap["ephemeral-storage"].0, "10486272Ki");
         assert_eq!(cap["pods"].0, "110");
-        assert_eq!(status.allocatable.unwrap()["cpu"].0, "3500m");
+        let alloc = status.allocatable.unwrap();
+        assert_eq!(alloc["cpu"].0, "3290m", "less the executor and 110 x 1m");
+        assert_eq!(alloc["memory"].0, "4032Mi", "less the executor");
+        assert_eq!(alloc["pods"].0, "110");
         let ready = &status.conditions.unwrap()[0];
         assert_eq!(
             (ready.type_.as_str(), ready.status.as_str()),
@@ -429,14 +359,6 @@ mod tests {
         let c = ready_condition("S1", AgentHealth::Lost, jiff::Timestamp::UNIX_EPOCH);
         assert_eq!(c.status, "Unknown");
         assert_eq!(c.reason.as_deref(), Some("NodeStatusUnknown"));
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(cpu_quantity(4.0), "4");
-        assert_eq!(cpu_quantity(0.1), "100m");
-        assert_eq!(mib_quantity(64.0), "64Mi");
-        assert_eq!(mib_quantity(0.5), "512Ki");
     }
 
     #[test]
@@ -479,5 +401,27 @@ mod tests {
         assert!(!node_silent(None, Some(at(990)), now));
         assert!(!node_silent(Some(&lease(Some(900))), Some(at(990)), now));
         assert!(node_silent(Some(&lease(Some(900))), Some(at(950)), now));
+    }
+
+    #[test]
+    fn a_rewritten_condition_keeps_its_transition_time_while_its_status_holds() {
+        let t0 = jiff::Timestamp::from_second(1_000).unwrap();
+        let t1 = jiff::Timestamp::from_second(2_000).unwrap();
+        let previous = NodeStatus {
+            conditions: Some(vec![ready_condition("S1", AgentHealth::Registered, t0)]),
+            ..NodeStatus::default()
+        };
+        let mut same = [ready_condition("S1", AgentHealth::Registered, t1)];
+        keep_transition_times(&mut same, Some(&previous));
+        assert_eq!(same[0].last_transition_time, Some(Time(t0)));
+        assert_eq!(same[0].last_heartbeat_time, Some(Time(t1)));
+
+        let mut changed = [ready_condition("S1", AgentHealth::Lost, t1)];
+        keep_transition_times(&mut changed, Some(&previous));
+        assert_eq!(changed[0].last_transition_time, Some(Time(t1)));
+
+        let mut first = [ready_condition("S1", AgentHealth::Registered, t1)];
+        keep_transition_times(&mut first, None);
+        assert_eq!(first[0].last_transition_time, Some(Time(t1)));
     }
 }

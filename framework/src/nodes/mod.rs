@@ -31,21 +31,30 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube_mesos_client::backoff::{random_unit, Backoff, BackoffConfig};
 use kube_mesos_proto::v1::{AgentId, Offer};
 use tokio::sync::mpsc;
 
 use self::agent_node::{
-    absent_agent_nodes, node_for_agent, node_name, node_silent, ready_condition,
-    should_renew_node_lease, AgentHealth, FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS,
-    NODE_LEASE_RENEW_INTERVAL,
+    absent_agent_nodes, keep_transition_times, node_for_agent, node_name, node_silent,
+    ready_condition, should_renew_node_lease, AgentHealth,
 };
 use self::operator::{AgentRecord, OperatorClient, OperatorEvent};
 use crate::core::Input;
 
-/// Namespace of node leases.
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
-/// Pause before retrying the operator API after it failed.
+pub use kube_mesos_node::lease::NODE_LEASE_NAMESPACE;
+use kube_mesos_node::lease::{
+    FRAMEWORK_LEASE_HOLDER, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_RENEW_INTERVAL,
+};
+/// Longest pause before retrying the operator API after it failed.
 pub const OPERATOR_RETRY: Duration = Duration::from_secs(10);
+/// Back-off between operator subscriptions: from 1 s (as the old fixed
+/// pause) up to [`OPERATOR_RETRY`], jittered so that replicas and restarts
+/// do not come back in step; reset by a SUBSCRIBED snapshot.
+const OPERATOR_BACKOFF: BackoffConfig = BackoffConfig {
+    initial: Duration::from_secs(1),
+    max: OPERATOR_RETRY,
+};
 
 /// A failed Node or node-lease write (logged and retried on the next change
 /// or lease round).
@@ -84,6 +93,9 @@ struct AgentEntry {
 pub struct NodeRegistry {
     client: kube::Client,
     agents: BTreeMap<String, AgentEntry>,
+    /// What the executor is launched with: set aside from each Node's
+    /// allocatable. Default none.
+    executor_resources: Vec<kube_mesos_proto::v1::Resource>,
 }
 
 impl NodeRegistry {
@@ -92,7 +104,18 @@ impl NodeRegistry {
         Self {
             client,
             agents: BTreeMap::new(),
+            executor_resources: Vec::new(),
         }
+    }
+
+    /// Sets aside the executor's resources from every Node's allocatable
+    /// (as the executor does when it posts the Node's status).
+    pub fn with_executor_resources(
+        mut self,
+        resources: Vec<kube_mesos_proto::v1::Resource>,
+    ) -> Self {
+        self.executor_resources = resources;
+        self
     }
 
     /// Agents known and registered.
@@ -168,6 +191,7 @@ impl NodeRegistry {
         let node = node_for_agent(
             &record.info,
             &record.total_resources,
+            &self.executor_resources,
             jiff::Timestamp::now(),
         );
         match write_node(&self.client, node).await {
@@ -261,18 +285,24 @@ impl NodeRegistry {
             }
         };
         let api: Api<Node> = Api::all(self.client.clone());
-        let heartbeat = match api.get_opt(&name).await {
-            Ok(node) => node.and_then(|n| ready_heartbeat(&n)),
+        let node = match api.get_opt(&name).await {
+            Ok(node) => node,
             Err(error) => {
                 tracing::debug!(%error, node = %name, "reading node failed");
                 return;
             }
         };
+        let heartbeat = node.as_ref().and_then(ready_heartbeat);
         let now = jiff::Timestamp::now();
         if !node_silent(lease.as_ref().and_then(|l| l.spec.as_ref()), heartbeat, now) {
             return;
         }
-        let condition = ready_condition(id, AgentHealth::Lost, now);
+        let mut condition = [ready_condition(id, AgentHealth::Lost, now)];
+        keep_transition_times(
+            &mut condition,
+            node.as_ref().and_then(|n| n.status.as_ref()),
+        );
+        let [condition] = condition;
         let patch = serde_json::json!({ "status": { "conditions": [condition] } });
         match api
             .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
@@ -290,16 +320,42 @@ impl NodeRegistry {
 
     /// Renews the node leases of registered agents where the lease rule says
     /// the framework should, and marks lost agents' Nodes NotReady once
-    /// they went silent.
+    /// they went silent. The leases are read with one LIST per round (not
+    /// one GET per agent: thousands of agents without an executor would
+    /// double the requests of every round); a lease the LIST could not tell
+    /// about is read on its own.
     pub async fn renew_leases(&mut self) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
+        let listed: Option<BTreeMap<String, Lease>> = match api.list(&ListParams::default()).await {
+            Ok(list) => Some(
+                list.items
+                    .into_iter()
+                    .filter_map(|l| Some((l.metadata.name.clone()?, l)))
+                    .collect(),
+            ),
+            Err(error) => {
+                tracing::debug!(%error, "listing node leases failed; reading them one by one");
+                None
+            }
+        };
         for entry in self
             .agents
             .values()
             .filter(|e| e.health == AgentHealth::Registered)
         {
             let name = node_name(&entry.record.info.hostname);
-            if let Err(error) = renew_lease(&api, &name).await {
+            let current = match &listed {
+                Some(leases) => Ok(leases.get(&name).cloned()),
+                None => api.get_opt(&name).await,
+            };
+            let result = match current {
+                Ok(current) => renew_lease(&api, &name, current).await,
+                Err(source) => Err(NodeError::RenewLeaseFailed {
+                    name: name.clone(),
+                    source,
+                }),
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, lease = %name, "node lease renewal failed");
             }
         }
@@ -337,7 +393,7 @@ fn agent_id_of(record: &AgentRecord) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn write_node(client: &kube::Client, node: Node) -> Result<(), NodeError> {
+async fn write_node(client: &kube::Client, mut node: Node) -> Result<(), NodeError> {
     let api: Api<Node> = Api::all(client.clone());
     let name = node.metadata.name.clone().unwrap_or_default();
     let err = |source| NodeError::WriteNodeFailed {
@@ -350,7 +406,10 @@ async fn write_node(client: &kube::Client, node: Node) -> Result<(), NodeError> 
                 .await
                 .map_err(err)?;
         }
-        Some(_) => {
+        Some(existing) => {
+            if let Some(conditions) = node.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+                keep_transition_times(conditions, existing.status.as_ref());
+            }
             let meta = serde_json::json!({ "metadata": {
                 "labels": node.metadata.labels,
                 "annotations": node.metadata.annotations,
@@ -362,20 +421,38 @@ async fn write_node(client: &kube::Client, node: Node) -> Result<(), NodeError> 
     }
     // Nodes accept status on create, but write it explicitly too: an
     // existing Node needs it and a server may drop status on create.
-    let status = serde_json::json!({ "status": node.status });
+    let mut status = serde_json::json!({ "status": node.status });
+    without_unknown_node_info(&mut status);
     api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
         .await
         .map_err(err)?;
     Ok(())
 }
 
-async fn renew_lease(api: &Api<Lease>, name: &str) -> Result<(), NodeError> {
+/// Drops the `status.nodeInfo` fields this framework leaves empty (the
+/// architecture of an agent without an `arch` attribute, the boot and
+/// machine IDs, ...): the executor, the Node's kubelet, writes them from its
+/// host, and a strategic merge of an empty string would erase them.
+fn without_unknown_node_info(status: &mut serde_json::Value) {
+    if let Some(info) = status
+        .pointer_mut("/status/nodeInfo")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        info.retain(|_, v| v.as_str() != Some(""));
+    }
+}
+
+/// Renews one lease, given its current state (`None`: it does not exist).
+async fn renew_lease(
+    api: &Api<Lease>,
+    name: &str,
+    current: Option<Lease>,
+) -> Result<(), NodeError> {
     let err = |source| NodeError::RenewLeaseFailed {
         name: name.to_string(),
         source,
     };
     let now = jiff::Timestamp::now();
-    let current = api.get_opt(name).await.map_err(err)?;
     if !should_renew_node_lease(current.as_ref().and_then(|l| l.spec.as_ref()), now) {
         return Ok(());
     }
@@ -409,9 +486,10 @@ async fn renew_lease(api: &Api<Lease>, name: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Runs the registry until `shutdown`: follows the operator API (retrying
-/// every [`OPERATOR_RETRY`] while it fails), takes agents from `offers` as a
-/// fallback, renews node leases, and sends the implied inputs to `core`.
+/// Runs the registry until `shutdown`: follows the operator API
+/// (resubscribing with the shared jittered back-off, up to
+/// [`OPERATOR_RETRY`] apart, while it fails), takes agents from `offers` as
+/// a fallback, renews node leases, and sends the implied inputs to `core`.
 pub async fn run(
     mut registry: NodeRegistry,
     operator: OperatorClient,
@@ -422,47 +500,58 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut lease_timer = tokio::time::interval(NODE_LEASE_RENEW_INTERVAL);
     lease_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff = Backoff::new(OPERATOR_BACKOFF);
+    let mut subscription = None;
+    let mut resubscribe_at = Some(tokio::time::Instant::now());
     loop {
-        let subscription = match operator.subscribe().await {
-            Ok(stream) => Some(stream.boxed()),
-            Err(error) => {
-                tracing::warn!(%error, "Mesos operator API unavailable; taking agents from offers");
-                None
-            }
-        };
-        let retry = tokio::time::sleep(OPERATOR_RETRY);
-        tokio::pin!(retry);
-        let mut subscription = subscription;
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = lease_timer.tick() => registry.renew_leases().await,
-                Some(offer) = offers.recv() => registry.saw_offer(&offer).await,
-                event = next_event(&mut subscription) => match event {
-                    Some(Ok(event)) => {
-                        for input in registry.apply(event).await {
-                            if core.send(input).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "operator event stream failed; resubscribing");
-                        break;
-                    }
-                    None => {
-                        tracing::info!("operator event stream ended; resubscribing");
-                        break;
-                    }
-                },
-                _ = &mut retry, if subscription.is_none() => break,
-            }
-        }
-        // Pause before resubscribing so a failing master is not hammered.
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = sleep_until(resubscribe_at), if subscription.is_none() => {
+                match operator.subscribe().await {
+                    Ok(stream) => {
+                        subscription = Some(stream.boxed());
+                        resubscribe_at = None;
+                    }
+                    Err(error) => {
+                        let delay = backoff.next_delay(random_unit());
+                        tracing::warn!(%error, retry_in = ?delay, "Mesos operator API unavailable; taking agents from offers");
+                        resubscribe_at = Some(tokio::time::Instant::now() + delay);
+                    }
+                }
+            }
+            _ = lease_timer.tick() => registry.renew_leases().await,
+            Some(offer) = offers.recv() => registry.saw_offer(&offer).await,
+            event = next_event(&mut subscription) => match event {
+                Some(Ok(event)) => {
+                    if matches!(event, OperatorEvent::Snapshot { .. }) {
+                        backoff.reset();
+                    }
+                    for input in registry.apply(event).await {
+                        if core.send(input).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                lost => {
+                    // Pause before resubscribing so a failing master is not
+                    // hammered.
+                    let delay = backoff.next_delay(random_unit());
+                    match lost {
+                        Some(Err(error)) => tracing::warn!(%error, retry_in = ?delay, "operator event stream failed; resubscribing"),
+                        _ => tracing::info!(retry_in = ?delay, "operator event stream ended; resubscribing"),
+                    }
+                    subscription = None;
+                    resubscribe_at = Some(tokio::time::Instant::now() + delay);
+                }
+            },
         }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -474,5 +563,29 @@ async fn next_event(
     match subscription {
         Some(s) => s.next().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the framework's status patch wrote `architecture: ""`
+    /// (and empty boot/machine IDs) over what the executor had posted.
+    #[test]
+    fn the_status_patch_leaves_unknown_node_info_to_the_executor() {
+        let agent = kube_mesos_proto::v1::AgentInfo {
+            hostname: "a".into(),
+            ..Default::default()
+        };
+        let node = node_for_agent(&agent, &[], &[], jiff::Timestamp::UNIX_EPOCH);
+        let mut status = serde_json::json!({ "status": node.status });
+        without_unknown_node_info(&mut status);
+        let info = &status["status"]["nodeInfo"];
+        assert_eq!(info["operatingSystem"], "linux");
+        assert!(info["kubeletVersion"].is_string());
+        for unknown in ["architecture", "bootID", "machineID", "kernelVersion"] {
+            assert!(info.get(unknown).is_none(), "{unknown} written: {info}");
+        }
     }
 }

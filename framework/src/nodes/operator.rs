@@ -7,18 +7,28 @@
 //! answers 307 with `Location: //host:port/api/v1`; the client follows it.
 //! Decoding is pure ([`OperatorEvent::from_event`]); the stream only buffers.
 
-use futures::{Stream, StreamExt};
-use kube_mesos_proto::recordio::Decoder;
+use std::time::Duration;
+
+use futures::Stream;
+use kube_mesos_client::stream::{heartbeat_interval, silence_timeout, within};
+use kube_mesos_client::{Auth, Credential, EventStream, HttpSettings, MesosHttp, StreamError};
 use kube_mesos_proto::v1::master::{call, event, response, Call, Event, Response};
 use kube_mesos_proto::v1::{AgentId, AgentInfo, Resource};
 use prost::Message;
 use url::Url;
 
 use crate::core::RunningExecutor;
-use crate::mesos::Credential;
 
-const PROTOBUF: &str = "application/x-protobuf";
-const MAX_REDIRECTS: usize = 3;
+const MAX_REDIRECTS: u32 = 3;
+/// Heartbeat interval of operator subscribers until SUBSCRIBED says
+/// (apache/mesos `src/master/constants.hpp`: 15 s).
+const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Missed heartbeats before the stream counts as lost (as the scheduler
+/// client's default): a half-open connection would otherwise leave Node
+/// tracking deaf.
+const HEARTBEAT_MISSES: u32 = 5;
+/// Limit on GET_AGENTS and on a SUBSCRIBE's response head.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A failed operator API request. All are retryable; a master without the
 /// operator API (404/501) makes the registry fall back to offers.
@@ -26,17 +36,15 @@ const MAX_REDIRECTS: usize = 3;
 pub enum OperatorError {
     /// The HTTP client could not be built.
     #[error("building the operator API client failed")]
-    ClientBuildFailed(#[source] reqwest::Error),
-    /// No configured master answered.
-    #[error("operator call {call} to {endpoint} failed")]
+    ClientBuildFailed(#[source] kube_mesos_client::Error),
+    /// No configured master answered, or redirects did not end at a leader.
+    #[error("operator call {call} failed")]
     RequestFailed {
         /// Call type.
         call: &'static str,
-        /// Endpoint.
-        endpoint: String,
         /// Cause.
         #[source]
-        source: reqwest::Error,
+        source: kube_mesos_client::Error,
     },
     /// The master answered an error status.
     #[error("operator call {call} to {endpoint} answered {status}")]
@@ -48,14 +56,6 @@ pub enum OperatorError {
         /// HTTP status.
         status: u16,
     },
-    /// A redirect without a usable Location, or too many.
-    #[error("operator call {call}: bad or endless redirects from {endpoint}")]
-    RedirectFailed {
-        /// Call type.
-        call: &'static str,
-        /// Endpoint.
-        endpoint: String,
-    },
     /// The response did not decode.
     #[error("decoding the {call} response failed")]
     DecodeFailed {
@@ -65,9 +65,9 @@ pub enum OperatorError {
         #[source]
         source: prost::DecodeError,
     },
-    /// The event stream broke.
+    /// The event stream broke, ended or went silent.
     #[error("the operator event stream failed")]
-    StreamFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    StreamFailed(#[source] StreamError),
     /// No master configured.
     #[error("no master configured")]
     NoMasters,
@@ -151,26 +151,20 @@ fn records(agents: response::GetAgents) -> Vec<AgentRecord> {
 /// Operator API client over the configured masters.
 #[derive(Debug, Clone)]
 pub struct OperatorClient {
-    http: reqwest::Client,
+    http: MesosHttp,
     masters: Vec<Url>,
-    credential: Option<Credential>,
 }
 
 impl OperatorClient {
     /// A client for `masters` (`http://host:5050`).
     pub fn new(masters: Vec<Url>, credential: Option<Credential>) -> Result<Self, OperatorError> {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(OperatorError::ClientBuildFailed)?;
-        Ok(Self {
-            http,
-            masters,
-            credential,
+        let http = MesosHttp::new(HttpSettings {
+            auth: credential.map(Auth::Basic),
+            request_timeout: REQUEST_TIMEOUT,
+            ..HttpSettings::default()
         })
+        .map_err(OperatorError::ClientBuildFailed)?;
+        Ok(Self { http, masters })
     }
 
     /// GET_AGENTS.
@@ -179,11 +173,15 @@ impl OperatorClient {
             r#type: Some(call::Type::GetAgents as i32),
             ..Call::default()
         };
-        let response = self.post("GET_AGENTS", &call, false).await?;
-        let bytes = response
-            .bytes()
+        let response = self.post("GET_AGENTS", &call).await?;
+        let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.bytes())
             .await
-            .map_err(|e| OperatorError::StreamFailed(Box::new(e)))?;
+            .map_err(|_| {
+                OperatorError::StreamFailed(StreamError::Silent {
+                    timeout: REQUEST_TIMEOUT,
+                })
+            })?
+            .map_err(|e| OperatorError::StreamFailed(StreamError::ReadFailed(e)))?;
         let decoded = Response::decode(bytes).map_err(|source| OperatorError::DecodeFailed {
             call: "GET_AGENTS",
             source,
@@ -191,8 +189,9 @@ impl OperatorClient {
         Ok(decoded.get_agents.map(records).unwrap_or_default())
     }
 
-    /// SUBSCRIBE: a stream of [`OperatorEvent`]s; it ends when the master
-    /// closes it (the caller resubscribes).
+    /// SUBSCRIBE: a stream of [`OperatorEvent`]s. It ends after an error:
+    /// the master closed it, it broke, or it was silent for
+    /// [`HEARTBEAT_MISSES`] heartbeat intervals (the caller resubscribes).
     pub async fn subscribe(
         &self,
     ) -> Result<
@@ -203,118 +202,60 @@ impl OperatorClient {
             r#type: Some(call::Type::Subscribe as i32),
             ..Call::default()
         };
-        let response = self.post("SUBSCRIBE", &call, true).await?;
-        let body = response.bytes_stream();
-        let state = (body.boxed(), Decoder::new(), false);
-        Ok(futures::stream::unfold(
-            state,
-            |(mut body, mut decoder, done)| async move {
-                if done {
-                    return None;
+        let response = self.post("SUBSCRIBE", &call).await?;
+        let events = EventStream::new(
+            response,
+            self.http.content_type(),
+            kube_mesos_client::stream::DEFAULT_MAX_RECORD_SIZE,
+        );
+        let state = Some((events, DEFAULT_HEARTBEAT_INTERVAL));
+        Ok(futures::stream::unfold(state, |state| async move {
+            let (mut events, mut interval) = state?;
+            loop {
+                let timeout = silence_timeout(interval, HEARTBEAT_MISSES);
+                let event: Event = match within(timeout, events.next_event()).await {
+                    Ok(event) => event,
+                    Err(StreamError::Ended) => return None,
+                    Err(error) => return Some((Err(OperatorError::StreamFailed(error)), None)),
+                };
+                if let Some(subscribed) = &event.subscribed {
+                    interval = heartbeat_interval(
+                        subscribed.heartbeat_interval_seconds,
+                        DEFAULT_HEARTBEAT_INTERVAL,
+                    );
                 }
-                loop {
-                    match decoder.next_record() {
-                        Ok(Some(record)) => match Event::decode(record) {
-                            Ok(event) => {
-                                if let Some(e) = OperatorEvent::from_event(event) {
-                                    return Some((Ok(e), (body, decoder, false)));
-                                }
-                                continue;
-                            }
-                            Err(source) => {
-                                let e = OperatorError::DecodeFailed {
-                                    call: "SUBSCRIBE",
-                                    source,
-                                };
-                                return Some((Err(e), (body, decoder, true)));
-                            }
-                        },
-                        Ok(None) => {}
-                        Err(e) => {
-                            return Some((
-                                Err(OperatorError::StreamFailed(Box::new(e))),
-                                (body, decoder, true),
-                            ))
-                        }
-                    }
-                    match body.next().await {
-                        Some(Ok(chunk)) => decoder.push(&chunk),
-                        Some(Err(e)) => {
-                            return Some((
-                                Err(OperatorError::StreamFailed(Box::new(e))),
-                                (body, decoder, true),
-                            ))
-                        }
-                        None => return None,
-                    }
+                if let Some(e) = OperatorEvent::from_event(event) {
+                    return Some((Ok(e), Some((events, interval))));
                 }
-            },
-        ))
+            }
+        }))
     }
 
+    /// POSTs `call` to the first master that answers, following redirects to
+    /// the leader; a non-2xx answer is an error.
     async fn post(
         &self,
         name: &'static str,
         call: &Call,
-        streaming: bool,
     ) -> Result<reqwest::Response, OperatorError> {
         let mut last = OperatorError::NoMasters;
+        let body = bytes::Bytes::from(call.encode_to_vec());
         for master in &self.masters {
-            let mut endpoint = operator_endpoint(master);
-            for _ in 0..=MAX_REDIRECTS {
-                let mut request = self
-                    .http
-                    .post(endpoint.clone())
-                    .header(reqwest::header::CONTENT_TYPE, PROTOBUF)
-                    .header(reqwest::header::ACCEPT, PROTOBUF)
-                    .body(call.encode_to_vec());
-                if !streaming {
-                    request = request.timeout(std::time::Duration::from_secs(30));
-                }
-                if let Some(c) = &self.credential {
-                    request = request.basic_auth(&c.principal, Some(&c.secret));
-                }
-                let response = match request.send().await {
-                    Ok(r) => r,
-                    Err(source) => {
-                        last = OperatorError::RequestFailed {
-                            call: name,
-                            endpoint: endpoint.to_string(),
-                            source,
-                        };
-                        break;
-                    }
-                };
-                let status = response.status();
-                if status.is_success() {
-                    return Ok(response);
-                }
-                if status == reqwest::StatusCode::TEMPORARY_REDIRECT {
-                    let next = response
-                        .headers()
-                        .get(reqwest::header::LOCATION)
-                        .and_then(|l| l.to_str().ok())
-                        .and_then(|l| endpoint.join(l).ok());
-                    match next {
-                        Some(next) => {
-                            endpoint = next;
-                            continue;
-                        }
-                        None => {
-                            last = OperatorError::RedirectFailed {
-                                call: name,
-                                endpoint: endpoint.to_string(),
-                            };
-                            break;
-                        }
+            let endpoint = operator_endpoint(master);
+            match self
+                .http
+                .post_to_leader(&endpoint, body.clone(), MAX_REDIRECTS, |r| r)
+                .await
+            {
+                Ok((_, response)) if response.status().is_success() => return Ok(response),
+                Ok((endpoint, response)) => {
+                    last = OperatorError::StatusFailed {
+                        call: name,
+                        endpoint: endpoint.to_string(),
+                        status: response.status().as_u16(),
                     }
                 }
-                last = OperatorError::StatusFailed {
-                    call: name,
-                    endpoint: endpoint.to_string(),
-                    status: status.as_u16(),
-                };
-                break;
+                Err(source) => last = OperatorError::RequestFailed { call: name, source },
             }
         }
         Err(last)
@@ -414,5 +355,79 @@ mod tests {
                 Some(OperatorEvent::Snapshot { agents, executors })
                     if agents.len() == 1 && executors[0].agent_id.value == "a"
                         && executors[0].info.executor_id.value == "e"));
+    }
+
+    /// A master that answers SUBSCRIBE, sends SUBSCRIBED with `heartbeat`
+    /// seconds and then nothing, keeping the connection open: a half-open
+    /// stream as a dead master behind a live proxy leaves it.
+    async fn silent_master(heartbeat: f64) -> (Url, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The head and the small protobuf body arrive together or soon.
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let subscribed = Event {
+                r#type: Some(event::Type::Subscribed as i32),
+                subscribed: Some(event::Subscribed {
+                    get_state: Some(response::GetState::default()),
+                    heartbeat_interval_seconds: Some(heartbeat),
+                }),
+                ..Event::default()
+            }
+            .encode_to_vec();
+            let mut record = format!("{}\n", subscribed.len()).into_bytes();
+            record.extend_from_slice(&subscribed);
+            let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                Transfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+            answer.extend_from_slice(format!("{:x}\r\n", record.len()).as_bytes());
+            answer.extend_from_slice(&record);
+            answer.extend_from_slice(b"\r\n");
+            socket.write_all(&answer).await.unwrap();
+            // Never another byte, never a close.
+            std::future::pending::<()>().await;
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn a_stream_gone_silent_ends_with_an_error_for_the_caller_to_resubscribe() {
+        use futures::StreamExt;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (master, server) = silent_master(0.05).await;
+        let client = OperatorClient::new(vec![master], None).unwrap();
+        let stream = client.subscribe().await.expect("subscribed");
+        futures::pin_mut!(stream);
+        // SUBSCRIBED's snapshot, then the silence of 5 heartbeats (0.25 s);
+        // the 30 s guard only stops a hang.
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut items = Vec::new();
+            while let Some(item) = stream.next().await {
+                items.push(item);
+            }
+            items
+        })
+        .await
+        .expect("a silent stream must end");
+        let last = ended.last().expect("at least the error");
+        assert!(
+            matches!(
+                last,
+                Err(OperatorError::StreamFailed(StreamError::Silent { timeout }))
+                    if *timeout == Duration::from_millis(250)
+            ),
+            "{last:?}"
+        );
+        server.abort();
     }
 }

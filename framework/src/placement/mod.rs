@@ -1,13 +1,43 @@
-//! Placement: which queued pods go onto which agent's offers.
+//! Placement: which queued pods go onto which agent's offers, the way
+//! kube-scheduler would place them.
 //!
 //! One placement round sees the offers held during the batching window,
-//! grouped per agent ([`AgentView`]), and the pods to place in queue order
-//! ([`PodToPlace`]). Each pod is checked against every agent with
-//! kube-scheduler's filters ([`predicates`]), in kube-scheduler's order and
-//! with its reason strings; among the agents it fits on, the policy picks
-//! one ([`PlacementPolicy`]) and the pod's resources are carved from that
-//! agent's pool at once, so the next pod sees what is left. Several pods can
-//! land on one agent, drawing on several of its offers.
+//! grouped per agent ([`AgentView`]), the cluster as kube-scheduler's
+//! snapshot ([`Snapshot`]: every agent's Node and the pods on it), and the
+//! pods to place in queue order ([`PodToPlace`]). Per pod, as
+//! kube-scheduler's framework runs its default profile:
+//!
+//! 1. **PreFilter**: requests, Mesos demand, inter-pod affinity counts and
+//!    spread counts over the whole snapshot, once.
+//! 2. **Filter**, per agent with offers, in kube-scheduler's order, the
+//!    first to reject decides: NodeUnschedulable, NodeName,
+//!    TaintToleration, NodeAffinity ([`predicates`]), NodePorts,
+//!    NodeResourcesFit ([`fit`]: the Node's books, then the offers),
+//!    PodTopologySpread ([`spread`]), InterPodAffinity ([`interpod`]). Like
+//!    kube-scheduler, a pod stops looking once it has found enough feasible
+//!    agents ([`feasible_agents_to_find`]: all of them below 100 agents, 500
+//!    at 5,000), which keeps a round linear in the pods at scale.
+//! 3. **Score** the feasible agents: each plugin's score normalized to
+//!    0..=100 and weighted as in kube-scheduler's default profile —
+//!    TaintToleration 3, NodeAffinity 2, PodTopologySpread 2,
+//!    InterPodAffinity 2, NodeResourcesFit 1 (MostAllocated for `binpack`,
+//!    LeastAllocated for `spread`), NodeResourcesBalancedAllocation 1 — and
+//!    the highest total wins (ties: the lowest hostname).
+//! 4. **Assume**: the pod's resources are carved from that agent's offers
+//!    and the pod is added to the snapshot, so the next pod of the round
+//!    sees it (its requests, its labels for spread and affinity).
+//!
+//! **Scores and offers.** Only agents with an offer in hand are candidates:
+//! what Mesos has not offered cannot be launched on, and it is Mesos'
+//! business to decide which frameworks see which agents. The counts that
+//! filters and scores use (pods per domain, requests per Node) span every
+//! agent, offered or not, so a zone is not crowded because its neighbours
+//! happen not to be offered this round; a DoNotSchedule spread waits instead
+//! until the emptier domain is offered. Offers are held at most the batching
+//! window (1 s) and pods that arrive together share a round, so a round sees
+//! every agent with free resources that Mesos offers us at the time. The
+//! best agent among those offered is kube-scheduler's best among the nodes
+//! it sampled.
 //!
 //! The first pod placed on an agent without a running executor of the
 //! current version also carries the executor's resources (cpus, mem and one
@@ -19,19 +49,29 @@
 //! the number of agents whose offers this round considered: agents without a
 //! current offer cannot take the pod now either.
 
+pub mod disruption;
+pub mod fit;
+pub mod interpod;
 pub mod predicates;
+pub mod preemption;
 pub mod requests;
+pub mod selector;
+pub mod snapshot;
+pub mod spread;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Pod, Taint};
-use kube_mesos_proto::v1::{value, AgentId, Offer, OfferId, Resource};
+use k8s_openapi::api::core::v1::Pod;
+use kube_mesos_node::labels::node_labels;
+use kube_mesos_proto::v1::{AgentId, Offer, OfferId, Resource};
 
 use crate::resources::{AgentPool, Demand, Milli, Scalars};
+use fit::ScoreBasis;
+use requests::PodRequests;
+use snapshot::{NodeFacts, NodeInfo, PodInfo, Snapshot};
 
-/// Every task takes at least this many thousandths of a CPU (Mesos rejects
-/// tasks without resources; 0.01 is Mesos' own minimum for executors).
-pub const MIN_TASK_CPUS_MILLI: Milli = 10;
+pub use kube_mesos_node::capacity::MIN_TASK_CPUS_MILLI;
 
 /// How agents are scored among those a pod fits on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,56 +97,13 @@ impl std::str::FromStr for PlacementPolicy {
     }
 }
 
-/// Labels of an agent as a Node would carry them, derived from an offer
-/// (or any agent description with hostname, attributes and fault domain):
-/// `kubernetes.io/hostname`, `kubernetes.io/os=linux`, one label per text
-/// or scalar attribute, and `topology.kubernetes.io/region` / `zone` from
-/// the fault domain. The shell's node registry uses the same function so
-/// that placement before a Node exists agrees with the Node it creates.
+/// Labels of an agent as its Node carries them, derived from an offer
+/// ([`kube_mesos_node::labels::node_labels`]: hostname, os, attributes,
+/// fault domain, and arch only from an `arch` attribute). The node registry
+/// writes the Node with the same function, so placement before a Node
+/// exists agrees with the Node it creates.
 pub fn agent_labels(offer: &Offer) -> BTreeMap<String, String> {
-    labels_from_parts(&offer.hostname, &offer.attributes, offer.domain.as_ref())
-}
-
-/// [`agent_labels`] from the parts (for `AgentInfo` in the operator API).
-pub fn labels_from_parts(
-    hostname: &str,
-    attributes: &[kube_mesos_proto::v1::Attribute],
-    domain: Option<&kube_mesos_proto::v1::DomainInfo>,
-) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    for a in attributes {
-        let v = if a.r#type == value::Type::Text as i32 {
-            a.text.as_ref().map(|t| t.value.clone())
-        } else if a.r#type == value::Type::Scalar as i32 {
-            a.scalar.map(|s| format_scalar(s.value))
-        } else {
-            None
-        };
-        if let Some(v) = v {
-            labels.insert(a.name.clone(), v);
-        }
-    }
-    if let Some(fd) = domain.and_then(|d| d.fault_domain.as_ref()) {
-        labels.insert(
-            "topology.kubernetes.io/region".to_owned(),
-            fd.region.name.clone(),
-        );
-        labels.insert(
-            "topology.kubernetes.io/zone".to_owned(),
-            fd.zone.name.clone(),
-        );
-    }
-    labels.insert("kubernetes.io/hostname".to_owned(), hostname.to_owned());
-    labels.insert("kubernetes.io/os".to_owned(), "linux".to_owned());
-    labels
-}
-
-fn format_scalar(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
+    node_labels(&offer.hostname, &offer.attributes, offer.domain.as_ref())
 }
 
 /// kube-scheduler's FitError text: `0/<n> nodes are available: <count>
@@ -131,29 +128,26 @@ pub fn fit_error_message(num_nodes: usize, reasons_per_node: &[Vec<String>]) -> 
     msg
 }
 
-/// One agent as placement sees it in a round.
+/// One agent with offers in a round: what Mesos lets us use. What
+/// Kubernetes knows of it (labels, taints, allocatable, the pods on it) is
+/// its node in the round's [`Snapshot`], found by hostname.
 #[derive(Clone, Debug)]
 pub struct AgentView {
     /// Mesos agent ID.
     pub agent_id: AgentId,
     /// The agent's hostname = the Node's name.
     pub hostname: String,
-    /// Node labels (from the Node, else [`agent_labels`]).
+    /// Labels derived from the offer ([`agent_labels`]): the node's labels
+    /// when the snapshot has no Node for this agent.
     pub labels: BTreeMap<String, String>,
-    /// Node taints.
-    pub taints: Vec<Taint>,
-    /// Node `spec.unschedulable`.
-    pub unschedulable: bool,
     /// The held offers of this agent.
     pub offer_ids: Vec<OfferId>,
     /// What those offers hold, minus what this round already carved.
     pub pool: AgentPool,
-    /// hostPorts of pods already running on the agent.
-    pub used_ports: BTreeSet<u64>,
     /// Whether a launch here must start the current executor (and carry its
     /// resources). Cleared by the first placement on the agent.
     pub executor_needed: bool,
-    /// Free scalars at the start of the round (for scoring).
+    /// Free scalars at the start of the round (for scoring without a Node).
     pub capacity: Scalars,
 }
 
@@ -167,11 +161,8 @@ impl AgentView {
             agent_id: first.agent_id.clone(),
             hostname: first.hostname.clone(),
             labels: agent_labels(first),
-            taints: Vec::new(),
-            unschedulable: false,
             offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
             pool,
-            used_ports: BTreeSet::new(),
             executor_needed: true,
             capacity,
         })
@@ -187,6 +178,28 @@ pub struct PodToPlace<'a> {
     pub role: String,
     /// Only this agent may take it (a bound pod being relaunched).
     pub only_agent: Option<AgentId>,
+    /// Its requests, when the caller has them worked out already.
+    pub requests: Option<&'a PodRequests>,
+    /// The Node a preemption nominated it for (`status.nominatedNodeName`),
+    /// tried first.
+    pub nominated: Option<String>,
+}
+
+impl<'a> PodToPlace<'a> {
+    /// A pod of `role` that may go anywhere.
+    pub fn new(pod: &'a Pod, role: &str) -> Self {
+        PodToPlace {
+            pod,
+            role: role.to_owned(),
+            only_agent: None,
+            requests: None,
+            nominated: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.clone())
+                .filter(|n| !n.is_empty()),
+        }
+    }
 }
 
 /// A pod placed on an agent.
@@ -207,14 +220,37 @@ pub struct Placement {
 pub struct Unplaced {
     /// Index into the pods given to [`place`].
     pub pod_index: usize,
-    /// kube-scheduler's FitError text.
+    /// kube-scheduler's FitError text, with what preemption made of it.
     pub message: String,
     /// Whether some agent failed only for lack of resources or ports, that
     /// is, the pod might fit there once resources are freed.
     pub might_fit_later: bool,
     /// Per agent index, whether the failure there is transient (resources,
-    /// ports) rather than static (selector, taint, name, unschedulable).
+    /// ports, spread, anti-affinity) rather than static (selector, taint,
+    /// name, unschedulable).
     pub transient_on: Vec<usize>,
+}
+
+/// A pod evicted so that a higher-priority pod fits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Victim {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+}
+
+/// A preemption: the pod is nominated for `node` once the victims are gone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preemption {
+    /// Index into the pods given to [`place`].
+    pub pod_index: usize,
+    /// The Node it is nominated for.
+    pub node: String,
+    /// The pods to evict there.
+    pub victims: Vec<Victim>,
 }
 
 /// The result of a round.
@@ -224,161 +260,439 @@ pub struct Outcome {
     pub placed: Vec<Placement>,
     /// Pods not placed.
     pub unplaced: Vec<Unplaced>,
+    /// Preemptions decided for unplaced pods.
+    pub preemptions: Vec<Preemption>,
 }
 
-enum Check {
-    Fits {
-        score: f64,
-    },
-    /// Rejected; the bool says whether the reason is transient.
-    Rejected(Vec<String>, bool),
+/// Why a node does not take a pod: the filter's reasons, and whether they
+/// may change as pods come and go (evicting pods could resolve them;
+/// kube-scheduler's Unschedulable as against UnschedulableAndUnresolvable).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    /// kube-scheduler's reason strings.
+    pub reasons: Vec<String>,
+    /// Resources, ports, spread, anti-affinity: not static.
+    pub resolvable: bool,
 }
+
+impl Rejection {
+    fn fixed(reason: impl Into<String>) -> Self {
+        Rejection {
+            reasons: vec![reason.into()],
+            resolvable: false,
+        }
+    }
+
+    fn resolvable(reasons: Vec<String>) -> Self {
+        Rejection {
+            reasons,
+            resolvable: true,
+        }
+    }
+
+    fn of((reason, resolvable): (&str, bool)) -> Self {
+        Rejection {
+            reasons: vec![reason.to_owned()],
+            resolvable,
+        }
+    }
+}
+
+/// The reason of an agent whose Node has room for the pod but which has no
+/// offer in hand: Mesos offers its resources elsewhere, or not yet.
+pub const REASON_NOT_OFFERED: &str = "node(s) had no resources offered by Mesos";
 
 fn executor_demand(exec: Scalars) -> Demand {
     Demand {
         scalars: exec,
         ports: Vec::new(),
         any_ports: 1,
+        extended: Vec::new(),
     }
 }
 
-fn pod_demand(pod: &Pod) -> Demand {
-    let mut scalars = requests::pod_request(pod).to_scalars();
-    scalars.cpus = scalars.cpus.max(MIN_TASK_CPUS_MILLI);
-    Demand {
-        scalars,
-        ports: requests::host_ports(pod),
-        any_ports: 0,
-    }
+/// The spread and inter-pod affinity state of one pod over a snapshot
+/// (kube-scheduler's PreFilter state of those plugins).
+struct Filters {
+    interpod: Option<interpod::Filter>,
+    spread: Option<spread::Filter>,
 }
 
-fn check(p: &PodToPlace<'_>, agent: &AgentView, exec: Scalars, policy: PlacementPolicy) -> Check {
-    use predicates::*;
-    let pod = p.pod;
-    let spec = pod.spec.as_ref();
-    if !unschedulable_ok(pod, agent.unschedulable) {
-        return Check::Rejected(vec![REASON_UNSCHEDULABLE.to_owned()], false);
-    }
-    if let Some(name) = spec
-        .and_then(|s| s.node_name.as_deref())
-        .filter(|n| !n.is_empty())
-    {
-        if name != agent.hostname {
-            return Check::Rejected(vec![REASON_NODE_NAME.to_owned()], false);
+impl Filters {
+    fn new(pod: &Pod, affinity: &interpod::PodAffinity, snap: &Snapshot<'_>) -> Self {
+        Filters {
+            interpod: interpod::Filter::new(pod, affinity, snap),
+            spread: spread::Filter::new(pod, snap),
         }
     }
-    if let Some(t) = first_untolerated_taint(pod, &agent.taints) {
-        return Check::Rejected(vec![reason_untolerated_taint(t)], false);
-    }
-    if !node_affinity_ok(pod, &agent.labels, &agent.hostname) {
-        return Check::Rejected(vec![REASON_NODE_AFFINITY.to_owned()], false);
-    }
-    let demand = pod_demand(pod);
-    let free_ports = agent.pool.free_ports(&p.role);
-    let ports_ok = demand
-        .ports
-        .iter()
-        .all(|port| free_ports.contains(port) && !agent.used_ports.contains(port))
-        && (!agent.executor_needed || free_ports.len() > demand.ports.len());
-    if !ports_ok {
-        return Check::Rejected(vec![REASON_NODE_PORTS.to_owned()], true);
-    }
-    let mut need = demand.scalars;
-    if agent.executor_needed {
-        need = need.plus(exec);
-    }
-    let avail = agent.pool.available(&p.role);
-    let mut reasons = Vec::new();
-    if need.cpus > 0 && need.cpus > avail.cpus {
-        reasons.push(REASON_INSUFFICIENT_CPU.to_owned());
-    }
-    if need.mem > 0 && need.mem > avail.mem {
-        reasons.push(REASON_INSUFFICIENT_MEMORY.to_owned());
-    }
-    if need.disk > 0 && need.disk > avail.disk {
-        reasons.push(REASON_INSUFFICIENT_EPHEMERAL.to_owned());
-    }
-    if !reasons.is_empty() {
-        return Check::Rejected(reasons, true);
-    }
-    // Score on what would be left.
-    let mut trial = agent.pool.clone();
-    if agent.executor_needed && trial.carve(&p.role, &executor_demand(exec)).is_none() {
-        return Check::Rejected(vec![REASON_NODE_PORTS.to_owned()], true);
-    }
-    if trial.carve(&p.role, &demand).is_none() {
-        // Scalars were checked; what is left is a port conflict.
-        return Check::Rejected(vec![REASON_NODE_PORTS.to_owned()], true);
-    }
-    let left = trial.total();
-    let frac = |l: Milli, c: Milli| if c > 0 { l as f64 / c as f64 } else { 0.0 };
-    let free = (frac(left.cpus, agent.capacity.cpus) + frac(left.mem, agent.capacity.mem)) / 2.0;
-    let score = match policy {
-        PlacementPolicy::Binpack => -free,
-        PlacementPolicy::Spread => free,
-    };
-    Check::Fits { score }
 }
 
-/// Place `pods` (in order) onto `agents`. `exec` is the executor's own
+/// What a pod asks for, worked out once per round instead of once per
+/// agent (kube-scheduler's PreFilter).
+struct Prepared<'p, 'a> {
+    p: &'p PodToPlace<'a>,
+    requests: Cow<'a, PodRequests>,
+    /// The task's Mesos resources: the requests, at least the floor.
+    demand: Demand,
+    node_name: Option<&'a str>,
+    affinity: interpod::PodAffinity,
+    filters: Filters,
+}
+
+impl<'p, 'a> Prepared<'p, 'a> {
+    fn new(p: &'p PodToPlace<'a>, snap: &Snapshot<'a>) -> Self {
+        let requests = match p.requests {
+            Some(r) => Cow::Borrowed(r),
+            None => Cow::Owned(PodRequests::of(p.pod)),
+        };
+        let demand = mesos_demand(p.pod, &requests);
+        let affinity = interpod::PodAffinity::of(p.pod);
+        Prepared {
+            p,
+            demand,
+            node_name: p
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .filter(|n| !n.is_empty()),
+            filters: Filters::new(p.pod, &affinity, snap),
+            affinity,
+            requests,
+        }
+    }
+
+    /// Whether the spread and affinity state depends on the pods of the
+    /// snapshot (and must be worked out again when they change).
+    fn needs_pod_state(&self, snap: &Snapshot<'_>) -> bool {
+        !self.affinity.required.is_empty()
+            || !self.affinity.required_anti.is_empty()
+            || self.filters.spread.is_some()
+            || snap.any_required_anti_affinity()
+    }
+}
+
+/// The Mesos resources of a pod's task: exactly its requests (cpu, memory,
+/// ephemeral storage, extended resources) and hostPorts; a pod that asks
+/// for nothing at all still takes [`MIN_TASK_CPUS_MILLI`], as Mesos
+/// refuses a task without resources.
+pub fn mesos_demand(pod: &Pod, requests: &PodRequests) -> Demand {
+    let mut scalars = requests.request.to_scalars();
+    let ports = requests::host_ports(pod);
+    let extended: Vec<(String, Milli)> = requests
+        .request
+        .extended
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    if scalars == Scalars::default() && ports.is_empty() && extended.is_empty() {
+        scalars.cpus = MIN_TASK_CPUS_MILLI;
+    }
+    Demand {
+        scalars,
+        ports,
+        any_ports: 0,
+        extended,
+    }
+}
+
+/// What an agent's pool holds for one role, computed once per round and
+/// again only after a placement on the agent changed it.
+#[derive(Clone, Debug)]
+struct RoleView {
+    role: String,
+    avail: Scalars,
+    ports: Vec<(u64, u64)>,
+}
+
+impl RoleView {
+    fn of(agent: &AgentView, role: &str) -> Self {
+        RoleView {
+            role: role.to_owned(),
+            avail: agent.pool.available(role),
+            ports: agent.pool.free_port_ranges(role),
+        }
+    }
+
+    fn has_port(&self, port: u64) -> bool {
+        self.ports.iter().any(|&(b, e)| b <= port && port <= e)
+    }
+
+    fn port_count(&self) -> u64 {
+        self.ports.iter().map(|&(b, e)| e - b + 1).sum()
+    }
+}
+
+/// The offer side of a check: the agent, what its offers hold for the
+/// pod's role, and the executor's resources.
+struct OfferSide<'b> {
+    agent: &'b AgentView,
+    view: &'b RoleView,
+    exec: Scalars,
+}
+
+/// kube-scheduler's filters in its order (NodeUnschedulable, NodeName,
+/// TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
+/// PodTopologySpread, InterPodAffinity) on one node; the first to reject
+/// decides. With an offer, NodePorts and NodeResourcesFit also check what
+/// Mesos offers; without, only the Node's books. On success, the basis of
+/// the resource scores (`None` without an offer and without a Node).
+fn check(
+    pod: &Prepared<'_, '_>,
+    filters: &Filters,
+    node: &NodeInfo<'_>,
+    offer: Option<&OfferSide<'_>>,
+) -> Result<Option<ScoreBasis>, Rejection> {
+    use predicates::*;
+    let p = pod.p.pod;
+    let facts = &node.facts;
+    if !unschedulable_ok(p, facts.unschedulable) {
+        return Err(Rejection::fixed(REASON_UNSCHEDULABLE));
+    }
+    if pod.node_name.is_some_and(|name| name != node.name) {
+        return Err(Rejection::fixed(REASON_NODE_NAME));
+    }
+    if let Some(t) = first_untolerated_taint(p, &facts.taints) {
+        return Err(Rejection::fixed(reason_untolerated_taint(t)));
+    }
+    if !node_affinity_ok(p, &facts.labels, &node.name) {
+        return Err(Rejection::fixed(REASON_NODE_AFFINITY));
+    }
+    let demand = &pod.demand;
+    let ports_free = demand.ports.iter().all(|port| !node.port_in_use(*port));
+    let ports_offered = offer.is_none_or(|o| {
+        demand.ports.iter().all(|port| o.view.has_port(*port))
+            && (!o.agent.executor_needed || o.view.port_count() > demand.ports.len() as u64)
+    });
+    if !(ports_free && ports_offered) {
+        return Err(Rejection::resolvable(vec![REASON_NODE_PORTS.to_owned()]));
+    }
+    let mut basis = None;
+    if let Some(alloc) = &facts.allocatable {
+        let short = fit::insufficient(&pod.requests.request, alloc, node);
+        if !short.is_empty() {
+            return Err(Rejection::resolvable(short));
+        }
+        basis = Some(ScoreBasis::of_node(node, alloc, &pod.requests));
+    }
+    if let Some(o) = offer {
+        let mut need = demand.scalars;
+        if o.agent.executor_needed {
+            need = need.plus(o.exec);
+        }
+        let extended: Vec<(String, Milli, Milli)> = demand
+            .extended
+            .iter()
+            .map(|(n, m)| (n.clone(), *m, o.agent.pool.available_named(&o.view.role, n)))
+            .collect();
+        let short = fit::insufficient_offered(&fit::Offered {
+            need,
+            avail: o.view.avail,
+            extended: &extended,
+        });
+        if !short.is_empty() {
+            return Err(Rejection::resolvable(short));
+        }
+        basis = basis.or_else(|| {
+            Some(ScoreBasis::of_offers(
+                o.agent.capacity,
+                o.agent.pool.total(),
+                &pod.requests,
+            ))
+        });
+    }
+    if let Some(spread) = &filters.spread {
+        spread.check(p, &facts.labels).map_err(Rejection::of)?;
+    }
+    if let Some(interpod) = &filters.interpod {
+        interpod
+            .check(p, &pod.affinity, &facts.labels)
+            .map_err(Rejection::of)?;
+    }
+    Ok(basis)
+}
+
+/// Fewest feasible agents looked for before choosing among them.
+const MIN_FEASIBLE_AGENTS: usize = 100;
+/// Least share of the agents looked for, in percent.
+const MIN_FEASIBLE_PERCENT: usize = 5;
+
+/// How many feasible agents a pod looks for before it picks the best of
+/// them: kube-scheduler's `numFeasibleNodesToFind` with its adaptive
+/// `percentageOfNodesToScore` (all agents below 100; 50 % minus one per 125
+/// agents, at least 5 %, at least 100 agents). At 5,000 agents a pod stops
+/// after 500 feasible ones, so a round costs pods × 500 checks instead of
+/// pods × agents; the search starts where the previous pod's ended, so the
+/// whole pool is used in turn.
+pub fn feasible_agents_to_find(agents: usize) -> usize {
+    if agents < MIN_FEASIBLE_AGENTS {
+        return agents;
+    }
+    let percent = 50usize
+        .saturating_sub(agents / 125)
+        .max(MIN_FEASIBLE_PERCENT);
+    (agents * percent / 100).max(MIN_FEASIBLE_AGENTS)
+}
+
+/// A feasible agent of one pod.
+struct Feasible {
+    agent: usize,
+    node: usize,
+    basis: ScoreBasis,
+}
+
+/// The snapshot node of every agent, added from the offer's labels when
+/// the snapshot has none.
+fn agent_nodes(agents: &[AgentView], snap: &mut Snapshot<'_>) -> Vec<usize> {
+    agents
+        .iter()
+        .map(
+            |a| match snap.index_of(&a.hostname).filter(|&i| snap.node(i).known) {
+                Some(i) => i,
+                None => snap.add_node(
+                    &a.hostname,
+                    Cow::Owned(NodeFacts {
+                        labels: a.labels.clone(),
+                        ..NodeFacts::default()
+                    }),
+                ),
+            },
+        )
+        .collect()
+}
+
+/// Place `pods` (in order) onto `agents`. `snap` holds every node and the
+/// pods on it; each placed pod is added to it. `exec` is the executor's own
 /// cpus/mem, carried by the first launch on an agent whose
-/// `executor_needed` is set.
-pub fn place(
-    pods: &[PodToPlace<'_>],
+/// `executor_needed` is set. A round without agents (nothing offered) only
+/// says why each pod waits and preempts where that helps.
+pub fn place<'a>(
+    pods: &[PodToPlace<'a>],
     agents: &mut [AgentView],
+    snap: &mut Snapshot<'a>,
     exec: Scalars,
     policy: PlacementPolicy,
 ) -> Outcome {
     let mut out = Outcome::default();
+    let n = agents.len();
+    let nodes = agent_nodes(agents, snap);
+    let enough = feasible_agents_to_find(n);
+    let mut views: Vec<Option<RoleView>> = vec![None; n];
+    let mut next_start = 0;
+    let mut preempted_on: BTreeSet<usize> = BTreeSet::new();
+    let unoffered = unoffered(&nodes, snap);
     for (pod_index, p) in pods.iter().enumerate() {
-        let mut best: Option<(f64, usize)> = None;
-        let mut reasons: Vec<Vec<String>> = Vec::new();
+        let prepared = Prepared::new(p, snap);
+        let mut feasible: Vec<Feasible> = Vec::new();
+        let mut statuses: Vec<(usize, Rejection)> = Vec::new();
         let mut transient_on = Vec::new();
-        let mut considered = 0;
-        for (ai, agent) in agents.iter().enumerate() {
+        let mut examined = 0;
+        // The nominated agent first (kube-scheduler's evaluateNominatedNode),
+        // then the others from where the previous pod stopped.
+        let nominated = p
+            .nominated
+            .as_deref()
+            .and_then(|n| agents.iter().position(|a| a.hostname == n));
+        let order = nominated.into_iter().chain(
+            (0..n)
+                .map(|k| (next_start + k) % n)
+                .filter(|&ai| Some(ai) != nominated),
+        );
+        let mut nominated_fits = false;
+        for ai in order {
+            if feasible.len() >= enough || nominated_fits {
+                break;
+            }
+            examined += 1;
+            let agent = &agents[ai];
             if p.only_agent
                 .as_ref()
                 .is_some_and(|only| *only != agent.agent_id)
             {
                 continue;
             }
-            considered += 1;
-            match check(p, agent, exec, policy) {
-                Check::Fits { score } => {
-                    let better = match best {
-                        None => true,
-                        Some((s, bi)) => {
-                            score > s || (score == s && agent.hostname < agents[bi].hostname)
-                        }
-                    };
-                    if better {
-                        best = Some((score, ai));
-                    }
+            let view = match &mut views[ai] {
+                Some(v) if v.role == p.role => v,
+                slot => slot.insert(RoleView::of(agent, &p.role)),
+            };
+            let side = OfferSide { agent, view, exec };
+            match check(
+                &prepared,
+                &prepared.filters,
+                snap.node(nodes[ai]),
+                Some(&side),
+            ) {
+                Ok(basis) => {
+                    nominated_fits = Some(ai) == nominated;
+                    feasible.push(Feasible {
+                        agent: ai,
+                        node: nodes[ai],
+                        basis: basis.unwrap_or(ScoreBasis {
+                            non_zero: [0, 0],
+                            requested: [0, 0],
+                            allocatable: [0, 0],
+                        }),
+                    })
                 }
-                Check::Rejected(r, transient) => {
-                    if transient {
+                Err(r) => {
+                    if r.resolvable {
                         transient_on.push(ai);
                     }
-                    reasons.push(r);
+                    statuses.push((nodes[ai], r));
                 }
             }
         }
-        let Some((_, ai)) = best else {
+        if n > 0 && nominated.is_none() {
+            next_start = (next_start + examined) % n;
+        }
+        let Some(ai) = best(&prepared, &feasible, agents, snap, policy) else {
+            transient_on.sort_unstable();
+            let mut reasons: Vec<Vec<String>> =
+                statuses.iter().map(|(_, r)| r.reasons.clone()).collect();
+            let unoffered: &[usize] = if p.only_agent.is_none() {
+                &unoffered
+            } else {
+                &[]
+            };
+            reasons.extend(
+                unoffered
+                    .iter()
+                    .map(|_| vec![REASON_NOT_OFFERED.to_owned()]),
+            );
+            let mut message = fit_error_message(reasons.len(), &reasons);
+            if p.only_agent.is_none() && !reasons.is_empty() {
+                match preemption::preempt(&prepared, &statuses, unoffered, snap, &preempted_on) {
+                    preemption::PostFilter::Nominated { node, victims } => {
+                        preempted_on.insert(node);
+                        out.preemptions.push(Preemption {
+                            pod_index,
+                            node: snap.node(node).name.clone(),
+                            victims,
+                        });
+                    }
+                    preemption::PostFilter::Failed(why) => {
+                        message.push_str(" preemption: ");
+                        message.push_str(&why);
+                    }
+                }
+            }
             out.unplaced.push(Unplaced {
                 pod_index,
-                message: fit_error_message(considered, &reasons),
+                message,
                 might_fit_later: !transient_on.is_empty(),
                 transient_on,
             });
             continue;
         };
         let agent = &mut agents[ai];
+        views[ai] = None;
         let executor_resources = if agent.executor_needed {
             agent.pool.carve(&p.role, &executor_demand(exec))
         } else {
             None
         };
-        let Some(task_resources) = agent.pool.carve(&p.role, &pod_demand(p.pod)) else {
+        let Some(task_resources) = agent.pool.carve(&p.role, &prepared.demand) else {
             // Unreachable after a successful check; treat as a port clash.
             out.unplaced.push(Unplaced {
                 pod_index,
@@ -391,7 +705,14 @@ pub fn place(
         if executor_resources.is_some() {
             agent.executor_needed = false;
         }
-        agent.used_ports.extend(requests::host_ports(p.pod));
+        snap.add_pod_to(
+            nodes[ai],
+            PodInfo {
+                pod: p.pod,
+                requests: prepared.requests.clone(),
+                evicting: false,
+            },
+        );
         out.placed.push(Placement {
             pod_index,
             agent_index: ai,
@@ -400,6 +721,125 @@ pub fn place(
         });
     }
     out
+}
+
+/// The known agents without an offer this round (snapshot indices). They
+/// count in the FailedScheduling text as [`REASON_NOT_OFFERED`] without
+/// being checked one by one (that would cost every unplaced pod a pass over
+/// thousands of agents); preemption checks them, as a full agent has no
+/// offer to show.
+fn unoffered(offered: &[usize], snap: &Snapshot<'_>) -> Vec<usize> {
+    let offered: BTreeSet<usize> = offered.iter().copied().collect();
+    (0..snap.nodes().len())
+        .filter(|i| snap.node(*i).known && !offered.contains(i))
+        .collect()
+}
+
+/// kube-scheduler's plugin weights in its default profile.
+const WEIGHT_TAINT_TOLERATION: i64 = 3;
+const WEIGHT_NODE_AFFINITY: i64 = 2;
+const WEIGHT_RESOURCES_FIT: i64 = 1;
+const WEIGHT_TOPOLOGY_SPREAD: i64 = 2;
+const WEIGHT_INTER_POD_AFFINITY: i64 = 2;
+const WEIGHT_BALANCED_ALLOCATION: i64 = 1;
+
+/// `helper.DefaultNormalizeScore`: scaled so the highest is 100 (reversed:
+/// the lowest).
+fn default_normalize(scores: &mut [i64], reverse: bool) {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    for s in scores.iter_mut() {
+        *s = match (max, reverse) {
+            (0, true) => fit::MAX_NODE_SCORE,
+            (0, false) => *s,
+            (m, r) => {
+                let v = fit::MAX_NODE_SCORE * *s / m;
+                if r {
+                    fit::MAX_NODE_SCORE - v
+                } else {
+                    v
+                }
+            }
+        };
+    }
+}
+
+/// kube-scheduler's scoring of the feasible agents: each plugin's score,
+/// normalized, times its weight, summed; the highest total wins, ties go
+/// to the lowest hostname (kube-scheduler picks one of them at random).
+fn best(
+    pod: &Prepared<'_, '_>,
+    feasible: &[Feasible],
+    agents: &[AgentView],
+    snap: &Snapshot<'_>,
+    policy: PlacementPolicy,
+) -> Option<usize> {
+    if feasible.len() <= 1 {
+        return feasible.first().map(|f| f.agent);
+    }
+    let p = pod.p.pod;
+    let mut total: Vec<i64> = feasible
+        .iter()
+        .map(|f| {
+            WEIGHT_RESOURCES_FIT * fit::resources_score(policy, &f.basis)
+                + WEIGHT_BALANCED_ALLOCATION
+                    * fit::balanced_score(&pod.requests, &f.basis).unwrap_or(0)
+        })
+        .collect();
+    let mut add = |weight: i64, scores: Vec<i64>| {
+        for (t, s) in total.iter_mut().zip(scores) {
+            *t += weight * s;
+        }
+    };
+    let mut taints: Vec<i64> = feasible
+        .iter()
+        .map(|f| predicates::intolerable_prefer_no_schedule(p, &snap.node(f.node).facts.taints))
+        .collect();
+    if taints.iter().any(|&t| t > 0) {
+        default_normalize(&mut taints, true);
+        add(WEIGHT_TAINT_TOLERATION, taints);
+    }
+    if predicates::has_preferred_node_affinity(p) {
+        let mut s: Vec<i64> = feasible
+            .iter()
+            .map(|f| {
+                predicates::preferred_node_affinity_score(
+                    p,
+                    snap.node(f.node).labels(),
+                    &agents[f.agent].hostname,
+                )
+            })
+            .collect();
+        default_normalize(&mut s, false);
+        add(WEIGHT_NODE_AFFINITY, s);
+    }
+    let nodes: Vec<usize> = feasible.iter().map(|f| f.node).collect();
+    if let Some(spread) = spread::Score::new(p, snap, &nodes) {
+        let raw: Vec<Option<i64>> = nodes.iter().map(|&n| spread.raw(snap.node(n))).collect();
+        add(WEIGHT_TOPOLOGY_SPREAD, spread::normalize(&raw));
+    }
+    if let Some(interpod) = interpod::Score::new(p, &pod.affinity, snap) {
+        let mut s: Vec<i64> = nodes
+            .iter()
+            .map(|&n| interpod.raw(snap.node(n).labels()))
+            .collect();
+        interpod::normalize(&mut s);
+        add(WEIGHT_INTER_POD_AFFINITY, s);
+    }
+    let mut best: Option<(i64, usize)> = None;
+    for (i, f) in feasible.iter().enumerate() {
+        let better = match best {
+            None => true,
+            Some((s, bi)) => {
+                total[i] > s
+                    || (total[i] == s
+                        && agents[f.agent].hostname < agents[feasible[bi].agent].hostname)
+            }
+        };
+        if better {
+            best = Some((total[i], i));
+        }
+    }
+    best.map(|(_, i)| feasible[i].agent)
 }
 
 #[cfg(test)]

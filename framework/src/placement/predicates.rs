@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
+    NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm, Taint, Toleration,
 };
 
 /// NodeUnschedulable's reason.
@@ -166,6 +166,58 @@ pub fn node_affinity_ok(pod: &Pod, labels: &BTreeMap<String, String>, node_name:
             .iter()
             .any(|t| term_matches(t, labels, node_name)),
     }
+}
+
+/// NodeAffinity's score: the summed weights of the pod's preferred node
+/// affinity terms the node matches (an empty term matches nothing).
+pub fn preferred_node_affinity_score(
+    pod: &Pod,
+    labels: &BTreeMap<String, String>,
+    node_name: &str,
+) -> i64 {
+    preferred_node_affinity(pod)
+        .iter()
+        .filter(|t| t.weight != 0 && term_matches(&t.preference, labels, node_name))
+        .map(|t| i64::from(t.weight))
+        .sum()
+}
+
+/// Whether the pod has preferred node affinity terms.
+pub fn has_preferred_node_affinity(pod: &Pod) -> bool {
+    !preferred_node_affinity(pod).is_empty()
+}
+
+fn preferred_node_affinity(pod: &Pod) -> &[PreferredSchedulingTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|na| {
+            na.preferred_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or(&[])
+}
+
+/// TaintToleration's score: how many PreferNoSchedule taints of the node
+/// the pod does not tolerate (fewer is better), counting only tolerations
+/// whose effect is PreferNoSchedule or empty.
+pub fn intolerable_prefer_no_schedule(pod: &Pod, taints: &[Taint]) -> i64 {
+    let counts = |t: &&Toleration| {
+        t.effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")
+    };
+    taints
+        .iter()
+        .filter(|t| {
+            t.effect == "PreferNoSchedule"
+                && !tolerations(pod)
+                    .iter()
+                    .filter(counts)
+                    .any(|tol| tolerates(tol, t))
+        })
+        .count() as i64
 }
 
 #[cfg(test)]

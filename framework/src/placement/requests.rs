@@ -9,175 +9,190 @@
 //! (alpha, off by default in Kubernetes 1.33) is not used.
 //!
 //! Mesos counts memory and disk in MB (2^20 bytes), so bytes become
-//! thousandths of a MB, rounded up.
+//! thousandths of a MB, rounded up. Extended resources (`example.com/x`)
+//! keep their Kubernetes name, which is also the Mesos scalar's name.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use kube_mesos_node::capacity::is_extended_resource_name;
+use kube_mesos_node::quantity::parse_milli;
+
 use crate::resources::{Milli, Scalars};
 
-/// Parse a Kubernetes quantity into units × 1000 (so `100m` → 100,
-/// `1` → 1000, `1Ki` → 1,024,000), rounded up. `None` if malformed.
-pub fn parse_quantity_milli(q: &str) -> Option<i128> {
-    let q = q.trim();
-    if q.is_empty() {
-        return None;
-    }
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    // Exponent form: 1e3, 1E-3.
-    let (num, suffix, exp10): (&str, &str, i32) =
-        if let Some(rest) = suffix.strip_prefix(['e', 'E']) {
-            let e: i32 = rest.parse().ok()?;
-            (num, "", e)
-        } else {
-            (num, suffix, 0)
-        };
-    // The suffix as a power of ten and a binary multiplier.
-    let (suffix10, mult): (i32, i128) = match suffix {
-        "" => (0, 1),
-        "n" => (-9, 1),
-        "u" => (-6, 1),
-        "m" => (-3, 1),
-        "k" => (3, 1),
-        "M" => (6, 1),
-        "G" => (9, 1),
-        "T" => (12, 1),
-        "P" => (15, 1),
-        "E" => (18, 1),
-        "Ki" => (0, 1 << 10),
-        "Mi" => (0, 1 << 20),
-        "Gi" => (0, 1 << 30),
-        "Ti" => (0, 1 << 40),
-        "Pi" => (0, 1 << 50),
-        "Ei" => (0, 1 << 60),
-        _ => return None,
-    };
-    let (negative, digits) = match num.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, num.strip_prefix('+').unwrap_or(num)),
-    };
-    let (int_part, frac_part) = match digits.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (digits, ""),
-    };
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    if !int_part.chars().all(|c| c.is_ascii_digit())
-        || !frac_part.chars().all(|c| c.is_ascii_digit())
-    {
-        return None;
-    }
-    // Every digit counts: Kubernetes keeps them all and rounds the value
-    // up (`MilliValue`), so a last digit far down the fraction still adds a
-    // milli (dropping digits past the 18th made `1.00000000000000000005Gi`
-    // a milli less than the executor reads, found by fuzzing). Trailing
-    // zeros change nothing.
-    let frac_part = frac_part.trim_end_matches('0');
-    let all = format!("{int_part}{frac_part}");
-    let mantissa: i128 = if all.is_empty() { 0 } else { all.parse().ok()? };
-    // millis = mantissa × mult × 10^e
-    let e = exp10
-        .checked_add(suffix10)?
-        .checked_add(3)?
-        .checked_sub(i32::try_from(frac_part.len()).ok()?)?;
-    let base = mantissa.checked_mul(mult)?;
-    let v = if e >= 0 {
-        base.checked_mul(10i128.checked_pow(e.unsigned_abs())?)?
-    } else {
-        let d = 10i128.checked_pow(e.unsigned_abs())?;
-        base.checked_add(d - 1)? / d // ceil for positives
-    };
-    Some(if negative { -v } else { v })
-}
+/// kube-scheduler's request of a container that names no cpu request, for
+/// scoring only (`schedutil.DefaultMilliCPURequest`).
+pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
+/// The same for memory, in bytes (`schedutil.DefaultMemoryRequest`).
+pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
 
-/// Requests in Kubernetes units: millicores, bytes, bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Requests in Kubernetes units: millicores, bytes, bytes, and extended
+/// resources in thousandths of a unit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodRequest {
     /// Millicores.
-    pub milli_cpu: i128,
+    pub milli_cpu: i64,
     /// Bytes of memory.
-    pub memory: i128,
+    pub memory: i64,
     /// Bytes of ephemeral storage.
-    pub ephemeral_storage: i128,
+    pub ephemeral_storage: i64,
+    /// Extended resources (`example.com/dongle`), thousandths of a unit.
+    pub extended: BTreeMap<String, i64>,
 }
 
 impl PodRequest {
     fn from_list(list: Option<&BTreeMap<String, Quantity>>) -> Self {
-        let get = |k: &str| -> i128 {
-            list.and_then(|l| l.get(k))
-                .and_then(|q| parse_quantity_milli(&q.0))
+        let milli = |q: &Quantity| -> i64 {
+            parse_milli(&q.0)
                 .unwrap_or(0)
-                .max(0)
+                .clamp(0, i128::from(i64::MAX)) as i64
         };
+        let get = |k: &str| list.and_then(|l| l.get(k)).map(milli).unwrap_or(0);
+        let bytes = |m: i64| m / 1000 + i64::from(m % 1000 != 0);
+        let extended = list
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| is_extended_resource_name(k))
+            .map(|(k, q)| (k.clone(), milli(q)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
         PodRequest {
             milli_cpu: get("cpu"),
-            // Bytes: the parse is in thousandths; round up.
-            memory: (get("memory") + 999) / 1000,
-            ephemeral_storage: (get("ephemeral-storage") + 999) / 1000,
+            memory: bytes(get("memory")),
+            ephemeral_storage: bytes(get("ephemeral-storage")),
+            extended,
         }
     }
 
-    fn add(&mut self, o: PodRequest) {
+    /// Add `o` to this request.
+    pub fn add(&mut self, o: &PodRequest) {
         self.milli_cpu += o.milli_cpu;
         self.memory += o.memory;
         self.ephemeral_storage += o.ephemeral_storage;
+        for (k, v) in &o.extended {
+            *self.extended.entry(k.clone()).or_default() += v;
+        }
     }
 
-    fn max(&mut self, o: PodRequest) {
+    /// Take `o` from this request (a pod leaving a node).
+    pub fn sub(&mut self, o: &PodRequest) {
+        self.milli_cpu -= o.milli_cpu;
+        self.memory -= o.memory;
+        self.ephemeral_storage -= o.ephemeral_storage;
+        for (k, v) in &o.extended {
+            *self.extended.entry(k.clone()).or_default() -= v;
+        }
+    }
+
+    fn max(&mut self, o: &PodRequest) {
         self.milli_cpu = self.milli_cpu.max(o.milli_cpu);
         self.memory = self.memory.max(o.memory);
         self.ephemeral_storage = self.ephemeral_storage.max(o.ephemeral_storage);
+        for (k, v) in &o.extended {
+            let e = self.extended.entry(k.clone()).or_default();
+            *e = (*e).max(*v);
+        }
     }
 
-    /// In Mesos units (thousandths of cpus and of MB), rounded up.
-    pub fn to_scalars(self) -> Scalars {
+    /// Whether nothing at all is requested (a BestEffort pod's request).
+    pub fn is_empty(&self) -> bool {
+        self.milli_cpu == 0
+            && self.memory == 0
+            && self.ephemeral_storage == 0
+            && self.extended.values().all(|v| *v == 0)
+    }
+
+    /// The cpu, memory and disk of this request in Mesos units
+    /// (thousandths of cpus and of MB), rounded up.
+    pub fn to_scalars(&self) -> Scalars {
         const MB: i128 = 1 << 20;
-        let mb_milli = |bytes: i128| -> Milli { ((bytes * 1000 + MB - 1) / MB) as Milli };
+        let mb_milli =
+            |bytes: i64| -> Milli { ((i128::from(bytes) * 1000 + MB - 1) / MB) as Milli };
         Scalars {
-            cpus: self.milli_cpu as Milli,
+            cpus: self.milli_cpu,
             mem: mb_milli(self.memory),
             disk: mb_milli(self.ephemeral_storage),
         }
     }
 }
 
-fn container_request(c: &Container) -> PodRequest {
-    PodRequest::from_list(c.resources.as_ref().and_then(|r| r.requests.as_ref()))
+/// A pod's requests as kube-scheduler keeps them: the effective request
+/// (what NodeResourcesFit filters on) and the non-zero request of cpu and
+/// memory (what scoring counts: containers that name no cpu or memory
+/// request count [`DEFAULT_MILLI_CPU_REQUEST`] and
+/// [`DEFAULT_MEMORY_REQUEST`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodRequests {
+    /// The effective request.
+    pub request: PodRequest,
+    /// Non-zero millicores.
+    pub non_zero_milli_cpu: i64,
+    /// Non-zero bytes of memory.
+    pub non_zero_memory: i64,
+}
+
+impl PodRequests {
+    /// Both requests of a pod.
+    pub fn of(pod: &Pod) -> Self {
+        let non_zero = aggregate(pod, true);
+        PodRequests {
+            request: aggregate(pod, false),
+            non_zero_milli_cpu: non_zero.milli_cpu,
+            non_zero_memory: non_zero.memory,
+        }
+    }
+}
+
+fn container_request(c: &Container, non_missing: bool) -> PodRequest {
+    let list = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+    let mut r = PodRequest::from_list(list);
+    if non_missing {
+        let named = |k: &str| list.is_some_and(|l| l.contains_key(k));
+        if !named("cpu") {
+            r.milli_cpu += DEFAULT_MILLI_CPU_REQUEST;
+        }
+        if !named("memory") {
+            r.memory += DEFAULT_MEMORY_REQUEST;
+        }
+    }
+    r
 }
 
 /// kube-scheduler's effective request of a pod (see the module docs).
 pub fn pod_request(pod: &Pod) -> PodRequest {
+    aggregate(pod, false)
+}
+
+/// `resourcehelper.PodRequests`, with `NonMissingContainerRequests` when
+/// `non_missing` is set.
+fn aggregate(pod: &Pod, non_missing: bool) -> PodRequest {
     let Some(spec) = pod.spec.as_ref() else {
         return PodRequest::default();
     };
     let mut reqs = PodRequest::default();
     for c in &spec.containers {
-        reqs.add(container_request(c));
+        reqs.add(&container_request(c, non_missing));
     }
     let mut restartable = PodRequest::default();
     let mut init_max = PodRequest::default();
     for c in spec.init_containers.iter().flatten() {
-        let r = container_request(c);
+        let r = container_request(c, non_missing);
         let this = if c.restart_policy.as_deref() == Some("Always") {
-            reqs.add(r);
-            restartable.add(r);
-            restartable
+            reqs.add(&r);
+            restartable.add(&r);
+            restartable.clone()
         } else {
             let mut t = r;
-            t.add(restartable);
+            t.add(&restartable);
             t
         };
-        init_max.max(this);
+        init_max.max(&this);
     }
-    reqs.max(init_max);
+    reqs.max(&init_max);
     if let Some(overhead) = spec.overhead.as_ref() {
-        reqs.add(PodRequest::from_list(Some(overhead)));
+        reqs.add(&PodRequest::from_list(Some(overhead)));
     }
     reqs
 }
@@ -204,43 +219,46 @@ pub fn host_ports(pod: &Pod) -> Vec<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+mod request_tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
 
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity_milli("100m"), Some(100));
-        assert_eq!(parse_quantity_milli("1"), Some(1000));
-        assert_eq!(parse_quantity_milli("0.5"), Some(500));
-        assert_eq!(parse_quantity_milli("1.5"), Some(1500));
-        assert_eq!(parse_quantity_milli("1Ki"), Some(1_024_000));
-        assert_eq!(parse_quantity_milli("128Mi"), Some(128 * (1 << 20) * 1000));
-        assert_eq!(parse_quantity_milli("1G"), Some(1_000_000_000_000));
-        assert_eq!(parse_quantity_milli("1e3"), Some(1_000_000));
-        assert_eq!(parse_quantity_milli("1E-3"), Some(1));
-        assert_eq!(parse_quantity_milli("0.1m"), Some(1), "rounds up");
-        assert_eq!(parse_quantity_milli("12x"), None);
-        assert_eq!(parse_quantity_milli(".000"), Some(0));
-        assert_eq!(
-            parse_quantity_milli("1.5000000000000000000000000"),
-            Some(1500)
-        );
+    fn c(reqs: &[(&str, &str)]) -> Container {
+        Container {
+            name: "c".into(),
+            resources: Some(ResourceRequirements {
+                requests: Some(
+                    reqs.iter()
+                        .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
-    /// Every digit counts, however far down the fraction: Kubernetes rounds
-    /// the exact value up (AFL++ found digits past the 18th dropped).
     #[test]
-    fn far_fraction_digits_still_round_up() {
-        assert_eq!(
-            parse_quantity_milli("1.00000000000000000005Gi"),
-            Some(1_073_741_824_001)
-        );
-        assert_eq!(
-            parse_quantity_milli("11.111111111111111111111111111P"),
-            Some(11_111_111_111_111_111_112)
-        );
-        assert_eq!(parse_quantity_milli(".000000000000000000011100m"), Some(1));
-        assert_eq!(parse_quantity_milli("0.000000000000000000011E04"), Some(1));
-        assert_eq!(parse_quantity_milli(""), None);
+    fn non_zero_requests_fill_in_missing_cpu_and_memory_per_container() {
+        let pod = Pod {
+            spec: Some(PodSpec {
+                containers: vec![
+                    c(&[("cpu", "250m")]),
+                    c(&[("memory", "1Gi"), ("example.com/dongle", "2")]),
+                    c(&[("cpu", "0")]),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = PodRequests::of(&pod);
+        assert_eq!(r.request.milli_cpu, 250);
+        assert_eq!(r.request.memory, 1 << 30);
+        assert_eq!(r.request.extended["example.com/dongle"], 2000);
+        // 250m + 100m (missing) + 0 (named zero); memory 200Mi + 1Gi + 200Mi.
+        assert_eq!(r.non_zero_milli_cpu, 350);
+        assert_eq!(r.non_zero_memory, (1 << 30) + 2 * DEFAULT_MEMORY_REQUEST);
+        assert!(!r.request.is_empty());
+        assert!(PodRequests::of(&Pod::default()).request.is_empty());
     }
 }

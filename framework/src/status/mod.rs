@@ -18,6 +18,7 @@ pub mod html;
 pub mod model;
 pub mod recorder;
 mod routes;
+pub mod throttle;
 mod webui_url;
 
 use std::sync::{Arc, Mutex, MutexGuard};

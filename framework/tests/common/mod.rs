@@ -16,11 +16,10 @@ use kube_mesos_devcluster::mesos::agent::config::AgentConfig;
 use kube_mesos_devcluster::mesos::agent::simulated::SimulatedAgents;
 use kube_mesos_devcluster::mesos::master::{self, MasterConfig, MasterHandle, Registry};
 use kube_mesos_framework::config::FrameworkConfig;
-use kube_mesos_framework::run::{self, RunError};
+use kube_mesos_framework::run::{self, RunError, Shutdown};
 use kube_mesos_proto::v1::master as operator;
 use prost::Message;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// Longest wait for any condition; a deadlock guard, not a performance bound.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -156,7 +155,7 @@ impl Cluster {
 /// A framework running in-process.
 pub struct Framework {
     pub http: SocketAddr,
-    pub signals: watch::Sender<u32>,
+    pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -164,18 +163,23 @@ impl Framework {
     pub async fn start(cluster: &Cluster, config: FrameworkConfig) -> Framework {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = listener.local_addr().unwrap();
-        let (signals, rx) = watch::channel(0u32);
-        let task = tokio::spawn(run::run(config, cluster.kube.clone(), listener, rx));
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(run::run(
+            config,
+            cluster.kube.clone(),
+            listener,
+            shutdown.clone(),
+        ));
         Framework {
             http,
-            signals,
+            shutdown,
             task,
         }
     }
 
     /// First signal: drain; waits for the exit.
     pub async fn drain(self) -> Result<(), RunError> {
-        self.signals.send_modify(|n| *n += 1);
+        self.shutdown.drain();
         tokio::time::timeout(WAIT, self.task)
             .await
             .expect("drain hangs")

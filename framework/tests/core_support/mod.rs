@@ -19,6 +19,20 @@ use kube_mesos_proto::v1::{
     task_status, AgentId, FrameworkId, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
+/// The timings most flows were written with: placement at the end of a
+/// 1 s batching window, SUPPRESS as soon as the queue empties, 5 s between
+/// REVIVEs and a 5 s filter while busy. The busy/idle offer policy of the
+/// defaults has its own tests (`offer_policy_*` in core_flow.rs).
+pub fn windowed() -> CoreConfig {
+    CoreConfig {
+        idle_grace: Duration::ZERO,
+        placement_delay: Duration::from_secs(1),
+        revive_min_interval: Duration::from_secs(5),
+        busy_refuse_seconds: 5.0,
+        ..CoreConfig::default()
+    }
+}
+
 pub struct Harness {
     pub core: SchedulerCore,
     pub t0: Instant,
@@ -37,7 +51,7 @@ impl Harness {
 
     /// A core that is subscribed and has its pods synced.
     pub fn started() -> Self {
-        let mut h = Self::new(CoreConfig::default());
+        let mut h = Self::new(windowed());
         h.feed(Input::PodsSynced);
         h.feed(subscribed());
         h
@@ -190,6 +204,8 @@ pub fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::Annotate { .. } => "Annotate",
             Action::SetPodUnschedulable { .. } => "SetPodUnschedulable",
             Action::FailPod { .. } => "FailPod",
+            Action::EvictPod { .. } => "EvictPod",
+            Action::NominatePod { .. } => "NominatePod",
             Action::SetPodCondition { .. } => "SetPodCondition",
             Action::RecoverPod { .. } => "RecoverPod",
             Action::RecordEvent { .. } => "RecordEvent",

@@ -7,7 +7,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1 as core;
-use kube_mesos_executor::kube::node::{capacity_of, node_status, HostFacts, NodeFacts};
+use kube_mesos_executor::kube::node::{node_status, HostFacts, NodeFacts};
 use kube_mesos_executor::service::facts;
 use kube_mesos_proto::json;
 use kube_mesos_proto::v1::executor::{event, Event};
@@ -58,12 +58,17 @@ pub fn run(data: &[u8]) {
             let _ = facts::killing_capable(&s.framework_info);
             let _ = facts::kubelet_ports(&s.executor_info.resources);
             let node_name = facts::node_name(None, &s.agent_info.hostname);
-            let _ = capacity_of(&s.agent_info.resources);
+            let _ = kube_mesos_node::capacity::node_resources(
+                &s.agent_info.resources,
+                &s.executor_info.resources,
+            );
             let node = NodeFacts {
                 node_name,
                 hostname: s.agent_info.hostname.clone(),
                 internal_ip: Some("10.0.0.5".into()),
                 resources: s.agent_info.resources.clone(),
+                executor_resources: s.executor_info.resources.clone(),
+                attributes: s.agent_info.attributes.clone(),
                 kubelet_port: 10250,
                 container_runtime_version: "process://0.1.0".into(),
                 host: HostFacts::default(),

@@ -20,15 +20,18 @@
 //! Conflicts (409) are left for the next pass, as a requeue.
 //!
 //! The certificate controllers (`csr`: approving and signing kubelet
-//! client certificates) run in the same passes.
+//! client certificates) and the disruption controller (`disruption`:
+//! PodDisruptionBudget status) run in the same passes.
 //!
-//! Modules: [`client`] (actions performed through the handlers), [`csr`], [`pods`]
+//! Modules: [`client`] (actions performed through the handlers), [`csr`],
+//! [`disruption`], [`pods`]
 //! (pod predicates and templates), [`replicaset`], [`deployment`], [`job`],
 //! [`gc`], [`meta`] (owner references, conditions, the clock).
 
 pub mod client;
 pub mod csr;
 pub mod deployment;
+pub mod disruption;
 pub mod gc;
 pub mod job;
 pub mod meta;
@@ -52,6 +55,7 @@ const WATCHED: &[&str] = &[
     "replicasets",
     "deployments",
     "jobs",
+    "poddisruptionbudgets.policy",
     "certificatesigningrequests.certificates.k8s.io",
 ];
 
@@ -95,6 +99,13 @@ pub fn reconcile_all(store: &Store, clock: &Clock, signer: Option<&Signer>) {
         actions.extend(job::reconcile(j, &pods, clock));
     }
     run("job", actions);
+    let (pdbs, _) = store.list("poddisruptionbudgets.policy", None);
+    let (pods, _) = store.list("pods", None);
+    let actions = pdbs
+        .iter()
+        .filter_map(|b| disruption::reconcile(b, &pods, clock))
+        .collect();
+    run("disruption", actions);
     let (csrs, _) = store.list("certificatesigningrequests.certificates.k8s.io", None);
     let allowed = |user: &UserInfo, attrs: &Attributes| auth::authorize(store, user, attrs).is_ok();
     let actions = csrs

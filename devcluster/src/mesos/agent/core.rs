@@ -224,7 +224,13 @@ pub struct Core {
     shutting_down: Option<Vec<oneshot::Sender<()>>>,
     finished: bool,
     dirty: bool,
+    /// ACKNOWLEDGED events owed to executors, sent once the checkpoint
+    /// holding their updates is written.
+    acks: Vec<(ExecKey, Event)>,
 }
+
+/// Inputs handled before one checkpoint covers them all.
+const MAX_BATCH: usize = 256;
 
 fn now_secs() -> f64 {
     std::time::SystemTime::now()
@@ -277,6 +283,7 @@ impl Core {
             shutting_down: None,
             finished: false,
             dirty: false,
+            acks: Vec::new(),
         };
         if let Some(state) = recovered {
             core.recover(state);
@@ -289,11 +296,27 @@ impl Core {
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Input>) {
         self.register();
         while let Some(input) = rx.recv().await {
+            // A group commit: the inputs already waiting are handled before
+            // one checkpoint covers them all. The checkpoint is the whole
+            // agent, so writing it after every input costs O(tasks) each
+            // time and, under a churn of pods, most of a CPU.
             self.handle(input);
+            let mut dirty = self.dirty;
+            for _ in 1..MAX_BATCH {
+                if self.finished {
+                    break;
+                }
+                let Ok(input) = rx.try_recv() else {
+                    break;
+                };
+                self.handle(input);
+                dirty |= self.dirty;
+            }
             while self.helpers.try_join_next().is_some() {}
-            if self.dirty {
+            if dirty {
                 self.write_checkpoint();
             }
+            self.send_acks();
             if self.finished {
                 break;
             }
@@ -1005,25 +1028,36 @@ impl Core {
             ..Default::default()
         };
         tracing::info!(task = %task_id.value, state = ?state, ?reason, "agent-generated status update");
-        self.record(&framework_id.value, &status);
+        if !self.record(&framework_id.value, &status) {
+            tracing::warn!(task = %task_id.value, state = ?state, "task already terminated; update dropped");
+            return;
+        }
         if let Received::Accepted(actions) = self.sum.update(framework_id, status) {
             self.perform(actions);
         }
     }
 
-    /// Records a task's latest status in the agent's task table.
-    fn record(&mut self, framework_id: &str, status: &TaskStatus) {
+    /// Records a task's latest status in the agent's task table, as
+    /// `Executor::updateTaskState` does. A task already terminated keeps
+    /// its state: the update is refused (`false`), e.g. an update the
+    /// executor sent before it died that arrives after the agent failed
+    /// the task ("Task is already terminated"). Recording it would have a
+    /// re-registration report the dead task as live.
+    fn record(&mut self, framework_id: &str, status: &TaskStatus) -> bool {
         let Some(fw) = self.frameworks.get_mut(framework_id) else {
-            return;
+            return true;
         };
         let Some(ex_id) = fw.executor_of(&status.task_id.value) else {
-            return;
+            return true;
         };
         if let Some(task) = fw
             .executors
             .get_mut(&ex_id)
             .and_then(|e| e.tasks.get_mut(&status.task_id.value))
         {
+            if is_terminal(task.state) {
+                return false;
+            }
             task.state = status.state;
             if task
                 .statuses
@@ -1034,6 +1068,7 @@ impl Core {
             }
             task.statuses.push(status.clone());
         }
+        true
     }
 
     fn acknowledged(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) {
@@ -1369,28 +1404,39 @@ impl Core {
         }
         let task_id = status.task_id.clone();
         let uuid = status.uuid.clone().unwrap_or_default();
-        self.record(&key.0, &status);
-        match self.sum.update(&fw_id, status) {
-            Received::Accepted(actions) => self.perform(actions),
-            Received::Duplicate => {
-                tracing::debug!(task = %task_id.value, "duplicate status update")
-            }
-            Received::AfterTerminal => {
-                tracing::warn!(task = %task_id.value, "status update after a terminal one; ignored");
-                return;
+        if !self.record(&key.0, &status) {
+            // `Slave::_statusUpdate`: dropped, but acknowledged so that
+            // the executor does not retry it.
+            tracing::warn!(task = %task_id.value, state = status.state, "task already terminated; status update dropped");
+        } else {
+            match self.sum.update(&fw_id, status) {
+                Received::Accepted(actions) => self.perform(actions),
+                Received::Duplicate => {
+                    tracing::debug!(task = %task_id.value, "duplicate status update")
+                }
+                Received::AfterTerminal => {
+                    tracing::warn!(task = %task_id.value, "status update after a terminal one; ignored");
+                    return;
+                }
             }
         }
-        // Persist before acknowledging, as Mesos' status update manager does.
-        self.write_checkpoint();
-        if let Some(ex) = self.executor_mut(key) {
-            send(
-                ex,
-                Event {
-                    r#type: Some(event::Type::Acknowledged as i32),
-                    acknowledged: Some(event::Acknowledged { task_id, uuid }),
-                    ..Default::default()
-                },
-            );
+        // Persist before acknowledging, as Mesos' status update manager
+        // does: the ACKNOWLEDGED goes out after this batch's checkpoint.
+        self.acks.push((
+            key.clone(),
+            Event {
+                r#type: Some(event::Type::Acknowledged as i32),
+                acknowledged: Some(event::Acknowledged { task_id, uuid }),
+                ..Default::default()
+            },
+        ));
+    }
+
+    fn send_acks(&mut self) {
+        for (key, ack) in std::mem::take(&mut self.acks) {
+            if let Some(ex) = self.executor_mut(&key) {
+                send(ex, ack);
+            }
         }
     }
 

@@ -7,6 +7,13 @@
 //! mode 0755 (and is never extracted); otherwise, with `extract` (default
 //! true), `.tar`, `.tar.gz` and `.tgz` archives are unpacked into the
 //! sandbox. The cache is not implemented: every fetch downloads.
+//!
+//! One deviation, for disk's sake: a local file is hard-linked into the
+//! sandbox when it can be (same filesystem, and already executable when
+//! `executable` is asked for, so the link never changes the source's mode).
+//! Every executor launch copies the ~150 MB debug binary otherwise, and a
+//! test run launches hundreds of them. Nothing in a sandbox writes to a
+//! fetched executable, so a link behaves as the copy does.
 
 use std::path::{Path, PathBuf};
 
@@ -111,12 +118,14 @@ async fn fetch_one(uri: &Uri, sandbox: &Path) -> Result<(), FetchError> {
             })?;
     }
     if let Some(path) = local_path(&uri.value) {
-        tokio::fs::copy(path, &dest)
-            .await
-            .map_err(|source| FetchError::CopyFailed {
-                from: path.to_owned(),
-                source,
-            })?;
+        if !link_local(path, &dest, uri.executable.unwrap_or(false)).await {
+            tokio::fs::copy(path, &dest)
+                .await
+                .map_err(|source| FetchError::CopyFailed {
+                    from: path.to_owned(),
+                    source,
+                })?;
+        }
     } else if uri.value.starts_with("http://") || uri.value.starts_with("https://") {
         download(&uri.value, &dest).await?;
     } else {
@@ -144,6 +153,22 @@ async fn fetch_one(uri: &Uri, sandbox: &Path) -> Result<(), FetchError> {
             .map_err(|source| FetchError::ExtractFailed { path: dest, source })?;
     }
     Ok(())
+}
+
+/// Hard-links `from` to `dest` when that is indistinguishable from a copy;
+/// false means copy instead (other filesystem, or a mode change would reach
+/// the source through the link).
+async fn link_local(from: &str, dest: &Path, executable: bool) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = tokio::fs::metadata(from).await else {
+        return false;
+    };
+    if !meta.is_file() || (executable && meta.permissions().mode() & 0o777 != 0o755) {
+        return false;
+    }
+    // A stale file from an earlier launch into the same sandbox path.
+    let _ = tokio::fs::remove_file(dest).await;
+    tokio::fs::hard_link(from, dest).await.is_ok()
 }
 
 async fn download(uri: &str, dest: &Path) -> Result<(), FetchError> {
@@ -228,5 +253,41 @@ mod tests {
         named.output_file = Some("../evil".to_owned());
         assert!(destination(&named, sb).is_err());
         assert!(destination(&uri("file:///a/.."), sb).is_err());
+    }
+
+    fn local(path: &Path, executable: bool) -> Uri {
+        Uri {
+            value: path.display().to_string(),
+            executable: Some(executable),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_executable_is_linked_and_a_mode_change_never_reaches_the_source() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sandbox = dir.path().join("sandbox");
+        let ready = dir.path().join("ready");
+        std::fs::write(&ready, b"#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&ready, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+        fetch_all(&[local(&ready, true), local(&plain, true)], &sandbox)
+            .await
+            .expect("fetch");
+
+        let inode = |p: &Path| std::fs::metadata(p).expect("stat").ino();
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(inode(&sandbox.join("ready")), inode(&ready), "linked");
+        assert_ne!(inode(&sandbox.join("plain")), inode(&plain), "copied");
+        assert_eq!(mode(&sandbox.join("plain")), 0o755);
+        assert_eq!(mode(&plain), 0o644, "the source keeps its mode");
+        // A second launch into the same path replaces the earlier file.
+        fetch_all(&[local(&ready, true)], &sandbox)
+            .await
+            .expect("fetch again");
     }
 }

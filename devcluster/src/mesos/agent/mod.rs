@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 
 pub use config::AgentConfig;
 pub use error::{AgentError, Result};
-pub use simulated::{SimulatedAgents, SimulationConfig};
+pub use simulated::{SimTaskEvent, SimulatedAgents, SimulationConfig, TaskHook};
 
 use self::core::{Control, Core, Input};
 use crate::mesos::link::MasterLink;

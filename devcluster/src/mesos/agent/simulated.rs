@@ -10,12 +10,20 @@
 //! Like a real agent recovering with its executors alive, it re-registers
 //! after a master failover with its frameworks, executors and tasks. One
 //! small tokio task per agent keeps thousands of them cheap.
+//!
+//!
+//! A [`TaskHook`] sees each task turn running and end, with the task's
+//! labels: benchmarks use it as a hollow kubelet (kubemark's idea) that
+//! writes the pod status a real executor would, so that "Running" means the
+//! same thing to a watch as with real executors.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use kube_mesos_proto::v1::{
-    task_status, AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    task_status, AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Label,
     Resource, Task, TaskId, TaskState, TaskStatus,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -25,17 +33,44 @@ use super::config::AgentConfig;
 use super::status_update::{Action, Received, StatusUpdateManager, StreamKey};
 use crate::mesos::link::{AgentMessage, MasterLink, MasterMessage};
 
+/// A simulated task changed state (TASK_RUNNING, or TASK_KILLED on a KILL).
+#[derive(Debug, Clone)]
+pub struct SimTaskEvent {
+    /// The agent's hostname.
+    pub hostname: String,
+    /// The task.
+    pub task_id: TaskId,
+    /// The state the fake executor reported.
+    pub state: TaskState,
+    /// `TaskInfo.labels` of the launch.
+    pub labels: Vec<Label>,
+}
+
+/// Called by a simulated agent for every [`SimTaskEvent`], on its own task:
+/// it must not block (hand the event to a channel).
+#[derive(Clone)]
+pub struct TaskHook(pub Arc<dyn Fn(SimTaskEvent) + Send + Sync>);
+
+impl std::fmt::Debug for TaskHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskHook")
+    }
+}
+
 /// How the fake executor behaves.
 #[derive(Debug, Clone)]
 pub struct SimulationConfig {
     /// Delay between LAUNCH and TASK_RUNNING. Default 100 ms.
     pub running_delay: Duration,
+    /// Told about every task that runs or is killed. Default none.
+    pub on_task: Option<TaskHook>,
 }
 
 impl Default for SimulationConfig {
     fn default() -> Self {
         SimulationConfig {
             running_delay: Duration::from_millis(100),
+            on_task: None,
         }
     }
 }
@@ -71,6 +106,8 @@ struct SimTask {
     executor_id: ExecutorId,
     resources: Vec<Resource>,
     state: TaskState,
+    /// Kept only when a hook wants them.
+    labels: Vec<Label>,
 }
 
 impl SimTask {
@@ -198,6 +235,17 @@ struct SimAgent {
 }
 
 impl SimAgent {
+    fn notify(&self, task_id: &TaskId, state: TaskState, labels: &[Label]) {
+        if let Some(hook) = &self.sim.on_task {
+            (hook.0)(SimTaskEvent {
+                hostname: self.info.hostname.clone(),
+                task_id: task_id.clone(),
+                state,
+                labels: labels.to_vec(),
+            });
+        }
+    }
+
     async fn run(self) {
         let (tx, mut rx) = mpsc::unbounded_channel::<SimInput>();
         let mut helpers = JoinSet::new();
@@ -276,6 +324,7 @@ impl SimAgent {
                     if let Some(task) = tasks.get_mut(&key) {
                         if task.state == TaskState::TaskStaging {
                             task.state = TaskState::TaskRunning;
+                            self.notify(&task_id, TaskState::TaskRunning, &task.labels);
                             let status = status(
                                 &task_id,
                                 &executor_id,
@@ -315,6 +364,10 @@ impl SimAgent {
                                     executor_id: executor.executor_id.clone(),
                                     resources: info.resources.clone(),
                                     state: TaskState::TaskStaging,
+                                    labels: match (&self.sim.on_task, &info.labels) {
+                                        (Some(_), Some(l)) => l.labels.clone(),
+                                        _ => Vec::new(),
+                                    },
                                 },
                             );
                             let tx = tx.clone();
@@ -340,6 +393,7 @@ impl SimAgent {
                             if matches!(task.state, TaskState::TaskStaging | TaskState::TaskRunning)
                             {
                                 task.state = TaskState::TaskKilled;
+                                self.notify(&task_id, TaskState::TaskKilled, &task.labels);
                                 Some(task.executor_id.clone())
                             } else {
                                 None

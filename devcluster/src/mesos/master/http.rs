@@ -46,7 +46,7 @@ use crate::mesos::build::{BUILD_DATE, BUILD_TIME, BUILD_USER};
 
 /// Builds the router over the shared master.
 pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v1/scheduler", any(scheduler))
         .route("/master/api/v1/scheduler", any(scheduler))
         .route("/api/v1", any(operator_api))
@@ -62,12 +62,13 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/slaves", any(master_slaves))
         .route("/master/tasks", any(master_tasks))
         .route("/tasks", any(master_tasks))
-        .route("/metrics/snapshot", any(metrics_snapshot))
+        .route("/metrics/snapshot", any(metrics_snapshot));
+    super::http_maintenance::routes(router)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
+pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut r = (status, body.into()).into_response();
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -76,7 +77,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
     r
 }
 
-fn bad_request(body: impl Into<String>) -> Response {
+pub(super) fn bad_request(body: impl Into<String>) -> Response {
     text(StatusCode::BAD_REQUEST, body)
 }
 
@@ -90,7 +91,7 @@ fn method_not_allowed(method: &Method) -> Response {
     r
 }
 
-fn redirect(leader: &str, uri: &Uri) -> Response {
+pub(super) fn redirect(leader: &str, uri: &Uri) -> Response {
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let location = format!("//{leader}{path}");
     let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
@@ -448,7 +449,20 @@ async fn scheduler(
                 st.count(Counter::MessagesResourceRequest);
                 accepted
             }
-            call::Type::AcceptInverseOffers | call::Type::DeclineInverseOffers => accepted,
+            call::Type::AcceptInverseOffers | call::Type::DeclineInverseOffers => {
+                let (ids, filters) = match (call.accept_inverse_offers, call.decline_inverse_offers)
+                {
+                    (Some(a), _) if ty == call::Type::AcceptInverseOffers => {
+                        (a.inverse_offer_ids, a.filters)
+                    }
+                    (_, Some(d)) => (d.inverse_offer_ids, d.filters),
+                    _ => (Vec::new(), None),
+                };
+                if let Some(answer) = super::state::maintenance::answer_of(ty) {
+                    st.answer_inverse_offers(&framework_id, &ids, filters.as_ref(), answer, now);
+                }
+                accepted
+            }
             call::Type::UpdateFramework => match call.update_framework {
                 Some(u) => match st.update_framework(u) {
                     Ok(()) => StatusCode::OK.into_response(),
@@ -504,6 +518,18 @@ async fn operator_api(
     let Some(accept) = codec::accept_type(&headers) else {
         return not_acceptable();
     };
+    {
+        let mut st = lock(&shared);
+        if let Some(r) = super::http_maintenance::operator_call(&mut st, call.clone()) {
+            drop(st);
+            shared.wake.notify_one();
+            return match r {
+                Ok(Some(response)) => encode_response(accept, &response),
+                Ok(None) => StatusCode::OK.into_response(),
+                Err(refused) => refused,
+            };
+        }
+    }
     use operator::call::Type as T;
     use operator::response::Type as R;
     let mut response = operator::Response::default();

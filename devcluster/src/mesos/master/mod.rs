@@ -26,6 +26,8 @@ pub mod allocator;
 pub mod auth;
 pub mod codec;
 pub mod http;
+mod http_maintenance;
+pub mod maintenance;
 pub mod registry;
 pub mod resources;
 pub mod state;

@@ -923,7 +923,7 @@ impl Runtime for CriRuntime {
             .await
             .map_err(|s| call_failed("RemovePodSandbox", &s))?;
         let dir = self.sandbox_dir(&sandbox.pod_uid);
-        match std::fs::remove_dir_all(&dir) {
+        match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(RuntimeError::StateFailed { path: dir, source }),
@@ -1008,7 +1008,7 @@ impl Runtime for CriRuntime {
                 .map_err(|s| call_failed("RemovePodSandbox", &s))?;
             let dir = self.sandbox_dir(&uid);
             if !uid.is_empty() {
-                let _ = std::fs::remove_dir_all(dir);
+                let _ = tokio::fs::remove_dir_all(dir).await;
             }
             if !cleaned.contains(&uid) {
                 cleaned.push(uid);

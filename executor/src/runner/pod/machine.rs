@@ -577,7 +577,9 @@ impl PodState {
     }
 }
 
-/// Feeds one input; returns the actions to perform, in order.
+/// Feeds one input; returns the actions to perform, in order. Each input
+/// has its own named step below; [`reconcile`] then starts, restarts and
+/// finishes what the new state calls for.
 pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
     let mut out = Vec::new();
     match input {
@@ -626,25 +628,7 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
             name,
             reason,
             message,
-        } => {
-            if let Some(c) = state.container_mut(&name) {
-                if c.run == Run::Starting {
-                    c.epoch += 1;
-                    c.run = Run::Waiting {
-                        reason,
-                        message: Some(message),
-                        until: Some(now.mono + RETRY),
-                    };
-                    out.push(Action::SetTimer {
-                        at: now.mono + RETRY,
-                        timer: Timer::Restart {
-                            name,
-                            epoch: c.epoch,
-                        },
-                    });
-                }
-            }
-        }
+        } => on_start_failed(state, now, name, reason, message, &mut out),
         Input::ContainerExited {
             name,
             id,
@@ -653,38 +637,17 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
             message,
             finished_at,
         } => {
-            if let Some(c) = state.container_mut(&name) {
-                let started_at = match &c.run {
-                    Run::Running {
-                        id: cur,
-                        started_at,
-                        ..
-                    }
-                    | Run::Stopping {
-                        id: cur,
-                        started_at,
-                        ..
-                    } if *cur == id => Some(*started_at),
-                    Run::Starting => None,
-                    _ => return out, // stale or duplicate
-                };
-                c.ran = true;
-                c.epoch += 1;
-                if c.init && !c.sidecar && code == 0 {
-                    c.succeeded = true;
-                }
-                c.run = Run::Exited(Termination {
-                    id,
-                    exit_code: code,
-                    reason,
-                    message,
-                    started_at,
-                    finished_at,
-                    finished_mono: now.mono,
-                });
-                for p in c.probes.values_mut() {
-                    p.reset();
-                }
+            let exit = Termination {
+                id,
+                exit_code: code,
+                reason,
+                message,
+                started_at: None,
+                finished_at,
+                finished_mono: now.mono,
+            };
+            if on_exited(state, &name, exit) == Exit::Stale {
+                return out;
             }
         }
         Input::ProbeResult {
@@ -697,68 +660,13 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
             name,
             epoch,
             success,
-        } => {
-            let current = state
-                .container(&name)
-                .is_some_and(|c| c.epoch == epoch && matches!(c.run, Run::Running { .. }));
-            if current && !success && state.stage == Stage::Running {
-                tracing::info!(container = %name, "postStart hook failed, killing the container");
-                let grace = state.grace;
-                begin_stop(
-                    state,
-                    now,
-                    &name,
-                    grace,
-                    StopCause::PostStartFailed,
-                    &mut out,
-                );
-            }
-        }
-        Input::PreStopDone { name, epoch } => {
-            let grace_left = state.container(&name).and_then(|c| match &c.run {
-                Run::Stopping {
-                    in_pre_stop: true,
-                    deadline,
-                    ..
-                } if c.epoch == epoch => Some(deadline.saturating_duration_since(now.mono)),
-                _ => None,
-            });
-            if let Some(left) = grace_left {
-                send_term(state, &name, left, &mut out);
-            }
-        }
+        } => on_post_start_done(state, now, &name, epoch, success, &mut out),
+        Input::PreStopDone { name, epoch } => on_pre_stop_done(state, now, &name, epoch, &mut out),
         Input::TimerFired(Timer::Grace { name, epoch }) => {
-            let overdue = state.container(&name).is_some_and(|c| {
-                c.epoch == epoch
-                    && matches!(
-                        c.run,
-                        Run::Stopping {
-                            in_pre_stop: true,
-                            ..
-                        }
-                    )
-            });
-            if overdue {
-                send_term(state, &name, Duration::ZERO, &mut out);
-            }
+            on_grace_over(state, &name, epoch, &mut out)
         }
         Input::TimerFired(Timer::Probe { name, kind, epoch }) => {
-            if let Some(c) = state.container(&name) {
-                if let (Run::Running { id, .. }, Some(p)) = (&c.run, c.probes.get(&kind)) {
-                    let gated = match kind {
-                        ProbeKind::Startup => c.started,
-                        _ => !c.started,
-                    };
-                    if c.epoch == epoch && !p.on_hold && !gated && state.stage == Stage::Running {
-                        out.push(Action::RunProbe {
-                            name: name.clone(),
-                            id: id.clone(),
-                            spec: p.spec.clone(),
-                            epoch,
-                        });
-                    }
-                }
-            }
+            on_probe_due(state, name, kind, epoch, &mut out)
         }
         Input::TimerFired(Timer::Restart { name, epoch }) => {
             if let Some(c) = state.container_mut(&name) {
@@ -769,31 +677,7 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
                 }
             }
         }
-        Input::Kill { grace } => {
-            if matches!(
-                state.stage,
-                Stage::New | Stage::Preparing | Stage::Running | Stage::Terminating
-            ) {
-                let first = state.stage != Stage::Terminating;
-                state.stage = Stage::Terminating;
-                state.terminal = true;
-                let deadline = now.mono + grace;
-                state.kill_deadline =
-                    Some(state.kill_deadline.map_or(deadline, |d| d.min(deadline)));
-                let names: Vec<String> = state
-                    .init
-                    .iter()
-                    .chain(&state.app)
-                    .filter(|c| {
-                        matches!(c.run, Run::Running { .. }) || (!first && c.id().is_some())
-                    })
-                    .map(|c| c.name.clone())
-                    .collect();
-                for name in names {
-                    begin_stop(state, now, &name, grace, StopCause::PodKill, &mut out);
-                }
-            }
-        }
+        Input::Kill { grace } => on_kill(state, now, grace, &mut out),
         Input::PodStopped => {
             if state.stage == Stage::StoppingPod {
                 state.stage = Stage::Terminated;
@@ -806,6 +690,188 @@ pub fn step(state: &mut PodState, now: Now, input: Input) -> Vec<Action> {
     }
     reconcile(state, now, &mut out);
     out
+}
+
+/// A container the runtime could not start: it waits [`RETRY`] with the
+/// runtime's reason, then [`reconcile`] starts it again.
+fn on_start_failed(
+    state: &mut PodState,
+    now: Now,
+    name: String,
+    reason: String,
+    message: String,
+    out: &mut Vec<Action>,
+) {
+    let Some(c) = state.container_mut(&name) else {
+        return;
+    };
+    if c.run != Run::Starting {
+        return;
+    }
+    c.epoch += 1;
+    c.run = Run::Waiting {
+        reason,
+        message: Some(message),
+        until: Some(now.mono + RETRY),
+    };
+    out.push(Action::SetTimer {
+        at: now.mono + RETRY,
+        timer: Timer::Restart {
+            name,
+            epoch: c.epoch,
+        },
+    });
+}
+
+/// Whether an exit report applied to the container it names.
+#[derive(Debug, PartialEq, Eq)]
+enum Exit {
+    /// Applied (or the container is unknown).
+    Applied,
+    /// A duplicate, or of an earlier run: nothing changes.
+    Stale,
+}
+
+/// A container exited (`exit` without its start time, which this fills in
+/// from the run it ends): its probes reset and an init container that
+/// exited 0 counts as succeeded.
+fn on_exited(state: &mut PodState, name: &str, mut exit: Termination) -> Exit {
+    let Some(c) = state.container_mut(name) else {
+        return Exit::Applied;
+    };
+    exit.started_at = match &c.run {
+        Run::Running {
+            id: cur,
+            started_at,
+            ..
+        }
+        | Run::Stopping {
+            id: cur,
+            started_at,
+            ..
+        } if *cur == exit.id => Some(*started_at),
+        Run::Starting => None,
+        _ => return Exit::Stale,
+    };
+    c.ran = true;
+    c.epoch += 1;
+    if c.init && !c.sidecar && exit.exit_code == 0 {
+        c.succeeded = true;
+    }
+    c.run = Run::Exited(exit);
+    for p in c.probes.values_mut() {
+        p.reset();
+    }
+    Exit::Applied
+}
+
+/// A postStart hook ended: a failed one kills the container (the kubelet's
+/// `FailedPostStartHook`).
+fn on_post_start_done(
+    state: &mut PodState,
+    now: Now,
+    name: &str,
+    epoch: u64,
+    success: bool,
+    out: &mut Vec<Action>,
+) {
+    let current = state
+        .container(name)
+        .is_some_and(|c| c.epoch == epoch && matches!(c.run, Run::Running { .. }));
+    if current && !success && state.stage == Stage::Running {
+        tracing::info!(container = %name, "postStart hook failed, killing the container");
+        let grace = state.grace;
+        begin_stop(state, now, name, grace, StopCause::PostStartFailed, out);
+    }
+}
+
+/// A preStop hook ended: TERM with what is left of the grace period.
+fn on_pre_stop_done(state: &mut PodState, now: Now, name: &str, epoch: u64, out: &mut Vec<Action>) {
+    let grace_left = state.container(name).and_then(|c| match &c.run {
+        Run::Stopping {
+            in_pre_stop: true,
+            deadline,
+            ..
+        } if c.epoch == epoch => Some(deadline.saturating_duration_since(now.mono)),
+        _ => None,
+    });
+    if let Some(left) = grace_left {
+        send_term(state, name, left, out);
+    }
+}
+
+/// The grace period ran out during a preStop hook: TERM with no grace
+/// left.
+fn on_grace_over(state: &mut PodState, name: &str, epoch: u64, out: &mut Vec<Action>) {
+    let overdue = state.container(name).is_some_and(|c| {
+        c.epoch == epoch
+            && matches!(
+                c.run,
+                Run::Stopping {
+                    in_pre_stop: true,
+                    ..
+                }
+            )
+    });
+    if overdue {
+        send_term(state, name, Duration::ZERO, out);
+    }
+}
+
+/// A probe is due: run it unless the container moved on, the probe is on
+/// hold, or it is gated (liveness and readiness wait for startup).
+fn on_probe_due(
+    state: &PodState,
+    name: String,
+    kind: ProbeKind,
+    epoch: u64,
+    out: &mut Vec<Action>,
+) {
+    let Some(c) = state.container(&name) else {
+        return;
+    };
+    let (Run::Running { id, .. }, Some(p)) = (&c.run, c.probes.get(&kind)) else {
+        return;
+    };
+    let gated = match kind {
+        ProbeKind::Startup => c.started,
+        _ => !c.started,
+    };
+    if c.epoch == epoch && !p.on_hold && !gated && state.stage == Stage::Running {
+        out.push(Action::RunProbe {
+            name: name.clone(),
+            id: id.clone(),
+            spec: p.spec.clone(),
+            epoch,
+        });
+    }
+}
+
+/// The pod is killed with `grace`: it terminates, and every running
+/// container (on a repeated kill, every container with an ID) stops within
+/// the earliest deadline asked for.
+fn on_kill(state: &mut PodState, now: Now, grace: Duration, out: &mut Vec<Action>) {
+    if !matches!(
+        state.stage,
+        Stage::New | Stage::Preparing | Stage::Running | Stage::Terminating
+    ) {
+        return;
+    }
+    let first = state.stage != Stage::Terminating;
+    state.stage = Stage::Terminating;
+    state.terminal = true;
+    let deadline = now.mono + grace;
+    state.kill_deadline = Some(state.kill_deadline.map_or(deadline, |d| d.min(deadline)));
+    let names: Vec<String> = state
+        .init
+        .iter()
+        .chain(&state.app)
+        .filter(|c| matches!(c.run, Run::Running { .. }) || (!first && c.id().is_some()))
+        .map(|c| c.name.clone())
+        .collect();
+    for name in names {
+        begin_stop(state, now, &name, grace, StopCause::PodKill, out);
+    }
 }
 
 fn on_started(

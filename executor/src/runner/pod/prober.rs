@@ -1,16 +1,19 @@
 //! Running probe and hook handlers: exec (through the runtime), HTTP GET and
 //! TCP connect, each bounded by a timeout (kubelet `pkg/kubelet/prober`).
 //!
-//! The HTTP probe is a minimal HTTP/1.1 client on purpose: a probe needs one
-//! GET and a status line. Success is a status in 200..400, as the kubelet
-//! (3xx are not followed). `HTTPS` probes skip certificate verification like
-//! the kubelet's (`InsecureSkipVerify`), using rustls with the ring provider
-//! on a blocking thread.
+//! The HTTP probe is one GET over one hyper HTTP/1.1 connection (no pool:
+//! the kubelet's probes do not keep connections either). Success is a
+//! status in 200..400, as the kubelet (3xx are not followed). `HTTPS`
+//! probes skip certificate verification like the kubelet's
+//! (`InsecureSkipVerify`), with tokio-rustls on the ring provider. All of
+//! it is async: a probe never holds a runtime or blocking-pool thread.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::probe::Handler;
@@ -74,15 +77,13 @@ pub async fn run(
             headers,
         } => {
             let host = if host.is_empty() { default_host } else { host };
-            let request = build_request(host, *port, path, headers);
             let get = async {
+                let request = build_request(host, *port, path, headers)?;
                 if scheme.eq_ignore_ascii_case("HTTPS") {
-                    let (h, p) = (host.to_string(), *port);
-                    tokio::task::spawn_blocking(move || https_get(&h, p, &request, timeout))
-                        .await
-                        .map_err(std::io::Error::other)?
+                    https_get(host, *port, request).await
                 } else if scheme.eq_ignore_ascii_case("HTTP") {
-                    http_get(host, *port, &request).await
+                    let tcp = TcpStream::connect((host, *port)).await?;
+                    get_over(tcp, request).await
                 } else {
                     Err(std::io::Error::other(format!(
                         "unsupported scheme {scheme}"
@@ -108,63 +109,72 @@ pub async fn run(
     }
 }
 
-/// Parses the status code out of an HTTP/1.x status line.
-pub fn parse_status_line(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    parts.next()?.parse().ok()
-}
-
-fn build_request(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Vec<u8> {
+/// The probe's GET: the handler's headers, and the kubelet's `Host`,
+/// `User-Agent` and `Accept` unless the handler sets them. A header the
+/// user wrote that HTTP cannot carry fails the probe, as in the kubelet.
+fn build_request(
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> std::io::Result<http::Request<Empty<Bytes>>> {
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
         format!("/{path}")
     };
-    let mut req = format!("GET {path} HTTP/1.1\r\n");
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let mut req = http::Request::get(path);
     if !has("Host") {
         let h = if host.contains(':') {
             format!("[{host}]")
         } else {
             host.to_string()
         };
-        req.push_str(&format!("Host: {h}:{port}\r\n"));
+        req = req.header(http::header::HOST, format!("{h}:{port}"));
     }
     if !has("User-Agent") {
-        req.push_str(&format!("User-Agent: {USER_AGENT}\r\n"));
+        req = req.header(http::header::USER_AGENT, USER_AGENT);
     }
     if !has("Accept") {
-        req.push_str("Accept: */*\r\n");
+        req = req.header(http::header::ACCEPT, "*/*");
     }
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(k.as_str(), v.as_str());
     }
-    req.push_str("Connection: close\r\n\r\n");
-    req.into_bytes()
+    req.header(http::header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(std::io::Error::other)
 }
 
-fn malformed() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response")
-}
-
-async fn http_get(host: &str, port: u16, request: &[u8]) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect((host, port)).await?;
-    stream.write_all(request).await?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.contains(&b'\n') && head.len() < 8192 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    parse_status_line(&head).ok_or_else(malformed)
+/// Sends `request` over `io` (plain TCP or TLS) and returns the response
+/// status. The body is not read: the outcome is the status alone.
+async fn get_over<I>(io: I, request: http::Request<Empty<Bytes>>) -> std::io::Result<u16>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // Header names go out as Go's net/http writes them (`User-Agent`), so
+    // a server that is picky about case sees what the kubelet sends.
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(std::io::Error::other)?;
+    // The connection future does the I/O; it is driven here, beside the
+    // request, rather than spawned, so nothing outlives the probe. It may
+    // finish (the server closed) in the same poll that delivered the
+    // response: the request's future then still holds the response, or the
+    // reason there is none.
+    let mut conn = std::pin::pin!(conn);
+    let mut send = std::pin::pin!(sender.send_request(request));
+    let response = tokio::select! {
+        biased;
+        response = &mut send => response,
+        _ = &mut conn => send.await,
+    };
+    response
+        .map(|r| r.status().as_u16())
+        .map_err(std::io::Error::other)
 }
 
 /// Accepts any server certificate, as the kubelet's HTTPS probes do.
@@ -216,10 +226,11 @@ impl rustls::client::danger::ServerCertVerifier for SkipVerify {
     }
 }
 
-fn https_get(host: &str, port: u16, request: &[u8], timeout: Duration) -> std::io::Result<u16> {
-    use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-
+async fn https_get(
+    host: &str,
+    port: u16,
+    request: http::Request<Empty<Bytes>>,
+) -> std::io::Result<u16> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -229,38 +240,62 @@ fn https_get(host: &str, port: u16, request: &[u8], timeout: Duration) -> std::i
         .with_no_client_auth();
     let name =
         rustls::pki_types::ServerName::try_from(host.to_string()).map_err(std::io::Error::other)?;
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
-    let addr = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("no address"))?;
-    let sock = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    sock.set_read_timeout(Some(timeout))?;
-    sock.set_write_timeout(Some(timeout))?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(request)?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.contains(&b'\n') && head.len() < 8192 {
-        let n = tls.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    parse_status_line(&head).ok_or_else(malformed)
+    let tcp = TcpStream::connect((host, port)).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    get_over(tls, request).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn runtime() -> crate::runner::process::ProcessRuntime {
+        crate::runner::process::ProcessRuntime::new(crate::runner::process::ProcessConfig::new(
+            "/nonexistent",
+        ))
+    }
+
+    fn http_get(scheme: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> Handler {
+        Handler::HttpGet {
+            scheme: scheme.into(),
+            host: String::new(),
+            port,
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
     #[test]
-    fn status_lines() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 204 No Content\r\n"), Some(204));
-        assert_eq!(parse_status_line(b"HTTP/1.0 500 x\r\n"), Some(500));
-        assert_eq!(parse_status_line(b"SSH-2.0\r\n"), None);
+    fn a_header_http_cannot_carry_is_an_error_not_a_panic() {
+        let bad = [("Bad Name".to_string(), "v".to_string())];
+        assert!(build_request("h", 80, "/", &bad).is_err());
+        let bad = [("X".to_string(), "line\nbreak".to_string())];
+        assert!(build_request("h", 80, "/", &bad).is_err());
+        let req = build_request("::1", 8080, "healthz", &[]).unwrap();
+        assert_eq!(req.uri(), "/healthz");
+        assert_eq!(req.headers()["host"], "[::1]:8080");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_not_http_fails_the_probe() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = s.write_all(b"SSH-2.0-OpenSSH\r\n").await;
+        });
+        let rt = runtime();
+        let h = http_get("HTTP", port, "/", &[]);
+        let out = run(&rt, "x", &h, "127.0.0.1", Duration::from_secs(5)).await;
+        assert!(!out.success, "{out:?}");
+        server.await.unwrap();
     }
 
     #[tokio::test]
@@ -282,16 +317,8 @@ mod tests {
             // One more accept for the TCP probe.
             let _ = listener.accept().await.unwrap();
         });
-        let rt = crate::runner::process::ProcessRuntime::new(
-            crate::runner::process::ProcessConfig::new("/nonexistent"),
-        );
-        let h = Handler::HttpGet {
-            scheme: "HTTP".into(),
-            host: String::new(),
-            port,
-            path: "/healthz".into(),
-            headers: vec![("X-Probe".into(), "yes".into())],
-        };
+        let rt = runtime();
+        let h = http_get("HTTP", port, "/healthz", &[("X-Probe", "yes")]);
         let t = Duration::from_secs(5);
         assert!(run(&rt, "x", &h, "127.0.0.1", t).await.success);
         assert!(!run(&rt, "x", &h, "127.0.0.1", t).await.success);
@@ -344,16 +371,8 @@ mod tests {
             tls.conn.send_close_notify();
             let _ = tls.flush();
         });
-        let rt = crate::runner::process::ProcessRuntime::new(
-            crate::runner::process::ProcessConfig::new("/nonexistent"),
-        );
-        let h = Handler::HttpGet {
-            scheme: "HTTPS".into(),
-            host: String::new(),
-            port,
-            path: "/secure".into(),
-            headers: vec![],
-        };
+        let rt = runtime();
+        let h = http_get("HTTPS", port, "/secure", &[]);
         let out = run(&rt, "x", &h, "127.0.0.1", Duration::from_secs(5)).await;
         assert!(out.success, "{out:?}");
         server.join().unwrap();

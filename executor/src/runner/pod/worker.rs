@@ -57,7 +57,6 @@ use super::prober;
 use crate::runner::env::{self, ObjectSource, PodFacts, CREATE_CONTAINER_CONFIG_ERROR};
 use crate::runner::events::{self, EventRecorder, NoEvents};
 use crate::runner::process::{container_labels, sandbox_path};
-use crate::runner::quantity;
 use crate::runner::runtime::{
     ContainerConfig, ContainerRuntimeSpec, Mount, PodRuntimeSpec, Runtime, RuntimeError,
     SandboxConfig, SandboxInfo,
@@ -65,6 +64,7 @@ use crate::runner::runtime::{
 use crate::runner::spec::{self, ClusterDns};
 use crate::runner::status::{pod_status, NodeFacts};
 use crate::runner::volumes;
+use kube_mesos_node::quantity;
 
 /// The pod's log directory name below the log root: the kubelet's
 /// `<namespace>_<name>_<uid>`, with the name cut so that it fits a file

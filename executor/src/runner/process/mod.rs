@@ -217,6 +217,32 @@ fn io_state(path: &Path, source: std::io::Error) -> RuntimeError {
     }
 }
 
+/// Appends `entries` to the log; returns whether writing fails now. The
+/// first failure and the recovery are logged, not every line between.
+fn write_entries(
+    log: &Mutex<LogWriter>,
+    stream: Stream,
+    entries: Vec<(bool, Vec<u8>)>,
+    mut failing: bool,
+) -> bool {
+    let now = Timestamp::now();
+    let mut w = log.lock().unwrap_or_else(|p| p.into_inner());
+    for (full, line) in entries {
+        match w.write_entry(now, stream, full, &line) {
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, path = %w.path().display(), "writing container log failed; its output is dropped until it works again");
+            }
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!(path = %w.path().display(), "writing container log works again");
+            }
+            _ => {}
+        }
+    }
+    failing
+}
+
 async fn pump(
     mut reader: impl tokio::io::AsyncRead + Unpin,
     stream: Stream,
@@ -240,21 +266,12 @@ async fn pump(
         buf.extend_from_slice(&chunk[..n]);
         let entries = drain_entries(&mut buf, eof);
         if !entries.is_empty() {
-            let now = Timestamp::now();
-            let mut w = log.lock().unwrap_or_else(|p| p.into_inner());
-            for (full, line) in entries {
-                match w.write_entry(now, stream, full, &line) {
-                    Err(error) if !failing => {
-                        failing = true;
-                        tracing::warn!(%error, path = %w.path().display(), "writing container log failed; its output is dropped until it works again");
-                    }
-                    Ok(()) if failing => {
-                        failing = false;
-                        tracing::info!(path = %w.path().display(), "writing container log works again");
-                    }
-                    _ => {}
-                }
-            }
+            // File writes and rotation (renames) block: they run on the
+            // blocking pool, one batch at a time per stream, so lines
+            // keep their order and a slow disk stalls only this pump.
+            let log = log.clone();
+            let write = move || write_entries(&log, stream, entries, failing);
+            failing = tokio::task::spawn_blocking(write).await.unwrap_or(failing);
         }
         if eof {
             return;
@@ -579,7 +596,15 @@ impl Runtime for ProcessRuntime {
             envs.push(("PATH".into(), DEFAULT_PATH.into()));
         }
         let log_path = sandbox.log_directory.join(&config.log_path);
-        let log = LogWriter::open(&log_path, self.config.log_rotation)
+        // Creating the log's directory and file blocks: off the runtime.
+        let open = {
+            let (path, rotation) = (log_path.clone(), self.config.log_rotation);
+            move || LogWriter::open(&path, rotation)
+        };
+        let log = tokio::task::spawn_blocking(open)
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|opened| opened)
             .map_err(|e| io_state(&log_path, e))?;
         let log = Arc::new(Mutex::new(log));
 
@@ -874,7 +899,7 @@ impl Runtime for ProcessRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, e| e.record().pod_uid != sandbox.pod_uid);
         let dir = self.sandbox_dir(&sandbox.pod_uid);
-        match std::fs::remove_dir_all(&dir) {
+        match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_state(&dir, e)),

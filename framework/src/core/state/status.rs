@@ -144,7 +144,7 @@ impl SchedulerCore {
         let agents = agents
             .into_iter()
             .map(|(node, row)| AgentStatus {
-                cordoned: self.nodes.get(&node).is_some_and(|n| n.unschedulable),
+                cordoned: self.nodes.get(&node).is_some_and(|n| n.facts.unschedulable),
                 node,
                 agent_id: row.agent_id,
                 pods: row.pods,

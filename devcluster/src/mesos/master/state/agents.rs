@@ -70,7 +70,6 @@ impl State {
                         ..event(event::Type::Failure)
                     });
                 }
-                self.allocation_wanted = true;
             }
             AgentMessage::ResourcesRecovered { .. } => {
                 // The executor's resources came back when ExecutorExited,
@@ -79,7 +78,6 @@ impl State {
                 // Matching executors by their resources here would also drop
                 // a twin of the same shape, such as the new executor of an
                 // upgrade running next to the old one.
-                self.allocation_wanted = true;
             }
             AgentMessage::FrameworkMessage {
                 agent_id,
@@ -148,8 +146,18 @@ impl State {
                 id
             }
         };
+        // `Master::registerSlave` / `reregisterSlave`: no agent of a DOWN
+        // machine is let in.
+        if self.machine_down(&info) {
+            tracing::warn!(agent_id = %id, hostname = %info.hostname, "refusing the registration of an agent whose machine is DOWN");
+            let _ = inbox.send(MasterMessage::Shutdown {
+                message: "Machine is `DOWN`".into(),
+            });
+            return Err("Machine is `DOWN`".into());
+        }
         info.id = Some(AgentId { value: id.clone() });
         let was_unreachable = self.unreachable_agents.contains_key(&id);
+        let was_recovered = self.recovered_agents.contains_key(&id);
         // `Master::__reregisterSlave`: an agent re-registering that this
         // master had neither registered nor recovered from its registry
         // (unknown, or unreachable) has its tasks sent to the frameworks.
@@ -189,7 +197,24 @@ impl State {
                 .unwrap_or_else(now_time),
             reregistered_time: if reregistered { Some(now_time()) } else { None },
             executors: BTreeMap::new(),
+            killed_tasks: BTreeSet::new(),
         };
+        // `Master::reconcileKnownSlave`: KILLs the agent may have missed
+        // while disconnected are sent again for the tasks it still runs.
+        if let Some(previous) = &previous {
+            for t in tasks.iter().filter(|t| !is_terminal(t.state())) {
+                let key = (t.framework_id.value.clone(), t.task_id.value.clone());
+                if previous.killed_tasks.contains(&key) {
+                    tracing::warn!(agent_id = %id, task_id = %t.task_id.value, "agent has a live task that is supposed to be killed; killing it now");
+                    agent.send(MasterMessage::KillTask {
+                        framework_id: t.framework_id.clone(),
+                        task_id: t.task_id.clone(),
+                        kill_policy: None,
+                    });
+                    agent.killed_tasks.insert(key);
+                }
+            }
+        }
         for e in executors {
             let f = e
                 .framework_id
@@ -244,6 +269,11 @@ impl State {
             }
             if let Some(fw) = self.frameworks.get_mut(&fid) {
                 fw.unreachable_tasks.remove(&t.task_id.value);
+                if !was_recovered {
+                    // MESOS-9940: a task the master took for terminal that
+                    // the agent brings back is tracked once, not as both.
+                    fw.completed_tasks.retain(|c| c.task_id != t.task_id);
+                }
                 // `Framework::addTask` counts a task added in a terminal state.
                 if !fw.tasks.contains_key(&t.task_id.value) {
                     fw.metrics.task_state(None, t.state());
@@ -378,8 +408,12 @@ impl State {
                 fw.completed_tasks.push(t);
             }
         }
-        if !was_terminal && is_terminal(status.state()) {
-            self.allocation_wanted = true;
+        if is_terminal(status.state()) {
+            if let Some(agent) = self.agents.get_mut(agent_id) {
+                agent
+                    .killed_tasks
+                    .remove(&(framework_id.to_owned(), status.task_id.value.clone()));
+            }
         }
         let state = status.state;
         self.publish(operator::Event {
@@ -413,6 +447,8 @@ impl State {
             ],
             // `Master::markGone` counts no removal.
             Removal::Gone => &[],
+            // `_startMaintenance` removes it without a reason counter.
+            Removal::MachineDown => &[Counter::SlaveRemovals],
         };
         for c in counters {
             self.metrics.inc(*c);
@@ -426,11 +462,13 @@ impl State {
         for o in stale {
             self.remove_offer(&o, true);
         }
+        self.rescind_inverse_offers_of_agent(agent_id);
         let unreachable_time = now_time();
         let message = match &how {
             Removal::Gone => "Agent has been marked gone".to_owned(),
             Removal::Unreachable(m) => m.clone(),
             Removal::Unregistered => "agent unregistered".to_owned(),
+            Removal::MachineDown => super::maintenance::MACHINE_DOWN.to_owned(),
         };
         for fw in self.frameworks.values_mut() {
             let ids: Vec<String> = fw
@@ -449,7 +487,7 @@ impl State {
                     continue;
                 }
                 let (state, reason) = match (&how, pa) {
-                    (Removal::Gone, true) => (
+                    (Removal::Gone | Removal::MachineDown, true) => (
                         TaskState::TaskGoneByOperator,
                         task_status::Reason::AgentRemovedByOperator,
                     ),
@@ -498,7 +536,7 @@ impl State {
                 self.unreachable_agents
                     .insert(agent_id.to_owned(), (agent.info.clone(), unreachable_time));
             }
-            Removal::Unregistered => {}
+            Removal::Unregistered | Removal::MachineDown => {}
         }
         self.persist_registry();
         if shutdown {
@@ -513,7 +551,6 @@ impl State {
             }),
             ..Default::default()
         });
-        self.allocation_wanted = true;
         true
     }
 }

@@ -153,6 +153,12 @@ pub struct Agent {
     reregistered_time: Option<TimeInfo>,
     /// Executors running there: (framework ID, executor ID) → info.
     executors: BTreeMap<(String, String), ExecutorInfo>,
+    /// Tasks a framework asked to kill, (framework ID, task ID), until
+    /// they end (`Slave::killedTasks`): the KILL may not have reached an
+    /// agent that is disconnected without the master knowing yet, so it is
+    /// sent again should the agent re-register with the task live
+    /// (`Master::reconcileKnownSlave`).
+    killed_tasks: BTreeSet<(String, String)>,
 }
 
 impl Agent {
@@ -203,10 +209,17 @@ pub struct State {
     next_framework: u64,
     next_agent: u64,
     next_offer: u64,
-    /// Set when something happened that calls for an allocation soon.
+    /// Set when something happened that calls for an allocation now rather
+    /// than at the next interval: what makes Mesos 1.11's allocator call
+    /// `generateOffers()` — a framework added or failed over, REVIVE, an
+    /// agent added. Declined, rescinded and freed resources wait for the
+    /// next interval, as in Mesos (MESOS-3078), so a framework sees the
+    /// same offer timing on both.
     pub(super) allocation_wanted: bool,
     /// The master-wide counters.
     metrics: MasterMetrics,
+    /// Machines under maintenance and the inverse offers for them.
+    maintenance: maintenance::InverseOfferBooks,
 }
 
 pub(super) fn now_time() -> TimeInfo {
@@ -316,6 +329,7 @@ impl State {
             next_offer: 0,
             allocation_wanted: false,
             metrics: MasterMetrics::default(),
+            maintenance: maintenance::InverseOfferBooks::default(),
         }
     }
 
@@ -506,13 +520,15 @@ impl State {
         fw.disconnected_at = Some(now);
         fw.unregistered_time = Some(now_time());
         self.remove_offers_of(framework_id, false);
+        self.drop_inverse_offers_of_framework(framework_id);
         let f = self.framework_summary(framework_id);
         self.publish(operator::Event {
             r#type: Some(operator::event::Type::FrameworkUpdated as i32),
             framework_updated: f.map(|framework| operator::event::FrameworkUpdated { framework }),
             ..Default::default()
         });
-        self.allocation_wanted = true;
+        // Its offers go to others at the next interval: Mesos'
+        // `deactivateFramework` does not allocate.
     }
 
     /// Removes (and optionally rescinds) every offer of a framework.
@@ -543,12 +559,12 @@ impl State {
                 });
             }
         }
-        self.allocation_wanted = true;
     }
 
     /// TEARDOWN, or failover timeout (`Master::removeFramework`).
     pub fn remove_framework(&mut self, framework_id: &str) {
         self.remove_offers_of(framework_id, false);
+        self.drop_inverse_offers_of_framework(framework_id);
         let Some(mut fw) = self.frameworks.remove(framework_id) else {
             return;
         };
@@ -595,320 +611,6 @@ impl State {
             }),
             ..Default::default()
         });
-        self.allocation_wanted = true;
-    }
-
-    /// ACCEPT (`Master::accept`), LAUNCH and LAUNCH_GROUP.
-    pub fn accept(&mut self, framework_id: &str, accept: call::Accept, now: Instant) {
-        for op in &accept.operations {
-            if op.r#type() == offer::operation::Type::Launch {
-                let tasks = op.launch.as_ref().map_or(0, |l| l.task_infos.len());
-                self.metrics.inc(if tasks > 0 {
-                    Counter::MessagesLaunchTasks
-                } else {
-                    Counter::MessagesDeclineOffers
-                });
-            }
-        }
-        // Validate offers (`validation::offer::validate`).
-        let mut error: Option<String> = None;
-        let mut agent_id: Option<String> = None;
-        let mut seen = BTreeSet::new();
-        if accept.offer_ids.is_empty() {
-            error = Some("No offers specified".into());
-        }
-        for oid in &accept.offer_ids {
-            if error.is_some() {
-                break;
-            }
-            if !seen.insert(oid.value.clone()) {
-                error = Some(format!("Duplicate offer {} in offer list", oid.value));
-                break;
-            }
-            match self.offers.get(&oid.value) {
-                None => error = Some(format!("Offer {} is no longer valid", oid.value)),
-                Some(o) if o.offer.framework_id.value != framework_id => {
-                    error = Some(format!(
-                        "Offer {} has invalid framework {} while framework {} is expected",
-                        oid.value, o.offer.framework_id.value, framework_id
-                    ))
-                }
-                Some(o) => match &agent_id {
-                    Some(a) if *a != o.offer.agent_id.value => {
-                        error = Some(format!(
-                            "Aggregated offers must belong to one single agent. Offer {} uses \
-                             agent {} and agent {}",
-                            oid.value, o.offer.agent_id.value, a
-                        ))
-                    }
-                    _ => agent_id = Some(o.offer.agent_id.value.clone()),
-                },
-            }
-        }
-        // The offers are used up either way.
-        let mut offered = Resources::new();
-        let mut role = String::new();
-        let mut used_offers = 0;
-        for oid in &accept.offer_ids {
-            if let Some(o) = self.offers.get(&oid.value) {
-                if o.offer.framework_id.value == framework_id {
-                    used_offers += 1;
-                    let o = self
-                        .offers
-                        .remove(&oid.value)
-                        .map(|o| (o.resources, o.role));
-                    if let Some((r, ro)) = o {
-                        offered.add_all(&r);
-                        role = ro;
-                    }
-                }
-            }
-        }
-        self.allocation_wanted = true;
-        let Some(fw) = self.frameworks.get(framework_id) else {
-            return;
-        };
-        let partition_aware = fw.partition_aware();
-
-        let agent_id = match (error, agent_id) {
-            (None, Some(a)) if self.agents.contains_key(&a) => a,
-            (err, _) => {
-                let msg = format!(
-                    "Task launched with invalid offers: {}",
-                    err.unwrap_or_else(|| "Agent is not registered".into())
-                );
-                let state = if partition_aware {
-                    TaskState::TaskDropped
-                } else {
-                    TaskState::TaskLost
-                };
-                for t in launched_tasks(&accept.operations) {
-                    let status = master_status(
-                        &t.task_id,
-                        state,
-                        &msg,
-                        task_status::Reason::InvalidOffers,
-                        Some(&t.agent_id),
-                        None,
-                    );
-                    self.metrics.task_ended(&status);
-                    fw.send(update_event(status));
-                }
-                return;
-            }
-        };
-        fw.metrics.offers_accepted(used_offers);
-
-        let mut remaining = offered.unallocated();
-        let mut new_tasks: Vec<Task> = Vec::new();
-        let mut runs: Vec<(ExecutorInfo, Vec<TaskInfo>, bool)> = Vec::new();
-        let mut errors: Vec<(TaskInfo, String)> = Vec::new();
-        let mut used_ids: BTreeSet<String> = BTreeSet::new();
-        // Executors that earlier operations of this call launch: Mesos adds
-        // each task and its executor to the agent before it validates the
-        // next operation, so a later LAUNCH for one of them must neither pay
-        // for the executor again nor differ from it.
-        let mut launched: Vec<ExecutorInfo> = Vec::new();
-
-        for op in &accept.operations {
-            let (tasks, group_executor, group) = match op.r#type() {
-                offer::operation::Type::Launch => (
-                    op.launch
-                        .as_ref()
-                        .map(|l| l.task_infos.clone())
-                        .unwrap_or_default(),
-                    None,
-                    false,
-                ),
-                offer::operation::Type::LaunchGroup => match &op.launch_group {
-                    Some(lg) => (lg.task_group.tasks.clone(), Some(lg.executor.clone()), true),
-                    None => continue,
-                },
-                other => {
-                    tracing::warn!(framework_id, operation = ?other, "unsupported offer operation ignored");
-                    continue;
-                }
-            };
-            let mut validated: Vec<(TaskInfo, ExecutorInfo)> = Vec::new();
-            let mut group_error: Option<String> = None;
-            let mut op_used = Resources::new();
-            for mut task in tasks {
-                let executor = if let Some(e) = &group_executor {
-                    Some(e.clone())
-                } else {
-                    task.executor.clone()
-                };
-                let err = self.validate_task(
-                    framework_id,
-                    &agent_id,
-                    &task,
-                    executor.as_ref(),
-                    group,
-                    &used_ids,
-                    &remaining.minus(&op_used),
-                    &validated,
-                    &launched,
-                );
-                match err {
-                    Some(e) => {
-                        if group {
-                            group_error.get_or_insert(e.clone());
-                        }
-                        errors.push((task, e));
-                    }
-                    None => {
-                        let mut executor = executor.unwrap_or_else(|| command_executor(&task));
-                        if executor.framework_id.is_none() {
-                            executor.framework_id = Some(fw_id(framework_id));
-                        }
-                        let mut need = Resources::from_protos(&task.resources).unallocated();
-                        if !self.executor_known(&agent_id, framework_id, &executor)
-                            && !launched
-                                .iter()
-                                .chain(validated.iter().map(|(_, e)| e))
-                                .any(|e| e.executor_id == executor.executor_id)
-                        {
-                            need.add_all(
-                                &Resources::from_protos(&executor.resources).unallocated(),
-                            );
-                        }
-                        op_used.add_all(&need);
-                        used_ids.insert(task.task_id.value.clone());
-                        if task.executor.is_some() {
-                            task.executor = Some(executor.clone());
-                        }
-                        validated.push((task, executor));
-                    }
-                }
-            }
-            if let Some(ge) = group_error {
-                for (t, _) in validated.drain(..) {
-                    errors.push((t, ge.clone()));
-                }
-                continue;
-            }
-            remaining.subtract_all(&op_used);
-            // One RunTasks per executor.
-            let mut per_exec: Vec<(ExecutorInfo, Vec<TaskInfo>)> = Vec::new();
-            for (mut task, executor) in validated {
-                let alloc_role = role.clone();
-                task.resources = Resources::from_protos(&task.resources)
-                    .unallocated()
-                    .allocate(&alloc_role)
-                    .into_protos();
-                new_tasks.push(Task {
-                    name: task.name.clone(),
-                    task_id: task.task_id.clone(),
-                    framework_id: fw_id(framework_id),
-                    executor_id: Some(executor.executor_id.clone()),
-                    agent_id: AgentId {
-                        value: agent_id.clone(),
-                    },
-                    state: TaskState::TaskStaging as i32,
-                    resources: task.resources.clone(),
-                    labels: task.labels.clone(),
-                    discovery: task.discovery.clone(),
-                    health_check: task.health_check.clone(),
-                    kill_policy: task.kill_policy,
-                    user: Some(
-                        self.frameworks
-                            .get(framework_id)
-                            .map(|f| f.info.user.clone())
-                            .unwrap_or_default(),
-                    ),
-                    ..Default::default()
-                });
-                match per_exec
-                    .iter_mut()
-                    .find(|(e, _)| e.executor_id == executor.executor_id)
-                {
-                    Some((_, ts)) => ts.push(task),
-                    None => per_exec.push((executor, vec![task])),
-                }
-            }
-            for (e, ts) in per_exec {
-                if !launched.iter().any(|l| l.executor_id == e.executor_id) {
-                    launched.push(e.clone());
-                }
-                runs.push((e, ts, group));
-            }
-        }
-
-        // Refused tasks: TASK_ERROR (`REASON_TASK_INVALID` /
-        // `REASON_TASK_GROUP_INVALID`).
-        if let Some(fw) = self.frameworks.get(framework_id) {
-            for (t, e) in &errors {
-                let reason = if launched_in_group(&accept.operations, &t.task_id) {
-                    task_status::Reason::TaskGroupInvalid
-                } else {
-                    task_status::Reason::TaskInvalid
-                };
-                let status = master_status(
-                    &t.task_id,
-                    TaskState::TaskError,
-                    e,
-                    reason,
-                    Some(&t.agent_id),
-                    None,
-                );
-                self.metrics.task_ended(&status);
-                fw.send(update_event(status));
-            }
-        }
-
-        // Record tasks and executors, then tell the agent.
-        let framework_info = self
-            .frameworks
-            .get(framework_id)
-            .map(|f| f.info.clone())
-            .unwrap_or_default();
-        for task in &new_tasks {
-            if let Some(fw) = self.frameworks.get_mut(framework_id) {
-                fw.tasks.insert(task.task_id.value.clone(), task.clone());
-            }
-        }
-        for task in new_tasks {
-            self.publish(operator::Event {
-                r#type: Some(operator::event::Type::TaskAdded as i32),
-                task_added: Some(operator::event::TaskAdded { task }),
-                ..Default::default()
-            });
-        }
-        if let Some(fw) = self.frameworks.get(framework_id) {
-            for (_, tasks, group) in &runs {
-                if *group {
-                    fw.metrics.operation(offer::operation::Type::LaunchGroup);
-                } else {
-                    for _ in tasks {
-                        fw.metrics.operation(offer::operation::Type::Launch);
-                    }
-                }
-            }
-        }
-        if let Some(agent) = self.agents.get_mut(&agent_id) {
-            for (executor, tasks, group) in runs {
-                agent
-                    .executors
-                    .entry((framework_id.to_owned(), executor.executor_id.value.clone()))
-                    .or_insert_with(|| executor.clone());
-                agent.send(MasterMessage::RunTasks {
-                    framework: framework_info.clone(),
-                    executor,
-                    tasks,
-                    group,
-                });
-            }
-        }
-
-        // The unused remainder is declined with the call's filters.
-        if !remaining.is_empty() {
-            let refuse = accept
-                .filters
-                .as_ref()
-                .map(|f| f.refuse_seconds())
-                .unwrap_or(5.0);
-            self.add_filter(framework_id, &agent_id, &role, remaining, refuse, now);
-        }
     }
 
     fn executor_known(&self, agent_id: &str, framework_id: &str, e: &ExecutorInfo) -> bool {
@@ -1070,7 +772,6 @@ impl State {
         if let Some(fw) = self.frameworks.get(framework_id) {
             fw.metrics.offers_declined(declined);
         }
-        self.allocation_wanted = true;
     }
 
     fn roles_or_all(&self, framework_id: &str, roles: Vec<String>) -> Vec<String> {
@@ -1114,7 +815,10 @@ impl State {
         };
         match fw.tasks.get(&kill.task_id.value) {
             Some(task) => {
-                if let Some(agent) = self.agents.get(&task.agent_id.value) {
+                if let Some(agent) = self.agents.get_mut(&task.agent_id.value) {
+                    agent
+                        .killed_tasks
+                        .insert((framework_id.to_owned(), kill.task_id.value.clone()));
                     agent.send(MasterMessage::KillTask {
                         framework_id: fw_id(framework_id),
                         task_id: kill.task_id,
@@ -1346,7 +1050,6 @@ impl State {
             framework_updated: f.map(|framework| operator::event::FrameworkUpdated { framework }),
             ..Default::default()
         });
-        self.allocation_wanted = true;
         Ok(())
     }
 
@@ -1380,6 +1083,7 @@ impl State {
             for o in old {
                 self.remove_offer(&o, true);
             }
+            self.expire_inverse_offers(now, timeout);
         }
         // `Master::recoveredSlavesTimeout`: recovered agents that did not
         // re-register are marked unreachable.
@@ -1573,7 +1277,9 @@ impl State {
                 allocation_info: fw.multi_role().then(|| v1::resource::AllocationInfo {
                     role: Some(a.role.clone()),
                 }),
-                ..Default::default()
+                // `Master::offer`: offers of a scheduled machine's agents
+                // carry its window.
+                unavailability: self.unavailability_of(&a.agent_id),
             };
             self.offers.insert(
                 oid,
@@ -1599,6 +1305,7 @@ impl State {
                 });
             }
         }
+        self.generate_inverse_offers(now);
     }
 
     /// Fault hook: the master restarts. Streams close, agents are told (their
@@ -1748,6 +1455,9 @@ pub enum Removal {
     Unreachable(String),
     /// It shut down on purpose.
     Unregistered,
+    /// Its machine went DOWN (START_MAINTENANCE); it may come back once
+    /// the machine is UP again.
+    MachineDown,
 }
 
 /// Why a non-SUBSCRIBE call is refused before it is processed.
@@ -1803,7 +1513,9 @@ fn command_executor(task: &TaskInfo) -> ExecutorInfo {
     }
 }
 
+mod accept;
 mod agents;
+pub mod maintenance;
 pub mod metrics;
 pub mod readonly;
 mod snapshot;

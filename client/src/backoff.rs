@@ -1,14 +1,37 @@
-//! Capped exponential backoff with jitter, as a pure value.
+//! The one back-off of every Mesos connection: capped exponential with
+//! jitter, as a pure value.
 //!
 //! The delay doubles from `initial` up to `max`; each actual sleep is drawn
 //! from the upper half of the current ceiling ("equal jitter"), so many
-//! frameworks that lost the same master do not come back in lockstep, and a
+//! clients that lost the same master do not come back in lockstep, and a
 //! delay never collapses to zero. The random draw is passed in, keeping the
-//! arithmetic testable.
+//! arithmetic testable; [`random_unit`] is the production draw.
+//!
+//! The executor's reconnection rule is Mesos' own (a uniform delay in
+//! `[0, MESOS_SUBSCRIPTION_BACKOFF_MAX]`, `src/executor/executor.cpp`):
+//! [`full_jitter`] is that draw, kept here so that every Mesos connection
+//! takes its delays from one place.
 
 use std::time::Duration;
 
-use super::config::BackoffConfig;
+/// Capped exponential backoff between connection attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffConfig {
+    /// First delay. Default 1 s: a master failover takes seconds, not less.
+    pub initial: Duration,
+    /// Largest delay. Default 60 s, so a long outage is still noticed within a
+    /// minute of its end.
+    pub max: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Backoff progress between two successful subscriptions.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +55,6 @@ impl Backoff {
     }
 
     /// The ceiling the next delay is drawn under.
-    #[cfg(test)]
     pub fn ceiling(&self) -> Duration {
         self.ceiling
     }
@@ -45,11 +67,16 @@ impl Backoff {
         ceiling
     }
 
-    /// [`next_ceiling`](Self::next_ceiling) with the jitter applied.
-    #[cfg(test)]
+    /// [`next_ceiling`](Self::next_ceiling) with the jitter applied for a
+    /// uniform draw `unit` in `[0, 1]` (see [`random_unit`]).
     pub fn next_delay(&mut self, unit: f64) -> Duration {
         jitter(self.next_ceiling(), unit)
     }
+}
+
+/// A uniform draw in `[0, 1)` for the jitter functions.
+pub fn random_unit() -> f64 {
+    rand::random::<f64>()
 }
 
 /// A delay in `[ceiling / 2, ceiling]` for a uniform draw `unit` in `[0, 1]`.
@@ -61,6 +88,17 @@ pub fn jitter(ceiling: Duration, unit: f64) -> Duration {
     };
     let half = ceiling / 2;
     half + (ceiling - half).mul_f64(unit)
+}
+
+/// A delay in `[0, max]` for a uniform draw `unit` in `[0, 1]` (Mesos'
+/// executor library's reconnection delay).
+pub fn full_jitter(max: Duration, unit: f64) -> Duration {
+    let unit = if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    max.mul_f64(unit)
 }
 
 #[cfg(test)]
@@ -104,5 +142,15 @@ mod tests {
             max: Duration::from_secs(3),
         });
         assert_eq!(b.next_delay(1.0), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn full_jitter_spans_zero_to_max() {
+        let max = Duration::from_secs(2);
+        assert_eq!(full_jitter(max, 0.0), Duration::ZERO);
+        assert_eq!(full_jitter(max, 0.5), Duration::from_secs(1));
+        assert_eq!(full_jitter(max, 1.0), max);
+        assert_eq!(full_jitter(max, f64::INFINITY), max);
+        assert_eq!(full_jitter(max, -3.0), Duration::ZERO);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A Mesos master that is not the leader answers 307 with a scheme-relative
 //! `Location: //leader-host:port/api/v1/scheduler` (see `Master::Http::redirect`
-//! in apache/mesos `src/master/http.cpp`), leaving the scheme to the client.
+//! in apache/mesos `src/master/http.cpp`; the operator API's `/api/v1` the
+//! same), leaving the scheme to the client.
 //! reqwest would resolve it against the request URL correctly only by luck,
 //! and would replay the POST with its body on its own terms, so the client
 //! disables automatic redirects and resolves `Location` here: scheme-relative

@@ -7,7 +7,7 @@
 
 use kube_mesos_proto::json;
 
-/// The `Content-Type` and `Accept` of scheduler requests.
+/// The `Content-Type` and `Accept` of Mesos API requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContentType {
     /// `application/x-protobuf`.

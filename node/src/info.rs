@@ -1,11 +1,4 @@
-//! Values the framework and the executor must both write, defined once.
-//!
-//! This is not Mesos wire format. It lives here only because `proto` is the
-//! one crate both `kube-mesos-framework` and `kube-mesos-executor` depend on
-//! and neither depends on the other (the executor pulls in CRI, TLS and the
-//! kubelet endpoint, which the framework must not build). It moves to the
-//! framework/executor contract crate DESIGN.md plans (`node/`) once that
-//! exists.
+//! `status.nodeInfo` values both writers of a Node put there.
 
 /// `status.nodeInfo.kubeletVersion` of every Node kube-mesos writes: the
 /// framework when it creates an agent's Node, the executor when it posts the

@@ -1,0 +1,93 @@
+//! What the maintenance drain ([`crate::core::maintenance`]) needs of the
+//! core: our pods on an agent, and the agents it keeps new pods away from.
+//! Nothing else of the core knows about maintenance.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{controller_uid, Handover, PodState, SchedulerCore};
+use crate::core::maintenance::{PodKey, PodOnAgent};
+use crate::placement::snapshot::NodeFacts;
+
+impl SchedulerCore {
+    /// Our pods whose live task is on `agent_id` (deleting ones too: they
+    /// are there until their task ends).
+    pub fn pods_on_agent(&self, agent_id: &str) -> Vec<PodOnAgent> {
+        let mut pods: Vec<PodOnAgent> = self
+            .pods
+            .values()
+            .filter(|e| match &e.state {
+                PodState::Task(t) => {
+                    t.is_live() && t.agent_id.as_ref().is_some_and(|a| a.value == agent_id)
+                }
+                PodState::Relaunch { agent_id: a, .. } => a.value == agent_id,
+                _ => false,
+            })
+            .map(|e| PodOnAgent {
+                key: PodKey {
+                    namespace: e.pod.metadata.namespace.clone().unwrap_or_default(),
+                    name: e.pod.metadata.name.clone().unwrap_or_default(),
+                    uid: e.pod.metadata.uid.clone().unwrap_or_default(),
+                },
+                has_controller: controller_uid(&e.pod).is_some(),
+            })
+            .collect();
+        pods.sort_by(|a, b| a.key.cmp(&b.key));
+        pods
+    }
+
+    /// Pods an outdated executor keeps (`kube-mesos.io/handover=kept`), by
+    /// agent, for `--evict-kept-pods` ([`crate::core::kept`]).
+    pub fn kept_pods(&self) -> BTreeMap<String, Vec<PodOnAgent>> {
+        let mut out: BTreeMap<String, Vec<PodOnAgent>> = BTreeMap::new();
+        for e in self.pods.values() {
+            let PodState::Task(t) = &e.state else {
+                continue;
+            };
+            let Some(agent) = t.agent_id.as_ref().filter(|_| t.is_live()) else {
+                continue;
+            };
+            if t.handover != Handover::Kept {
+                continue;
+            }
+            out.entry(agent.value.clone())
+                .or_default()
+                .push(PodOnAgent {
+                    key: PodKey {
+                        namespace: e.pod.metadata.namespace.clone().unwrap_or_default(),
+                        name: e.pod.metadata.name.clone().unwrap_or_default(),
+                        uid: e.pod.metadata.uid.clone().unwrap_or_default(),
+                    },
+                    has_controller: controller_uid(&e.pod).is_some(),
+                });
+        }
+        for pods in out.values_mut() {
+            pods.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        out
+    }
+
+    /// A Node as placement sees it: a draining agent's Node is taken as
+    /// unschedulable (kube-scheduler's NodeUnschedulable then says "node(s)
+    /// were unschedulable"), whether or not its cordon has landed yet.
+    pub(super) fn placement_facts(&self, node: &str) -> Cow<'_, NodeFacts> {
+        let facts = &self.nodes[node].facts;
+        let draining = self
+            .avoided_agents
+            .iter()
+            .any(|a| self.agent_hosts.get(a).is_some_and(|h| h == node));
+        if draining && !facts.unschedulable {
+            let mut f = facts.clone();
+            f.unschedulable = true;
+            Cow::Owned(f)
+        } else {
+            Cow::Borrowed(facts)
+        }
+    }
+
+    /// The agents no new pod may go to (draining for maintenance): their
+    /// Nodes are taken as unschedulable by placement.
+    pub fn set_avoided_agents(&mut self, agents: BTreeSet<String>) {
+        self.avoided_agents = agents;
+    }
+}

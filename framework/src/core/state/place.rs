@@ -1,0 +1,493 @@
+//! A placement round: the held offers and the pods that may go now become
+//! LAUNCHes (one ACCEPT per agent), DECLINEs, Bindings and events. Each step
+//! is named: the agents of the offers, the candidates in order, the
+//! placement engine, the refuse filter per agent, one launch per placed pod,
+//! then the offers' answers and what the unplaced pods are told.
+
+use super::*;
+
+/// The pods a round considers, by UID, in order, and those that can never
+/// fit (a Mesos role the framework does not subscribe with) with why.
+struct Candidates {
+    uids: Vec<String>,
+    misfits: Vec<(String, String)>,
+}
+
+impl SchedulerCore {
+    pub(super) fn place(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let held = std::mem::take(&mut self.held);
+        self.dry_at = None;
+        // Without offers, a round only serves pods that may preempt (a full
+        // agent has nothing to offer): see `run_due`.
+        let dry = held.is_empty();
+        let Some(framework_id) = self.framework_id.clone() else {
+            return;
+        };
+        let mut agents = self.agent_views(&held);
+        let Some(Candidates { uids, misfits }) = self.candidates(now, dry) else {
+            return;
+        };
+        let (outcome, roles) = self.run_placement(&uids, &mut agents);
+        let refuse = self.refuse_seconds(now, &agents, &outcome);
+
+        // Launch operations per agent.
+        let mut ops: Vec<Vec<offer::Operation>> = vec![Vec::new(); agents.len()];
+        let mut follow_ups: Vec<Action> = Vec::new();
+        for p in &outcome.placed {
+            let agent = &agents[p.agent_index];
+            let launched = self.launch(
+                &uids[p.pod_index],
+                p,
+                agent,
+                &roles[p.pod_index],
+                &framework_id,
+                now,
+                &mut follow_ups,
+            );
+            ops[p.agent_index].extend(launched);
+        }
+        self.answer_offers(&agents, ops, &refuse, out);
+        out.extend(follow_ups);
+
+        // Unschedulable pods of the queue: backoff and (rate-limited) events.
+        for u in &outcome.unplaced {
+            let uid = &uids[u.pod_index];
+            if !self.queue.contains(uid) {
+                continue; // a relaunch: its deadline decides
+            }
+            self.report_unschedulable(uid, &u.message, now, out);
+        }
+        for (uid, message) in misfits {
+            self.report_unschedulable(&uid, &message, now, out);
+        }
+        for pre in &outcome.preemptions {
+            self.preempt(&uids[pre.pod_index], pre, out);
+        }
+    }
+
+    /// One view per agent of the held offers, in a stable order, each
+    /// knowing whether a launch there must start the current executor; the
+    /// recorded executor resources of agents that need a new one are
+    /// forgotten.
+    fn agent_views(&mut self, held: &[HeldOffer]) -> Vec<AgentView> {
+        let mut by_agent: BTreeMap<String, Vec<&Offer>> = BTreeMap::new();
+        for h in held {
+            by_agent
+                .entry(h.offer.agent_id.value.clone())
+                .or_default()
+                .push(&h.offer);
+        }
+        let mut agents: Vec<AgentView> = Vec::new();
+        let mut stale_executors: Vec<String> = Vec::new();
+        {
+            let live = self.live_executors();
+            for offers in by_agent.values() {
+                let Some(mut view) = AgentView::from_offers(offers) else {
+                    continue;
+                };
+                let executor_live = live.contains(view.agent_id.value.as_str());
+                let offered = offers
+                    .iter()
+                    .any(|o| o.executor_ids.contains(&self.executor_id));
+                view.executor_needed = !(offered || executor_live);
+                if view.executor_needed {
+                    stale_executors.push(view.agent_id.value.clone());
+                }
+                agents.push(view);
+            }
+        }
+        for agent in stale_executors {
+            self.executors.remove(&agent);
+        }
+        agents
+    }
+
+    /// The round's candidates: relaunches first (they are bound already,
+    /// and wait for their agent's back-off unless handed over), then the
+    /// queue in order. A dry round (no offers) keeps only queued pods that
+    /// may preempt, and is skipped (`None`) without any.
+    fn candidates(&self, now: Instant, dry: bool) -> Option<Candidates> {
+        let backoff = &self.relaunch_backoff;
+        let mut uids: Vec<String> = self
+            .timed_pods()
+            .filter(|(_, e)| match &e.state {
+                // A handover is no failure: it does not wait for the
+                // agent's back-off.
+                PodState::Relaunch {
+                    agent_id, reason, ..
+                } => {
+                    *reason == task_status::REASON_HANDOVER
+                        || !backoff.waiting(&agent_id.value, now)
+                }
+                _ => false,
+            })
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        uids.sort();
+        uids.extend(self.queue.ready(now).into_iter().map(str::to_owned));
+        if dry {
+            let lowest = self.lowest_live_priority();
+            uids.retain(|uid| {
+                self.queue.contains(uid)
+                    && self
+                        .pods
+                        .get(uid)
+                        .is_some_and(|e| may_preempt(&e.pod, lowest))
+            });
+            if uids.is_empty() {
+                return None;
+            }
+        }
+        // A pod asking for a role we do not subscribe with can never fit.
+        let mut misfits: Vec<(String, String)> = Vec::new();
+        uids.retain(|uid| {
+            let Some(e) = self.pods.get(uid) else {
+                return false;
+            };
+            let role = self.role_of(&e.pod);
+            if self.config.roles.contains(&role) {
+                return true;
+            }
+            misfits.push((
+                uid.clone(),
+                format!(
+                    "the pod's Mesos role \"{role}\" is not one of the framework's roles ({})",
+                    self.config.roles.join(", ")
+                ),
+            ));
+            false
+        });
+        Some(Candidates { uids, misfits })
+    }
+
+    /// The placement engine over the candidates and the agents' offers,
+    /// against the snapshot of Nodes and pods; also each candidate's role.
+    fn run_placement(
+        &self,
+        uids: &[String],
+        agents: &mut [AgentView],
+    ) -> (placement::Outcome, Vec<String>) {
+        let mut cands: Vec<PodToPlace<'_>> = Vec::new();
+        for uid in uids {
+            let Some(e) = self.pods.get(uid) else {
+                continue;
+            };
+            let only_agent = match &e.state {
+                PodState::Relaunch { agent_id, .. } => Some(agent_id.clone()),
+                _ => None,
+            };
+            let mut cand = PodToPlace::new(&e.pod, &self.role_of(&e.pod));
+            cand.only_agent = only_agent;
+            cand.requests = Some(&e.requests);
+            if let Some(node) = self.nominated.get(uid) {
+                cand.nominated = Some(node.clone());
+            }
+            cands.push(cand);
+        }
+        let exec = Scalars {
+            cpus: to_milli(self.config.executor.cpus),
+            mem: to_milli(self.config.executor.mem_mb),
+            disk: 0,
+        };
+        let mut snap = self.snapshot();
+        let outcome = placement::place(
+            &cands,
+            agents,
+            &mut snap,
+            exec,
+            self.config.placement_policy,
+        );
+        let roles = cands.iter().map(|c| c.role.clone()).collect();
+        (outcome, roles)
+    }
+
+    /// The refuse filter of each agent's offers: short while pods arrive or
+    /// when some unplaced pod might fit there later, long otherwise.
+    fn refuse_seconds(
+        &self,
+        now: Instant,
+        agents: &[AgentView],
+        outcome: &placement::Outcome,
+    ) -> Vec<f64> {
+        let mut busy = vec![false; agents.len()];
+        for u in &outcome.unplaced {
+            for &ai in &u.transient_on {
+                busy[ai] = true;
+            }
+        }
+        // Pods arriving, or a pod that might fit on the agent later: what
+        // is left comes back soon.
+        let arriving = self
+            .last_arrival
+            .is_some_and(|t| now < t + self.config.idle_grace);
+        busy.into_iter()
+            .map(|busy| {
+                if arriving || busy {
+                    self.config.busy_refuse_seconds
+                } else {
+                    self.config.refuse_seconds
+                }
+            })
+            .collect()
+    }
+
+    /// The LAUNCH of one placed pod; its Binding (or annotations) and event
+    /// go to `follow_ups`, and the pod's state becomes its new task.
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        &mut self,
+        uid: &str,
+        p: &placement::Placement,
+        agent: &AgentView,
+        role: &str,
+        framework_id: &FrameworkId,
+        now: Instant,
+        follow_ups: &mut Vec<Action>,
+    ) -> Option<offer::Operation> {
+        let exec_resources = self.executor_resources_for(p, agent, role);
+        let executor = self
+            .config
+            .executor
+            .executor_info(framework_id, exec_resources.clone());
+        let executor_id = self.executor_id.clone();
+        let entry = self.pods.get_mut(uid)?;
+        let task_id = task_id_for_pod(uid, entry.next_generation);
+        entry.next_generation += 1;
+        let relaunch = match &entry.state {
+            PodState::Relaunch {
+                reason, message, ..
+            } => Some((*reason, message.clone())),
+            _ => None,
+        };
+        self.metrics.placements += 1;
+        let (relaunch_deadline, bind_pending) = match &entry.state {
+            PodState::Relaunch {
+                deadline,
+                bind_pending,
+                ..
+            } => (Some(*deadline), *bind_pending),
+            _ => (None, false),
+        };
+        if let Some(q) = self.queue.remove(uid) {
+            self.latencies
+                .push(now.saturating_duration_since(q.queued_at));
+        }
+        let annotations =
+            placement_annotations(framework_id, agent, &task_id, &executor_id, exec_resources);
+        // The executor gets the pod as the API server holds it once
+        // bound (nodeName, placement annotations), as a kubelet does.
+        let task = build_task_info(
+            &bound_pod(&entry.pod, &agent.hostname, &annotations),
+            &task_id,
+            agent,
+            p.task_resources.clone(),
+            executor,
+            relaunch.as_ref().map(|(r, m)| (*r, m.as_str())),
+        );
+        let pref = pod_ref(&entry.pod);
+        let was_relaunch = relaunch.is_some();
+        let bind = if was_relaunch && !bind_pending {
+            BindState::Bound
+        } else {
+            BindState::Pending
+        };
+        match relaunch {
+            None => {
+                let preassigned = node_name(&entry.pod).is_some();
+                follow_ups.extend(scheduled(pref.clone(), agent, annotations, preassigned));
+            }
+            Some((reason, _)) => {
+                follow_ups.extend(relaunched(
+                    pref.clone(),
+                    agent,
+                    &task_id,
+                    reason,
+                    annotations,
+                ));
+            }
+        }
+        info!(pod = %format!("{}/{}", pref.namespace, pref.name), agent = %agent.agent_id.value, host = %agent.hostname, relaunch = was_relaunch, "pod placed");
+        entry.state = PodState::Task(TaskTrack {
+            task_id,
+            agent_id: Some(agent.agent_id.clone()),
+            executor_id: Some(executor_id),
+            state: None,
+            ever_running: false,
+            bind,
+            kill_sent: false,
+            relaunch_deadline,
+            launched_at: Some(now),
+            waiting: None,
+            last_update: None,
+            handover: Handover::NotAsked,
+            intent: None,
+        });
+        Some(offer::Operation {
+            r#type: Some(offer::operation::Type::Launch as i32),
+            launch: Some(offer::operation::Launch {
+                task_infos: vec![task],
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// The resources of the executor a launch names: those placement gave
+    /// it when the launch starts the executor (recorded for the agent),
+    /// else the running executor's as recorded, else synthesized for the
+    /// role (Mesos requires a running executor's `ExecutorInfo` repeated
+    /// exactly).
+    fn executor_resources_for(
+        &mut self,
+        p: &placement::Placement,
+        agent: &AgentView,
+        role: &str,
+    ) -> Vec<Resource> {
+        match &p.executor_resources {
+            Some(r) => {
+                self.executors
+                    .insert(agent.agent_id.value.clone(), r.clone());
+                r.clone()
+            }
+            None => self
+                .executors
+                .get(&agent.agent_id.value)
+                .cloned()
+                .unwrap_or_else(|| self.synthesized_executor_resources(role)),
+        }
+    }
+
+    /// One ACCEPT per agent with launches, and for the unused offers one
+    /// DECLINE per refuse filter for all agents (Mesos takes any offers in
+    /// one DECLINE; thousands of agents would otherwise cost thousands of
+    /// calls).
+    fn answer_offers(
+        &mut self,
+        agents: &[AgentView],
+        mut ops: Vec<Vec<offer::Operation>>,
+        refuse: &[f64],
+        out: &mut Vec<Action>,
+    ) {
+        let mut unused: Vec<(f64, Vec<OfferId>)> = Vec::new();
+        for (ai, agent) in agents.iter().enumerate() {
+            let refuse = refuse[ai];
+            if ops[ai].is_empty() {
+                match unused.iter_mut().find(|(r, _)| *r == refuse) {
+                    Some((_, ids)) => ids.extend(agent.offer_ids.iter().cloned()),
+                    None => unused.push((refuse, agent.offer_ids.clone())),
+                }
+            } else {
+                self.metrics.offers_used += agent.offer_ids.len() as u64;
+                if refuse > 0.0 {
+                    self.filters_active = true;
+                }
+                out.push(Action::Accept {
+                    offer_ids: agent.offer_ids.clone(),
+                    operations: std::mem::take(&mut ops[ai]),
+                    filters: filters(refuse),
+                });
+            }
+        }
+        for (refuse, ids) in unused {
+            self.decline(ids, refuse, out);
+        }
+    }
+}
+
+/// The annotations a placed pod carries (DESIGN.md: "Identities and
+/// invariants"): framework, agent, task and executor, and the executor's
+/// resources as launched.
+fn placement_annotations(
+    framework_id: &FrameworkId,
+    agent: &AgentView,
+    task_id: &TaskId,
+    executor_id: &ExecutorId,
+    exec_resources: Vec<Resource>,
+) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        ANNOTATION_FRAMEWORK_ID.to_owned(),
+        framework_id.value.clone(),
+    );
+    annotations.insert(ANNOTATION_AGENT_ID.to_owned(), agent.agent_id.value.clone());
+    annotations.insert(ANNOTATION_TASK_ID.to_owned(), task_id.value.clone());
+    annotations.insert(ANNOTATION_EXECUTOR_ID.to_owned(), executor_id.value.clone());
+    let exec_json = ExecutorInfo {
+        executor_id: executor_id.clone(),
+        resources: exec_resources,
+        ..Default::default()
+    };
+    if let Ok(j) = kube_mesos_proto::json::to_json(&exec_json) {
+        annotations.insert(ANNOTATION_EXECUTOR_RESOURCES.to_owned(), j.to_string());
+    }
+    annotations
+}
+
+/// A pod placed for the first time: its Binding (annotations only when it
+/// named its node itself) and kube-scheduler's `Scheduled` event.
+fn scheduled(
+    pref: PodRef,
+    agent: &AgentView,
+    annotations: BTreeMap<String, String>,
+    preassigned: bool,
+) -> [Action; 2] {
+    let assign = if preassigned {
+        Action::Annotate {
+            pod: pref.clone(),
+            annotations,
+        }
+    } else {
+        Action::Bind {
+            pod: pref.clone(),
+            node_name: agent.hostname.clone(),
+            annotations,
+        }
+    };
+    let message = format!(
+        "Successfully assigned {}/{} to {}",
+        pref.namespace, pref.name, agent.hostname
+    );
+    [
+        assign,
+        Action::RecordEvent {
+            pod: pref,
+            type_: EventType::Normal,
+            reason: "Scheduled".to_owned(),
+            message,
+        },
+    ]
+}
+
+/// A bound pod launched again: its new task ID goes into the annotations
+/// (the pod is bound already, so a failure is only logged: see
+/// `Action::SetPodTask`), with a `Relaunched` event saying why.
+fn relaunched(
+    pref: PodRef,
+    agent: &AgentView,
+    task_id: &TaskId,
+    reason: &str,
+    annotations: BTreeMap<String, String>,
+) -> [Action; 2] {
+    let why = match reason {
+        task_status::REASON_EXECUTOR_LOST => "after its executor was lost",
+        task_status::REASON_NODE_LOST => "after its task was lost",
+        task_status::REASON_HANDOVER => {
+            "on the current executor, handed over by an executor of an older configuration"
+        }
+        _ => "after a failed launch",
+    };
+    [
+        Action::SetPodTask {
+            pod: pref.clone(),
+            annotations,
+        },
+        Action::RecordEvent {
+            pod: pref,
+            type_: EventType::Normal,
+            reason: "Relaunched".to_owned(),
+            message: format!(
+                "Relaunched on {} as task {} {why}",
+                agent.hostname, task_id.value
+            ),
+        },
+    ]
+}
