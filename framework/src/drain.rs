@@ -188,6 +188,13 @@ impl Drain {
             .filter(|a| self.machine.avoids(a, now))
             .collect();
         core.set_avoided_agents(avoided);
+        core.set_maintenance_states(
+            self.machine
+                .agents()
+                .into_iter()
+                .filter_map(|a| Some((a.clone(), self.machine.describe(&a, now)?)))
+                .collect(),
+        );
         let kept_actions = match &mut self.kept {
             Some(kept) => kept.step(&core.kept_pods(), now),
             None => Vec::new(),

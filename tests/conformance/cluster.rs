@@ -449,6 +449,18 @@ impl Cluster {
     /// The framework's Prometheus metrics, from the port its web UI URL
     /// (`FrameworkInfo.webui_url`) names.
     pub fn framework_metrics(&self) -> Option<String> {
+        self.framework_get("/metrics")
+    }
+
+    /// The framework's status page as JSON (`/status.json`), found as
+    /// [`Cluster::framework_metrics`] is.
+    pub fn framework_status(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.framework_get("/status.json")?).ok()
+    }
+
+    /// A GET of `path` on the framework's HTTP address, the one its web UI
+    /// URL names.
+    fn framework_get(&self, path: &str) -> Option<String> {
         let answer = self.mesos.try_operator("GET_FRAMEWORKS")?;
         let url = answer["get_frameworks"]["frameworks"]
             .as_array()?
@@ -457,7 +469,7 @@ impl Cluster {
             .as_str()?
             .to_string();
         let port = url::Url::parse(&url).ok()?.port()?;
-        crate::support::http_get(&format!("http://127.0.0.1:{port}"), "/metrics")
+        crate::support::http_get(&format!("http://127.0.0.1:{port}"), path)
     }
 
     /// The first port of executor `id`'s `ports` resource (its kubelet

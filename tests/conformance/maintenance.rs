@@ -183,6 +183,29 @@ pub fn maintenance_drains_the_agent(flavor: Flavor) {
             .cloned()
             .collect()
     };
+    // The status page shows the agent draining, with the pod that cannot
+    // move.
+    wait_for(
+        "the status page showing the agent draining",
+        WAIT,
+        || {
+            let status = cluster.framework_status()?;
+            let agent = status["core"]["agents"]
+                .as_array()?
+                .iter()
+                .find(|a| a["node"] == NODE)?
+                .clone();
+            let state = agent["maintenance"].as_str()?.to_owned();
+            (state.starts_with("draining") && state.contains("1 cannot move yet")).then_some(())
+        },
+        || {
+            format!(
+                "{:#}\n{}",
+                cluster.framework_status().unwrap_or_default(),
+                cluster.diagnostics()
+            )
+        },
+    );
     let declined = wait_for(
         "a Warning on the Node naming the bare pod",
         WAIT,

@@ -327,6 +327,35 @@ impl Maintenance {
         deadlines.into_iter().filter(|d| *d > now).min()
     }
 
+    /// The agent's maintenance state in an operator's words, for the
+    /// status page; `None` when no window is scheduled for it.
+    pub fn describe(&self, agent: &str, now: Wall) -> Option<String> {
+        let a = self.agents.get(agent)?;
+        let w = a.window?;
+        let at = w.start.as_secs();
+        if now >= w.start {
+            return Some(format!("in maintenance since {at} (unix s)"));
+        }
+        if !self.draining(a, now) {
+            return Some(format!(
+                "scheduled for {at} (unix s), outside the {}s horizon",
+                self.horizon.as_secs()
+            ));
+        }
+        let left = a.pods.len();
+        if left == 0 {
+            return Some(format!("drained, window at {at} (unix s)"));
+        }
+        let blocked = a
+            .pods
+            .values()
+            .filter(|p| !p.has_controller || matches!(p.eviction, Eviction::RetryAt(_)))
+            .count();
+        Some(format!(
+            "draining, window at {at} (unix s): {left} pod(s) left, {blocked} cannot move yet"
+        ))
+    }
+
     fn draining(&self, a: &AgentState, now: Wall) -> bool {
         a.window
             .is_some_and(|w| w.start.saturating_sub(self.horizon) <= now)

@@ -265,6 +265,8 @@ pub struct SchedulerCore {
     latencies: Vec<Duration>,
     /// Agents draining for maintenance (`drain.rs`).
     avoided_agents: std::collections::BTreeSet<String>,
+    /// Maintenance state per agent ID, for the status page only.
+    maintenance_states: BTreeMap<String, String>,
 }
 
 /// Whether a pod is in a timed state (see `SchedulerCore::timed`).
@@ -387,6 +389,7 @@ impl SchedulerCore {
             metrics: CoreMetrics::default(),
             latencies: Vec::new(),
             avoided_agents: Default::default(),
+            maintenance_states: Default::default(),
         }
     }
 

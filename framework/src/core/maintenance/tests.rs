@@ -332,3 +332,28 @@ fn windows_from_mesos_nanoseconds() {
         assert_eq!((w.start, w.duration), (want_start, want_duration));
     }
 }
+
+#[test]
+fn the_state_is_described_for_the_status_page() {
+    let mut m = Maintenance::new(HORIZON);
+    assert_eq!(m.describe("A", secs(0)), None);
+    m.handle(secs(0), inverse_offer("io-1", 10_000));
+    assert_eq!(
+        m.describe("A", secs(0)).as_deref(),
+        Some("scheduled for 10000 (unix s), outside the 600s horizon")
+    );
+    m.handle(secs(9_500), pods(&[pod("web", true), pod("bare", false)]));
+    assert_eq!(
+        m.describe("A", secs(9_500)).as_deref(),
+        Some("draining, window at 10000 (unix s): 2 pod(s) left, 1 cannot move yet")
+    );
+    m.handle(secs(9_600), pods(&[]));
+    assert_eq!(
+        m.describe("A", secs(9_600)).as_deref(),
+        Some("drained, window at 10000 (unix s)")
+    );
+    assert_eq!(
+        m.describe("A", secs(10_001)).as_deref(),
+        Some("in maintenance since 10000 (unix s)")
+    );
+}

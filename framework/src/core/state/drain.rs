@@ -90,4 +90,10 @@ impl SchedulerCore {
     pub fn set_avoided_agents(&mut self, agents: BTreeSet<String>) {
         self.avoided_agents = agents;
     }
+
+    /// Each scheduled agent's maintenance state, by agent ID, as the status
+    /// page shows it.
+    pub fn set_maintenance_states(&mut self, states: BTreeMap<String, String>) {
+        self.maintenance_states = states;
+    }
 }

@@ -143,25 +143,31 @@ impl SchedulerCore {
         }
         let agents = agents
             .into_iter()
-            .map(|(node, row)| AgentStatus {
-                cordoned: self.nodes.get(&node).is_some_and(|n| n.facts.unschedulable),
-                node,
-                agent_id: row.agent_id,
-                pods: row.pods,
-                allocated: row.allocated.into(),
-                offered_now: row.offered.into(),
-                offers_held: row.offers,
-                last_offer: None,
-                maintenance: None,
-                executors: row
-                    .executors
-                    .into_iter()
-                    .map(|(executor_id, pods)| ExecutorStatus {
-                        current: executor_id == self.executor_id.value,
-                        executor_id,
-                        pods,
-                    })
-                    .collect(),
+            .map(|(node, row)| {
+                let maintenance = row
+                    .agent_id
+                    .as_ref()
+                    .and_then(|a| self.maintenance_states.get(a).cloned());
+                AgentStatus {
+                    cordoned: self.nodes.get(&node).is_some_and(|n| n.facts.unschedulable),
+                    node,
+                    agent_id: row.agent_id,
+                    pods: row.pods,
+                    allocated: row.allocated.into(),
+                    offered_now: row.offered.into(),
+                    offers_held: row.offers,
+                    last_offer: None,
+                    maintenance,
+                    executors: row
+                        .executors
+                        .into_iter()
+                        .map(|(executor_id, pods)| ExecutorStatus {
+                            current: executor_id == self.executor_id.value,
+                            executor_id,
+                            pods,
+                        })
+                        .collect(),
+                }
             })
             .collect();
 
