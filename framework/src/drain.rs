@@ -171,8 +171,8 @@ impl Drain {
     /// After a step of the core: our pods on every agent the drain knows,
     /// then a tick; the core is told which agents to avoid.
     pub async fn sync(&mut self, core: &mut SchedulerCore, mesos: &SchedulerHandle) {
-        for agent in self.machine.agents() {
-            let pods = core.pods_on_agent(&agent);
+        let agents: BTreeSet<String> = self.machine.agents().into_iter().collect();
+        for (agent, pods) in core.pods_on_agents(&agents) {
             if self.machine.pods_changed(&agent, &pods) {
                 self.handle(Input::Pods { agent, pods }, mesos).await;
             }

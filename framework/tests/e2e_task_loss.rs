@@ -246,3 +246,46 @@ async fn an_agent_gone_for_good_fails_the_pod_after_the_timeout() {
     fw.drain().await.unwrap();
     cluster.stop().await;
 }
+
+/// A master restart with the in-memory registry, and the agent comes back
+/// on its host with a new agent ID and none of its tasks (its work dir was
+/// wiped). Mesos answers TASK_UNKNOWN for the old task for ever: neither
+/// pod may stay bound to a task nobody runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_back_with_a_new_id_and_no_tasks_loses_its_pods_for_good() {
+    let mut cluster = Cluster::start_with_registry(1, Registry::InMemory).await;
+    let mut config = cluster.framework_config();
+    config.unreachable_timeout = Duration::from_secs(2);
+    config.relaunch_deadline = Duration::from_secs(5);
+    let fw = Framework::start(&cluster, config).await;
+    let web = running_pod(&cluster, "web", None).await;
+    running_pod(&cluster, "batch", Some("Never")).await;
+    let old_agent = web.metadata.annotations.as_ref().unwrap()["kube-mesos.io/agent-id"].clone();
+
+    cluster.master.hold_agents();
+    cluster.master.restart();
+    condition_becomes(&cluster, "batch", "False", "NodeUnknown").await;
+    cluster.master.release_agents();
+    let new_agents = cluster.replace_agents_wiped(1).await;
+    assert_ne!(new_agents, vec![old_agent.clone()]);
+
+    for name in ["batch", "web"] {
+        let status = eventually(&format!("{name} failed NodeLost"), || async {
+            let p = cluster.pods().get(name).await.ok()?;
+            let s = p.status?;
+            (s.phase.as_deref() == Some("Failed")).then_some(s)
+        })
+        .await;
+        assert_eq!(
+            status.reason.as_deref(),
+            Some("NodeLost"),
+            "{name}: {status:?}"
+        );
+    }
+    eventually("nothing waiting", || async {
+        (fw.metric("kube_mesos_tasks_waiting").await? == 0.0).then_some(())
+    })
+    .await;
+    fw.drain().await.unwrap();
+    cluster.stop().await;
+}

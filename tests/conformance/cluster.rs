@@ -266,7 +266,11 @@ impl Cluster {
         }
         command
             .args(&self.framework_spec.args)
-            .env("RUST_LOG", "info")
+            // A run to debug can ask for more of the framework's log.
+            .env(
+                "RUST_LOG",
+                std::env::var("KUBE_MESOS_TEST_FRAMEWORK_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env("NO_COLOR", "1")
             .current_dir(&dir)
             .stdin(Stdio::null())

@@ -376,6 +376,14 @@ impl Maintenance {
                 node,
                 window,
             } => {
+                // Every offer says this of its agent; one never scheduled
+                // whose Node we did not cordon is not tracked, so the
+                // drain's work stays proportional to the agents in
+                // maintenance, not to the pool.
+                let cordoned_by_us = self.nodes.get(&node).is_some_and(|n| n.1);
+                if window.is_none() && !cordoned_by_us && !self.agents.contains_key(&agent) {
+                    return Vec::new();
+                }
                 self.agent(&agent, node).window = window;
                 vec![agent]
             }

@@ -30,6 +30,8 @@ pub struct Cluster {
     pub kube: kube::Client,
     pub master: MasterHandle,
     pub agents: Option<SimulatedAgents>,
+    /// What the simulated agents were started from.
+    template: AgentConfig,
     master_stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -83,6 +85,7 @@ impl Cluster {
             kube,
             master,
             agents: Some(sim),
+            template,
             master_stop: Some(stop),
         }
     }
@@ -137,6 +140,20 @@ impl Cluster {
             .chain(tasks.pending_tasks.iter())
             .find(|t| t.task_id.value == task_id)
             .map(|t| t.state)
+    }
+
+    /// The simulated agents die and `n` come back on the same hosts with
+    /// nothing kept: new agent IDs, no tasks (a machine whose agent work
+    /// dir was wiped, or a simulated agent after a restart). Returns the new
+    /// agent IDs.
+    pub async fn replace_agents_wiped(&mut self, n: usize) -> Vec<String> {
+        if let Some(a) = self.agents.take() {
+            a.stop().await;
+        }
+        let sim = SimulatedAgents::start(n, &self.template, self.master.link());
+        let ids = sim.wait_registered().await;
+        self.agents = Some(sim);
+        ids.into_iter().map(|id| id.value).collect()
     }
 
     pub async fn stop(mut self) {

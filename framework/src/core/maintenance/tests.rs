@@ -357,3 +357,22 @@ fn the_state_is_described_for_the_status_page() {
         Some("in maintenance since 10000 (unix s)")
     );
 }
+
+#[test]
+fn agents_never_scheduled_are_not_tracked() {
+    let mut m = Maintenance::new(HORIZON);
+    for i in 0..1000 {
+        let out = m.handle(
+            secs(1),
+            Input::Unavailability {
+                agent: format!("A{i}"),
+                node: format!("node-{i}"),
+                window: None,
+            },
+        );
+        assert!(out.is_empty());
+    }
+    assert!(m.agents().is_empty());
+    m.handle(secs(1), inverse_offer("io-1", 10_000));
+    assert_eq!(m.agents(), vec!["A".to_string()]);
+}

@@ -10,30 +10,37 @@ use crate::core::maintenance::{PodKey, PodOnAgent};
 use crate::placement::snapshot::NodeFacts;
 
 impl SchedulerCore {
-    /// Our pods whose live task is on `agent_id` (deleting ones too: they
+    /// Our pods whose live task is on each of `agents` (every
+    /// one has an entry), in one pass over the pods (deleting ones too: they
     /// are there until their task ends).
-    pub fn pods_on_agent(&self, agent_id: &str) -> Vec<PodOnAgent> {
-        let mut pods: Vec<PodOnAgent> = self
-            .pods
-            .values()
-            .filter(|e| match &e.state {
-                PodState::Task(t) => {
-                    t.is_live() && t.agent_id.as_ref().is_some_and(|a| a.value == agent_id)
-                }
-                PodState::Relaunch { agent_id: a, .. } => a.value == agent_id,
-                _ => false,
-            })
-            .map(|e| PodOnAgent {
+    pub fn pods_on_agents(&self, agents: &BTreeSet<String>) -> BTreeMap<String, Vec<PodOnAgent>> {
+        let mut out: BTreeMap<String, Vec<PodOnAgent>> =
+            agents.iter().map(|a| (a.clone(), Vec::new())).collect();
+        if agents.is_empty() {
+            return out;
+        }
+        for e in self.pods.values() {
+            let agent = match &e.state {
+                PodState::Task(t) if t.is_live() => t.agent_id.as_ref(),
+                PodState::Relaunch { agent_id, .. } => Some(agent_id),
+                _ => None,
+            };
+            let Some(list) = agent.and_then(|a| out.get_mut(&a.value)) else {
+                continue;
+            };
+            list.push(PodOnAgent {
                 key: PodKey {
                     namespace: e.pod.metadata.namespace.clone().unwrap_or_default(),
                     name: e.pod.metadata.name.clone().unwrap_or_default(),
                     uid: e.pod.metadata.uid.clone().unwrap_or_default(),
                 },
                 has_controller: controller_uid(&e.pod).is_some(),
-            })
-            .collect();
-        pods.sort_by(|a, b| a.key.cmp(&b.key));
-        pods
+            });
+        }
+        for pods in out.values_mut() {
+            pods.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        out
     }
 
     /// Pods an outdated executor keeps (`kube-mesos.io/handover=kept`), by
