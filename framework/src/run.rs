@@ -369,6 +369,7 @@ impl Term {
         let performer = Performer {
             mesos: mesos_client.handle(),
             writes: Arc::new(tokio::sync::Semaphore::new(KUBE_WRITES_IN_FLIGHT)),
+            mesos_calls: Arc::new(tokio::sync::Semaphore::new(MESOS_CALLS_IN_FLIGHT)),
             order: PodOrder::default(),
             pods: PodWriter::new(self.client.clone()),
             events: EventRecorder::new(
@@ -735,6 +736,8 @@ struct Performer {
     /// Permits for the concurrent Kubernetes writes (binds, pod status,
     /// events).
     writes: Arc<tokio::sync::Semaphore>,
+    /// Permits for the Mesos calls made off the loop (acknowledgements).
+    mesos_calls: Arc<tokio::sync::Semaphore>,
     /// Each pod's writes in the core's order.
     order: PodOrder,
     pods: PodWriter,
@@ -814,7 +817,25 @@ impl Performer {
                 agent_id,
                 task_id,
                 uuid,
-            } => self.mesos.acknowledge(agent_id, task_id, uuid).await,
+            } => {
+                // Not awaited in the loop: the master answers each call on
+                // its own time, and a loop waiting for one acknowledgement
+                // after another stops reading the event stream behind them
+                // (offers then sit unanswered at the master). Mesos sends a
+                // task's next update only once this one is acknowledged, so
+                // a task's acknowledgements cannot overtake each other.
+                let mesos = self.mesos.clone();
+                let calls = self.mesos_calls.clone();
+                let metrics = self.metrics.clone();
+                self.spawn(async move {
+                    let _permit = calls.acquire_owned().await;
+                    if let Err(error) = mesos.acknowledge(agent_id, task_id, uuid).await {
+                        metrics.mesos_call_error();
+                        tracing::warn!(%error, "Mesos call failed");
+                    }
+                });
+                return;
+            }
             Action::Reconcile { tasks } => self.mesos.reconcile(tasks).await,
             Action::SendMessage {
                 agent_id,

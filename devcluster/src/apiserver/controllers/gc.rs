@@ -10,7 +10,7 @@
 //! Owners are matched by uid and kind (and namespace, for namespaced
 //! owners): an owner recreated under the same name is a different owner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -20,8 +20,9 @@ use crate::apiserver::propagation::{Policy, FOREGROUND_FINALIZER, ORPHAN_FINALIZ
 use crate::apiserver::resources::{self, RESOURCES};
 use crate::apiserver::store::Store;
 
-/// Every object the collector looks at: all buckets but events (which
-/// nobody owns, and which are many).
+/// The objects the collector looks at, from every bucket but events (which
+/// nobody owns, and which are many): objects with owner references, objects
+/// being deleted, and the owners those name.
 pub fn snapshot(store: &Store) -> Vec<Value> {
     let mut buckets: Vec<&str> = RESOURCES
         .iter()
@@ -30,10 +31,38 @@ pub fn snapshot(store: &Store) -> Vec<Value> {
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
-    buckets
-        .into_iter()
-        .flat_map(|b| store.list(b, None).0)
-        .collect()
+    // Only dependents, objects being deleted and the owners they name take
+    // part in a pass: a cluster of bare pods and Nodes clones nothing, where
+    // cloning every object under the store's lock held up every write.
+    let mut out = Vec::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut owners: HashSet<String> = HashSet::new();
+    for b in &buckets {
+        store.scan(b, None, |o| {
+            let r = refs(o);
+            if !r.is_empty() || meta::deleting(o) {
+                owners.extend(
+                    r.iter()
+                        .filter_map(|r| r["uid"].as_str().map(str::to_owned)),
+                );
+                taken.insert(meta::uid(o).to_owned());
+                out.push(o.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+    }
+    owners.retain(|u| !taken.contains(u));
+    if !owners.is_empty() {
+        for b in &buckets {
+            store.scan(b, None, |o| {
+                if owners.contains(meta::uid(o)) {
+                    out.push(o.clone());
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+        }
+    }
+    out
 }
 
 fn has_finalizer(obj: &Value, f: &str) -> bool {

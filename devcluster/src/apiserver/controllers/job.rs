@@ -28,7 +28,7 @@ const BACKOFF_BASE_SECS: i64 = 10;
 /// Longest back-off (`MaxJobPodFailureBackOff`).
 const BACKOFF_MAX_SECS: i64 = 360;
 
-fn has_tracking_finalizer(pod: &Value) -> bool {
+pub(super) fn has_tracking_finalizer(pod: &Value) -> bool {
     pod["metadata"]["finalizers"]
         .as_array()
         .is_some_and(|f| f.iter().any(|x| x == TRACKING_FINALIZER))
