@@ -265,11 +265,23 @@ pub struct SchedulerCore {
     latencies: Vec<Duration>,
     /// Agents draining for maintenance (`drain.rs`).
     avoided_agents: std::collections::BTreeSet<String>,
+    /// When the next pass over the pods for outdated executors may run.
+    retire_scan_at: Option<Instant>,
+    /// A pass was skipped since the last one: one is due at `retire_scan_at`.
+    retire_scan_owed: bool,
+    /// A task may run on an executor other than the current one: set when
+    /// one is learnt of (a restored pod, a status update), recomputed by
+    /// each pass. While false no pass runs: new tasks use the current one.
+    maybe_outdated: bool,
     /// Maintenance state per agent ID, for the status page only.
     maintenance_states: BTreeMap<String, String>,
 }
 
 /// Whether a pod is in a timed state (see `SchedulerCore::timed`).
+/// How often the core looks for pods on executors of an older
+/// configuration (a pass over every pod).
+const RETIRE_SCAN_EVERY: Duration = Duration::from_secs(1);
+
 fn is_timed(e: &PodEntry) -> bool {
     match &e.state {
         PodState::Relaunch { .. } => true,
@@ -389,6 +401,9 @@ impl SchedulerCore {
             metrics: CoreMetrics::default(),
             latencies: Vec::new(),
             avoided_agents: Default::default(),
+            retire_scan_at: None,
+            retire_scan_owed: false,
+            maybe_outdated: false,
             maintenance_states: Default::default(),
         }
     }
@@ -481,6 +496,9 @@ impl SchedulerCore {
         d.extend(self.dry_at);
         d.extend(self.relaunch_backoff.next_expiry());
         if self.connected {
+            if self.retire_scan_owed {
+                d.extend(self.retire_scan_at);
+            }
             d.extend(self.next_reconcile);
             d.extend(self.reconcile_round.as_ref().map(|r| r.next));
             if !self.suppressed {
@@ -692,6 +710,7 @@ impl SchedulerCore {
             let executor_id = annotation(&pod, ANNOTATION_EXECUTOR_ID).map(|e| ExecutorId {
                 value: e.to_owned(),
             });
+            self.note_executor(executor_id.as_ref());
             if let (Some(agent), Some(exec)) = (&agent_id, &executor_id) {
                 if *exec == self.executor_id && !self.executors.contains_key(&agent.value) {
                     if let Some(res) =
@@ -1384,6 +1403,18 @@ impl SchedulerCore {
     fn on_task_update(&mut self, status: TaskStatus, now: Instant, out: &mut Vec<Action>) {
         self.kills.observe(&status);
         self.handle_status(&status, now, out);
+        // A task of an outdated executor changed: its pod may be asked to
+        // move now rather than at the next pass.
+        let outdated = pod_uid_from_task_id(&status.task_id)
+            .and_then(|uid| match &self.pods.get(uid)?.state {
+                PodState::Task(t) => t.executor_id.as_ref(),
+                _ => None,
+            })
+            .is_some_and(|e| *e != self.executor_id);
+        if outdated {
+            self.maybe_outdated = true;
+            self.retire_scan_at = None;
+        }
         if let (Some(uuid), Some(agent_id)) = (status.uuid.as_ref(), status.agent_id.as_ref()) {
             if !uuid.is_empty() {
                 out.push(Action::Acknowledge {
@@ -1468,6 +1499,10 @@ impl SchedulerCore {
                     ));
                 }
                 track.task_id = status.task_id.clone();
+                self.maybe_outdated |= status
+                    .executor_id
+                    .as_ref()
+                    .is_some_and(|e| *e != self.executor_id);
                 track.executor_id = status.executor_id.clone().or(track.executor_id.take());
                 track.agent_id = status.agent_id.clone().or(track.agent_id.take());
                 track.state = None;
@@ -1706,18 +1741,38 @@ impl SchedulerCore {
     /// Asks executors of an older configuration to hand their running pods
     /// over, once and then again after [`generations::ASK_AGAIN`] while
     /// unanswered (framework messages may be lost).
+    /// A task runs (or ran) on `executor`: if it is not the current one,
+    /// the next pass for outdated executors has work.
+    fn note_executor(&mut self, executor: Option<&ExecutorId>) {
+        self.maybe_outdated |= executor.is_some_and(|e| *e != self.executor_id);
+    }
+
     fn retire_old_executors(&mut self, now: Instant, out: &mut Vec<Action>) {
         if !self.config.retire_old_executors {
             return;
         }
+        // A pass over every pod: at most once per RETIRE_SCAN_EVERY, not
+        // once per input (10,000 status updates made it quadratic), with
+        // a tick owed for a skipped one.
+        if !self.maybe_outdated {
+            return;
+        }
+        if self.retire_scan_at.is_some_and(|at| now < at) {
+            self.retire_scan_owed = true;
+            return;
+        }
+        self.retire_scan_at = Some(now + RETIRE_SCAN_EVERY);
+        self.retire_scan_owed = false;
         let current = self.executor_id.clone();
         let mut asks = Vec::new();
+        let mut any_outdated = false;
         for (uid, entry) in self.pods.iter_mut() {
             let deleting = is_deleting(entry);
             let PodState::Task(t) = &mut entry.state else {
                 continue;
             };
             let outdated = t.executor_id.as_ref().is_some_and(|e| *e != current);
+            any_outdated |= outdated && t.is_live();
             let running = t.state == Some(TaskState::TaskRunning) && t.waiting.is_none();
             if !outdated || !running || deleting || t.kill_sent || !t.handover.due(now) {
                 continue;
@@ -1729,6 +1784,7 @@ impl SchedulerCore {
             self.timed.insert(uid.clone());
             asks.push((agent, executor, t.task_id.clone()));
         }
+        self.maybe_outdated = any_outdated;
         if !asks.is_empty() {
             info!(tasks = asks.len(), current = %current.value, "asking executors of an older configuration to hand their pods over");
             out.extend(generations::release_requests(asks));
@@ -1905,6 +1961,10 @@ impl SchedulerCore {
         };
         let state = TaskState::try_from(status.state).ok();
         let running = matches!(state, Some(TaskState::TaskRunning | TaskState::TaskKilling));
+        self.maybe_outdated |= status
+            .executor_id
+            .as_ref()
+            .is_some_and(|e| *e != self.executor_id);
         entry.state = PodState::Task(TaskTrack {
             task_id: status.task_id.clone(),
             agent_id: status.agent_id.clone().or(agent_id),
