@@ -15,7 +15,7 @@ use kube_mesos_framework::core::relaunch_intent::{
 };
 use kube_mesos_framework::core::{Action, EventType, Input, ANNOTATION_TASK_ID};
 use kube_mesos_node::relaunch::{LABEL_MESSAGE, LABEL_REASON};
-use kube_mesos_proto::v1::{task_status, TaskState, TaskStatus};
+use kube_mesos_proto::v1::{task_status, Offer, TaskState, TaskStatus};
 
 use core_support::*;
 
@@ -498,4 +498,39 @@ fn an_older_task_back_from_a_partition_does_not_displace_the_newer_one() {
         30,
     ))));
     assert_eq!(kills(&a), ["pod.uid-web.1"]);
+}
+
+/// An offer of agent `agent` from the host of agent `host_of`.
+fn offer_from_host(id: &str, agent: &str, host_of: &str) -> Offer {
+    let mut o = offer_on(id, agent, 4.0);
+    o.hostname = format!("host-{host_of}");
+    o
+}
+
+#[test]
+fn a_relaunch_follows_its_host_to_a_new_agent_id_once_half_its_time_is_gone() {
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    // The machine's agent came back as "a9" (its work dir wiped): the same
+    // host, a new agent ID. Before half the deadline (300 s) the relaunch
+    // waits for its own agent.
+    h.at(111.0);
+    h.feed(Input::Offers(vec![offer_from_host("o2", "a9", "a1")]));
+    assert!(launched_tasks(&h.tick_at(112.0)).is_empty());
+    h.at(251.0);
+    h.feed(Input::Offers(vec![offer_from_host("o3", "a9", "a1")]));
+    let a = h.tick_at(252.0);
+    let tasks = launched_tasks(&a);
+    assert_eq!(tasks.len(), 1, "{a:?}");
+    assert_eq!(tasks[0].task_id.value, "pod.uid-web.1");
+    assert_eq!(tasks[0].agent_id.value, "a9");
+    assert!(!kinds(&a).contains(&"Bind"), "still bound to its Node");
+    // Another host's agent never takes it.
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    h.at(251.0);
+    h.feed(Input::Offers(vec![offer_on("o2", "a2", 4.0)]));
+    assert!(launched_tasks(&h.tick_at(252.0)).is_empty());
 }

@@ -27,7 +27,7 @@ impl SchedulerCore {
         let Some(Candidates { uids, misfits }) = self.candidates(now, dry) else {
             return;
         };
-        let (outcome, roles) = self.run_placement(&uids, &mut agents);
+        let (outcome, roles) = self.run_placement(&uids, &mut agents, now);
         let refuse = self.refuse_seconds(now, &agents, &outcome);
 
         // Launch operations per agent.
@@ -166,6 +166,7 @@ impl SchedulerCore {
         &self,
         uids: &[String],
         agents: &mut [AgentView],
+        now: Instant,
     ) -> (placement::Outcome, Vec<String>) {
         let mut cands: Vec<PodToPlace<'_>> = Vec::new();
         for uid in uids {
@@ -173,7 +174,9 @@ impl SchedulerCore {
                 continue;
             };
             let only_agent = match &e.state {
-                PodState::Relaunch { agent_id, .. } => Some(agent_id.clone()),
+                PodState::Relaunch {
+                    agent_id, deadline, ..
+                } => Some(self.relaunch_agent(e, agent_id, *deadline, agents, now)),
                 _ => None,
             };
             let mut cand = PodToPlace::new(&e.pod, &self.role_of(&e.pod));
@@ -199,6 +202,42 @@ impl SchedulerCore {
         );
         let roles = cands.iter().map(|c| c.role.clone()).collect();
         (outcome, roles)
+    }
+
+    /// The agent a relaunch goes to: its own; or, once half its time is
+    /// gone with no offer of its agent, another agent offering now on the
+    /// same host. An agent that comes back with a new ID (its work dir
+    /// wiped, or after a master that kept nothing) is the same Node, and
+    /// its old ID will never be offered again; a kubelet restarted on a
+    /// wiped machine starts the pods bound to its Node the same way.
+    fn relaunch_agent(
+        &self,
+        e: &PodEntry,
+        agent_id: &AgentId,
+        deadline: Instant,
+        agents: &[AgentView],
+        now: Instant,
+    ) -> AgentId {
+        let half = self.config.relaunch_deadline / 2;
+        if agents.iter().any(|a| a.agent_id == *agent_id) || now + half < deadline {
+            return agent_id.clone();
+        }
+        let host = self
+            .agent_hosts
+            .get(&agent_id.value)
+            .map(|h| crate::nodes::agent_node::node_name(h))
+            .or_else(|| node_name(&e.pod).map(str::to_owned));
+        let Some(host) = host else {
+            return agent_id.clone();
+        };
+        agents
+            .iter()
+            .find(|a| crate::nodes::agent_node::node_name(&a.hostname) == host)
+            .map(|a| {
+                info!(pod = %e.pod.metadata.name.as_deref().unwrap_or_default(), from = %agent_id.value, to = %a.agent_id.value, %host, "relaunching on the agent that offers for the pod's host now");
+                a.agent_id.clone()
+            })
+            .unwrap_or_else(|| agent_id.clone())
     }
 
     /// The refuse filter of each agent's offers: short while pods arrive or
