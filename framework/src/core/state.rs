@@ -1403,16 +1403,16 @@ impl SchedulerCore {
     fn on_task_update(&mut self, status: TaskStatus, now: Instant, out: &mut Vec<Action>) {
         self.kills.observe(&status);
         self.handle_status(&status, now, out);
-        // A task of an outdated executor changed: its pod may be asked to
-        // move now rather than at the next pass.
-        let outdated = pod_uid_from_task_id(&status.task_id)
-            .and_then(|uid| match &self.pods.get(uid)?.state {
-                PodState::Task(t) => t.executor_id.as_ref(),
+        // A task of an outdated executor changed (whichever path of
+        // `handle_status` recorded it): its pod may be asked to move now
+        // rather than at the next pass.
+        let executor = pod_uid_from_task_id(&status.task_id).and_then(|uid| {
+            match &self.pods.get(uid)?.state {
+                PodState::Task(t) => t.executor_id.clone(),
                 _ => None,
-            })
-            .is_some_and(|e| *e != self.executor_id);
-        if outdated {
-            self.maybe_outdated = true;
+            }
+        });
+        if self.note_executor(executor.as_ref()) {
             self.retire_scan_at = None;
         }
         if let (Some(uuid), Some(agent_id)) = (status.uuid.as_ref(), status.agent_id.as_ref()) {
@@ -1499,10 +1499,6 @@ impl SchedulerCore {
                     ));
                 }
                 track.task_id = status.task_id.clone();
-                self.maybe_outdated |= status
-                    .executor_id
-                    .as_ref()
-                    .is_some_and(|e| *e != self.executor_id);
                 track.executor_id = status.executor_id.clone().or(track.executor_id.take());
                 track.agent_id = status.agent_id.clone().or(track.agent_id.take());
                 track.state = None;
@@ -1742,9 +1738,11 @@ impl SchedulerCore {
     /// over, once and then again after [`generations::ASK_AGAIN`] while
     /// unanswered (framework messages may be lost).
     /// A task runs (or ran) on `executor`: if it is not the current one,
-    /// the next pass for outdated executors has work.
-    fn note_executor(&mut self, executor: Option<&ExecutorId>) {
-        self.maybe_outdated |= executor.is_some_and(|e| *e != self.executor_id);
+    /// the next pass for outdated executors has work. Whether it is not.
+    fn note_executor(&mut self, executor: Option<&ExecutorId>) -> bool {
+        let outdated = executor.is_some_and(|e| *e != self.executor_id);
+        self.maybe_outdated |= outdated;
+        outdated
     }
 
     fn retire_old_executors(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -1961,10 +1959,6 @@ impl SchedulerCore {
         };
         let state = TaskState::try_from(status.state).ok();
         let running = matches!(state, Some(TaskState::TaskRunning | TaskState::TaskKilling));
-        self.maybe_outdated |= status
-            .executor_id
-            .as_ref()
-            .is_some_and(|e| *e != self.executor_id);
         entry.state = PodState::Task(TaskTrack {
             task_id: status.task_id.clone(),
             agent_id: status.agent_id.clone().or(agent_id),

@@ -5,9 +5,22 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{controller_uid, Handover, PodState, SchedulerCore};
+use super::{controller_uid, Handover, PodEntry, PodState, SchedulerCore};
 use crate::core::maintenance::{PodKey, PodOnAgent};
 use crate::placement::snapshot::NodeFacts;
+
+/// A pod of ours as the maintenance drain and the kept-pod eviction see it.
+fn pod_on_agent(e: &PodEntry) -> PodOnAgent {
+    let meta = &e.pod.metadata;
+    PodOnAgent {
+        key: PodKey {
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone().unwrap_or_default(),
+        },
+        has_controller: controller_uid(&e.pod).is_some(),
+    }
+}
 
 impl SchedulerCore {
     /// Our pods whose live task is on each of `agents` (every
@@ -28,14 +41,7 @@ impl SchedulerCore {
             let Some(list) = agent.and_then(|a| out.get_mut(&a.value)) else {
                 continue;
             };
-            list.push(PodOnAgent {
-                key: PodKey {
-                    namespace: e.pod.metadata.namespace.clone().unwrap_or_default(),
-                    name: e.pod.metadata.name.clone().unwrap_or_default(),
-                    uid: e.pod.metadata.uid.clone().unwrap_or_default(),
-                },
-                has_controller: controller_uid(&e.pod).is_some(),
-            });
+            list.push(pod_on_agent(e));
         }
         for pods in out.values_mut() {
             pods.sort_by(|a, b| a.key.cmp(&b.key));
@@ -59,14 +65,7 @@ impl SchedulerCore {
             }
             out.entry(agent.value.clone())
                 .or_default()
-                .push(PodOnAgent {
-                    key: PodKey {
-                        namespace: e.pod.metadata.namespace.clone().unwrap_or_default(),
-                        name: e.pod.metadata.name.clone().unwrap_or_default(),
-                        uid: e.pod.metadata.uid.clone().unwrap_or_default(),
-                    },
-                    has_controller: controller_uid(&e.pod).is_some(),
-                });
+                .push(pod_on_agent(e));
         }
         for pods in out.values_mut() {
             pods.sort_by(|a, b| a.key.cmp(&b.key));
