@@ -144,12 +144,14 @@ impl Cluster {
 
     /// The simulated agents die and `n` come back on the same hosts with
     /// nothing kept: new agent IDs, no tasks (a machine whose agent work
-    /// dir was wiped, or a simulated agent after a restart). Returns the new
-    /// agent IDs.
+    /// dir was wiped, or a simulated agent after a restart). A hold on
+    /// registrations is released only once the old agents are gone, so
+    /// none of them re-registers first. Returns the new agent IDs.
     pub async fn replace_agents_wiped(&mut self, n: usize) -> Vec<String> {
         if let Some(a) = self.agents.take() {
             a.stop().await;
         }
+        self.master.release_agents();
         let sim = SimulatedAgents::start(n, &self.template, self.master.link());
         let ids = sim.wait_registered().await;
         self.agents = Some(sim);
