@@ -558,6 +558,63 @@ async fn decline_filters_hold_until_revive() {
     master.stop().await;
 }
 
+/// `deactivateFramework` clears the framework's filters: a scheduler that
+/// crashed and comes back gets agents it declined for an hour offered at
+/// once.
+#[tokio::test]
+async fn a_framework_that_comes_back_is_offered_what_it_declined_before() {
+    let master = TestMaster::fast().await;
+    let _agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let offers = s.next_offers().await;
+    assert_eq!(post(&master, &s, decline(&offers, 3600.0)).await.0, 202);
+    s.expect_none_of(event::Type::Offers, Duration::from_millis(300))
+        .await;
+    let id = s.framework_id.clone();
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut info = framework_info("fw");
+    info.id = Some(FrameworkId { value: id });
+    let mut again = subscribe(&master, info, PROTOBUF).await;
+    assert_eq!(again.next_offers().await.len(), 1);
+    master.stop().await;
+}
+
+/// The next UpdateFramework the agent gets (`recv` fails the test after
+/// 10 s without a message).
+async fn told(agent: &mut FakeAgent) -> v1::FrameworkInfo {
+    loop {
+        if let MasterMessage::UpdateFramework { framework } = agent.recv().await {
+            return framework;
+        }
+    }
+}
+
+/// `Master::sendFrameworkUpdates`: every SUBSCRIBE of a known framework
+/// reaches the agents, which resend their pending updates at once.
+#[tokio::test]
+async fn resubscribing_tells_every_agent() {
+    let master = TestMaster::fast().await;
+    let mut agent = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    // Mesos broadcasts on the first SUBSCRIBE too (agents that do not
+    // know the framework ignore it).
+    assert_eq!(
+        told(&mut agent).await.id.map(|i| i.value),
+        Some(s.framework_id.clone())
+    );
+    let mut info = framework_info("fw");
+    info.id = Some(FrameworkId {
+        value: s.framework_id.clone(),
+    });
+    info.hostname = Some("elsewhere".into());
+    let _new = subscribe(&master, info, PROTOBUF).await;
+    let framework = told(&mut agent).await;
+    assert_eq!(framework.id.map(|i| i.value), Some(s.framework_id.clone()));
+    assert_eq!(framework.hostname.as_deref(), Some("elsewhere"));
+    master.stop().await;
+}
+
 #[tokio::test]
 async fn suppress_stops_offers_and_revive_resumes_them() {
     let master = TestMaster::fast().await;

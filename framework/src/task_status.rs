@@ -19,7 +19,7 @@
 //! | KILLED | master/agent | killed before the executor had it | launch failed, retryable |
 //! | FAILED | master/agent | the executor died (`REASON_EXECUTOR_TERMINATED`, ...) or never started (`REASON_CONTAINER_LAUNCH_FAILED`, ...) | `ExecutorLost`: relaunched on its agent as the pod's next task (the new executor takes over what survived), failed at the relaunch deadline |
 //! | ERROR | any | the task was invalid (e.g. stale offer) | retryable, `LaunchFailed` |
-//! | DROPPED | any | never launched (`REASON_INVALID_OFFERS`, agent gone during launch) | retryable, `LaunchFailed` |
+//! | DROPPED | any | never launched (`REASON_INVALID_OFFERS`, agent gone during launch, `REASON_EXECUTOR_TERMINATED`: the executor of that ID still going away) | retryable after a short hold, not a failure of the agent (see [`launch_not_tried`]), `LaunchFailed` at the deadline |
 //! | GONE | master | the agent is registered and does not have the task | **lost** |
 //! | GONE_BY_OPERATOR | master | the operator marked the agent gone; it will not come back | **lost** (failed) |
 //! | LOST | master/agent | terminal (the master sends it to frameworks that are not partition aware) | **lost** |
@@ -194,6 +194,18 @@ pub fn classify(status: &TaskStatus) -> TaskOutcome {
     }
 }
 
+/// TASK_DROPPED: "the task failed to launch because of a transient error.
+/// The task's executor never started running. ... attempting to launch the
+/// task again may be successful" (mesos.proto). The launch was not tried:
+/// the offer was stale (a master failover), the agent went away during the
+/// launch, or the agent still tore down the executor of that ID — it keeps
+/// a dead executor until its tasks' terminal updates are acknowledged
+/// (`Slave::__run`: "Executor terminated"), which a relaunch right after a
+/// framework restart runs into. None of it says the agent cannot run pods.
+pub fn launch_not_tried(status: &TaskStatus) -> bool {
+    status.state == TaskState::TaskDropped as i32
+}
+
 /// An executor's answer to a release request, from the update's labels
 /// (see [`kube_mesos_node::handover`]).
 pub fn handover_answer(status: &TaskStatus) -> Option<&str> {
@@ -365,6 +377,43 @@ mod tests {
                 matches!(o, TaskOutcome::Gone { agent, .. } if agent == standing),
                 "{state:?}: {o:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_launch_not_tried_is_told_apart_from_a_failed_one() {
+        for dropped in [
+            st(
+                TaskState::TaskDropped,
+                Source::Agent,
+                Some(Reason::ExecutorTerminated),
+            ),
+            st(
+                TaskState::TaskDropped,
+                Source::Master,
+                Some(Reason::InvalidOffers),
+            ),
+        ] {
+            assert!(launch_not_tried(&dropped), "{dropped:?}");
+        }
+        for tried in [
+            st(
+                TaskState::TaskFailed,
+                Source::Agent,
+                Some(Reason::ExecutorTerminated),
+            ),
+            st(
+                TaskState::TaskFailed,
+                Source::Agent,
+                Some(Reason::ContainerLaunchFailed),
+            ),
+            st(
+                TaskState::TaskError,
+                Source::Master,
+                Some(Reason::TaskInvalid),
+            ),
+        ] {
+            assert!(!launch_not_tried(&tried), "{tried:?}");
         }
     }
 

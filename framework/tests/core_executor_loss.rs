@@ -159,9 +159,10 @@ fn past_the_relaunch_deadline_the_pod_fails_with_nothing_left_running() {
     let mut h = running_pod();
     h.at(100.0);
     h.feed(executor_terminated("pod.uid-web", "a1"));
-    // No offer of a1 ever comes.
-    assert!(!kinds(&h.tick_at(399.0)).contains(&"FailPod"));
-    let a = h.tick_at(400.0);
+    // No offer of a1 ever comes: the deadline (300 s) runs from the end of
+    // the agent's back-off (10 s).
+    assert!(!kinds(&h.tick_at(409.0)).contains(&"FailPod"));
+    let a = h.tick_at(410.0);
     let Some(Action::FailPod {
         reason,
         message,
@@ -513,14 +514,17 @@ fn a_relaunch_follows_its_host_to_a_new_agent_id_once_half_its_time_is_gone() {
     h.at(100.0);
     h.feed(executor_terminated("pod.uid-web", "a1"));
     // The machine's agent came back as "a9" (its work dir wiped): the same
-    // host, a new agent ID. Before half the deadline (300 s) the relaunch
-    // waits for its own agent.
+    // host, a new agent ID. Before half the deadline (300 s, from the end
+    // of the 10 s back-off) the relaunch waits for its own agent.
     h.at(111.0);
     h.feed(Input::Offers(vec![offer_from_host("o2", "a9", "a1")]));
     assert!(launched_tasks(&h.tick_at(112.0)).is_empty());
-    h.at(251.0);
+    h.at(258.0);
     h.feed(Input::Offers(vec![offer_from_host("o3", "a9", "a1")]));
-    let a = h.tick_at(252.0);
+    assert!(launched_tasks(&h.tick_at(259.0)).is_empty());
+    h.at(261.0);
+    h.feed(Input::Offers(vec![offer_from_host("o4", "a9", "a1")]));
+    let a = h.tick_at(262.0);
     let tasks = launched_tasks(&a);
     assert_eq!(tasks.len(), 1, "{a:?}");
     assert_eq!(tasks[0].task_id.value, "pod.uid-web.1");
@@ -533,4 +537,171 @@ fn a_relaunch_follows_its_host_to_a_new_agent_id_once_half_its_time_is_gone() {
     h.at(251.0);
     h.feed(Input::Offers(vec![offer_on("o2", "a2", 4.0)]));
     assert!(launched_tasks(&h.tick_at(252.0)).is_empty());
+}
+
+/// An offer of a1 at `at`, the placement round 1 s later: the ID of the
+/// task launched in it, if any.
+fn launch_on_offer_at(h: &mut Harness, offer: &str, at: f64) -> Option<String> {
+    h.at(at);
+    h.feed(Input::Offers(vec![offer_on(offer, "a1", 4.0)]));
+    launched_tasks(&h.tick_at(at + 1.0))
+        .first()
+        .map(|t| t.task_id.value.clone())
+}
+
+/// The relaunched task of the pod runs on a1 (executor died at 100 s,
+/// relaunched at 112 s as generation 1, running at 113 s).
+fn relaunched_and_running() -> Harness {
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert_eq!(
+        launch_on_offer_at(&mut h, "o2", 111.0).as_deref(),
+        Some("pod.uid-web.1")
+    );
+    h.at(113.0);
+    h.feed(from_executor("pod.uid-web.1", TaskState::TaskRunning));
+    h
+}
+
+/// A relaunch that ran is over: when its executor dies long after the
+/// first relaunch's deadline, the pod is relaunched again, not failed
+/// with that old deadline (the soak saw pods of an agent whose executor
+/// was killed twice fail at once the second time).
+#[test]
+fn a_relaunch_that_ran_does_not_carry_its_deadline_into_the_next_loss() {
+    let mut h = relaunched_and_running();
+    h.at(1000.0);
+    let a = h.feed(executor_terminated("pod.uid-web.1", "a1"));
+    assert!(!kinds(&a).contains(&"FailPod"), "{a:?}");
+    assert!(
+        events(&a)[0].2.starts_with("Back-off 10s"),
+        "it ran over 10 minutes: the pause is back to its first: {:?}",
+        events(&a)
+    );
+    assert_eq!(
+        launch_on_offer_at(&mut h, "o3", 1011.0).as_deref(),
+        Some("pod.uid-web.2")
+    );
+}
+
+/// The deadline is the time a pod may wait for its node; the framework's
+/// own back-off is not part of it. With a 30 s deadline and an executor
+/// killed again and again, the agent's pause grows past 30 s, and the pod
+/// still waits it out and is relaunched.
+#[test]
+fn a_back_off_longer_than_the_deadline_does_not_fail_the_pod() {
+    let mut config = windowed();
+    config.relaunch_deadline = std::time::Duration::from_secs(30);
+    let mut h = Harness::new(config);
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    place_one(&mut h, "web");
+    h.feed(Input::BindResult {
+        pod_uid: "uid-web".into(),
+        result: kube_mesos_framework::core::BindOutcome::Bound,
+    });
+    h.feed(from_executor("pod.uid-web", TaskState::TaskRunning));
+    let mut task = "pod.uid-web".to_owned();
+    let mut t = 100.0;
+    for (generation, pause) in [(1, 10.0), (2, 20.0), (3, 40.0), (4, 80.0)] {
+        h.at(t);
+        let a = h.feed(executor_terminated(&task, "a1"));
+        assert!(!kinds(&a).contains(&"FailPod"), "loss {generation}: {a:?}");
+        // Nothing fails while the pause lasts.
+        let a = h.tick_at(t + pause - 1.0);
+        assert!(!kinds(&a).contains(&"FailPod"), "loss {generation}: {a:?}");
+        h.at(t + pause + 1.0);
+        h.feed(Input::Offers(vec![offer_on(
+            &format!("o{generation}"),
+            "a1",
+            4.0,
+        )]));
+        let a = h.tick_at(t + pause + 2.0);
+        task = format!("pod.uid-web.{generation}");
+        assert_eq!(launched_tasks(&a)[0].task_id.value, task, "{a:?}");
+        h.at(t + pause + 3.0);
+        h.feed(from_executor(&task, TaskState::TaskRunning));
+        t += pause + 60.0;
+    }
+    // With no offer of its node, it fails 30 s after the pause.
+    h.at(t);
+    h.feed(executor_terminated(&task, "a1"));
+    assert!(!kinds(&h.tick_at(t + 160.0 + 29.0)).contains(&"FailPod"));
+    assert!(kinds(&h.tick_at(t + 160.0 + 30.0)).contains(&"FailPod"));
+}
+
+/// The executor died at 100 s; its node offered only at the end of the
+/// relaunch's deadline (410 s), and the relaunch went out at 409 s.
+fn relaunched_at_the_deadlines_end() -> Harness {
+    let mut h = running_pod();
+    h.at(100.0);
+    h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert_eq!(
+        launch_on_offer_at(&mut h, "o2", 408.0).as_deref(),
+        Some("pod.uid-web.1")
+    );
+    h
+}
+
+/// The agent drops a relaunch because the dead executor's ID is still
+/// going away (after a framework restart, its updates were not yet
+/// acknowledged). That is no failure of the agent: the relaunch is tried
+/// again after a short hold, its back-off does not grow, and a drop that
+/// comes after the relaunch's deadline does not fail the pod.
+#[test]
+fn a_relaunch_dropped_by_a_dying_executor_is_tried_again_soon() {
+    let mut h = relaunched_at_the_deadlines_end();
+    h.at(411.0);
+    let a = h.feed(from_agent(
+        "pod.uid-web.1",
+        "a1",
+        TaskState::TaskDropped,
+        "Executor terminated",
+    ));
+    assert!(!kinds(&a).contains(&"FailPod"), "{a:?}");
+    assert!(
+        events(&a)[0].2.starts_with("Back-off 5s"),
+        "{:?}",
+        events(&a)
+    );
+    h.at(414.0);
+    h.feed(Input::Offers(vec![offer_on("o3", "a1", 4.0)]));
+    assert!(launched_tasks(&h.tick_at(415.0)).is_empty(), "held 5 s");
+    h.at(417.0);
+    h.feed(Input::Offers(vec![offer_on("o4", "a1", 4.0)]));
+    let a = h.tick_at(418.0);
+    assert_eq!(
+        launched_tasks(&a)[0].task_id.value,
+        "pod.uid-web.2",
+        "{a:?}"
+    );
+    // A real failure of that launch now is the agent's second: 20 s.
+    h.at(419.0);
+    let a = h.feed(executor_terminated("pod.uid-web.2", "a1"));
+    assert!(
+        events(&a)[0].2.starts_with("Back-off 20s"),
+        "{:?}",
+        events(&a)
+    );
+}
+
+/// The soak found it: a relaunch launched shortly before a master restart
+/// never reached its agent (the ACCEPT died with the master), and Mesos
+/// answered TASK_GONE for it after the relaunch's deadline. The node never
+/// tried to run it: the pod is relaunched again, not failed NodeLost.
+#[test]
+fn a_relaunch_lost_before_it_ran_gets_its_time_again() {
+    let mut h = relaunched_at_the_deadlines_end();
+    h.at(430.0);
+    let a = h.feed(gone("pod.uid-web.1"));
+    assert!(!kinds(&a).contains(&"FailPod"), "{a:?}");
+    h.at(431.0);
+    h.feed(Input::Offers(vec![offer_on("o3", "a1", 4.0)]));
+    let a = h.tick_at(432.0);
+    assert_eq!(
+        launched_tasks(&a)[0].task_id.value,
+        "pod.uid-web.2",
+        "{a:?}"
+    );
 }

@@ -588,17 +588,14 @@ fn a_failed_launch_is_relaunched_on_the_same_agent() {
         "the back-off event and the relaunch recorded on the pod, no REVIVE yet"
     );
     assert_eq!(h.core.metrics().relaunch_pending, 1);
-    // The agent's back-off (10 s): its offers are not used for the pod...
+    // A dropped launch was not tried: no failure of the agent, a short
+    // hold (5 s). Its offers are not used for the pod meanwhile...
     h.at(5.0);
     h.feed(Input::Offers(vec![offer_on("o-early", "a1", 4.0)]));
     assert_eq!(kinds(&h.tick_at(6.0)), vec!["Decline"]);
     // ...and at its end the framework wants offers again.
-    assert!(h.tick_at(11.9).is_empty());
-    assert_eq!(
-        kinds(&h.tick_at(12.0)),
-        vec!["Revive"],
-        "wants offers again"
-    );
+    assert!(h.tick_at(6.9).is_empty());
+    assert_eq!(kinds(&h.tick_at(7.0)), vec!["Revive"], "wants offers again");
 
     // Offers of another agent are not used for it.
     h.at(13.0);
@@ -645,8 +642,9 @@ fn a_failed_launch_is_failed_after_the_deadline() {
         vec!["Revive"],
         "after the back-off"
     );
-    assert!(!kinds(&h.tick_at(301.9)).contains(&"FailPod"));
-    let a = h.tick_at(302.0);
+    // The deadline (300 s) runs from the end of the back-off (10 s).
+    assert!(!kinds(&h.tick_at(311.9)).contains(&"FailPod"));
+    let a = h.tick_at(312.0);
     assert_eq!(kinds(&a)[..2], ["FailPod", "RecordEvent"]);
     let Action::FailPod {
         reason, message, ..
@@ -1143,11 +1141,13 @@ fn relaunches_after_executor_failures_back_off_exponentially() {
     }
     assert_eq!(launches, [1.0, 14.0, 37.0, 80.0, 163.0]);
     // The next pause (160 s) outlasts the relaunch deadline (5 min from
-    // the first failure at t=3): the pod fails then, saying why.
+    // the end of the first pause, at t=13: launches that fail keep it):
+    // the pod fails then, saying why.
     h.at(now + 2.0);
     let a = h.feed(executor_terminated(&task(4), "a1"));
     assert!(back_off_messages(&a)[0].starts_with("Back-off 2m40s"));
-    let a = h.tick_at(303.0);
+    assert!(!kinds(&h.tick_at(312.9)).contains(&"FailPod"));
+    let a = h.tick_at(313.0);
     let failed = a.iter().find_map(|x| match x {
         Action::FailPod {
             reason, message, ..

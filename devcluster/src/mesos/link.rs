@@ -111,6 +111,14 @@ pub enum MasterMessage {
     },
     /// The framework was torn down or removed: shut its executors down.
     ShutdownFramework { framework_id: FrameworkId },
+    /// The framework (re)subscribed (`UpdateFrameworkMessage`, sent by
+    /// `Master::sendFrameworkUpdates` on every SUBSCRIBE): the agent takes
+    /// its new info and resends its pending status updates at once, as
+    /// `Slave::updateFramework` does, instead of waiting for their retry
+    /// timers (up to 10 minutes) — until then the terminal updates of a
+    /// dead executor stay unacknowledged and the agent drops launches on
+    /// its executor ID ("Executor terminated").
+    UpdateFramework { framework: FrameworkInfo },
     /// The scheduler acknowledged this update; the agent's status update
     /// manager may send the next one and tells the executor (ACKNOWLEDGED).
     StatusUpdateAcknowledged {

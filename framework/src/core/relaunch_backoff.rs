@@ -11,8 +11,12 @@
 //! It is kept **per agent**, because the executor is: one executor failure
 //! fails every task it had, and those failures are one failure, not many.
 //! A failure counts (grows the pause) only for a task launched after the
-//! last counted failure; tasks launched before it failed with it. The
-//! module is pure: time comes in with every call.
+//! last counted failure; tasks launched before it failed with it.
+//!
+//! A launch the agent dropped because the executor ID was still being torn
+//! down (its tasks' terminal updates not yet acknowledged) is no failure of
+//! the agent: it only [holds](RelaunchBackoff::hold) relaunches for a short
+//! while. The module is pure: time comes in with every call.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,10 +25,10 @@ use super::Instant;
 
 #[derive(Clone, Debug)]
 struct AgentBackoff {
-    /// Failures counted since the last reset (≥ 1).
+    /// Failures counted since the last reset (0: only held so far).
     failures: u32,
     /// When the last counted failure was seen.
-    last_failure: Instant,
+    last_failure: Option<Instant>,
     /// Relaunches on the agent wait until then.
     retry_at: Instant,
     /// The end of the pause was reported by [`RelaunchBackoff::take_expired`].
@@ -65,7 +69,7 @@ impl RelaunchBackoff {
                 agent.to_owned(),
                 AgentBackoff {
                     failures: 1,
-                    last_failure: now,
+                    last_failure: Some(now),
                     retry_at: now + initial,
                     expiry_reported: false,
                     running_since: None,
@@ -73,7 +77,9 @@ impl RelaunchBackoff {
             );
             return initial;
         };
-        if launched_at.is_none_or(|t| t < b.last_failure) {
+        if b.last_failure
+            .is_some_and(|last| launched_at.is_none_or(|t| t < last))
+        {
             // Failed together with the last counted failure.
             return b.retry_at.saturating_duration_since(now);
         }
@@ -85,20 +91,41 @@ impl RelaunchBackoff {
             .checked_mul(2u32.saturating_pow(b.failures - 1))
             .unwrap_or(max)
             .min(max);
-        b.last_failure = now;
-        b.retry_at = now + delay;
+        b.last_failure = Some(now);
+        b.retry_at = b.retry_at.max(now + delay);
         b.expiry_reported = false;
         b.running_since = None;
-        delay
+        b.retry_at.saturating_duration_since(now)
     }
 
     /// A task on `agent`, launched at `launched_at`, runs at `now`.
     pub fn running(&mut self, agent: &str, launched_at: Option<Instant>, now: Instant) {
         if let Some(b) = self.agents.get_mut(agent) {
-            if launched_at.is_some_and(|t| t >= b.last_failure) {
+            if launched_at.is_some_and(|t| b.last_failure.is_none_or(|last| t >= last)) {
                 b.running_since.get_or_insert(now);
             }
         }
+    }
+
+    /// Relaunches on `agent` wait until `now + pause` at least, with no
+    /// failure counted. Returns how long they wait from `now`.
+    pub fn hold(&mut self, agent: &str, pause: Duration, now: Instant) -> Duration {
+        let until = now + pause;
+        let b = self
+            .agents
+            .entry(agent.to_owned())
+            .or_insert_with(|| AgentBackoff {
+                failures: 0,
+                last_failure: None,
+                retry_at: until,
+                expiry_reported: false,
+                running_since: None,
+            });
+        if b.retry_at < until {
+            b.retry_at = until;
+            b.expiry_reported = false;
+        }
+        b.retry_at.saturating_duration_since(now)
     }
 
     /// Whether relaunches on `agent` must still wait at `now`.
@@ -212,6 +239,25 @@ mod tests {
         let good = later + secs(80);
         b.running("a1", Some(good), good + secs(2));
         assert_eq!(b.failed("a1", Some(good), good + secs(602)), secs(10));
+    }
+
+    #[test]
+    fn a_hold_delays_relaunches_without_counting_a_failure() {
+        let t0 = Instant::now();
+        let mut b = backoff();
+        assert_eq!(b.hold("a1", secs(10), t0), secs(10));
+        assert!(b.waiting("a1", t0 + secs(9)));
+        assert!(!b.waiting("a1", t0 + secs(10)));
+        assert!(b.take_expired(t0 + secs(10)));
+        // The first failure after a hold is the first failure.
+        let launched = t0 + secs(10);
+        assert_eq!(b.failed("a1", Some(launched), t0 + secs(11)), secs(10));
+        // A hold inside a longer pause does not shorten it.
+        assert_eq!(b.hold("a1", secs(2), t0 + secs(12)), secs(9));
+        // Nor does a failure shorten a longer hold.
+        let mut h = backoff();
+        h.hold("a2", secs(30), t0);
+        assert_eq!(h.failed("a2", Some(t0), t0 + secs(1)), secs(29));
     }
 
     #[test]

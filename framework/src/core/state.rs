@@ -65,6 +65,11 @@ use crate::task_status::{self, AgentStanding, LostPodFate, TaskOutcome, WaitCaus
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
+/// How long relaunches on an agent wait after a launch there was dropped
+/// (see [`task_status::launch_not_tried`]): long enough for the agent to
+/// see a dead executor's updates acknowledged or for a new master's
+/// offers, short enough not to keep the pod down.
+const DROPPED_LAUNCH_HOLD: Duration = Duration::from_secs(5);
 /// Event reason of a relaunch that waits (the kubelet's for a crash loop).
 pub const REASON_BACK_OFF: &str = "BackOff";
 
@@ -1536,6 +1541,10 @@ impl SchedulerCore {
             TaskOutcome::Active { running } => {
                 if running {
                     track.ever_running = true;
+                    // A relaunch that runs is done: should its executor
+                    // die later, the pod gets a new relaunch with a time
+                    // of its own, not this one's long-passed deadline.
+                    track.relaunch_deadline = None;
                     if let Some(agent) = &track.agent_id {
                         self.relaunch_backoff
                             .running(&agent.value, track.launched_at, now);
@@ -1637,10 +1646,17 @@ impl SchedulerCore {
                     .clone()
                     .or_else(|| status.agent_id.clone())
                     .unwrap_or_default();
-                // Every failure on the agent feeds its relaunch back-off.
+                // Every failure on the agent feeds its relaunch back-off; a
+                // launch that was not tried only holds it briefly.
+                let not_tried = task_status::launch_not_tried(status);
                 let pause = (!agent_id.value.is_empty()).then(|| {
-                    self.relaunch_backoff
-                        .failed(&agent_id.value, track.launched_at, now)
+                    if not_tried {
+                        self.relaunch_backoff
+                            .hold(&agent_id.value, DROPPED_LAUNCH_HOLD, now)
+                    } else {
+                        self.relaunch_backoff
+                            .failed(&agent_id.value, track.launched_at, now)
+                    }
                 });
                 // A pod is relaunched when its task never ran, when its
                 // executor died (the new executor takes over what survived,
@@ -1651,9 +1667,19 @@ impl SchedulerCore {
                         || reason == task_status::REASON_EXECUTOR_LOST
                         || track.relaunch_deadline.is_some());
                 if let (true, Some(pause)) = (relaunchable, pause) {
-                    let deadline = track
-                        .relaunch_deadline
-                        .unwrap_or(now + relaunch_deadline_cfg);
+                    // The deadline is how long the pod may wait for its
+                    // node, so it starts once the framework's own pause
+                    // ends: a back-off longer than the deadline failed
+                    // pods whose node was fine. A relaunch that keeps
+                    // failing keeps its first deadline (a node that cannot
+                    // run it fails it in time), unless Mesos dropped it:
+                    // that launch was never tried.
+                    let fresh = now + pause + relaunch_deadline_cfg;
+                    let deadline = match track.relaunch_deadline {
+                        Some(d) if not_tried => d.max(fresh),
+                        Some(d) => d,
+                        None => fresh,
+                    };
                     if deadline > now {
                         info!(pod = %uid, agent = %agent_id.value, %message, reason, back_off = %go_duration(pause), "task failed; relaunching on the same agent after a back-off");
                         let what =
@@ -1844,9 +1870,12 @@ impl SchedulerCore {
         );
         let agent_id = track.agent_id.clone();
         if fate == LostPodFate::Relaunch {
-            let deadline = track
-                .relaunch_deadline
-                .unwrap_or(now + relaunch_deadline_cfg);
+            // Lost before it ran: whatever happened to the launch (an
+            // ACCEPT that died with its master, an agent restarted before
+            // the executor had the task), its node never tried to run it,
+            // so the pod gets its time again.
+            let fresh = now + relaunch_deadline_cfg;
+            let deadline = track.relaunch_deadline.map_or(fresh, |d| d.max(fresh));
             if let Some(agent_id) = agent_id
                 .clone()
                 .filter(|a| !a.value.is_empty() && deadline > now)

@@ -166,15 +166,21 @@ pub fn launched_tasks(actions: &[Action]) -> Vec<TaskInfo> {
 /// What a real Mesos 1.11 agent sends when a task's executor died:
 /// TASK_FAILED, REASON_EXECUTOR_TERMINATED, SOURCE_AGENT.
 pub fn executor_terminated(task: &str, agent: &str) -> Input {
+    from_agent(task, agent, TaskState::TaskFailed, "Executor terminated")
+}
+
+/// An update the agent generated for `task` (SOURCE_AGENT,
+/// REASON_EXECUTOR_TERMINATED), in `state` with `message`.
+pub fn from_agent(task: &str, agent: &str, state: TaskState, message: &str) -> Input {
     let mut update = status(
         task,
         agent,
-        TaskState::TaskFailed,
+        state,
         task_status::Source::Agent,
         Some(b"uuid"),
     );
     update.reason = Some(task_status::Reason::ExecutorTerminated as i32);
-    update.message = Some("Executor terminated".into());
+    update.message = Some(message.into());
     Input::TaskUpdate(Box::new(update))
 }
 

@@ -596,6 +596,7 @@ impl Core {
             MasterMessage::ShutdownFramework { framework_id } => {
                 self.shutdown_framework(&framework_id.value)
             }
+            MasterMessage::UpdateFramework { framework } => self.update_framework(framework),
             MasterMessage::StatusUpdateAcknowledged {
                 framework_id,
                 task_id,
@@ -693,11 +694,18 @@ impl Core {
         let partition_aware = fw.partition_aware();
         let state = fw.executors.get(&key.1).map(|e| e.state);
         match state {
-            Some(ExecState::Terminating | ExecState::Terminated) => {
+            Some(s @ (ExecState::Terminating | ExecState::Terminated)) => {
                 let lost = if partition_aware {
                     TaskState::TaskDropped
                 } else {
                     TaskState::TaskLost
+                };
+                // `Slave::__run`'s words: a terminated executor is kept
+                // until its tasks' terminal updates are acknowledged.
+                let message = if s == ExecState::Terminating {
+                    "Executor terminating"
+                } else {
+                    "Executor terminated"
                 };
                 for task in tasks {
                     self.agent_update(
@@ -706,7 +714,7 @@ impl Core {
                         &task.task_id,
                         lost,
                         task_status::Reason::ExecutorTerminated,
-                        "Executor terminating",
+                        message,
                     );
                 }
             }
@@ -1214,6 +1222,26 @@ impl Core {
             }
             ExecState::Terminating | ExecState::Terminated => {}
         }
+    }
+
+    /// `Slave::updateFramework`: a known, running framework takes the new
+    /// info, and every pending status update is resent now.
+    fn update_framework(&mut self, framework: FrameworkInfo) {
+        let id = framework
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        let Some(fw) = self.frameworks.get_mut(&id) else {
+            return;
+        };
+        if fw.terminating {
+            return;
+        }
+        tracing::info!(framework = %id, "framework resubscribed; resending pending status updates");
+        fw.info = framework;
+        let actions = self.sum.resend_all();
+        self.perform(actions);
     }
 
     fn shutdown_framework(&mut self, framework_id: &str) {

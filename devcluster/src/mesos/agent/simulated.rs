@@ -456,6 +456,13 @@ impl SimAgent {
                             }
                         }
                     }
+                    MasterMessage::UpdateFramework { framework } => {
+                        let id = framework.id.clone().unwrap_or_default().value;
+                        if let Some(known) = frameworks.get_mut(&id) {
+                            *known = framework;
+                            actions.extend(sum.resend_all());
+                        }
+                    }
                     MasterMessage::ShutdownFramework { framework_id } => {
                         tasks.retain(|(fw, _), _| *fw != framework_id.value);
                         executors.retain(|(fw, _), _| *fw != framework_id.value);

@@ -226,6 +226,15 @@ impl StatusUpdateManager {
     /// Starts forwarding again: every stream's head is sent at once.
     pub fn resume(&mut self) -> Vec<Action> {
         self.paused = false;
+        self.resend_all()
+    }
+
+    /// Sends every stream's head now, with its retry interval reset (a
+    /// framework resubscribed); nothing while paused.
+    pub fn resend_all(&mut self) -> Vec<Action> {
+        if self.paused {
+            return Vec::new();
+        }
         let keys: Vec<StreamKey> = self
             .streams
             .iter()
@@ -388,6 +397,21 @@ mod tests {
         assert_eq!(intervals, vec![20, 40, 80, 160, 320, 600, 600, 600]);
         m.acknowledge("fw", "t", &[1; 16]).expect("ack");
         assert!(m.retry(&key, &[1; 16]).is_empty(), "late timer is a no-op");
+    }
+
+    #[test]
+    fn a_resubscribed_framework_gets_pending_heads_at_once_with_the_interval_reset() {
+        let mut m = manager();
+        m.update(&fw(), status("t", TaskState::TaskFailed, 1));
+        let key = ("fw".to_owned(), "t".to_owned());
+        for _ in 0..5 {
+            m.retry(&key, &[1; 16]);
+        }
+        let a = m.resend_all();
+        assert_eq!(forwarded(&a), vec![vec![1; 16]]);
+        assert_eq!(retry_after(&a), Some(Duration::from_secs(10)));
+        m.pause();
+        assert!(m.resend_all().is_empty(), "nothing goes out while paused");
     }
 
     #[test]

@@ -65,6 +65,14 @@ pub struct InverseOfferBooks {
     filters: BTreeMap<(String, String), Instant>,
 }
 
+impl InverseOfferBooks {
+    /// The framework was deactivated: its inverse offer refusals go with
+    /// it, as `deactivateFramework` clears `inverseOfferFilters`.
+    pub fn forget_filters_of(&mut self, framework_id: &str) {
+        self.filters.retain(|(f, _), _| f != framework_id);
+    }
+}
+
 /// The `MachineID` an agent registers with.
 pub fn agent_machine(info: &AgentInfo) -> MachineId {
     MachineId {

@@ -455,6 +455,7 @@ impl State {
             fw.metrics.call(call::Type::Subscribe);
             fw.metrics.event(event::Type::Subscribed);
             self.frameworks.insert(id.clone(), fw);
+            self.send_framework_updates(&id);
             let f = self.framework_summary(&id);
             self.publish(operator::Event {
                 r#type: Some(operator::event::Type::FrameworkAdded as i32),
@@ -497,6 +498,7 @@ impl State {
         for oid in rescinded {
             self.offers.remove(&oid);
         }
+        self.send_framework_updates(&id);
         let f = self.framework_summary(&id);
         self.publish(operator::Event {
             r#type: Some(operator::event::Type::FrameworkUpdated as i32),
@@ -505,6 +507,19 @@ impl State {
         });
         self.allocation_wanted = true;
         Some(id)
+    }
+
+    /// `Master::sendFrameworkUpdates`: every agent learns the framework's
+    /// info, and resends its pending status updates for it at once.
+    fn send_framework_updates(&self, framework_id: &str) {
+        let Some(fw) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        for agent in self.agents.values() {
+            agent.send(MasterMessage::UpdateFramework {
+                framework: fw.info.clone(),
+            });
+        }
     }
 
     /// A framework's stream ended (`Master::exited` for HTTP frameworks).
@@ -519,8 +534,14 @@ impl State {
         fw.conn = None;
         fw.disconnected_at = Some(now);
         fw.unregistered_time = Some(now_time());
+        // `HierarchicalAllocatorProcess::deactivateFramework` forgets the
+        // framework's refusals: a scheduler that comes back (a failover
+        // after a crash) gets every agent offered again at once, not after
+        // the long filters its previous process declined with.
+        fw.filters.clear();
         self.remove_offers_of(framework_id, false);
         self.drop_inverse_offers_of_framework(framework_id);
+        self.maintenance.forget_filters_of(framework_id);
         let f = self.framework_summary(framework_id);
         self.publish(operator::Event {
             r#type: Some(operator::event::Type::FrameworkUpdated as i32),
