@@ -226,7 +226,17 @@ impl SimCluster {
             .join(format!("framework-{}.log", self.framework_starts));
         let out = std::fs::File::create(&log)?;
         let exe = env!("CARGO_BIN_EXE_kube-mesos");
-        let mut command = Command::new(exe);
+        // A profiler to run the framework under (e.g. `heaptrack -o
+        // /tmp/fw`): its words come first, then the framework's command.
+        let mut command = match std::env::var("KUBE_MESOS_BENCH_FRAMEWORK_WRAPPER") {
+            Ok(wrapper) if !wrapper.trim().is_empty() => {
+                let mut words = wrapper.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(exe);
+                c
+            }
+            _ => Command::new(exe),
+        };
         // The framework logs at its default level unless asked otherwise.
         match std::env::var("KUBE_MESOS_BENCH_FRAMEWORK_LOG") {
             Ok(filter) => command.env("RUST_LOG", filter),

@@ -817,6 +817,7 @@ impl Performer {
                 agent_id,
                 task_id,
                 uuid,
+                after_write_of,
             } => {
                 // Not awaited in the loop: the master answers each call on
                 // its own time, and a loop waiting for one acknowledgement
@@ -827,13 +828,19 @@ impl Performer {
                 let mesos = self.mesos.clone();
                 let calls = self.mesos_calls.clone();
                 let metrics = self.metrics.clone();
-                self.spawn(async move {
+                let ack = async move {
                     let _permit = calls.acquire_owned().await;
                     if let Err(error) = mesos.acknowledge(agent_id, task_id, uuid).await {
                         metrics.mesos_call_error();
                         tracing::warn!(%error, "Mesos call failed");
                     }
-                });
+                };
+                // Behind the pod's writes queued before it, when the update
+                // decided something only the pod records.
+                match after_write_of {
+                    Some(pod) => self.spawn_for_pod(&pod, ack),
+                    None => self.spawn(ack),
+                }
                 return;
             }
             Action::Reconcile { tasks } => self.mesos.reconcile(tasks).await,

@@ -75,7 +75,16 @@ fn a_running_pod_whose_executor_died_is_relaunched_as_its_next_task() {
         !kinds(&a).contains(&"FailPod") && !kinds(&a).contains(&"Kill"),
         "neither failed nor killed: {a:?}"
     );
-    assert_eq!(kinds(&a).last(), Some(&"Acknowledge"));
+    // The update is acknowledged only once the relaunch is recorded on the
+    // pod: a framework killed in between gets the update again rather than
+    // a TASK_GONE for a task whose relaunch it never recorded.
+    let Some(Action::Acknowledge { after_write_of, .. }) = a.last() else {
+        panic!("acknowledged last: {a:?}");
+    };
+    assert_eq!(
+        after_write_of.as_ref().map(|p| p.uid.as_str()),
+        Some("uid-web")
+    );
     assert_eq!(
         events(&a),
         [(
@@ -121,6 +130,16 @@ fn a_running_pod_whose_executor_died_is_relaunched_as_its_next_task() {
     // an update of the old task is stale.
     let a = h.feed(from_executor("pod.uid-web.1", TaskState::TaskRunning));
     assert_eq!(kinds(&a), ["Acknowledge"]);
+    assert!(
+        matches!(
+            &a[0],
+            Action::Acknowledge {
+                after_write_of: None,
+                ..
+            }
+        ),
+        "nothing to wait for: {a:?}"
+    );
     let a = h.feed(executor_terminated("pod.uid-web", "a1"));
     assert_eq!(kinds(&a), ["Acknowledge"], "the old task's update is stale");
     assert_eq!(h.core.metrics().relaunch_pending, 0);

@@ -137,10 +137,14 @@ enum Fault {
 }
 
 impl Fault {
-    fn name(self) -> &'static str {
+    fn name(self, flavor: Flavor) -> &'static str {
         match self {
             Fault::FrameworkKill => "kill -9 framework",
             Fault::ExecutorKill => "kill -9 executor",
+            // The devcluster restarts its master alone, as a supervisor
+            // restarts a master process: the agents keep running. The real
+            // Mesos harness restarts its one process, master and agent.
+            Fault::MesosRestart if flavor == Flavor::Devcluster => "restart the master",
             Fault::MesosRestart => "restart Mesos (master and agents)",
             Fault::ApiOutage => "API server stopped",
             Fault::AgentLost => "agent lost for good",
@@ -413,6 +417,9 @@ fn environ(pid: u32, name: &str) -> Option<String> {
 struct Aftermath {
     killed: Vec<KilledTask>,
     lost_nodes: Vec<String>,
+    /// Master restarts asked of the devcluster so far (each fault file
+    /// is named by its number).
+    master_restarts: usize,
 }
 
 /// Everything a fault needs.
@@ -505,6 +512,11 @@ fn inject(ctx: &mut Ctx, fault: Fault) {
             ctx.cluster.start_framework();
         }
         Fault::ExecutorKill => kill_an_executor(ctx),
+        Fault::MesosRestart if ctx.spec.flavor == Flavor::Devcluster => {
+            ctx.after.master_restarts += 1;
+            let name = ctx.after.master_restarts.to_string();
+            fault_file(ctx.cluster, "restart-master", &name, true);
+        }
         Fault::MesosRestart => ctx.cluster.mesos.restart(),
         Fault::ApiOutage => {
             ctx.cluster.stop_api_server();
@@ -666,7 +678,7 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                 eprintln!(
                     "soak: {:>6.1}s {}",
                     start.elapsed().as_secs_f64(),
-                    fault.name()
+                    fault.name(spec.flavor)
                 );
                 inject(
                     &mut Ctx {
@@ -680,7 +692,7 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                     fault,
                 );
                 out.faults
-                    .push((start.elapsed().as_secs_f64(), fault.name()));
+                    .push((start.elapsed().as_secs_f64(), fault.name(spec.flavor)));
                 continue;
             }
         }

@@ -13,6 +13,13 @@
 //!   machine that died: it stops at once, without a word to the master,
 //!   and never comes back (removing the file changes nothing). Its tasks
 //!   end unreachable once the master gives up on its pings.
+//! - `restart-master/<name>`, each new name: the master restarts once, as
+//!   a master process restarted by its supervisor would — a fresh instance
+//!   (new master ID) at the same address, every stream closed. The agents,
+//!   real and simulated, keep running what they run and re-register with
+//!   it; frameworks resubscribe. (Restarting the whole standalone process
+//!   restarts the agents too: simulated ones come back empty, with new
+//!   IDs.) Removing the file changes nothing.
 //!
 //! The files' contents do not matter. Reading the directory and deciding
 //! what to change are pure functions of this module; the standalone applies
@@ -26,6 +33,8 @@ use std::path::Path;
 pub struct Faults {
     pub partitioned: BTreeSet<String>,
     pub lost: BTreeSet<String>,
+    /// Names under `restart-master`, one master restart each.
+    pub master_restarts: BTreeSet<String>,
 }
 
 /// One change to apply to an agent, by hostname.
@@ -34,6 +43,8 @@ pub enum Change {
     Partition(String),
     Heal(String),
     Lose(String),
+    /// Restart the master (the name of the file that asked).
+    RestartMaster(String),
 }
 
 /// The names of the files in `dir/<kind>` (none when it is missing or
@@ -52,6 +63,7 @@ pub fn read(dir: &Path) -> Faults {
     Faults {
         partitioned: names(dir, "partition"),
         lost: names(dir, "lost"),
+        master_restarts: names(dir, "restart-master"),
     }
 }
 
@@ -75,6 +87,15 @@ pub fn changes(applied: &mut Faults, requested: &Faults) -> Vec<Change> {
         }
     }
     applied.partitioned = requested.partitioned.clone();
+    for name in requested
+        .master_restarts
+        .difference(&applied.master_restarts)
+    {
+        out.push(Change::RestartMaster(name.clone()));
+    }
+    applied
+        .master_restarts
+        .extend(requested.master_restarts.iter().cloned());
     out
 }
 
@@ -86,7 +107,31 @@ mod tests {
         Faults {
             partitioned: partitioned.iter().map(|s| s.to_string()).collect(),
             lost: lost.iter().map(|s| s.to_string()).collect(),
+            ..Faults::default()
         }
+    }
+
+    #[test]
+    fn each_master_restart_file_restarts_it_once() {
+        let mut applied = Faults::default();
+        let one = Faults {
+            master_restarts: ["1".to_owned()].into(),
+            ..Faults::default()
+        };
+        assert_eq!(
+            changes(&mut applied, &one),
+            [Change::RestartMaster("1".into())]
+        );
+        assert_eq!(changes(&mut applied, &one), []);
+        let two = Faults {
+            master_restarts: ["1".to_owned(), "2".to_owned()].into(),
+            ..Faults::default()
+        };
+        assert_eq!(
+            changes(&mut applied, &two),
+            [Change::RestartMaster("2".into())]
+        );
+        assert_eq!(changes(&mut applied, &Faults::default()), []);
     }
 
     #[test]
@@ -118,10 +163,16 @@ mod tests {
     fn the_directory_names_the_hosts_and_a_missing_one_asks_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(read(&dir.path().join("none")), Faults::default());
-        for (kind, host) in [("partition", "h1"), ("lost", "h-sim-3")] {
+        for (kind, host) in [
+            ("partition", "h1"),
+            ("lost", "h-sim-3"),
+            ("restart-master", "r1"),
+        ] {
             std::fs::create_dir_all(dir.path().join(kind)).expect("mkdir");
             std::fs::write(dir.path().join(kind).join(host), "").expect("write");
         }
-        assert_eq!(read(dir.path()), faults(&["h1"], &["h-sim-3"]));
+        let mut expected = faults(&["h1"], &["h-sim-3"]);
+        expected.master_restarts.insert("r1".into());
+        assert_eq!(read(dir.path()), expected);
     }
 }

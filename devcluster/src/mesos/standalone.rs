@@ -31,7 +31,7 @@ use super::agent::resources::{parse_resources, ParseError};
 use super::agent::simulated::SimulatedAgents;
 use super::agent::{AgentConfig, AgentError, AgentHandle};
 use super::faults;
-use super::master::{self, MasterConfig, MasterError, Registry};
+use super::master::{self, MasterConfig, MasterError, MasterHandle, Registry};
 
 /// What went wrong starting the standalone Mesos.
 #[derive(Debug, thiserror::Error)]
@@ -430,7 +430,7 @@ pub async fn run(
                     () = &mut shutdown => break,
                     _ = poll.tick() => {
                         for change in faults::changes(&mut applied, &faults::read(dir)) {
-                            apply_fault(&change, &hostnames, &agents, simulated.as_ref());
+                            apply_fault(&change, &master, &hostnames, &agents, simulated.as_ref());
                         }
                     }
                 }
@@ -454,6 +454,7 @@ pub async fn run(
 /// hostname: agents of one host share it unless given their own).
 fn apply_fault(
     change: &faults::Change,
+    master: &MasterHandle,
     hostnames: &[String],
     agents: &[AgentHandle],
     simulated: Option<&SimulatedAgents>,
@@ -479,6 +480,10 @@ fn apply_fault(
             if !simulated.is_some_and(|s| s.lose(host)) {
                 tracing::warn!(%host, "fault: only a simulated agent can be lost; no such one");
             }
+        }
+        faults::Change::RestartMaster(name) => {
+            tracing::info!(%name, "fault: restarting the master; the agents stay");
+            master.restart();
         }
     }
 }

@@ -350,6 +350,14 @@ pub enum Action {
         task_id: TaskId,
         /// The update's uuid.
         uuid: Vec<u8>,
+        /// The update led to a write to this pod, returned before: the
+        /// acknowledgement waits for it. Once acknowledged, Mesos forgets
+        /// the update (and, for a terminal one, the task); a framework
+        /// killed before the write landed would find the pod naming a task
+        /// the master answers TASK_GONE for, without the relaunch it had
+        /// decided. Unacknowledged, the update comes again to the next
+        /// framework process.
+        after_write_of: Option<PodRef>,
     },
     /// RECONCILE these tasks; empty = implicit reconciliation.
     Reconcile {

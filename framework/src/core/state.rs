@@ -1407,7 +1407,13 @@ impl SchedulerCore {
 
     fn on_task_update(&mut self, status: TaskStatus, now: Instant, out: &mut Vec<Action>) {
         self.kills.observe(&status);
+        let first = out.len();
         self.handle_status(&status, now, out);
+        // What the update decided about its pod that only the pod keeps.
+        let after_write_of = out[first..].iter().rev().find_map(|a| match a {
+            Action::SetPodTask { pod, .. } | Action::FailPod { pod, .. } => Some(pod.clone()),
+            _ => None,
+        });
         // A task of an outdated executor changed (whichever path of
         // `handle_status` recorded it): its pod may be asked to move now
         // rather than at the next pass.
@@ -1426,6 +1432,7 @@ impl SchedulerCore {
                     agent_id: agent_id.clone(),
                     task_id: status.task_id.clone(),
                     uuid: uuid.clone(),
+                    after_write_of,
                 });
             }
         }
