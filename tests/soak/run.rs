@@ -675,11 +675,8 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
         if let Some((at, fault)) = plan.peek().copied() {
             if start.elapsed() >= at {
                 plan.next();
-                eprintln!(
-                    "soak: {:>6.1}s {}",
-                    start.elapsed().as_secs_f64(),
-                    fault.name(spec.flavor)
-                );
+                let name = fault.name(spec.flavor);
+                eprintln!("soak: {:>6.1}s {name}", start.elapsed().as_secs_f64());
                 inject(
                     &mut Ctx {
                         cluster: &mut cluster,
@@ -691,8 +688,7 @@ pub fn soak(spec: &SoakSpec) -> Outcome {
                     },
                     fault,
                 );
-                out.faults
-                    .push((start.elapsed().as_secs_f64(), fault.name(spec.flavor)));
+                out.faults.push((start.elapsed().as_secs_f64(), name));
                 continue;
             }
         }

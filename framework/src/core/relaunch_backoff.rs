@@ -13,10 +13,11 @@
 //! A failure counts (grows the pause) only for a task launched after the
 //! last counted failure; tasks launched before it failed with it.
 //!
-//! A launch the agent dropped because the executor ID was still being torn
-//! down (its tasks' terminal updates not yet acknowledged) is no failure of
-//! the agent: it only [holds](RelaunchBackoff::hold) relaunches for a short
-//! while. The module is pure: time comes in with every call.
+//! A launch Mesos dropped (TASK_DROPPED: a stale offer, the agent gone
+//! during the launch, the executor ID still being torn down) was never
+//! tried and is no failure of the agent: it only
+//! [holds](RelaunchBackoff::hold) relaunches for a short while. The module
+//! is pure: time comes in with every call.
 
 use std::collections::HashMap;
 use std::time::Duration;
