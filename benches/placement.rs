@@ -152,6 +152,20 @@ pub async fn run(
     });
     let all_running_seconds = start.elapsed().as_secs_f64();
     let (running_count, bound_count) = clock.with(|m| (m.running.len(), m.bound.len()));
+    if !ok {
+        // CI keeps no files: what is needed to tell why goes to stderr.
+        let stuck = clock.with(|m| {
+            let mut v: Vec<String> = m
+                .created
+                .keys()
+                .filter(|name| !m.bound.contains_key(*name) || !m.running.contains_key(*name))
+                .cloned()
+                .collect();
+            v.sort();
+            v
+        });
+        explain_stuck(&api, &stuck, &framework.log).await;
+    }
     anyhow::ensure!(
         ok,
         "only {running_count} of {n} pods Running ({bound_count} bound) after {timeout:?}; framework log: {}",
@@ -228,6 +242,41 @@ pub async fn run(
 
 /// Creates `pods` pods in their own namespace, then binds them (no
 /// scheduler) with each concurrency in turn; deletes them again.
+/// Prints, for at most five pods that did not get bound and Running, the
+/// pod as the API server has it and what the framework logged about it.
+async fn explain_stuck(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    stuck: &[String],
+    log: &std::path::Path,
+) {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    for name in stuck.iter().take(5) {
+        match api.get(name).await {
+            Ok(pod) => eprintln!(
+                "bench: stuck pod {name}: uid {:?} node {:?} status {}",
+                pod.metadata.uid,
+                pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+                serde_json::to_string(&pod.status).unwrap_or_default()
+            ),
+            Err(e) => eprintln!("bench: stuck pod {name}: {e}"),
+        }
+        let uid = api
+            .get(name)
+            .await
+            .ok()
+            .and_then(|p| p.metadata.uid)
+            .unwrap_or_else(|| name.clone());
+        let needle = format!("/{name} ");
+        for line in log
+            .lines()
+            .filter(|l| l.contains(&needle) || l.contains(&uid))
+            .take(30)
+        {
+            eprintln!("bench:   {line}");
+        }
+    }
+}
+
 async fn binding_baseline(
     cluster: &SimCluster,
     pods_total: usize,

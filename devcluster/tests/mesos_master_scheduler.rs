@@ -539,6 +539,90 @@ async fn an_ended_tasks_id_is_free_once_its_end_is_acknowledged() {
     master.stop().await;
 }
 
+/// `Master::statusUpdate` and `Master::acknowledge` look the task up on
+/// the agent that sent the update (`slave->getTask`): when a task ID is
+/// used again on another agent once its first task ended, a late update
+/// of the first (its agent resending) and its acknowledgement leave the
+/// new task alone, and a KILL still reaches it.
+#[tokio::test]
+async fn a_late_update_of_an_ended_task_leaves_its_id_on_another_agent_alone() {
+    let master = TestMaster::fast().await;
+    let mut a1 = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let mut a2 = FakeAgent::register(master.handle.link(), "a2", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let mut offers = Vec::new();
+    while !(offers.iter().any(|o: &v1::Offer| o.agent_id.value == a1.id)
+        && offers.iter().any(|o: &v1::Offer| o.agent_id.value == a2.id))
+    {
+        offers.extend(s.next_offers().await);
+    }
+    let on = |id: &str| -> v1::Offer {
+        offers
+            .iter()
+            .find(|o| o.agent_id.value == id)
+            .cloned()
+            .expect("an offer")
+    };
+    let ack = |agent: &str, uuid: Vec<u8>| Call {
+        acknowledge: Some(call::Acknowledge {
+            agent_id: v1::AgentId {
+                value: agent.into(),
+            },
+            task_id: v1::TaskId { value: "t".into() },
+            uuid,
+        }),
+        ..call_of(call::Type::Acknowledge)
+    };
+    let first = on(&a1.id);
+    let second = on(&a2.id);
+    let fw = s.framework_id.clone();
+
+    let sent = post(
+        &master,
+        &s,
+        launch(std::slice::from_ref(&first), vec![task("t", &first, 1.0)]),
+    )
+    .await;
+    assert_eq!(sent.0, 202);
+    assert!(matches!(a1.recv().await, MasterMessage::RunTasks { .. }));
+    let uuid = a1.update(&fw, "t", TaskState::TaskKilled);
+    assert_eq!(s.next_update().await.state(), TaskState::TaskKilled);
+    assert_eq!(post(&master, &s, ack(&a1.id, uuid)).await.0, 202);
+
+    let sent = post(
+        &master,
+        &s,
+        launch(std::slice::from_ref(&second), vec![task("t", &second, 1.0)]),
+    )
+    .await;
+    assert_eq!(sent.0, 202);
+    assert!(matches!(a2.recv().await, MasterMessage::RunTasks { .. }));
+    a2.update(&fw, "t", TaskState::TaskRunning);
+    assert_eq!(s.next_update().await.state(), TaskState::TaskRunning);
+
+    // The first agent resends its end; the scheduler acknowledges it.
+    let late = a1.update(&fw, "t", TaskState::TaskKilled);
+    let st = s.next_update().await;
+    assert_eq!(
+        (st.state(), st.agent_id.map(|a| a.value)),
+        (TaskState::TaskKilled, Some(a1.id.clone()))
+    );
+    assert_eq!(post(&master, &s, ack(&a1.id, late)).await.0, 202);
+
+    assert_eq!(post(&master, &s, kill("t", Some(&a2.id))).await.0, 202);
+    loop {
+        match a2.recv().await {
+            MasterMessage::KillTask { task_id, .. } => {
+                assert_eq!(task_id.value, "t");
+                break;
+            }
+            MasterMessage::StatusUpdateAcknowledged { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    master.stop().await;
+}
+
 #[tokio::test]
 async fn decline_filters_hold_until_revive() {
     let master = TestMaster::fast().await;
@@ -584,7 +668,7 @@ async fn a_framework_that_comes_back_is_offered_what_it_declined_before() {
 /// 10 s without a message).
 async fn told(agent: &mut FakeAgent) -> v1::FrameworkInfo {
     loop {
-        if let MasterMessage::UpdateFramework { framework } = agent.recv().await {
+        if let MasterMessage::UpdateFramework { framework } = agent.recv_any().await {
             return framework;
         }
     }

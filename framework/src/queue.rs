@@ -32,6 +32,24 @@ pub struct QueueEntry {
     pub attempts: u32,
     /// Not retried before this instant (unless flushed).
     pub backoff_until: Option<Instant>,
+    /// Not retried before this instant, flushed or not: its Binding
+    /// failed, which new room does not mend (see [`PodQueue::hold`]).
+    pub held_until: Option<Instant>,
+}
+
+impl QueueEntry {
+    fn ready(&self, now: Instant) -> bool {
+        self.backoff_until.is_none_or(|until| until <= now)
+            && self.held_until.is_none_or(|until| until <= now)
+    }
+
+    /// When the entry is ready again, if it is waiting.
+    fn waits_until(&self) -> Option<Instant> {
+        match (self.backoff_until, self.held_until) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// The pending pods by UID.
@@ -68,6 +86,7 @@ impl PodQueue {
             queued_at: now,
             attempts: 0,
             backoff_until: None,
+            held_until: None,
         });
         e.priority = priority;
         e.created = created;
@@ -125,25 +144,32 @@ impl PodQueue {
     pub fn ready(&self, now: Instant) -> Vec<&str> {
         self.ordered()
             .into_iter()
-            .filter(|uid| {
-                self.entries[*uid]
-                    .backoff_until
-                    .is_none_or(|until| until <= now)
-            })
+            .filter(|uid| self.entries[*uid].ready(now))
             .collect()
     }
 
     /// Whether some queued pod is not in backoff at `now` (stops at the
     /// first).
     pub fn has_ready(&self, now: Instant) -> bool {
-        self.entries
-            .values()
-            .any(|e| e.backoff_until.is_none_or(|until| until <= now))
+        self.entries.values().any(|e| e.ready(now))
     }
 
-    /// When the first back-off of a queued pod ends, if one is in force.
+    /// When the first back-off (or hold) of a queued pod ends, if one is
+    /// in force.
     pub fn next_backoff_expiry(&self) -> Option<Instant> {
-        self.entries.values().filter_map(|e| e.backoff_until).min()
+        self.entries
+            .values()
+            .filter_map(QueueEntry::waits_until)
+            .min()
+    }
+
+    /// Keep a pod from placement until `until` whatever room appears: its
+    /// Binding failed, and every attempt launches a task only to kill it
+    /// again (while the API server is down, one per offer round).
+    pub fn hold(&mut self, uid: &str, until: Instant) {
+        if let Some(e) = self.entries.get_mut(uid) {
+            e.held_until = Some(until);
+        }
     }
 
     /// The backoff after `attempts` failures: initial × 2^(attempts−1),
@@ -211,6 +237,19 @@ mod tests {
             q.ordered(),
             vec!["old-high", "new-high", "old-low", "new-low"]
         );
+    }
+
+    #[test]
+    fn a_hold_outlasts_a_flush() {
+        let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
+        let t0 = Instant::now();
+        q.upsert("a", &pod("a", None, 1), t0);
+        q.hold("a", t0 + Duration::from_secs(4));
+        q.flush_backoff();
+        assert!(q.ready(t0).is_empty());
+        assert!(!q.has_ready(t0 + Duration::from_secs(3)));
+        assert_eq!(q.next_backoff_expiry(), Some(t0 + Duration::from_secs(4)));
+        assert_eq!(q.ready(t0 + Duration::from_secs(4)), vec!["a"]);
     }
 
     #[test]

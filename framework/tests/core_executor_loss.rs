@@ -323,7 +323,11 @@ fn a_restarted_framework_hears_of_a_newer_task_before_the_older_ones_gone() {
             _ => None,
         })
         .collect();
-    assert_eq!(reconciles, [0, 1], "implicit first, then explicit: {a:?}");
+    assert_eq!(
+        reconciles,
+        [0, 1, 1],
+        "implicit first, then explicit, then the marker: {a:?}"
+    );
     // The implicit answer: the newer task runs.
     let implicit = status(
         "pod.uid-web.1",
@@ -723,4 +727,26 @@ fn a_relaunch_lost_before_it_ran_gets_its_time_again() {
         "pod.uid-web.2",
         "{a:?}"
     );
+}
+
+/// The soak found it: an executor killed just before a framework restart.
+/// Its agent resent the TASK_FAILED as soon as the new framework
+/// subscribed, before the pod list was in; the core, not knowing the pod,
+/// acknowledged it, Mesos forgot the task, and the reconciliation after
+/// the list answered TASK_GONE: the pod was failed NodeLost instead of
+/// relaunched. Updates now wait, unacknowledged, for the pod list.
+#[test]
+fn an_executor_loss_heard_before_the_pod_list_relaunches_the_pod() {
+    let mut h = Harness::new(core_support::windowed());
+    h.feed(subscribed());
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert!(a.is_empty(), "neither handled nor acknowledged yet: {a:?}");
+    h.feed(Input::PodUpserted(Box::new(running(bound(
+        pod("web", "500m"),
+        "a1",
+    )))));
+    let a = h.feed(Input::PodsSynced);
+    assert!(!kinds(&a).contains(&"FailPod"), "{a:?}");
+    assert!(kinds(&a).contains(&"Acknowledge"), "{a:?}");
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
 }

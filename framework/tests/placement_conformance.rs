@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube_mesos_framework::core::{
-    Action, CoreConfig, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
+    reconcile_gate, Action, CoreConfig, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
     ANNOTATION_FRAMEWORK_ID, ANNOTATION_TASK_ID,
 };
 use kube_mesos_framework::nodes::agent_node::node_for_agent;
@@ -472,7 +472,13 @@ fn run_with_budgets(
     });
     let mut actions = Vec::new();
     let mut feed = |core: &mut SchedulerCore, input: Input, secs: f64| {
-        actions.extend(core.handle(input, t0 + Duration::from_secs_f64(secs)));
+        let now = t0 + Duration::from_secs_f64(secs);
+        let out = core.handle(input, now);
+        let answers = reconcile_gate::master_answers(&out);
+        actions.extend(out);
+        for answer in answers {
+            actions.extend(core.handle(Input::TaskUpdate(Box::new(answer)), now));
+        }
     };
     for a in agents {
         feed(&mut core, Input::NodeUpserted(Box::new(a.node())), 0.0);
@@ -900,6 +906,14 @@ fn with_priority(mut p: Pod, priority: i32) -> Pod {
     p
 }
 
+/// SUBSCRIBED, and the master's answer to the reconciliation it asks.
+fn subscribe(core: &mut SchedulerCore, framework_id: FrameworkId, now: Instant) {
+    let asked = core.handle(Input::Subscribed { framework_id }, now);
+    for answer in reconcile_gate::master_answers(&asked) {
+        core.handle(Input::TaskUpdate(Box::new(answer)), now);
+    }
+}
+
 fn started_at(mut p: Pod, second: i64) -> Pod {
     p.status.get_or_insert_with(Default::default).start_time =
         Some(Time(Timestamp::from_second(second).expect("ts")));
@@ -1266,7 +1280,7 @@ fn a_preemptor_waits_for_its_victim_then_takes_the_room() {
     core.handle(Input::NodeUpserted(Box::new(a.node())), at(0.0));
     core.handle(Input::PodUpserted(Box::new(batch.clone())), at(0.0));
     core.handle(Input::PodsSynced, at(0.0));
-    core.handle(Input::Subscribed { framework_id: fw }, at(0.0));
+    subscribe(&mut core, fw, at(0.0));
     core.handle(Input::PodUpserted(Box::new(urgent.clone())), at(0.0));
     core.handle(Input::Offers(vec![a.offer(1, 3.6, 64.0)]), at(0.1));
     let first = core.handle(Input::Tick, at(1.5));
@@ -1344,7 +1358,7 @@ fn a_preemptor_whose_room_is_not_yet_offered_preempts_nobody_else() {
     let fw = FrameworkId {
         value: "fw-1".into(),
     };
-    core.handle(Input::Subscribed { framework_id: fw }, at(0.0));
+    subscribe(&mut core, fw, at(0.0));
     core.handle(Input::PodUpserted(Box::new(urgent)), at(0.0));
     core.handle(
         Input::Offers(vec![a.offer(1, 3.6, 64.0), b.offer(1, 3.6, 64.0)]),

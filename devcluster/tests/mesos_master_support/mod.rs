@@ -429,7 +429,19 @@ impl FakeAgent {
         Self::register_with(self.link.clone(), self.info.clone(), tasks).await
     }
 
+    /// The next message but an `UpdateFramework`, which the master sends
+    /// every agent on each SUBSCRIBE (`Master::sendFrameworkUpdates`).
     pub async fn recv(&mut self) -> MasterMessage {
+        loop {
+            match self.recv_any().await {
+                MasterMessage::UpdateFramework { .. } => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// The next message, whatever it is.
+    pub async fn recv_any(&mut self) -> MasterMessage {
         tokio::time::timeout(Duration::from_secs(10), self.inbox.recv())
             .await
             .expect("a message in time")

@@ -30,8 +30,9 @@
 //! - feed [`Input::PodUpserted`] for every pod the watches see (pending pods
 //!   of our scheduler names, and bound pods carrying our annotations), then
 //!   [`Input::PodsSynced`] once the initial list is complete. Until then the
-//!   core neither places pods nor kills tasks it cannot attribute, because a
-//!   pod it has not seen yet may own them;
+//!   core neither places pods nor kills tasks it cannot attribute, and keeps
+//!   task updates (unacknowledged) for the list, because a pod it has not
+//!   seen yet may own them;
 //! - perform actions in the order given: an `Accept` always comes before the
 //!   `Bind` of the pods it launches, and an `Acknowledge` after the actions
 //!   its update caused;
@@ -42,6 +43,7 @@ pub mod generations;
 pub mod kept;
 mod kills;
 pub mod maintenance;
+pub mod reconcile_gate;
 mod relaunch_backoff;
 pub mod relaunch_intent;
 mod state;

@@ -46,6 +46,7 @@ use tracing::{debug, info, warn};
 
 use super::generations::{self, Handover};
 use super::kills::PendingKills;
+use super::reconcile_gate::{self, ReconcileGate};
 use super::relaunch_backoff::{go_duration, RelaunchBackoff};
 use super::relaunch_intent::{self, RelaunchIntent};
 use super::{
@@ -180,7 +181,22 @@ struct PodEntry {
     /// The generation of the pod's next task: one above every task of the
     /// pod seen so far, so that no task ID is ever launched twice.
     next_generation: u32,
+    /// Bindings of the pod that failed in a row: a requeued pod waits
+    /// longer after each (see [`bind_retry_after`]).
+    bind_failures: u32,
 }
+
+/// How long a pod whose Binding failed `failures` times in a row waits
+/// before it is placed again: kube-scheduler's pod back-off, 1 s doubling
+/// to 10 s. Without it a pod is launched and killed once per offer round
+/// while the API server is away, each time as a new task generation.
+fn bind_retry_after(failures: u32) -> Duration {
+    let shift = failures.saturating_sub(1).min(4);
+    Duration::from_secs(1u64 << shift).min(BIND_RETRY_MAX)
+}
+
+/// The longest wait of [`bind_retry_after`].
+const BIND_RETRY_MAX: Duration = Duration::from_secs(10);
 
 impl PodEntry {
     fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
@@ -190,6 +206,7 @@ impl PodEntry {
             deleted: false,
             state,
             next_generation,
+            bind_failures: 0,
         }
     }
 }
@@ -201,6 +218,8 @@ struct NodeInfo {
     /// The Mesos agent behind it (the Node's `kube-mesos.io/agent-id`
     /// annotation): only agents' Nodes join a round's snapshot.
     agent: bool,
+    /// That annotation's agent ID (the agent's latest registration).
+    agent_id: Option<String>,
     /// Not marked NotReady or Unknown: a lost agent's Node is left out.
     ready: bool,
 }
@@ -218,6 +237,9 @@ pub struct SchedulerCore {
     framework_id: Option<FrameworkId>,
     connected: bool,
     synced: bool,
+    /// Task updates that came before the pod list: handled (and
+    /// acknowledged) once it is in.
+    early_updates: Vec<TaskStatus>,
     reconcile_pending: bool,
     pods: HashMap<String, PodEntry>,
     /// Pods that may be relaunching, waiting for an unreachable or unknown
@@ -266,6 +288,8 @@ pub struct SchedulerCore {
     revive_wanted: bool,
     next_reconcile: Option<Instant>,
     reconcile_round: Option<ReconcileRound>,
+    /// Placement waits until Mesos told every task it knows of.
+    reconcile_gate: ReconcileGate,
     metrics: CoreMetrics,
     latencies: Vec<Duration>,
     /// Agents draining for maintenance (`drain.rs`).
@@ -334,6 +358,45 @@ fn is_deleting(entry: &PodEntry) -> bool {
     entry.deleted || entry.pod.metadata.deletion_timestamp.is_some()
 }
 
+/// Whether `status`'s task runs where the pod is bound (or, unbound,
+/// where its tracked task is being bound): a relaunch goes to the pod's
+/// node only, so a task of the pod anywhere else is a stale one — a
+/// launch whose Binding failed or was never written (the framework died
+/// between the two) — never the pod's.
+fn on_pods_node(
+    agent_hosts: &HashMap<String, String>,
+    nodes: &HashMap<String, NodeInfo>,
+    pod: &Pod,
+    track: &TaskTrack,
+    status: &TaskStatus,
+) -> bool {
+    let Some(agent) = status.agent_id.as_ref() else {
+        return false;
+    };
+    let host_of = |a: &AgentId| -> Option<&str> {
+        agent_hosts.get(&a.value).map(String::as_str).or_else(|| {
+            nodes
+                .iter()
+                .find(|(_, n)| n.agent_id.as_deref() == Some(a.value.as_str()))
+                .map(|(name, _)| name.as_str())
+        })
+    };
+    let node = node_name(pod).or_else(|| match track.bind {
+        BindState::Bound => track.agent_id.as_ref().and_then(host_of),
+        _ => None,
+    });
+    match node {
+        Some(node) => {
+            host_of(agent) == Some(node)
+                || (track.agent_id.as_ref() == Some(agent) && host_of(agent).is_none())
+        }
+        // Unbound: the tracked task is this process's placement, its
+        // Binding on the way; another task of the pod is an older
+        // process's whose Binding never landed.
+        None => false,
+    }
+}
+
 fn node_name(pod: &Pod) -> Option<&str> {
     pod.spec
         .as_ref()
@@ -378,6 +441,7 @@ impl SchedulerCore {
             framework_id: None,
             connected: false,
             synced: false,
+            early_updates: Vec::new(),
             reconcile_pending: false,
             pods: HashMap::new(),
             timed: BTreeSet::new(),
@@ -403,6 +467,7 @@ impl SchedulerCore {
             revive_wanted: false,
             next_reconcile: None,
             reconcile_round: None,
+            reconcile_gate: ReconcileGate::default(),
             metrics: CoreMetrics::default(),
             latencies: Vec::new(),
             avoided_agents: Default::default(),
@@ -432,6 +497,9 @@ impl SchedulerCore {
             Input::PodDeleted(pod) => self.on_pod_deleted(&pod, &mut out),
             Input::PodsSynced => {
                 self.synced = true;
+                for status in std::mem::take(&mut self.early_updates) {
+                    self.on_task_update(status, now, &mut out);
+                }
                 if self.connected && self.reconcile_pending {
                     self.reconcile_explicit(now, &mut out);
                 }
@@ -506,6 +574,9 @@ impl SchedulerCore {
             }
             d.extend(self.next_reconcile);
             d.extend(self.reconcile_round.as_ref().map(|r| r.next));
+            if self.synced {
+                d.extend(self.reconcile_gate.deadline());
+            }
             if !self.suppressed {
                 // Busy until then; idle (SUPPRESS) after.
                 d.extend(self.last_arrival.map(|t| t + self.config.idle_grace));
@@ -830,11 +901,13 @@ impl SchedulerCore {
         let Some(name) = node.metadata.name.clone() else {
             return;
         };
-        let agent = node
+        let agent_id = node
             .metadata
             .annotations
             .as_ref()
-            .is_some_and(|a| a.contains_key(ANNOTATION_NODE_AGENT_ID));
+            .and_then(|a| a.get(ANNOTATION_NODE_AGENT_ID))
+            .cloned();
+        let agent = agent_id.is_some();
         let ready = node
             .status
             .as_ref()
@@ -846,6 +919,7 @@ impl SchedulerCore {
             NodeInfo {
                 facts: NodeFacts::from_node(&node),
                 agent,
+                agent_id,
                 ready,
             },
         );
@@ -887,16 +961,18 @@ impl SchedulerCore {
         asked.sort();
         let tasks = self.reconcile_tasks(&asked);
         self.reconcile_round = None;
+        self.metrics.reconciliations += 1;
+        // Implicit first: the master answers calls in order, so a newer
+        // task of a pod than its annotation names (a relaunch recorded
+        // just before the framework died, or whose annotation write
+        // failed) is heard and taken as the pod's before the explicit
+        // answer for the older task, which the master no longer has
+        // (TASK_GONE, "unknown to the agent") and which would fail the
+        // pod. It is asked even when no pod names a task: a task launched
+        // for a pod whose Binding never landed is known to Mesos alone.
+        out.push(Action::Reconcile { tasks: Vec::new() });
+        let marker = self.reconcile_gate.close(now);
         if !tasks.is_empty() {
-            self.metrics.reconciliations += 1;
-            // Implicit first: the master answers calls in order, so a newer
-            // task of a pod than its annotation names (a relaunch recorded
-            // just before the framework died, or whose annotation write
-            // failed) is heard and taken as the pod's before the explicit
-            // answer for the older task, which the master no longer has
-            // (TASK_GONE, "unknown to the agent") and which would fail the
-            // pod.
-            out.push(Action::Reconcile { tasks: Vec::new() });
             out.push(Action::Reconcile { tasks });
             let backoff = self.config.reconcile_retry;
             self.reconcile_round = Some(ReconcileRound {
@@ -906,7 +982,38 @@ impl SchedulerCore {
                 backoff,
             });
         }
+        // Last: its answer says the ones above are all in (`reconcile_gate`).
+        out.push(Action::Reconcile {
+            tasks: vec![(marker, None)],
+        });
         self.next_reconcile = Some(now + self.config.reconcile_interval);
+    }
+
+    /// Placement may go on: offers are wanted again, those declined
+    /// meanwhile having short filters.
+    fn reconciled(&mut self, now: Instant) {
+        if self.has_pending_work() {
+            self.revive_wanted = true;
+            self.place_soon(now);
+        }
+    }
+
+    /// The marker of the reconciliation had no answer in time: asked
+    /// again, or given up on (see `reconcile_gate`).
+    fn ask_reconcile_marker_again(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match self.reconcile_gate.due(now) {
+            reconcile_gate::Due::Nothing => {}
+            reconcile_gate::Due::AskAgain(marker) => out.push(Action::Reconcile {
+                tasks: vec![(marker, None)],
+            }),
+            reconcile_gate::Due::GaveUp => {
+                warn!(
+                    waited = ?reconcile_gate::GIVE_UP_AFTER,
+                    "Mesos did not finish answering the reconciliation (agents still re-registering?); placing anyway"
+                );
+                self.reconciled(now);
+            }
+        }
     }
 
     /// The tasks of these pods, with their agents, for a RECONCILE call.
@@ -996,8 +1103,9 @@ impl SchedulerCore {
         }
         let pending = self.has_pending_work();
         let busy = self.is_busy(now);
-        if !self.synced || (!pending && !busy) || self.framework_id.is_none() {
-            let refuse = if self.synced {
+        let waiting = !self.synced || !self.reconcile_gate.is_open();
+        if waiting || (!pending && !busy) || self.framework_id.is_none() {
+            let refuse = if !waiting {
                 self.config.refuse_seconds
             } else {
                 self.config.busy_refuse_seconds
@@ -1141,6 +1249,7 @@ impl SchedulerCore {
         }
         if self.connected && self.synced {
             self.retry_reconciliation(now, out);
+            self.ask_reconcile_marker_again(now, out);
             self.retire_old_executors(now, out);
         }
         if self.connected && self.synced && self.next_reconcile.is_some_and(|d| d <= now) {
@@ -1406,6 +1515,23 @@ impl SchedulerCore {
     // ----- task updates ------------------------------------------------------
 
     fn on_task_update(&mut self, status: TaskStatus, now: Instant, out: &mut Vec<Action>) {
+        if ReconcileGate::is_marker(&status) {
+            if self.reconcile_gate.observe(&status) {
+                debug!("Mesos told every task it knows of; placing");
+                self.reconciled(now);
+            }
+            return;
+        }
+        if !self.synced {
+            // Its pod may not be known yet. Acknowledged now, the update
+            // would be gone for good (Mesos forgets a task whose terminal
+            // update is acknowledged): a pod whose executor died just
+            // before a framework restart, relaunched or failed as its
+            // policy says when the update is handled with its pod, would
+            // be failed NodeLost on the TASK_GONE of the reconciliation.
+            self.early_updates.push(status);
+            return;
+        }
         self.kills.observe(&status);
         let first = out.len();
         self.handle_status(&status, now, out);
@@ -1468,6 +1594,12 @@ impl SchedulerCore {
             return;
         };
         let outcome = task_status::classify(status);
+        let on_pods_node = match &entry.state {
+            PodState::Task(track) => {
+                on_pods_node(&self.agent_hosts, &self.nodes, &entry.pod, track, status)
+            }
+            _ => false,
+        };
         entry.next_generation = entry
             .next_generation
             .max(task_generation(&status.task_id) + 1);
@@ -1496,7 +1628,7 @@ impl SchedulerCore {
             // not reach it either) and killed should it come back.
             // Anything else about another task of the pod is stale.
             let newer = task_generation(&status.task_id) > task_generation(&track.task_id);
-            if newer && matches!(outcome, TaskOutcome::Active { .. }) {
+            if newer && matches!(outcome, TaskOutcome::Active { .. }) && on_pods_node {
                 info!(pod = %uid, task = %status.task_id.value, was = %track.task_id.value, "a newer task of the pod runs; tracking it");
                 let older_claims_to_run =
                     track.is_live() && track.state.is_some() && track.waiting.is_none();
@@ -1529,6 +1661,9 @@ impl SchedulerCore {
                     annotations,
                 });
             } else {
+                if newer && matches!(outcome, TaskOutcome::Active { .. }) {
+                    info!(pod = %uid, task = %status.task_id.value, tracked = %track.task_id.value, "a newer task of the pod runs off the pod's node: a launch whose Binding never landed");
+                }
                 self.kill_orphan(status, out);
                 return;
             }
@@ -2044,7 +2179,9 @@ impl SchedulerCore {
         if requeue && entry.pod.metadata.deletion_timestamp.is_none() {
             entry.state = PodState::Queued { last_event: None };
             let pod = entry.pod.clone();
+            let wait = bind_retry_after(entry.bind_failures);
             self.queue.upsert(uid, &pod, now);
+            self.queue.hold(uid, now + wait);
             self.revive_wanted = true;
             return;
         }
@@ -2102,12 +2239,18 @@ impl SchedulerCore {
         if let PodState::Relaunch { bind_pending, .. } = &mut entry.state {
             // The launch already failed; no task is live.
             match result {
-                BindOutcome::Bound => *bind_pending = false,
+                BindOutcome::Bound => {
+                    *bind_pending = false;
+                    entry.bind_failures = 0;
+                }
                 BindOutcome::Conflict => entry.state = PodState::Done,
                 BindOutcome::Failed(_) => {
+                    entry.bind_failures += 1;
                     entry.state = PodState::Queued { last_event: None };
                     let pod = entry.pod.clone();
+                    let wait = bind_retry_after(entry.bind_failures);
                     self.queue.upsert(uid, &pod, now);
+                    self.queue.hold(uid, now + wait);
                 }
             }
             return;
@@ -2116,8 +2259,12 @@ impl SchedulerCore {
             return;
         };
         match result {
-            BindOutcome::Bound => track.bind = BindState::Bound,
+            BindOutcome::Bound => {
+                track.bind = BindState::Bound;
+                entry.bind_failures = 0;
+            }
             BindOutcome::Conflict | BindOutcome::Failed(_) => {
+                entry.bind_failures += 1;
                 warn!(pod = %uid, ?result, "binding failed; killing the task");
                 track.bind = if result == BindOutcome::Conflict {
                     BindState::Abandon

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube_mesos_framework::core::{
-    Action, CoreConfig, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
+    reconcile_gate, Action, CoreConfig, Input, Instant, SchedulerCore, ANNOTATION_AGENT_ID,
     ANNOTATION_FRAMEWORK_ID, ANNOTATION_TASK_ID,
 };
 use kube_mesos_framework::resources::{build, CPUS, MEM};
@@ -37,6 +37,8 @@ pub struct Harness {
     pub core: SchedulerCore,
     pub t0: Instant,
     pub now: Instant,
+    /// Reconciliation markers go unanswered (a master still recovering).
+    pub silent_master: bool,
 }
 
 impl Harness {
@@ -46,6 +48,7 @@ impl Harness {
             core: SchedulerCore::new(config),
             t0,
             now: t0,
+            silent_master: false,
         }
     }
 
@@ -61,8 +64,20 @@ impl Harness {
         self.now = self.t0 + Duration::from_secs_f64(secs);
     }
 
+    /// Feeds `input`; the master's answer to a reconciliation marker
+    /// among the actions (see `reconcile_gate`) is fed right after, as a
+    /// master answers it, unless `silent_master` is set.
     pub fn feed(&mut self, input: Input) -> Vec<Action> {
-        self.core.handle(input, self.now)
+        let mut out = self.core.handle(input, self.now);
+        if !self.silent_master {
+            for answer in reconcile_gate::master_answers(&out) {
+                out.extend(
+                    self.core
+                        .handle(Input::TaskUpdate(Box::new(answer)), self.now),
+                );
+            }
+        }
+        out
     }
 
     pub fn tick_at(&mut self, secs: f64) -> Vec<Action> {

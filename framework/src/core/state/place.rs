@@ -15,6 +15,9 @@ struct Candidates {
 
 impl SchedulerCore {
     pub(super) fn place(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.reconcile_gate.is_open() {
+            return;
+        }
         let held = std::mem::take(&mut self.held);
         self.dry_at = None;
         // Without offers, a round only serves pods that may preempt (a full

@@ -257,7 +257,7 @@ mod tests {
     fn subscribed_core(now: Instant) -> SchedulerCore {
         let mut core = SchedulerCore::new(CoreConfig::default());
         core.handle(Input::PodsSynced, now);
-        core.handle(
+        let asked = core.handle(
             Input::Subscribed {
                 framework_id: FrameworkId {
                     value: "fw-1".into(),
@@ -265,6 +265,9 @@ mod tests {
             },
             now,
         );
+        for answer in crate::core::reconcile_gate::master_answers(&asked) {
+            core.handle(Input::TaskUpdate(Box::new(answer)), now);
+        }
         core
     }
 

@@ -382,7 +382,14 @@ impl State {
         if connected {
             fw.send(update_event(status.clone()));
         }
-        let Some(task) = fw.tasks.get_mut(&status.task_id.value) else {
+        // `slave->getTask(...)`: the task on *this* agent. A task ID the
+        // framework used again on another agent (allowed once the first
+        // task is terminal) is not touched by a late update of the first.
+        let Some(task) = fw
+            .tasks
+            .get_mut(&status.task_id.value)
+            .filter(|t| t.agent_id.value == agent_id)
+        else {
             self.metrics.inc(Counter::InvalidStatusUpdates);
             return;
         };

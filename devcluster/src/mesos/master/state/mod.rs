@@ -877,10 +877,13 @@ impl State {
         let agent_id = ack.agent_id.value.clone();
         self.metrics
             .inc(Counter::MessagesStatusUpdateAcknowledgement);
+        // `slave->getTask(...)`: the task on the acknowledged agent only.
+        let on_agent = |t: &&Task| t.agent_id.value == agent_id;
         let unsent = self
             .frameworks
             .get(framework_id)
             .and_then(|fw| fw.tasks.get(&ack.task_id.value))
+            .filter(on_agent)
             .is_some_and(|t| t.status_update_state.is_none());
         let valid = !unsent && self.agents.get(&agent_id).is_some_and(|a| a.connected);
         self.metrics.inc(if valid {
@@ -889,10 +892,14 @@ impl State {
             Counter::InvalidStatusUpdateAcknowledgements
         });
         if let Some(fw) = self.frameworks.get_mut(framework_id) {
-            let done = fw.tasks.get(&ack.task_id.value).is_some_and(|t| {
-                t.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
-                    && is_terminal(t.state())
-            });
+            let done = fw
+                .tasks
+                .get(&ack.task_id.value)
+                .filter(on_agent)
+                .is_some_and(|t| {
+                    t.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
+                        && is_terminal(t.state())
+                });
             if done {
                 if let Some(t) = fw.tasks.remove(&ack.task_id.value) {
                     fw.completed_tasks.push(t);
