@@ -79,6 +79,21 @@ async fn an_unreachable_agent_comes_back_with_its_tasks() {
         }
     }
     let aid = agent.id.clone();
+    // Implicit reconciliation tells of `framework->tasks` only: the task
+    // of the unreachable agent is not among them. The explicit ask after
+    // it (answered in order) is what comes, for that very task:
+    // `framework->getTask` does not find it, the agent is unreachable.
+    post(&master, &s, reconcile(&[])).await;
+    post(&master, &s, reconcile(&[("t1", Some(&aid))])).await;
+    let st = s.next_update().await;
+    assert_eq!(
+        (st.task_id.value.as_str(), st.state(), st.message()),
+        (
+            "t1",
+            TaskState::TaskUnreachable,
+            "Reconciliation: Task is unreachable"
+        )
+    );
     post(&master, &s, reconcile(&[("x", Some(&aid))])).await;
     let st = s.next_update().await;
     assert_eq!(st.state(), TaskState::TaskUnreachable);

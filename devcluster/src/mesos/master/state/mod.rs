@@ -941,7 +941,10 @@ impl State {
             s
         };
         if reconcile.tasks.is_empty() {
-            for task in fw.tasks.values().chain(fw.unreachable_tasks.values()) {
+            // `foreachvalue (Task* task, framework->tasks)`: the tasks of
+            // unreachable agents are not among them (Mesos 1.11 keeps them
+            // in `unreachableTasks`); an explicit ask answers for those.
+            for task in fw.tasks.values() {
                 fw.send(update_event(latest(task)));
             }
             return;
@@ -950,10 +953,9 @@ impl State {
         let pick = |s: TaskState| if pa { s } else { TaskState::TaskLost };
         for t in reconcile.tasks {
             let agent = t.agent_id.as_ref().map(|a| a.value.clone());
-            let known = fw
-                .tasks
-                .get(&t.task_id.value)
-                .or_else(|| fw.unreachable_tasks.get(&t.task_id.value));
+            // `framework->getTask`: `tasks` only; a task of an unreachable
+            // agent is answered by case (4) below.
+            let known = fw.tasks.get(&t.task_id.value);
             let status = if let Some(task) = known {
                 Some(latest(task))
             } else if agent
