@@ -278,7 +278,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             ]
         }
         "scheduler_event" => scheduler_events().iter().flat_map(both_forms).collect(),
-        "executor_event" => executor_events().iter().flat_map(both_forms).collect(),
+        "executor_event" => {
+            let mut seeds: Vec<Vec<u8>> = executor_events().iter().flat_map(both_forms).collect();
+            // Found by AFL++: an agent announcing ~1e157 MiB of memory
+            // overflowed the Node capacity's KiB product.
+            seeds.push(include_bytes!("../regressions/executor_event-mib-overflow.bin").to_vec());
+            seeds
+        }
         "pod_task" | "pod_payload" => text(PODS),
         "quantity" => text(QUANTITIES),
         "selector" => text(SELECTORS),

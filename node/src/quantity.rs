@@ -134,7 +134,9 @@ pub fn cpu_quantity(milli: i64) -> String {
 /// Thousandths of a MiB as a quantity: `<n>Mi` for whole MiB, `<n>Ki`
 /// otherwise (rounded to the nearest KiB).
 pub fn mib_quantity(milli_mib: i64) -> String {
-    let ki = (milli_mib * 1024 + 500) / 1000;
+    // i128: an agent may announce any amount of memory (the fuzzer found
+    // `i64::MAX / 1000` overflowing the KiB product).
+    let ki = (i128::from(milli_mib) * 1024 + 500) / 1000;
     if ki % 1024 == 0 {
         format!("{}Mi", ki / 1024)
     } else {
@@ -145,6 +147,14 @@ pub fn mib_quantity(milli_mib: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mib_quantity_of_any_amount() {
+        assert_eq!(mib_quantity(2_048_000), "2048Mi");
+        assert_eq!(mib_quantity(1_500), "1536Ki");
+        assert_eq!(mib_quantity(i64::MAX), "9444732965739290426Ki");
+        assert!(mib_quantity(i64::MIN).ends_with("Ki"));
+    }
 
     #[test]
     fn parses_suffixes_exactly() {
