@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -251,7 +251,13 @@ impl PodClock {
         let c = clock.clone();
         tasks.spawn(async move {
             let mut listed_tx = Some(listed_tx);
-            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            // Backed off: a watch whose server is gone (a scenario's cluster
+            // stopped while its clock still runs) must not retry in a hot
+            // loop; CI once logged millions of its errors.
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            let mut errors = 0u64;
             while let Some(event) = stream.next().await {
                 let now = Instant::now();
                 match event {
@@ -268,7 +274,12 @@ impl PodClock {
                         }
                     }
                     Ok(watcher::Event::Init) => {}
-                    Err(e) => eprintln!("bench: pod watch error (it retries): {e}"),
+                    Err(e) => {
+                        errors += 1;
+                        if errors.is_power_of_two() {
+                            eprintln!("bench: pod watch error #{errors} (it retries): {e}");
+                        }
+                    }
                 }
             }
         });
