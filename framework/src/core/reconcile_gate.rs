@@ -9,7 +9,7 @@
 //! the same generation, a reused task ID (MESOS-2198). So after the
 //! implicit RECONCILE the core asks about one more task, a marker no one
 //! ever launched. The master answers RECONCILE calls in the order they
-//! come and each one whole (`Master::_reconcileTasks` sends every update
+//! come and each one whole (`Master::reconcile` sends every update
 //! before returning), and the events keep that order on the stream: when
 //! the marker's answer (TASK_UNKNOWN, or TASK_LOST to a framework that is
 //! not partition-aware) arrives, every task the master knows has been
