@@ -240,8 +240,6 @@ pub async fn run(
     Ok((figures, cluster, framework, clock, tasks))
 }
 
-/// Creates `pods` pods in their own namespace, then binds them (no
-/// scheduler) with each concurrency in turn; deletes them again.
 /// Prints, for at most five pods that did not get bound and Running, the
 /// pod as the API server has it and what the framework logged about it.
 async fn explain_stuck(
@@ -251,21 +249,22 @@ async fn explain_stuck(
 ) {
     let log = std::fs::read_to_string(log).unwrap_or_default();
     for name in stuck.iter().take(5) {
-        match api.get(name).await {
-            Ok(pod) => eprintln!(
-                "bench: stuck pod {name}: uid {:?} node {:?} status {}",
-                pod.metadata.uid,
-                pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
-                serde_json::to_string(&pod.status).unwrap_or_default()
-            ),
-            Err(e) => eprintln!("bench: stuck pod {name}: {e}"),
-        }
-        let uid = api
-            .get(name)
-            .await
-            .ok()
-            .and_then(|p| p.metadata.uid)
-            .unwrap_or_else(|| name.clone());
+        let uid = match api.get(name).await {
+            Ok(pod) => {
+                eprintln!(
+                    "bench: stuck pod {name}: uid {:?} node {:?} status {}",
+                    pod.metadata.uid,
+                    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+                    serde_json::to_string(&pod.status).unwrap_or_default()
+                );
+                pod.metadata.uid
+            }
+            Err(e) => {
+                eprintln!("bench: stuck pod {name}: {e}");
+                None
+            }
+        };
+        let uid = uid.unwrap_or_else(|| name.clone());
         let needle = format!("/{name} ");
         for line in log
             .lines()
@@ -277,6 +276,8 @@ async fn explain_stuck(
     }
 }
 
+/// Creates `pods` pods in their own namespace, then binds them (no
+/// scheduler) with each concurrency in turn; deletes them again.
 async fn binding_baseline(
     cluster: &SimCluster,
     pods_total: usize,

@@ -182,20 +182,12 @@ struct PodEntry {
     /// pod seen so far, so that no task ID is ever launched twice.
     next_generation: u32,
     /// Bindings of the pod that failed in a row: a requeued pod waits
-    /// longer after each (see [`bind_retry_after`]).
+    /// longer after each (see `SchedulerCore::requeue_after_failed_bind`).
     bind_failures: u32,
 }
 
-/// How long a pod whose Binding failed `failures` times in a row waits
-/// before it is placed again: kube-scheduler's pod back-off, 1 s doubling
-/// to 10 s. Without it a pod is launched and killed once per offer round
-/// while the API server is away, each time as a new task generation.
-fn bind_retry_after(failures: u32) -> Duration {
-    let shift = failures.saturating_sub(1).min(4);
-    Duration::from_secs(1u64 << shift).min(BIND_RETRY_MAX)
-}
-
-/// The longest wait of [`bind_retry_after`].
+/// The longest wait of a pod whose Binding failed (see
+/// `SchedulerCore::requeue_after_failed_bind`).
 const BIND_RETRY_MAX: Duration = Duration::from_secs(10);
 
 impl PodEntry {
@@ -215,10 +207,9 @@ impl PodEntry {
 #[derive(Clone, Debug, Default)]
 struct NodeInfo {
     facts: NodeFacts,
-    /// The Mesos agent behind it (the Node's `kube-mesos.io/agent-id`
-    /// annotation): only agents' Nodes join a round's snapshot.
-    agent: bool,
-    /// That annotation's agent ID (the agent's latest registration).
+    /// The Mesos agent behind it, by the Node's `kube-mesos.io/agent-id`
+    /// annotation (the agent's latest registration): only agents' Nodes
+    /// join a round's snapshot.
     agent_id: Option<String>,
     /// Not marked NotReady or Unknown: a lost agent's Node is left out.
     ready: bool,
@@ -907,7 +898,6 @@ impl SchedulerCore {
             .as_ref()
             .and_then(|a| a.get(ANNOTATION_NODE_AGENT_ID))
             .cloned();
-        let agent = agent_id.is_some();
         let ready = node
             .status
             .as_ref()
@@ -918,7 +908,6 @@ impl SchedulerCore {
             name,
             NodeInfo {
                 facts: NodeFacts::from_node(&node),
-                agent,
                 agent_id,
                 ready,
             },
@@ -1345,7 +1334,9 @@ impl SchedulerCore {
         let mut names: Vec<&String> = self
             .nodes
             .iter()
-            .filter(|(name, n)| (n.agent && n.ready) || offered.contains(name.as_str()))
+            .filter(|(name, n)| {
+                (n.agent_id.is_some() && n.ready) || offered.contains(name.as_str())
+            })
             .map(|(name, _)| name)
             .collect();
         names.sort();
@@ -2177,15 +2168,29 @@ impl SchedulerCore {
             return;
         }
         if requeue && entry.pod.metadata.deletion_timestamp.is_none() {
-            entry.state = PodState::Queued { last_event: None };
-            let pod = entry.pod.clone();
-            let wait = bind_retry_after(entry.bind_failures);
-            self.queue.upsert(uid, &pod, now);
-            self.queue.hold(uid, now + wait);
+            self.requeue_after_failed_bind(uid, now);
             self.revive_wanted = true;
             return;
         }
         entry.state = PodState::Done;
+    }
+
+    /// Back to the queue after a failed Binding, held for kube-scheduler's
+    /// pod back-off of its failures in a row (`pod_initial_backoff`
+    /// doubling, here capped at [`BIND_RETRY_MAX`]) whatever room appears:
+    /// without it the pod is launched and killed once per offer round while
+    /// the API server is away, each time as a new task generation.
+    fn requeue_after_failed_bind(&mut self, uid: &str, now: Instant) {
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        entry.state = PodState::Queued { last_event: None };
+        let wait = self
+            .queue
+            .backoff_for(entry.bind_failures)
+            .min(BIND_RETRY_MAX);
+        self.queue.upsert(uid, &entry.pod, now);
+        self.queue.hold(uid, now + wait);
     }
 
     fn on_agent_removed(&mut self, agent_id: &AgentId, _now: Instant, out: &mut Vec<Action>) {
@@ -2246,11 +2251,7 @@ impl SchedulerCore {
                 BindOutcome::Conflict => entry.state = PodState::Done,
                 BindOutcome::Failed(_) => {
                     entry.bind_failures += 1;
-                    entry.state = PodState::Queued { last_event: None };
-                    let pod = entry.pod.clone();
-                    let wait = bind_retry_after(entry.bind_failures);
-                    self.queue.upsert(uid, &pod, now);
-                    self.queue.hold(uid, now + wait);
+                    self.requeue_after_failed_bind(uid, now);
                 }
             }
             return;
