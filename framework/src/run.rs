@@ -762,30 +762,31 @@ impl Performer {
 
     /// Runs a write of `pod` concurrently, after the pod's earlier writes
     /// and with a write permit, so that no Kubernetes write holds up the
-    /// scheduler loop.
-    fn spawn_for_pod(
-        &self,
-        pod: &PodRef,
-        write: impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        let writes = self.writes.clone();
-        self.spawn(self.order.queue(&pod.uid, async move {
-            let _permit = writes.acquire_owned().await;
-            write.await;
-        }));
+    /// scheduler loop. The write is built by `make` only once it may run:
+    /// a round binds thousands of pods, and each write's future (the HTTP
+    /// client's request inline, tens of KiB) waiting for a permit made most
+    /// of the framework's peak memory.
+    fn spawn_for_pod<F, W>(&self, pod: &PodRef, make: F)
+    where
+        F: FnOnce() -> W + Send + 'static,
+        W: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(
+            self.order
+                .queue(&pod.uid, with_permit(self.writes.clone(), make)),
+        );
     }
 
     /// [`Self::spawn_for_pod`] for a pod status write whose failure is
     /// logged (the core writes again when it next decides to).
-    fn spawn_status_write(
-        &self,
-        pod: &PodRef,
-        failed: &'static str,
-        write: impl std::future::Future<Output = Result<(), KubeError>> + Send + 'static,
-    ) {
+    fn spawn_status_write<F, W>(&self, pod: &PodRef, failed: &'static str, make: F)
+    where
+        F: FnOnce() -> W + Send + 'static,
+        W: std::future::Future<Output = Result<(), KubeError>> + Send + 'static,
+    {
         let metrics = self.metrics.clone();
-        self.spawn_for_pod(pod, async move {
-            if let Err(error) = write.await {
+        self.spawn_for_pod(pod, move || async move {
+            if let Err(error) = make().await {
                 metrics.kube_error();
                 tracing::warn!(%error, "{failed}");
             }
@@ -828,17 +829,16 @@ impl Performer {
                 let mesos = self.mesos.clone();
                 let calls = self.mesos_calls.clone();
                 let metrics = self.metrics.clone();
-                let ack = async move {
-                    let _permit = calls.acquire_owned().await;
+                let ack = with_permit(calls, move || async move {
                     if let Err(error) = mesos.acknowledge(agent_id, task_id, uuid).await {
                         metrics.mesos_call_error();
                         tracing::warn!(%error, "Mesos call failed");
                     }
-                };
+                });
                 // Behind the pod's writes queued before it, when the update
                 // decided something only the pod records.
                 match after_write_of {
-                    Some(pod) => self.spawn_for_pod(&pod, ack),
+                    Some(pod) => self.spawn(self.order.queue(&pod.uid, ack)),
                     None => self.spawn(ack),
                 }
                 return;
@@ -856,7 +856,7 @@ impl Performer {
             } => {
                 let pods = self.pods.clone();
                 let inputs = self.inputs.clone();
-                self.spawn_for_pod(&pod.clone(), async move {
+                self.spawn_for_pod(&pod.clone(), move || async move {
                     let result = pods.bind(&pod, &node_name, &annotations).await;
                     tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), node = %node_name, ?result, "bind");
                     let _ = inputs
@@ -871,7 +871,7 @@ impl Performer {
             Action::Annotate { pod, annotations } => {
                 let pods = self.pods.clone();
                 let inputs = self.inputs.clone();
-                self.spawn_for_pod(&pod.clone(), async move {
+                self.spawn_for_pod(&pod.clone(), move || async move {
                     let result = match pods.annotate(&pod, &annotations).await {
                         Ok(()) => crate::core::BindOutcome::Bound,
                         Err(e) => crate::kube::binder::outcome_of(e),
@@ -887,25 +887,35 @@ impl Performer {
             }
             Action::SetPodUnschedulable { pod, message } => {
                 let (pods, target) = (self.pods.clone(), pod.clone());
-                self.spawn_status_write(&pod, "marking pod unschedulable failed", async move {
-                    let now = jiff::Timestamp::now();
-                    pods.set_unschedulable(&target, &message, now).await
-                });
+                self.spawn_status_write(
+                    &pod,
+                    "marking pod unschedulable failed",
+                    move || async move {
+                        let now = jiff::Timestamp::now();
+                        pods.set_unschedulable(&target, &message, now).await
+                    },
+                );
                 return;
             }
             Action::EvictPod { pod, message } => {
                 let (pods, target) = (self.pods.clone(), pod.clone());
-                self.spawn_status_write(&pod, "evicting a preempted pod failed", async move {
-                    let now = jiff::Timestamp::now();
-                    pods.preempt_victim(&target, &message, now).await
-                });
+                self.spawn_status_write(
+                    &pod,
+                    "evicting a preempted pod failed",
+                    move || async move {
+                        let now = jiff::Timestamp::now();
+                        pods.preempt_victim(&target, &message, now).await
+                    },
+                );
                 return;
             }
             Action::NominatePod { pod, node_name } => {
                 let (pods, target) = (self.pods.clone(), pod.clone());
-                self.spawn_status_write(&pod, "setting nominatedNodeName failed", async move {
-                    pods.nominate(&target, &node_name).await
-                });
+                self.spawn_status_write(
+                    &pod,
+                    "setting nominatedNodeName failed",
+                    move || async move { pods.nominate(&target, &node_name).await },
+                );
                 return;
             }
             Action::FailPod {
@@ -915,7 +925,7 @@ impl Performer {
                 last_known,
             } => {
                 let (pods, target) = (self.pods.clone(), pod.clone());
-                self.spawn_status_write(&pod, "failing pod failed", async move {
+                self.spawn_status_write(&pod, "failing pod failed", move || async move {
                     let now = jiff::Timestamp::now();
                     pods.fail(&target, &reason, &message, &last_known, now)
                         .await
@@ -928,7 +938,7 @@ impl Performer {
                 // A restarted framework knows the pod's task and a
                 // relaunch scheduled for it only from these annotations:
                 // tried again while the API server is away.
-                self.spawn_for_pod(&pod.clone(), async move {
+                self.spawn_for_pod(&pod.clone(), move || async move {
                     let name = format!("{}/{}", pod.namespace, pod.name);
                     let result = crate::kube::retry::until_done(
                         || pods.annotate(&pod, &annotations),
@@ -953,16 +963,20 @@ impl Performer {
                 message,
             } => {
                 let (pods, target) = (self.pods.clone(), pod.clone());
-                self.spawn_status_write(&pod, "setting a pod condition failed", async move {
-                    let condition = crate::kube::binder::Condition {
-                        type_: &type_,
-                        status,
-                        reason: &reason,
-                        message: &message,
-                    };
-                    let now = jiff::Timestamp::now();
-                    pods.set_condition(&target, &condition, now).await
-                });
+                self.spawn_status_write(
+                    &pod,
+                    "setting a pod condition failed",
+                    move || async move {
+                        let condition = crate::kube::binder::Condition {
+                            type_: &type_,
+                            status,
+                            reason: &reason,
+                            message: &message,
+                        };
+                        let now = jiff::Timestamp::now();
+                        pods.set_condition(&target, &condition, now).await
+                    },
+                );
                 return;
             }
             Action::RecoverPod {
@@ -971,7 +985,7 @@ impl Performer {
                 message,
             } => {
                 let (pods, target) = (self.pods.clone(), pod.clone());
-                self.spawn_status_write(&pod, "taking a pod back failed", async move {
+                self.spawn_status_write(&pod, "taking a pod back failed", move || async move {
                     let now = jiff::Timestamp::now();
                     pods.recover(&target, &phase, &message, now).await
                 });
@@ -986,8 +1000,7 @@ impl Performer {
                 let events = self.events.clone();
                 let metrics = self.metrics.clone();
                 let writes = self.writes.clone();
-                self.spawn(async move {
-                    let _permit = writes.acquire_owned().await;
+                self.spawn(with_permit(writes, move || async move {
                     if let Err(error) = events
                         .record(&pod, type_, &reason, &message, jiff::Timestamp::now())
                         .await
@@ -995,7 +1008,7 @@ impl Performer {
                         metrics.kube_error();
                         tracing::debug!(%error, "recording event failed");
                     }
-                });
+                }));
                 return;
             }
         };
@@ -1004,6 +1017,17 @@ impl Performer {
             tracing::warn!(%error, "Mesos call failed");
         }
     }
+}
+
+/// Runs the write `make` builds once a permit is free; until then only
+/// what `make` captured is held, not the write's future.
+async fn with_permit<F, W>(permits: Arc<tokio::sync::Semaphore>, make: F)
+where
+    F: FnOnce() -> W,
+    W: std::future::Future<Output = ()>,
+{
+    let _permit = permits.acquire_owned().await;
+    Box::pin(make()).await;
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -1053,6 +1077,25 @@ mod tests {
 
     fn config() -> FrameworkConfig {
         FrameworkConfig::new(vec![url::Url::parse("http://m:5050").unwrap()])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_is_built_only_once_a_permit_is_free() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let permits = Arc::new(tokio::sync::Semaphore::new(1));
+        let built = Arc::new(AtomicUsize::new(0));
+        let held = permits.clone().acquire_owned().await.unwrap();
+        let waiting = tokio::spawn(with_permit(permits.clone(), {
+            let built = built.clone();
+            move || async move {
+                built.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(built.load(Ordering::SeqCst), 0, "built while waiting");
+        drop(held);
+        waiting.await.unwrap();
+        assert_eq!(built.load(Ordering::SeqCst), 1);
     }
 
     #[test]

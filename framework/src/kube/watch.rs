@@ -33,7 +33,7 @@ pub struct PodTracker {
     /// What a deletion needs to be reported: the pod's identity only (not
     /// a copy of every pod, which at 100,000 pods would double the
     /// framework's memory; the core keeps the pods it needs).
-    known: BTreeMap<String, Pod>,
+    known: BTreeMap<String, Identity>,
     relist: Option<BTreeSet<String>>,
     synced: bool,
 }
@@ -93,8 +93,8 @@ impl PodTracker {
                     .collect();
                 let mut out: Vec<Input> = gone
                     .into_iter()
-                    .filter_map(|uid| self.known.remove(&uid))
-                    .map(|pod| Input::PodDeleted(Box::new(pod)))
+                    .filter_map(|uid| self.known.remove_entry(&uid))
+                    .map(|(uid, id)| Input::PodDeleted(Box::new(id.pod(uid))))
                     .collect();
                 if !self.synced {
                     self.synced = true;
@@ -110,7 +110,7 @@ impl PodTracker {
             return Vec::new();
         };
         if self.is_ours(&pod) {
-            self.known.insert(uid, identity(&pod));
+            self.known.insert(uid, Identity::of(&pod));
             // managedFields (kube-apiserver writes them on every change) are
             // of no use to the core and would be kept with every pod.
             let mut pod = pod;
@@ -118,7 +118,7 @@ impl PodTracker {
             vec![Input::PodUpserted(Box::new(pod))]
         } else if let Some(old) = self.known.remove(&uid) {
             // No longer ours (annotation removed): forget it like a deletion.
-            vec![Input::PodDeleted(Box::new(old))]
+            vec![Input::PodDeleted(Box::new(old.pod(uid)))]
         } else {
             Vec::new()
         }
@@ -135,16 +135,33 @@ impl PodTracker {
     }
 }
 
-/// A pod holding only its name, namespace and UID.
-fn identity(pod: &Pod) -> Pod {
-    Pod {
-        metadata: kube::api::ObjectMeta {
+/// What a deletion needs of a pod besides its UID (the map's key): a
+/// `Pod` kept for this alone would take kilobytes per pod even when empty.
+#[derive(Debug)]
+struct Identity {
+    name: Option<String>,
+    namespace: Option<String>,
+}
+
+impl Identity {
+    fn of(pod: &Pod) -> Self {
+        Identity {
             name: pod.metadata.name.clone(),
             namespace: pod.metadata.namespace.clone(),
-            uid: pod.metadata.uid.clone(),
+        }
+    }
+
+    /// A pod holding only its name, namespace and UID.
+    fn pod(self, uid: String) -> Pod {
+        Pod {
+            metadata: kube::api::ObjectMeta {
+                name: self.name,
+                namespace: self.namespace,
+                uid: Some(uid),
+                ..Default::default()
+            },
             ..Default::default()
-        },
-        ..Default::default()
+        }
     }
 }
 
