@@ -10,6 +10,7 @@
 //! every task, so a pod launched twice would show.
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -242,6 +243,18 @@ impl SimCluster {
             Ok(filter) => command.env("RUST_LOG", filter),
             Err(_) => command.env_remove("RUST_LOG"),
         };
+        // Killed with the bench: a bench stopped by a signal runs no Drop,
+        // and an orphaned framework would go on answering offers of a
+        // cluster that is gone (the kernel's parent-death signal; a wrapper
+        // such as heaptrack passes it on only if it execs the framework).
+        // SAFETY: prctl is async-signal-safe; nothing else runs between
+        // fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
         let child = command
             .arg("framework")
             .args(["--master", &self.master.url()])

@@ -508,6 +508,7 @@ impl Term {
         if !parts.publish.ready(now) {
             return;
         }
+        let started = std::time::Instant::now();
         self.status.publish(parts.core.status(now));
         let snapshot = parts.core.metrics();
         self.metrics.set_core(counters(&snapshot));
@@ -517,6 +518,7 @@ impl Term {
             &parts.core.executor_id().value,
             &snapshot.executor_generations,
         );
+        parts.publish.cost(started.elapsed());
     }
 
     /// Performs actions in the core's order; runs of ACCEPTs go together.

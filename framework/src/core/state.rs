@@ -171,7 +171,10 @@ struct TaskTrack {
 
 #[derive(Clone, Debug)]
 struct PodEntry {
-    pod: Pod,
+    /// Boxed: a `Pod` is kilobytes inline, and the pod table (a hash map
+    /// with up to twice the slots of its entries) would hold that much per
+    /// slot, used or not.
+    pod: Box<Pod>,
     /// The pod's requests, worked out when the pod was last seen (a round
     /// sums them per agent without parsing quantities again).
     requests: PodRequests,
@@ -194,7 +197,7 @@ impl PodEntry {
     fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
         PodEntry {
             requests: PodRequests::of(&pod),
-            pod,
+            pod: Box::new(pod),
             deleted: false,
             state,
             next_generation,
@@ -700,7 +703,7 @@ impl SchedulerCore {
 
         if let Some(entry) = self.pods.get_mut(&uid) {
             entry.requests = PodRequests::of(&pod);
-            entry.pod = pod;
+            *entry.pod = pod;
             match &mut entry.state {
                 PodState::Queued { .. } => {
                     if deleting || is_terminal_phase(&entry.pod) {
@@ -815,7 +818,7 @@ impl SchedulerCore {
             );
             if deleting {
                 // Re-run the deletion rule on the new entry.
-                if let Some(p) = self.pods.get(&uid).map(|e| e.pod.clone()) {
+                if let Some(p) = self.pods.get(&uid).map(|e| (*e.pod).clone()) {
                     self.on_pod_upserted(p, now, out);
                 }
             }

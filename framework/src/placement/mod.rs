@@ -110,14 +110,22 @@ pub fn agent_labels(offer: &Offer) -> BTreeMap<String, String> {
 /// <reason>, ....` with the `"<count> <reason>"` strings sorted as strings.
 /// With no node at all it is kube-scheduler's `ErrNoNodesAvailable` text.
 pub fn fit_error_message(num_nodes: usize, reasons_per_node: &[Vec<String>]) -> String {
-    if num_nodes == 0 {
-        return "no nodes available to schedule pods".to_owned();
-    }
     let mut hist: BTreeMap<&str, usize> = BTreeMap::new();
     for reasons in reasons_per_node {
         for r in reasons {
             *hist.entry(r.as_str()).or_default() += 1;
         }
+    }
+    fit_error_text(num_nodes, &hist)
+}
+
+/// [`fit_error_message`] from the count of nodes per reason: a round at
+/// thousands of agents tells each unplaced pod why, and building a list of
+/// reasons per node for each made such a round allocate millions of
+/// strings.
+pub fn fit_error_text(num_nodes: usize, hist: &BTreeMap<&str, usize>) -> String {
+    if num_nodes == 0 {
+        return "no nodes available to schedule pods".to_owned();
     }
     let mut parts: Vec<String> = hist.iter().map(|(r, n)| format!("{n} {r}")).collect();
     parts.sort();
@@ -648,20 +656,21 @@ pub fn place<'a>(
         }
         let Some(ai) = best(&prepared, &feasible, agents, snap, policy) else {
             transient_on.sort_unstable();
-            let mut reasons: Vec<Vec<String>> =
-                statuses.iter().map(|(_, r)| r.reasons.clone()).collect();
             let unoffered: &[usize] = if p.only_agent.is_none() {
                 &unoffered
             } else {
                 &[]
             };
-            reasons.extend(
-                unoffered
-                    .iter()
-                    .map(|_| vec![REASON_NOT_OFFERED.to_owned()]),
-            );
-            let mut message = fit_error_message(reasons.len(), &reasons);
-            if p.only_agent.is_none() && !reasons.is_empty() {
+            let mut hist: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in statuses.iter().flat_map(|(_, r)| &r.reasons) {
+                *hist.entry(r.as_str()).or_default() += 1;
+            }
+            if !unoffered.is_empty() {
+                *hist.entry(REASON_NOT_OFFERED).or_default() += unoffered.len();
+            }
+            let nodes_seen = statuses.len() + unoffered.len();
+            let mut message = fit_error_text(nodes_seen, &hist);
+            if p.only_agent.is_none() && nodes_seen > 0 {
                 match preemption::preempt(&prepared, &statuses, unoffered, snap, &preempted_on) {
                     preemption::PostFilter::Nominated { node, victims } => {
                         preempted_on.insert(node);

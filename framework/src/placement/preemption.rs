@@ -34,14 +34,14 @@
 //! "No preemption victims found for incoming pod" where nobody has lower
 //! priority, "Preemption is not helpful for scheduling" elsewhere.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use super::disruption::split_by_violation;
 use super::snapshot::{pod_priority, PodInfo, Snapshot};
-use super::{check, fit_error_message, Filters, Prepared, Rejection, Victim};
+use super::{check, fit_error_text, Filters, Prepared, Rejection, Victim};
 
 /// A node where no pod has lower priority than the preemptor.
 pub const REASON_NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -115,7 +115,9 @@ pub(super) fn preempt<'a>(
     }
     let all = statuses.len() + unoffered.len();
     let nobody_lower = snap.lowest_priority() >= priority;
-    let mut failures: Vec<Vec<String>> = Vec::new();
+    // Reasons counted per node, not listed: thousands of nodes per pod.
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failed_nodes = 0;
     let mut candidates: Vec<(usize, Candidate<'a>)> = Vec::new();
     // Where preemption might help: nodes whose filters failed for reasons
     // evicting could resolve. Unoffered agents are checked on their books
@@ -130,9 +132,15 @@ pub(super) fn preempt<'a>(
             check(pod, &pod.filters, snap.node(i), None).is_err_and(|r| r.resolvable)
         }));
     }
+    let mut fail = |reasons: &[&str]| {
+        failed_nodes += 1;
+        for r in reasons {
+            *failures.entry((*r).to_owned()).or_default() += 1;
+        }
+    };
     for ni in potential {
         if nobody_lower {
-            failures.push(vec![REASON_NO_VICTIMS.to_owned()]);
+            fail(&[REASON_NO_VICTIMS]);
             continue;
         }
         if taken.contains(&ni) || snap.node(ni).facts.allocatable.is_none() {
@@ -140,14 +148,15 @@ pub(super) fn preempt<'a>(
         }
         match select_victims(pod, snap, ni) {
             Ok(candidate) => candidates.push((ni, candidate)),
-            Err(reasons) => failures.push(reasons),
+            Err(reasons) => fail(&reasons.iter().map(String::as_str).collect::<Vec<_>>()),
         }
     }
     let Some((node, Candidate { victims, .. })) = pick_one(candidates) else {
-        while failures.len() < all {
-            failures.push(vec![REASON_NOT_HELPFUL.to_owned()]);
+        if failed_nodes < all {
+            *failures.entry(REASON_NOT_HELPFUL.to_owned()).or_default() += all - failed_nodes;
         }
-        return PostFilter::Failed(fit_error_message(all, &failures));
+        let hist: BTreeMap<&str, usize> = failures.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        return PostFilter::Failed(fit_error_text(all, &hist));
     };
     PostFilter::Nominated {
         node,

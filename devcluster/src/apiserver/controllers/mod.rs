@@ -66,6 +66,18 @@ const BATCH: Duration = Duration::from_millis(50);
 /// Reconcile at least this often (time-driven transitions).
 const RESYNC: Duration = Duration::from_secs(1);
 
+/// How long the controllers wait after a pass before the next: the
+/// batching pause, or four times what the pass took when that is longer. A
+/// pass scans every object under the store's lock (the garbage collector,
+/// the Job finalizer check); with 100,000 pods one takes a large part of a
+/// second, and passes back to back would hold up every write of the API
+/// server. The controllers so take at most a fifth of the store's time,
+/// and react later on a large store, as kube-controller-manager's queues
+/// do under load.
+fn pause_after(pass: Duration) -> Duration {
+    BATCH.max(pass.saturating_mul(4))
+}
+
 /// One pass of every controller over the current state, each acting on a
 /// fresh snapshot that includes what the previous one did.
 pub fn reconcile_all(store: &Store, clock: &Clock, signer: Option<&Signer>) {
@@ -150,6 +162,7 @@ pub async fn run(
         // work, so it runs on the blocking pool.
         let s = store.clone();
         let signer = signer.clone();
+        let started = tokio::time::Instant::now();
         let pass = tokio::task::spawn_blocking(move || {
             reconcile_all(&s, &Clock::now(), signer.as_deref())
         });
@@ -158,7 +171,8 @@ pub async fn run(
                 tracing::error!("a controller pass panicked; continuing");
             }
         }
-        let resync = tokio::time::sleep(RESYNC);
+        let pause = pause_after(started.elapsed());
+        let resync = tokio::time::sleep(RESYNC.max(pause));
         tokio::pin!(resync);
         loop {
             tokio::select! {
@@ -167,7 +181,7 @@ pub async fn run(
                 change = changes.recv() => match change {
                     Ok(c) if !WATCHED.contains(&c.storage.as_str()) => continue,
                     Ok(_) | Err(RecvError::Lagged(_)) => {
-                        tokio::time::sleep(BATCH).await;
+                        tokio::time::sleep(pause).await;
                         // Everything queued meanwhile is covered by this pass.
                         while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
                         break;
@@ -176,5 +190,19 @@ pub async fn run(
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_pass_spaces_out_the_next() {
+        assert_eq!(pause_after(Duration::from_millis(1)), BATCH);
+        assert_eq!(
+            pause_after(Duration::from_millis(200)),
+            Duration::from_millis(800)
+        );
     }
 }

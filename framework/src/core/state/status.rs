@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use super::{node_name, PodState, SchedulerCore};
 use crate::core::Instant;
-use crate::placement::requests;
 use crate::resources::{scalar_sum, Scalars};
 use crate::status::model::{
     AgentStatus, CoreStatus, ExecutorStatus, HeldOfferStatus, OfferInterest, PendingPod,
@@ -95,9 +94,7 @@ impl SchedulerCore {
                         row.agent_id.get_or_insert_with(|| agent.value.clone());
                     }
                     row.pods += 1;
-                    row.allocated = row
-                        .allocated
-                        .plus(requests::pod_request(&entry.pod).to_scalars());
+                    row.allocated = row.allocated.plus(entry.requests.request.to_scalars());
                     if let Some(executor) = &track.executor_id {
                         *row.executors.entry(executor.value.clone()).or_default() += 1;
                     }

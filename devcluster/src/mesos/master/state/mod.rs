@@ -220,6 +220,8 @@ pub struct State {
     metrics: MasterMetrics,
     /// Machines under maintenance and the inverse offers for them.
     maintenance: maintenance::InverseOfferBooks,
+    /// What live tasks hold per agent, kept across allocation passes.
+    task_usage: usage::TaskUsage,
 }
 
 pub(super) fn now_time() -> TimeInfo {
@@ -330,6 +332,7 @@ impl State {
             allocation_wanted: false,
             metrics: MasterMetrics::default(),
             maintenance: maintenance::InverseOfferBooks::default(),
+            task_usage: usage::TaskUsage::default(),
         }
     }
 
@@ -1192,28 +1195,32 @@ impl State {
         for fw in self.frameworks.values_mut() {
             fw.filters.retain(|f| f.expires > now);
         }
+        let first_roles: BTreeMap<&str, String> = self
+            .frameworks
+            .iter()
+            .map(|(fid, fw)| {
+                (
+                    fid.as_str(),
+                    fw.roles().into_iter().next().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let frameworks = &self.frameworks;
+        self.task_usage.refresh(|| {
+            frameworks.iter().flat_map(|(fid, fw)| {
+                let first_role = first_roles.get(fid.as_str()).map_or("", String::as_str);
+                fw.tasks
+                    .values()
+                    .filter(|t| !is_terminal(t.state()))
+                    .map(move |task| usage::LiveTask {
+                        framework_id: fid,
+                        first_role,
+                        task,
+                    })
+            })
+        });
         let mut used: BTreeMap<String, Resources> = BTreeMap::new();
-        let mut fw_alloc: BTreeMap<String, BTreeMap<String, Resources>> = BTreeMap::new();
-        for (fid, fw) in &self.frameworks {
-            for t in fw.tasks.values().filter(|t| !is_terminal(t.state())) {
-                let r = Resources::from_protos(&t.resources);
-                used.entry(t.agent_id.value.clone())
-                    .or_default()
-                    .add_all(&r.unallocated());
-                let role = r
-                    .protos()
-                    .first()
-                    .and_then(|x| x.allocation_info.as_ref())
-                    .and_then(|a| a.role.clone())
-                    .unwrap_or_else(|| fw.roles().first().cloned().unwrap_or_default());
-                fw_alloc
-                    .entry(fid.clone())
-                    .or_default()
-                    .entry(role)
-                    .or_default()
-                    .add_all(&r.unallocated().allocate("x"));
-            }
-        }
+        let mut fw_alloc = self.task_usage.allocated();
         for (aid, agent) in &self.agents {
             for ((_, _), e) in &agent.executors {
                 used.entry(aid.clone())
@@ -1252,7 +1259,11 @@ impl State {
                 .map(|(id, a)| AgentView {
                     id: id.clone(),
                     total: a.total.clone(),
-                    available: a.total.minus(used.get(id).unwrap_or(&Resources::new())),
+                    available: match (self.task_usage.used(id), used.get(id)) {
+                        (Some(tasks), Some(other)) => a.total.minus(tasks).minus(other),
+                        (Some(r), None) | (None, Some(r)) => a.total.minus(r),
+                        (None, None) => a.total.clone(),
+                    },
                 })
                 .collect(),
             weights: self.config.weights.clone(),
@@ -1549,4 +1560,5 @@ pub mod maintenance;
 pub mod metrics;
 pub mod readonly;
 mod snapshot;
+mod usage;
 mod views;
