@@ -83,6 +83,48 @@ struct MemoryFigures {
     executor: Option<memory::ExecutorMemory>,
 }
 
+/// The placement results so far: their JSON and the throughput picture.
+fn write_placement(
+    o: &Options,
+    since: &report::Started,
+    runs: &[placement::PlacementRun],
+) -> Result<()> {
+    report::write(
+        &o.out,
+        "placement",
+        o.full,
+        since,
+        &Runs {
+            runs: runs.to_vec(),
+        },
+    )?;
+    let series: Vec<(String, Vec<u64>)> = runs
+        .iter()
+        .map(|r| {
+            (
+                format!("{} pods, {} agents", r.pods, r.agents),
+                r.bound_series.clone(),
+            )
+        })
+        .collect();
+    let references: Vec<(String, f64)> = runs
+        .iter()
+        .map(|r| {
+            (
+                format!("API server's own Bindings/s ({} pods run)", r.pods),
+                r.apiserver_binding_rate,
+            )
+        })
+        .collect();
+    plot::throughput(
+        &o.out.join("placement-throughput.svg"),
+        "Pods bound per second (framework started with a pending queue)",
+        "pods bound per second",
+        &series,
+        &references,
+    )
+}
+
 fn run(o: &Options) -> Result<()> {
     stats::self_check();
     let sizes = &o.sizes;
@@ -126,6 +168,10 @@ fn run(o: &Options) -> Result<()> {
                 figures.running,
                 figures.launched_twice
             );
+            // Written before the memory run grows this cluster: a memory
+            // run that fails or is stopped keeps the placement results.
+            runs.push(figures);
+            write_placement(o, &since, &runs)?;
             if last && o.wants("memory") && sizes.memory_pods > n {
                 let m = runtime.block_on(memory::framework(
                     &cluster,
@@ -149,41 +195,8 @@ fn run(o: &Options) -> Result<()> {
                 tasks.abort_all();
                 cluster.stop().await;
             });
-            runs.push(figures);
         }
         drop(runtime);
-        report::write(
-            &o.out,
-            "placement",
-            o.full,
-            &since,
-            &Runs { runs: runs.clone() },
-        )?;
-        let series: Vec<(String, Vec<u64>)> = runs
-            .iter()
-            .map(|r| {
-                (
-                    format!("{} pods, {} agents", r.pods, r.agents),
-                    r.bound_series.clone(),
-                )
-            })
-            .collect();
-        let references: Vec<(String, f64)> = runs
-            .iter()
-            .map(|r| {
-                (
-                    format!("API server's own Bindings/s ({} pods run)", r.pods),
-                    r.apiserver_binding_rate,
-                )
-            })
-            .collect();
-        plot::throughput(
-            &o.out.join("placement-throughput.svg"),
-            "Pods bound per second (framework started with a pending queue)",
-            "pods bound per second",
-            &series,
-            &references,
-        )?;
     }
 
     if o.wants("churn") {
