@@ -114,6 +114,9 @@ impl Options {
                         return Err(format!("unknown scenario {bad} (known: {SCENARIOS:?})"));
                     }
                 }
+                // No scenario: the README's section again from the results
+                // there are (after a change to the report's layout).
+                "--report-only" => o.only.clear(),
                 "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a dir")?),
                 "--no-readme" => o.readme = None,
                 "--no-real-mesos" => o.real_mesos = false,

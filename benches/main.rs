@@ -11,7 +11,8 @@
 //!
 //! Flags after `--`: `--only placement,churn,memory`, `--small`,
 //! `--agents N`, `--pods 10000,30000`, `--memory-pods N`,
-//! `--churn-seconds S`, `--out DIR`, `--no-readme`, `--no-real-mesos`.
+//! `--churn-seconds S`, `--out DIR`, `--no-readme`, `--no-real-mesos`,
+//! `--report-only` (no scenario: the README's section from the results).
 
 #[path = "../tests/conformance/cluster.rs"]
 #[allow(dead_code)]

@@ -184,7 +184,7 @@ pub fn section(out: &Path, rel: &str) -> String {
     if let Some(p) = &placement {
         for run in p["figures"]["runs"].as_array().into_iter().flatten() {
             held.push((
-                format!("{} agents", run["agents"]),
+                format!("{} agents, {} pods", run["agents"], run["pods"]),
                 f(&run["offers_held_after_5s"]),
             ));
         }

@@ -151,8 +151,18 @@ pub fn commit(repo: &Path) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let head = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    // The bench's own outputs (results written as each scenario ends, the
+    // README section) do not make the measured code dirty.
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)benches/results",
+        ":(exclude)README.md",
+    ])
+    .is_some_and(|s| !s.is_empty());
     if dirty {
         format!("{head}+dirty")
     } else {
