@@ -242,6 +242,19 @@ impl<'a> NodeInfo<'a> {
     }
 }
 
+/// One pod of `priority` more (`add`) or fewer in `counts`; a free function
+/// so a node's pods can be counted while the node is borrowed.
+fn count_priority(counts: &mut BTreeMap<i32, usize>, priority: i32, add: bool) {
+    if add {
+        *counts.entry(priority).or_default() += 1;
+    } else if let Some(n) = counts.get_mut(&priority) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&priority);
+        }
+    }
+}
+
 /// Every node of the round (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot<'a> {
@@ -301,7 +314,7 @@ impl<'a> Snapshot<'a> {
 
     /// Put a pod on node `i`.
     pub fn add_pod_to(&mut self, i: usize, pod: PodInfo<'a>) {
-        self.count_priority(pod.priority(), true);
+        count_priority(&mut self.priorities, pod.priority(), true);
         self.with_affinity += usize::from(has_pod_affinity(pod.pod));
         self.with_required_anti_affinity += usize::from(has_required_anti_affinity(pod.pod));
         self.nodes[i].add_pod(pod);
@@ -310,7 +323,7 @@ impl<'a> Snapshot<'a> {
     /// Take the pod at `index` off node `i`.
     pub fn remove_pod_from(&mut self, i: usize, index: usize) -> PodInfo<'a> {
         let pod = self.nodes[i].remove_pod(index);
-        self.count_priority(pod.priority(), false);
+        count_priority(&mut self.priorities, pod.priority(), false);
         self.with_affinity -= usize::from(has_pod_affinity(pod.pod));
         self.with_required_anti_affinity -= usize::from(has_required_anti_affinity(pod.pod));
         pod
@@ -319,12 +332,11 @@ impl<'a> Snapshot<'a> {
     /// Put back node `i` as it was (`saved` is a clone taken before pods
     /// were added or removed).
     pub fn restore_node(&mut self, i: usize, saved: NodeInfo<'a>) {
-        let gone: Vec<i32> = self.nodes[i].pods.iter().map(PodInfo::priority).collect();
-        for p in gone {
-            self.count_priority(p, false);
+        for p in self.nodes[i].pods.iter().map(PodInfo::priority) {
+            count_priority(&mut self.priorities, p, false);
         }
         for p in saved.pods.iter().map(PodInfo::priority) {
-            self.count_priority(p, true);
+            count_priority(&mut self.priorities, p, true);
         }
         let now = &self.nodes[i];
         self.with_affinity = self.with_affinity + saved.with_affinity - now.with_affinity;
@@ -359,17 +371,6 @@ impl<'a> Snapshot<'a> {
     /// no higher priority has nobody to preempt.
     pub fn lowest_priority(&self) -> i32 {
         self.priorities.keys().next().copied().unwrap_or(i32::MAX)
-    }
-
-    fn count_priority(&mut self, priority: i32, add: bool) {
-        if add {
-            *self.priorities.entry(priority).or_default() += 1;
-        } else if let Some(n) = self.priorities.get_mut(&priority) {
-            *n -= 1;
-            if *n == 0 {
-                self.priorities.remove(&priority);
-            }
-        }
     }
 
     /// Whether some pod has any pod (anti-)affinity.

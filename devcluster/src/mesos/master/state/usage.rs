@@ -12,7 +12,7 @@
 //! fingerprint is taken from the tasks themselves on every pass, so no
 //! place that changes a task has to remember to invalidate anything.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 use fnv::{FnvBuildHasher, FnvHasher};
@@ -87,30 +87,27 @@ impl TaskUsage {
         }
         self.agents
             .retain(|agent, _| prints.contains_key(agent.as_str()));
-        let changed: HashSet<&str, FnvBuildHasher> = prints
+        // The agents whose live tasks changed, each summed again from zero.
+        let mut fresh: HashMap<&str, AgentUsage, FnvBuildHasher> = prints
             .iter()
             .filter(|(agent, print)| {
                 self.agents
                     .get(**agent)
                     .is_none_or(|u| u.fingerprint != **print)
             })
-            .map(|(agent, _)| *agent)
-            .collect();
-        if changed.is_empty() {
-            return;
-        }
-        let mut fresh: HashMap<&str, AgentUsage, FnvBuildHasher> = changed
-            .iter()
-            .map(|a| {
+            .map(|(agent, print)| {
                 (
-                    *a,
+                    *agent,
                     AgentUsage {
-                        fingerprint: prints[a],
+                        fingerprint: *print,
                         ..Default::default()
                     },
                 )
             })
             .collect();
+        if fresh.is_empty() {
+            return;
+        }
         for t in tasks() {
             let Some(usage) = fresh.get_mut(t.task.agent_id.value.as_str()) else {
                 continue;
@@ -136,7 +133,7 @@ impl TaskUsage {
         }
     }
 
-    /// What the live tasks on `agent` use (empty when none).
+    /// What the live tasks on `agent` use (`None` without any).
     pub(super) fn used(&self, agent: &str) -> Option<&Resources> {
         self.agents.get(agent).map(|u| &u.used)
     }
