@@ -932,12 +932,25 @@ async fn cluster_with_a_pod(
 }
 
 /// Kills the pod's processes (its container "crashes"); returns the pids.
+/// A ticking pod's short-lived `sleep` may exit between the listing and the
+/// kill, so a process already gone is fine; at least one must be killed.
 fn crash_the_pod(dir: &Path, task_id: &str) -> Vec<u32> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
     let pids = pod_processes(dir, task_id);
     assert!(!pids.is_empty(), "the pod runs");
+    let mut killed = 0;
     for &pid in &pids {
-        nix_kill(pid as i32);
+        match kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
+            Ok(()) => killed += 1,
+            Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => panic!("kill {pid}: {e}"),
+        }
     }
+    assert!(
+        killed > 0,
+        "none of the pod's processes {pids:?} was left to kill"
+    );
     pids
 }
 
