@@ -66,6 +66,13 @@ fn offers_are_batched_then_accepted_with_launch_bind_and_event() {
     );
     let sent: Pod = serde_json::from_slice(t.data.as_deref().expect("data")).expect("pod json");
     assert_eq!(sent.metadata.name.as_deref(), Some("web"));
+    // The whole pod, though the core keeps it pruned of its containers.
+    let created = pod("web", "500m");
+    assert_eq!(
+        sent.spec.as_ref().map(|s| &s.containers),
+        created.spec.as_ref().map(|s| &s.containers)
+    );
+    assert!(!created.spec.as_ref().unwrap().containers.is_empty());
     let grace = t.kill_policy.and_then(|k| k.grace_period).expect("grace");
     assert_eq!(grace.nanoseconds, 45_000_000_000);
 

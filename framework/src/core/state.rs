@@ -32,6 +32,7 @@ mod drain;
 mod exit;
 mod place;
 mod status;
+mod stored_pod;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -63,6 +64,7 @@ use crate::placement::{self, AgentView, PodToPlace};
 use crate::queue::PodQueue;
 use crate::resources::{self, to_milli, Scalars};
 use crate::task_status::{self, AgentStanding, LostPodFate, TaskOutcome, WaitCause};
+use stored_pod::StoredPod;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -171,10 +173,10 @@ struct TaskTrack {
 
 #[derive(Clone, Debug)]
 struct PodEntry {
-    /// Boxed: a `Pod` is kilobytes inline, and the pod table (a hash map
-    /// with up to twice the slots of its entries) would hold that much per
-    /// slot, used or not.
-    pod: Box<Pod>,
+    /// Boxed: even pruned, a `Pod` is kilobytes inline, and the pod table
+    /// (a hash map with up to twice the slots of its entries) would hold
+    /// that much per slot, used or not.
+    pod: Box<StoredPod>,
     /// The pod's requests, worked out when the pod was last seen (a round
     /// sums them per agent without parsing quantities again).
     requests: PodRequests,
@@ -197,7 +199,7 @@ impl PodEntry {
     fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
         PodEntry {
             requests: PodRequests::of(&pod),
-            pod: Box::new(pod),
+            pod: Box::new(StoredPod::new(pod)),
             deleted: false,
             state,
             next_generation,
@@ -703,7 +705,7 @@ impl SchedulerCore {
 
         if let Some(entry) = self.pods.get_mut(&uid) {
             entry.requests = PodRequests::of(&pod);
-            *entry.pod = pod;
+            *entry.pod = StoredPod::new(pod);
             match &mut entry.state {
                 PodState::Queued { .. } => {
                     if deleting || is_terminal_phase(&entry.pod) {
@@ -818,7 +820,7 @@ impl SchedulerCore {
             );
             if deleting {
                 // Re-run the deletion rule on the new entry.
-                if let Some(p) = self.pods.get(&uid).map(|e| (*e.pod).clone()) {
+                if let Some(p) = self.pods.get(&uid).map(|e| e.pod.whole()) {
                     self.on_pod_upserted(p, now, out);
                 }
             }
@@ -2365,14 +2367,14 @@ fn terminating_by_preemption(pod: &Pod) -> bool {
             })
 }
 
-fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {
+fn fail_pod(pod: &StoredPod, reason: &str, message: &str, out: &mut Vec<Action>) {
     let pref = pod_ref(pod);
     warn!(pod = %format!("{}/{}", pref.namespace, pref.name), reason, message, "failing pod");
     out.push(Action::FailPod {
         pod: pref.clone(),
         reason: reason.to_owned(),
         message: message.to_owned(),
-        last_known: Box::new(pod.clone()),
+        last_known: Box::new(pod.whole()),
     });
     out.push(Action::RecordEvent {
         pod: pref,
@@ -2382,12 +2384,11 @@ fn fail_pod(pod: &Pod, reason: &str, message: &str, out: &mut Vec<Action>) {
     });
 }
 
-/// `pod` as it reads after the framework's annotate-then-bind: its
+/// The pod as it reads after the framework's annotate-then-bind: its
 /// `spec.nodeName` set to the Node it is bound to and the placement
 /// annotations added — what the kubelet's downward API reads
 /// (`fieldRef: spec.nodeName`, `metadata.annotations`).
-fn bound_pod(pod: &Pod, node_name: &str, annotations: &BTreeMap<String, String>) -> Pod {
-    let mut bound = pod.clone();
+fn bound_pod(mut bound: Pod, node_name: &str, annotations: &BTreeMap<String, String>) -> Pod {
     if let Some(spec) = bound.spec.as_mut() {
         spec.node_name = Some(node_name.to_owned());
     }

@@ -353,7 +353,7 @@ impl<'p, 'a> Prepared<'p, 'a> {
             Some(r) => Cow::Borrowed(r),
             None => Cow::Owned(PodRequests::of(p.pod)),
         };
-        let demand = mesos_demand(p.pod, &requests);
+        let demand = mesos_demand(&requests);
         let affinity = interpod::PodAffinity::of(p.pod);
         Prepared {
             p,
@@ -384,9 +384,9 @@ impl<'p, 'a> Prepared<'p, 'a> {
 /// ephemeral storage, extended resources) and hostPorts; a pod that asks
 /// for nothing at all still takes [`MIN_TASK_CPUS_MILLI`], as Mesos
 /// refuses a task without resources.
-pub fn mesos_demand(pod: &Pod, requests: &PodRequests) -> Demand {
+pub fn mesos_demand(requests: &PodRequests) -> Demand {
     let mut scalars = requests.request.to_scalars();
-    let ports = requests::host_ports(pod);
+    let ports = requests.host_ports.clone();
     let extended: Vec<(String, Milli)> = requests
         .request
         .extended

@@ -131,6 +131,9 @@ pub struct PodRequests {
     pub non_zero_milli_cpu: i64,
     /// Non-zero bytes of memory.
     pub non_zero_memory: i64,
+    /// Its hostPorts ([`host_ports`]): worked out with the requests, as the
+    /// core keeps pods without their containers.
+    pub host_ports: Vec<u64>,
 }
 
 impl PodRequests {
@@ -141,6 +144,7 @@ impl PodRequests {
             request: aggregate(pod, false),
             non_zero_milli_cpu: non_zero.milli_cpu,
             non_zero_memory: non_zero.memory,
+            host_ports: host_ports(pod),
         }
     }
 }

@@ -24,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube_mesos_node::quantity::parse_milli;
 
 use super::disruption::Budget;
-use super::requests::{host_ports, PodRequest, PodRequests};
+use super::requests::{PodRequest, PodRequests};
 
 /// A Node's allocatable in kube-scheduler's units (millicores, bytes,
 /// bytes, pods, extended resources in thousandths of a unit).
@@ -216,7 +216,7 @@ impl<'a> NodeInfo<'a> {
         self.non_zero_memory += pod.requests.non_zero_memory;
         self.with_affinity += usize::from(has_pod_affinity(pod.pod));
         self.with_required_anti_affinity += usize::from(has_required_anti_affinity(pod.pod));
-        for port in host_ports(pod.pod) {
+        for &port in &pod.requests.host_ports {
             *self.used_ports.entry(port).or_default() += 1;
         }
         self.pods.push(pod);
@@ -230,11 +230,11 @@ impl<'a> NodeInfo<'a> {
         self.non_zero_memory -= pod.requests.non_zero_memory;
         self.with_affinity -= usize::from(has_pod_affinity(pod.pod));
         self.with_required_anti_affinity -= usize::from(has_required_anti_affinity(pod.pod));
-        for port in host_ports(pod.pod) {
-            if let Some(n) = self.used_ports.get_mut(&port) {
+        for port in &pod.requests.host_ports {
+            if let Some(n) = self.used_ports.get_mut(port) {
                 *n -= 1;
                 if *n == 0 {
-                    self.used_ports.remove(&port);
+                    self.used_ports.remove(port);
                 }
             }
         }

@@ -319,7 +319,7 @@ impl SchedulerCore {
         // The executor gets the pod as the API server holds it once
         // bound (nodeName, placement annotations), as a kubelet does.
         let task = build_task_info(
-            &bound_pod(&entry.pod, &agent.hostname, &annotations),
+            &bound_pod(entry.pod.whole(), &agent.hostname, &annotations),
             &task_id,
             agent,
             p.task_resources.clone(),
