@@ -1350,3 +1350,52 @@ fn held_offers_are_given_back_once_at_the_end_of_a_term() {
     assert_eq!(h.core.held_offers(), 0);
     assert!(h.core.give_back_offers().is_none());
 }
+
+/// More pods than a round takes: the first round launches its share and
+/// keeps the offers it did not use (no DECLINE), the next round follows at
+/// once with them, and the last answers every offer left.
+#[test]
+fn a_round_past_its_cap_keeps_the_unused_offers_for_the_next_round_at_once() {
+    let mut h = Harness::new(CoreConfig {
+        max_round_pods: 2,
+        ..windowed()
+    });
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    for name in ["p1", "p2", "p3", "p4", "p5"] {
+        h.feed(Input::PodUpserted(Box::new(pod(name, "1"))));
+    }
+    // Five agents with room for one pod (and the executor) each.
+    let offers = (1..=5)
+        .map(|i| offer_on(&format!("o{i}"), &format!("a{i}"), 1.5))
+        .collect();
+    h.feed(Input::Offers(offers));
+
+    let first = h.tick_at(1.0);
+    assert_eq!(launched_tasks(&first).len(), 2, "{:?}", kinds(&first));
+    assert!(!kinds(&first).contains(&"Decline"), "{:?}", kinds(&first));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.now),
+        "the next round at once"
+    );
+
+    let second = h.tick_at(1.0);
+    assert_eq!(launched_tasks(&second).len(), 2, "{:?}", kinds(&second));
+    assert!(!kinds(&second).contains(&"Decline"));
+
+    let third = h.tick_at(1.0);
+    assert_eq!(launched_tasks(&third).len(), 1, "{:?}", kinds(&third));
+    let mut agents: Vec<String> = [&first, &second, &third]
+        .iter()
+        .flat_map(|a| launched_tasks(a))
+        .map(|t| t.agent_id.value)
+        .collect();
+    agents.sort();
+    assert_eq!(agents, ["a1", "a2", "a3", "a4", "a5"], "one pod per agent");
+    assert_eq!(h.core.metrics().queue_len, 0);
+    // Nothing is held any more: every offer was accepted.
+    let after = h.tick_at(2.0);
+    assert!(launched_tasks(&after).is_empty());
+    assert!(!kinds(&after).contains(&"Decline"));
+}

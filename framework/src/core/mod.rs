@@ -134,6 +134,13 @@ pub struct CoreConfig {
     /// a round. Default 20 ms. Offers are still answered at the latest at
     /// the end of the batching window.
     pub placement_delay: Duration,
+    /// Most pods one placement round considers. Default 1,000. A round's
+    /// LAUNCHes, Bindings and events are all built before any is sent, so
+    /// thousands of pods arriving together would wait for one long round
+    /// and the framework would hold every launch of it (the pod's JSON, its
+    /// resources, its executor) at once; past the cap the round keeps the
+    /// offers it did not use and the next one follows at once.
+    pub max_round_pods: usize,
     /// Minimum time between two REVIVE calls. Default 1 s: a new pod that
     /// finds no offer in hand REVIVEs (Mesos then allocates at once) at most
     /// once a second, whatever the rate of pods.
@@ -191,6 +198,7 @@ impl Default for CoreConfig {
             busy_refuse_seconds: 0.0,
             idle_grace: Duration::from_secs(2),
             placement_delay: Duration::from_millis(20),
+            max_round_pods: 1_000,
             revive_min_interval: Duration::from_secs(1),
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(60),

@@ -27,9 +27,13 @@ impl SchedulerCore {
             return;
         };
         let mut agents = self.agent_views(&held);
-        let Some(Candidates { uids, misfits }) = self.candidates(now, dry) else {
+        let Some(Candidates { mut uids, misfits }) = self.candidates(now, dry) else {
             return;
         };
+        // More pods than a round takes: the rest go in the next round, at
+        // once, with the offers this one leaves unused.
+        let partial = uids.len() > self.config.max_round_pods.max(1);
+        uids.truncate(self.config.max_round_pods.max(1));
         let (outcome, roles) = self.run_placement(&uids, &mut agents, now);
         let refuse = self.refuse_seconds(now, &agents, &outcome);
 
@@ -49,7 +53,20 @@ impl SchedulerCore {
             );
             ops[p.agent_index].extend(launched);
         }
-        self.answer_offers(&agents, ops, &refuse, out);
+        if partial {
+            let unused: HashSet<&str> = agents
+                .iter()
+                .zip(&ops)
+                .filter(|(_, ops)| ops.is_empty())
+                .flat_map(|(a, _)| a.offer_ids.iter().map(|id| id.value.as_str()))
+                .collect();
+            self.held = held
+                .into_iter()
+                .filter(|h| unused.contains(h.offer.id.value.as_str()))
+                .collect();
+            self.place_at = Some(now);
+        }
+        self.answer_offers(&agents, ops, &refuse, partial, out);
         out.extend(follow_ups);
 
         // Unschedulable pods of the queue: backoff and (rate-limited) events.
@@ -401,18 +418,22 @@ impl SchedulerCore {
     /// One ACCEPT per agent with launches, and for the unused offers one
     /// DECLINE per refuse filter for all agents (Mesos takes any offers in
     /// one DECLINE; thousands of agents would otherwise cost thousands of
-    /// calls).
+    /// calls) — unless they are kept for the next round (`keep_unused`).
     fn answer_offers(
         &mut self,
         agents: &[AgentView],
         mut ops: Vec<Vec<offer::Operation>>,
         refuse: &[f64],
+        keep_unused: bool,
         out: &mut Vec<Action>,
     ) {
         let mut unused: Vec<(f64, Vec<OfferId>)> = Vec::new();
         for (ai, agent) in agents.iter().enumerate() {
             let refuse = refuse[ai];
             if ops[ai].is_empty() {
+                if keep_unused {
+                    continue;
+                }
                 match unused.iter_mut().find(|(r, _)| *r == refuse) {
                     Some((_, ids)) => ids.extend(agent.offer_ids.iter().cloned()),
                     None => unused.push((refuse, agent.offer_ids.clone())),
