@@ -1379,16 +1379,20 @@ fn a_round_past_its_cap_keeps_the_unused_offers_for_the_next_round_at_once() {
         Some(h.now),
         "the next round at once"
     );
-
-    let second = h.tick_at(1.0);
-    assert_eq!(launched_tasks(&second).len(), 2, "{:?}", kinds(&second));
-    assert!(!kinds(&second).contains(&"Decline"));
-
-    let third = h.tick_at(1.0);
-    assert_eq!(launched_tasks(&third).len(), 1, "{:?}", kinds(&third));
-    let mut agents: Vec<String> = [&first, &second, &third]
-        .iter()
-        .flat_map(|a| launched_tasks(a))
+    // The API server answers the Bindings as they come; each round due
+    // runs on the next input.
+    let mut rest = Vec::new();
+    let mut last = first.clone();
+    for _ in 0..4 {
+        let mut step = answer_bindings(&mut h, &last);
+        step.extend(h.tick_at(1.0));
+        rest.extend(step.iter().cloned());
+        last = step;
+    }
+    assert!(!kinds(&rest).contains(&"Decline"), "{:?}", kinds(&rest));
+    let mut agents: Vec<String> = launched_tasks(&first)
+        .into_iter()
+        .chain(launched_tasks(&rest))
         .map(|t| t.agent_id.value)
         .collect();
     agents.sort();
@@ -1398,4 +1402,78 @@ fn a_round_past_its_cap_keeps_the_unused_offers_for_the_next_round_at_once() {
     let after = h.tick_at(2.0);
     assert!(launched_tasks(&after).is_empty());
     assert!(!kinds(&after).contains(&"Decline"));
+}
+
+/// While the Bindings of earlier rounds are unanswered (two rounds' worth),
+/// a round past its cap does not follow at once: its unused offers are
+/// declined with the short filter (more pods wait), and placement goes on
+/// with the next offers once the API server has caught up.
+#[test]
+fn a_round_past_its_cap_waits_for_the_next_offers_while_bindings_are_unanswered() {
+    let mut h = Harness::new(CoreConfig {
+        max_round_pods: 1,
+        ..windowed()
+    });
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    for name in ["p1", "p2", "p3", "p4"] {
+        h.feed(Input::PodUpserted(Box::new(pod(name, "1"))));
+    }
+    let offers = (1..=4)
+        .map(|i| offer_on(&format!("o{i}"), &format!("a{i}"), 1.5))
+        .collect();
+    h.feed(Input::Offers(offers));
+
+    let first = h.tick_at(1.0);
+    assert_eq!(launched_tasks(&first).len(), 1);
+    assert!(!kinds(&first).contains(&"Decline"));
+    // Two Bindings unanswered after the second round: its unused offers go.
+    let second = h.tick_at(1.0);
+    assert_eq!(launched_tasks(&second).len(), 1);
+    let declined: Vec<(usize, Option<f64>)> = second
+        .iter()
+        .filter_map(|a| match a {
+            Action::Decline { offer_ids, filters } => {
+                Some((offer_ids.len(), filters.refuse_seconds))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(declined, [(2, Some(5.0))], "{:?}", kinds(&second));
+    assert_ne!(h.core.next_deadline(), Some(h.now));
+    assert_eq!(h.core.metrics().queue_len, 2);
+
+    // The API server answers; Mesos offers the two agents again.
+    answer_bindings(&mut h, &first);
+    answer_bindings(&mut h, &second);
+    h.at(2.0);
+    h.feed(Input::Offers(vec![
+        offer_on("o5", "a3", 1.5),
+        offer_on("o6", "a4", 1.5),
+    ]));
+    let third = h.tick_at(3.0);
+    let fourth = h.tick_at(3.0);
+    assert_eq!(
+        launched_tasks(&third).len() + launched_tasks(&fourth).len(),
+        2,
+        "{:?} then {:?}",
+        kinds(&third),
+        kinds(&fourth)
+    );
+    assert_eq!(h.core.metrics().queue_len, 0);
+}
+
+/// The API server writes every Binding among `actions`; what the core
+/// does meanwhile.
+fn answer_bindings(h: &mut Harness, actions: &[Action]) -> Vec<Action> {
+    let mut out = Vec::new();
+    for a in actions {
+        if let Action::Bind { pod, .. } = a {
+            out.extend(h.feed(Input::BindResult {
+                pod_uid: pod.uid.clone(),
+                result: BindOutcome::Bound,
+            }));
+        }
+    }
+    out
 }

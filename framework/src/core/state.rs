@@ -277,6 +277,11 @@ pub struct SchedulerCore {
     /// When the last pod joined the queue: the framework is busy (offers
     /// flow, short filters) until `idle_grace` after it.
     last_arrival: Option<Instant>,
+    /// Pods whose Binding (or annotations) is sent and not answered yet:
+    /// while there are many, a round past its cap does not follow at once
+    /// (see `place`), so placement keeps the pace of the API server and
+    /// the writes waiting for it stay few.
+    awaiting_binds: HashSet<String>,
     suppressed: bool,
     /// Offers were declined (with a refuse filter) since the last REVIVE.
     filters_active: bool,
@@ -457,6 +462,7 @@ impl SchedulerCore {
             batch_deadline: None,
             place_at: None,
             last_arrival: None,
+            awaiting_binds: HashSet::new(),
             suppressed: false,
             filters_active: false,
             last_revive: None,
@@ -2243,6 +2249,7 @@ impl SchedulerCore {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.awaiting_binds.remove(uid);
         let Some(entry) = self.pods.get_mut(uid) else {
             return;
         };

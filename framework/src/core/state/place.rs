@@ -11,6 +11,9 @@ use super::*;
 struct Candidates {
     uids: Vec<String>,
     misfits: Vec<(String, String)>,
+    /// More queued pods are ready than the round takes
+    /// (`CoreConfig::max_round_pods`).
+    partial: bool,
 }
 
 impl SchedulerCore {
@@ -27,15 +30,16 @@ impl SchedulerCore {
             return;
         };
         let mut agents = self.agent_views(&held);
-        let Some(Candidates { mut uids, misfits }) = self.candidates(now, dry) else {
+        let Some(Candidates {
+            uids,
+            misfits,
+            partial,
+        }) = self.candidates(now, dry)
+        else {
             return;
         };
-        // More pods than a round takes: the rest go in the next round, at
-        // once, with the offers this one leaves unused.
-        let partial = uids.len() > self.config.max_round_pods.max(1);
-        uids.truncate(self.config.max_round_pods.max(1));
         let (outcome, roles) = self.run_placement(&uids, &mut agents, now);
-        let refuse = self.refuse_seconds(now, &agents, &outcome);
+        let refuse = self.refuse_seconds(now, &agents, &outcome, partial);
 
         // Launch operations per agent.
         let mut ops: Vec<Vec<offer::Operation>> = vec![Vec::new(); agents.len()];
@@ -53,7 +57,13 @@ impl SchedulerCore {
             );
             ops[p.agent_index].extend(launched);
         }
-        if partial {
+        // The next round at once, with the offers this one did not use —
+        // unless the Bindings of earlier rounds are still on their way:
+        // then the offers are declined as after any round (the short
+        // filter: more pods wait) and the next round comes with the next
+        // offers.
+        let keep_unused = partial && !self.bindings_backlogged();
+        if keep_unused {
             let unused: HashSet<&str> = agents
                 .iter()
                 .zip(&ops)
@@ -66,7 +76,7 @@ impl SchedulerCore {
                 .collect();
             self.place_at = Some(now);
         }
-        self.answer_offers(&agents, ops, &refuse, partial, out);
+        self.answer_offers(&agents, ops, &refuse, keep_unused, out);
         out.extend(follow_ups);
 
         // Unschedulable pods of the queue: backoff and (rate-limited) events.
@@ -144,7 +154,19 @@ impl SchedulerCore {
             .map(|(uid, _)| uid.clone())
             .collect();
         uids.sort();
-        uids.extend(self.queue.ready(now).into_iter().map(str::to_owned));
+        // Relaunches all (each waits for one agent only), queued pods up to
+        // the cap; every queued pod a round considers leaves the ready queue
+        // (placed, or backed off), so the rounds that follow take the rest.
+        // A round without offers only serves the few pods that may preempt,
+        // among all that are ready: no cap.
+        let ready = self.queue.ready(now);
+        let cap = if dry {
+            usize::MAX
+        } else {
+            self.config.max_round_pods.max(1)
+        };
+        let partial = ready.len() > cap;
+        uids.extend(ready.into_iter().take(cap).map(str::to_owned));
         if dry {
             let lowest = self.lowest_live_priority();
             uids.retain(|uid| {
@@ -177,7 +199,11 @@ impl SchedulerCore {
             ));
             false
         });
-        Some(Candidates { uids, misfits })
+        Some(Candidates {
+            uids,
+            misfits,
+            partial,
+        })
     }
 
     /// The placement engine over the candidates and the agents' offers,
@@ -267,6 +293,7 @@ impl SchedulerCore {
         now: Instant,
         agents: &[AgentView],
         outcome: &placement::Outcome,
+        more_pods: bool,
     ) -> Vec<f64> {
         let mut busy = vec![false; agents.len()];
         for u in &outcome.unplaced {
@@ -276,9 +303,10 @@ impl SchedulerCore {
         }
         // Pods arriving, or a pod that might fit on the agent later: what
         // is left comes back soon.
-        let arriving = self
-            .last_arrival
-            .is_some_and(|t| now < t + self.config.idle_grace);
+        let arriving = more_pods
+            || self
+                .last_arrival
+                .is_some_and(|t| now < t + self.config.idle_grace);
         busy.into_iter()
             .map(|busy| {
                 if arriving || busy {
@@ -348,6 +376,7 @@ impl SchedulerCore {
         let bind = if was_relaunch && !bind_pending {
             BindState::Bound
         } else {
+            self.awaiting_binds.insert(uid.to_owned());
             BindState::Pending
         };
         match relaunch {
@@ -413,6 +442,25 @@ impl SchedulerCore {
                 .cloned()
                 .unwrap_or_else(|| self.synthesized_executor_resources(role)),
         }
+    }
+
+    /// Whether the Bindings sent and not answered are at least two rounds'
+    /// worth. Pods that no longer wait for theirs (deleted, relaunched) are
+    /// dropped from the count first.
+    fn bindings_backlogged(&mut self) -> bool {
+        let limit = 2 * self.config.max_round_pods.max(1);
+        if self.awaiting_binds.len() < limit {
+            return false;
+        }
+        let pods = &self.pods;
+        self.awaiting_binds.retain(|uid| {
+            pods.get(uid).is_some_and(|e| match &e.state {
+                PodState::Task(t) => matches!(t.bind, BindState::Pending),
+                PodState::Relaunch { bind_pending, .. } => *bind_pending,
+                _ => false,
+            })
+        });
+        self.awaiting_binds.len() >= limit
     }
 
     /// One ACCEPT per agent with launches, and for the unused offers one
