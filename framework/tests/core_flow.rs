@@ -1356,20 +1356,7 @@ fn held_offers_are_given_back_once_at_the_end_of_a_term() {
 /// once with them, and the last answers every offer left.
 #[test]
 fn a_round_past_its_cap_keeps_the_unused_offers_for_the_next_round_at_once() {
-    let mut h = Harness::new(CoreConfig {
-        max_round_pods: 2,
-        ..windowed()
-    });
-    h.feed(Input::PodsSynced);
-    h.feed(subscribed());
-    for name in ["p1", "p2", "p3", "p4", "p5"] {
-        h.feed(Input::PodUpserted(Box::new(pod(name, "1"))));
-    }
-    // Five agents with room for one pod (and the executor) each.
-    let offers = (1..=5)
-        .map(|i| offer_on(&format!("o{i}"), &format!("a{i}"), 1.5))
-        .collect();
-    h.feed(Input::Offers(offers));
+    let mut h = capped_rounds(2, 5);
 
     let first = h.tick_at(1.0);
     assert_eq!(launched_tasks(&first).len(), 2, "{:?}", kinds(&first));
@@ -1410,19 +1397,7 @@ fn a_round_past_its_cap_keeps_the_unused_offers_for_the_next_round_at_once() {
 /// with the next offers once the API server has caught up.
 #[test]
 fn a_round_past_its_cap_waits_for_the_next_offers_while_bindings_are_unanswered() {
-    let mut h = Harness::new(CoreConfig {
-        max_round_pods: 1,
-        ..windowed()
-    });
-    h.feed(Input::PodsSynced);
-    h.feed(subscribed());
-    for name in ["p1", "p2", "p3", "p4"] {
-        h.feed(Input::PodUpserted(Box::new(pod(name, "1"))));
-    }
-    let offers = (1..=4)
-        .map(|i| offer_on(&format!("o{i}"), &format!("a{i}"), 1.5))
-        .collect();
-    h.feed(Input::Offers(offers));
+    let mut h = capped_rounds(1, 4);
 
     let first = h.tick_at(1.0);
     assert_eq!(launched_tasks(&first).len(), 1);
@@ -1476,4 +1451,24 @@ fn answer_bindings(h: &mut Harness, actions: &[Action]) -> Vec<Action> {
         }
     }
     out
+}
+
+/// A started core whose rounds take `cap` pods, with `n` one-cpu pods
+/// queued and offers of `n` agents, each with room for one of them (and
+/// the executor).
+fn capped_rounds(cap: usize, n: usize) -> Harness {
+    let mut h = Harness::new(CoreConfig {
+        max_round_pods: cap,
+        ..windowed()
+    });
+    h.feed(Input::PodsSynced);
+    h.feed(subscribed());
+    for i in 1..=n {
+        h.feed(Input::PodUpserted(Box::new(pod(&format!("p{i}"), "1"))));
+    }
+    let offers = (1..=n)
+        .map(|i| offer_on(&format!("o{i}"), &format!("a{i}"), 1.5))
+        .collect();
+    h.feed(Input::Offers(offers));
+    h
 }
