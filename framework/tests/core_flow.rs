@@ -1392,20 +1392,38 @@ fn a_round_past_its_cap_keeps_the_unused_offers_for_the_next_round_at_once() {
 }
 
 /// While the Bindings of earlier rounds are unanswered (two rounds' worth),
-/// a round past its cap does not follow at once: its unused offers are
-/// declined with the short filter (more pods wait), and placement goes on
-/// with the next offers once the API server has caught up.
+/// the next round waits for them, at most until the batching window ends;
+/// if the API server is still behind then, the round declines the offers it
+/// did not use (with the short filter: more pods wait), and placement goes
+/// on with the next offers.
 #[test]
-fn a_round_past_its_cap_waits_for_the_next_offers_while_bindings_are_unanswered() {
-    let mut h = capped_rounds(1, 4);
+fn a_round_past_its_cap_waits_while_bindings_are_unanswered() {
+    let mut h = capped_rounds(1, 5);
 
     let first = h.tick_at(1.0);
     assert_eq!(launched_tasks(&first).len(), 1);
-    assert!(!kinds(&first).contains(&"Decline"));
-    // Two Bindings unanswered after the second round: its unused offers go.
     let second = h.tick_at(1.0);
     assert_eq!(launched_tasks(&second).len(), 1);
-    let declined: Vec<(usize, Option<f64>)> = second
+    assert!(!kinds(&first).contains(&"Decline") && !kinds(&second).contains(&"Decline"));
+    // Two Bindings unanswered: the third round waits, offers in hand.
+    let third = h.tick_at(1.0);
+    assert!(third.is_empty(), "{:?}", kinds(&third));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_secs(2)),
+        "the end of the batching window"
+    );
+    assert_eq!(h.core.held_offers(), 3);
+
+    // One answer: the round comes due again (after the placement delay,
+    // here the window's end too).
+    let answered = answer_bindings(&mut h, &first);
+    assert!(launched_tasks(&answered).is_empty());
+    let fourth = h.tick_at(2.0);
+    assert_eq!(launched_tasks(&fourth).len(), 1);
+    // Its window over and two Bindings unanswered again: the two agents
+    // it did not use are declined with the short filter.
+    let declined: Vec<(usize, Option<f64>)> = fourth
         .iter()
         .filter_map(|a| match a {
             Action::Decline { offer_ids, filters } => {
@@ -1414,27 +1432,22 @@ fn a_round_past_its_cap_waits_for_the_next_offers_while_bindings_are_unanswered(
             _ => None,
         })
         .collect();
-    assert_eq!(declined, [(2, Some(5.0))], "{:?}", kinds(&second));
-    assert_ne!(h.core.next_deadline(), Some(h.now));
+    assert_eq!(declined, [(2, Some(5.0))], "{:?}", kinds(&fourth));
+    assert_eq!(h.core.held_offers(), 0);
     assert_eq!(h.core.metrics().queue_len, 2);
 
-    // The API server answers; Mesos offers the two agents again.
-    answer_bindings(&mut h, &first);
+    // The API server answers; Mesos offers those two agents again.
     answer_bindings(&mut h, &second);
-    h.at(2.0);
+    answer_bindings(&mut h, &fourth);
+    h.at(3.0);
     h.feed(Input::Offers(vec![
-        offer_on("o5", "a3", 1.5),
         offer_on("o6", "a4", 1.5),
+        offer_on("o7", "a5", 1.5),
     ]));
-    let third = h.tick_at(3.0);
-    let fourth = h.tick_at(3.0);
-    assert_eq!(
-        launched_tasks(&third).len() + launched_tasks(&fourth).len(),
-        2,
-        "{:?} then {:?}",
-        kinds(&third),
-        kinds(&fourth)
-    );
+    let mut rest = h.tick_at(4.0);
+    rest.extend(answer_bindings(&mut h, &rest.clone()));
+    rest.extend(h.tick_at(5.0));
+    assert_eq!(launched_tasks(&rest).len(), 2, "{:?}", kinds(&rest));
     assert_eq!(h.core.metrics().queue_len, 0);
 }
 

@@ -282,6 +282,9 @@ pub struct SchedulerCore {
     /// (see `place`), so placement keeps the pace of the API server and
     /// the writes waiting for it stay few.
     awaiting_binds: HashSet<String>,
+    /// A round came due while Bindings were backlogged: it runs once they
+    /// are answered (or at the end of the batching window).
+    round_after_binds: bool,
     suppressed: bool,
     /// Offers were declined (with a refuse filter) since the last REVIVE.
     filters_active: bool,
@@ -463,6 +466,7 @@ impl SchedulerCore {
             place_at: None,
             last_arrival: None,
             awaiting_binds: HashSet::new(),
+            round_after_binds: false,
             suppressed: false,
             filters_active: false,
             last_revive: None,
@@ -1149,10 +1153,17 @@ impl SchedulerCore {
             self.revive_wanted = true;
         }
         let window_over = self.batch_deadline.is_some_and(|d| d <= now);
-        if window_over || self.place_at.is_some_and(|d| d <= now) {
+        let round_due = self.place_at.is_some_and(|d| d <= now);
+        if round_due && !window_over && self.bindings_backlogged() {
+            // The API server has not caught up with the Bindings of the
+            // last rounds: the next waits for it, or for the window's end.
+            self.place_at = None;
+            self.round_after_binds = true;
+        } else if window_over || round_due {
             self.batch_deadline = None;
             self.place_at = None;
-            self.place(now, out);
+            self.round_after_binds = false;
+            self.place(now, window_over, out);
         }
         // Ready pods and no offer for a batching window: perhaps nothing is
         // free, which only a preemption changes. A round without offers
@@ -1161,7 +1172,7 @@ impl SchedulerCore {
         if self.held.is_empty() && self.connected && self.synced && self.queue.has_ready(now) {
             let window = self.config.batch_window;
             match self.dry_at {
-                Some(at) if at <= now => self.place(now, out),
+                Some(at) if at <= now => self.place(now, false, out),
                 Some(_) => {}
                 None if self.dry_checked.is_none_or(|t| now >= t + window) => {
                     self.dry_checked = Some(now);
@@ -2250,6 +2261,10 @@ impl SchedulerCore {
         out: &mut Vec<Action>,
     ) {
         self.awaiting_binds.remove(uid);
+        if self.round_after_binds && !self.bindings_backlogged() {
+            self.round_after_binds = false;
+            self.place_soon(now);
+        }
         let Some(entry) = self.pods.get_mut(uid) else {
             return;
         };

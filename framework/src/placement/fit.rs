@@ -26,7 +26,7 @@
 
 use super::requests::{PodRequest, PodRequests};
 use super::snapshot::{Allocatable, NodeInfo};
-use super::PlacementPolicy;
+use super::{PlacementPolicy, Reason};
 use crate::resources::{Milli, Scalars};
 
 /// NodeResourcesFit's reason for the pod count.
@@ -36,10 +36,10 @@ pub const MAX_NODE_SCORE: i64 = 100;
 
 /// kube-scheduler's `fitsRequest`: the reasons the pod does not fit the
 /// Node's allocatable next to the pods on it, in its order (empty: fits).
-pub fn insufficient(req: &PodRequest, alloc: &Allocatable, node: &NodeInfo<'_>) -> Vec<String> {
+pub fn insufficient(req: &PodRequest, alloc: &Allocatable, node: &NodeInfo<'_>) -> Vec<Reason> {
     let mut out = Vec::new();
     if node.pods.len() as i64 + 1 > alloc.pods {
-        out.push(REASON_TOO_MANY_PODS.to_owned());
+        out.push(Reason::Borrowed(REASON_TOO_MANY_PODS));
     }
     if req.is_empty() {
         return out;
@@ -47,23 +47,23 @@ pub fn insufficient(req: &PodRequest, alloc: &Allocatable, node: &NodeInfo<'_>) 
     let used = &node.requested;
     let short = |want: i64, have: i64, used: i64| want > 0 && want > have - used;
     if short(req.milli_cpu, alloc.milli_cpu, used.milli_cpu) {
-        out.push("Insufficient cpu".to_owned());
+        out.push(Reason::Borrowed("Insufficient cpu"));
     }
     if short(req.memory, alloc.memory, used.memory) {
-        out.push("Insufficient memory".to_owned());
+        out.push(Reason::Borrowed("Insufficient memory"));
     }
     if short(
         req.ephemeral_storage,
         alloc.ephemeral_storage,
         used.ephemeral_storage,
     ) {
-        out.push("Insufficient ephemeral-storage".to_owned());
+        out.push(Reason::Borrowed("Insufficient ephemeral-storage"));
     }
     for (name, want) in &req.extended {
         let have = alloc.extended.get(name).copied().unwrap_or(0);
         let used = used.extended.get(name).copied().unwrap_or(0);
         if short(*want, have, used) {
-            out.push(format!("Insufficient {name}"));
+            out.push(Reason::Owned(format!("Insufficient {name}")));
         }
     }
     out
@@ -83,20 +83,34 @@ pub struct Offered<'a> {
 
 /// The Mesos side of the fit (see the module docs): one reason per
 /// resource the offers are short of.
-pub fn insufficient_offered(o: &Offered<'_>) -> Vec<String> {
+pub fn insufficient_offered(o: &Offered<'_>) -> Vec<Reason> {
     let mut out = Vec::new();
-    for (name, need, avail) in [
-        ("cpu", o.need.cpus, o.avail.cpus),
-        ("memory", o.need.mem, o.avail.mem),
-        ("ephemeral-storage", o.need.disk, o.avail.disk),
+    for (reason, need, avail) in [
+        (
+            "Insufficient cpu offered by Mesos",
+            o.need.cpus,
+            o.avail.cpus,
+        ),
+        (
+            "Insufficient memory offered by Mesos",
+            o.need.mem,
+            o.avail.mem,
+        ),
+        (
+            "Insufficient ephemeral-storage offered by Mesos",
+            o.need.disk,
+            o.avail.disk,
+        ),
     ] {
         if need > 0 && need > avail {
-            out.push(format!("Insufficient {name} offered by Mesos"));
+            out.push(Reason::Borrowed(reason));
         }
     }
     for (name, need, avail) in o.extended {
         if need > avail {
-            out.push(format!("Insufficient {name} offered by Mesos"));
+            out.push(Reason::Owned(format!(
+                "Insufficient {name} offered by Mesos"
+            )));
         }
     }
     out
@@ -232,7 +246,7 @@ mod tests {
         // A BestEffort pod is only counted.
         assert_eq!(
             insufficient(&PodRequest::default(), &alloc(0, 2), &node),
-            Vec::<String>::new()
+            Vec::<Reason>::new()
         );
         let mut r = req(0);
         r.ephemeral_storage = 1;

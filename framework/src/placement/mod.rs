@@ -272,35 +272,40 @@ pub struct Outcome {
     pub preemptions: Vec<Preemption>,
 }
 
+/// One of kube-scheduler's reason strings: most are constants, and a pod
+/// that fits on few agents is told no by thousands in a round, so they are
+/// not allocated each time.
+pub type Reason = Cow<'static, str>;
+
 /// Why a node does not take a pod: the filter's reasons, and whether they
 /// may change as pods come and go (evicting pods could resolve them;
 /// kube-scheduler's Unschedulable as against UnschedulableAndUnresolvable).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejection {
     /// kube-scheduler's reason strings.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     /// Resources, ports, spread, anti-affinity: not static.
     pub resolvable: bool,
 }
 
 impl Rejection {
-    fn fixed(reason: impl Into<String>) -> Self {
+    fn fixed(reason: impl Into<Reason>) -> Self {
         Rejection {
             reasons: vec![reason.into()],
             resolvable: false,
         }
     }
 
-    fn resolvable(reasons: Vec<String>) -> Self {
+    fn resolvable(reasons: Vec<Reason>) -> Self {
         Rejection {
             reasons,
             resolvable: true,
         }
     }
 
-    fn of((reason, resolvable): (&str, bool)) -> Self {
+    fn of((reason, resolvable): (&'static str, bool)) -> Self {
         Rejection {
-            reasons: vec![reason.to_owned()],
+            reasons: vec![Cow::Borrowed(reason)],
             resolvable,
         }
     }
@@ -474,7 +479,9 @@ fn check(
             && (!o.agent.executor_needed || o.view.port_count() > demand.ports.len() as u64)
     });
     if !(ports_free && ports_offered) {
-        return Err(Rejection::resolvable(vec![REASON_NODE_PORTS.to_owned()]));
+        return Err(Rejection::resolvable(vec![Cow::Borrowed(
+            REASON_NODE_PORTS,
+        )]));
     }
     let mut basis = None;
     if let Some(alloc) = &facts.allocatable {
@@ -663,7 +670,7 @@ pub fn place<'a>(
             };
             let mut hist: BTreeMap<&str, usize> = BTreeMap::new();
             for r in statuses.iter().flat_map(|(_, r)| &r.reasons) {
-                *hist.entry(r.as_str()).or_default() += 1;
+                *hist.entry(r.as_ref()).or_default() += 1;
             }
             if !unoffered.is_empty() {
                 *hist.entry(REASON_NOT_OFFERED).or_default() += unoffered.len();

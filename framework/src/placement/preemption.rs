@@ -41,7 +41,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::disruption::split_by_violation;
 use super::snapshot::{pod_priority, PodInfo, Snapshot};
-use super::{check, fit_error_text, Filters, Prepared, Rejection, Victim};
+use super::{check, fit_error_text, Filters, Prepared, Reason, Rejection, Victim};
 
 /// A node where no pod has lower priority than the preemptor.
 pub const REASON_NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -148,7 +148,7 @@ pub(super) fn preempt<'a>(
         }
         match select_victims(pod, snap, ni) {
             Ok(candidate) => candidates.push((ni, candidate)),
-            Err(reasons) => fail(&reasons.iter().map(String::as_str).collect::<Vec<_>>()),
+            Err(reasons) => fail(&reasons.iter().map(|r| r.as_ref()).collect::<Vec<_>>()),
         }
     }
     let Some((node, Candidate { victims, .. })) = pick_one(candidates) else {
@@ -173,7 +173,7 @@ pub(super) fn preempt<'a>(
 
 /// Whether the pod passes the filters on node `ni` as the snapshot now
 /// holds it (the Node's books only), with the reasons when it does not.
-fn fits(pod: &Prepared<'_, '_>, snap: &Snapshot<'_>, ni: usize) -> Result<(), Vec<String>> {
+fn fits(pod: &Prepared<'_, '_>, snap: &Snapshot<'_>, ni: usize) -> Result<(), Vec<Reason>> {
     let filters = if pod.needs_pod_state(snap) {
         Filters::new(pod.p.pod, &pod.affinity, snap)
     } else {
@@ -207,14 +207,14 @@ fn select_victims<'a>(
     pod: &Prepared<'_, 'a>,
     snap: &mut Snapshot<'a>,
     ni: usize,
-) -> Result<Candidate<'a>, Vec<String>> {
+) -> Result<Candidate<'a>, Vec<Reason>> {
     let priority = pod_priority(pod.p.pod);
     let saved = snap.node(ni).clone();
     let lower: Vec<usize> = (0..saved.pods.len())
         .filter(|&i| saved.pods[i].priority() < priority)
         .collect();
     if lower.is_empty() {
-        return Err(vec![REASON_NO_VICTIMS.to_owned()]);
+        return Err(vec![Reason::Borrowed(REASON_NO_VICTIMS)]);
     }
     let mut removed: Vec<PodInfo<'a>> = lower
         .into_iter()
@@ -245,7 +245,7 @@ fn select_victims<'a>(
     }
     snap.restore_node(ni, saved);
     if victims.is_empty() {
-        return Err(vec![REASON_NOT_HELPFUL.to_owned()]);
+        return Err(vec![Reason::Borrowed(REASON_NOT_HELPFUL)]);
     }
     if regroup {
         victims.sort_by(more_important);

@@ -17,7 +17,8 @@ struct Candidates {
 }
 
 impl SchedulerCore {
-    pub(super) fn place(&mut self, now: Instant, out: &mut Vec<Action>) {
+    /// `window_over`: the held offers' batching window has ended.
+    pub(super) fn place(&mut self, now: Instant, window_over: bool, out: &mut Vec<Action>) {
         if !self.reconcile_gate.is_open() {
             return;
         }
@@ -57,12 +58,13 @@ impl SchedulerCore {
             );
             ops[p.agent_index].extend(launched);
         }
-        // The next round at once, with the offers this one did not use —
-        // unless the Bindings of earlier rounds are still on their way:
-        // then the offers are declined as after any round (the short
-        // filter: more pods wait) and the next round comes with the next
-        // offers.
-        let keep_unused = partial && !self.bindings_backlogged();
+        // The next round at once, with the offers this one did not use, for
+        // at most another batching window (`run_due` holds it back while
+        // the Bindings of earlier rounds are on their way) — unless the
+        // window is over and the API server still behind: then the unused
+        // offers are declined as after any round (with the short filter:
+        // more pods wait), and placement goes on with the next offers.
+        let keep_unused = partial && !(window_over && self.bindings_backlogged());
         if keep_unused {
             let unused: HashSet<&str> = agents
                 .iter()
@@ -75,6 +77,9 @@ impl SchedulerCore {
                 .filter(|h| unused.contains(h.offer.id.value.as_str()))
                 .collect();
             self.place_at = Some(now);
+            if !self.held.is_empty() {
+                self.batch_deadline = Some(now + self.config.batch_window);
+            }
         }
         self.answer_offers(&agents, ops, &refuse, keep_unused, out);
         out.extend(follow_ups);
@@ -447,7 +452,7 @@ impl SchedulerCore {
     /// Whether the Bindings sent and not answered are at least two rounds'
     /// worth. Pods that no longer wait for theirs (deleted, relaunched) are
     /// dropped from the count first.
-    fn bindings_backlogged(&mut self) -> bool {
+    pub(super) fn bindings_backlogged(&mut self) -> bool {
         let limit = 2 * self.config.max_round_pods.max(1);
         if self.awaiting_binds.len() < limit {
             return false;

@@ -13,7 +13,8 @@
 //! only for those two.
 //!
 //! What the pruned pod lacks: containers, init and ephemeral containers,
-//! volumes and container statuses; neither keeps managed fields. What placement needs of
+//! volumes, container statuses and two long annotations
+//! ([`PRUNED_ANNOTATIONS`]); neither keeps managed fields. What placement needs of
 //! the containers (requests, host ports) is worked out from the whole pod
 //! before pruning ([`crate::placement::requests::PodRequests`]).
 
@@ -21,6 +22,8 @@ use std::ops::Deref;
 
 use k8s_openapi::api::core::v1::Pod;
 use tracing::error;
+
+use crate::core::ANNOTATION_EXECUTOR_RESOURCES;
 
 /// A pod: pruned for reading, whole as JSON.
 #[derive(Clone, Debug)]
@@ -72,8 +75,22 @@ impl Deref for StoredPod {
     }
 }
 
+/// Annotations the core reads only on a pod it sees for the first time
+/// (before it is stored), or never, and that are long: the executor's
+/// resources as launched (a JSON `ExecutorInfo`), and kubectl's copy of
+/// the whole object it applied.
+const PRUNED_ANNOTATIONS: &[&str] = &[
+    ANNOTATION_EXECUTOR_RESOURCES,
+    "kubectl.kubernetes.io/last-applied-configuration",
+];
+
 /// `pod` without what only a launch or a failure reads.
 fn prune(mut pod: Pod) -> Pod {
+    if let Some(annotations) = pod.metadata.annotations.as_mut() {
+        for key in PRUNED_ANNOTATIONS {
+            annotations.remove(*key);
+        }
+    }
     if let Some(spec) = pod.spec.as_mut() {
         spec.containers = Vec::new();
         spec.init_containers = None;
@@ -97,6 +114,11 @@ mod tests {
             "metadata": {
                 "name": "web", "namespace": "default", "uid": "u1",
                 "labels": {"app": "web"},
+                "annotations": {
+                    "kube-mesos.io/executor-resources": "{\"resources\": []}",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    "kube-mesos.io/task-id": "pod.u1",
+                },
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
             },
             "spec": {
@@ -140,6 +162,11 @@ mod tests {
         assert!(spec.volumes.is_none() && spec.init_containers.is_none());
         assert!(status.container_statuses.is_none());
         assert!(stored.metadata.managed_fields.is_none());
+        let annotations = stored.metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["kube-mesos.io/task-id"]
+        );
 
         let mut expected = original;
         expected.metadata.managed_fields = None;
