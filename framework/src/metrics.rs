@@ -237,6 +237,7 @@ pub struct Metrics {
     subscriptions: Counter,
     kube_errors: Counter,
     mesos_call_errors: Counter,
+    best_effort_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -246,6 +247,7 @@ impl Default for Metrics {
         let (leader, subscribed) = (Gauge::default(), Gauge::default());
         let (leader_transitions, subscriptions) = (Counter::default(), Counter::default());
         let (kube_errors, mesos_call_errors) = (Counter::default(), Counter::default());
+        let best_effort_dropped = Counter::default();
         // The registry adds a full stop to each help text.
         let mut registry = Registry::default();
         registry.register_collector(Box::new(snapshots.clone()));
@@ -275,6 +277,11 @@ impl Default for Metrics {
             kube_errors.clone(),
         );
         registry.register(
+            "kube_mesos_best_effort_writes_dropped",
+            "Events and unschedulable conditions not written because too many waited for the API server (a pod's condition is written again at its next failed attempt)",
+            best_effort_dropped.clone(),
+        );
+        registry.register(
             "kube_mesos_mesos_call_errors",
             "Failed Mesos scheduler calls",
             mesos_call_errors.clone(),
@@ -294,6 +301,7 @@ impl Default for Metrics {
             subscriptions,
             kube_errors,
             mesos_call_errors,
+            best_effort_dropped,
         }
     }
 }
@@ -380,6 +388,11 @@ impl Metrics {
     /// Counts a failed Kubernetes API request.
     pub fn kube_error(&self) {
         self.kube_errors.inc();
+    }
+
+    /// Counts a best-effort write dropped (see `kube::best_effort`).
+    pub fn best_effort_write_dropped(&self) {
+        self.best_effort_dropped.inc();
     }
 
     /// Counts a failed Mesos call.

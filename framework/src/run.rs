@@ -39,6 +39,7 @@ use crate::core::{Action, CoreConfig, CoreMetrics, Input, PodRef, SchedulerCore}
 use crate::drain::Drain;
 use crate::executor_info::{ExecutorConfig, ExecutorUri};
 use crate::http::Health;
+use crate::kube::best_effort::BestEffortGate;
 use crate::kube::binder::PodWriter;
 use crate::kube::events::EventRecorder;
 use crate::kube::framework_id::FrameworkIdStore;
@@ -371,6 +372,7 @@ impl Term {
             writes: Arc::new(tokio::sync::Semaphore::new(KUBE_WRITES_IN_FLIGHT)),
             mesos_calls: Arc::new(tokio::sync::Semaphore::new(MESOS_CALLS_IN_FLIGHT)),
             order: PodOrder::default(),
+            best_effort: BestEffortGate::default(),
             pods: PodWriter::new(self.client.clone()),
             events: EventRecorder::new(
                 self.client.clone(),
@@ -742,6 +744,8 @@ struct Performer {
     mesos_calls: Arc<tokio::sync::Semaphore>,
     /// Each pod's writes in the core's order.
     order: PodOrder,
+    /// Bounds the Events and unschedulable conditions waiting.
+    best_effort: BestEffortGate,
     pods: PodWriter,
     events: EventRecorder,
     metrics: Arc<Metrics>,
@@ -888,11 +892,16 @@ impl Performer {
                 return;
             }
             Action::SetPodUnschedulable { pod, message } => {
+                let Some(ticket) = self.best_effort.admit() else {
+                    self.metrics.best_effort_write_dropped();
+                    return;
+                };
                 let (pods, target) = (self.pods.clone(), pod.clone());
                 self.spawn_status_write(
                     &pod,
                     "marking pod unschedulable failed",
                     move || async move {
+                        drop(ticket);
                         let now = jiff::Timestamp::now();
                         pods.set_unschedulable(&target, &message, now).await
                     },
@@ -999,10 +1008,15 @@ impl Performer {
                 reason,
                 message,
             } => {
+                let Some(ticket) = self.best_effort.admit() else {
+                    self.metrics.best_effort_write_dropped();
+                    return;
+                };
                 let events = self.events.clone();
                 let metrics = self.metrics.clone();
                 let writes = self.writes.clone();
                 self.spawn(with_permit(writes, move || async move {
+                    drop(ticket);
                     if let Err(error) = events
                         .record(&pod, type_, &reason, &message, jiff::Timestamp::now())
                         .await

@@ -13,6 +13,7 @@
 //! typed [`KubeError`]; retries are the caller's policy ([`retry`] holds
 //! the one for writes a restarted framework depends on).
 
+pub mod best_effort;
 pub mod binder;
 pub mod events;
 pub mod framework_id;
