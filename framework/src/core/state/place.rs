@@ -24,6 +24,7 @@ impl SchedulerCore {
         }
         let held = std::mem::take(&mut self.held);
         self.dry_at = None;
+        self.forget_answered_binds();
         // Without offers, a round only serves pods that may preempt (a full
         // agent has nothing to offer): see `run_due`.
         let dry = held.is_empty();
@@ -450,13 +451,16 @@ impl SchedulerCore {
     }
 
     /// Whether the Bindings sent and not answered are at least two rounds'
-    /// worth. Pods that no longer wait for theirs (deleted, relaunched) are
-    /// dropped from the count first.
-    pub(super) fn bindings_backlogged(&mut self) -> bool {
-        let limit = 2 * self.config.max_round_pods.max(1);
-        if self.awaiting_binds.len() < limit {
-            return false;
-        }
+    /// worth. Asked on every answer while a round waits: a length only.
+    pub(super) fn bindings_backlogged(&self) -> bool {
+        self.awaiting_binds.len() >= 2 * self.config.max_round_pods.max(1)
+    }
+
+    /// Forgets the pods that no longer wait for a Binding's answer. Every
+    /// Binding is answered, so this only guards against one that never is
+    /// (a write dropped at the end of a term); once a round, over the pods
+    /// still waiting.
+    fn forget_answered_binds(&mut self) {
         let pods = &self.pods;
         self.awaiting_binds.retain(|uid| {
             pods.get(uid).is_some_and(|e| match &e.state {
@@ -465,7 +469,6 @@ impl SchedulerCore {
                 _ => false,
             })
         });
-        self.awaiting_binds.len() >= limit
     }
 
     /// One ACCEPT per agent with launches, and for the unused offers one
