@@ -14,9 +14,10 @@
 //!
 //! What the pruned pod lacks: containers, init and ephemeral containers,
 //! volumes, container statuses and two long annotations
-//! ([`PRUNED_ANNOTATIONS`]); neither keeps managed fields. What placement needs of
-//! the containers (requests, host ports) is worked out from the whole pod
-//! before pruning ([`crate::placement::requests::PodRequests`]).
+//! ([`PRUNED_ANNOTATIONS`]); neither form keeps managed fields. What
+//! placement needs of the containers (requests, host ports) is worked out
+//! from the whole pod before pruning
+//! ([`crate::placement::requests::PodRequests`]).
 
 use std::ops::Deref;
 
