@@ -39,7 +39,7 @@ use crate::core::{Action, CoreConfig, CoreMetrics, Input, PodRef, SchedulerCore}
 use crate::drain::Drain;
 use crate::executor_info::{ExecutorConfig, ExecutorUri};
 use crate::http::Health;
-use crate::kube::best_effort::BestEffortGate;
+use crate::kube::best_effort::{BestEffortGate, Ticket};
 use crate::kube::binder::PodWriter;
 use crate::kube::events::EventRecorder;
 use crate::kube::framework_id::FrameworkIdStore;
@@ -783,6 +783,16 @@ impl Performer {
         );
     }
 
+    /// A place for one more Event or unschedulable condition among those
+    /// waiting, or `None`, counted as dropped, when too many wait.
+    fn admit_best_effort(&self) -> Option<Ticket> {
+        let ticket = self.best_effort.admit();
+        if ticket.is_none() {
+            self.metrics.best_effort_write_dropped();
+        }
+        ticket
+    }
+
     /// [`Self::spawn_for_pod`] for a pod status write whose failure is
     /// logged (the core writes again when it next decides to).
     fn spawn_status_write<F, W>(&self, pod: &PodRef, failed: &'static str, make: F)
@@ -892,8 +902,7 @@ impl Performer {
                 return;
             }
             Action::SetPodUnschedulable { pod, message } => {
-                let Some(ticket) = self.best_effort.admit() else {
-                    self.metrics.best_effort_write_dropped();
+                let Some(ticket) = self.admit_best_effort() else {
                     return;
                 };
                 let (pods, target) = (self.pods.clone(), pod.clone());
@@ -1008,8 +1017,7 @@ impl Performer {
                 reason,
                 message,
             } => {
-                let Some(ticket) = self.best_effort.admit() else {
-                    self.metrics.best_effort_write_dropped();
+                let Some(ticket) = self.admit_best_effort() else {
                     return;
                 };
                 let events = self.events.clone();

@@ -479,9 +479,7 @@ fn check(
             && (!o.agent.executor_needed || o.view.port_count() > demand.ports.len() as u64)
     });
     if !(ports_free && ports_offered) {
-        return Err(Rejection::resolvable(vec![Cow::Borrowed(
-            REASON_NODE_PORTS,
-        )]));
+        return Err(Rejection::of((REASON_NODE_PORTS, true)));
     }
     let mut basis = None;
     if let Some(alloc) = &facts.allocatable {

@@ -116,7 +116,7 @@ pub(super) fn preempt<'a>(
     let all = statuses.len() + unoffered.len();
     let nobody_lower = snap.lowest_priority() >= priority;
     // Reasons counted per node, not listed: thousands of nodes per pod.
-    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures: BTreeMap<Reason, usize> = BTreeMap::new();
     let mut failed_nodes = 0;
     let mut candidates: Vec<(usize, Candidate<'a>)> = Vec::new();
     // Where preemption might help: nodes whose filters failed for reasons
@@ -132,15 +132,15 @@ pub(super) fn preempt<'a>(
             check(pod, &pod.filters, snap.node(i), None).is_err_and(|r| r.resolvable)
         }));
     }
-    let mut fail = |reasons: &[&str]| {
+    let mut fail = |reasons: &[Reason]| {
         failed_nodes += 1;
         for r in reasons {
-            *failures.entry((*r).to_owned()).or_default() += 1;
+            *failures.entry(r.clone()).or_default() += 1;
         }
     };
     for ni in potential {
         if nobody_lower {
-            fail(&[REASON_NO_VICTIMS]);
+            fail(&[Reason::Borrowed(REASON_NO_VICTIMS)]);
             continue;
         }
         if taken.contains(&ni) || snap.node(ni).facts.allocatable.is_none() {
@@ -148,14 +148,16 @@ pub(super) fn preempt<'a>(
         }
         match select_victims(pod, snap, ni) {
             Ok(candidate) => candidates.push((ni, candidate)),
-            Err(reasons) => fail(&reasons.iter().map(|r| r.as_ref()).collect::<Vec<_>>()),
+            Err(reasons) => fail(&reasons),
         }
     }
     let Some((node, Candidate { victims, .. })) = pick_one(candidates) else {
         if failed_nodes < all {
-            *failures.entry(REASON_NOT_HELPFUL.to_owned()).or_default() += all - failed_nodes;
+            *failures
+                .entry(Reason::Borrowed(REASON_NOT_HELPFUL))
+                .or_default() += all - failed_nodes;
         }
-        let hist: BTreeMap<&str, usize> = failures.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        let hist: BTreeMap<&str, usize> = failures.iter().map(|(r, n)| (r.as_ref(), *n)).collect();
         return PostFilter::Failed(fit_error_text(all, &hist));
     };
     PostFilter::Nominated {
