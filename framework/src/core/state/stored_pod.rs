@@ -1,5 +1,5 @@
 //! A pod as the core keeps it: the fields the core and placement read, and
-//! the whole object packed as its JSON.
+//! the rest packed as JSON.
 //!
 //! The core tracks every pod of the cluster (100,000 at the scale the
 //! project aims for). A deserialized `Pod` is kilobytes of inline struct
@@ -9,11 +9,14 @@
 //! launched (the executor gets the whole pod in `TaskInfo.data`) or when
 //! the pod is failed (its containers' statuses). So the core keeps a pruned
 //! `Pod` for what it reads on every round (metadata, scheduling fields of
-//! the spec, phase and conditions) and the whole pod as JSON bytes, decoded
-//! only for those two.
+//! the spec, phase) and what pruning took out as JSON bytes,
+//! decoded only for those two. Only what was taken out is packed: the
+//! metadata and status are already in the pruned pod, and packing them a
+//! second time doubled what a bound pod cost.
 //!
 //! What the pruned pod lacks: containers, init and ephemeral containers,
-//! volumes, container statuses and two long annotations
+//! volumes, container statuses, the conditions the core does not read
+//! ([`KEPT_CONDITIONS`]) and two long annotations
 //! ([`PRUNED_ANNOTATIONS`]); neither form keeps managed fields. What
 //! placement needs of the containers (requests, host ports) is worked out
 //! from the whole pod before pruning
@@ -21,17 +24,50 @@
 
 use std::ops::Deref;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStatus, EphemeralContainer, Pod, PodCondition, Volume,
+};
+use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use crate::core::ANNOTATION_EXECUTOR_RESOURCES;
 
-/// A pod: pruned for reading, whole as JSON.
+/// A pod: pruned for reading, with what pruning took packed beside it.
 #[derive(Clone, Debug)]
 pub struct StoredPod {
     pruned: Pod,
-    /// The pod as received, as JSON. Boxed slice: no spare capacity.
-    whole: Box<[u8]>,
+    /// [`Taken`] as JSON. Boxed slice: no spare capacity.
+    taken: Box<[u8]>,
+}
+
+/// What pruning takes out of a pod, to be put back for a launch or a
+/// failure.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Taken {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    annotations: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec: Option<TakenSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<TakenStatus>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TakenSpec {
+    containers: Vec<Container>,
+    init_containers: Option<Vec<Container>>,
+    ephemeral_containers: Option<Vec<EphemeralContainer>>,
+    volumes: Option<Vec<Volume>>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TakenStatus {
+    /// All of them, in their order; the pruned pod keeps only those the
+    /// core reads ([`KEPT_CONDITIONS`]).
+    conditions: Option<Vec<PodCondition>>,
+    container_statuses: Option<Vec<ContainerStatus>>,
+    init_container_statuses: Option<Vec<ContainerStatus>>,
+    ephemeral_container_statuses: Option<Vec<ContainerStatus>>,
 }
 
 impl StoredPod {
@@ -40,32 +76,29 @@ impl StoredPod {
     /// core nor the executor.
     pub fn new(mut pod: Pod) -> Self {
         pod.metadata.managed_fields = None;
-        // Serializing a k8s-openapi Pod cannot fail: every map has string
-        // keys. Were it to, the pruned pod is all the launch would get.
-        let whole = match serde_json::to_vec(&pod) {
+        let taken = take(&mut pod);
+        // Serializing k8s-openapi types cannot fail: every map has string
+        // keys. Were it to, the pruned pod is all a launch would get.
+        let taken = match serde_json::to_vec(&taken) {
             Ok(bytes) => bytes.into_boxed_slice(),
             Err(e) => {
                 error!(error = %e, pod = ?pod.metadata.name, "packing a pod");
                 Box::default()
             }
         };
-        StoredPod {
-            pruned: prune(pod),
-            whole,
-        }
+        StoredPod { pruned: pod, taken }
     }
 
-    /// The whole pod, decoded again. The bytes are our own serialization of
-    /// a `Pod`, so decoding them cannot fail short of a bug; should it, the
-    /// pruned pod is returned and the failure logged.
+    /// The whole pod, put together again. The bytes are our own
+    /// serialization, so decoding them cannot fail short of a bug; should
+    /// it, the pruned pod is returned and the failure logged.
     pub fn whole(&self) -> Pod {
-        match serde_json::from_slice(&self.whole) {
-            Ok(pod) => pod,
-            Err(e) => {
-                error!(error = %e, pod = ?self.pruned.metadata.name, "unpacking a pod");
-                self.pruned.clone()
-            }
+        let mut pod = self.pruned.clone();
+        match serde_json::from_slice::<Taken>(&self.taken) {
+            Ok(taken) => put_back(&mut pod, taken),
+            Err(e) => error!(error = %e, pod = ?self.pruned.metadata.name, "unpacking a pod"),
         }
+        pod
     }
 }
 
@@ -85,25 +118,68 @@ const PRUNED_ANNOTATIONS: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
 ];
 
-/// `pod` without what only a launch or a failure reads.
-fn prune(mut pod: Pod) -> Pod {
+/// The pod conditions the core reads: a preemption's mark on its victims.
+/// A running pod carries four others (PodScheduled, Initialized,
+/// ContainersReady, Ready) that only the executor's status writes use.
+const KEPT_CONDITIONS: &[&str] = &["DisruptionTarget"];
+
+/// Takes out of `pod` what only a launch or a failure reads.
+fn take(pod: &mut Pod) -> Taken {
+    let mut taken = Taken::default();
     if let Some(annotations) = pod.metadata.annotations.as_mut() {
         for key in PRUNED_ANNOTATIONS {
-            annotations.remove(*key);
+            if let Some(value) = annotations.remove(*key) {
+                taken.annotations.push((key.to_string(), value));
+            }
         }
     }
     if let Some(spec) = pod.spec.as_mut() {
-        spec.containers = Vec::new();
-        spec.init_containers = None;
-        spec.ephemeral_containers = None;
-        spec.volumes = None;
+        taken.spec = Some(TakenSpec {
+            containers: std::mem::take(&mut spec.containers),
+            init_containers: spec.init_containers.take(),
+            ephemeral_containers: spec.ephemeral_containers.take(),
+            volumes: spec.volumes.take(),
+        });
     }
     if let Some(status) = pod.status.as_mut() {
-        status.container_statuses = None;
-        status.init_container_statuses = None;
-        status.ephemeral_container_statuses = None;
+        let conditions = status.conditions.take();
+        let kept: Vec<PodCondition> = conditions
+            .iter()
+            .flatten()
+            .filter(|c| KEPT_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned()
+            .collect();
+        status.conditions = (!kept.is_empty()).then_some(kept);
+        taken.status = Some(TakenStatus {
+            conditions,
+            container_statuses: status.container_statuses.take(),
+            init_container_statuses: status.init_container_statuses.take(),
+            ephemeral_container_statuses: status.ephemeral_container_statuses.take(),
+        });
     }
-    pod
+    taken
+}
+
+/// The inverse of [`take`].
+fn put_back(pod: &mut Pod, taken: Taken) {
+    if !taken.annotations.is_empty() {
+        pod.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .extend(taken.annotations);
+    }
+    if let (Some(spec), Some(t)) = (pod.spec.as_mut(), taken.spec) {
+        spec.containers = t.containers;
+        spec.init_containers = t.init_containers;
+        spec.ephemeral_containers = t.ephemeral_containers;
+        spec.volumes = t.volumes;
+    }
+    if let (Some(status), Some(t)) = (pod.status.as_mut(), taken.status) {
+        status.conditions = t.conditions;
+        status.container_statuses = t.container_statuses;
+        status.init_container_statuses = t.init_container_statuses;
+        status.ephemeral_container_statuses = t.ephemeral_container_statuses;
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +213,10 @@ mod tests {
             },
             "status": {
                 "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True"}],
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"},
+                ],
                 "containerStatuses": [{
                     "name": "c", "image": "busybox", "imageID": "", "ready": true,
                     "restartCount": 2,
@@ -158,7 +237,9 @@ mod tests {
         assert_eq!(stored.metadata.labels.as_ref().unwrap()["app"], "web");
         let status = stored.status.as_ref().unwrap();
         assert_eq!(status.phase.as_deref(), Some("Running"));
-        assert_eq!(status.conditions.as_ref().unwrap().len(), 1);
+        let conditions = status.conditions.as_ref().unwrap();
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].type_, "DisruptionTarget");
         assert!(spec.containers.is_empty());
         assert!(spec.volumes.is_none() && spec.init_containers.is_none());
         assert!(status.container_statuses.is_none());
@@ -172,6 +253,28 @@ mod tests {
         let mut expected = original;
         expected.metadata.managed_fields = None;
         assert_eq!(stored.whole(), expected);
-        assert!(!stored.whole.is_empty());
+        assert!(!stored.taken.is_empty());
+        // What the pruned pod keeps is not packed a second time.
+        let taken = String::from_utf8(stored.taken.to_vec()).unwrap();
+        assert!(!taken.contains("\"u1\"") && !taken.contains("task-id"));
+    }
+
+    #[test]
+    fn pods_without_spec_status_or_other_annotations_come_back_as_they_were() {
+        let bare = Pod::default();
+        assert_eq!(StoredPod::new(bare.clone()).whole(), bare);
+
+        let mut only_pruned = Pod::default();
+        only_pruned.metadata.annotations = Some(
+            [(ANNOTATION_EXECUTOR_RESOURCES.to_string(), "{}".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let stored = StoredPod::new(only_pruned.clone());
+        assert_eq!(
+            stored.metadata.annotations.as_ref().map(|a| a.len()),
+            Some(0)
+        );
+        assert_eq!(stored.whole(), only_pruned);
     }
 }
