@@ -370,6 +370,70 @@ fn failed_scheduling_message_counts_per_reason() {
 }
 
 #[test]
+fn pods_of_one_round_sharing_a_selector_each_go_where_it_matches() {
+    let offers = [
+        std_offer("o1", "a1", 8.0, 4096.0),
+        std_offer("o2", "a2", 8.0, 4096.0),
+        std_offer("o3", "a3", 8.0, 4096.0),
+    ];
+    let mut agents: Vec<_> = offers.iter().map(|o| view(&[o])).collect();
+    for (agent, zone) in agents.iter_mut().zip(["x", "y", "x"]) {
+        agent.labels.insert("zone".into(), zone.into());
+    }
+    let in_zone = |name: &str, zone: &str| {
+        let mut p = pod(name, "3", "");
+        p.spec.as_mut().expect("spec").node_selector =
+            Some(BTreeMap::from([("zone".into(), zone.into())]));
+        p
+    };
+    // Four pods for zone x: two fit on each of its agents, the fifth
+    // finds no room; the zone y pod and the zone z pod between them judge
+    // the same agents by their own selectors.
+    let pods = [
+        in_zone("x1", "x"),
+        in_zone("y1", "y"),
+        in_zone("x2", "x"),
+        in_zone("z1", "z"),
+        in_zone("x3", "x"),
+        in_zone("x4", "x"),
+        in_zone("x5", "x"),
+    ];
+    let cands: Vec<_> = pods.iter().map(cand).collect();
+    let out = binpack(&cands, &mut agents);
+    let zone_of = |i: usize| ["x", "y", "x"][i];
+    let placed: Vec<(usize, &str)> = out
+        .placed
+        .iter()
+        .map(|p| (p.pod_index, zone_of(p.agent_index)))
+        .collect();
+    assert_eq!(
+        placed,
+        [(0, "x"), (1, "y"), (2, "x"), (4, "x"), (5, "x")],
+        "{out:?}"
+    );
+    let unplaced: Vec<(usize, String)> = out
+        .unplaced
+        .iter()
+        .map(|u| (u.pod_index, filters_said(u).to_owned()))
+        .collect();
+    assert_eq!(
+        unplaced,
+        [
+            (
+                3,
+                "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+                    .to_owned()
+            ),
+            (
+                6,
+                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu offered by Mesos."
+                    .to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
 fn several_pods_across_several_offers_of_one_agent() {
     let o1 = std_offer("o1", "a1", 1.0, 1024.0);
     let o2 = std_offer("o2", "a1", 1.0, 1024.0);

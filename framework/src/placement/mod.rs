@@ -49,6 +49,7 @@
 //! the number of agents whose offers this round considered: agents without a
 //! current offer cannot take the pod now either.
 
+mod affinity_memo;
 pub mod disruption;
 pub mod fit;
 pub mod interpod;
@@ -67,6 +68,7 @@ use kube_mesos_node::labels::node_labels;
 use kube_mesos_proto::v1::{AgentId, Offer, OfferId, Resource};
 
 use crate::resources::{AgentPool, Demand, Milli, Scalars};
+use affinity_memo::AffinityMemo;
 use fit::ScoreBasis;
 use requests::PodRequests;
 use snapshot::{NodeFacts, NodeInfo, PodInfo, Snapshot};
@@ -282,31 +284,54 @@ pub type Reason = Cow<'static, str>;
 /// kube-scheduler's Unschedulable as against UnschedulableAndUnresolvable).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejection {
-    /// kube-scheduler's reason strings.
-    pub reasons: Vec<Reason>,
+    reasons: Reasons,
     /// Resources, ports, spread, anti-affinity: not static.
     pub resolvable: bool,
+}
+
+/// kube-scheduler's reason strings. Nearly every rejection has one reason,
+/// and a round at thousands of agents rejects a nodeSelector pod on most
+/// of them: one reason is kept without a `Vec` (an allocation per node).
+#[derive(Clone, Debug, PartialEq)]
+enum Reasons {
+    One(Reason),
+    Many(Vec<Reason>),
 }
 
 impl Rejection {
     fn fixed(reason: impl Into<Reason>) -> Self {
         Rejection {
-            reasons: vec![reason.into()],
+            reasons: Reasons::One(reason.into()),
             resolvable: false,
         }
     }
 
     fn resolvable(reasons: Vec<Reason>) -> Self {
         Rejection {
-            reasons,
+            reasons: Reasons::Many(reasons),
             resolvable: true,
         }
     }
 
     fn of((reason, resolvable): (&'static str, bool)) -> Self {
         Rejection {
-            reasons: vec![Cow::Borrowed(reason)],
+            reasons: Reasons::One(Cow::Borrowed(reason)),
             resolvable,
+        }
+    }
+
+    /// kube-scheduler's reason strings.
+    pub fn reasons(&self) -> &[Reason] {
+        match &self.reasons {
+            Reasons::One(r) => std::slice::from_ref(r),
+            Reasons::Many(v) => v,
+        }
+    }
+
+    fn into_reasons(self) -> Vec<Reason> {
+        match self.reasons {
+            Reasons::One(r) => vec![r],
+            Reasons::Many(v) => v,
         }
     }
 }
@@ -451,11 +476,14 @@ struct OfferSide<'b> {
 /// decides. With an offer, NodePorts and NodeResourcesFit also check what
 /// Mesos offers; without, only the Node's books. On success, the basis of
 /// the resource scores (`None` without an offer and without a Node).
+/// `node_affinity` is NodeAffinity's result when the caller knows it
+/// already.
 fn check(
     pod: &Prepared<'_, '_>,
     filters: &Filters,
     node: &NodeInfo<'_>,
     offer: Option<&OfferSide<'_>>,
+    node_affinity: Option<bool>,
 ) -> Result<Option<ScoreBasis>, Rejection> {
     use predicates::*;
     let p = pod.p.pod;
@@ -469,7 +497,7 @@ fn check(
     if let Some(t) = first_untolerated_taint(p, &facts.taints) {
         return Err(Rejection::fixed(reason_untolerated_taint(t)));
     }
-    if !node_affinity_ok(p, &facts.labels, &node.name) {
+    if !node_affinity.unwrap_or_else(|| node_affinity_ok(p, &facts.labels, &node.name)) {
         return Err(Rejection::fixed(REASON_NODE_AFFINITY));
     }
     let demand = &pod.demand;
@@ -595,8 +623,10 @@ pub fn place<'a>(
     let mut next_start = 0;
     let mut preempted_on: BTreeSet<usize> = BTreeSet::new();
     let unoffered = unoffered(&nodes, snap);
+    let mut affinity = AffinityMemo::default();
     for (pod_index, p) in pods.iter().enumerate() {
         let prepared = Prepared::new(p, snap);
+        let selection = predicates::node_selection(p.pod).map(|sel| affinity.class(sel, n));
         let mut feasible: Vec<Feasible> = Vec::new();
         let mut statuses: Vec<(usize, Rejection)> = Vec::new();
         let mut transient_on = Vec::new();
@@ -630,11 +660,15 @@ pub fn place<'a>(
                 slot => slot.insert(RoleView::of(agent, &p.role)),
             };
             let side = OfferSide { agent, view, exec };
+            let node = snap.node(nodes[ai]);
+            let node_affinity =
+                selection.map(|c| affinity.passes(c, ai, &node.facts.labels, &node.name));
             match check(
                 &prepared,
                 &prepared.filters,
-                snap.node(nodes[ai]),
+                node,
                 Some(&side),
+                node_affinity,
             ) {
                 Ok(basis) => {
                     nominated_fits = Some(ai) == nominated;
@@ -667,7 +701,7 @@ pub fn place<'a>(
                 &[]
             };
             let mut hist: BTreeMap<&str, usize> = BTreeMap::new();
-            for r in statuses.iter().flat_map(|(_, r)| &r.reasons) {
+            for r in statuses.iter().flat_map(|(_, r)| r.reasons()) {
                 *hist.entry(r.as_ref()).or_default() += 1;
             }
             if !unoffered.is_empty() {

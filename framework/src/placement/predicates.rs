@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm, Taint, Toleration,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm, Taint,
+    Toleration,
 };
 
 /// NodeUnschedulable's reason.
@@ -140,17 +141,17 @@ fn term_matches(
         && fields.iter().all(|r| field_matches(r, node_name))
 }
 
-/// NodeAffinity: `spec.nodeSelector` (all labels equal) and required node
-/// affinity (terms ORed, requirements within a term ANDed).
-pub fn node_affinity_ok(pod: &Pod, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
-    if let Some(sel) = spec.node_selector.as_ref() {
-        if !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            return false;
-        }
-    }
+/// What NodeAffinity filters on: `spec.nodeSelector` and the required node
+/// affinity.
+pub type NodeSelection<'a> = (
+    Option<&'a BTreeMap<String, String>>,
+    Option<&'a NodeSelector>,
+);
+
+/// The pod's [`NodeSelection`]; `None` when it has neither, and every node
+/// passes.
+pub fn node_selection(pod: &Pod) -> Option<NodeSelection<'_>> {
+    let spec = pod.spec.as_ref()?;
     let required = spec
         .affinity
         .as_ref()
@@ -159,13 +160,28 @@ pub fn node_affinity_ok(pod: &Pod, labels: &BTreeMap<String, String>, node_name:
             na.required_during_scheduling_ignored_during_execution
                 .as_ref()
         });
-    match required {
-        None => true,
-        Some(sel) => sel
-            .node_selector_terms
-            .iter()
-            .any(|t| term_matches(t, labels, node_name)),
-    }
+    let selector = spec.node_selector.as_ref();
+    (selector.is_some() || required.is_some()).then_some((selector, required))
+}
+
+/// NodeAffinity: `spec.nodeSelector` (all labels equal) and required node
+/// affinity (terms ORed, requirements within a term ANDed).
+pub fn node_affinity_ok(pod: &Pod, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
+    node_selection(pod).is_none_or(|sel| selection_matches(sel, labels, node_name))
+}
+
+/// Whether a node passes a [`NodeSelection`].
+pub fn selection_matches(
+    (selector, required): NodeSelection<'_>,
+    labels: &BTreeMap<String, String>,
+    node_name: &str,
+) -> bool {
+    selector.is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        && required.is_none_or(|sel| {
+            sel.node_selector_terms
+                .iter()
+                .any(|t| term_matches(t, labels, node_name))
+        })
 }
 
 /// NodeAffinity's score: the summed weights of the pod's preferred node

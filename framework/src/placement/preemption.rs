@@ -129,7 +129,7 @@ pub(super) fn preempt<'a>(
         .collect();
     if !nobody_lower {
         potential.extend(unoffered.iter().copied().filter(|&i| {
-            check(pod, &pod.filters, snap.node(i), None).is_err_and(|r| r.resolvable)
+            check(pod, &pod.filters, snap.node(i), None, None).is_err_and(|r| r.resolvable)
         }));
     }
     let mut fail = |reasons: &[Reason]| {
@@ -184,9 +184,9 @@ fn fits(pod: &Prepared<'_, '_>, snap: &Snapshot<'_>, ni: usize) -> Result<(), Ve
             spread: None,
         }
     };
-    check(pod, &filters, snap.node(ni), None)
+    check(pod, &filters, snap.node(ni), None, None)
         .map(drop)
-        .map_err(|r| r.reasons)
+        .map_err(Rejection::into_reasons)
 }
 
 /// The victims on one node, most important first, and how many of them
