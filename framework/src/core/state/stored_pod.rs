@@ -16,17 +16,17 @@
 //!
 //! What the pruned pod lacks: containers, init and ephemeral containers,
 //! volumes, container statuses, the conditions the core does not read
-//! ([`KEPT_CONDITIONS`]) and two long annotations
-//! ([`PRUNED_ANNOTATIONS`]); neither form keeps managed fields. What
+//! ([`KEPT_CONDITIONS`]), two long annotations ([`PRUNED_ANNOTATIONS`])
+//! and the other fields [`spec_fields`], [`status_fields`] and
+//! [`metadata_fields`] name; neither form keeps managed fields. What
 //! placement needs of the containers (requests, host ports) is worked out
 //! from the whole pod before pruning
 //! ([`crate::placement::requests::PodRequests`]).
 
 use std::ops::Deref;
 
-use k8s_openapi::api::core::v1::{
-    Container, ContainerStatus, EphemeralContainer, Pod, PodCondition, Volume,
-};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
@@ -41,33 +41,51 @@ pub struct StoredPod {
 }
 
 /// What pruning takes out of a pod, to be put back for a launch or a
-/// failure.
+/// failure: in the pod's own types, holding only the fields taken.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Taken {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     annotations: Vec<(String, String)>,
+    metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    spec: Option<TakenSpec>,
+    spec: Option<PodSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    status: Option<TakenStatus>,
+    status: Option<PodStatus>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct TakenSpec {
-    containers: Vec<Container>,
-    init_containers: Option<Vec<Container>>,
-    ephemeral_containers: Option<Vec<EphemeralContainer>>,
-    volumes: Option<Vec<Volume>>,
+/// Moves the named fields (each `Default`: an `Option` or a `Vec`) from
+/// one struct to another.
+macro_rules! move_fields {
+    ($from:expr => $to:expr; $($field:ident),+ $(,)?) => {
+        $( $to.$field = std::mem::take(&mut $from.$field); )+
+    };
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct TakenStatus {
-    /// All of them, in their order; the pruned pod keeps only those the
-    /// core reads ([`KEPT_CONDITIONS`]).
-    conditions: Option<Vec<PodCondition>>,
-    container_statuses: Option<Vec<ContainerStatus>>,
-    init_container_statuses: Option<Vec<ContainerStatus>>,
-    ephemeral_container_statuses: Option<Vec<ContainerStatus>>,
+/// The fields taken, read by neither the core nor placement (checked by
+/// name against `core` and `placement`): the executor's parts of the pod,
+/// and strings that would each cost an allocation per pod.
+macro_rules! metadata_fields {
+    ($m:ident, $from:expr => $to:expr) => {
+        $m!($from => $to; generate_name, resource_version)
+    };
+}
+macro_rules! spec_fields {
+    ($m:ident, $from:expr => $to:expr) => {
+        $m!($from => $to;
+            containers, init_containers, ephemeral_containers, volumes,
+            dns_policy, dns_config, service_account_name, service_account,
+            automount_service_account_token, enable_service_links,
+            image_pull_secrets, security_context, readiness_gates, host_aliases,
+            os, subdomain)
+    };
+}
+macro_rules! status_fields {
+    ($m:ident, $from:expr => $to:expr) => {
+        $m!($from => $to;
+            conditions, container_statuses, init_container_statuses,
+            ephemeral_container_statuses, host_ip, host_ips, pod_ip, pod_ips,
+            qos_class)
+    };
 }
 
 impl StoredPod {
@@ -133,52 +151,44 @@ fn take(pod: &mut Pod) -> Taken {
             }
         }
     }
+    metadata_fields!(move_fields, pod.metadata => taken.metadata);
     if let Some(spec) = pod.spec.as_mut() {
-        taken.spec = Some(TakenSpec {
-            containers: std::mem::take(&mut spec.containers),
-            init_containers: spec.init_containers.take(),
-            ephemeral_containers: spec.ephemeral_containers.take(),
-            volumes: spec.volumes.take(),
-        });
+        let mut t = PodSpec::default();
+        spec_fields!(move_fields, spec => t);
+        taken.spec = Some(t);
     }
     if let Some(status) = pod.status.as_mut() {
-        let conditions = status.conditions.take();
-        let kept: Vec<PodCondition> = conditions
+        let mut t = PodStatus::default();
+        status_fields!(move_fields, status => t);
+        // All conditions are packed, in their order; the pruned pod keeps
+        // those the core reads.
+        let kept: Vec<PodCondition> = t
+            .conditions
             .iter()
             .flatten()
             .filter(|c| KEPT_CONDITIONS.contains(&c.type_.as_str()))
             .cloned()
             .collect();
         status.conditions = (!kept.is_empty()).then_some(kept);
-        taken.status = Some(TakenStatus {
-            conditions,
-            container_statuses: status.container_statuses.take(),
-            init_container_statuses: status.init_container_statuses.take(),
-            ephemeral_container_statuses: status.ephemeral_container_statuses.take(),
-        });
+        taken.status = Some(t);
     }
     taken
 }
 
 /// The inverse of [`take`].
-fn put_back(pod: &mut Pod, taken: Taken) {
+fn put_back(pod: &mut Pod, mut taken: Taken) {
     if !taken.annotations.is_empty() {
         pod.metadata
             .annotations
             .get_or_insert_with(Default::default)
             .extend(taken.annotations);
     }
-    if let (Some(spec), Some(t)) = (pod.spec.as_mut(), taken.spec) {
-        spec.containers = t.containers;
-        spec.init_containers = t.init_containers;
-        spec.ephemeral_containers = t.ephemeral_containers;
-        spec.volumes = t.volumes;
+    metadata_fields!(move_fields, taken.metadata => pod.metadata);
+    if let (Some(spec), Some(mut t)) = (pod.spec.as_mut(), taken.spec) {
+        spec_fields!(move_fields, t => spec);
     }
-    if let (Some(status), Some(t)) = (pod.status.as_mut(), taken.status) {
-        status.conditions = t.conditions;
-        status.container_statuses = t.container_statuses;
-        status.init_container_statuses = t.init_container_statuses;
-        status.ephemeral_container_statuses = t.ephemeral_container_statuses;
+    if let (Some(status), Some(mut t)) = (pod.status.as_mut(), taken.status) {
+        status_fields!(move_fields, t => status);
     }
 }
 
@@ -190,6 +200,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "metadata": {
                 "name": "web", "namespace": "default", "uid": "u1",
+                "generateName": "web-", "resourceVersion": "42",
                 "labels": {"app": "web"},
                 "annotations": {
                     "kube-mesos.io/executor-resources": "{\"resources\": []}",
@@ -202,6 +213,8 @@ mod tests {
                 "schedulerName": "kube-mesos",
                 "nodeSelector": {"disk": "ssd"},
                 "priority": 7,
+                "serviceAccountName": "default", "dnsPolicy": "ClusterFirst",
+                "securityContext": {"runAsUser": 1000},
                 "containers": [{
                     "name": "c", "image": "busybox", "command": ["sleep", "3600"],
                     "resources": {"requests": {"cpu": "250m"}},
@@ -213,6 +226,7 @@ mod tests {
             },
             "status": {
                 "phase": "Running",
+                "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}], "qosClass": "BestEffort",
                 "conditions": [
                     {"type": "Ready", "status": "True"},
                     {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"},
@@ -244,6 +258,9 @@ mod tests {
         assert!(spec.volumes.is_none() && spec.init_containers.is_none());
         assert!(status.container_statuses.is_none());
         assert!(stored.metadata.managed_fields.is_none());
+        assert!(stored.metadata.resource_version.is_none());
+        assert!(spec.service_account_name.is_none() && spec.security_context.is_none());
+        assert!(status.pod_ips.is_none() && status.qos_class.is_none());
         let annotations = stored.metadata.annotations.as_ref().unwrap();
         assert_eq!(
             annotations.keys().collect::<Vec<_>>(),
