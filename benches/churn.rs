@@ -32,6 +32,10 @@ pub struct ChurnRun {
     pub seconds: f64,
     pub pods: usize,
     pub create_to_running: Summary,
+    /// create → Running split where the watch saw the pod bound: placement
+    /// (create → bound) and the start on the agent (bound → Running).
+    pub create_to_bound: Summary,
+    pub bound_to_running: Summary,
     pub delete_to_gone: Summary,
     /// Every create → Running latency, for the CDF.
     pub latencies: Vec<f64>,
@@ -158,19 +162,22 @@ async fn load(
         })
         .await;
 
-    let (latencies, delete_to_gone, never_running) = clock.with(|m| {
-        let churned: std::collections::HashMap<String, Instant> = m
-            .delete_requested
-            .iter()
-            .filter(|(k, _)| names[..n.saturating_sub(keep)].contains(k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        (
-            pods::latencies(&m.created, &m.running),
-            summarize(pods::latencies(&churned, &m.gone)),
-            names.iter().filter(|p| !m.running.contains_key(*p)).count(),
-        )
-    });
+    let (latencies, create_to_bound, bound_to_running, delete_to_gone, never_running) =
+        clock.with(|m| {
+            let churned: std::collections::HashMap<String, Instant> = m
+                .delete_requested
+                .iter()
+                .filter(|(k, _)| names[..n.saturating_sub(keep)].contains(k))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            (
+                pods::latencies(&m.created, &m.running),
+                summarize(pods::latencies(&m.created, &m.bound)),
+                summarize(pods::latencies(&m.bound, &m.running)),
+                summarize(pods::latencies(&churned, &m.gone)),
+                names.iter().filter(|p| !m.running.contains_key(*p)).count(),
+            )
+        });
     let uids: Vec<String> =
         clock.with(|m| names.iter().filter_map(|p| m.uid.get(p).cloned()).collect());
     let launched_twice = tasks_launched_twice(&master, &uids);
@@ -186,6 +193,8 @@ async fn load(
         seconds,
         pods: n,
         create_to_running: summarize(latencies),
+        create_to_bound,
+        bound_to_running,
         delete_to_gone,
         latencies: sorted,
         revives: delta("calls/revive"),
@@ -198,8 +207,9 @@ async fn load(
         neighbour,
     };
     eprintln!(
-        "bench: churn on {}: create→Running p50 {:.2} s p99 {:.2} s max {:.2} s; delete→gone p50 {:.2} s; {} REVIVEs",
+        "bench: churn on {}: create→Running p50 {:.2} s p99 {:.2} s max {:.2} s (create→bound p50 {:.2} s p99 {:.2} s, bound→Running p50 {:.2} s p99 {:.2} s); delete→gone p50 {:.2} s; {} REVIVEs",
         run.cluster, run.create_to_running.p50, run.create_to_running.p99, run.create_to_running.max,
+        run.create_to_bound.p50, run.create_to_bound.p99, run.bound_to_running.p50, run.bound_to_running.p99,
         run.delete_to_gone.p50, run.revives
     );
     tasks.abort_all();

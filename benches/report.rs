@@ -259,6 +259,29 @@ pub fn section(out: &Path, rel: &str) -> String {
         md.push_str(&format!(
             "\n![create → Running CDF](./{rel}/churn-cdf.svg)\n\n"
         ));
+        md.push_str("Where the time goes: create → Running split where the watch saw the pod bound (placement, then the \
+                     start on the agent).\n\n| cluster | create → bound p50 / p99 / max | bound → Running p50 / p99 / max |\n|---|---|---|\n");
+        let split = |v: &Value| {
+            if v.is_null() {
+                "—".to_owned()
+            } else {
+                format!(
+                    "{:.2} / {:.2} / {:.2} s",
+                    f(&v["p50"]),
+                    f(&v["p99"]),
+                    f(&v["max"])
+                )
+            }
+        };
+        for run in c["figures"]["runs"].as_array().into_iter().flatten() {
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                run["cluster"].as_str().unwrap_or("?"),
+                split(&run["create_to_bound"]),
+                split(&run["bound_to_running"]),
+            ));
+        }
+        md.push('\n');
         md.push_str("**Neighbourliness** (same clusters, after the churn): a burst of pods, then the master's own view once \
                      the last one is bound; then one new pod on the idle framework.\n\n");
         md.push_str("| cluster | burst | last Binding → SUPPRESS | offers held 5 s later | new pod → REVIVE | new pod → bound |\n|---|---|---|---|---|---|\n");
