@@ -17,8 +17,8 @@
 //! What the pruned pod lacks: containers, init and ephemeral containers,
 //! volumes, container statuses, the conditions the core does not read
 //! ([`KEPT_CONDITIONS`]), two long annotations ([`PRUNED_ANNOTATIONS`])
-//! and the other fields [`spec_fields`], [`status_fields`] and
-//! [`metadata_fields`] name; neither form keeps managed fields. What
+//! and the other fields the `spec_fields!`, `status_fields!` and
+//! `metadata_fields!` lists below name; neither form keeps managed fields. What
 //! placement needs of the containers (requests, host ports) is worked out
 //! from the whole pod before pruning
 //! ([`crate::placement::requests::PodRequests`]).
