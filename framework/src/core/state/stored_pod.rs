@@ -63,7 +63,9 @@ macro_rules! move_fields {
 
 /// The fields taken, read by neither the core nor placement (checked by
 /// name against `core` and `placement`): the executor's parts of the pod,
-/// and strings that would each cost an allocation per pod.
+/// and strings that would each cost an allocation per pod. Reading one of
+/// them through the pruned pod finds it empty: a field the core comes to
+/// read leaves these lists.
 macro_rules! metadata_fields {
     ($m:ident, $from:expr => $to:expr) => {
         $m!($from => $to; generate_name, resource_version)
