@@ -60,13 +60,7 @@ impl<'a> AffinityMemo<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::placement::test_labels as labels;
 
     #[test]
     fn equal_selections_share_a_class_and_each_agent_is_judged_once() {

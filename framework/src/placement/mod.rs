@@ -890,6 +890,14 @@ fn best(
     best.map(|(_, i)| feasible[i].agent)
 }
 
+/// Labels from key/value pairs, for the tests of placement's modules.
+#[cfg(test)]
+pub(crate) fn test_labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

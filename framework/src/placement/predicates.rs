@@ -239,6 +239,7 @@ pub fn intolerable_prefer_no_schedule(pod: &Pod, taints: &[Taint]) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::placement::test_labels as labels;
     use k8s_openapi::api::core::v1::{Affinity, NodeAffinity, NodeSelector, PodSpec};
 
     fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
@@ -272,12 +273,6 @@ mod tests {
             match_expressions: Some(e),
             match_fields: None,
         }
-    }
-
-    fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
