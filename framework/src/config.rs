@@ -230,6 +230,13 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_BATCH_WINDOW", default_value = "1s")]
     pub batch_window: String,
 
+    /// Shortest time between two REVIVE calls (e.g. 250ms, 1s; at least
+    /// 100ms). A pod that finds no offer in hand REVIVEs, which makes the
+    /// master allocate at once; shorter starts pods sooner while they keep
+    /// arriving, at the price of more allocation runs on the master.
+    #[arg(long, env = "KUBE_MESOS_REVIVE_MIN_INTERVAL", default_value = "250ms")]
+    pub revive_min_interval: String,
+
     /// Refuse filter, in seconds, on offers declined while nothing is pending.
     #[arg(long, env = "KUBE_MESOS_REFUSE_SECONDS", default_value_t = 120.0)]
     pub refuse_seconds: f64,
@@ -438,6 +445,17 @@ impl FrameworkArgs {
             });
         }
         let batch_window = parse_duration("--batch-window", &self.batch_window)?;
+        let revive_min_interval =
+            parse_duration("--revive-min-interval", &self.revive_min_interval)?;
+        if revive_min_interval < MIN_REVIVE_INTERVAL {
+            // Each REVIVE is an allocation run on the master for everyone
+            // sharing the pool: a floor keeps a flood of pods from becoming
+            // a REVIVE storm.
+            return Err(ConfigError::ValueOutOfRange {
+                flag: "--revive-min-interval",
+                reason: format!("must be at least {MIN_REVIVE_INTERVAL:?}"),
+            });
+        }
         let failover_timeout = parse_duration("--failover-timeout", &self.failover_timeout)?;
         let unreachable_timeout =
             parse_duration("--unreachable-timeout", &self.unreachable_timeout)?;
@@ -474,6 +492,7 @@ impl FrameworkArgs {
             },
             placement_policy: self.placement_policy,
             batch_window,
+            revive_min_interval,
             refuse_seconds: self.refuse_seconds,
             failover_timeout,
             unreachable_timeout,
@@ -614,6 +633,8 @@ pub struct FrameworkConfig {
     pub placement_policy: PlacementPolicy,
     /// Offer batching window. Default 1 s.
     pub batch_window: Duration,
+    /// Shortest time between two REVIVEs. Default 250 ms.
+    pub revive_min_interval: Duration,
     /// Long refuse filter for declines, seconds. Default 120.
     pub refuse_seconds: f64,
     /// FrameworkInfo.failover_timeout. Default one week.
@@ -669,6 +690,7 @@ impl FrameworkConfig {
             executor: ExecutorSettings::default(),
             placement_policy: PlacementPolicy::Binpack,
             batch_window: Duration::from_secs(1),
+            revive_min_interval: Duration::from_millis(250),
             refuse_seconds: 120.0,
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
             unreachable_timeout: Duration::from_secs(300),
@@ -735,6 +757,7 @@ impl std::fmt::Display for FrameworkConfig {
         }
         writeln!(f, "placement_policy: {:?}", self.placement_policy)?;
         writeln!(f, "batch_window: {:?}", self.batch_window)?;
+        writeln!(f, "revive_min_interval: {:?}", self.revive_min_interval)?;
         writeln!(f, "refuse_seconds: {}", self.refuse_seconds)?;
         writeln!(f, "failover_timeout: {:?}", self.failover_timeout)?;
         writeln!(f, "unreachable_timeout: {:?}", self.unreachable_timeout)?;
@@ -811,6 +834,9 @@ fn parse_key_values(
 }
 
 /// Parses `500ms`, `5s`, `2m`, `168h`, `7d` or a bare number of seconds.
+/// The shortest `--revive-min-interval` accepted.
+pub const MIN_REVIVE_INTERVAL: Duration = Duration::from_millis(100);
+
 pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, ConfigError> {
     let invalid = || ConfigError::DurationInvalid {
         flag,
@@ -864,6 +890,7 @@ mod tests {
             crate::core::maintenance::DEFAULT_HORIZON
         );
         assert_eq!(c.unreachable_timeout, d.unreachable_timeout);
+        assert_eq!(c.revive_min_interval, d.revive_min_interval);
         assert!(c.retire_old_executors && d.retire_old_executors);
         assert!(!c.evict_kept_pods && !d.evict_kept_pods);
         assert_eq!(c.http_addr, d.http_addr);
@@ -880,6 +907,7 @@ mod tests {
             ("KUBE_MESOS_MASTER", "http://env1:5050,http://env2:5050"),
             ("KUBE_MESOS_SCHEDULER_NAME", "from-env"),
             ("KUBE_MESOS_BATCH_WINDOW", "250ms"),
+            ("KUBE_MESOS_REVIVE_MIN_INTERVAL", "300ms"),
             ("KUBE_MESOS_ROLES", "a,b"),
             ("KUBE_MESOS_ALSO_DEFAULT_SCHEDULER", "true"),
             ("KUBE_MESOS_UNREACHABLE_TIMEOUT", "90s"),
@@ -897,6 +925,7 @@ mod tests {
         assert_eq!(c.masters.len(), 2);
         assert_eq!(c.scheduler_name, "from-env");
         assert_eq!(c.batch_window, Duration::from_millis(250));
+        assert_eq!(c.revive_min_interval, Duration::from_millis(300));
         assert_eq!(c.roles, vec!["a", "b"]);
         assert_eq!(
             c.scheduler_names(),
@@ -976,6 +1005,16 @@ mod tests {
                 &[]
             ),
             Err(ConfigError::NamespaceRoleUnknown { .. })
+        ));
+        assert!(matches!(
+            parse(
+                &["--master", "http://m", "--revive-min-interval", "10ms"],
+                &[]
+            ),
+            Err(ConfigError::ValueOutOfRange {
+                flag: "--revive-min-interval",
+                ..
+            })
         ));
         assert!(matches!(
             parse(&["--master", "http://m", "--executor-env", "NOEQUALS"], &[]),

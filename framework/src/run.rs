@@ -659,6 +659,7 @@ pub fn core_config(config: &FrameworkConfig) -> CoreConfig {
             crate::config::PlacementPolicy::Spread => crate::placement::PlacementPolicy::Spread,
         },
         batch_window: config.batch_window,
+        revive_min_interval: config.revive_min_interval,
         refuse_seconds: config.refuse_seconds,
         unreachable_timeout: config.unreachable_timeout,
         relaunch_deadline: config.relaunch_deadline,
