@@ -6,6 +6,7 @@ pub mod executor_info;
 pub mod http;
 pub mod kube;
 pub mod leader;
+pub mod memory;
 pub mod mesos;
 pub mod metrics;
 pub mod nodes;

@@ -824,7 +824,12 @@ impl Performer {
             Action::Decline { offer_ids, filters } => {
                 self.mesos.decline(offer_ids, Some(filters)).await
             }
-            Action::Suppress { roles } => self.mesos.suppress(roles).await,
+            Action::Suppress { roles } => {
+                // Idle from here: what the burst allocated and freed goes
+                // back to the system (see `crate::memory`).
+                tokio::task::spawn_blocking(crate::memory::give_back_free_memory);
+                self.mesos.suppress(roles).await
+            }
             Action::Revive { roles } => self.mesos.revive(roles).await,
             Action::Kill {
                 task_id,
