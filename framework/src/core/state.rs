@@ -296,6 +296,9 @@ pub struct SchedulerCore {
     reconcile_gate: ReconcileGate,
     metrics: CoreMetrics,
     latencies: Vec<Duration>,
+    /// The executor-resources annotation of the last launch (see
+    /// `place::ExecutorJson`).
+    executor_json: place::ExecutorJson,
     /// Agents draining for maintenance (`drain.rs`).
     avoided_agents: std::collections::BTreeSet<String>,
     /// When the next pass over the pods for outdated executors may run.
@@ -476,6 +479,7 @@ impl SchedulerCore {
             reconcile_gate: ReconcileGate::default(),
             metrics: CoreMetrics::default(),
             latencies: Vec::new(),
+            executor_json: Default::default(),
             avoided_agents: Default::default(),
             retire_scan_at: None,
             retire_scan_owed: false,
