@@ -29,7 +29,7 @@
 //! alive and it stays Ready: a master failover does not flap the Nodes of
 //! agents whose pods keep running.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
@@ -198,7 +198,7 @@ pub fn node_silent(
 /// would ever turn its Node NotReady.
 pub fn absent_agent_nodes(
     nodes: &[Node],
-    present: &[String],
+    present: &HashSet<String>,
     known: &dyn Fn(&str) -> bool,
 ) -> Vec<(String, String)> {
     nodes
@@ -257,7 +257,8 @@ mod tests {
             node("gone-and-marked", "S4", AgentHealth::Lost),
             Node::default(),
         ];
-        let absent = absent_agent_nodes(&nodes, &["S1".to_string()], &|id| id == "S2");
+        let absent =
+            absent_agent_nodes(&nodes, &HashSet::from(["S1".to_string()]), &|id| id == "S2");
         assert_eq!(absent, [("S3".to_string(), "gone".to_string())]);
     }
 

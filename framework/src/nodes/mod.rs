@@ -22,7 +22,7 @@
 pub mod agent_node;
 pub mod operator;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -131,12 +131,14 @@ impl NodeRegistry {
     pub async fn apply(&mut self, event: OperatorEvent) -> Vec<Input> {
         match event {
             OperatorEvent::Snapshot { agents, executors } => {
-                let present: Vec<String> = agents.iter().filter_map(agent_id_of).collect();
+                // A set: at 5,000 agents, looking each Node's agent up in
+                // a list was 25 million string comparisons per snapshot.
+                let present: HashSet<String> = agents.iter().filter_map(agent_id_of).collect();
                 let mut out = Vec::new();
                 let gone: Vec<String> = self
                     .agents
                     .iter()
-                    .filter(|(id, e)| e.health == AgentHealth::Registered && !present.contains(id))
+                    .filter(|(id, e)| e.health == AgentHealth::Registered && !present.contains(*id))
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in gone {
@@ -229,7 +231,7 @@ impl NodeRegistry {
     /// lists and this registry never heard of (an agent that became
     /// unreachable before this framework process started), so that their
     /// Nodes turn NotReady once silent like any lost agent's.
-    async fn hold_absent_nodes(&mut self, present: &[String]) -> Vec<Input> {
+    async fn hold_absent_nodes(&mut self, present: &HashSet<String>) -> Vec<Input> {
         let api: Api<Node> = Api::all(self.client.clone());
         let nodes = match api.list(&ListParams::default()).await {
             Ok(list) => list.items,
