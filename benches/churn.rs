@@ -140,6 +140,12 @@ async fn load(
             let name = format!("churn-{}", i - keep);
             let (a, c) = (api.clone(), clock.clone());
             requests.spawn(async move {
+                // Deleted once it ran, as on a fast machine: a pod deleted
+                // before it started would count as never Running and end
+                // the run on a slow one. A pod still not Running 30 s after
+                // its turn is deleted anyway, and counted.
+                c.wait(Duration::from_secs(30), |m| m.running.contains_key(&name))
+                    .await;
                 c.delete_requested(&name);
                 pods::delete_all(&a, vec![name], 1, true).await;
             });
