@@ -81,7 +81,8 @@ impl Drain {
         self.results_rx.recv().await
     }
 
-    /// When [`Drain::tick`] is next due.
+    /// When the drain next needs a [`Drain::sync`]: its state machine's next
+    /// timer, or that of the kept pods' evictions.
     pub fn next_deadline(&self) -> Option<tokio::time::Instant> {
         let now = wall_now();
         let kept = self.kept.as_ref().and_then(KeptEvictions::next_deadline);
