@@ -141,15 +141,17 @@ pub struct CoreConfig {
     /// resources, its executor) at once; past the cap the round keeps the
     /// offers it did not use and the next one follows at once.
     pub max_round_pods: usize,
-    /// Minimum time between two REVIVE calls. Default 250 ms: a new pod
-    /// that finds no offer in hand REVIVEs (Mesos then allocates at once)
-    /// at most four times a second, whatever the rate of pods. What an
-    /// ACCEPT leaves over goes back to the master, which offers it again
-    /// only at its next allocation (Mesos' allocator does not allocate on
-    /// recovered resources; its interval is 1 s): a REVIVE a second kept
-    /// pods arriving just after an ACCEPT waiting up to a second (the churn
-    /// bench: p99 0.89 s on Apache Mesos at 1 s, 0.40 s at 250 ms, with 79
-    /// REVIVEs in 20 s instead of 20).
+    /// Minimum time between two REVIVE calls. Default 1 s: a new pod that
+    /// finds no offer in hand REVIVEs (Mesos then allocates at once) at most
+    /// once a second, whatever the rate of pods. What an ACCEPT leaves over
+    /// goes back to the master, which offers it again only at its next
+    /// allocation (Mesos' allocator does not allocate on recovered
+    /// resources; its interval is 1 s), so pods arriving just after an
+    /// ACCEPT wait for the next REVIVE: at 250 ms the churn bench's p99 on
+    /// one agent fell from 0.89 to 0.40 s (Apache Mesos), but with 5,000
+    /// agents and pods arriving steadily each REVIVE is a whole offer cycle
+    /// of the pool, four times a second, and the devcluster's master and
+    /// API server fell behind. Shorter pays off on small pools only.
     pub revive_min_interval: Duration,
     /// First per-pod backoff after a failed placement attempt (kube-scheduler
     /// `podInitialBackoffSeconds`). Default 1 s.
@@ -205,7 +207,7 @@ impl Default for CoreConfig {
             idle_grace: Duration::from_secs(2),
             placement_delay: Duration::from_millis(20),
             max_round_pods: 1_000,
-            revive_min_interval: Duration::from_millis(250),
+            revive_min_interval: Duration::from_secs(1),
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(60),
             relaunch_deadline: Duration::from_secs(300),
