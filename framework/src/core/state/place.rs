@@ -513,9 +513,6 @@ impl SchedulerCore {
     }
 }
 
-/// The annotations a placed pod carries (DESIGN.md: "Identities and
-/// invariants"): framework, agent, task and executor, and the executor's
-/// resources as launched.
 /// The JSON of the executor a launch names (its ID and resources), as the
 /// pod's `kube-mesos.io/executor-resources` annotation holds it, kept for
 /// the next launch: the launches of a round name the same executor, with
@@ -549,6 +546,9 @@ impl ExecutorJson {
     }
 }
 
+/// The annotations a placed pod carries (DESIGN.md: "Identities and
+/// invariants"): framework, agent, task and executor, and the executor's
+/// resources as launched.
 fn placement_annotations(
     framework_id: &FrameworkId,
     agent: &AgentView,
