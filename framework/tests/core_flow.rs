@@ -1309,6 +1309,49 @@ fn offer_policy_holds_offers_while_busy_then_declines_long_and_suppresses() {
     );
 }
 
+/// While pods arrive, a round keeps the offers it did not use until each
+/// one's own batching window ends (from when it came, not renewed by the
+/// rounds): the next pod finds an offer in hand instead of REVIVEing, and
+/// no offer is held longer than the window.
+#[test]
+fn offer_policy_keeps_unused_offers_in_hand_until_their_window_ends() {
+    let mut h = default_policy();
+    h.feed(Input::PodUpserted(Box::new(pod("a", "500m"))));
+    h.at(0.1);
+    h.feed(Input::Offers(vec![
+        offer_on("o1", "a1", 4.0),
+        offer_on("o2", "a2", 4.0),
+        offer_on("o3", "a3", 4.0),
+    ]));
+    let a = h.tick_at(0.12);
+    assert_eq!(kinds(&a), vec!["Accept", "Bind", "RecordEvent"]);
+    assert_eq!(h.core.held_offers(), 2, "the unused two stay in hand");
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_millis(1100)),
+        "their window, from when they came"
+    );
+    // The next pod is placed on one at once, without a REVIVE.
+    h.at(0.5);
+    let a = h.feed(Input::PodUpserted(Box::new(pod("b", "500m"))));
+    assert!(a.is_empty(), "an offer is in hand: no REVIVE: {a:?}");
+    let a = h.tick_at(0.52);
+    assert_eq!(kinds(&a), vec!["Accept", "Bind", "RecordEvent"]);
+    assert_eq!(h.core.held_offers(), 1);
+    // The round did not renew the last one's window: it is declined when
+    // its own ends, with the short filter (pods still arrive).
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.t0 + Duration::from_millis(1100))
+    );
+    let a = h.tick_at(1.1);
+    assert_eq!(kinds(&a), vec!["Decline"]);
+    assert_eq!(refuse_of(&a), vec![Some(0.0)]);
+    assert_eq!(h.core.held_offers(), 0);
+    let m = h.core.metrics();
+    assert_eq!((m.revives, m.offers_declined), (1, 1));
+}
+
 #[test]
 fn offer_policy_revives_at_most_once_per_second_whatever_the_pod_rate() {
     let mut h = default_policy();

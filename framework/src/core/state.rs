@@ -223,6 +223,9 @@ struct NodeInfo {
 #[derive(Clone, Debug)]
 struct HeldOffer {
     offer: Offer,
+    /// When it must be answered: one batching window after it came
+    /// (renewed only by a round past its cap, see `place`).
+    deadline: Instant,
 }
 
 /// The scheduler's state machine. See the module docs of [`crate::core`].
@@ -536,9 +539,9 @@ impl SchedulerCore {
                     self.metrics.offers_rescinded += 1;
                 }
                 if self.held.is_empty() {
-                    self.batch_deadline = None;
                     self.place_at = None;
                 }
+                self.reset_batch_deadline();
             }
             Input::TaskUpdate(status) => self.on_task_update(*status, now, &mut out),
             Input::ExecutorFailure {
@@ -559,6 +562,7 @@ impl SchedulerCore {
             Input::AgentUnreachable(agent_id) => {
                 info!(agent = %agent_id.value, "agent unreachable; its tasks may come back");
                 self.held.retain(|h| h.offer.agent_id != agent_id);
+                self.reset_batch_deadline();
             }
             Input::BindResult { pod_uid, result } => {
                 self.on_bind_result(&pod_uid, result, now, &mut out)
@@ -871,12 +875,16 @@ impl SchedulerCore {
     /// do not keep it busy: they are retried when something frees room.
     fn is_busy(&self, now: Instant) -> bool {
         self.queue.has_ready(now)
-            || self
-                .last_arrival
-                .is_some_and(|t| now < t + self.config.idle_grace)
+            || self.pods_arriving(now)
             || self
                 .timed_pods()
                 .any(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
+    }
+
+    /// A pod joined the queue within `idle_grace`: more are expected.
+    fn pods_arriving(&self, now: Instant) -> bool {
+        self.last_arrival
+            .is_some_and(|t| now < t + self.config.idle_grace)
     }
 
     fn on_pod_deleted(&mut self, pod: &Pod, out: &mut Vec<Action>) {
@@ -1123,17 +1131,24 @@ impl SchedulerCore {
         }
         // Busy without a pod to place: hold them for the batching window,
         // in case pods arrive (they are placed at once).
-        self.held
-            .extend(offers.into_iter().map(|offer| HeldOffer { offer }));
-        if self.batch_deadline.is_none() {
-            self.batch_deadline = Some(now + self.config.batch_window);
-        }
+        let deadline = now + self.config.batch_window;
+        self.held.extend(
+            offers
+                .into_iter()
+                .map(|offer| HeldOffer { offer, deadline }),
+        );
+        self.reset_batch_deadline();
         if pending {
             // New resources: every pod may try again now, and soon.
             self.queue.flush_backoff();
             self.revive_wanted = false;
             self.place_soon(now);
         }
+    }
+
+    /// The batching window ends when the first held offer is due.
+    fn reset_batch_deadline(&mut self) {
+        self.batch_deadline = self.held.iter().map(|h| h.deadline).min();
     }
 
     fn decline(&mut self, offer_ids: Vec<OfferId>, refuse: f64, out: &mut Vec<Action>) {

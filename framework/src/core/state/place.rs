@@ -31,7 +31,6 @@ impl SchedulerCore {
         let Some(framework_id) = self.framework_id.clone() else {
             return;
         };
-        let mut agents = self.agent_views(&held);
         let Some(Candidates {
             uids,
             misfits,
@@ -40,6 +39,14 @@ impl SchedulerCore {
         else {
             return;
         };
+        if uids.is_empty() && misfits.is_empty() {
+            // Nothing to place (a window ended between pods): only the
+            // offers that are due are answered, without a snapshot.
+            self.held = held;
+            self.answer_due_offers(now, out);
+            return;
+        }
+        let mut agents = self.agent_views(&held);
         let (outcome, roles) = self.run_placement(&uids, &mut agents, now);
         let refuse = self.refuse_seconds(now, &agents, &outcome, partial);
 
@@ -59,13 +66,19 @@ impl SchedulerCore {
             );
             ops[p.agent_index].extend(launched);
         }
-        // The next round at once, with the offers this one did not use, for
-        // at most another batching window (`run_due` holds it back while
-        // the Bindings of earlier rounds are on their way) — unless the
-        // window is over and the API server still behind: then the unused
-        // offers are declined as after any round (with the short filter:
-        // more pods wait), and placement goes on with the next offers.
-        let keep_unused = partial && !(window_over && self.bindings_backlogged());
+        // The offers this round did not use. Past the cap the next round
+        // follows at once on them, for at most another batching window
+        // (`run_due` holds it back while the Bindings of earlier rounds are
+        // on their way) — unless the window is over and the API server
+        // still behind: then they go as below, and placement goes on with
+        // the next offers. While pods arrive they stay in hand until their
+        // own window ends, so that the next pod finds an offer instead of
+        // REVIVEing (which makes the master offer all it has again; what
+        // an ACCEPT leaves over comes back only at its next allocation).
+        // Otherwise they are declined (the short filter while pods arrive).
+        let next_round = partial && !(window_over && self.bindings_backlogged());
+        let keep_unused = next_round || self.pods_arriving(now);
+        let mut kept: HashSet<String> = HashSet::new();
         if keep_unused {
             let unused: HashSet<&str> = agents
                 .iter()
@@ -73,16 +86,25 @@ impl SchedulerCore {
                 .filter(|(_, ops)| ops.is_empty())
                 .flat_map(|(a, _)| a.offer_ids.iter().map(|id| id.value.as_str()))
                 .collect();
+            let renewed = now + self.config.batch_window;
             self.held = held
                 .into_iter()
                 .filter(|h| unused.contains(h.offer.id.value.as_str()))
+                .filter(|h| next_round || h.deadline > now)
+                .map(|mut h| {
+                    if next_round {
+                        h.deadline = renewed;
+                    }
+                    h
+                })
                 .collect();
-            self.place_at = Some(now);
-            if !self.held.is_empty() {
-                self.batch_deadline = Some(now + self.config.batch_window);
+            kept = self.held.iter().map(|h| h.offer.id.value.clone()).collect();
+            self.reset_batch_deadline();
+            if next_round {
+                self.place_at = Some(now);
             }
         }
-        self.answer_offers(&agents, ops, &refuse, keep_unused, out);
+        self.answer_offers(&agents, ops, &refuse, &kept, out);
         out.extend(follow_ups);
 
         // Unschedulable pods of the queue: backoff and (rate-limited) events.
@@ -309,10 +331,7 @@ impl SchedulerCore {
         }
         // Pods arriving, or a pod that might fit on the agent later: what
         // is left comes back soon.
-        let arriving = more_pods
-            || self
-                .last_arrival
-                .is_some_and(|t| now < t + self.config.idle_grace);
+        let arriving = more_pods || self.pods_arriving(now);
         busy.into_iter()
             .map(|busy| {
                 if arriving || busy {
@@ -475,25 +494,27 @@ impl SchedulerCore {
     /// One ACCEPT per agent with launches, and for the unused offers one
     /// DECLINE per refuse filter for all agents (Mesos takes any offers in
     /// one DECLINE; thousands of agents would otherwise cost thousands of
-    /// calls) — unless they are kept for the next round (`keep_unused`).
+    /// calls) — except the offers kept in hand (`kept`, by offer ID).
     fn answer_offers(
         &mut self,
         agents: &[AgentView],
         mut ops: Vec<Vec<offer::Operation>>,
         refuse: &[f64],
-        keep_unused: bool,
+        kept: &HashSet<String>,
         out: &mut Vec<Action>,
     ) {
         let mut unused: Vec<(f64, Vec<OfferId>)> = Vec::new();
         for (ai, agent) in agents.iter().enumerate() {
             let refuse = refuse[ai];
             if ops[ai].is_empty() {
-                if keep_unused {
-                    continue;
-                }
+                let ids = agent
+                    .offer_ids
+                    .iter()
+                    .filter(|id| !kept.contains(&id.value))
+                    .cloned();
                 match unused.iter_mut().find(|(r, _)| *r == refuse) {
-                    Some((_, ids)) => ids.extend(agent.offer_ids.iter().cloned()),
-                    None => unused.push((refuse, agent.offer_ids.clone())),
+                    Some((_, batch)) => batch.extend(ids),
+                    None => unused.push((refuse, ids.collect())),
                 }
             } else {
                 self.metrics.offers_used += agent.offer_ids.len() as u64;
@@ -510,6 +531,24 @@ impl SchedulerCore {
         for (refuse, ids) in unused {
             self.decline(ids, refuse, out);
         }
+    }
+
+    /// Between rounds: the held offers whose batching window is over are
+    /// declined (the short filter while pods arrive, the long one
+    /// otherwise); while pods arrive the others stay in hand.
+    fn answer_due_offers(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let arriving = self.pods_arriving(now);
+        let (due, keep): (Vec<HeldOffer>, Vec<HeldOffer>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| !arriving || h.deadline <= now);
+        self.held = keep;
+        self.reset_batch_deadline();
+        let refuse = if arriving {
+            self.config.busy_refuse_seconds
+        } else {
+            self.config.refuse_seconds
+        };
+        self.decline(due.into_iter().map(|h| h.offer.id).collect(), refuse, out);
     }
 }
 
