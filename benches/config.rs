@@ -85,6 +85,23 @@ pub struct Options {
     pub real_mesos: bool,
 }
 
+/// What `scripts/bench --help` prints.
+pub const USAGE: &str = "\
+usage: scripts/bench [flags]   (full size; writes benches/results and the README)
+  --only LIST          scenarios to run, comma-separated: placement, churn, memory
+  --small              the small CI size; results to a temporary directory
+  --out DIR            where results JSON and SVGs go (default benches/results)
+  --no-readme          do not rewrite the README's Performance section
+  --no-real-mesos      skip Apache Mesos 1.11 in the churn scenario
+  --agents N           simulated agents (placement, memory)
+  --pods N[,N...]      pending pods per placement run
+  --memory-pods N      pods tracked in the memory scenario
+  --churn-seconds S    churn duration
+  --churn-rate R       pods created (and deleted) per second
+  --churn-lifetime S   how long a pod lives before it is deleted
+  --report-only        rewrite the README's section from the results there are
+  --help               this text";
+
 impl Options {
     /// From the command line: `cargo bench` passes `--bench`; anything
     /// else is the small CI run (libtest's own flags are ignored).
@@ -141,6 +158,11 @@ impl Options {
                 "--churn-seconds" => o.sizes.churn_seconds = number(it.next(), a)?,
                 "--churn-rate" => o.sizes.churn_rate = number(it.next(), a)?,
                 "--churn-lifetime" => o.sizes.churn_lifetime = number(it.next(), a)?,
+                // `cargo bench` passes only `--bench` and what follows
+                // `--`: a flag not known here is a typo, which would
+                // otherwise start the full run and rewrite the results.
+                "--bench" => {}
+                other if full => return Err(format!("unknown flag {other}\n\n{USAGE}")),
                 _ => {}
             }
         }

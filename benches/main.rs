@@ -60,6 +60,10 @@ fn main() {
         println!("scenarios: test");
         return;
     }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", config::USAGE);
+        return;
+    }
     let options = match Options::from_args(&args) {
         Ok(o) => o,
         Err(e) => {
