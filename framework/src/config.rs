@@ -230,12 +230,12 @@ pub struct FrameworkArgs {
     #[arg(long, env = "KUBE_MESOS_BATCH_WINDOW", default_value = "1s")]
     pub batch_window: String,
 
-    /// Shortest time between two REVIVE calls (e.g. 1s, 250ms; at least
+    /// Shortest time between two REVIVE calls (e.g. 250ms, 1s; at least
     /// 100ms). A pod that finds no offer in hand REVIVEs, which makes the
     /// master allocate at once; shorter starts pods sooner while they keep
-    /// arriving, at the price of more allocation runs on the master, each
-    /// offering the whole pool again: worth it on small pools only.
-    #[arg(long, env = "KUBE_MESOS_REVIVE_MIN_INTERVAL", default_value = "1s")]
+    /// arriving, at the price of more allocation runs on the master (each
+    /// offers again what no framework holds).
+    #[arg(long, env = "KUBE_MESOS_REVIVE_MIN_INTERVAL", default_value = "250ms")]
     pub revive_min_interval: String,
 
     /// Refuse filter, in seconds, on offers declined while nothing is pending.
@@ -634,7 +634,7 @@ pub struct FrameworkConfig {
     pub placement_policy: PlacementPolicy,
     /// Offer batching window. Default 1 s.
     pub batch_window: Duration,
-    /// Shortest time between two REVIVEs. Default 1 s.
+    /// Shortest time between two REVIVEs. Default 250 ms.
     pub revive_min_interval: Duration,
     /// Long refuse filter for declines, seconds. Default 120.
     pub refuse_seconds: f64,
@@ -691,7 +691,7 @@ impl FrameworkConfig {
             executor: ExecutorSettings::default(),
             placement_policy: PlacementPolicy::Binpack,
             batch_window: Duration::from_secs(1),
-            revive_min_interval: Duration::from_secs(1),
+            revive_min_interval: Duration::from_millis(250),
             refuse_seconds: 120.0,
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
             unreachable_timeout: Duration::from_secs(300),
