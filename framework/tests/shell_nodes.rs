@@ -9,9 +9,11 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use kube_mesos_devcluster::apiserver::{ApiServer, ApiServerConfig};
-use kube_mesos_framework::nodes::operator::OperatorEvent;
+use kube_mesos_framework::nodes::operator::{AgentRecord, OperatorEvent};
 use kube_mesos_framework::nodes::NodeRegistry;
-use kube_mesos_proto::v1::{value, AgentId, Attribute, FrameworkId, Offer, OfferId, Resource};
+use kube_mesos_proto::v1::{
+    value, AgentId, AgentInfo, Attribute, FrameworkId, Offer, OfferId, Resource,
+};
 
 async fn api_server() -> (tempfile::TempDir, ApiServer, kube::Client) {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
@@ -193,5 +195,55 @@ async fn framework_renews_node_leases_except_where_an_executor_holds_them() {
         busy.holder_identity.as_deref(),
         Some("kube-mesos-framework")
     );
+    api.abort();
+}
+
+fn record(agent: &str, hostname: &str, cpus: f64) -> AgentRecord {
+    let o = offer(agent, hostname);
+    let mut resources = o.resources;
+    resources[0].scalar = Some(value::Scalar { value: cpus });
+    AgentRecord {
+        info: AgentInfo {
+            id: Some(o.agent_id),
+            hostname: hostname.into(),
+            attributes: o.attributes,
+            resources: resources.clone(),
+            ..AgentInfo::default()
+        },
+        total_resources: resources,
+    }
+}
+
+/// A framework restart registers every agent again: the Nodes that already
+/// say what the agent is are not written again (one LIST, no PATCH), and a
+/// Node whose agent changed is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_registry_writes_only_the_nodes_that_changed() {
+    let (_dir, api, client) = api_server().await;
+    let snapshot = |cpus_b: f64| OperatorEvent::Snapshot {
+        agents: vec![record("SA", "host-a", 2.0), record("SB", "host-b", cpus_b)],
+        executors: vec![],
+    };
+    let mut first = NodeRegistry::new(client.clone());
+    first.apply(snapshot(2.0)).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let version = |n: Node| n.metadata.resource_version.unwrap();
+    let a = version(nodes.get("host-a").await.unwrap());
+    let b = version(nodes.get("host-b").await.unwrap());
+
+    // The restart: a new registry, the same agents but B has more CPUs.
+    let mut second = NodeRegistry::new(client.clone());
+    second.apply(snapshot(4.0)).await;
+    assert_eq!(
+        version(nodes.get("host-a").await.unwrap()),
+        a,
+        "host-a untouched"
+    );
+    let node_b = nodes.get("host-b").await.unwrap();
+    assert_ne!(version(node_b.clone()), b, "host-b rewritten");
+    assert_eq!(node_b.status.unwrap().capacity.unwrap()["cpu"].0, "4");
+    let mut registered = second.registered();
+    registered.sort();
+    assert_eq!(registered, ["SA", "SB"]);
     api.abort();
 }

@@ -164,6 +164,70 @@ pub fn keep_transition_times(conditions: &mut [NodeCondition], previous: Option<
     }
 }
 
+/// How long an unchanged Node's status may go unwritten: the kubelet's
+/// default `nodeStatusReportFrequency`. Liveness is the node lease's job.
+pub const NODE_STATUS_REPORT_FREQUENCY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Whether writing `desired` would change nothing on `existing` that anyone
+/// reads: our labels and annotations are there with our values; capacity,
+/// allocatable and addresses are the same; the nodeInfo fields we know
+/// (non-empty) are the same; every condition we write has the same status,
+/// reason and message; and the Ready heartbeat is younger than
+/// [`NODE_STATUS_REPORT_FREQUENCY`]. A framework restart registers every
+/// agent again: at 5,000 agents rewriting each Node (three calls, one at a
+/// time) took minutes and competed with the first placements.
+pub fn node_up_to_date(desired: &Node, existing: &Node, now: jiff::Timestamp) -> bool {
+    fn subset(
+        ours: Option<&BTreeMap<String, String>>,
+        theirs: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        ours.into_iter()
+            .flatten()
+            .all(|(k, v)| theirs.and_then(|t| t.get(k)) == Some(v))
+    }
+    if !subset(
+        desired.metadata.labels.as_ref(),
+        existing.metadata.labels.as_ref(),
+    ) || !subset(
+        desired.metadata.annotations.as_ref(),
+        existing.metadata.annotations.as_ref(),
+    ) {
+        return false;
+    }
+    let (Some(want), Some(have)) = (desired.status.as_ref(), existing.status.as_ref()) else {
+        return desired.status.is_none();
+    };
+    if want.capacity != have.capacity
+        || want.allocatable != have.allocatable
+        || want.addresses != have.addresses
+    {
+        return false;
+    }
+    if let Some(info) = &want.node_info {
+        let theirs = have.node_info.clone().unwrap_or_default();
+        let known = |ours: &str, theirs: &str| ours.is_empty() || ours == theirs;
+        if !known(&info.architecture, &theirs.architecture)
+            || !known(&info.operating_system, &theirs.operating_system)
+            || !known(&info.kubelet_version, &theirs.kubelet_version)
+            || !known(&info.kube_proxy_version, &theirs.kube_proxy_version)
+        {
+            return false;
+        }
+    }
+    let fresh_after = now - NODE_STATUS_REPORT_FREQUENCY;
+    want.conditions.iter().flatten().all(|c| {
+        have.conditions.iter().flatten().any(|h| {
+            h.type_ == c.type_
+                && h.status == c.status
+                && h.reason == c.reason
+                && h.message == c.message
+                && h.last_heartbeat_time
+                    .as_ref()
+                    .is_some_and(|t| t.0 > fresh_after)
+        })
+    })
+}
+
 /// Whether the framework should renew a node lease now (the module's rule).
 pub fn should_renew_node_lease(current: Option<&LeaseSpec>, now: jiff::Timestamp) -> bool {
     let Some(spec) = current else { return true };
@@ -380,6 +444,47 @@ mod tests {
         ));
         assert!(!should_renew_node_lease(Some(&lease("agent-1", 990)), now));
         assert!(should_renew_node_lease(Some(&lease("agent-1", 950)), now));
+    }
+
+    #[test]
+    fn a_node_is_up_to_date_while_it_says_what_we_would_write_and_its_status_is_recent() {
+        let t0 = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let desired = |now| node_for_agent(&agent(), &[], &[], now);
+        let mut existing = desired(t0);
+        // Labels and annotations of others, and nodeInfo the executor
+        // wrote, do not count.
+        existing
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("team".into(), "a".into());
+        existing
+            .status
+            .as_mut()
+            .unwrap()
+            .node_info
+            .as_mut()
+            .unwrap()
+            .machine_id = "m".into();
+        let later = t0 + std::time::Duration::from_secs(60);
+        assert!(node_up_to_date(&desired(later), &existing, later));
+        // Our Ready heartbeat older than the kubelet's report frequency.
+        let stale = t0 + NODE_STATUS_REPORT_FREQUENCY + std::time::Duration::from_secs(1);
+        assert!(!node_up_to_date(&desired(stale), &existing, stale));
+        // Not Ready (the agent was lost) while it is registered again.
+        let mut lost = existing.clone();
+        lost.status.as_mut().unwrap().conditions =
+            Some(vec![ready_condition("S1", AgentHealth::Lost, t0)]);
+        assert!(!node_up_to_date(&desired(later), &lost, later));
+        // One of our labels changed or gone.
+        let mut relabelled = existing.clone();
+        relabelled.metadata.labels.as_mut().unwrap().remove("rack");
+        assert!(!node_up_to_date(&desired(later), &relabelled, later));
+        // Other capacity.
+        let mut resized = existing;
+        resized.status.as_mut().unwrap().capacity = Some(BTreeMap::new());
+        assert!(!node_up_to_date(&desired(later), &resized, later));
     }
 
     #[test]

@@ -22,7 +22,7 @@
 pub mod agent_node;
 pub mod operator;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 use self::agent_node::{
     absent_agent_nodes, keep_transition_times, node_for_agent, node_name, node_silent,
-    ready_condition, should_renew_node_lease, AgentHealth,
+    node_up_to_date, ready_condition, should_renew_node_lease, AgentHealth,
 };
 use self::operator::{AgentRecord, OperatorClient, OperatorEvent};
 use crate::core::Input;
@@ -144,15 +144,18 @@ impl NodeRegistry {
                 for id in gone {
                     out.extend(self.lost(&id).await);
                 }
+                // One LIST instead of a GET per agent (a restart registers
+                // every agent again); without it, each Node is read alone.
+                let mut listed = list_nodes(&self.client).await;
                 for agent in agents {
-                    self.upsert(agent, false).await;
+                    self.upsert(agent, false, listed.as_mut()).await;
                 }
                 out.extend(self.hold_absent_nodes(&present).await);
                 out.push(Input::ExecutorsRunning(executors));
                 out
             }
             OperatorEvent::AgentAdded(agent) => {
-                self.upsert(agent, false).await;
+                self.upsert(agent, false, None).await;
                 Vec::new()
             }
             OperatorEvent::AgentRemoved(id) => self.lost(&id.value).await,
@@ -175,10 +178,17 @@ impl NodeRegistry {
             },
             total_resources: offer.resources.clone(),
         };
-        self.upsert(record, true).await;
+        self.upsert(record, true, None).await;
     }
 
-    async fn upsert(&mut self, record: AgentRecord, from_offer: bool) {
+    /// `listed`: the Nodes by name, if they were just listed (kept up to
+    /// date with what is written).
+    async fn upsert(
+        &mut self,
+        record: AgentRecord,
+        from_offer: bool,
+        listed: Option<&mut HashMap<String, Node>>,
+    ) {
         let Some(id) = agent_id_of(&record) else {
             return;
         };
@@ -196,9 +206,12 @@ impl NodeRegistry {
             &self.executor_resources,
             jiff::Timestamp::now(),
         );
-        match write_node(&self.client, node).await {
-            Ok(()) => {
+        match write_node(&self.client, node, listed).await {
+            Ok(Written::Yes) => {
                 tracing::info!(agent = %id, hostname = %record.info.hostname, "node registered")
+            }
+            Ok(Written::UpToDate) => {
+                tracing::debug!(agent = %id, hostname = %record.info.hostname, "node up to date")
             }
             Err(error) => tracing::warn!(%error, agent = %id, "writing node failed"),
         }
@@ -328,13 +341,8 @@ impl NodeRegistry {
     /// about is read on its own.
     pub async fn renew_leases(&mut self) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
-        let listed: Option<BTreeMap<String, Lease>> = match api.list(&ListParams::default()).await {
-            Ok(list) => Some(
-                list.items
-                    .into_iter()
-                    .filter_map(|l| Some((l.metadata.name.clone()?, l)))
-                    .collect(),
-            ),
+        let listed: Option<BTreeMap<String, Lease>> = match list_by_name(&api).await {
+            Ok(leases) => Some(leases),
             Err(error) => {
                 tracing::debug!(%error, "listing node leases failed; reading them one by one");
                 None
@@ -395,14 +403,64 @@ fn agent_id_of(record: &AgentRecord) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn write_node(client: &kube::Client, mut node: Node) -> Result<(), NodeError> {
+/// Whether [`write_node`] wrote.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    Yes,
+    /// The Node already said all of it ([`node_up_to_date`]).
+    UpToDate,
+}
+
+/// Every Node by name, or `None` if they cannot be listed (each is then
+/// read alone).
+async fn list_nodes(client: &kube::Client) -> Option<HashMap<String, Node>> {
+    let api: Api<Node> = Api::all(client.clone());
+    match list_by_name(&api).await {
+        Ok(nodes) => Some(nodes),
+        Err(error) => {
+            tracing::warn!(%error, "listing nodes failed; reading each alone");
+            None
+        }
+    }
+}
+
+/// Every object `api` lists, by name.
+async fn list_by_name<K, C>(api: &Api<K>) -> Result<C, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    C: FromIterator<(String, K)>,
+{
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|o| Some((o.meta().name.clone()?, o)))
+        .collect())
+}
+
+async fn write_node(
+    client: &kube::Client,
+    mut node: Node,
+    listed: Option<&mut HashMap<String, Node>>,
+) -> Result<Written, NodeError> {
     let api: Api<Node> = Api::all(client.clone());
     let name = node.metadata.name.clone().unwrap_or_default();
     let err = |source| NodeError::WriteNodeFailed {
         name: name.clone(),
         source,
     };
-    match api.get_opt(&name).await.map_err(err)? {
+    let existing = match listed.as_deref() {
+        Some(nodes) => nodes.get(&name).cloned(),
+        None => api.get_opt(&name).await.map_err(err)?,
+    };
+    if existing
+        .as_ref()
+        .is_some_and(|e| node_up_to_date(&node, e, jiff::Timestamp::now()))
+    {
+        return Ok(Written::UpToDate);
+    }
+    match existing {
         None => {
             api.create(&PostParams::default(), &node)
                 .await
@@ -428,7 +486,12 @@ async fn write_node(client: &kube::Client, mut node: Node) -> Result<(), NodeErr
     api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
         .await
         .map_err(err)?;
-    Ok(())
+    // Two agents of one host in a snapshot (an agent back with a new ID):
+    // the second compares with what the first wrote.
+    if let Some(nodes) = listed {
+        nodes.insert(name, node);
+    }
+    Ok(Written::Yes)
 }
 
 /// Drops the `status.nodeInfo` fields this framework leaves empty (the
