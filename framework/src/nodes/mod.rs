@@ -415,8 +415,19 @@ enum Written {
 /// read alone).
 async fn list_nodes(client: &kube::Client) -> Option<HashMap<String, Node>> {
     let api: Api<Node> = Api::all(client.clone());
-    match list_by_name(&api).await {
-        Ok(nodes) => Some(nodes),
+    match list_by_name::<Node, HashMap<String, Node>>(&api).await {
+        // Held while every agent is registered: without what
+        // `node_up_to_date` does not read and can be large (a Node's
+        // image list, the API server's field owners).
+        Ok(mut nodes) => {
+            for node in nodes.values_mut() {
+                node.metadata.managed_fields = None;
+                if let Some(status) = node.status.as_mut() {
+                    status.images = None;
+                }
+            }
+            Some(nodes)
+        }
         Err(error) => {
             tracing::warn!(%error, "listing nodes failed; reading each alone");
             None
