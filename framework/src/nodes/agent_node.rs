@@ -204,7 +204,8 @@ pub fn node_up_to_date(desired: &Node, existing: &Node, now: jiff::Timestamp) ->
         return false;
     }
     if let Some(info) = &want.node_info {
-        let theirs = have.node_info.clone().unwrap_or_default();
+        let unknown = NodeSystemInfo::default();
+        let theirs = have.node_info.as_ref().unwrap_or(&unknown);
         let known = |ours: &str, theirs: &str| ours.is_empty() || ours == theirs;
         if !known(&info.architecture, &theirs.architecture)
             || !known(&info.operating_system, &theirs.operating_system)
