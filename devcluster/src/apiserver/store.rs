@@ -9,8 +9,13 @@
 //! `compact_every` writes, the state (objects, rv and the retained history, so
 //! watches from a pre-restart rv can resume) goes into `snapshot.json`
 //! through a rename and the log starts over.
+//!
+//! The store also keeps the keys of the objects the garbage collector and
+//! the Job controller look at (owner references, a deletion under way,
+//! finalizers), so that their passes visit those instead of every object
+//! under the lock: a cluster of 100,000 bare pods has none.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -99,6 +104,8 @@ struct Inner {
     rv: u64,
     compacted_rv: u64,
     objects: BTreeMap<Key, Value>,
+    /// The keys of the objects that are [`owned_or_finalized`].
+    marked: BTreeSet<Key>,
     history: VecDeque<Arc<Change>>,
     history_size: usize,
     persist: Option<Persist>,
@@ -125,19 +132,37 @@ fn set_rv(obj: &mut Value, rv: u64) {
     }
 }
 
+/// Whether an object names owners, is being deleted or has finalizers:
+/// what the garbage collector and the Job controller act on.
+fn owned_or_finalized(obj: &Value) -> bool {
+    let m = &obj["metadata"];
+    let non_empty = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
+    non_empty(&m["ownerReferences"])
+        || non_empty(&m["finalizers"])
+        || !m["deletionTimestamp"].is_null()
+}
+
 impl Inner {
     fn apply(&mut self, change: &Change) {
         let (ns, name) = ns_name(&change.object);
         let key = (change.storage.clone(), ns, name);
         match change.ty {
             ChangeType::Deleted => {
+                self.marked.remove(&key);
                 self.objects.remove(&key);
             }
-            _ => {
-                self.objects.insert(key, change.object.clone());
-            }
+            _ => self.put(key, change.object.clone()),
         }
         self.rv = self.rv.max(change.rv);
+    }
+
+    fn put(&mut self, key: Key, obj: Value) {
+        if owned_or_finalized(&obj) {
+            self.marked.insert(key.clone());
+        } else {
+            self.marked.remove(&key);
+        }
+        self.objects.insert(key, obj);
     }
 
     fn remember(&mut self, change: Arc<Change>) {
@@ -194,6 +219,7 @@ impl Store {
             rv: 0,
             compacted_rv: 0,
             objects: BTreeMap::new(),
+            marked: BTreeSet::new(),
             history: VecDeque::new(),
             history_size: history_size.max(1),
             persist: None,
@@ -238,13 +264,14 @@ impl Store {
             rv: snap.rv,
             compacted_rv: snap.compacted_rv,
             objects: BTreeMap::new(),
+            marked: BTreeSet::new(),
             history: snap.history.into_iter().map(Arc::new).collect(),
             history_size: history_size.max(1),
             persist: None,
         };
         for (storage, obj) in snap.objects {
             let (ns, name) = ns_name(&obj);
-            inner.objects.insert((storage, ns, name), obj);
+            inner.put((storage, ns, name), obj);
         }
         let wal_path = dir.join("wal.jsonl");
         match File::open(&wal_path) {
@@ -342,6 +369,19 @@ impl Store {
             }
         }
         g.rv
+    }
+
+    /// Visits the objects of `storage` that name owners, are being deleted
+    /// or have finalizers, in key order under the lock: what the
+    /// controllers' passes look at, without a walk over every object.
+    pub fn scan_owned_or_finalized(&self, storage: &str, mut visit: impl FnMut(&Value)) {
+        let g = self.lock();
+        let start = (storage.to_string(), String::new(), String::new());
+        for key in g.marked.range(start..).take_while(|(s, _, _)| s == storage) {
+            if let Some(v) = g.objects.get(key) {
+                visit(v);
+            }
+        }
     }
 
     fn list_locked(g: &Inner, storage: &str, ns: Option<&str>) -> Vec<Value> {
@@ -514,5 +554,68 @@ mod tests {
         assert_eq!(items.len(), 2);
         let sub = s.subscribe_from(2).map_err(|_| ()).expect("history kept");
         assert_eq!(sub.backlog.len(), 2);
+    }
+
+    fn marked(s: &Store, storage: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        s.scan_owned_or_finalized(storage, |o| {
+            names.push(
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        });
+        names
+    }
+
+    #[test]
+    fn owned_or_finalized_objects_are_indexed_across_writes_and_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let put = |s: &Store, storage: &str, name: &str, meta: Value| {
+            let mut o = cm(name);
+            if let (Some(m), Some(extra)) = (o["metadata"].as_object_mut(), meta.as_object()) {
+                m.extend(extra.clone());
+            }
+            s.mutate(storage, "default", name, |_| Ok(Mutation::Put(o)))
+                .expect("put");
+        };
+        {
+            let s = Store::open(dir.path(), 10, 100).expect("open");
+            put(&s, "pods", "bare", json!({}));
+            put(
+                &s,
+                "pods",
+                "owned",
+                json!({"ownerReferences": [{"uid": "u"}]}),
+            );
+            put(&s, "pods", "final", json!({"finalizers": ["f"]}));
+            put(
+                &s,
+                "pods",
+                "going",
+                json!({"deletionTimestamp": "2025-01-01T00:00:00Z"}),
+            );
+            put(
+                &s,
+                "pods",
+                "empty",
+                json!({"ownerReferences": [], "finalizers": []}),
+            );
+            put(&s, "replicasets", "rs", json!({"finalizers": ["f"]}));
+            assert_eq!(marked(&s, "pods"), ["final", "going", "owned"]);
+            assert_eq!(marked(&s, "replicasets"), ["rs"]);
+            // Released, then deleted: out of the index.
+            put(&s, "pods", "final", json!({}));
+            s.mutate("pods", "default", "going", |cur| {
+                Ok(Mutation::Delete(cur.cloned().unwrap_or_default()))
+            })
+            .expect("delete");
+            assert_eq!(marked(&s, "pods"), ["owned"]);
+        }
+        // Rebuilt from the snapshot and the log.
+        let s = Store::open(dir.path(), 10, 100).expect("reopen");
+        assert_eq!(marked(&s, "pods"), ["owned"]);
+        assert_eq!(marked(&s, "replicasets"), ["rs"]);
     }
 }

@@ -32,36 +32,56 @@ pub fn snapshot(store: &Store) -> Vec<Value> {
     buckets.sort_unstable();
     buckets.dedup();
     // Only dependents, objects being deleted and the owners they name take
-    // part in a pass: a cluster of bare pods and Nodes clones nothing, where
-    // cloning every object under the store's lock held up every write.
+    // part in a pass, and the store indexes the first two: a cluster of
+    // bare pods and Nodes visits nothing, where a walk over every object
+    // under the store's lock held up every write.
     let mut out = Vec::new();
-    let mut taken: HashSet<String> = HashSet::new();
-    let mut owners: HashSet<String> = HashSet::new();
     for b in &buckets {
-        store.scan(b, None, |o| {
-            let r = refs(o);
-            if !r.is_empty() || meta::deleting(o) {
-                owners.extend(
-                    r.iter()
-                        .filter_map(|r| r["uid"].as_str().map(str::to_owned)),
-                );
-                taken.insert(meta::uid(o).to_owned());
+        store.scan_owned_or_finalized(b, |o| {
+            if !refs(o).is_empty() || meta::deleting(o) {
                 out.push(o.clone());
             }
-            std::ops::ControlFlow::Continue(())
         });
     }
-    owners.retain(|u| !taken.contains(u));
-    if !owners.is_empty() {
-        for b in &buckets {
-            store.scan(b, None, |o| {
-                if owners.contains(meta::uid(o)) {
-                    out.push(o.clone());
-                }
-                std::ops::ControlFlow::Continue(())
-            });
+    // Owners by name, as their references give them; `resolve` matches
+    // the uid, kind and namespace.
+    let taken: HashSet<&str> = out.iter().map(meta::uid).collect();
+    let mut wanted: HashMap<(&str, &str, &str), HashSet<&str>> = HashMap::new();
+    for o in &out {
+        for r in refs(o) {
+            let api_version = r["apiVersion"].as_str().unwrap_or_default();
+            let kind = r["kind"].as_str().unwrap_or_default();
+            let (Some(rt), Some(name), Some(uid)) = (
+                resources::by_kind(api_version, kind),
+                r["name"].as_str(),
+                r["uid"].as_str(),
+            ) else {
+                continue;
+            };
+            if !taken.contains(uid) {
+                let ns = if rt.namespaced {
+                    meta::namespace(o)
+                } else {
+                    ""
+                };
+                wanted
+                    .entry((rt.storage, ns, name))
+                    .or_default()
+                    .insert(uid);
+            }
         }
     }
+    // An owner recreated under its name is another object: only the uids
+    // referenced are taken.
+    let owners: Vec<Value> = wanted
+        .into_iter()
+        .filter_map(|((storage, ns, name), uids)| {
+            store
+                .get(storage, ns, name)
+                .filter(|v| uids.contains(meta::uid(v)))
+        })
+        .collect();
+    out.extend(owners);
     out
 }
 
@@ -273,5 +293,53 @@ mod tests {
         let new_owner = obj("ReplicaSet", "rs", "r2", None);
         let pod = obj("Pod", "p", "p1", Some(("ReplicaSet", "r1", true)));
         assert_eq!(deletes(&reconcile(&[new_owner, pod])).len(), 1);
+    }
+
+    fn put(store: &Store, storage: &str, o: &Value) {
+        store
+            .mutate(storage, "default", meta::name(o), |_| {
+                Ok(crate::apiserver::store::Mutation::Put(o.clone()))
+            })
+            .expect("put");
+    }
+
+    fn uids(objects: &[Value]) -> Vec<&str> {
+        let mut u: Vec<&str> = objects.iter().map(meta::uid).collect();
+        u.sort_unstable();
+        u
+    }
+
+    #[test]
+    fn a_snapshot_holds_dependents_deletions_and_the_owners_named() {
+        let store = Store::in_memory(10);
+        // The helper's references name the owner "x".
+        put(&store, "replicasets", &obj("ReplicaSet", "x", "r1", None));
+        put(
+            &store,
+            "pods",
+            &obj("Pod", "p1", "p1", Some(("ReplicaSet", "r1", true))),
+        );
+        // Names "x" but an owner that was replaced: not the ReplicaSet.
+        put(
+            &store,
+            "pods",
+            &obj("Pod", "p2", "p2", Some(("ReplicaSet", "r0", true))),
+        );
+        put(&store, "pods", &obj("Pod", "bare", "b1", None));
+        let mut d = obj("Deployment", "d", "d1", None);
+        d["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
+        d["metadata"]["finalizers"] = json!([FOREGROUND_FINALIZER]);
+        put(&store, "deployments", &d);
+        assert_eq!(uids(&snapshot(&store)), vec!["d1", "p1", "p2", "r1"]);
+
+        // Without a dependent that names it, the ReplicaSet is left out.
+        store
+            .mutate("pods", "default", "p1", |_| {
+                Ok(crate::apiserver::store::Mutation::Put(obj(
+                    "Pod", "p1", "p1", None,
+                )))
+            })
+            .expect("update");
+        assert_eq!(uids(&snapshot(&store)), vec!["d1", "p2"]);
     }
 }

@@ -68,10 +68,11 @@ const RESYNC: Duration = Duration::from_secs(1);
 
 /// How long the controllers wait after a pass before the next: the
 /// batching pause, or four times what the pass took when that is longer. A
-/// pass scans every object under the store's lock (the garbage collector,
-/// the Job finalizer check); with 100,000 pods one takes a large part of a
-/// second, and passes back to back would hold up every write of the API
-/// server. The controllers so take at most a fifth of the store's time,
+/// pass reads what the controllers own under the store's lock (the garbage
+/// collector and the Job finalizer check visit only the objects the store
+/// indexes as owned or finalized); with many ReplicaSet or Job pods one can
+/// take a large part of a second, and passes back to back would hold up
+/// every write of the API server. The controllers so take at most a fifth of the store's time,
 /// and react later on a large store, as kube-controller-manager's queues
 /// do under load.
 fn pause_after(pass: Duration) -> Duration {
@@ -114,13 +115,8 @@ pub fn reconcile_all(store: &Store, clock: &Clock, signer: Option<&Signer>) {
     let (jobs, _) = store.list("jobs", None);
     // Pods with the Job tracking finalizer outlive their Job until released.
     let mut any_tracked = false;
-    store.scan("pods", None, |p| {
-        any_tracked = job::has_tracking_finalizer(p);
-        if any_tracked {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
+    store.scan_owned_or_finalized("pods", |p| {
+        any_tracked |= job::has_tracking_finalizer(p);
     });
     if !jobs.is_empty() || any_tracked {
         let pods = pods();
