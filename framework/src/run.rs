@@ -958,6 +958,25 @@ impl Performer {
                 });
                 return;
             }
+            Action::FetchPod { pod } => {
+                let pods = self.pods.clone();
+                let inputs = self.inputs.clone();
+                let metrics = self.metrics.clone();
+                self.spawn(async move {
+                    match pods.get(&pod).await {
+                        Ok(Some(found)) => {
+                            let _ = inputs.send(Input::PodFetched(Box::new(found))).await;
+                        }
+                        // Gone: its deletion comes by the watch.
+                        Ok(None) => {}
+                        Err(error) => {
+                            metrics.kube_error();
+                            tracing::warn!(%error, "fetching a pod to launch again failed; asked again on a later round");
+                        }
+                    }
+                });
+                return;
+            }
             Action::SetPodTask { pod, annotations } => {
                 let pods = self.pods.clone();
                 let metrics = self.metrics.clone();

@@ -78,8 +78,15 @@ fn a_running_pod_whose_executor_died_is_relaunched_as_its_next_task() {
     // The update is acknowledged only once the relaunch is recorded on the
     // pod: a framework killed in between gets the update again rather than
     // a TASK_GONE for a task whose relaunch it never recorded.
-    let Some(Action::Acknowledge { after_write_of, .. }) = a.last() else {
-        panic!("acknowledged last: {a:?}");
+    let k = kinds(&a);
+    let ack = k.iter().position(|k| *k == "Acknowledge");
+    let recorded = k.iter().position(|k| *k == "SetPodTask");
+    assert!(
+        ack > recorded,
+        "acknowledged after the relaunch is recorded: {a:?}"
+    );
+    let Some(Action::Acknowledge { after_write_of, .. }) = ack.map(|i| &a[i]) else {
+        panic!("acknowledged: {a:?}");
     };
     assert_eq!(
         after_write_of.as_ref().map(|p| p.uid.as_str()),
@@ -749,4 +756,39 @@ fn an_executor_loss_heard_before_the_pod_list_relaunches_the_pod() {
     assert!(!kinds(&a).contains(&"FailPod"), "{a:?}");
     assert!(kinds(&a).contains(&"Acknowledge"), "{a:?}");
     assert_eq!(h.core.metrics().relaunch_pending, 1);
+}
+
+/// The core keeps a running pod without its containers (the part only a
+/// launch reads); a relaunch fetches the pod and launches it whole, and
+/// waits for the answer rather than launching a pod without containers.
+#[test]
+fn a_relaunch_fetches_the_running_pod_and_launches_it_whole() {
+    let mut h = running_pod();
+    h.silent_api = true;
+    h.at(100.0);
+    let a = h.feed(executor_terminated("pod.uid-web", "a1"));
+    assert!(kinds(&a).contains(&"FetchPod"), "asked for at once: {a:?}");
+
+    // No answer yet: an offer of the agent launches nothing, and the pod
+    // is asked for again.
+    h.at(111.0);
+    let mut a = h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    a.extend(h.tick_at(112.0));
+    assert!(launched_tasks(&a).is_empty(), "{a:?}");
+    assert!(kinds(&a).contains(&"FetchPod"), "{a:?}");
+
+    // The API server answers: the next offer launches the whole pod.
+    let as_served = running(bound(pod("web", "500m"), "a1"));
+    h.feed(Input::PodFetched(Box::new(as_served)));
+    h.at(113.0);
+    h.feed(Input::Offers(vec![offer_on("o3", "a1", 4.0)]));
+    let a = h.tick_at(114.5);
+    let tasks = launched_tasks(&a);
+    assert_eq!(tasks.len(), 1, "{a:?}");
+    let sent: Pod = serde_json::from_slice(tasks[0].data.as_deref().unwrap_or_default())
+        .expect("the pod in TaskInfo.data");
+    let spec = sent.spec.expect("spec");
+    assert_eq!(spec.containers.len(), 1);
+    assert_eq!(spec.containers[0].name, "c");
+    assert_eq!(spec.node_name.as_deref(), Some("host-a1"));
 }

@@ -593,8 +593,9 @@ fn a_failed_launch_is_relaunched_on_the_same_agent() {
     let a = h.feed(Input::TaskUpdate(Box::new(dropped)));
     assert_eq!(
         kinds(&a),
-        vec!["RecordEvent", "SetPodTask"],
-        "the back-off event and the relaunch recorded on the pod, no REVIVE yet"
+        vec!["RecordEvent", "SetPodTask", "FetchPod"],
+        "the back-off event, the relaunch recorded on the pod and the bound \
+         pod (stored slim) fetched for its launch; no REVIVE yet"
     );
     assert_eq!(h.core.metrics().relaunch_pending, 1);
     // A dropped launch was not tried: no failure of the agent, a short

@@ -232,6 +232,9 @@ pub enum Input {
     PodUpserted(Box<Pod>),
     /// A pod is gone from the API server.
     PodDeleted(Box<Pod>),
+    /// The answer to an [`Action::FetchPod`]: the pod as the API server has
+    /// it.
+    PodFetched(Box<Pod>),
     /// The pod watch finished its initial list: the core now knows every pod
     /// that may own one of our tasks.
     PodsSynced,
@@ -448,6 +451,13 @@ pub enum Action {
         message: String,
         /// The pod as last seen: its containers and their statuses.
         last_known: Box<Pod>,
+    },
+    /// GET the pod and report it with [`Input::PodFetched`]: it is to be
+    /// launched again, and the core stored it slim while its task ran. A
+    /// failure is logged; the core asks again on a later round.
+    FetchPod {
+        /// The pod.
+        pod: PodRef,
     },
     /// The pod's task changed (a relaunch): patch its annotations so that
     /// a restarted framework finds the new task. The pod is bound already,

@@ -195,11 +195,54 @@ struct PodEntry {
 /// `SchedulerCore::requeue_after_failed_bind`).
 const BIND_RETRY_MAX: Duration = Duration::from_secs(10);
 
+/// Whether a pod in `state` may be launched (again), and so keeps the whole
+/// pod (see [`stored_pod`]): queued, waiting for a relaunch, or launched
+/// with its Binding unanswered or failed (back to the queue once its task
+/// is killed). The others are stored slim.
+fn keeps_whole(state: &PodState) -> bool {
+    match state {
+        PodState::Queued { .. } | PodState::Relaunch { .. } => true,
+        PodState::Task(t) => matches!(t.bind, BindState::Pending | BindState::RequeueAfterKill),
+        PodState::Done | PodState::Lost { .. } => false,
+    }
+}
+
+/// `pod` stored as a pod in `state` keeps it.
+fn store(pod: Pod, state: &PodState) -> StoredPod {
+    if keeps_whole(state) {
+        StoredPod::new(pod)
+    } else {
+        StoredPod::slim(pod)
+    }
+}
+
+/// How long a pod to launch waits for the answer to an
+/// [`Action::FetchPod`] before it is asked for again.
+const FETCH_RETRY: Duration = Duration::from_secs(2);
+
+/// Asks for a slim pod to launch, unless asked within [`FETCH_RETRY`].
+fn fetch(
+    fetching: &mut HashMap<String, Instant>,
+    uid: &str,
+    pod: &StoredPod,
+    now: Instant,
+    out: &mut Vec<Action>,
+) {
+    if fetching
+        .get(uid)
+        .is_some_and(|asked| now < *asked + FETCH_RETRY)
+    {
+        return;
+    }
+    fetching.insert(uid.to_owned(), now);
+    out.push(Action::FetchPod { pod: pod_ref(pod) });
+}
+
 impl PodEntry {
     fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
         PodEntry {
             requests: PodRequests::of(&pod),
-            pod: Box::new(StoredPod::new(pod)),
+            pod: Box::new(store(pod, &state)),
             deleted: false,
             state,
             next_generation,
@@ -248,6 +291,9 @@ pub struct SchedulerCore {
     /// work, metrics) walk these instead of every pod, which matters at
     /// 100,000 pods.
     timed: BTreeSet<String>,
+    /// Pods to launch that were stored slim, by when their
+    /// [`Action::FetchPod`] went out.
+    fetching: HashMap<String, Instant>,
     queue: PodQueue,
     nodes: HashMap<String, NodeInfo>,
     /// The cluster's PodDisruptionBudgets, for preemption.
@@ -455,6 +501,7 @@ impl SchedulerCore {
             reconcile_pending: false,
             pods: HashMap::new(),
             timed: BTreeSet::new(),
+            fetching: HashMap::new(),
             queue,
             nodes: HashMap::new(),
             budgets: Budgets::default(),
@@ -507,6 +554,7 @@ impl SchedulerCore {
         let mut out = Vec::new();
         match input {
             Input::PodUpserted(pod) => self.on_pod_upserted(*pod, now, &mut out),
+            Input::PodFetched(pod) => self.on_pod_fetched(*pod, now),
             Input::PodDeleted(pod) => self.on_pod_deleted(&pod, &mut out),
             Input::PodsSynced => {
                 self.synced = true;
@@ -570,8 +618,27 @@ impl SchedulerCore {
             Input::Tick => {}
         }
         self.run_due(now, &mut out);
+        self.fetch_relaunches(now, &mut out);
         self.update_offer_interest(now, &mut out);
         out
+    }
+
+    /// Fetches the pods waiting for a relaunch that are stored slim (their
+    /// task ran), so that they are whole by the time their agent's offers
+    /// come; and forgets fetches long unanswered (a pod that went away).
+    /// Relaunches are among the timed pods, a small set.
+    fn fetch_relaunches(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.fetching.is_empty() {
+            self.fetching
+                .retain(|_, asked| now < *asked + FETCH_RETRY * 2);
+        }
+        for uid in &self.timed {
+            if let Some(e) = self.pods.get(uid) {
+                if matches!(e.state, PodState::Relaunch { .. }) && !e.pod.has_whole() {
+                    fetch(&mut self.fetching, uid, &e.pod, now, out);
+                }
+            }
+        }
     }
 
     /// When the shell must call [`SchedulerCore::handle`] with
@@ -708,6 +775,30 @@ impl SchedulerCore {
             .unwrap_or_else(|| "*".to_owned())
     }
 
+    /// A pod to launch again, fetched because it was stored slim: what
+    /// pruning takes is filled in, and placement may take it.
+    fn on_pod_fetched(&mut self, pod: Pod, now: Instant) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        self.fetching.remove(&uid);
+        let Some(entry) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        if entry.pod.has_whole() || !keeps_whole(&entry.state) {
+            return;
+        }
+        entry.pod.fill(pod);
+        // A queued pod a round passed over wants offers again (a relaunch
+        // asks for its agent's when its back-off ends).
+        if matches!(entry.state, PodState::Queued { .. }) {
+            self.revive_wanted = true;
+        }
+        if !self.held.is_empty() {
+            self.place_soon(now);
+        }
+    }
+
     fn on_pod_upserted(&mut self, pod: Pod, now: Instant, out: &mut Vec<Action>) {
         let Some(uid) = pod.metadata.uid.clone() else {
             return;
@@ -723,7 +814,7 @@ impl SchedulerCore {
 
         if let Some(entry) = self.pods.get_mut(&uid) {
             entry.requests = PodRequests::of(&pod);
-            *entry.pod = StoredPod::new(pod);
+            *entry.pod = store(pod, &entry.state);
             match &mut entry.state {
                 PodState::Queued { .. } => {
                     if deleting || is_terminal_phase(&entry.pod) {
@@ -832,15 +923,16 @@ impl SchedulerCore {
                 handover: Handover::NotAsked,
                 intent,
             };
+            // The entry is slim: the deletion rule re-runs on the pod as
+            // it came.
+            let again = deleting.then(|| pod.clone());
             self.pods.insert(
                 uid.clone(),
                 PodEntry::new(pod, PodState::Task(track), next_generation),
             );
-            if deleting {
+            if let Some(p) = again {
                 // Re-run the deletion rule on the new entry.
-                if let Some(p) = self.pods.get(&uid).map(|e| e.pod.whole()) {
-                    self.on_pod_upserted(p, now, out);
-                }
+                self.on_pod_upserted(p, now, out);
             }
             return;
         }
@@ -2309,6 +2401,7 @@ impl SchedulerCore {
             BindOutcome::Bound => {
                 track.bind = BindState::Bound;
                 entry.bind_failures = 0;
+                entry.pod.make_slim();
             }
             BindOutcome::Conflict | BindOutcome::Failed(_) => {
                 entry.bind_failures += 1;

@@ -118,9 +118,26 @@ impl PodWriter {
             .await
     }
 
+    /// The pod as the API server has it now; `None` when it is gone or was
+    /// replaced (another UID under its name).
+    pub async fn get(&self, pod: &PodRef) -> Result<Option<Pod>> {
+        let found = self
+            .pods(&pod.namespace)
+            .get_opt(&pod.name)
+            .await
+            .map_err(|source| KubeError::GetPodFailed {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                source,
+            })?;
+        Ok(found.filter(|p| p.metadata.uid.as_deref() == Some(pod.uid.as_str())))
+    }
+
     /// Fails the pod (`status.phase=Failed` with reason and message, the
-    /// rest of its status consistent with it; `last_known` is the pod as
-    /// last seen).
+    /// rest of its status consistent with it). The containers whose
+    /// statuses are made consistent are read from the pod as the API
+    /// server has it; `last_known` (the pod as last seen, which the core
+    /// may keep without its containers) stands in when that read fails.
     pub async fn fail(
         &self,
         pod: &PodRef,
@@ -129,11 +146,16 @@ impl PodWriter {
         last_known: &Pod,
         now: jiff::Timestamp,
     ) -> Result<()> {
-        self.patch_status(
-            pod,
-            failed_patch(&pod.uid, last_known, reason, message, now),
-        )
-        .await
+        let current = match self.get(pod).await {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::info!(%error, "failing a pod from its last known state");
+                None
+            }
+        };
+        let seen = current.as_ref().unwrap_or(last_known);
+        self.patch_status(pod, failed_patch(&pod.uid, seen, reason, message, now))
+            .await
     }
 
     /// Sets one pod condition.

@@ -58,6 +58,17 @@ pub enum KubeError {
         #[source]
         source: kube::Error,
     },
+    /// Reading a pod failed.
+    #[error("reading pod {namespace}/{name} failed")]
+    GetPodFailed {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
     /// Patching `pods/status` failed.
     #[error("patching status of pod {namespace}/{name} failed")]
     PatchPodStatusFailed {

@@ -39,6 +39,11 @@ pub struct Harness {
     pub now: Instant,
     /// Reconciliation markers go unanswered (a master still recovering).
     pub silent_master: bool,
+    /// The pods fed, as last fed, by UID: what an [`Action::FetchPod`] is
+    /// answered with (an API server that has them).
+    pub api_pods: std::collections::HashMap<String, Pod>,
+    /// `FetchPod` goes unanswered (an API server that is away).
+    pub silent_api: bool,
 }
 
 impl Harness {
@@ -49,6 +54,8 @@ impl Harness {
             t0,
             now: t0,
             silent_master: false,
+            api_pods: Default::default(),
+            silent_api: false,
         }
     }
 
@@ -67,8 +74,32 @@ impl Harness {
     /// Feeds `input`; the master's answer to a reconciliation marker
     /// among the actions (see `reconcile_gate`) is fed right after, as a
     /// master answers it, unless `silent_master` is set.
+    /// A pod the core asks for ([`Action::FetchPod`]) is answered with
+    /// the pod as last fed, unless `silent_api` is set.
     pub fn feed(&mut self, input: Input) -> Vec<Action> {
+        match &input {
+            Input::PodUpserted(p) => {
+                let uid = p.metadata.uid.clone().unwrap_or_default();
+                self.api_pods.insert(uid, (**p).clone());
+            }
+            Input::PodDeleted(p) => {
+                self.api_pods
+                    .remove(p.metadata.uid.as_deref().unwrap_or_default());
+            }
+            _ => {}
+        }
         let mut out = self.core.handle(input, self.now);
+        let mut answered = 0;
+        while !self.silent_api && answered < out.len() {
+            let fetched = match &out[answered] {
+                Action::FetchPod { pod } => self.api_pods.get(&pod.uid).cloned(),
+                _ => None,
+            };
+            answered += 1;
+            if let Some(p) = fetched {
+                out.extend(self.core.handle(Input::PodFetched(Box::new(p)), self.now));
+            }
+        }
         if !self.silent_master {
             for answer in reconcile_gate::master_answers(&out) {
                 out.extend(
@@ -231,6 +262,7 @@ pub fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::RecoverPod { .. } => "RecoverPod",
             Action::RecordEvent { .. } => "RecordEvent",
             Action::SetPodTask { .. } => "SetPodTask",
+            Action::FetchPod { .. } => "FetchPod",
             Action::SendMessage { .. } => "SendMessage",
         })
         .collect()

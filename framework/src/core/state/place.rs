@@ -32,13 +32,14 @@ impl SchedulerCore {
             return;
         };
         let Some(Candidates {
-            uids,
+            mut uids,
             misfits,
             partial,
         }) = self.candidates(now, dry)
         else {
             return;
         };
+        self.fetch_slim(&mut uids, now, out);
         if uids.is_empty() && misfits.is_empty() {
             // Nothing to place (a window ended between pods): only the
             // offers that are due are answered, without a snapshot.
@@ -158,6 +159,23 @@ impl SchedulerCore {
             self.executors.remove(&agent);
         }
         agents
+    }
+
+    /// Takes out of `uids` the pods stored slim (their task ran, so the
+    /// core let go of their containers) and fetches them: a round after
+    /// the answer places them. [`SchedulerCore::fetch_relaunches`] asks as
+    /// soon as a relaunch begins, so this is for what that missed.
+    fn fetch_slim(&mut self, uids: &mut Vec<String>, now: Instant, out: &mut Vec<Action>) {
+        uids.retain(|uid| {
+            let Some(e) = self.pods.get(uid) else {
+                return false;
+            };
+            if e.pod.has_whole() {
+                return true;
+            }
+            fetch(&mut self.fetching, uid, &e.pod, now, out);
+            false
+        });
     }
 
     /// The round's candidates: relaunches first (they are bound already,
@@ -436,6 +454,11 @@ impl SchedulerCore {
             handover: Handover::NotAsked,
             intent: None,
         });
+        // Launched and bound: what only a launch reads goes (fetched again
+        // should the pod need launching once more).
+        if !keeps_whole(&entry.state) {
+            entry.pod.make_slim();
+        }
         Some(offer::Operation {
             r#type: Some(offer::operation::Type::Launch as i32),
             launch: Some(offer::operation::Launch {

@@ -14,6 +14,13 @@
 //! metadata and status are already in the pruned pod, and packing them a
 //! second time doubled what a bound pod cost.
 //!
+//! The packed part is kept only while the pod may still be launched (queued,
+//! or waiting to be relaunched): a pod whose task runs is stored without it
+//! ([`StoredPod::slim`]), as most of a large cluster's pods are, and should
+//! it need launching again the core fetches the pod and fills the part in
+//! ([`StoredPod::fill`]). A failure of such a pod is written from the pod
+//! as the API server has it (`kube::binder`).
+//!
 //! What the pruned pod lacks: containers, init and ephemeral containers,
 //! volumes, container statuses, the conditions the core does not read
 //! ([`KEPT_CONDITIONS`]), two long annotations ([`PRUNED_ANNOTATIONS`])
@@ -36,8 +43,9 @@ use crate::core::ANNOTATION_EXECUTOR_RESOURCES;
 #[derive(Clone, Debug)]
 pub struct StoredPod {
     pruned: Pod,
-    /// [`Taken`] as JSON. Boxed slice: no spare capacity.
-    taken: Box<[u8]>,
+    /// [`Taken`] as JSON (boxed slice: no spare capacity); `None` for a
+    /// slim pod.
+    taken: Option<Box<[u8]>>,
 }
 
 /// What pruning takes out of a pod, to be put back for a launch or a
@@ -96,29 +104,69 @@ impl StoredPod {
     /// core nor the executor.
     pub fn new(mut pod: Pod) -> Self {
         pod.metadata.managed_fields = None;
-        let taken = take(&mut pod);
-        // Serializing k8s-openapi types cannot fail: every map has string
-        // keys. Were it to, the pruned pod is all a launch would get.
-        let taken = match serde_json::to_vec(&taken) {
-            Ok(bytes) => bytes.into_boxed_slice(),
-            Err(e) => {
-                error!(error = %e, pod = ?pod.metadata.name, "packing a pod");
-                Box::default()
-            }
-        };
-        StoredPod { pruned: pod, taken }
+        let taken = pack(take(&mut pod), &pod);
+        StoredPod {
+            pruned: pod,
+            taken: Some(taken),
+        }
+    }
+
+    /// `pod` pruned, without what pruning took: for a pod that is not to
+    /// be launched ([`StoredPod::whole`] then lacks its containers).
+    pub fn slim(mut pod: Pod) -> Self {
+        pod.metadata.managed_fields = None;
+        take(&mut pod);
+        StoredPod {
+            pruned: pod,
+            taken: None,
+        }
+    }
+
+    /// Whether [`StoredPod::whole`] is the whole pod (not slim).
+    pub fn has_whole(&self) -> bool {
+        self.taken.is_some()
+    }
+
+    /// Lets go of what pruning took: the pod's task is launched.
+    pub fn make_slim(&mut self) {
+        self.taken = None;
+    }
+
+    /// Keeps what pruning takes out of `fetched` (the same pod as the API
+    /// server has it now) beside the pruned pod, which stays as the pod's
+    /// events made it: containers and volumes do not change once a pod is
+    /// created, and a fetched copy may be older than the last event.
+    pub fn fill(&mut self, mut fetched: Pod) {
+        let taken = take(&mut fetched);
+        self.taken = Some(pack(taken, &self.pruned));
     }
 
     /// The whole pod, put together again. The bytes are our own
     /// serialization, so decoding them cannot fail short of a bug; should
-    /// it, the pruned pod is returned and the failure logged.
+    /// it, the pruned pod is returned and the failure logged. A slim pod
+    /// comes back pruned.
     pub fn whole(&self) -> Pod {
         let mut pod = self.pruned.clone();
-        match serde_json::from_slice::<Taken>(&self.taken) {
+        let Some(taken) = &self.taken else {
+            return pod;
+        };
+        match serde_json::from_slice::<Taken>(taken) {
             Ok(taken) => put_back(&mut pod, taken),
             Err(e) => error!(error = %e, pod = ?self.pruned.metadata.name, "unpacking a pod"),
         }
         pod
+    }
+}
+
+/// [`Taken`] as JSON. Serializing k8s-openapi types cannot fail: every map
+/// has string keys. Were it to, the pruned pod is all a launch would get.
+fn pack(taken: Taken, pod: &Pod) -> Box<[u8]> {
+    match serde_json::to_vec(&taken) {
+        Ok(bytes) => bytes.into_boxed_slice(),
+        Err(e) => {
+            error!(error = %e, pod = ?pod.metadata.name, "packing a pod");
+            Box::default()
+        }
     }
 }
 
@@ -272,9 +320,10 @@ mod tests {
         let mut expected = original;
         expected.metadata.managed_fields = None;
         assert_eq!(stored.whole(), expected);
-        assert!(!stored.taken.is_empty());
+        let taken = stored.taken.as_deref().unwrap();
+        assert!(!taken.is_empty());
         // What the pruned pod keeps is not packed a second time.
-        let taken = String::from_utf8(stored.taken.to_vec()).unwrap();
+        let taken = String::from_utf8(taken.to_vec()).unwrap();
         assert!(!taken.contains("\"u1\"") && !taken.contains("task-id"));
     }
 
@@ -295,5 +344,30 @@ mod tests {
             Some(0)
         );
         assert_eq!(stored.whole(), only_pruned);
+    }
+
+    #[test]
+    fn a_slim_pod_reads_the_same_and_is_made_whole_by_a_fetched_copy() {
+        let original = pod();
+        let mut expected = original.clone();
+        expected.metadata.managed_fields = None;
+        let whole = StoredPod::new(original.clone());
+        let mut slim = StoredPod::slim(original.clone());
+        assert!(whole.has_whole() && !slim.has_whole());
+        assert_eq!(*slim, *whole);
+        assert!(slim.whole().spec.unwrap().containers.is_empty());
+
+        // The fetched copy is older: its labels are not taken, its
+        // containers are.
+        let mut fetched = original;
+        fetched.metadata.labels = Some([("app".to_string(), "old".to_string())].into());
+        slim.fill(fetched);
+        assert!(slim.has_whole());
+        assert_eq!(slim.whole(), expected);
+
+        let mut launched = whole;
+        launched.make_slim();
+        assert!(!launched.has_whole());
+        assert_eq!(*launched, *slim);
     }
 }
