@@ -242,3 +242,31 @@ fn kept_pods_are_listed_per_agent_with_their_controller() {
         .collect();
     assert_eq!(evicted, ["web"]);
 }
+
+/// A pod whose task ran is kept without its containers, so a handover
+/// reads it again: an offer of its agent that comes first launches
+/// nothing, and once the pod is read offers are asked for again (the round
+/// that passed over it may have declined its agent's).
+#[test]
+fn a_pod_let_go_before_it_is_read_again_asks_for_offers_once_it_is() {
+    let (mut h, _) = restarted(CoreConfig::default(), &[on_old_executor("a")]);
+    h.silent_api = true;
+    h.at(1.0);
+    let a = h.feed(answer("pod.uid-a", TaskState::TaskFinished, RELEASED));
+    assert!(kinds(&a).contains(&"FetchPod"), "{a:?}");
+    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
+    let a = h.tick_at(2.5);
+    assert!(launched_tasks(&a).is_empty(), "{a:?}");
+    assert!(kinds(&a).contains(&"Decline"), "{a:?}");
+
+    h.at(3.0);
+    let mut a = h.feed(Input::PodFetched(Box::new(on_old_executor("a"))));
+    a.extend(h.tick_at(4.0));
+    assert!(kinds(&a).contains(&"Revive"), "{a:?}");
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    let a = h.tick_at(5.5);
+    let tasks = launched_tasks(&a);
+    assert_eq!(tasks.len(), 1, "{a:?}");
+    assert_eq!(tasks[0].task_id.value, "pod.uid-a.1");
+    assert_eq!(label(&tasks[0], LABEL_REASON), Some("Handover"));
+}

@@ -789,9 +789,19 @@ impl SchedulerCore {
             return;
         }
         entry.pod.fill(pod);
-        // A queued pod a round passed over wants offers again (a relaunch
-        // asks for its agent's when its back-off ends).
-        if matches!(entry.state, PodState::Queued { .. }) {
+        // A round may have passed over the pod and declined the offers it
+        // could have used: offers are wanted again, unless a relaunch
+        // still waits for its agent's back-off (whose end asks for them).
+        let wants_offers = match &entry.state {
+            PodState::Relaunch {
+                agent_id, reason, ..
+            } => {
+                *reason == task_status::REASON_HANDOVER
+                    || !self.relaunch_backoff.waiting(&agent_id.value, now)
+            }
+            _ => true,
+        };
+        if wants_offers {
             self.revive_wanted = true;
         }
         if !self.held.is_empty() {
