@@ -216,6 +216,17 @@ fn store(pod: Pod, state: &PodState) -> StoredPod {
     }
 }
 
+/// Whether a relaunch may be placed now: a handover at once (it is no
+/// failure), any other once its agent's back-off is over.
+fn relaunch_may_go(
+    backoff: &RelaunchBackoff,
+    agent_id: &AgentId,
+    reason: &str,
+    now: Instant,
+) -> bool {
+    reason == task_status::REASON_HANDOVER || !backoff.waiting(&agent_id.value, now)
+}
+
 /// How long a pod to launch waits for the answer to an
 /// [`Action::FetchPod`] before it is asked for again.
 const FETCH_RETRY: Duration = Duration::from_secs(2);
@@ -795,10 +806,7 @@ impl SchedulerCore {
         let wants_offers = match &entry.state {
             PodState::Relaunch {
                 agent_id, reason, ..
-            } => {
-                *reason == task_status::REASON_HANDOVER
-                    || !self.relaunch_backoff.waiting(&agent_id.value, now)
-            }
+            } => relaunch_may_go(&self.relaunch_backoff, agent_id, reason, now),
             _ => true,
         };
         if wants_offers {

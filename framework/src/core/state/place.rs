@@ -187,14 +187,9 @@ impl SchedulerCore {
         let mut uids: Vec<String> = self
             .timed_pods()
             .filter(|(_, e)| match &e.state {
-                // A handover is no failure: it does not wait for the
-                // agent's back-off.
                 PodState::Relaunch {
                     agent_id, reason, ..
-                } => {
-                    *reason == task_status::REASON_HANDOVER
-                        || !backoff.waiting(&agent_id.value, now)
-                }
+                } => relaunch_may_go(backoff, agent_id, reason, now),
                 _ => false,
             })
             .map(|(uid, _)| uid.clone())
