@@ -250,6 +250,14 @@ fn fetch(
 }
 
 impl PodEntry {
+    /// Lets go of the pod's packed part once its state no longer
+    /// [`keeps_whole`] (launched and bound).
+    fn slim_if_settled(&mut self) {
+        if !keeps_whole(&self.state) {
+            self.pod.make_slim();
+        }
+    }
+
     fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
         PodEntry {
             requests: PodRequests::of(&pod),
@@ -2419,7 +2427,7 @@ impl SchedulerCore {
             BindOutcome::Bound => {
                 track.bind = BindState::Bound;
                 entry.bind_failures = 0;
-                entry.pod.make_slim();
+                entry.slim_if_settled();
             }
             BindOutcome::Conflict | BindOutcome::Failed(_) => {
                 entry.bind_failures += 1;

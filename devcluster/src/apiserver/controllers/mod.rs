@@ -72,9 +72,9 @@ const RESYNC: Duration = Duration::from_secs(1);
 /// collector and the Job finalizer check visit only the objects the store
 /// indexes as owned or finalized); with many ReplicaSet or Job pods one can
 /// take a large part of a second, and passes back to back would hold up
-/// every write of the API server. The controllers so take at most a fifth of the store's time,
-/// and react later on a large store, as kube-controller-manager's queues
-/// do under load.
+/// every write of the API server. The controllers so take at most a fifth
+/// of the store's time, and react later on a large store, as
+/// kube-controller-manager's queues do under load.
 fn pause_after(pass: Duration) -> Duration {
     BATCH.max(pass.saturating_mul(4))
 }

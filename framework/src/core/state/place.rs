@@ -451,9 +451,7 @@ impl SchedulerCore {
         });
         // Launched and bound: what only a launch reads goes (fetched again
         // should the pod need launching once more).
-        if !keeps_whole(&entry.state) {
-            entry.pod.make_slim();
-        }
+        entry.slim_if_settled();
         Some(offer::Operation {
             r#type: Some(offer::operation::Type::Launch as i32),
             launch: Some(offer::operation::Launch {
