@@ -12,10 +12,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::core::Instant;
+use crate::placement::snapshot::PodView;
 
 /// Queue bookkeeping for one pod.
 #[derive(Clone, Debug)]
@@ -71,8 +71,8 @@ impl PodQueue {
     }
 
     /// Add a pod or refresh its ordering keys (attempts are kept).
-    pub fn upsert(&mut self, uid: &str, pod: &Pod, now: Instant) {
-        let priority = pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+    pub fn upsert(&mut self, uid: &str, pod: PodView<'_>, now: Instant) {
+        let priority = pod.priority;
         let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let key = format!(
             "{}/{}",
@@ -206,6 +206,7 @@ impl PodQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::core::v1::PodSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
@@ -229,10 +230,10 @@ mod tests {
     fn priority_then_age_then_name() {
         let now = Instant::now();
         let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
-        q.upsert("old-low", &pod("a", None, 100), now);
-        q.upsert("new-high", &pod("b", Some(10), 300), now);
-        q.upsert("new-low", &pod("c", Some(0), 200), now);
-        q.upsert("old-high", &pod("d", Some(10), 50), now);
+        q.upsert("old-low", PodView::of(&pod("a", None, 100)), now);
+        q.upsert("new-high", PodView::of(&pod("b", Some(10), 300)), now);
+        q.upsert("new-low", PodView::of(&pod("c", Some(0), 200)), now);
+        q.upsert("old-high", PodView::of(&pod("d", Some(10), 50)), now);
         assert_eq!(
             q.ordered(),
             vec!["old-high", "new-high", "old-low", "new-low"]
@@ -243,7 +244,7 @@ mod tests {
     fn a_hold_outlasts_a_flush() {
         let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
         let t0 = Instant::now();
-        q.upsert("a", &pod("a", None, 1), t0);
+        q.upsert("a", PodView::of(&pod("a", None, 1)), t0);
         q.hold("a", t0 + Duration::from_secs(4));
         q.flush_backoff();
         assert!(q.ready(t0).is_empty());
@@ -256,7 +257,7 @@ mod tests {
     fn backoff_doubles_to_the_cap_and_flushes() {
         let now = Instant::now();
         let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
-        q.upsert("p", &pod("p", None, 1), now);
+        q.upsert("p", PodView::of(&pod("p", None, 1)), now);
         let seq: Vec<u64> = (0..8)
             .map(|_| q.record_failure("p", now).as_secs())
             .collect();

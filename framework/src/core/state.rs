@@ -59,12 +59,12 @@ use super::{
 use crate::nodes::agent_node::ANNOTATION_NODE_AGENT_ID;
 use crate::placement::disruption::{Budget, Budgets};
 use crate::placement::requests::PodRequests;
-use crate::placement::snapshot::{pod_priority, NodeFacts, PodInfo, Snapshot};
+use crate::placement::snapshot::{NodeFacts, PodInfo, Snapshot};
 use crate::placement::{self, AgentView, PodToPlace};
 use crate::queue::PodQueue;
 use crate::resources::{self, to_milli, Scalars};
 use crate::task_status::{self, AgentStanding, LostPodFate, TaskOutcome, WaitCause};
-use stored_pod::StoredPod;
+use stored_pod::{PodRead, StoredPod};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -173,10 +173,10 @@ struct TaskTrack {
 
 #[derive(Clone, Debug)]
 struct PodEntry {
-    /// Boxed: even pruned, a `Pod` is kilobytes inline, and the pod table
-    /// (a hash map with up to twice the slots of its entries) would hold
-    /// that much per slot, used or not.
-    pod: Box<StoredPod>,
+    /// One pointer (see [`StoredPod`]): the pod table (a hash map with up
+    /// to twice the slots of its entries) holds that much per slot, used or
+    /// not.
+    pod: StoredPod,
     /// The pod's requests, worked out when the pod was last seen (a round
     /// sums them per agent without parsing quantities again).
     requests: PodRequests,
@@ -261,7 +261,7 @@ impl PodEntry {
     fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
         PodEntry {
             requests: PodRequests::of(&pod),
-            pod: Box::new(store(pod, &state)),
+            pod: store(pod, &state),
             deleted: false,
             state,
             next_generation,
@@ -394,16 +394,17 @@ fn is_timed(e: &PodEntry) -> bool {
     }
 }
 
-fn pod_ref(pod: &Pod) -> PodRef {
+fn pod_ref(pod: &impl PodRead) -> PodRef {
+    let meta = pod.metadata();
     PodRef {
-        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
     }
 }
 
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata
+fn annotation<'a>(pod: &'a impl PodRead, key: &str) -> Option<&'a str> {
+    pod.metadata()
         .annotations
         .as_ref()
         .and_then(|a| a.get(key))
@@ -411,17 +412,13 @@ fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn phase(pod: &Pod) -> Option<&str> {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref())
-}
-
-fn is_terminal_phase(pod: &Pod) -> bool {
-    matches!(phase(pod), Some("Succeeded" | "Failed"))
+fn is_terminal_phase(pod: &impl PodRead) -> bool {
+    matches!(pod.phase(), Some("Succeeded" | "Failed"))
 }
 
 /// The UID of the controller (ReplicaSet, Job, ...) that owns the pod.
-fn controller_uid(pod: &Pod) -> Option<&str> {
-    pod.metadata
+fn controller_uid(pod: &impl PodRead) -> Option<&str> {
+    pod.metadata()
         .owner_references
         .as_ref()?
         .iter()
@@ -430,7 +427,7 @@ fn controller_uid(pod: &Pod) -> Option<&str> {
 }
 
 fn is_deleting(entry: &PodEntry) -> bool {
-    entry.deleted || entry.pod.metadata.deletion_timestamp.is_some()
+    entry.deleted || entry.pod.metadata().deletion_timestamp.is_some()
 }
 
 /// Whether `status`'s task runs where the pod is bound (or, unbound,
@@ -441,7 +438,7 @@ fn is_deleting(entry: &PodEntry) -> bool {
 fn on_pods_node(
     agent_hosts: &HashMap<String, String>,
     nodes: &HashMap<String, NodeInfo>,
-    pod: &Pod,
+    pod: &StoredPod,
     track: &TaskTrack,
     status: &TaskStatus,
 ) -> bool {
@@ -472,11 +469,8 @@ fn on_pods_node(
     }
 }
 
-fn node_name(pod: &Pod) -> Option<&str> {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .filter(|n| !n.is_empty())
+fn node_name(pod: &impl PodRead) -> Option<&str> {
+    pod.node_name().filter(|n| !n.is_empty())
 }
 
 fn kill_policy_seconds(seconds: i64) -> KillPolicy {
@@ -743,12 +737,7 @@ impl SchedulerCore {
             if !track.is_live() {
                 continue;
             }
-            let node = entry
-                .pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .unwrap_or_default();
+            let node = entry.pod.node_name().unwrap_or_default().to_owned();
             ids.entry((agent.value.clone(), node))
                 .or_default()
                 .insert(executor.value.as_str());
@@ -764,23 +753,19 @@ impl SchedulerCore {
 
     // ----- pods and nodes -------------------------------------------------
 
-    fn is_our_scheduler(&self, pod: &Pod) -> bool {
-        let name = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.scheduler_name.as_deref())
-            .unwrap_or("default-scheduler");
+    fn is_our_scheduler(&self, pod: &impl PodRead) -> bool {
+        let name = pod.scheduler_name().unwrap_or("default-scheduler");
         self.config.scheduler_names.iter().any(|n| n == name)
     }
 
     /// The pod's Mesos role: annotation, else namespace default, else the
     /// first configured role.
-    fn role_of(&self, pod: &Pod) -> String {
+    fn role_of(&self, pod: &impl PodRead) -> String {
         if let Some(r) = annotation(pod, ANNOTATION_ROLE) {
             return r.to_owned();
         }
         if let Some(r) = pod
-            .metadata
+            .metadata()
             .namespace
             .as_ref()
             .and_then(|ns| self.config.namespace_roles.get(ns))
@@ -840,35 +825,26 @@ impl SchedulerCore {
 
         if let Some(entry) = self.pods.get_mut(&uid) {
             entry.requests = PodRequests::of(&pod);
-            *entry.pod = store(pod, &entry.state);
+            entry.pod = store(pod, &entry.state);
             match &mut entry.state {
                 PodState::Queued { .. } => {
                     if deleting || is_terminal_phase(&entry.pod) {
                         self.queue.remove(&uid);
                         self.pods.remove(&uid);
                     } else {
-                        self.queue.upsert(&uid, &entry.pod, now);
+                        self.queue.upsert(&uid, entry.pod.view(), now);
                     }
                 }
                 PodState::Task(track) => {
-                    if matches!(
-                        entry.pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-                        Some("Running")
-                    ) {
+                    if entry.pod.phase() == Some("Running") {
                         track.ever_running = true;
                     }
                     if deleting && track.is_live() && !track.kill_sent {
                         let grace = entry
                             .pod
-                            .metadata
+                            .metadata()
                             .deletion_grace_period_seconds
-                            .or_else(|| {
-                                entry
-                                    .pod
-                                    .spec
-                                    .as_ref()
-                                    .and_then(|s| s.termination_grace_period_seconds)
-                            })
+                            .or_else(|| entry.pod.termination_grace_period_seconds())
                             .unwrap_or(DEFAULT_GRACE_SECONDS);
                         track.kill_sent = true;
                         self.metrics.kills += 1;
@@ -891,7 +867,7 @@ impl SchedulerCore {
         }
 
         if is_terminal_phase(&pod) {
-            let lost = phase(&pod) == Some("Failed")
+            let lost = pod.phase() == Some("Failed")
                 && pod.status.as_ref().and_then(|s| s.reason.as_deref())
                     == Some(task_status::REASON_NODE_LOST);
             if lost && named_task.is_some() {
@@ -929,7 +905,7 @@ impl SchedulerCore {
                     }
                 }
             }
-            let ever_running = matches!(phase(&pod), Some("Running"));
+            let ever_running = matches!(pod.phase(), Some("Running"));
             let intent = relaunch_intent::of_pod(&pod, &task_id);
             if let Some(i) = &intent {
                 info!(pod = %uid, task = %task_id.value, reason = i.reason, "the pod names a relaunch an earlier framework scheduled");
@@ -965,7 +941,7 @@ impl SchedulerCore {
         if deleting || !self.is_our_scheduler(&pod) {
             return;
         }
-        self.queue.upsert(&uid, &pod, now);
+        self.queue.upsert(&uid, pod.view(), now);
         self.pods.insert(
             uid,
             PodEntry::new(pod, PodState::Queued { last_event: None }, next_generation),
@@ -1520,11 +1496,11 @@ impl SchedulerCore {
                 snap.add_pod(
                     host,
                     PodInfo {
-                        pod: &e.pod,
+                        pod: e.pod.view(),
                         requests: Cow::Borrowed(&e.requests),
                         evicting: e
                             .pod
-                            .metadata
+                            .metadata()
                             .uid
                             .as_ref()
                             .is_some_and(|u| self.evicting.contains(u))
@@ -1546,10 +1522,9 @@ impl SchedulerCore {
         let preemptor = pod_ref(&entry.pod);
         let scheduler = entry
             .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.scheduler_name.clone())
-            .unwrap_or_else(|| "default-scheduler".to_owned());
+            .scheduler_name()
+            .unwrap_or("default-scheduler")
+            .to_owned();
         info!(pod = %format!("{}/{}", preemptor.namespace, preemptor.name), node = %pre.node, victims = pre.victims.len(), "preempting");
         for v in &pre.victims {
             if !self.evicting.insert(v.uid.clone()) {
@@ -1586,7 +1561,7 @@ impl SchedulerCore {
         self.pods
             .values()
             .filter(|e| matches!(&e.state, PodState::Task(t) if t.is_live()))
-            .map(|e| pod_priority(&e.pod))
+            .map(|e| e.pod.priority().unwrap_or(0))
             .min()
             .unwrap_or(i32::MAX)
     }
@@ -1842,7 +1817,7 @@ impl SchedulerCore {
                             .running(&agent.value, track.launched_at, now);
                     }
                 }
-                let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
+                let deleting = entry.deleted || entry.pod.metadata().deletion_timestamp.is_some();
                 let abandon =
                     matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon);
                 if track.waiting.take().is_some() {
@@ -1926,7 +1901,7 @@ impl SchedulerCore {
                 let PodState::Task(track) = &entry.state else {
                     return;
                 };
-                let deleting = entry.deleted || entry.pod.metadata.deletion_timestamp.is_some();
+                let deleting = entry.deleted || entry.pod.metadata().deletion_timestamp.is_some();
                 if deleting
                     || matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon)
                 {
@@ -2326,7 +2301,7 @@ impl SchedulerCore {
             self.pods.remove(uid);
             return;
         }
-        if requeue && entry.pod.metadata.deletion_timestamp.is_none() {
+        if requeue && entry.pod.metadata().deletion_timestamp.is_none() {
             self.requeue_after_failed_bind(uid, now);
             self.revive_wanted = true;
             return;
@@ -2348,7 +2323,7 @@ impl SchedulerCore {
             .queue
             .backoff_for(entry.bind_failures)
             .min(BIND_RETRY_MAX);
-        self.queue.upsert(uid, &entry.pod, now);
+        self.queue.upsert(uid, entry.pod.view(), now);
         self.queue.hold(uid, now + wait);
     }
 
@@ -2456,7 +2431,13 @@ impl SchedulerCore {
 /// CrashLoopBackOff event in spirit (`BackOff`, "Back-off 10s ..."), with
 /// `what` happened ("its launch failed", "its executor was lost") and what
 /// Mesos said about it.
-fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, what: &str, why: &str) -> Action {
+fn back_off_event(
+    pod: &impl PodRead,
+    agent_id: &AgentId,
+    pause: Duration,
+    what: &str,
+    why: &str,
+) -> Action {
     let place = match node_name(pod) {
         Some(node) => format!("node {node}"),
         None => format!("Mesos agent {}", agent_id.value),
@@ -2474,7 +2455,7 @@ fn back_off_event(pod: &Pod, agent_id: &AgentId, pause: Duration, what: &str, wh
 
 /// Records on the pod that its task `replaced` is to be relaunched, so that
 /// a restarted framework resumes the relaunch (see [`relaunch_intent`]).
-fn relaunch_recorded(pod: &Pod, replaced: &TaskId, reason: &str, message: &str) -> Action {
+fn relaunch_recorded(pod: &impl PodRead, replaced: &TaskId, reason: &str, message: &str) -> Action {
     Action::SetPodTask {
         pod: pod_ref(pod),
         annotations: relaunch_intent::annotations(replaced, reason, message),
@@ -2482,7 +2463,7 @@ fn relaunch_recorded(pod: &Pod, replaced: &TaskId, reason: &str, message: &str) 
 }
 
 /// The pod's task is back: `NodeReachable=True` and a Normal event.
-fn recovered(pod: &Pod, message: &str, out: &mut Vec<Action>) {
+fn recovered(pod: &impl PodRead, message: &str, out: &mut Vec<Action>) {
     let pref = pod_ref(pod);
     out.push(Action::SetPodCondition {
         pod: pref.clone(),
@@ -2501,30 +2482,19 @@ fn recovered(pod: &Pod, message: &str, out: &mut Vec<Action>) {
 
 /// Whether a pod may preempt one of priority `lowest` (kube-scheduler's
 /// eligibility: a higher priority, and not `preemptionPolicy: Never`).
-fn may_preempt(pod: &Pod, lowest: i32) -> bool {
-    let never = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.preemption_policy.as_deref())
-        == Some("Never");
-    !never && pod_priority(pod) > lowest
+fn may_preempt(pod: &impl PodRead, lowest: i32) -> bool {
+    pod.preemption_policy() != Some("Never") && pod.priority().unwrap_or(0) > lowest
 }
 
 /// kube-scheduler's `podTerminatingByPreemption`: deleted, with the
 /// `DisruptionTarget` condition a preemption sets.
-fn terminating_by_preemption(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| {
-                c.iter().any(|c| {
-                    c.type_ == "DisruptionTarget"
-                        && c.status == "True"
-                        && c.reason.as_deref() == Some("PreemptionByScheduler")
-                })
-            })
+fn terminating_by_preemption(pod: &impl PodRead) -> bool {
+    pod.metadata().deletion_timestamp.is_some()
+        && pod.conditions().iter().any(|c| {
+            c.type_ == "DisruptionTarget"
+                && c.status == "True"
+                && c.reason.as_deref() == Some("PreemptionByScheduler")
+        })
 }
 
 fn fail_pod(pod: &StoredPod, reason: &str, message: &str, out: &mut Vec<Action>) {

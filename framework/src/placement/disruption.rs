@@ -56,7 +56,7 @@ impl Budget {
     /// empty selector covers nothing here, as in kube-scheduler (unlike
     /// the Eviction API, where `{}` covers the whole namespace).
     fn covers(&self, info: &PodInfo<'_>) -> bool {
-        let meta = &info.pod.metadata;
+        let meta = info.pod.metadata;
         let Some(labels) = meta.labels.as_ref().filter(|l| !l.is_empty()) else {
             return false;
         };

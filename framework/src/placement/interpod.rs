@@ -26,10 +26,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::fit::MAX_NODE_SCORE;
 use super::selector::{Requirement, Selector};
-use super::snapshot::{has_pod_affinity, has_required_anti_affinity, Snapshot};
+use super::snapshot::{has_pod_affinity, has_required_anti_affinity, PodView, Snapshot};
 
 /// Reason: required affinity not met.
 pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -57,9 +58,9 @@ pub struct AffinityTerm {
 }
 
 impl AffinityTerm {
-    /// The term as `pod` states it.
-    pub fn new(pod: &Pod, term: &PodAffinityTerm) -> Self {
-        let own = pod.metadata.labels.clone().unwrap_or_default();
+    /// The term as the pod with `meta` states it.
+    pub fn new(meta: &ObjectMeta, term: &PodAffinityTerm) -> Self {
+        let own = meta.labels.clone().unwrap_or_default();
         let mut selector = Selector::from_label_selector(term.label_selector.as_ref());
         for key in term.match_label_keys.iter().flatten() {
             if let Some(v) = own.get(key) {
@@ -73,7 +74,7 @@ impl AffinityTerm {
         }
         let mut namespaces: BTreeSet<String> = term.namespaces.iter().flatten().cloned().collect();
         if namespaces.is_empty() && term.namespace_selector.is_none() {
-            namespaces.insert(namespace(pod).to_owned());
+            namespaces.insert(namespace(meta).to_owned());
         }
         AffinityTerm {
             namespaces,
@@ -83,19 +84,20 @@ impl AffinityTerm {
         }
     }
 
-    /// Whether `pod` is one the term selects (`AffinityTerm.Matches`).
-    pub fn matches(&self, pod: &Pod) -> bool {
-        let ns = namespace(pod);
+    /// Whether the pod with `meta` is one the term selects
+    /// (`AffinityTerm.Matches`).
+    pub fn matches(&self, meta: &ObjectMeta) -> bool {
+        let ns = namespace(meta);
         let ns_labels = BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned())]);
         (self.namespaces.contains(ns) || self.namespace_selector.matches(&ns_labels))
             && self
                 .selector
-                .matches(pod.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+                .matches(meta.labels.as_ref().unwrap_or(&BTreeMap::new()))
     }
 }
 
-fn namespace(pod: &Pod) -> &str {
-    pod.metadata.namespace.as_deref().unwrap_or("default")
+fn namespace(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("default")
 }
 
 /// A preferred term with its weight.
@@ -118,14 +120,14 @@ pub struct PodAffinity {
 
 impl PodAffinity {
     /// The terms of `pod`.
-    pub fn of(pod: &Pod) -> Self {
-        let Some(a) = pod.spec.as_ref().and_then(|s| s.affinity.as_ref()) else {
+    pub fn of(pod: PodView<'_>) -> Self {
+        let Some(a) = pod.affinity else {
             return PodAffinity::default();
         };
         let terms = |t: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
             t.into_iter()
                 .flatten()
-                .map(|t| AffinityTerm::new(pod, t))
+                .map(|t| AffinityTerm::new(pod.metadata, t))
                 .collect()
         };
         let weighted = |t: Option<&Vec<WeightedPodAffinityTerm>>| -> Vec<WeightedTerm> {
@@ -133,7 +135,7 @@ impl PodAffinity {
                 .flatten()
                 .filter(|w| w.weight != 0)
                 .map(|w| WeightedTerm {
-                    term: AffinityTerm::new(pod, &w.pod_affinity_term),
+                    term: AffinityTerm::new(pod.metadata, &w.pod_affinity_term),
                     weight: i64::from(w.weight),
                 })
                 .collect()
@@ -164,8 +166,8 @@ impl PodAffinity {
         !self.preferred.is_empty() || !self.preferred_anti.is_empty()
     }
 
-    fn matches_all_required(&self, pod: &Pod) -> bool {
-        !self.required.is_empty() && self.required.iter().all(|t| t.matches(pod))
+    fn matches_all_required(&self, meta: &ObjectMeta) -> bool {
+        !self.required.is_empty() && self.required.iter().all(|t| t.matches(meta))
     }
 }
 
@@ -204,7 +206,7 @@ impl Filter {
                     .filter(|p| has_required_anti_affinity(p.pod))
                 {
                     for t in PodAffinity::of(p.pod).required_anti {
-                        if t.matches(pod) {
+                        if t.matches(&pod.metadata) {
                             count(&mut f.existing_anti, node.labels(), &t.topology_key);
                         }
                     }
@@ -216,12 +218,16 @@ impl Filter {
         }
         for node in snap.nodes() {
             for p in &node.pods {
-                if terms.matches_all_required(p.pod) {
+                if terms.matches_all_required(p.pod.metadata) {
                     for t in &terms.required {
                         count(&mut f.affinity, node.labels(), &t.topology_key);
                     }
                 }
-                for t in terms.required_anti.iter().filter(|t| t.matches(p.pod)) {
+                for t in terms
+                    .required_anti
+                    .iter()
+                    .filter(|t| t.matches(p.pod.metadata))
+                {
                     count(&mut f.anti, node.labels(), &t.topology_key);
                 }
             }
@@ -256,7 +262,7 @@ impl Filter {
         }
         // The first pod of a group with affinity to itself may go anywhere
         // its topology keys exist, when no pod matches yet.
-        let first_of_group = self.affinity.is_empty() && terms.matches_all_required(pod);
+        let first_of_group = self.affinity.is_empty() && terms.matches_all_required(&pod.metadata);
         if !pods_exist && !first_of_group {
             return Err((REASON_AFFINITY, false));
         }
@@ -312,7 +318,7 @@ impl Score {
                 if !has_preferred && !has_pod_affinity(p.pod) {
                     continue;
                 }
-                let mut add = |term: &AffinityTerm, target: &Pod, weight: i64| {
+                let mut add = |term: &AffinityTerm, target: &ObjectMeta, weight: i64| {
                     if let Some(v) = node.labels().get(&term.topology_key) {
                         if term.matches(target) {
                             *s.topology
@@ -324,21 +330,21 @@ impl Score {
                     }
                 };
                 for w in &terms.preferred {
-                    add(&w.term, p.pod, w.weight);
+                    add(&w.term, p.pod.metadata, w.weight);
                 }
                 for w in &terms.preferred_anti {
-                    add(&w.term, p.pod, -w.weight);
+                    add(&w.term, p.pod.metadata, -w.weight);
                 }
                 if has_pod_affinity(p.pod) {
                     let existing = PodAffinity::of(p.pod);
                     for t in &existing.required {
-                        add(t, pod, HARD_POD_AFFINITY_WEIGHT);
+                        add(t, &pod.metadata, HARD_POD_AFFINITY_WEIGHT);
                     }
                     for w in &existing.preferred {
-                        add(&w.term, pod, w.weight);
+                        add(&w.term, &pod.metadata, w.weight);
                     }
                     for w in &existing.preferred_anti {
-                        add(&w.term, pod, -w.weight);
+                        add(&w.term, &pod.metadata, -w.weight);
                     }
                 }
             }

@@ -71,7 +71,7 @@ use crate::resources::{AgentPool, Demand, Milli, Scalars};
 use affinity_memo::AffinityMemo;
 use fit::ScoreBasis;
 use requests::PodRequests;
-use snapshot::{NodeFacts, NodeInfo, PodInfo, Snapshot};
+use snapshot::{NodeFacts, NodeInfo, PodInfo, PodView, Snapshot};
 
 pub use kube_mesos_node::capacity::MIN_TASK_CPUS_MILLI;
 
@@ -384,7 +384,7 @@ impl<'p, 'a> Prepared<'p, 'a> {
             None => Cow::Owned(PodRequests::of(p.pod)),
         };
         let demand = mesos_demand(&requests);
-        let affinity = interpod::PodAffinity::of(p.pod);
+        let affinity = interpod::PodAffinity::of(PodView::of(p.pod));
         Prepared {
             p,
             demand,
@@ -756,7 +756,7 @@ pub fn place<'a>(
         snap.add_pod_to(
             nodes[ai],
             PodInfo {
-                pod: p.pod,
+                pod: PodView::of(p.pod),
                 requests: prepared.requests.clone(),
                 evicting: false,
             },

@@ -36,11 +36,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use super::disruption::split_by_violation;
-use super::snapshot::{pod_priority, PodInfo, Snapshot};
+use super::snapshot::{pod_priority, PodInfo, PodView, Snapshot};
 use super::{check, fit_error_text, Filters, Prepared, Reason, Rejection, Victim};
 
 /// A node where no pod has lower priority than the preemptor.
@@ -69,10 +68,8 @@ pub(super) enum PostFilter {
 
 /// kube-scheduler's `GetPodStartTime`: `status.startTime`, else the
 /// creation time.
-fn start_time(pod: &Pod) -> Option<Timestamp> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.start_time.as_ref())
+fn start_time(pod: PodView<'_>) -> Option<Timestamp> {
+    pod.start_time
         .or(pod.metadata.creation_timestamp.as_ref())
         .map(|t| t.0)
 }

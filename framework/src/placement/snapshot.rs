@@ -18,8 +18,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use k8s_openapi::api::core::v1::{Affinity, Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use kube_mesos_node::quantity::parse_milli;
 
@@ -99,11 +100,37 @@ impl NodeFacts {
     }
 }
 
+/// What placement reads of a pod already on a node (kube-scheduler's
+/// PodInfo reads no more): borrowed, so the core need not keep a whole
+/// `Pod` for a running pod.
+#[derive(Clone, Copy, Debug)]
+pub struct PodView<'a> {
+    pub metadata: &'a ObjectMeta,
+    /// `spec.priority`, 0 when unset.
+    pub priority: i32,
+    /// `spec.affinity`.
+    pub affinity: Option<&'a Affinity>,
+    /// `status.startTime`.
+    pub start_time: Option<&'a Time>,
+}
+
+impl<'a> PodView<'a> {
+    /// The view of a whole pod.
+    pub fn of(pod: &'a Pod) -> Self {
+        PodView {
+            metadata: &pod.metadata,
+            priority: pod_priority(pod),
+            affinity: pod.spec.as_ref().and_then(|s| s.affinity.as_ref()),
+            start_time: pod.status.as_ref().and_then(|s| s.start_time.as_ref()),
+        }
+    }
+}
+
 /// A pod on a node, with its requests worked out once.
 #[derive(Clone, Debug)]
 pub struct PodInfo<'a> {
-    /// The pod.
-    pub pod: &'a Pod,
+    /// The pod, as placement reads it.
+    pub pod: PodView<'a>,
     /// Its requests.
     pub requests: Cow<'a, PodRequests>,
     /// Being evicted by a preemption (its task is still running): a
@@ -116,7 +143,7 @@ impl<'a> PodInfo<'a> {
     /// A pod whose requests are computed here.
     pub fn new(pod: &'a Pod) -> Self {
         PodInfo {
-            pod,
+            pod: PodView::of(pod),
             requests: Cow::Owned(PodRequests::of(pod)),
             evicting: false,
         }
@@ -124,7 +151,7 @@ impl<'a> PodInfo<'a> {
 
     /// `spec.priority` (0 when unset), as kube-scheduler's `PodPriority`.
     pub fn priority(&self) -> i32 {
-        pod_priority(self.pod)
+        self.pod.priority
     }
 }
 
@@ -134,10 +161,8 @@ pub fn pod_priority(pod: &Pod) -> i32 {
 }
 
 /// Whether a pod has required pod anti-affinity terms.
-pub fn has_required_anti_affinity(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
+pub fn has_required_anti_affinity(pod: PodView<'_>) -> bool {
+    pod.affinity
         .and_then(|a| a.pod_anti_affinity.as_ref())
         .and_then(|a| {
             a.required_during_scheduling_ignored_during_execution
@@ -148,10 +173,8 @@ pub fn has_required_anti_affinity(pod: &Pod) -> bool {
 
 /// Whether a pod has any pod affinity or anti-affinity (kube-scheduler's
 /// `PodsWithAffinity`).
-pub fn has_pod_affinity(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
+pub fn has_pod_affinity(pod: PodView<'_>) -> bool {
+    pod.affinity
         .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
 }
 
@@ -393,7 +416,6 @@ impl<'a> Snapshot<'a> {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{Container, NodeStatus, PodSpec, ResourceRequirements};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     #[test]
     fn allocatable_from_a_node() {

@@ -5,13 +5,13 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{controller_uid, Handover, PodEntry, PodState, SchedulerCore};
+use super::{controller_uid, Handover, PodEntry, PodRead, PodState, SchedulerCore};
 use crate::core::maintenance::{PodKey, PodOnAgent};
 use crate::placement::snapshot::NodeFacts;
 
 /// A pod of ours as the maintenance drain and the kept-pod eviction see it.
 fn pod_on_agent(e: &PodEntry) -> PodOnAgent {
-    let meta = &e.pod.metadata;
+    let meta = &e.pod.metadata();
     PodOnAgent {
         key: PodKey {
             namespace: meta.namespace.clone().unwrap_or_default(),

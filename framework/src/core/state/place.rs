@@ -266,7 +266,11 @@ impl SchedulerCore {
                 } => Some(self.relaunch_agent(e, agent_id, *deadline, agents, now)),
                 _ => None,
             };
-            let mut cand = PodToPlace::new(&e.pod, &self.role_of(&e.pod));
+            // Slim candidates were fetched and left out above.
+            let Some(pod) = e.pod.to_place() else {
+                continue;
+            };
+            let mut cand = PodToPlace::new(pod, &self.role_of(&e.pod));
             cand.only_agent = only_agent;
             cand.requests = Some(&e.requests);
             if let Some(node) = self.nominated.get(uid) {
@@ -321,7 +325,7 @@ impl SchedulerCore {
             .iter()
             .find(|a| crate::nodes::agent_node::node_name(&a.hostname) == host)
             .map(|a| {
-                info!(pod = %e.pod.metadata.name.as_deref().unwrap_or_default(), from = %agent_id.value, to = %a.agent_id.value, %host, "relaunching on the agent that offers for the pod's host now");
+                info!(pod = %e.pod.metadata().name.as_deref().unwrap_or_default(), from = %agent_id.value, to = %a.agent_id.value, %host, "relaunching on the agent that offers for the pod's host now");
                 a.agent_id.clone()
             })
             .unwrap_or_else(|| agent_id.clone())

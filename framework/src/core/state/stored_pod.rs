@@ -1,23 +1,26 @@
-//! A pod as the core keeps it: the fields the core and placement read, and
-//! the rest packed as JSON.
+//! A pod as the core keeps it: whole while it may be launched, and only
+//! what the core and placement read once its task runs.
 //!
 //! The core tracks every pod of the cluster (100,000 at the scale the
 //! project aims for). A deserialized `Pod` is kilobytes of inline struct
-//! before any string — every container alone is 2 KiB inline (probes,
-//! lifecycle hooks, security context), every container status 750 bytes,
-//! every volume 3 KiB — and most of it is read only when the pod's task is
-//! launched (the executor gets the whole pod in `TaskInfo.data`) or when
-//! the pod is failed (its containers' statuses). So the core keeps a pruned
-//! `Pod` for what it reads on every round (metadata, scheduling fields of
-//! the spec, phase) and what pruning took out as JSON bytes,
-//! decoded only for those two. Only what was taken out is packed: the
-//! metadata and status are already in the pruned pod, and packing them a
-//! second time doubled what a bound pod cost.
+//! before any string — 2 KiB even with every container, volume and status
+//! taken out, nearly all of it the spec's and the status's optional fields
+//! — and most of it is read only when the pod's task is launched (the
+//! executor gets the whole pod in `TaskInfo.data`) or when the pod is
+//! failed (its containers' statuses).
 //!
-//! The packed part is kept only while the pod may still be launched (queued,
-//! or waiting to be relaunched): a pod whose task runs is stored without it
-//! ([`StoredPod::slim`]), as most of a large cluster's pods are, and should
-//! it need launching again the core fetches the pod and fills the part in
+//! So a pod that may still be launched (queued, or waiting to be
+//! relaunched) is kept whole: a pruned `Pod` for what placement reads of a
+//! pod to place (metadata, the spec's scheduling fields, phase) and what
+//! pruning took out as JSON bytes, decoded only for a launch. Only what was
+//! taken out is packed: the metadata and status are already in the pruned
+//! pod, and packing them a second time doubled what a pod cost.
+//!
+//! A pod whose task runs, as most of a large cluster's pods are, is kept
+//! slim: what [`PodRead`] reads (its metadata and a few fields of its spec
+//! and status; placement reads no more of a pod already on a node, see
+//! [`PodView`]), a quarter of the pruned pod's size. Should it need launching
+//! again, the core fetches the pod and makes it whole
 //! ([`StoredPod::fill`]). A failure of such a pod is written from the pod
 //! as the API server has it (`kube::binder`).
 //!
@@ -30,22 +33,159 @@
 //! from the whole pod before pruning
 //! ([`crate::placement::requests::PodRequests`]).
 
-use std::ops::Deref;
-
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{Affinity, Pod, PodCondition, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use crate::core::ANNOTATION_EXECUTOR_RESOURCES;
+use crate::placement::snapshot::PodView;
 
-/// A pod: pruned for reading, with what pruning took packed beside it.
+/// What the core and placement read of a pod, whichever form it is kept
+/// in: implemented by a whole `Pod` (a pod just received) and by
+/// [`StoredPod`], so the helpers that read a pod take either.
+pub trait PodRead {
+    fn metadata(&self) -> &ObjectMeta;
+    /// `spec.nodeName` as written (possibly empty).
+    fn node_name(&self) -> Option<&str>;
+    fn scheduler_name(&self) -> Option<&str>;
+    /// `spec.priority`.
+    fn priority(&self) -> Option<i32>;
+    fn preemption_policy(&self) -> Option<&str>;
+    fn termination_grace_period_seconds(&self) -> Option<i64>;
+    fn affinity(&self) -> Option<&Affinity>;
+    /// `status.phase`.
+    fn phase(&self) -> Option<&str>;
+    fn start_time(&self) -> Option<&Time>;
+    /// `status.conditions` (of a stored pod, only [`KEPT_CONDITIONS`]).
+    fn conditions(&self) -> &[PodCondition];
+
+    /// The pod as placement reads a pod already on a node.
+    fn view(&self) -> PodView<'_> {
+        PodView {
+            metadata: self.metadata(),
+            priority: self.priority().unwrap_or(0),
+            affinity: self.affinity(),
+            start_time: self.start_time(),
+        }
+    }
+}
+
+impl PodRead for Pod {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn node_name(&self) -> Option<&str> {
+        self.spec.as_ref().and_then(|s| s.node_name.as_deref())
+    }
+    fn scheduler_name(&self) -> Option<&str> {
+        self.spec.as_ref().and_then(|s| s.scheduler_name.as_deref())
+    }
+    fn priority(&self) -> Option<i32> {
+        self.spec.as_ref().and_then(|s| s.priority)
+    }
+    fn preemption_policy(&self) -> Option<&str> {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.preemption_policy.as_deref())
+    }
+    fn termination_grace_period_seconds(&self) -> Option<i64> {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+    }
+    fn affinity(&self) -> Option<&Affinity> {
+        self.spec.as_ref().and_then(|s| s.affinity.as_ref())
+    }
+    fn phase(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| s.phase.as_deref())
+    }
+    fn start_time(&self) -> Option<&Time> {
+        self.status.as_ref().and_then(|s| s.start_time.as_ref())
+    }
+    fn conditions(&self) -> &[PodCondition] {
+        self.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// A pod as the core keeps it: whole (pruned, with what pruning took packed
+/// beside it) while it may be launched, else only what [`PodRead`] reads.
+/// Either form is one pointer (the pod table holds many).
 #[derive(Clone, Debug)]
-pub struct StoredPod {
+pub struct StoredPod(Form);
+
+#[derive(Clone, Debug)]
+enum Form {
+    Whole(Box<Whole>),
+    Slim(Box<Slim>),
+}
+
+#[derive(Clone, Debug)]
+struct Whole {
     pruned: Pod,
-    /// [`Taken`] as JSON (boxed slice: no spare capacity); `None` for a
-    /// slim pod.
-    taken: Option<Box<[u8]>>,
+    /// [`Taken`] as JSON (boxed slice: no spare capacity).
+    taken: Box<[u8]>,
+}
+
+/// A pod whose task runs: a quarter of a pruned `Pod`'s inline size (2 KiB,
+/// nearly all of it the spec's and status's fields no one reads here).
+#[derive(Clone, Debug, Default)]
+struct Slim {
+    metadata: ObjectMeta,
+    node_name: Option<String>,
+    scheduler_name: Option<String>,
+    priority: Option<i32>,
+    preemption_policy: Option<String>,
+    termination_grace_period_seconds: Option<i64>,
+    affinity: Option<Box<Affinity>>,
+    phase: Option<String>,
+    start_time: Option<Time>,
+    conditions: Vec<PodCondition>,
+}
+
+impl Slim {
+    /// What [`PodRead`] reads of `pruned`, moved out of it.
+    fn of(pruned: Pod) -> Self {
+        let spec = pruned.spec.unwrap_or_default();
+        let status = pruned.status.unwrap_or_default();
+        Slim {
+            metadata: pruned.metadata,
+            node_name: spec.node_name,
+            scheduler_name: spec.scheduler_name,
+            priority: spec.priority,
+            preemption_policy: spec.preemption_policy,
+            termination_grace_period_seconds: spec.termination_grace_period_seconds,
+            affinity: spec.affinity.map(Box::new),
+            phase: status.phase,
+            start_time: status.start_time,
+            conditions: status.conditions.unwrap_or_default(),
+        }
+    }
+
+    /// The pod it was made of, without what was not kept.
+    fn to_pod(&self) -> Pod {
+        Pod {
+            metadata: self.metadata.clone(),
+            spec: Some(PodSpec {
+                node_name: self.node_name.clone(),
+                scheduler_name: self.scheduler_name.clone(),
+                priority: self.priority,
+                preemption_policy: self.preemption_policy.clone(),
+                termination_grace_period_seconds: self.termination_grace_period_seconds,
+                affinity: self.affinity.as_deref().cloned(),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: self.phase.clone(),
+                start_time: self.start_time.clone(),
+                conditions: (!self.conditions.is_empty()).then(|| self.conditions.clone()),
+                ..Default::default()
+            }),
+        }
+    }
 }
 
 /// What pruning takes out of a pod, to be put back for a launch or a
@@ -105,56 +245,164 @@ impl StoredPod {
     pub fn new(mut pod: Pod) -> Self {
         pod.metadata.managed_fields = None;
         let taken = pack(take(&mut pod), &pod);
-        StoredPod {
-            pruned: pod,
-            taken: Some(taken),
-        }
+        StoredPod(Form::Whole(Box::new(Whole { pruned: pod, taken })))
     }
 
-    /// `pod` pruned, without what pruning took: for a pod that is not to
-    /// be launched ([`StoredPod::whole`] then lacks its containers).
+    /// What [`PodRead`] reads of `pod`, and no more: for a pod that is not
+    /// to be launched ([`StoredPod::whole`] then lacks its containers).
     pub fn slim(mut pod: Pod) -> Self {
         pod.metadata.managed_fields = None;
         take(&mut pod);
-        StoredPod {
-            pruned: pod,
-            taken: None,
-        }
+        StoredPod(Form::Slim(Box::new(Slim::of(pod))))
     }
 
     /// Whether [`StoredPod::whole`] is the whole pod (not slim).
     pub fn has_whole(&self) -> bool {
-        self.taken.is_some()
+        matches!(self.0, Form::Whole(_))
     }
 
-    /// Lets go of what pruning took: the pod's task is launched.
+    /// The pruned pod, for placing it; `None` for a slim pod.
+    pub fn to_place(&self) -> Option<&Pod> {
+        match &self.0 {
+            Form::Whole(w) => Some(&w.pruned),
+            Form::Slim(_) => None,
+        }
+    }
+
+    /// Keeps only what [`PodRead`] reads: the pod's task is launched.
     pub fn make_slim(&mut self) {
-        self.taken = None;
+        if let Form::Whole(w) = &mut self.0 {
+            let pruned = std::mem::take(&mut w.pruned);
+            self.0 = Form::Slim(Box::new(Slim::of(pruned)));
+        }
     }
 
-    /// Keeps what pruning takes out of `fetched` (the same pod as the API
-    /// server has it now) beside the pruned pod, which stays as the pod's
-    /// events made it: containers and volumes do not change once a pod is
-    /// created, and a fetched copy may be older than the last event.
+    /// Makes a slim pod whole again from `fetched` (the same pod as the API
+    /// server has it now). What the slim pod keeps stays as the pod's events
+    /// made it, as a fetched copy may be older than the last event; the
+    /// rest (containers, volumes, the spec's scheduling fields) does not
+    /// change once a pod is created.
     pub fn fill(&mut self, mut fetched: Pod) {
+        fetched.metadata.managed_fields = None;
         let taken = take(&mut fetched);
-        self.taken = Some(pack(taken, &self.pruned));
+        let mut pruned = match &self.0 {
+            Form::Whole(w) => w.pruned.clone(),
+            Form::Slim(s) => {
+                let kept = s.to_pod();
+                let mut spec = fetched.spec.unwrap_or_default();
+                let kept_spec = kept.spec.unwrap_or_default();
+                spec.node_name = kept_spec.node_name;
+                spec.scheduler_name = kept_spec.scheduler_name;
+                spec.priority = kept_spec.priority;
+                spec.preemption_policy = kept_spec.preemption_policy;
+                spec.termination_grace_period_seconds = kept_spec.termination_grace_period_seconds;
+                spec.affinity = kept_spec.affinity;
+                let mut status = fetched.status.unwrap_or_default();
+                let kept_status = kept.status.unwrap_or_default();
+                status.phase = kept_status.phase;
+                status.start_time = kept_status.start_time;
+                status.conditions = kept_status.conditions;
+                Pod {
+                    metadata: kept.metadata,
+                    spec: Some(spec),
+                    status: Some(status),
+                }
+            }
+        };
+        // The conditions as packed are the fetched ones, as for any pod.
+        let taken = pack(taken, &pruned);
+        pruned.metadata.managed_fields = None;
+        self.0 = Form::Whole(Box::new(Whole { pruned, taken }));
     }
 
     /// The whole pod, put together again. The bytes are our own
     /// serialization, so decoding them cannot fail short of a bug; should
     /// it, the pruned pod is returned and the failure logged. A slim pod
-    /// comes back pruned.
+    /// comes back as what it keeps.
     pub fn whole(&self) -> Pod {
-        let mut pod = self.pruned.clone();
-        let Some(taken) = &self.taken else {
-            return pod;
+        let w = match &self.0 {
+            Form::Whole(w) => w,
+            Form::Slim(s) => return s.to_pod(),
         };
-        match serde_json::from_slice::<Taken>(taken) {
+        let mut pod = w.pruned.clone();
+        match serde_json::from_slice::<Taken>(&w.taken) {
             Ok(taken) => put_back(&mut pod, taken),
-            Err(e) => error!(error = %e, pod = ?self.pruned.metadata.name, "unpacking a pod"),
+            Err(e) => error!(error = %e, pod = ?pod.metadata.name, "unpacking a pod"),
         }
         pod
+    }
+
+    fn read(&self) -> &dyn PodRead {
+        match &self.0 {
+            Form::Whole(w) => &w.pruned,
+            Form::Slim(s) => s.as_ref(),
+        }
+    }
+}
+
+impl PodRead for Slim {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn node_name(&self) -> Option<&str> {
+        self.node_name.as_deref()
+    }
+    fn scheduler_name(&self) -> Option<&str> {
+        self.scheduler_name.as_deref()
+    }
+    fn priority(&self) -> Option<i32> {
+        self.priority
+    }
+    fn preemption_policy(&self) -> Option<&str> {
+        self.preemption_policy.as_deref()
+    }
+    fn termination_grace_period_seconds(&self) -> Option<i64> {
+        self.termination_grace_period_seconds
+    }
+    fn affinity(&self) -> Option<&Affinity> {
+        self.affinity.as_deref()
+    }
+    fn phase(&self) -> Option<&str> {
+        self.phase.as_deref()
+    }
+    fn start_time(&self) -> Option<&Time> {
+        self.start_time.as_ref()
+    }
+    fn conditions(&self) -> &[PodCondition] {
+        &self.conditions
+    }
+}
+
+impl PodRead for StoredPod {
+    fn metadata(&self) -> &ObjectMeta {
+        self.read().metadata()
+    }
+    fn node_name(&self) -> Option<&str> {
+        self.read().node_name()
+    }
+    fn scheduler_name(&self) -> Option<&str> {
+        self.read().scheduler_name()
+    }
+    fn priority(&self) -> Option<i32> {
+        self.read().priority()
+    }
+    fn preemption_policy(&self) -> Option<&str> {
+        self.read().preemption_policy()
+    }
+    fn termination_grace_period_seconds(&self) -> Option<i64> {
+        self.read().termination_grace_period_seconds()
+    }
+    fn affinity(&self) -> Option<&Affinity> {
+        self.read().affinity()
+    }
+    fn phase(&self) -> Option<&str> {
+        self.read().phase()
+    }
+    fn start_time(&self) -> Option<&Time> {
+        self.read().start_time()
+    }
+    fn conditions(&self) -> &[PodCondition] {
+        self.read().conditions()
     }
 }
 
@@ -167,13 +415,6 @@ fn pack(taken: Taken, pod: &Pod) -> Box<[u8]> {
             error!(error = %e, pod = ?pod.metadata.name, "packing a pod");
             Box::default()
         }
-    }
-}
-
-impl Deref for StoredPod {
-    type Target = Pod;
-    fn deref(&self) -> &Pod {
-        &self.pruned
     }
 }
 
@@ -294,24 +535,25 @@ mod tests {
     fn reads_see_the_scheduling_fields_and_the_whole_pod_comes_back_intact() {
         let original = pod();
         let stored = StoredPod::new(original.clone());
-        let spec = stored.spec.as_ref().unwrap();
-        assert_eq!(spec.priority, Some(7));
-        assert_eq!(spec.scheduler_name.as_deref(), Some("kube-mesos"));
+        let pruned = stored.to_place().unwrap();
+        let spec = pruned.spec.as_ref().unwrap();
+        assert_eq!(stored.priority(), Some(7));
+        assert_eq!(stored.scheduler_name(), Some("kube-mesos"));
         assert_eq!(spec.node_selector.as_ref().unwrap()["disk"], "ssd");
-        assert_eq!(stored.metadata.labels.as_ref().unwrap()["app"], "web");
-        let status = stored.status.as_ref().unwrap();
-        assert_eq!(status.phase.as_deref(), Some("Running"));
-        let conditions = status.conditions.as_ref().unwrap();
+        assert_eq!(stored.metadata().labels.as_ref().unwrap()["app"], "web");
+        assert_eq!(stored.phase(), Some("Running"));
+        let conditions = stored.conditions();
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].type_, "DisruptionTarget");
         assert!(spec.containers.is_empty());
         assert!(spec.volumes.is_none() && spec.init_containers.is_none());
+        let status = pruned.status.as_ref().unwrap();
         assert!(status.container_statuses.is_none());
-        assert!(stored.metadata.managed_fields.is_none());
-        assert!(stored.metadata.resource_version.is_none());
+        assert!(stored.metadata().managed_fields.is_none());
+        assert!(stored.metadata().resource_version.is_none());
         assert!(spec.service_account_name.is_none() && spec.security_context.is_none());
         assert!(status.pod_ips.is_none() && status.qos_class.is_none());
-        let annotations = stored.metadata.annotations.as_ref().unwrap();
+        let annotations = stored.metadata().annotations.as_ref().unwrap();
         assert_eq!(
             annotations.keys().collect::<Vec<_>>(),
             ["kube-mesos.io/task-id"]
@@ -320,10 +562,12 @@ mod tests {
         let mut expected = original;
         expected.metadata.managed_fields = None;
         assert_eq!(stored.whole(), expected);
-        let taken = stored.taken.as_deref().unwrap();
-        assert!(!taken.is_empty());
+        let Form::Whole(w) = &stored.0 else {
+            panic!("not whole")
+        };
+        assert!(!w.taken.is_empty());
         // What the pruned pod keeps is not packed a second time.
-        let taken = String::from_utf8(taken.to_vec()).unwrap();
+        let taken = String::from_utf8(w.taken.to_vec()).unwrap();
         assert!(!taken.contains("\"u1\"") && !taken.contains("task-id"));
     }
 
@@ -340,34 +584,70 @@ mod tests {
         );
         let stored = StoredPod::new(only_pruned.clone());
         assert_eq!(
-            stored.metadata.annotations.as_ref().map(|a| a.len()),
+            stored.metadata().annotations.as_ref().map(|a| a.len()),
             Some(0)
         );
         assert_eq!(stored.whole(), only_pruned);
     }
 
+    /// Every field [`PodRead`] gives, as one value to compare.
+    fn reads(p: &impl PodRead) -> String {
+        format!(
+            "{:?}",
+            (
+                p.metadata(),
+                p.node_name(),
+                p.scheduler_name(),
+                p.priority(),
+                p.preemption_policy(),
+                p.termination_grace_period_seconds(),
+                p.affinity(),
+                p.phase(),
+                p.start_time(),
+                p.conditions(),
+            )
+        )
+    }
+
     #[test]
     fn a_slim_pod_reads_the_same_and_is_made_whole_by_a_fetched_copy() {
-        let original = pod();
+        let mut original = pod();
+        let spec = original.spec.as_mut().unwrap();
+        spec.node_name = Some("node-1".into());
+        spec.termination_grace_period_seconds = Some(5);
+        spec.preemption_policy = Some("Never".into());
+        spec.affinity = Some(
+            serde_json::from_value(serde_json::json!({
+                "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "web"}}}
+                ]}
+            }))
+            .unwrap(),
+        );
+        original.status.as_mut().unwrap().start_time = Some(Time(Default::default()));
         let mut expected = original.clone();
         expected.metadata.managed_fields = None;
         let whole = StoredPod::new(original.clone());
         let mut slim = StoredPod::slim(original.clone());
         assert!(whole.has_whole() && !slim.has_whole());
-        assert_eq!(*slim, *whole);
+        assert!(slim.to_place().is_none());
+        assert_eq!(reads(&slim), reads(&whole));
+        assert!(reads(&whole).contains("node-1") && reads(&whole).contains("zone"));
         assert!(slim.whole().spec.unwrap().containers.is_empty());
 
-        // The fetched copy is older: its labels are not taken, its
-        // containers are.
+        // The fetched copy is older: its labels and phase are not taken,
+        // its containers and node selector are.
         let mut fetched = original;
         fetched.metadata.labels = Some([("app".to_string(), "old".to_string())].into());
+        fetched.status.as_mut().unwrap().phase = Some("Pending".into());
         slim.fill(fetched);
         assert!(slim.has_whole());
         assert_eq!(slim.whole(), expected);
+        assert_eq!(slim.to_place(), whole.to_place());
 
         let mut launched = whole;
         launched.make_slim();
         assert!(!launched.has_whole());
-        assert_eq!(*launched, *slim);
+        assert_eq!(reads(&launched), reads(&StoredPod::slim(expected)));
     }
 }
