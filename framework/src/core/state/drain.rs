@@ -11,7 +11,7 @@ use crate::placement::snapshot::NodeFacts;
 
 /// A pod of ours as the maintenance drain and the kept-pod eviction see it.
 fn pod_on_agent(e: &PodEntry) -> PodOnAgent {
-    let meta = &e.pod.metadata();
+    let meta = e.pod.metadata();
     PodOnAgent {
         key: PodKey {
             namespace: meta.namespace.clone().unwrap_or_default(),

@@ -42,7 +42,7 @@ impl SchedulerCore {
             .filter_map(|uid| {
                 let entry = self.pods.get(uid)?;
                 let queued = self.queue.get(uid)?;
-                let meta = &entry.pod.metadata();
+                let meta = entry.pod.metadata();
                 let last = match &entry.state {
                     PodState::Queued { last_event } => last_event.as_ref().map(|(m, _)| m.clone()),
                     _ => None,
@@ -79,7 +79,7 @@ impl SchedulerCore {
         let mut agents: BTreeMap<String, AgentRow> = BTreeMap::new();
         let mut relaunching = Vec::new();
         for entry in self.pods.values() {
-            let meta = &entry.pod.metadata();
+            let meta = entry.pod.metadata();
             match &entry.state {
                 PodState::Task(track) if track.is_live() => {
                     let agent = track.agent_id.as_ref().map(|a| a.value.as_str());

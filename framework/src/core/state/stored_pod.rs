@@ -38,7 +38,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
-use crate::core::ANNOTATION_EXECUTOR_RESOURCES;
+use crate::core::{ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_ROLE};
 use crate::placement::snapshot::PodView;
 
 /// What the core and placement read of a pod, whichever form it is kept
@@ -148,7 +148,18 @@ struct Slim {
 
 impl Slim {
     /// What [`PodRead`] reads of `pruned`, moved out of it.
-    fn of(pruned: Pod) -> Self {
+    fn of(mut pruned: Pod) -> Self {
+        if let Some(annotations) = pruned.metadata.annotations.as_mut() {
+            annotations.retain(|k, _| SLIM_ANNOTATIONS.contains(&k.as_str()));
+        }
+        if pruned
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.is_empty())
+        {
+            pruned.metadata.annotations = None;
+        }
         let spec = pruned.spec.unwrap_or_default();
         let status = pruned.status.unwrap_or_default();
         Slim {
@@ -302,8 +313,12 @@ impl StoredPod {
                 status.phase = kept_status.phase;
                 status.start_time = kept_status.start_time;
                 status.conditions = kept_status.conditions;
+                // The slim pod kept only the annotations read of a pod
+                // whose task runs; a launch sends them all.
+                let mut metadata = kept.metadata;
+                metadata.annotations = fetched.metadata.annotations;
                 Pod {
-                    metadata: kept.metadata,
+                    metadata,
                     spec: Some(spec),
                     status: Some(status),
                 }
@@ -427,6 +442,12 @@ const PRUNED_ANNOTATIONS: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
 ];
 
+/// The annotations the core reads of a pod whose task runs: its Mesos role
+/// (a relaunch's candidacy is checked before the pod is fetched). The
+/// others (the framework's own, about the task, and any the user set) are
+/// an allocation each for nothing, and a fetched copy brings them back.
+const SLIM_ANNOTATIONS: &[&str] = &[ANNOTATION_ROLE];
+
 /// The pod conditions the core reads: a preemption's mark on its victims.
 /// A running pod carries four others (PodScheduled, Initialized,
 /// ContainersReady, Ready) that only the executor's status writes use.
@@ -497,6 +518,7 @@ mod tests {
                     "kube-mesos.io/executor-resources": "{\"resources\": []}",
                     "kubectl.kubernetes.io/last-applied-configuration": "{}",
                     "kube-mesos.io/task-id": "pod.u1",
+                    "kube-mesos.io/role": "analytics",
                 },
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
             },
@@ -556,7 +578,7 @@ mod tests {
         let annotations = stored.metadata().annotations.as_ref().unwrap();
         assert_eq!(
             annotations.keys().collect::<Vec<_>>(),
-            ["kube-mesos.io/task-id"]
+            ["kube-mesos.io/role", "kube-mesos.io/task-id"]
         );
 
         let mut expected = original;
@@ -590,12 +612,17 @@ mod tests {
         assert_eq!(stored.whole(), only_pruned);
     }
 
-    /// Every field [`PodRead`] gives, as one value to compare.
+    /// Every field [`PodRead`] gives, as one value to compare; of the
+    /// annotations those a slim pod keeps.
     fn reads(p: &impl PodRead) -> String {
+        let mut meta = p.metadata().clone();
+        if let Some(a) = meta.annotations.as_mut() {
+            a.retain(|k, _| SLIM_ANNOTATIONS.contains(&k.as_str()));
+        }
         format!(
             "{:?}",
             (
-                p.metadata(),
+                meta,
                 p.node_name(),
                 p.scheduler_name(),
                 p.priority(),
@@ -632,6 +659,12 @@ mod tests {
         assert!(whole.has_whole() && !slim.has_whole());
         assert!(slim.to_place().is_none());
         assert_eq!(reads(&slim), reads(&whole));
+        let annotations = slim.metadata().annotations.as_ref().unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            [ANNOTATION_ROLE],
+            "a slim pod keeps only the annotations read of a running pod"
+        );
         assert!(reads(&whole).contains("node-1") && reads(&whole).contains("zone"));
         assert!(slim.whole().spec.unwrap().containers.is_empty());
 
