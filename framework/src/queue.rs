@@ -73,12 +73,8 @@ impl PodQueue {
     /// Add a pod or refresh its ordering keys (attempts are kept).
     pub fn upsert(&mut self, uid: &str, pod: PodView<'_>, now: Instant) {
         let priority = pod.priority;
-        let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let key = format!(
-            "{}/{}",
-            pod.metadata.namespace.as_deref().unwrap_or(""),
-            pod.metadata.name.as_deref().unwrap_or("")
-        );
+        let created = pod.creation_timestamp.map(|t| t.0);
+        let key = format!("{}/{}", pod.namespace.unwrap_or(""), pod.name.unwrap_or(""));
         let e = self.entries.entry(uid.to_owned()).or_insert(QueueEntry {
             priority,
             created,

@@ -31,6 +31,7 @@
 mod drain;
 mod exit;
 mod place;
+mod pod_read;
 mod status;
 mod stored_pod;
 
@@ -64,7 +65,8 @@ use crate::placement::{self, AgentView, PodToPlace};
 use crate::queue::PodQueue;
 use crate::resources::{self, to_milli, Scalars};
 use crate::task_status::{self, AgentStanding, LostPodFate, TaskOutcome, WaitCause};
-use stored_pod::{PodRead, StoredPod};
+use pod_read::PodRead;
+use stored_pod::StoredPod;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -395,39 +397,23 @@ fn is_timed(e: &PodEntry) -> bool {
 }
 
 fn pod_ref(pod: &impl PodRead) -> PodRef {
-    let meta = pod.metadata();
     PodRef {
-        namespace: meta.namespace.clone().unwrap_or_default(),
-        name: meta.name.clone().unwrap_or_default(),
-        uid: meta.uid.clone().unwrap_or_default(),
+        namespace: pod.namespace().unwrap_or_default().to_owned(),
+        name: pod.name().unwrap_or_default().to_owned(),
+        uid: pod.uid().unwrap_or_default().to_owned(),
     }
 }
 
 fn annotation<'a>(pod: &'a impl PodRead, key: &str) -> Option<&'a str> {
-    pod.metadata()
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(key))
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
+    pod.annotation(key).filter(|v| !v.is_empty())
 }
 
 fn is_terminal_phase(pod: &impl PodRead) -> bool {
     matches!(pod.phase(), Some("Succeeded" | "Failed"))
 }
 
-/// The UID of the controller (ReplicaSet, Job, ...) that owns the pod.
-fn controller_uid(pod: &impl PodRead) -> Option<&str> {
-    pod.metadata()
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .map(|o| o.uid.as_str())
-}
-
 fn is_deleting(entry: &PodEntry) -> bool {
-    entry.deleted || entry.pod.metadata().deletion_timestamp.is_some()
+    entry.deleted || entry.pod.deletion_timestamp().is_some()
 }
 
 /// Whether `status`'s task runs where the pod is bound (or, unbound,
@@ -765,9 +751,7 @@ impl SchedulerCore {
             return r.to_owned();
         }
         if let Some(r) = pod
-            .metadata()
-            .namespace
-            .as_ref()
+            .namespace()
             .and_then(|ns| self.config.namespace_roles.get(ns))
         {
             return r.clone();
@@ -842,8 +826,7 @@ impl SchedulerCore {
                     if deleting && track.is_live() && !track.kill_sent {
                         let grace = entry
                             .pod
-                            .metadata()
-                            .deletion_grace_period_seconds
+                            .deletion_grace_period_seconds()
                             .or_else(|| entry.pod.termination_grace_period_seconds())
                             .unwrap_or(DEFAULT_GRACE_SECONDS);
                         track.kill_sent = true;
@@ -1498,12 +1481,7 @@ impl SchedulerCore {
                     PodInfo {
                         pod: e.pod.view(),
                         requests: Cow::Borrowed(&e.requests),
-                        evicting: e
-                            .pod
-                            .metadata()
-                            .uid
-                            .as_ref()
-                            .is_some_and(|u| self.evicting.contains(u))
+                        evicting: e.pod.uid().is_some_and(|u| self.evicting.contains(u))
                             || terminating_by_preemption(&e.pod),
                     },
                 );
@@ -1817,7 +1795,7 @@ impl SchedulerCore {
                             .running(&agent.value, track.launched_at, now);
                     }
                 }
-                let deleting = entry.deleted || entry.pod.metadata().deletion_timestamp.is_some();
+                let deleting = entry.deleted || entry.pod.deletion_timestamp().is_some();
                 let abandon =
                     matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon);
                 if track.waiting.take().is_some() {
@@ -1901,7 +1879,7 @@ impl SchedulerCore {
                 let PodState::Task(track) = &entry.state else {
                     return;
                 };
-                let deleting = entry.deleted || entry.pod.metadata().deletion_timestamp.is_some();
+                let deleting = entry.deleted || entry.pod.deletion_timestamp().is_some();
                 if deleting
                     || matches!(track.bind, BindState::RequeueAfterKill | BindState::Abandon)
                 {
@@ -2132,7 +2110,7 @@ impl SchedulerCore {
         self.metrics.pods_lost += 1;
         let fate = task_status::lost_pod_fate(
             agent,
-            controller_uid(&entry.pod).is_some(),
+            entry.pod.controller_uid().is_some(),
             track.ever_running,
         );
         let agent_id = track.agent_id.clone();
@@ -2176,7 +2154,7 @@ impl SchedulerCore {
 
     /// UIDs of the running pods that share the pod's controller.
     fn running_siblings(&self, uid: &str) -> Vec<String> {
-        let Some(owner) = self.pods.get(uid).and_then(|e| controller_uid(&e.pod)) else {
+        let Some(owner) = self.pods.get(uid).and_then(|e| e.pod.controller_uid()) else {
             return Vec::new();
         };
         let mut out: Vec<String> = self
@@ -2185,7 +2163,7 @@ impl SchedulerCore {
             .filter(|(other, e)| {
                 other.as_str() != uid
                     && !is_deleting(e)
-                    && controller_uid(&e.pod) == Some(owner)
+                    && e.pod.controller_uid() == Some(owner)
                     && matches!(&e.state, PodState::Task(t) if t.is_live() && t.ever_running)
             })
             .map(|(other, _)| other.clone())
@@ -2301,7 +2279,7 @@ impl SchedulerCore {
             self.pods.remove(uid);
             return;
         }
-        if requeue && entry.pod.metadata().deletion_timestamp.is_none() {
+        if requeue && entry.pod.deletion_timestamp().is_none() {
             self.requeue_after_failed_bind(uid, now);
             self.revive_wanted = true;
             return;
@@ -2489,7 +2467,7 @@ fn may_preempt(pod: &impl PodRead, lowest: i32) -> bool {
 /// kube-scheduler's `podTerminatingByPreemption`: deleted, with the
 /// `DisruptionTarget` condition a preemption sets.
 fn terminating_by_preemption(pod: &impl PodRead) -> bool {
-    pod.metadata().deletion_timestamp.is_some()
+    pod.deletion_timestamp().is_some()
         && pod.conditions().iter().any(|c| {
             c.type_ == "DisruptionTarget"
                 && c.status == "True"

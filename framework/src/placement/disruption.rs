@@ -56,13 +56,13 @@ impl Budget {
     /// empty selector covers nothing here, as in kube-scheduler (unlike
     /// the Eviction API, where `{}` covers the whole namespace).
     fn covers(&self, info: &PodInfo<'_>) -> bool {
-        let meta = info.pod.metadata;
-        let Some(labels) = meta.labels.as_ref().filter(|l| !l.is_empty()) else {
+        let pod = info.pod;
+        if pod.labels.is_empty() {
             return false;
-        };
-        meta.namespace.as_deref().unwrap_or_default() == self.namespace
+        }
+        pod.namespace.unwrap_or_default() == self.namespace
             && !self.selector.is_empty()
-            && self.selector.matches(labels)
+            && self.selector.matches(pod.labels)
     }
 }
 
@@ -111,7 +111,7 @@ pub fn split_by_violation<'a>(
     let mut violating = Vec::new();
     let mut other = Vec::new();
     for info in pods {
-        let name = info.pod.metadata.name.as_deref().unwrap_or_default();
+        let name = info.pod.name.unwrap_or_default();
         let mut violated = false;
         for (i, b) in budgets.iter().enumerate() {
             if !b.covers(&info) || b.disrupted_pods.contains(name) {
@@ -197,7 +197,7 @@ mod tests {
     fn names(infos: &[PodInfo<'_>]) -> Vec<String> {
         infos
             .iter()
-            .map(|i| i.pod.metadata.name.clone().unwrap_or_default())
+            .map(|i| i.pod.name.unwrap_or_default().to_owned())
             .collect()
     }
 

@@ -26,7 +26,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::fit::MAX_NODE_SCORE;
 use super::selector::{Requirement, Selector};
@@ -58,23 +57,23 @@ pub struct AffinityTerm {
 }
 
 impl AffinityTerm {
-    /// The term as the pod with `meta` states it.
-    pub fn new(meta: &ObjectMeta, term: &PodAffinityTerm) -> Self {
-        let own = meta.labels.clone().unwrap_or_default();
+    /// The term as `pod` states it.
+    pub fn new(pod: PodView<'_>, term: &PodAffinityTerm) -> Self {
+        let own = pod.labels;
         let mut selector = Selector::from_label_selector(term.label_selector.as_ref());
         for key in term.match_label_keys.iter().flatten() {
             if let Some(v) = own.get(key) {
-                selector = selector.with(Requirement::In(key.clone(), vec![v.clone()]));
+                selector = selector.with(Requirement::In(key.clone(), vec![v.to_owned()]));
             }
         }
         for key in term.mismatch_label_keys.iter().flatten() {
             if let Some(v) = own.get(key) {
-                selector = selector.with(Requirement::NotIn(key.clone(), vec![v.clone()]));
+                selector = selector.with(Requirement::NotIn(key.clone(), vec![v.to_owned()]));
             }
         }
         let mut namespaces: BTreeSet<String> = term.namespaces.iter().flatten().cloned().collect();
         if namespaces.is_empty() && term.namespace_selector.is_none() {
-            namespaces.insert(namespace(meta).to_owned());
+            namespaces.insert(namespace(pod).to_owned());
         }
         AffinityTerm {
             namespaces,
@@ -84,20 +83,17 @@ impl AffinityTerm {
         }
     }
 
-    /// Whether the pod with `meta` is one the term selects
-    /// (`AffinityTerm.Matches`).
-    pub fn matches(&self, meta: &ObjectMeta) -> bool {
-        let ns = namespace(meta);
+    /// Whether `pod` is one the term selects (`AffinityTerm.Matches`).
+    pub fn matches(&self, pod: PodView<'_>) -> bool {
+        let ns = namespace(pod);
         let ns_labels = BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned())]);
         (self.namespaces.contains(ns) || self.namespace_selector.matches(&ns_labels))
-            && self
-                .selector
-                .matches(meta.labels.as_ref().unwrap_or(&BTreeMap::new()))
+            && self.selector.matches(pod.labels)
     }
 }
 
-fn namespace(meta: &ObjectMeta) -> &str {
-    meta.namespace.as_deref().unwrap_or("default")
+fn namespace(pod: PodView<'_>) -> &str {
+    pod.namespace.unwrap_or("default")
 }
 
 /// A preferred term with its weight.
@@ -127,7 +123,7 @@ impl PodAffinity {
         let terms = |t: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
             t.into_iter()
                 .flatten()
-                .map(|t| AffinityTerm::new(pod.metadata, t))
+                .map(|t| AffinityTerm::new(pod, t))
                 .collect()
         };
         let weighted = |t: Option<&Vec<WeightedPodAffinityTerm>>| -> Vec<WeightedTerm> {
@@ -135,7 +131,7 @@ impl PodAffinity {
                 .flatten()
                 .filter(|w| w.weight != 0)
                 .map(|w| WeightedTerm {
-                    term: AffinityTerm::new(pod.metadata, &w.pod_affinity_term),
+                    term: AffinityTerm::new(pod, &w.pod_affinity_term),
                     weight: i64::from(w.weight),
                 })
                 .collect()
@@ -166,8 +162,8 @@ impl PodAffinity {
         !self.preferred.is_empty() || !self.preferred_anti.is_empty()
     }
 
-    fn matches_all_required(&self, meta: &ObjectMeta) -> bool {
-        !self.required.is_empty() && self.required.iter().all(|t| t.matches(meta))
+    fn matches_all_required(&self, pod: PodView<'_>) -> bool {
+        !self.required.is_empty() && self.required.iter().all(|t| t.matches(pod))
     }
 }
 
@@ -193,6 +189,7 @@ impl Filter {
     /// The counts for `pod` over `snap`, or `None` when the filter has
     /// nothing to check (kube-scheduler's Skip).
     pub fn new(pod: &Pod, terms: &PodAffinity, snap: &Snapshot<'_>) -> Option<Self> {
+        let me = PodView::of(pod);
         let mut f = Filter::default();
         if snap.any_required_anti_affinity() {
             for node in snap
@@ -206,7 +203,7 @@ impl Filter {
                     .filter(|p| has_required_anti_affinity(p.pod))
                 {
                     for t in PodAffinity::of(p.pod).required_anti {
-                        if t.matches(&pod.metadata) {
+                        if t.matches(me) {
                             count(&mut f.existing_anti, node.labels(), &t.topology_key);
                         }
                     }
@@ -218,16 +215,12 @@ impl Filter {
         }
         for node in snap.nodes() {
             for p in &node.pods {
-                if terms.matches_all_required(p.pod.metadata) {
+                if terms.matches_all_required(p.pod) {
                     for t in &terms.required {
                         count(&mut f.affinity, node.labels(), &t.topology_key);
                     }
                 }
-                for t in terms
-                    .required_anti
-                    .iter()
-                    .filter(|t| t.matches(p.pod.metadata))
-                {
+                for t in terms.required_anti.iter().filter(|t| t.matches(p.pod)) {
                     count(&mut f.anti, node.labels(), &t.topology_key);
                 }
             }
@@ -262,7 +255,8 @@ impl Filter {
         }
         // The first pod of a group with affinity to itself may go anywhere
         // its topology keys exist, when no pod matches yet.
-        let first_of_group = self.affinity.is_empty() && terms.matches_all_required(&pod.metadata);
+        let first_of_group =
+            self.affinity.is_empty() && terms.matches_all_required(PodView::of(pod));
         if !pods_exist && !first_of_group {
             return Err((REASON_AFFINITY, false));
         }
@@ -305,6 +299,7 @@ pub struct Score {
 impl Score {
     /// kube-scheduler's PreScore, or `None` when nothing scores (Skip).
     pub fn new(pod: &Pod, terms: &PodAffinity, snap: &Snapshot<'_>) -> Option<Self> {
+        let me = PodView::of(pod);
         let has_preferred = terms.has_preferred();
         if !has_preferred && !snap.any_affinity() {
             return None;
@@ -318,7 +313,7 @@ impl Score {
                 if !has_preferred && !has_pod_affinity(p.pod) {
                     continue;
                 }
-                let mut add = |term: &AffinityTerm, target: &ObjectMeta, weight: i64| {
+                let mut add = |term: &AffinityTerm, target: PodView<'_>, weight: i64| {
                     if let Some(v) = node.labels().get(&term.topology_key) {
                         if term.matches(target) {
                             *s.topology
@@ -330,21 +325,21 @@ impl Score {
                     }
                 };
                 for w in &terms.preferred {
-                    add(&w.term, p.pod.metadata, w.weight);
+                    add(&w.term, p.pod, w.weight);
                 }
                 for w in &terms.preferred_anti {
-                    add(&w.term, p.pod.metadata, -w.weight);
+                    add(&w.term, p.pod, -w.weight);
                 }
                 if has_pod_affinity(p.pod) {
                     let existing = PodAffinity::of(p.pod);
                     for t in &existing.required {
-                        add(t, &pod.metadata, HARD_POD_AFFINITY_WEIGHT);
+                        add(t, me, HARD_POD_AFFINITY_WEIGHT);
                     }
                     for w in &existing.preferred {
-                        add(&w.term, &pod.metadata, w.weight);
+                        add(&w.term, me, w.weight);
                     }
                     for w in &existing.preferred_anti {
-                        add(&w.term, &pod.metadata, -w.weight);
+                        add(&w.term, me, -w.weight);
                     }
                 }
             }

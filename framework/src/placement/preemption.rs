@@ -69,9 +69,7 @@ pub(super) enum PostFilter {
 /// kube-scheduler's `GetPodStartTime`: `status.startTime`, else the
 /// creation time.
 fn start_time(pod: PodView<'_>) -> Option<Timestamp> {
-    pod.start_time
-        .or(pod.metadata.creation_timestamp.as_ref())
-        .map(|t| t.0)
+    pod.start_time.or(pod.creation_timestamp).map(|t| t.0)
 }
 
 /// Decide a preemption for `pod`, whose filters failed with `statuses` on
@@ -162,9 +160,9 @@ pub(super) fn preempt<'a>(
         victims: victims
             .iter()
             .map(|v| Victim {
-                namespace: v.pod.metadata.namespace.clone().unwrap_or_default(),
-                name: v.pod.metadata.name.clone().unwrap_or_default(),
-                uid: v.pod.metadata.uid.clone().unwrap_or_default(),
+                namespace: v.pod.namespace.unwrap_or_default().to_owned(),
+                name: v.pod.name.unwrap_or_default().to_owned(),
+                uid: v.pod.uid.unwrap_or_default().to_owned(),
             })
             .collect(),
     }

@@ -12,6 +12,47 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+/// A pod's labels as a selector reads them: the map the API gives, or the
+/// pairs the core keeps of a running pod (a map allocates a node of eleven
+/// entries for a single label).
+#[derive(Clone, Copy, Debug)]
+pub enum Labels<'a> {
+    Map(&'a BTreeMap<String, String>),
+    Pairs(&'a [(Box<str>, Box<str>)]),
+}
+
+impl<'a> Labels<'a> {
+    /// No labels.
+    pub const NONE: Labels<'static> = Labels::Pairs(&[]);
+
+    /// A pod's `metadata.labels`.
+    pub fn of(labels: Option<&'a BTreeMap<String, String>>) -> Self {
+        labels.map_or(Labels::NONE, Labels::Map)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Labels::Map(m) => m.is_empty(),
+            Labels::Pairs(p) => p.is_empty(),
+        }
+    }
+
+    /// The value of label `key`.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        match self {
+            Labels::Map(m) => m.get(key).map(String::as_str),
+            Labels::Pairs(p) => p.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v),
+        }
+    }
+}
+
+impl<'a> From<&'a BTreeMap<String, String>> for Labels<'a> {
+    fn from(m: &'a BTreeMap<String, String>) -> Self {
+        Labels::Map(m)
+    }
+}
+
 /// One requirement of a selector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Requirement {
@@ -26,12 +67,13 @@ pub enum Requirement {
 }
 
 impl Requirement {
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    fn matches(&self, labels: Labels<'_>) -> bool {
+        let listed = |vs: &[String], v: &str| vs.iter().any(|x| x == v);
         match self {
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| listed(vs, v)),
+            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !listed(vs, v)),
+            Requirement::Exists(k) => labels.get(k).is_some(),
+            Requirement::DoesNotExist(k) => labels.get(k).is_none(),
         }
     }
 }
@@ -73,7 +115,8 @@ impl Selector {
     }
 
     /// Whether `labels` are selected.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches<'l>(&self, labels: impl Into<Labels<'l>>) -> bool {
+        let labels = labels.into();
         match self {
             Selector::Nothing => false,
             Selector::All(reqs) => reqs.iter().all(|r| r.matches(labels)),

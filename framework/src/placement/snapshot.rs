@@ -20,9 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Affinity, Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use kube_mesos_node::quantity::parse_milli;
+
+use super::selector::Labels;
 
 use super::disruption::Budget;
 use super::requests::{PodRequest, PodRequests};
@@ -105,7 +107,12 @@ impl NodeFacts {
 /// `Pod` for a running pod.
 #[derive(Clone, Copy, Debug)]
 pub struct PodView<'a> {
-    pub metadata: &'a ObjectMeta,
+    pub name: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub uid: Option<&'a str>,
+    pub labels: Labels<'a>,
+    pub creation_timestamp: Option<&'a Time>,
+    pub deletion_timestamp: Option<&'a Time>,
     /// `spec.priority`, 0 when unset.
     pub priority: i32,
     /// `spec.affinity`.
@@ -117,8 +124,14 @@ pub struct PodView<'a> {
 impl<'a> PodView<'a> {
     /// The view of a whole pod.
     pub fn of(pod: &'a Pod) -> Self {
+        let meta = &pod.metadata;
         PodView {
-            metadata: &pod.metadata,
+            name: meta.name.as_deref(),
+            namespace: meta.namespace.as_deref(),
+            uid: meta.uid.as_deref(),
+            labels: Labels::of(meta.labels.as_ref()),
+            creation_timestamp: meta.creation_timestamp.as_ref(),
+            deletion_timestamp: meta.deletion_timestamp.as_ref(),
             priority: pod_priority(pod),
             affinity: pod.spec.as_ref().and_then(|s| s.affinity.as_ref()),
             start_time: pod.status.as_ref().and_then(|s| s.start_time.as_ref()),
@@ -416,6 +429,7 @@ impl<'a> Snapshot<'a> {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{Container, NodeStatus, PodSpec, ResourceRequirements};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     #[test]
     fn allocatable_from_a_node() {

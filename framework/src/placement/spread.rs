@@ -86,15 +86,12 @@ impl Constraint {
         if self.selector.is_empty() {
             return 0;
         }
-        let empty = BTreeMap::new();
         node.pods
             .iter()
             .filter(|p| {
-                p.pod.metadata.deletion_timestamp.is_none()
-                    && p.pod.metadata.namespace.as_deref().unwrap_or("default") == namespace
-                    && self
-                        .selector
-                        .matches(p.pod.metadata.labels.as_ref().unwrap_or(&empty))
+                p.pod.deletion_timestamp.is_none()
+                    && p.pod.namespace.unwrap_or("default") == namespace
+                    && self.selector.matches(p.pod.labels)
             })
             .count() as i64
     }

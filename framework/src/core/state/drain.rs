@@ -5,20 +5,20 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{controller_uid, Handover, PodEntry, PodRead, PodState, SchedulerCore};
+use super::{Handover, PodEntry, PodRead, PodState, SchedulerCore};
 use crate::core::maintenance::{PodKey, PodOnAgent};
 use crate::placement::snapshot::NodeFacts;
 
 /// A pod of ours as the maintenance drain and the kept-pod eviction see it.
 fn pod_on_agent(e: &PodEntry) -> PodOnAgent {
-    let meta = e.pod.metadata();
+    let pod = &e.pod;
     PodOnAgent {
         key: PodKey {
-            namespace: meta.namespace.clone().unwrap_or_default(),
-            name: meta.name.clone().unwrap_or_default(),
-            uid: meta.uid.clone().unwrap_or_default(),
+            namespace: pod.namespace().unwrap_or_default().to_owned(),
+            name: pod.name().unwrap_or_default().to_owned(),
+            uid: pod.uid().unwrap_or_default().to_owned(),
         },
-        has_controller: controller_uid(&e.pod).is_some(),
+        has_controller: e.pod.controller_uid().is_some(),
     }
 }
 

@@ -325,7 +325,7 @@ impl SchedulerCore {
             .iter()
             .find(|a| crate::nodes::agent_node::node_name(&a.hostname) == host)
             .map(|a| {
-                info!(pod = %e.pod.metadata().name.as_deref().unwrap_or_default(), from = %agent_id.value, to = %a.agent_id.value, %host, "relaunching on the agent that offers for the pod's host now");
+                info!(pod = %e.pod.name().unwrap_or_default(), from = %agent_id.value, to = %a.agent_id.value, %host, "relaunching on the agent that offers for the pod's host now");
                 a.agent_id.clone()
             })
             .unwrap_or_else(|| agent_id.clone())

@@ -42,14 +42,14 @@ impl SchedulerCore {
             .filter_map(|uid| {
                 let entry = self.pods.get(uid)?;
                 let queued = self.queue.get(uid)?;
-                let meta = entry.pod.metadata();
+                let pod = &entry.pod;
                 let last = match &entry.state {
                     PodState::Queued { last_event } => last_event.as_ref().map(|(m, _)| m.clone()),
                     _ => None,
                 };
                 Some(PendingPod {
-                    namespace: meta.namespace.clone().unwrap_or_default(),
-                    name: meta.name.clone().unwrap_or_default(),
+                    namespace: pod.namespace().unwrap_or_default().to_owned(),
+                    name: pod.name().unwrap_or_default().to_owned(),
                     uid: uid.to_owned(),
                     priority: queued.priority,
                     attempts: queued.attempts,
@@ -79,7 +79,7 @@ impl SchedulerCore {
         let mut agents: BTreeMap<String, AgentRow> = BTreeMap::new();
         let mut relaunching = Vec::new();
         for entry in self.pods.values() {
-            let meta = entry.pod.metadata();
+            let pod = &entry.pod;
             match &entry.state {
                 PodState::Task(track) if track.is_live() => {
                     let agent = track.agent_id.as_ref().map(|a| a.value.as_str());
@@ -105,8 +105,8 @@ impl SchedulerCore {
                     message,
                     ..
                 } => relaunching.push(RelaunchingPod {
-                    namespace: meta.namespace.clone().unwrap_or_default(),
-                    name: meta.name.clone().unwrap_or_default(),
+                    namespace: pod.namespace().unwrap_or_default().to_owned(),
+                    name: pod.name().unwrap_or_default().to_owned(),
                     agent_id: agent_id.value.clone(),
                     reason: (*reason).to_owned(),
                     message: message.clone(),

@@ -17,12 +17,13 @@
 //! pod, and packing them a second time doubled what a pod cost.
 //!
 //! A pod whose task runs, as most of a large cluster's pods are, is kept
-//! slim: what [`PodRead`] reads (its metadata and a few fields of its spec
+//! slim: what [`PodRead`] reads (names, labels, a few fields of the spec
 //! and status; placement reads no more of a pod already on a node, see
-//! [`PodView`]), a quarter of the pruned pod's size. Should it need launching
-//! again, the core fetches the pod and makes it whole
-//! ([`StoredPod::fill`]). A failure of such a pod is written from the pod
-//! as the API server has it (`kube::binder`).
+//! [`crate::placement::snapshot::PodView`]) in a few hundred bytes, not the
+//! pruned pod's 2 KiB, each string to its length and the labels as pairs.
+//! Should it need launching again, the core fetches the pod and makes it
+//! whole ([`StoredPod::fill`]). A failure of such a pod is written from the
+//! pod as the API server has it (`kube::binder`).
 //!
 //! What the pruned pod lacks: containers, init and ephemeral containers,
 //! volumes, container statuses, the conditions the core does not read
@@ -34,82 +35,13 @@
 //! ([`crate::placement::requests::PodRequests`]).
 
 use k8s_openapi::api::core::v1::{Affinity, Pod, PodCondition, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
+use super::pod_read::PodRead;
 use crate::core::{ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_ROLE};
-use crate::placement::snapshot::PodView;
-
-/// What the core and placement read of a pod, whichever form it is kept
-/// in: implemented by a whole `Pod` (a pod just received) and by
-/// [`StoredPod`], so the helpers that read a pod take either.
-pub trait PodRead {
-    fn metadata(&self) -> &ObjectMeta;
-    /// `spec.nodeName` as written (possibly empty).
-    fn node_name(&self) -> Option<&str>;
-    fn scheduler_name(&self) -> Option<&str>;
-    /// `spec.priority`.
-    fn priority(&self) -> Option<i32>;
-    fn preemption_policy(&self) -> Option<&str>;
-    fn termination_grace_period_seconds(&self) -> Option<i64>;
-    fn affinity(&self) -> Option<&Affinity>;
-    /// `status.phase`.
-    fn phase(&self) -> Option<&str>;
-    fn start_time(&self) -> Option<&Time>;
-    /// `status.conditions` (of a stored pod, only [`KEPT_CONDITIONS`]).
-    fn conditions(&self) -> &[PodCondition];
-
-    /// The pod as placement reads a pod already on a node.
-    fn view(&self) -> PodView<'_> {
-        PodView {
-            metadata: self.metadata(),
-            priority: self.priority().unwrap_or(0),
-            affinity: self.affinity(),
-            start_time: self.start_time(),
-        }
-    }
-}
-
-impl PodRead for Pod {
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn node_name(&self) -> Option<&str> {
-        self.spec.as_ref().and_then(|s| s.node_name.as_deref())
-    }
-    fn scheduler_name(&self) -> Option<&str> {
-        self.spec.as_ref().and_then(|s| s.scheduler_name.as_deref())
-    }
-    fn priority(&self) -> Option<i32> {
-        self.spec.as_ref().and_then(|s| s.priority)
-    }
-    fn preemption_policy(&self) -> Option<&str> {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.preemption_policy.as_deref())
-    }
-    fn termination_grace_period_seconds(&self) -> Option<i64> {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.termination_grace_period_seconds)
-    }
-    fn affinity(&self) -> Option<&Affinity> {
-        self.spec.as_ref().and_then(|s| s.affinity.as_ref())
-    }
-    fn phase(&self) -> Option<&str> {
-        self.status.as_ref().and_then(|s| s.phase.as_deref())
-    }
-    fn start_time(&self) -> Option<&Time> {
-        self.status.as_ref().and_then(|s| s.start_time.as_ref())
-    }
-    fn conditions(&self) -> &[PodCondition] {
-        self.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_deref())
-            .unwrap_or_default()
-    }
-}
+use crate::placement::selector::Labels;
 
 /// A pod as the core keeps it: whole (pruned, with what pruning took packed
 /// beside it) while it may be launched, else only what [`PodRead`] reads.
@@ -130,71 +62,136 @@ struct Whole {
     taken: Box<[u8]>,
 }
 
-/// A pod whose task runs: a quarter of a pruned `Pod`'s inline size (2 KiB,
-/// nearly all of it the spec's and status's fields no one reads here).
+/// A pod whose task runs: what [`PodRead`] reads, in a few hundred bytes
+/// instead of a pruned `Pod`'s 2 KiB inline (nearly all of it the spec's
+/// and status's fields no one reads here), each string allocated to its
+/// length and the labels as pairs (a map allocates a node of eleven entries
+/// for one).
 #[derive(Clone, Debug, Default)]
 struct Slim {
-    metadata: ObjectMeta,
-    node_name: Option<String>,
-    scheduler_name: Option<String>,
+    name: Option<Box<str>>,
+    namespace: Option<Box<str>>,
+    uid: Option<Box<str>>,
+    labels: Box<[(Box<str>, Box<str>)]>,
+    /// The one annotation read of a running pod ([`ANNOTATION_ROLE`]): a
+    /// relaunch's candidacy is checked before the pod is fetched.
+    role: Option<Box<str>>,
+    controller_uid: Option<Box<str>>,
+    creation_timestamp: Option<Time>,
+    deletion_timestamp: Option<Time>,
+    deletion_grace_period_seconds: Option<i64>,
+    node_name: Option<Box<str>>,
+    scheduler_name: Option<Box<str>>,
     priority: Option<i32>,
-    preemption_policy: Option<String>,
+    preemption_policy: Option<Box<str>>,
     termination_grace_period_seconds: Option<i64>,
     affinity: Option<Box<Affinity>>,
-    phase: Option<String>,
+    phase: Option<Box<str>>,
     start_time: Option<Time>,
-    conditions: Vec<PodCondition>,
+    conditions: Box<[PodCondition]>,
+}
+
+fn boxed(s: Option<String>) -> Option<Box<str>> {
+    s.map(String::into_boxed_str)
+}
+
+fn unboxed(s: &Option<Box<str>>) -> Option<String> {
+    s.as_deref().map(str::to_owned)
 }
 
 impl Slim {
-    /// What [`PodRead`] reads of `pruned`, moved out of it.
-    fn of(mut pruned: Pod) -> Self {
-        if let Some(annotations) = pruned.metadata.annotations.as_mut() {
-            annotations.retain(|k, _| SLIM_ANNOTATIONS.contains(&k.as_str()));
-        }
-        if pruned
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.is_empty())
-        {
-            pruned.metadata.annotations = None;
-        }
-        let spec = pruned.spec.unwrap_or_default();
-        let status = pruned.status.unwrap_or_default();
+    /// What [`PodRead`] reads of `pod`, moved out of it.
+    fn of(pod: Pod) -> Self {
+        let controller_uid = pod.controller_uid().map(str::to_owned);
+        let meta = pod.metadata;
+        let spec = pod.spec.unwrap_or_default();
+        let status = pod.status.unwrap_or_default();
         Slim {
-            metadata: pruned.metadata,
-            node_name: spec.node_name,
-            scheduler_name: spec.scheduler_name,
+            name: boxed(meta.name),
+            namespace: boxed(meta.namespace),
+            uid: boxed(meta.uid),
+            labels: meta
+                .labels
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect(),
+            role: boxed(meta.annotations.and_then(|mut a| a.remove(ANNOTATION_ROLE))),
+            controller_uid: boxed(controller_uid),
+            creation_timestamp: meta.creation_timestamp,
+            deletion_timestamp: meta.deletion_timestamp,
+            deletion_grace_period_seconds: meta.deletion_grace_period_seconds,
+            node_name: boxed(spec.node_name),
+            scheduler_name: boxed(spec.scheduler_name),
             priority: spec.priority,
-            preemption_policy: spec.preemption_policy,
+            preemption_policy: boxed(spec.preemption_policy),
             termination_grace_period_seconds: spec.termination_grace_period_seconds,
             affinity: spec.affinity.map(Box::new),
-            phase: status.phase,
+            phase: boxed(status.phase),
             start_time: status.start_time,
-            conditions: status.conditions.unwrap_or_default(),
+            conditions: status.conditions.unwrap_or_default().into_boxed_slice(),
+        }
+    }
+
+    /// The metadata it keeps, as a pod's.
+    fn metadata(&self) -> ObjectMeta {
+        ObjectMeta {
+            name: unboxed(&self.name),
+            namespace: unboxed(&self.namespace),
+            uid: unboxed(&self.uid),
+            labels: (!self.labels.is_empty()).then(|| {
+                self.labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }),
+            annotations: self
+                .role
+                .as_ref()
+                .map(|r| [(ANNOTATION_ROLE.to_owned(), r.to_string())].into()),
+            owner_references: self.controller_uid.as_ref().map(|uid| {
+                vec![OwnerReference {
+                    controller: Some(true),
+                    uid: uid.to_string(),
+                    ..Default::default()
+                }]
+            }),
+            creation_timestamp: self.creation_timestamp.clone(),
+            deletion_timestamp: self.deletion_timestamp.clone(),
+            deletion_grace_period_seconds: self.deletion_grace_period_seconds,
+            ..Default::default()
         }
     }
 
     /// The pod it was made of, without what was not kept.
     fn to_pod(&self) -> Pod {
         Pod {
-            metadata: self.metadata.clone(),
-            spec: Some(PodSpec {
-                node_name: self.node_name.clone(),
-                scheduler_name: self.scheduler_name.clone(),
-                priority: self.priority,
-                preemption_policy: self.preemption_policy.clone(),
-                termination_grace_period_seconds: self.termination_grace_period_seconds,
-                affinity: self.affinity.as_deref().cloned(),
-                ..Default::default()
-            }),
-            status: Some(PodStatus {
-                phase: self.phase.clone(),
-                start_time: self.start_time.clone(),
-                conditions: (!self.conditions.is_empty()).then(|| self.conditions.clone()),
-                ..Default::default()
-            }),
+            metadata: self.metadata(),
+            spec: Some(self.spec_onto(PodSpec::default())),
+            status: Some(self.status_onto(PodStatus::default())),
+        }
+    }
+
+    /// `spec` with the fields kept here set as they are here.
+    fn spec_onto(&self, spec: PodSpec) -> PodSpec {
+        PodSpec {
+            node_name: unboxed(&self.node_name),
+            scheduler_name: unboxed(&self.scheduler_name),
+            priority: self.priority,
+            preemption_policy: unboxed(&self.preemption_policy),
+            termination_grace_period_seconds: self.termination_grace_period_seconds,
+            affinity: self.affinity.as_deref().cloned(),
+            ..spec
+        }
+    }
+
+    /// `status` with the fields kept here set as they are here.
+    fn status_onto(&self, status: PodStatus) -> PodStatus {
+        PodStatus {
+            phase: unboxed(&self.phase),
+            start_time: self.start_time.clone(),
+            conditions: (!self.conditions.is_empty()).then(|| self.conditions.to_vec()),
+            ..status
         }
     }
 }
@@ -296,37 +293,28 @@ impl StoredPod {
     pub fn fill(&mut self, mut fetched: Pod) {
         fetched.metadata.managed_fields = None;
         let taken = take(&mut fetched);
-        let mut pruned = match &self.0 {
+        let pruned = match &self.0 {
             Form::Whole(w) => w.pruned.clone(),
             Form::Slim(s) => {
-                let kept = s.to_pod();
-                let mut spec = fetched.spec.unwrap_or_default();
-                let kept_spec = kept.spec.unwrap_or_default();
-                spec.node_name = kept_spec.node_name;
-                spec.scheduler_name = kept_spec.scheduler_name;
-                spec.priority = kept_spec.priority;
-                spec.preemption_policy = kept_spec.preemption_policy;
-                spec.termination_grace_period_seconds = kept_spec.termination_grace_period_seconds;
-                spec.affinity = kept_spec.affinity;
-                let mut status = fetched.status.unwrap_or_default();
-                let kept_status = kept.status.unwrap_or_default();
-                status.phase = kept_status.phase;
-                status.start_time = kept_status.start_time;
-                status.conditions = kept_status.conditions;
-                // The slim pod kept only the annotations read of a pod
-                // whose task runs; a launch sends them all.
-                let mut metadata = kept.metadata;
-                metadata.annotations = fetched.metadata.annotations;
+                // What the slim pod keeps is as the pod's events made it;
+                // the rest of the metadata (its annotations, all of which
+                // a launch sends) is the fetched copy's.
+                let mut metadata = fetched.metadata;
+                let kept = s.metadata();
+                metadata.labels = kept.labels;
+                if kept.deletion_timestamp.is_some() {
+                    metadata.deletion_timestamp = kept.deletion_timestamp;
+                    metadata.deletion_grace_period_seconds = kept.deletion_grace_period_seconds;
+                }
                 Pod {
                     metadata,
-                    spec: Some(spec),
-                    status: Some(status),
+                    spec: Some(s.spec_onto(fetched.spec.unwrap_or_default())),
+                    status: Some(s.status_onto(fetched.status.unwrap_or_default())),
                 }
             }
         };
         // The conditions as packed are the fetched ones, as for any pod.
         let taken = pack(taken, &pruned);
-        pruned.metadata.managed_fields = None;
         self.0 = Form::Whole(Box::new(Whole { pruned, taken }));
     }
 
@@ -356,8 +344,32 @@ impl StoredPod {
 }
 
 impl PodRead for Slim {
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+    fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+    fn labels(&self) -> Labels<'_> {
+        Labels::Pairs(&self.labels)
+    }
+    fn annotation(&self, key: &str) -> Option<&str> {
+        (key == ANNOTATION_ROLE).then_some(self.role.as_deref())?
+    }
+    fn controller_uid(&self) -> Option<&str> {
+        self.controller_uid.as_deref()
+    }
+    fn creation_timestamp(&self) -> Option<&Time> {
+        self.creation_timestamp.as_ref()
+    }
+    fn deletion_timestamp(&self) -> Option<&Time> {
+        self.deletion_timestamp.as_ref()
+    }
+    fn deletion_grace_period_seconds(&self) -> Option<i64> {
+        self.deletion_grace_period_seconds
     }
     fn node_name(&self) -> Option<&str> {
         self.node_name.as_deref()
@@ -388,37 +400,36 @@ impl PodRead for Slim {
     }
 }
 
-impl PodRead for StoredPod {
-    fn metadata(&self) -> &ObjectMeta {
-        self.read().metadata()
-    }
-    fn node_name(&self) -> Option<&str> {
-        self.read().node_name()
-    }
-    fn scheduler_name(&self) -> Option<&str> {
-        self.read().scheduler_name()
-    }
-    fn priority(&self) -> Option<i32> {
-        self.read().priority()
-    }
-    fn preemption_policy(&self) -> Option<&str> {
-        self.read().preemption_policy()
-    }
-    fn termination_grace_period_seconds(&self) -> Option<i64> {
-        self.read().termination_grace_period_seconds()
-    }
-    fn affinity(&self) -> Option<&Affinity> {
-        self.read().affinity()
-    }
-    fn phase(&self) -> Option<&str> {
-        self.read().phase()
-    }
-    fn start_time(&self) -> Option<&Time> {
-        self.read().start_time()
-    }
-    fn conditions(&self) -> &[PodCondition] {
-        self.read().conditions()
-    }
+/// Reads whichever form the pod is in.
+macro_rules! delegate {
+    ($($f:ident($($arg:ident: $t:ty),*) -> $r:ty;)+) => {
+        impl PodRead for StoredPod {
+            $(fn $f(&self, $($arg: $t),*) -> $r {
+                self.read().$f($($arg),*)
+            })+
+        }
+    };
+}
+
+delegate! {
+    name() -> Option<&str>;
+    namespace() -> Option<&str>;
+    uid() -> Option<&str>;
+    labels() -> Labels<'_>;
+    annotation(key: &str) -> Option<&str>;
+    controller_uid() -> Option<&str>;
+    creation_timestamp() -> Option<&Time>;
+    deletion_timestamp() -> Option<&Time>;
+    deletion_grace_period_seconds() -> Option<i64>;
+    node_name() -> Option<&str>;
+    scheduler_name() -> Option<&str>;
+    priority() -> Option<i32>;
+    preemption_policy() -> Option<&str>;
+    termination_grace_period_seconds() -> Option<i64>;
+    affinity() -> Option<&Affinity>;
+    phase() -> Option<&str>;
+    start_time() -> Option<&Time>;
+    conditions() -> &[PodCondition];
 }
 
 /// [`Taken`] as JSON. Serializing k8s-openapi types cannot fail: every map
@@ -441,12 +452,6 @@ const PRUNED_ANNOTATIONS: &[&str] = &[
     ANNOTATION_EXECUTOR_RESOURCES,
     "kubectl.kubernetes.io/last-applied-configuration",
 ];
-
-/// The annotations the core reads of a pod whose task runs: its Mesos role
-/// (a relaunch's candidacy is checked before the pod is fetched). The
-/// others (the framework's own, about the task, and any the user set) are
-/// an allocation each for nothing, and a fetched copy brings them back.
-const SLIM_ANNOTATIONS: &[&str] = &[ANNOTATION_ROLE];
 
 /// The pod conditions the core reads: a preemption's mark on its victims.
 /// A running pod carries four others (PodScheduled, Initialized,
@@ -562,7 +567,7 @@ mod tests {
         assert_eq!(stored.priority(), Some(7));
         assert_eq!(stored.scheduler_name(), Some("kube-mesos"));
         assert_eq!(spec.node_selector.as_ref().unwrap()["disk"], "ssd");
-        assert_eq!(stored.metadata().labels.as_ref().unwrap()["app"], "web");
+        assert_eq!(stored.labels().get("app"), Some("web"));
         assert_eq!(stored.phase(), Some("Running"));
         let conditions = stored.conditions();
         assert_eq!(conditions.len(), 1);
@@ -571,11 +576,11 @@ mod tests {
         assert!(spec.volumes.is_none() && spec.init_containers.is_none());
         let status = pruned.status.as_ref().unwrap();
         assert!(status.container_statuses.is_none());
-        assert!(stored.metadata().managed_fields.is_none());
-        assert!(stored.metadata().resource_version.is_none());
+        assert!(pruned.metadata.managed_fields.is_none());
+        assert!(pruned.metadata.resource_version.is_none());
         assert!(spec.service_account_name.is_none() && spec.security_context.is_none());
         assert!(status.pod_ips.is_none() && status.qos_class.is_none());
-        let annotations = stored.metadata().annotations.as_ref().unwrap();
+        let annotations = pruned.metadata.annotations.as_ref().unwrap();
         assert_eq!(
             annotations.keys().collect::<Vec<_>>(),
             ["kube-mesos.io/role", "kube-mesos.io/task-id"]
@@ -606,23 +611,38 @@ mod tests {
         );
         let stored = StoredPod::new(only_pruned.clone());
         assert_eq!(
-            stored.metadata().annotations.as_ref().map(|a| a.len()),
+            stored
+                .to_place()
+                .unwrap()
+                .metadata
+                .annotations
+                .as_ref()
+                .map(|a| a.len()),
             Some(0)
         );
         assert_eq!(stored.whole(), only_pruned);
     }
 
     /// Every field [`PodRead`] gives, as one value to compare; of the
-    /// annotations those a slim pod keeps.
+    /// annotations the one a slim pod keeps.
     fn reads(p: &impl PodRead) -> String {
-        let mut meta = p.metadata().clone();
-        if let Some(a) = meta.annotations.as_mut() {
-            a.retain(|k, _| SLIM_ANNOTATIONS.contains(&k.as_str()));
-        }
+        let labels: Vec<(String, String)> = match p.labels() {
+            Labels::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Labels::Pairs(l) => l
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
         format!(
             "{:?}",
             (
-                meta,
+                (p.name(), p.namespace(), p.uid(), labels),
+                (p.annotation(ANNOTATION_ROLE), p.controller_uid()),
+                (
+                    p.creation_timestamp(),
+                    p.deletion_timestamp(),
+                    p.deletion_grace_period_seconds(),
+                ),
                 p.node_name(),
                 p.scheduler_name(),
                 p.priority(),
@@ -652,6 +672,22 @@ mod tests {
             .unwrap(),
         );
         original.status.as_mut().unwrap().start_time = Some(Time(Default::default()));
+        let meta = &mut original.metadata;
+        meta.creation_timestamp = Some(Time(Default::default()));
+        meta.deletion_timestamp = Some(Time(Default::default()));
+        meta.deletion_grace_period_seconds = Some(3);
+        meta.owner_references = Some(vec![
+            OwnerReference {
+                uid: "other".into(),
+                ..Default::default()
+            },
+            OwnerReference {
+                controller: Some(true),
+                kind: "ReplicaSet".into(),
+                uid: "rs-1".into(),
+                ..Default::default()
+            },
+        ]);
         let mut expected = original.clone();
         expected.metadata.managed_fields = None;
         let whole = StoredPod::new(original.clone());
@@ -659,13 +695,15 @@ mod tests {
         assert!(whole.has_whole() && !slim.has_whole());
         assert!(slim.to_place().is_none());
         assert_eq!(reads(&slim), reads(&whole));
-        let annotations = slim.metadata().annotations.as_ref().unwrap();
+        for wanted in ["node-1", "zone", "rs-1", "analytics", "\"app\", \"web\""] {
+            assert!(reads(&whole).contains(wanted), "{wanted}");
+        }
+        assert_eq!(whole.annotation("kube-mesos.io/task-id"), Some("pod.u1"));
         assert_eq!(
-            annotations.keys().collect::<Vec<_>>(),
-            [ANNOTATION_ROLE],
-            "a slim pod keeps only the annotations read of a running pod"
+            slim.annotation("kube-mesos.io/task-id"),
+            None,
+            "a slim pod keeps only the annotation read of a running pod"
         );
-        assert!(reads(&whole).contains("node-1") && reads(&whole).contains("zone"));
         assert!(slim.whole().spec.unwrap().containers.is_empty());
 
         // The fetched copy is older: its labels and phase are not taken,
