@@ -242,6 +242,13 @@ async fn a_restarted_registry_writes_only_the_nodes_that_changed() {
     let node_b = nodes.get("host-b").await.unwrap();
     assert_ne!(version(node_b.clone()), b, "host-b rewritten");
     assert_eq!(node_b.status.unwrap().capacity.unwrap()["cpu"].0, "4");
+    // The same registry told of a change again writes it: what it keeps of
+    // the record it wrote from tells the two apart.
+    second.apply(snapshot(8.0)).await;
+    let cpu = |n: Node| n.status.unwrap().capacity.unwrap()["cpu"].0.clone();
+    assert_eq!(cpu(nodes.get("host-b").await.unwrap()), "8");
+    second.apply(snapshot(8.0)).await;
+    assert_eq!(cpu(nodes.get("host-b").await.unwrap()), "8");
     let mut registered = second.registered();
     registered.sort();
     assert_eq!(registered, ["SA", "SB"]);

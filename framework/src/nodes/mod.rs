@@ -82,7 +82,12 @@ pub enum NodeError {
 
 #[derive(Debug, Clone)]
 struct AgentEntry {
-    record: AgentRecord,
+    hostname: String,
+    /// The record the agent's Node was last written from, encoded: an
+    /// unchanged record is not written again. Kept as bytes, not as the
+    /// decoded protobuf (4 KiB an agent, most of it the inline size of
+    /// `Resource` and `AgentInfo` fields nobody reads again).
+    written: Box<[u8]>,
     health: AgentHealth,
     from_offer: bool,
     /// Ready=Unknown was written (the agent is lost and its lease expired).
@@ -192,9 +197,10 @@ impl NodeRegistry {
         let Some(id) = agent_id_of(&record) else {
             return;
         };
+        let written = encoded(&record);
         if let Some(old) = self.agents.get(&id) {
             if old.health == AgentHealth::Registered
-                && old.record == record
+                && old.written == written
                 && old.from_offer == from_offer
             {
                 return;
@@ -218,7 +224,8 @@ impl NodeRegistry {
         self.agents.insert(
             id,
             AgentEntry {
-                record,
+                hostname: record.info.hostname,
+                written,
                 health: AgentHealth::Registered,
                 from_offer,
                 marked_not_ready: false,
@@ -261,14 +268,8 @@ impl NodeRegistry {
             self.agents.insert(
                 id.clone(),
                 AgentEntry {
-                    record: AgentRecord {
-                        info: kube_mesos_proto::v1::AgentInfo {
-                            hostname: name,
-                            id: Some(agent_id.clone()),
-                            ..Default::default()
-                        },
-                        total_resources: Vec::new(),
-                    },
+                    hostname: name,
+                    written: Box::default(),
                     health: AgentHealth::Lost,
                     from_offer: false,
                     marked_not_ready: false,
@@ -290,7 +291,7 @@ impl NodeRegistry {
         if entry.health != AgentHealth::Lost || entry.marked_not_ready {
             return;
         }
-        let name = node_name(&entry.record.info.hostname);
+        let name = node_name(&entry.hostname);
         let leases: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
         let lease = match leases.get_opt(&name).await {
             Ok(lease) => lease,
@@ -353,7 +354,7 @@ impl NodeRegistry {
             .values()
             .filter(|e| e.health == AgentHealth::Registered)
         {
-            let name = node_name(&entry.record.info.hostname);
+            let name = node_name(&entry.hostname);
             let current = match &listed {
                 Some(leases) => Ok(leases.get(&name).cloned()),
                 None => api.get_opt(&name).await,
@@ -392,6 +393,16 @@ fn ready_heartbeat(node: &Node) -> Option<jiff::Timestamp> {
         .last_heartbeat_time
         .as_ref()
         .map(|t| t.0)
+}
+
+/// `record` as protobuf bytes, to tell whether it changed.
+fn encoded(record: &AgentRecord) -> Box<[u8]> {
+    use prost::Message;
+    let mut bytes = record.info.encode_length_delimited_to_vec();
+    for r in &record.total_resources {
+        bytes.extend(r.encode_length_delimited_to_vec());
+    }
+    bytes.into_boxed_slice()
 }
 
 fn agent_id_of(record: &AgentRecord) -> Option<String> {
