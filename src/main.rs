@@ -55,6 +55,7 @@ fn run_framework(args: kube_mesos_framework::config::FrameworkArgs) -> anyhow::R
         return Ok(());
     }
     init_logging(config.log_format);
+    kube_mesos_framework::memory::one_arena();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(kube_mesos_framework::run::run_until_signal(config))?;
     Ok(())
