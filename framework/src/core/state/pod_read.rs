@@ -124,4 +124,8 @@ impl PodRead for Pod {
             .and_then(|s| s.conditions.as_deref())
             .unwrap_or_default()
     }
+    /// Placement's own view of a whole pod, so there is one.
+    fn view(&self) -> PodView<'_> {
+        PodView::of(self)
+    }
 }

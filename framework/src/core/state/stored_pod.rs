@@ -42,6 +42,7 @@ use tracing::error;
 use super::pod_read::PodRead;
 use crate::core::{ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_ROLE};
 use crate::placement::selector::Labels;
+use crate::placement::snapshot::PodView;
 
 /// A pod as the core keeps it: whole (pruned, with what pruning took packed
 /// beside it) while it may be launched, else only what [`PodRead`] reads.
@@ -400,7 +401,8 @@ impl PodRead for Slim {
     }
 }
 
-/// Reads whichever form the pod is in.
+/// Reads whichever form the pod is in: one match per call, so the view a
+/// round takes of every running pod is one too, not one per field.
 macro_rules! delegate {
     ($($f:ident($($arg:ident: $t:ty),*) -> $r:ty;)+) => {
         impl PodRead for StoredPod {
@@ -430,6 +432,7 @@ delegate! {
     phase() -> Option<&str>;
     start_time() -> Option<&Time>;
     conditions() -> &[PodCondition];
+    view() -> PodView<'_>;
 }
 
 /// [`Taken`] as JSON. Serializing k8s-openapi types cannot fail: every map
