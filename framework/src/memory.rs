@@ -14,8 +14,8 @@
 //! (up to eight per core), each holding its own freed memory and its own
 //! half-used pages. The framework's work is one loop and a few writers, so
 //! [`one_arena`] has all threads share one: the peak resident memory of a
-//! placement burst fell by a quarter, what stays after it by a tenth
-//! (docs/reports/PERF_REPORT.md, session 17).
+//! placement burst fell by a quarter (docs/reports/PERF_REPORT.md, session
+//! 17; what stays after it did not change beyond the runs' spread).
 
 /// Has every thread allocate from one arena. Call it before any thread is
 /// started (glibc reads the limit when a thread first needs an arena). A
