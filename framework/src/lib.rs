@@ -16,3 +16,4 @@ pub mod resources;
 pub mod run;
 pub mod status;
 pub mod task_status;
+pub mod texts;

@@ -175,9 +175,8 @@ struct TaskTrack {
 
 #[derive(Clone, Debug)]
 struct PodEntry {
-    /// One pointer (see [`StoredPod`]): the pod table (a hash map with up
-    /// to twice the slots of its entries) holds that much per slot, used or
-    /// not.
+    /// One pointer (see [`StoredPod`]): every pod of the cluster has an
+    /// entry.
     pod: StoredPod,
     /// The pod's requests, worked out when the pod was last seen (a round
     /// sums them per agent without parsing quantities again).
@@ -260,15 +259,18 @@ impl PodEntry {
         }
     }
 
-    fn new(pod: Pod, state: PodState, next_generation: u32) -> Self {
-        PodEntry {
+    /// Boxed: the pod table holds up to twice the slots of its entries and
+    /// moves them all when it grows; a slot of a pointer is 8 bytes, of the
+    /// entry itself over 300.
+    fn new(pod: Pod, state: PodState, next_generation: u32) -> Box<Self> {
+        Box::new(PodEntry {
             requests: PodRequests::of(&pod),
             pod: store(pod, &state),
             deleted: false,
             state,
             next_generation,
             bind_failures: 0,
-        }
+        })
     }
 }
 
@@ -304,7 +306,7 @@ pub struct SchedulerCore {
     /// acknowledged) once it is in.
     early_updates: Vec<TaskStatus>,
     reconcile_pending: bool,
-    pods: HashMap<String, PodEntry>,
+    pods: HashMap<String, Box<PodEntry>>,
     /// Pods that may be relaunching, waiting for an unreachable or unknown
     /// task, or asked to hand over (the timed states): a
     /// superset, added to where those states begin and pruned in
@@ -1181,6 +1183,7 @@ impl SchedulerCore {
         self.timed
             .iter()
             .filter_map(|uid| self.pods.get_key_value(uid))
+            .map(|(uid, e)| (uid, &**e))
     }
 
     fn on_offers(&mut self, offers: Vec<Offer>, now: Instant, out: &mut Vec<Action>) {
@@ -1290,7 +1293,8 @@ impl SchedulerCore {
         let queue = &self.queue;
         self.nominated.retain(|uid, _| queue.contains(uid));
         let pods = &self.pods;
-        self.timed.retain(|uid| pods.get(uid).is_some_and(is_timed));
+        self.timed
+            .retain(|uid| pods.get(uid).is_some_and(|e| is_timed(e)));
         // Relaunch deadlines.
         let expired: Vec<String> = self
             .timed_pods()

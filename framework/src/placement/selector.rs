@@ -12,18 +12,23 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use crate::texts::Texts;
+
 /// A pod's labels as a selector reads them: the map the API gives, or the
-/// pairs the core keeps of a running pod (a map allocates a node of eleven
-/// entries for a single label).
+/// pairs the core keeps of a stored pod (a map allocates a node of eleven
+/// entries for a single label): keys and values alternate in `texts` from
+/// string `from` on.
 #[derive(Clone, Copy, Debug)]
 pub enum Labels<'a> {
     Map(&'a BTreeMap<String, String>),
-    Pairs(&'a [(Box<str>, Box<str>)]),
+    Packed { texts: &'a Texts, from: usize },
 }
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 impl<'a> Labels<'a> {
     /// No labels.
-    pub const NONE: Labels<'static> = Labels::Pairs(&[]);
+    pub const NONE: Labels<'static> = Labels::Map(&NO_LABELS);
 
     /// A pod's `metadata.labels`.
     pub fn of(labels: Option<&'a BTreeMap<String, String>>) -> Self {
@@ -34,7 +39,7 @@ impl<'a> Labels<'a> {
     pub fn is_empty(&self) -> bool {
         match self {
             Labels::Map(m) => m.is_empty(),
-            Labels::Pairs(p) => p.is_empty(),
+            Labels::Packed { texts, from } => texts.len() <= *from,
         }
     }
 
@@ -42,9 +47,27 @@ impl<'a> Labels<'a> {
     pub fn get(&self, key: &str) -> Option<&'a str> {
         match self {
             Labels::Map(m) => m.get(key).map(String::as_str),
-            Labels::Pairs(p) => p.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v),
+            Labels::Packed { texts, from } => packed_pairs(texts, *from)
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v),
         }
     }
+}
+
+impl<'a> Labels<'a> {
+    /// Every label, in the order kept.
+    pub fn pairs(&self) -> Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a> {
+        match *self {
+            Labels::Map(m) => Box::new(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            Labels::Packed { texts, from } => Box::new(packed_pairs(texts, from)),
+        }
+    }
+}
+
+fn packed_pairs(texts: &Texts, from: usize) -> impl Iterator<Item = (&str, &str)> {
+    (from..texts.len())
+        .step_by(2)
+        .map(move |i| (texts.get(i).unwrap_or(""), texts.get(i + 1).unwrap_or("")))
 }
 
 impl<'a> From<&'a BTreeMap<String, String>> for Labels<'a> {

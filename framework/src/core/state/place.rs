@@ -39,7 +39,7 @@ impl SchedulerCore {
         else {
             return;
         };
-        self.fetch_slim(&mut uids, now, out);
+        let mut pods = self.decode_candidates(&mut uids, now, out);
         if uids.is_empty() && misfits.is_empty() {
             // Nothing to place (a window ended between pods): only the
             // offers that are due are answered, without a snapshot.
@@ -48,7 +48,7 @@ impl SchedulerCore {
             return;
         }
         let mut agents = self.agent_views(&held);
-        let (outcome, roles) = self.run_placement(&uids, &mut agents, now);
+        let (outcome, roles) = self.run_placement(&uids, &pods, &mut agents, now);
         let refuse = self.refuse_seconds(now, &agents, &outcome, partial);
 
         // Launch operations per agent.
@@ -58,6 +58,7 @@ impl SchedulerCore {
             let agent = &agents[p.agent_index];
             let launched = self.launch(
                 &uids[p.pod_index],
+                std::mem::take(&mut pods[p.pod_index]),
                 p,
                 agent,
                 &roles[p.pod_index],
@@ -161,21 +162,34 @@ impl SchedulerCore {
         agents
     }
 
-    /// Takes out of `uids` the pods stored slim (their task ran, so the
-    /// core let go of their containers) and fetches them: a round after
-    /// the answer places them. [`SchedulerCore::fetch_relaunches`] asks as
-    /// soon as a relaunch begins, so this is for what that missed.
-    fn fetch_slim(&mut self, uids: &mut Vec<String>, now: Instant, out: &mut Vec<Action>) {
+    /// The candidates' pods, decoded (in `uids`' order). Takes out of
+    /// `uids` the pods stored slim (their task ran, so the core let go of
+    /// their containers) and fetches them: a round after the answer places
+    /// them. [`SchedulerCore::fetch_relaunches`] asks as soon as a relaunch
+    /// begins, so this is for what that missed. A pod whose bytes do not
+    /// decode (a bug, logged) is left out too.
+    fn decode_candidates(
+        &mut self,
+        uids: &mut Vec<String>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Vec<Pod> {
+        let mut pods = Vec::with_capacity(uids.len());
         uids.retain(|uid| {
             let Some(e) = self.pods.get(uid) else {
                 return false;
             };
-            if e.pod.has_whole() {
-                return true;
+            if !e.pod.has_whole() {
+                fetch(&mut self.fetching, uid, &e.pod, now, out);
+                return false;
             }
-            fetch(&mut self.fetching, uid, &e.pod, now, out);
-            false
+            let Some(pod) = e.pod.to_place() else {
+                return false;
+            };
+            pods.push(pod);
+            true
         });
+        pods
     }
 
     /// The round's candidates: relaunches first (they are bound already,
@@ -252,11 +266,12 @@ impl SchedulerCore {
     fn run_placement(
         &self,
         uids: &[String],
+        pods: &[Pod],
         agents: &mut [AgentView],
         now: Instant,
     ) -> (placement::Outcome, Vec<String>) {
         let mut cands: Vec<PodToPlace<'_>> = Vec::new();
-        for uid in uids {
+        for (uid, pod) in uids.iter().zip(pods) {
             let Some(e) = self.pods.get(uid) else {
                 continue;
             };
@@ -265,10 +280,6 @@ impl SchedulerCore {
                     agent_id, deadline, ..
                 } => Some(self.relaunch_agent(e, agent_id, *deadline, agents, now)),
                 _ => None,
-            };
-            // Slim candidates were fetched and left out above.
-            let Some(pod) = e.pod.to_place() else {
-                continue;
             };
             let mut cand = PodToPlace::new(pod, &self.role_of(&e.pod));
             cand.only_agent = only_agent;
@@ -366,6 +377,7 @@ impl SchedulerCore {
     fn launch(
         &mut self,
         uid: &str,
+        pod: Pod,
         p: &placement::Placement,
         agent: &AgentView,
         role: &str,
@@ -407,7 +419,7 @@ impl SchedulerCore {
         // The executor gets the pod as the API server holds it once
         // bound (nodeName, placement annotations), as a kubelet does.
         let task = build_task_info(
-            &bound_pod(entry.pod.whole(), &agent.hostname, &annotations),
+            &bound_pod(pod, &agent.hostname, &annotations),
             &task_id,
             agent,
             p.task_resources.clone(),

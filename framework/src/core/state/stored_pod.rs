@@ -5,48 +5,42 @@
 //! project aims for). A deserialized `Pod` is kilobytes of inline struct
 //! before any string — 2 KiB even with every container, volume and status
 //! taken out, nearly all of it the spec's and the status's optional fields
-//! — and most of it is read only when the pod's task is launched (the
-//! executor gets the whole pod in `TaskInfo.data`) or when the pod is
-//! failed (its containers' statuses).
+//! — and most of it is read only when the pod is placed or its task is
+//! launched (the executor gets the whole pod in `TaskInfo.data`).
 //!
-//! So a pod that may still be launched (queued, or waiting to be
-//! relaunched) is kept whole: a pruned `Pod` for what placement reads of a
-//! pod to place (metadata, the spec's scheduling fields, phase) and what
-//! pruning took out as JSON bytes, decoded only for a launch. Only what was
-//! taken out is packed: the metadata and status are already in the pruned
-//! pod, and packing them a second time doubled what a pod cost.
+//! So every pod is kept as [`Slim`]: what [`PodRead`] reads (names, labels,
+//! a few fields of the spec and status; placement reads no more of a pod
+//! already on a node, see [`crate::placement::snapshot::PodView`]) in a few
+//! hundred bytes, each string to its length and the labels as pairs. A pod
+//! that may still be launched (queued, or waiting to be relaunched) also
+//! keeps the whole pod as JSON bytes, decoded when a round considers it and
+//! for its launch. A burst of pods created at once is queued that way: one
+//! allocation of about the pod's size each instead of a decoded `Pod`
+//! (2 KiB inline plus an allocation per string, map node and list), which
+//! left glibc holding the pages the burst touched long after it was placed.
 //!
-//! A pod whose task runs, as most of a large cluster's pods are, is kept
-//! slim: what [`PodRead`] reads (names, labels, a few fields of the spec
-//! and status; placement reads no more of a pod already on a node, see
-//! [`crate::placement::snapshot::PodView`]) in a few hundred bytes, not the
-//! pruned pod's 2 KiB, each string to its length and the labels as pairs.
-//! Should it need launching again, the core fetches the pod and makes it
-//! whole ([`StoredPod::fill`]). A failure of such a pod is written from the
-//! pod as the API server has it (`kube::binder`).
+//! A pod whose task runs, as most of a large cluster's pods are, drops the
+//! bytes. Should it need launching again, the core fetches the pod and makes
+//! it whole ([`StoredPod::fill`]). A failure of such a pod is written from
+//! the pod as the API server has it (`kube::binder`).
 //!
-//! What the pruned pod lacks: containers, init and ephemeral containers,
-//! volumes, container statuses, the conditions the core does not read
-//! ([`KEPT_CONDITIONS`]), two long annotations ([`PRUNED_ANNOTATIONS`])
-//! and the other fields the `spec_fields!`, `status_fields!` and
-//! `metadata_fields!` lists below name; neither form keeps managed fields. What
-//! placement needs of the containers (requests, host ports) is worked out
-//! from the whole pod before pruning
+//! Neither form keeps managed fields. What placement needs of the containers
+//! (requests, host ports) is worked out from the whole pod when it arrives
 //! ([`crate::placement::requests::PodRequests`]).
 
 use k8s_openapi::api::core::v1::{Affinity, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use super::pod_read::PodRead;
-use crate::core::{ANNOTATION_EXECUTOR_RESOURCES, ANNOTATION_ROLE};
+use crate::core::ANNOTATION_ROLE;
 use crate::placement::selector::Labels;
 use crate::placement::snapshot::PodView;
+use crate::texts::Texts;
 
-/// A pod as the core keeps it: whole (pruned, with what pruning took packed
-/// beside it) while it may be launched, else only what [`PodRead`] reads.
-/// Either form is one pointer (the pod table holds many).
+/// A pod as the core keeps it: what [`PodRead`] reads, and while it may be
+/// launched the whole pod as JSON. Either form is one pointer (the pod
+/// table holds many).
 #[derive(Clone, Debug)]
 pub struct StoredPod(Form);
 
@@ -58,102 +52,119 @@ enum Form {
 
 #[derive(Clone, Debug)]
 struct Whole {
-    pruned: Pod,
-    /// [`Taken`] as JSON (boxed slice: no spare capacity).
-    taken: Box<[u8]>,
+    read: Slim,
+    /// The pod as JSON (boxed slice: no spare capacity).
+    json: Box<[u8]>,
 }
 
-/// A pod whose task runs: what [`PodRead`] reads, in a few hundred bytes
-/// instead of a pruned `Pod`'s 2 KiB inline (nearly all of it the spec's
-/// and status's fields no one reads here), each string allocated to its
-/// length and the labels as pairs (a map allocates a node of eleven entries
-/// for one).
+/// What [`PodRead`] reads of a pod, in two hundred bytes and two heap
+/// blocks instead of a `Pod`'s 2 KiB inline (nearly all of it the spec's
+/// and status's fields no one reads here) and a block per string: the
+/// strings are spans of one text ([`Texts`]), the labels' keys and values
+/// among them.
 #[derive(Clone, Debug, Default)]
 struct Slim {
-    name: Option<Box<str>>,
-    namespace: Option<Box<str>>,
-    uid: Option<Box<str>>,
-    labels: Box<[(Box<str>, Box<str>)]>,
-    /// The one annotation read of a running pod ([`ANNOTATION_ROLE`]): a
-    /// relaunch's candidacy is checked before the pod is fetched.
-    role: Option<Box<str>>,
-    controller_uid: Option<Box<str>>,
+    /// The strings at the indices below, then the labels' keys and values
+    /// alternating from [`LABELS`] on.
+    texts: Texts,
     creation_timestamp: Option<Time>,
     deletion_timestamp: Option<Time>,
-    deletion_grace_period_seconds: Option<i64>,
-    node_name: Option<Box<str>>,
-    scheduler_name: Option<Box<str>>,
-    priority: Option<i32>,
-    preemption_policy: Option<Box<str>>,
-    termination_grace_period_seconds: Option<i64>,
-    affinity: Option<Box<Affinity>>,
-    phase: Option<Box<str>>,
     start_time: Option<Time>,
+    deletion_grace_period_seconds: Option<i64>,
+    termination_grace_period_seconds: Option<i64>,
+    priority: Option<i32>,
+    affinity: Option<Box<Affinity>>,
     conditions: Box<[PodCondition]>,
 }
 
-fn boxed(s: Option<String>) -> Option<Box<str>> {
-    s.map(String::into_boxed_str)
-}
-
-fn unboxed(s: &Option<Box<str>>) -> Option<String> {
-    s.as_deref().map(str::to_owned)
-}
+const NAME: usize = 0;
+const NAMESPACE: usize = 1;
+const UID: usize = 2;
+/// The one annotation read of a stored pod ([`ANNOTATION_ROLE`]): a
+/// relaunch's candidacy is checked before the pod is fetched.
+const ROLE: usize = 3;
+const CONTROLLER_UID: usize = 4;
+const NODE_NAME: usize = 5;
+const SCHEDULER_NAME: usize = 6;
+const PREEMPTION_POLICY: usize = 7;
+const PHASE: usize = 8;
+const LABELS: usize = 9;
 
 impl Slim {
     /// What [`PodRead`] reads of `pod`, moved out of it.
     fn of(pod: Pod) -> Self {
-        let controller_uid = pod.controller_uid().map(str::to_owned);
+        let meta = &pod.metadata;
+        let spec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        let fixed = [
+            meta.name.as_deref(),
+            meta.namespace.as_deref(),
+            meta.uid.as_deref(),
+            meta.annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_ROLE))
+                .map(String::as_str),
+            pod.controller_uid(),
+            spec.and_then(|s| s.node_name.as_deref()),
+            spec.and_then(|s| s.scheduler_name.as_deref()),
+            spec.and_then(|s| s.preemption_policy.as_deref()),
+            status.and_then(|s| s.phase.as_deref()),
+        ];
+        let labels = meta
+            .labels
+            .iter()
+            .flatten()
+            .flat_map(|(k, v)| [Some(k.as_str()), Some(v.as_str())]);
+        let texts = Texts::new(fixed.into_iter().chain(labels));
         let meta = pod.metadata;
         let spec = pod.spec.unwrap_or_default();
         let status = pod.status.unwrap_or_default();
         Slim {
-            name: boxed(meta.name),
-            namespace: boxed(meta.namespace),
-            uid: boxed(meta.uid),
-            labels: meta
-                .labels
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
-                .collect(),
-            role: boxed(meta.annotations.and_then(|mut a| a.remove(ANNOTATION_ROLE))),
-            controller_uid: boxed(controller_uid),
+            texts,
             creation_timestamp: meta.creation_timestamp,
             deletion_timestamp: meta.deletion_timestamp,
-            deletion_grace_period_seconds: meta.deletion_grace_period_seconds,
-            node_name: boxed(spec.node_name),
-            scheduler_name: boxed(spec.scheduler_name),
-            priority: spec.priority,
-            preemption_policy: boxed(spec.preemption_policy),
-            termination_grace_period_seconds: spec.termination_grace_period_seconds,
-            affinity: spec.affinity.map(Box::new),
-            phase: boxed(status.phase),
             start_time: status.start_time,
-            conditions: status.conditions.unwrap_or_default().into_boxed_slice(),
+            deletion_grace_period_seconds: meta.deletion_grace_period_seconds,
+            termination_grace_period_seconds: spec.termination_grace_period_seconds,
+            priority: spec.priority,
+            affinity: spec.affinity.map(Box::new),
+            conditions: status
+                .conditions
+                .into_iter()
+                .flatten()
+                .filter(|c| KEPT_CONDITIONS.contains(&c.type_.as_str()))
+                .collect(),
         }
+    }
+
+    fn text(&self, i: usize) -> Option<&str> {
+        self.texts.get(i)
+    }
+
+    fn owned(&self, i: usize) -> Option<String> {
+        self.text(i).map(str::to_owned)
     }
 
     /// The metadata it keeps, as a pod's.
     fn metadata(&self) -> ObjectMeta {
+        let labels = self.labels();
         ObjectMeta {
-            name: unboxed(&self.name),
-            namespace: unboxed(&self.namespace),
-            uid: unboxed(&self.uid),
-            labels: (!self.labels.is_empty()).then(|| {
-                self.labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            name: self.owned(NAME),
+            namespace: self.owned(NAMESPACE),
+            uid: self.owned(UID),
+            labels: (!labels.is_empty()).then(|| {
+                labels
+                    .pairs()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect()
             }),
             annotations: self
-                .role
-                .as_ref()
-                .map(|r| [(ANNOTATION_ROLE.to_owned(), r.to_string())].into()),
-            owner_references: self.controller_uid.as_ref().map(|uid| {
+                .text(ROLE)
+                .map(|r| [(ANNOTATION_ROLE.to_owned(), r.to_owned())].into()),
+            owner_references: self.text(CONTROLLER_UID).map(|uid| {
                 vec![OwnerReference {
                     controller: Some(true),
-                    uid: uid.to_string(),
+                    uid: uid.to_owned(),
                     ..Default::default()
                 }]
             }),
@@ -176,10 +187,10 @@ impl Slim {
     /// `spec` with the fields kept here set as they are here.
     fn spec_onto(&self, spec: PodSpec) -> PodSpec {
         PodSpec {
-            node_name: unboxed(&self.node_name),
-            scheduler_name: unboxed(&self.scheduler_name),
+            node_name: self.owned(NODE_NAME),
+            scheduler_name: self.owned(SCHEDULER_NAME),
             priority: self.priority,
-            preemption_policy: unboxed(&self.preemption_policy),
+            preemption_policy: self.owned(PREEMPTION_POLICY),
             termination_grace_period_seconds: self.termination_grace_period_seconds,
             affinity: self.affinity.as_deref().cloned(),
             ..spec
@@ -189,7 +200,7 @@ impl Slim {
     /// `status` with the fields kept here set as they are here.
     fn status_onto(&self, status: PodStatus) -> PodStatus {
         PodStatus {
-            phase: unboxed(&self.phase),
+            phase: self.owned(PHASE),
             start_time: self.start_time.clone(),
             conditions: (!self.conditions.is_empty()).then(|| self.conditions.to_vec()),
             ..status
@@ -197,71 +208,22 @@ impl Slim {
     }
 }
 
-/// What pruning takes out of a pod, to be put back for a launch or a
-/// failure: in the pod's own types, holding only the fields taken.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Taken {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    annotations: Vec<(String, String)>,
-    metadata: ObjectMeta,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    spec: Option<PodSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    status: Option<PodStatus>,
-}
-
-/// Moves the named fields (each `Default`: an `Option` or a `Vec`) from
-/// one struct to another.
-macro_rules! move_fields {
-    ($from:expr => $to:expr; $($field:ident),+ $(,)?) => {
-        $( $to.$field = std::mem::take(&mut $from.$field); )+
-    };
-}
-
-/// The fields taken, read by neither the core nor placement (checked by
-/// name against `core` and `placement`): the executor's parts of the pod,
-/// and strings that would each cost an allocation per pod. Reading one of
-/// them through the pruned pod finds it empty: a field the core comes to
-/// read leaves these lists.
-macro_rules! metadata_fields {
-    ($m:ident, $from:expr => $to:expr) => {
-        $m!($from => $to; generate_name, resource_version)
-    };
-}
-macro_rules! spec_fields {
-    ($m:ident, $from:expr => $to:expr) => {
-        $m!($from => $to;
-            containers, init_containers, ephemeral_containers, volumes,
-            dns_policy, dns_config, service_account_name, service_account,
-            automount_service_account_token, enable_service_links,
-            image_pull_secrets, security_context, readiness_gates, host_aliases,
-            os, subdomain)
-    };
-}
-macro_rules! status_fields {
-    ($m:ident, $from:expr => $to:expr) => {
-        $m!($from => $to;
-            conditions, container_statuses, init_container_statuses,
-            ephemeral_container_statuses, host_ip, host_ips, pod_ip, pod_ips,
-            qos_class)
-    };
-}
-
 impl StoredPod {
-    /// Packs `pod`. Its managed fields go: the API server's bookkeeping of
-    /// field owners, often the largest part of a pod, read by neither the
-    /// core nor the executor.
+    /// The pod, whole: it may be launched. Its managed fields go: the API
+    /// server's bookkeeping of field owners, often the largest part of a
+    /// pod, read by neither the core nor the executor.
     pub fn new(mut pod: Pod) -> Self {
         pod.metadata.managed_fields = None;
-        let taken = pack(take(&mut pod), &pod);
-        StoredPod(Form::Whole(Box::new(Whole { pruned: pod, taken })))
+        let json = encode(&pod);
+        StoredPod(Form::Whole(Box::new(Whole {
+            read: Slim::of(pod),
+            json,
+        })))
     }
 
     /// What [`PodRead`] reads of `pod`, and no more: for a pod that is not
     /// to be launched ([`StoredPod::whole`] then lacks its containers).
-    pub fn slim(mut pod: Pod) -> Self {
-        pod.metadata.managed_fields = None;
-        take(&mut pod);
+    pub fn slim(pod: Pod) -> Self {
         StoredPod(Form::Slim(Box::new(Slim::of(pod))))
     }
 
@@ -270,10 +232,11 @@ impl StoredPod {
         matches!(self.0, Form::Whole(_))
     }
 
-    /// The pruned pod, for placing it; `None` for a slim pod.
-    pub fn to_place(&self) -> Option<&Pod> {
+    /// The whole pod, for placing it; `None` for a slim pod (and, logged,
+    /// should its bytes not decode).
+    pub fn to_place(&self) -> Option<Pod> {
         match &self.0 {
-            Form::Whole(w) => Some(&w.pruned),
+            Form::Whole(w) => w.decode(),
             Form::Slim(_) => None,
         }
     }
@@ -281,87 +244,92 @@ impl StoredPod {
     /// Keeps only what [`PodRead`] reads: the pod's task is launched.
     pub fn make_slim(&mut self) {
         if let Form::Whole(w) = &mut self.0 {
-            let pruned = std::mem::take(&mut w.pruned);
-            self.0 = Form::Slim(Box::new(Slim::of(pruned)));
+            let read = std::mem::take(&mut w.read);
+            self.0 = Form::Slim(Box::new(read));
         }
     }
 
-    /// Makes a slim pod whole again from `fetched` (the same pod as the API
-    /// server has it now). What the slim pod keeps stays as the pod's events
+    /// Makes the pod whole (again) from `fetched` (the same pod as the API
+    /// server has it now). What [`PodRead`] reads stays as the pod's events
     /// made it, as a fetched copy may be older than the last event; the
-    /// rest (containers, volumes, the spec's scheduling fields) does not
-    /// change once a pod is created.
+    /// rest (containers, volumes, annotations, the spec's scheduling fields)
+    /// is the fetched copy's.
     pub fn fill(&mut self, mut fetched: Pod) {
-        fetched.metadata.managed_fields = None;
-        let taken = take(&mut fetched);
-        let pruned = match &self.0 {
-            Form::Whole(w) => w.pruned.clone(),
-            Form::Slim(s) => {
-                // What the slim pod keeps is as the pod's events made it;
-                // the rest of the metadata (its annotations, all of which
-                // a launch sends) is the fetched copy's.
-                let mut metadata = fetched.metadata;
-                let kept = s.metadata();
-                metadata.labels = kept.labels;
-                if kept.deletion_timestamp.is_some() {
-                    metadata.deletion_timestamp = kept.deletion_timestamp;
-                    metadata.deletion_grace_period_seconds = kept.deletion_grace_period_seconds;
-                }
-                Pod {
-                    metadata,
-                    spec: Some(s.spec_onto(fetched.spec.unwrap_or_default())),
-                    status: Some(s.status_onto(fetched.status.unwrap_or_default())),
-                }
-            }
-        };
-        // The conditions as packed are the fetched ones, as for any pod.
-        let taken = pack(taken, &pruned);
-        self.0 = Form::Whole(Box::new(Whole { pruned, taken }));
+        let kept = self.read_kept();
+        let conditions = kept.conditions.clone();
+        let meta = kept.metadata();
+        fetched.metadata.labels = meta.labels;
+        if meta.deletion_timestamp.is_some() {
+            fetched.metadata.deletion_timestamp = meta.deletion_timestamp;
+            fetched.metadata.deletion_grace_period_seconds = meta.deletion_grace_period_seconds;
+        }
+        fetched.spec = Some(kept.spec_onto(fetched.spec.unwrap_or_default()));
+        // The whole pod keeps the fetched copy's conditions, as for any
+        // pod; those read here stay as the events made them.
+        let status = fetched.status.unwrap_or_default();
+        let fetched_conditions = status.conditions.clone();
+        let mut status = kept.status_onto(status);
+        status.conditions = fetched_conditions;
+        fetched.status = Some(status);
+        let mut whole = StoredPod::new(fetched);
+        if let Form::Whole(w) = &mut whole.0 {
+            w.read.conditions = conditions;
+        }
+        *self = whole;
     }
 
-    /// The whole pod, put together again. The bytes are our own
-    /// serialization, so decoding them cannot fail short of a bug; should
-    /// it, the pruned pod is returned and the failure logged. A slim pod
+    /// The whole pod, decoded. The bytes are our own serialization, so
+    /// decoding them cannot fail short of a bug; should it, what
+    /// [`PodRead`] reads is returned and the failure logged. A slim pod
     /// comes back as what it keeps.
     pub fn whole(&self) -> Pod {
-        let w = match &self.0 {
-            Form::Whole(w) => w,
-            Form::Slim(s) => return s.to_pod(),
-        };
-        let mut pod = w.pruned.clone();
-        match serde_json::from_slice::<Taken>(&w.taken) {
-            Ok(taken) => put_back(&mut pod, taken),
-            Err(e) => error!(error = %e, pod = ?pod.metadata.name, "unpacking a pod"),
+        match &self.0 {
+            Form::Whole(w) => w.decode().unwrap_or_else(|| w.read.to_pod()),
+            Form::Slim(s) => s.to_pod(),
         }
-        pod
+    }
+
+    fn read_kept(&self) -> &Slim {
+        match &self.0 {
+            Form::Whole(w) => &w.read,
+            Form::Slim(s) => s,
+        }
     }
 
     fn read(&self) -> &dyn PodRead {
-        match &self.0 {
-            Form::Whole(w) => &w.pruned,
-            Form::Slim(s) => s.as_ref(),
-        }
+        self.read_kept()
+    }
+}
+
+impl Whole {
+    fn decode(&self) -> Option<Pod> {
+        serde_json::from_slice(&self.json)
+            .inspect_err(|e| error!(error = %e, pod = ?self.read.name(), "decoding a stored pod"))
+            .ok()
     }
 }
 
 impl PodRead for Slim {
     fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.text(NAME)
     }
     fn namespace(&self) -> Option<&str> {
-        self.namespace.as_deref()
+        self.text(NAMESPACE)
     }
     fn uid(&self) -> Option<&str> {
-        self.uid.as_deref()
+        self.text(UID)
     }
     fn labels(&self) -> Labels<'_> {
-        Labels::Pairs(&self.labels)
+        Labels::Packed {
+            texts: &self.texts,
+            from: LABELS,
+        }
     }
     fn annotation(&self, key: &str) -> Option<&str> {
-        (key == ANNOTATION_ROLE).then_some(self.role.as_deref())?
+        (key == ANNOTATION_ROLE).then(|| self.text(ROLE))?
     }
     fn controller_uid(&self) -> Option<&str> {
-        self.controller_uid.as_deref()
+        self.text(CONTROLLER_UID)
     }
     fn creation_timestamp(&self) -> Option<&Time> {
         self.creation_timestamp.as_ref()
@@ -373,16 +341,16 @@ impl PodRead for Slim {
         self.deletion_grace_period_seconds
     }
     fn node_name(&self) -> Option<&str> {
-        self.node_name.as_deref()
+        self.text(NODE_NAME)
     }
     fn scheduler_name(&self) -> Option<&str> {
-        self.scheduler_name.as_deref()
+        self.text(SCHEDULER_NAME)
     }
     fn priority(&self) -> Option<i32> {
         self.priority
     }
     fn preemption_policy(&self) -> Option<&str> {
-        self.preemption_policy.as_deref()
+        self.text(PREEMPTION_POLICY)
     }
     fn termination_grace_period_seconds(&self) -> Option<i64> {
         self.termination_grace_period_seconds
@@ -391,7 +359,7 @@ impl PodRead for Slim {
         self.affinity.as_deref()
     }
     fn phase(&self) -> Option<&str> {
-        self.phase.as_deref()
+        self.text(PHASE)
     }
     fn start_time(&self) -> Option<&Time> {
         self.start_time.as_ref()
@@ -435,82 +403,23 @@ delegate! {
     view() -> PodView<'_>;
 }
 
-/// [`Taken`] as JSON. Serializing k8s-openapi types cannot fail: every map
-/// has string keys. Were it to, the pruned pod is all a launch would get.
-fn pack(taken: Taken, pod: &Pod) -> Box<[u8]> {
-    match serde_json::to_vec(&taken) {
+/// The pod as JSON. Serializing k8s-openapi types cannot fail: every map
+/// has string keys. Were it to, the failure is logged and the pod is not
+/// placed.
+fn encode(pod: &Pod) -> Box<[u8]> {
+    match serde_json::to_vec(pod) {
         Ok(bytes) => bytes.into_boxed_slice(),
         Err(e) => {
-            error!(error = %e, pod = ?pod.metadata.name, "packing a pod");
+            error!(error = %e, pod = ?pod.metadata.name, "encoding a pod");
             Box::default()
         }
     }
 }
 
-/// Annotations the core reads only on a pod it sees for the first time
-/// (before it is stored), or never, and that are long: the executor's
-/// resources as launched (a JSON `ExecutorInfo`), and kubectl's copy of
-/// the whole object it applied.
-const PRUNED_ANNOTATIONS: &[&str] = &[
-    ANNOTATION_EXECUTOR_RESOURCES,
-    "kubectl.kubernetes.io/last-applied-configuration",
-];
-
 /// The pod conditions the core reads: a preemption's mark on its victims.
 /// A running pod carries four others (PodScheduled, Initialized,
 /// ContainersReady, Ready) that only the executor's status writes use.
 const KEPT_CONDITIONS: &[&str] = &["DisruptionTarget"];
-
-/// Takes out of `pod` what only a launch or a failure reads.
-fn take(pod: &mut Pod) -> Taken {
-    let mut taken = Taken::default();
-    if let Some(annotations) = pod.metadata.annotations.as_mut() {
-        for key in PRUNED_ANNOTATIONS {
-            if let Some(value) = annotations.remove(*key) {
-                taken.annotations.push((key.to_string(), value));
-            }
-        }
-    }
-    metadata_fields!(move_fields, pod.metadata => taken.metadata);
-    if let Some(spec) = pod.spec.as_mut() {
-        let mut t = PodSpec::default();
-        spec_fields!(move_fields, spec => t);
-        taken.spec = Some(t);
-    }
-    if let Some(status) = pod.status.as_mut() {
-        let mut t = PodStatus::default();
-        status_fields!(move_fields, status => t);
-        // All conditions are packed, in their order; the pruned pod keeps
-        // those the core reads.
-        let kept: Vec<PodCondition> = t
-            .conditions
-            .iter()
-            .flatten()
-            .filter(|c| KEPT_CONDITIONS.contains(&c.type_.as_str()))
-            .cloned()
-            .collect();
-        status.conditions = (!kept.is_empty()).then_some(kept);
-        taken.status = Some(t);
-    }
-    taken
-}
-
-/// The inverse of [`take`].
-fn put_back(pod: &mut Pod, mut taken: Taken) {
-    if !taken.annotations.is_empty() {
-        pod.metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .extend(taken.annotations);
-    }
-    metadata_fields!(move_fields, taken.metadata => pod.metadata);
-    if let (Some(spec), Some(mut t)) = (pod.spec.as_mut(), taken.spec) {
-        spec_fields!(move_fields, t => spec);
-    }
-    if let (Some(status), Some(mut t)) = (pod.status.as_mut(), taken.status) {
-        status_fields!(move_fields, t => status);
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -565,77 +474,54 @@ mod tests {
     fn reads_see_the_scheduling_fields_and_the_whole_pod_comes_back_intact() {
         let original = pod();
         let stored = StoredPod::new(original.clone());
-        let pruned = stored.to_place().unwrap();
-        let spec = pruned.spec.as_ref().unwrap();
         assert_eq!(stored.priority(), Some(7));
         assert_eq!(stored.scheduler_name(), Some("kube-mesos"));
-        assert_eq!(spec.node_selector.as_ref().unwrap()["disk"], "ssd");
         assert_eq!(stored.labels().get("app"), Some("web"));
         assert_eq!(stored.phase(), Some("Running"));
+        assert_eq!(stored.annotation(ANNOTATION_ROLE), Some("analytics"));
         let conditions = stored.conditions();
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].type_, "DisruptionTarget");
-        assert!(spec.containers.is_empty());
-        assert!(spec.volumes.is_none() && spec.init_containers.is_none());
-        let status = pruned.status.as_ref().unwrap();
-        assert!(status.container_statuses.is_none());
-        assert!(pruned.metadata.managed_fields.is_none());
-        assert!(pruned.metadata.resource_version.is_none());
-        assert!(spec.service_account_name.is_none() && spec.security_context.is_none());
-        assert!(status.pod_ips.is_none() && status.qos_class.is_none());
-        let annotations = pruned.metadata.annotations.as_ref().unwrap();
-        assert_eq!(
-            annotations.keys().collect::<Vec<_>>(),
-            ["kube-mesos.io/role", "kube-mesos.io/task-id"]
-        );
 
         let mut expected = original;
         expected.metadata.managed_fields = None;
         assert_eq!(stored.whole(), expected);
+        assert_eq!(stored.to_place(), Some(expected));
         let Form::Whole(w) = &stored.0 else {
             panic!("not whole")
         };
-        assert!(!w.taken.is_empty());
-        // What the pruned pod keeps is not packed a second time.
-        let taken = String::from_utf8(w.taken.to_vec()).unwrap();
-        assert!(!taken.contains("\"u1\"") && !taken.contains("task-id"));
+        let json = String::from_utf8(w.json.to_vec()).unwrap();
+        assert!(!json.contains("managedFields") && json.contains("containers"));
     }
 
     #[test]
-    fn pods_without_spec_status_or_other_annotations_come_back_as_they_were() {
+    fn pods_without_spec_status_or_annotations_come_back_as_they_were() {
         let bare = Pod::default();
-        assert_eq!(StoredPod::new(bare.clone()).whole(), bare);
+        let stored = StoredPod::new(bare.clone());
+        assert_eq!(stored.whole(), bare);
+        assert_eq!(stored.to_place(), Some(bare));
+    }
 
-        let mut only_pruned = Pod::default();
-        only_pruned.metadata.annotations = Some(
-            [(ANNOTATION_EXECUTOR_RESOURCES.to_string(), "{}".to_string())]
-                .into_iter()
-                .collect(),
-        );
-        let stored = StoredPod::new(only_pruned.clone());
-        assert_eq!(
-            stored
-                .to_place()
-                .unwrap()
-                .metadata
-                .annotations
-                .as_ref()
-                .map(|a| a.len()),
-            Some(0)
-        );
-        assert_eq!(stored.whole(), only_pruned);
+    #[test]
+    fn bytes_that_do_not_decode_leave_the_pod_unplaced_not_the_core_down() {
+        let mut stored = StoredPod::new(pod());
+        if let Form::Whole(w) = &mut stored.0 {
+            w.json = b"{garbled".to_vec().into_boxed_slice();
+        }
+        assert_eq!(stored.to_place(), None);
+        let kept = stored.whole();
+        assert_eq!(kept.metadata.name.as_deref(), Some("web"));
+        assert!(kept.spec.unwrap().containers.is_empty());
     }
 
     /// Every field [`PodRead`] gives, as one value to compare; of the
     /// annotations the one a slim pod keeps.
     fn reads(p: &impl PodRead) -> String {
-        let labels: Vec<(String, String)> = match p.labels() {
-            Labels::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Labels::Pairs(l) => l
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
+        let labels: Vec<(String, String)> = p
+            .labels()
+            .pairs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         format!(
             "{:?}",
             (
@@ -701,12 +587,13 @@ mod tests {
         for wanted in ["node-1", "zone", "rs-1", "analytics", "\"app\", \"web\""] {
             assert!(reads(&whole).contains(wanted), "{wanted}");
         }
-        assert_eq!(whole.annotation("kube-mesos.io/task-id"), Some("pod.u1"));
-        assert_eq!(
-            slim.annotation("kube-mesos.io/task-id"),
-            None,
-            "a slim pod keeps only the annotation read of a running pod"
-        );
+        for p in [&whole, &slim] {
+            assert_eq!(
+                p.annotation("kube-mesos.io/task-id"),
+                None,
+                "a stored pod reads only the annotation read of a stored pod"
+            );
+        }
         assert!(slim.whole().spec.unwrap().containers.is_empty());
 
         // The fetched copy is older: its labels and phase are not taken,
