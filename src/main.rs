@@ -3,8 +3,14 @@
 //! the release a single tarball that the Mesos fetcher can hand to agents.
 
 use clap::{Parser, Subcommand};
+use kube_mesos_framework::config::Allocator;
 
 mod local;
+
+use kube_mesos_framework::memory::allocator;
+
+#[global_allocator]
+static ALLOCATOR: allocator::Chosen = allocator::Chosen;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,10 +44,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Framework(args) => run_framework(*args),
         Command::Executor(args) => run_executor(*args),
-        Command::Local(args) => match local::run(*args)? {
-            0 => Ok(()),
-            code => std::process::exit(code),
-        },
+        Command::Local(args) => {
+            // The framework runs in this process.
+            allocator::use_mimalloc();
+            match local::run(*args)? {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            }
+        }
     }
 }
 
@@ -49,13 +59,19 @@ fn main() -> anyhow::Result<()> {
 /// either print it (`--check-config`) or run the scheduler until a signal.
 fn run_framework(args: kube_mesos_framework::config::FrameworkArgs) -> anyhow::Result<()> {
     let check_only = args.check_config;
+    let chosen = args.allocator;
     let config = args.into_config()?;
     if check_only {
         println!("{config}");
         return Ok(());
     }
+    // Before the runtime starts its threads.
+    match chosen {
+        Allocator::Mimalloc => allocator::use_mimalloc(),
+        Allocator::Glibc => kube_mesos_framework::memory::one_arena(),
+    }
     init_logging(config.log_format);
-    kube_mesos_framework::memory::one_arena();
+    tracing::info!(allocator = ?chosen, "memory allocator");
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(kube_mesos_framework::run::run_until_signal(config))?;
     Ok(())

@@ -113,6 +113,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// The framework process's memory allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Allocator {
+    /// mimalloc: gives back to the system the pages it frees, such as
+    /// those a burst of pods touched while queued.
+    #[default]
+    Mimalloc,
+    /// The C library's (glibc, one arena): keeps freed pages until a trim.
+    Glibc,
+}
+
 /// `kube-mesos framework` flags. Every flag has a `KUBE_MESOS_*` environment
 /// fallback; a flag given on the command line wins over the variable.
 #[derive(Debug, Clone, Parser)]
@@ -356,6 +367,15 @@ pub struct FrameworkArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+
+    /// Memory allocator of the framework process (read at start-up).
+    #[arg(
+        long,
+        env = "KUBE_MESOS_ALLOCATOR",
+        value_enum,
+        default_value = "mimalloc"
+    )]
+    pub allocator: Allocator,
 
     /// Validate the configuration, print it, and exit 0.
     #[arg(long)]

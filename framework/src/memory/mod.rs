@@ -1,4 +1,6 @@
-//! Giving freed heap back to the system once a burst of work is over.
+//! The framework process's memory: which allocator it runs on
+//! ([`allocator`]), and giving freed heap back to the system once a burst
+//! of work is over.
 //!
 //! A placement round builds its launches, Bindings and events all at once,
 //! and a pod list or a large OFFERS event is decoded whole: transient
@@ -8,16 +10,19 @@
 //! the framework runs. `malloc_trim` returns every free page of every arena
 //! to the system; it costs a walk over the free chunks (milliseconds), so
 //! the shell calls it when the framework goes idle (SUPPRESS), not per
-//! round.
+//! round. On mimalloc (the default, see [`allocator`]) the same moment
+//! forces the purges it had delayed.
 //!
-//! glibc also gives each thread that meets contention an arena of its own
+//! On glibc (`--allocator glibc`), glibc also gives each thread that meets contention an arena of its own
 //! (up to eight per core), each holding its own freed memory and its own
 //! half-used pages. The framework's work is one loop and a few writers, so
 //! [`one_arena`] has all threads share one: the peak resident memory of a
 //! placement burst fell by a quarter (docs/reports/PERF_REPORT.md, session
 //! 17; what stays after it did not change beyond the runs' spread).
 
-/// Has every thread allocate from one arena. Call it before any thread is
+pub mod allocator;
+
+/// Has every thread allocate from one arena (on glibc). Call it before any thread is
 /// started (glibc reads the limit when a thread first needs an arena). A
 /// no-op where the C library is not glibc.
 pub fn one_arena() {
@@ -36,10 +41,13 @@ pub fn one_arena() {
     }
 }
 
-/// Returns the free pages of the allocator's heaps to the system. Blocking
-/// (a walk over the free chunks): call it from a blocking thread. A no-op
-/// where the C library is not glibc.
+/// Returns the free pages of the allocators' heaps to the system. Blocking
+/// (a walk over the free chunks): call it from a blocking thread. glibc's
+/// part is a no-op where the C library is not glibc.
 pub fn give_back_free_memory() {
+    if allocator::on_mimalloc() {
+        allocator::collect();
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {
