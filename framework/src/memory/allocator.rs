@@ -28,9 +28,32 @@ pub struct Chosen;
 
 static MIMALLOC: AtomicBool = AtomicBool::new(false);
 
+/// mimalloc's options set here (`mi_option_t` of mimalloc 2.3's
+/// `mimalloc.h`, which the exact version of `libmimalloc-sys` pins; the
+/// crate names only some of them).
+const PURGE_DELAY: mi::mi_option_t = 15;
+const ALLOW_THP: mi::mi_option_t = 37;
+
 /// From now on allocations come from mimalloc. Called before the process
 /// starts any thread (the flag is then seen by every thread it starts).
+///
+/// Freed pages are purged at once, not 10 ms later (a purge pending when
+/// the framework goes quiet waits for its next allocation), and without
+/// transparent huge pages: mimalloc asks for them on its arenas, and a
+/// 2 MiB page stays resident while any 4 KiB of it is in use. Tracking
+/// 100,000 pods: 259 MiB resident with the defaults, 202 without.
 pub fn use_mimalloc() {
+    // SAFETY: mi_option_set stores a value in mimalloc's option table.
+    unsafe {
+        mi::mi_option_set(PURGE_DELAY, 0);
+        mi::mi_option_set(ALLOW_THP, 0);
+    }
+    // What mimalloc does itself when started with THP off: under the
+    // system's "always" policy its pages would be huge regardless.
+    #[cfg(target_os = "linux")]
+    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::debug!(%error, "transparent huge pages left on");
+    }
     MIMALLOC.store(true, Ordering::Relaxed);
 }
 
@@ -97,6 +120,17 @@ unsafe impl GlobalAlloc for Chosen {
 mod tests {
     use super::*;
 
+    /// The option numbers are mimalloc's: their neighbours read their
+    /// documented defaults.
+    #[test]
+    fn the_options_set_are_the_ones_meant() {
+        let get = |o| unsafe { mi::mi_option_get(o) };
+        assert_eq!(mi::mi_option_eager_commit_delay, PURGE_DELAY - 1);
+        assert_eq!(get(PURGE_DELAY + 9), 10, "arena_purge_mult");
+        assert_eq!(get(ALLOW_THP - 1), 10_000, "generic_collect");
+        assert_eq!(ALLOW_THP + 1, 38, "_mi_option_last");
+    }
+
     /// Blocks from either allocator, freed and resized after the switch,
     /// each by its own.
     #[test]
@@ -142,5 +176,7 @@ mod tests {
             unsafe { a.dealloc(p as *mut u8, small) };
         }
         collect();
+        assert_eq!(unsafe { mi::mi_option_get(PURGE_DELAY) }, 0);
+        assert_eq!(unsafe { mi::mi_option_get(ALLOW_THP) }, 0);
     }
 }
