@@ -895,6 +895,33 @@ mod tests {
     }
 
     #[test]
+    fn the_allocator_is_mimalloc_unless_glibc_is_asked_for() {
+        let args = |argv: &[&str], env: &[(&str, &str)]| {
+            let env: BTreeMap<String, String> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let mut full = vec!["framework", "--master", "http://m:5050"];
+            full.extend_from_slice(argv);
+            FrameworkArgs::try_parse_with_env(full, |k| env.get(k).cloned()).map(|a| a.allocator)
+        };
+        assert_eq!(args(&[], &[]).unwrap(), Allocator::Mimalloc);
+        assert_eq!(
+            args(&[], &[("KUBE_MESOS_ALLOCATOR", "glibc")]).unwrap(),
+            Allocator::Glibc
+        );
+        assert_eq!(
+            args(
+                &["--allocator", "mimalloc"],
+                &[("KUBE_MESOS_ALLOCATOR", "glibc")]
+            )
+            .unwrap(),
+            Allocator::Mimalloc
+        );
+        assert!(args(&["--allocator", "tcmalloc"], &[]).is_err());
+    }
+
+    #[test]
     fn defaults_match_the_documented_values() {
         let c = parse(&["--master", "http://m:5050"], &[]).unwrap();
         let d = FrameworkConfig::new(c.masters.clone());

@@ -170,7 +170,8 @@ struct TaskTrack {
     /// A relaunch of this task that an earlier framework process scheduled
     /// and recorded on the pod (rebuilt after a restart): should Mesos no
     /// longer know the task, the relaunch is resumed, not the pod lost.
-    intent: Option<RelaunchIntent>,
+    /// Boxed: rare, and every running pod has a track.
+    intent: Option<Box<RelaunchIntent>>,
 }
 
 #[derive(Clone, Debug)]
@@ -908,7 +909,7 @@ impl SchedulerCore {
                 waiting: None,
                 last_update: None,
                 handover: Handover::NotAsked,
-                intent,
+                intent: intent.map(Box::new),
             };
             // The entry is slim: the deletion rule re-runs on the pod as
             // it came.
@@ -2094,7 +2095,7 @@ impl SchedulerCore {
         // (it ended before, and Mesos has since forgotten it): resumed,
         // unless the agent is gone for good.
         if let (Some(intent), Some(agent_id), false) = (
-            track.intent.clone(),
+            track.intent.as_deref().cloned(),
             track.agent_id.clone().filter(|a| !a.value.is_empty()),
             agent == AgentStanding::Removed,
         ) {

@@ -14,7 +14,7 @@
 //! `deletionTimestamp` and their disappearance). Annotations cannot be
 //! selected on server-side, so all pods are watched and filtered here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashSet};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -30,10 +30,10 @@ use crate::core::{Input, ANNOTATION_TASK_ID};
 #[derive(Debug, Default)]
 pub struct PodTracker {
     scheduler_names: Vec<String>,
-    /// What a deletion needs to be reported: the pod's identity only (not
-    /// a copy of every pod, which at 100,000 pods would double the
-    /// framework's memory; the core keeps the pods it needs).
-    known: BTreeMap<String, Identity>,
+    /// The UIDs of the pods reported: all a deletion needs (the core finds
+    /// its pods by UID), not a copy of every pod, which at 100,000 pods
+    /// would double the framework's memory.
+    known: HashSet<Box<str>>,
     relist: Option<BTreeSet<String>>,
     synced: bool,
 }
@@ -77,25 +77,23 @@ impl PodTracker {
             }
             Event::Apply(pod) => self.apply(pod),
             Event::Delete(pod) => {
-                let uid = pod.metadata.uid.clone().unwrap_or_default();
-                match self.known.remove(&uid) {
-                    Some(_) => vec![Input::PodDeleted(Box::new(pod))],
-                    None => Vec::new(),
+                let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+                if self.known.remove(uid) {
+                    vec![Input::PodDeleted(Box::new(pod))]
+                } else {
+                    Vec::new()
                 }
             }
             Event::InitDone => {
                 let seen = self.relist.take().unwrap_or_default();
-                let gone: Vec<String> = self
-                    .known
-                    .keys()
-                    .filter(|uid| !seen.contains(*uid))
-                    .cloned()
-                    .collect();
-                let mut out: Vec<Input> = gone
-                    .into_iter()
-                    .filter_map(|uid| self.known.remove_entry(&uid))
-                    .map(|(uid, id)| Input::PodDeleted(Box::new(id.pod(uid))))
-                    .collect();
+                let mut out = Vec::new();
+                self.known.retain(|uid| {
+                    let kept = seen.contains(&**uid);
+                    if !kept {
+                        out.push(Input::PodDeleted(Box::new(pod_of(uid))));
+                    }
+                    kept
+                });
                 if !self.synced {
                     self.synced = true;
                     out.push(Input::PodsSynced);
@@ -110,15 +108,15 @@ impl PodTracker {
             return Vec::new();
         };
         if self.is_ours(&pod) {
-            self.known.insert(uid, Identity::of(&pod));
+            self.known.insert(uid.into_boxed_str());
             // managedFields (kube-apiserver writes them on every change) are
             // of no use to the core and would be kept with every pod.
             let mut pod = pod;
             pod.metadata.managed_fields = None;
             vec![Input::PodUpserted(Box::new(pod))]
-        } else if let Some(old) = self.known.remove(&uid) {
+        } else if self.known.remove(uid.as_str()) {
             // No longer ours (annotation removed): forget it like a deletion.
-            vec![Input::PodDeleted(Box::new(old.pod(uid)))]
+            vec![Input::PodDeleted(Box::new(pod))]
         } else {
             Vec::new()
         }
@@ -135,33 +133,15 @@ impl PodTracker {
     }
 }
 
-/// What a deletion needs of a pod besides its UID (the map's key): a
-/// `Pod` kept for this alone would take kilobytes per pod even when empty.
-#[derive(Debug)]
-struct Identity {
-    name: Option<String>,
-    namespace: Option<String>,
-}
-
-impl Identity {
-    fn of(pod: &Pod) -> Self {
-        Identity {
-            name: pod.metadata.name.clone(),
-            namespace: pod.metadata.namespace.clone(),
-        }
-    }
-
-    /// A pod holding only its name, namespace and UID.
-    fn pod(self, uid: String) -> Pod {
-        Pod {
-            metadata: kube::api::ObjectMeta {
-                name: self.name,
-                namespace: self.namespace,
-                uid: Some(uid),
-                ..Default::default()
-            },
+/// A pod gone while the watch was away, as the core is told of it: by
+/// its UID (the name is the core's to know).
+fn pod_of(uid: &str) -> Pod {
+    Pod {
+        metadata: kube::api::ObjectMeta {
+            uid: Some(uid.to_owned()),
             ..Default::default()
-        }
+        },
+        ..Default::default()
     }
 }
 
@@ -336,6 +316,7 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::PodSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use std::collections::BTreeMap;
 
     fn pod(uid: &str, scheduler: &str, annotated: bool) -> Pod {
         Pod {
