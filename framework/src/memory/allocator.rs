@@ -5,14 +5,14 @@
 //! created at once is decoded, queued and placed in a few seconds. glibc
 //! keeps the pages such a burst touched wherever a long-lived allocation
 //! made meanwhile sits among them (`malloc_trim` gives back only whole free
-//! pages): tracking 100,000 pods on 5,000 agents the framework stayed at
-//! 425 MiB resident on glibc and 216 MiB on mimalloc, which returns the
+//! pages): tracking 100,000 pods on 5,000 agents the same build stayed at
+//! 360 MiB resident on glibc and 187 MiB on mimalloc, which returns the
 //! pages it frees (docs/reports/PERF_REPORT.md, session 18). The executor
 //! is the same binary and stays on glibc: on mimalloc its idle RSS passed
 //! its 30 MB target (37.6 MiB against 24.5, session 17).
 //!
-//! The choice is made once, first thing in `main`, before any thread
-//! starts. What was allocated before it (the arguments, std's start-up)
+//! The choice is made once at start-up, before the process starts any
+//! thread. What was allocated before it (the arguments, std's start-up)
 //! came from glibc and goes back there: a free asks mimalloc whether the
 //! block is its own (`mi_is_in_heap_region`, a lookup in its map of
 //! segments), so a block is always freed by the allocator that gave it.
