@@ -266,8 +266,8 @@ impl StoredPod {
         fetched.spec = Some(kept.spec_onto(fetched.spec.unwrap_or_default()));
         // The whole pod keeps the fetched copy's conditions, as for any
         // pod; those read here stay as the events made them.
-        let status = fetched.status.unwrap_or_default();
-        let fetched_conditions = status.conditions.clone();
+        let mut status = fetched.status.unwrap_or_default();
+        let fetched_conditions = status.conditions.take();
         let mut status = kept.status_onto(status);
         status.conditions = fetched_conditions;
         fetched.status = Some(status);
