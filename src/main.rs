@@ -4,10 +4,9 @@
 
 use clap::{Parser, Subcommand};
 use kube_mesos_framework::config::Allocator;
+use kube_mesos_framework::memory::allocator;
 
 mod local;
-
-use kube_mesos_framework::memory::allocator;
 
 #[global_allocator]
 static ALLOCATOR: allocator::Chosen = allocator::Chosen;

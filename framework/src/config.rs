@@ -885,25 +885,25 @@ mod tests {
     use super::*;
 
     fn parse(argv: &[&str], env: &[(&str, &str)]) -> Result<FrameworkConfig, ConfigError> {
+        parse_args(argv, env)?.into_config()
+    }
+
+    fn parse_args(argv: &[&str], env: &[(&str, &str)]) -> Result<FrameworkArgs, ConfigError> {
         let env: BTreeMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut full = vec!["framework"];
         full.extend_from_slice(argv);
-        FrameworkArgs::try_parse_with_env(full, |k| env.get(k).cloned())?.into_config()
+        FrameworkArgs::try_parse_with_env(full, |k| env.get(k).cloned())
     }
 
     #[test]
     fn the_allocator_is_mimalloc_unless_glibc_is_asked_for() {
         let args = |argv: &[&str], env: &[(&str, &str)]| {
-            let env: BTreeMap<String, String> = env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let mut full = vec!["framework", "--master", "http://m:5050"];
+            let mut full = vec!["--master", "http://m:5050"];
             full.extend_from_slice(argv);
-            FrameworkArgs::try_parse_with_env(full, |k| env.get(k).cloned()).map(|a| a.allocator)
+            parse_args(&full, env).map(|a| a.allocator)
         };
         assert_eq!(args(&[], &[]).unwrap(), Allocator::Mimalloc);
         assert_eq!(

@@ -13,18 +13,18 @@
 //! round. On mimalloc (the default, see [`allocator`]) the same moment
 //! forces the purges it had delayed.
 //!
-//! On glibc (`--allocator glibc`), glibc also gives each thread that meets contention an arena of its own
-//! (up to eight per core), each holding its own freed memory and its own
-//! half-used pages. The framework's work is one loop and a few writers, so
+//! On glibc (`--allocator glibc`), glibc also gives each thread that meets
+//! contention an arena of its own (up to eight per core), each holding its
+//! own freed memory and its own half-used pages. The framework's work is one loop and a few writers, so
 //! [`one_arena`] has all threads share one: the peak resident memory of a
 //! placement burst fell by a quarter (docs/reports/PERF_REPORT.md, session
 //! 17; what stays after it did not change beyond the runs' spread).
 
 pub mod allocator;
 
-/// Has every thread allocate from one arena (on glibc). Call it before any thread is
-/// started (glibc reads the limit when a thread first needs an arena). A
-/// no-op where the C library is not glibc.
+/// Has every thread allocate from one arena (on glibc). Call it before any
+/// thread is started (glibc reads the limit when a thread first needs an
+/// arena). A no-op where the C library is not glibc.
 pub fn one_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -52,9 +52,7 @@ impl<'a> Labels<'a> {
                 .map(|(_, v)| v),
         }
     }
-}
 
-impl<'a> Labels<'a> {
     /// Every label, in the order kept.
     pub fn pairs(&self) -> Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a> {
         match *self {

@@ -93,28 +93,20 @@ const LABELS: usize = 9;
 impl Slim {
     /// What [`PodRead`] reads of `pod`, moved out of it.
     fn of(pod: Pod) -> Self {
-        let meta = &pod.metadata;
-        let spec = pod.spec.as_ref();
-        let status = pod.status.as_ref();
+        // Read as the core reads a whole pod, so both forms read alike.
         let fixed = [
-            meta.name.as_deref(),
-            meta.namespace.as_deref(),
-            meta.uid.as_deref(),
-            meta.annotations
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_ROLE))
-                .map(String::as_str),
+            pod.name(),
+            pod.namespace(),
+            pod.uid(),
+            pod.annotation(ANNOTATION_ROLE),
             pod.controller_uid(),
-            spec.and_then(|s| s.node_name.as_deref()),
-            spec.and_then(|s| s.scheduler_name.as_deref()),
-            spec.and_then(|s| s.preemption_policy.as_deref()),
-            status.and_then(|s| s.phase.as_deref()),
+            pod.node_name(),
+            pod.scheduler_name(),
+            pod.preemption_policy(),
+            pod.phase(),
         ];
-        let labels = meta
-            .labels
-            .iter()
-            .flatten()
-            .flat_map(|(k, v)| [Some(k.as_str()), Some(v.as_str())]);
+        let labels = pod.labels();
+        let labels = labels.pairs().flat_map(|(k, v)| [Some(k), Some(v)]);
         let texts = Texts::new(fixed.into_iter().chain(labels));
         let meta = pod.metadata;
         let spec = pod.spec.unwrap_or_default();
