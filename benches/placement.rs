@@ -106,6 +106,8 @@ pub async fn run(
     anyhow::ensure!(registered, "the framework did not register {agents} Nodes");
     let node_registration_seconds = started.elapsed().as_secs_f64();
     eprintln!("bench: {agents} Nodes after {node_registration_seconds:.1} s");
+    let reserved = cluster.reserve_attributed_nodes().await?;
+    eprintln!("bench: {reserved} disk=ssd Nodes reserved for their selector pods");
 
     // The API server's own Binding rate, with the cluster as it is while
     // the framework idles (it renews the node leases of agents without an

@@ -69,6 +69,11 @@ pub fn pod(name: &str, shape: &PodShape) -> Pod {
     });
     if let Some((k, v)) = &shape.node_selector {
         spec["nodeSelector"] = serde_json::json!({ k: v });
+        // The Nodes a selector asks for are reserved for it
+        // (`SimCluster::reserve_attributed_nodes`).
+        let mut toleration = ssd_taint();
+        toleration["operator"] = "Equal".into();
+        spec["tolerations"] = serde_json::json!([toleration]);
     }
     serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",
@@ -77,6 +82,12 @@ pub fn pod(name: &str, shape: &PodShape) -> Pod {
         "spec": spec,
     }))
     .expect("a valid pod")
+}
+
+/// The taint that keeps generic pods off the agents with `disk=ssd`; the
+/// pods whose nodeSelector asks for them tolerate it.
+pub fn ssd_taint() -> serde_json::Value {
+    serde_json::json!({ "key": "disk", "value": "ssd", "effect": "NoSchedule" })
 }
 
 /// The mix of the placement scenario: four request sizes, a tenth with a
@@ -100,8 +111,7 @@ pub fn mixed_shape(i: usize, scheduler: &str, small_requests: bool) -> PodShape 
         cpu: Some(cpus[i % 4].into()),
         memory: Some(mems[(i / 4) % 4].into()),
         // The memory scenario's extra pods only add to what is tracked:
-        // with binpack, generic pods fill the `disk=ssd` agents too, and
-        // selector pods added later could find no room there.
+        // none of them asks for the reserved `disk=ssd` agents.
         node_selector: (!small_requests && i % 10 == 3).then(|| ("disk".into(), "ssd".into())),
         host_port: (!small_requests && i % 20 == 7).then(|| 31500 + (i / 20 % 50) as i32),
     }

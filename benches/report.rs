@@ -206,10 +206,10 @@ pub fn section(out: &Path, rel: &str) -> String {
 
     if let Some(p) = &placement {
         md.push_str(&format!(
-            "**Placement at scale** ({}). Simulated agents (8 cpus, 32 GiB, ports 31000–32000; a tenth carry `disk=ssd`), \
-             the devcluster API server and master, and the `kube-mesos framework` binary with its defaults. The pods \
+            "**Placement at scale** ({}). Simulated agents (8 cpus, 32 GiB, ports 31000–32000; a tenth carry `disk=ssd` \
+             and a NoSchedule taint for it), the devcluster API server and master, and the `kube-mesos framework` binary with its defaults. The pods \
              are created while the framework is stopped; it then starts and places them (mixed requests, a tenth with a \
-             nodeSelector, a twentieth with a hostPort). A hollow kubelet marks a pod Running when its simulated task runs. \
+             nodeSelector for `disk=ssd` and its toleration, a twentieth with a hostPort). A hollow kubelet marks a pod Running when its simulated task runs. \
              The API server's own rate is the best of concurrent Bindings of pre-created pods without any scheduler, \
              measured in the same run.\n\n",
             taken(p)

@@ -274,6 +274,29 @@ impl SimCluster {
         Ok(FrameworkProcess { child, log })
     }
 
+    /// Reserves the `disk=ssd` agents for the pods that ask for them, as an
+    /// operator keeps special hardware for its workloads: a NoSchedule taint
+    /// that only the selector pods tolerate (`pods::pod`). Without it binpack
+    /// packs generic pods onto the agents the selector pods started to fill,
+    /// and a run may leave a selector pod no room at all — an outcome of the
+    /// load, not of the scheduler. Returns how many Nodes were tainted.
+    pub async fn reserve_attributed_nodes(&self) -> Result<usize> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let ssd = nodes
+            .list(&ListParams::default().labels("disk=ssd"))
+            .await
+            .context("listing the disk=ssd Nodes")?;
+        let patch = serde_json::json!({ "spec": { "taints": [crate::pods::ssd_taint()] } });
+        for node in &ssd.items {
+            let name = node.metadata.name.as_deref().unwrap_or_default();
+            nodes
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .with_context(|| format!("tainting Node {name}"))?;
+        }
+        Ok(ssd.items.len())
+    }
+
     /// Number of Nodes in the API server.
     pub async fn node_count(&self) -> usize {
         let nodes: Api<Node> = Api::all(self.client.clone());
