@@ -129,17 +129,7 @@ impl PodQueue {
     /// All queued pods, best first.
     pub fn ordered(&self) -> Vec<&str> {
         let mut v: Vec<(&String, &QueueEntry)> = self.entries.iter().collect();
-        v.sort_by(|(_, a), (_, b)| {
-            b.priority
-                .cmp(&a.priority)
-                .then_with(|| match (a.created, b.created) {
-                    (Some(x), Some(y)) => x.cmp(&y),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                })
-                .then_with(|| a.key.cmp(&b.key))
-        });
+        v.sort_by(|(_, a), (_, b)| best_first(a, b));
         v.into_iter().map(|(uid, _)| uid.as_str()).collect()
     }
 
@@ -148,12 +138,19 @@ impl PodQueue {
         self.entries.values().map(|e| e.priority).max()
     }
 
-    /// Queued pods not in backoff at `now`, best first.
-    pub fn ready(&self, now: Instant) -> Vec<&str> {
-        self.ordered()
-            .into_iter()
-            .filter(|uid| self.entries[*uid].ready(now))
-            .collect()
+    /// The best `cap` queued pods not in backoff at `now`, best first, and
+    /// whether more are ready. A round takes at most a cap of a long queue,
+    /// once a round: the rest is only partitioned off, not sorted.
+    pub fn ready(&self, now: Instant, cap: usize) -> (Vec<&str>, bool) {
+        let mut v: Vec<(&String, &QueueEntry)> =
+            self.entries.iter().filter(|(_, e)| e.ready(now)).collect();
+        let more = v.len() > cap;
+        if more {
+            v.select_nth_unstable_by(cap, |(_, a), (_, b)| best_first(a, b));
+            v.truncate(cap);
+        }
+        v.sort_by(|(_, a), (_, b)| best_first(a, b));
+        (v.into_iter().map(|(uid, _)| uid.as_str()).collect(), more)
     }
 
     /// Whether some queued pod is not in backoff at `now` (stops at the
@@ -211,6 +208,20 @@ impl PodQueue {
     }
 }
 
+/// Queue order: higher priority first, then older, then by pod key (a
+/// total order, so a round's selection does not depend on the table).
+fn best_first(a: &QueueEntry, b: &QueueEntry) -> std::cmp::Ordering {
+    b.priority
+        .cmp(&a.priority)
+        .then_with(|| match (a.created, b.created) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| a.key.cmp(&b.key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +260,45 @@ mod tests {
     }
 
     #[test]
+    fn a_capped_round_takes_the_best_ready_pods_in_order() {
+        let now = Instant::now();
+        let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
+        // Priorities and ages interleaved so that the best are spread over
+        // the table; one of the best is backed off and must be skipped.
+        for i in 0..200i64 {
+            let priority = Some((i % 7) as i32);
+            q.upsert(
+                &format!("u{i:03}"),
+                PodView::of(&pod(&format!("p{i:03}"), priority, 1000 - i)),
+                now,
+            );
+        }
+        q.record_failure("u195", now);
+        let all: Vec<String> = q
+            .ready(now, usize::MAX)
+            .0
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(all.len(), 199);
+        assert!(!all.contains(&"u195".to_owned()));
+        let (best, more) = q.ready(now, 10);
+        assert!(more);
+        assert_eq!(
+            best,
+            all[..10].iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        let ordered_ready: Vec<&str> = q.ordered().into_iter().filter(|u| *u != "u195").collect();
+        assert_eq!(
+            ordered_ready,
+            all.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        let (everything, more) = q.ready(now, 199);
+        assert!(!more);
+        assert_eq!(everything.len(), 199);
+    }
+
+    #[test]
     fn a_drained_burst_gives_its_table_back_and_keeps_the_rest_in_order() {
         let now = Instant::now();
         let mut q = PodQueue::new(Duration::from_secs(1), Duration::from_secs(60));
@@ -272,10 +322,13 @@ mod tests {
         q.upsert("a", PodView::of(&pod("a", None, 1)), t0);
         q.hold("a", t0 + Duration::from_secs(4));
         q.flush_backoff();
-        assert!(q.ready(t0).is_empty());
+        assert!(q.ready(t0, usize::MAX).0.is_empty());
         assert!(!q.has_ready(t0 + Duration::from_secs(3)));
         assert_eq!(q.next_backoff_expiry(), Some(t0 + Duration::from_secs(4)));
-        assert_eq!(q.ready(t0 + Duration::from_secs(4)), vec!["a"]);
+        assert_eq!(
+            q.ready(t0 + Duration::from_secs(4), usize::MAX).0,
+            vec!["a"]
+        );
     }
 
     #[test]
@@ -287,10 +340,13 @@ mod tests {
             .map(|_| q.record_failure("p", now).as_secs())
             .collect();
         assert_eq!(seq, vec![1, 2, 4, 8, 16, 32, 60, 60]);
-        assert!(q.ready(now).is_empty());
-        assert_eq!(q.ready(now + Duration::from_secs(60)), vec!["p"]);
+        assert!(q.ready(now, usize::MAX).0.is_empty());
+        assert_eq!(
+            q.ready(now + Duration::from_secs(60), usize::MAX).0,
+            vec!["p"]
+        );
         q.flush_backoff();
-        assert_eq!(q.ready(now), vec!["p"]);
+        assert_eq!(q.ready(now, usize::MAX).0, vec!["p"]);
         assert_eq!(q.get("p").map(|e| e.attempts), Some(8), "attempts kept");
     }
 }

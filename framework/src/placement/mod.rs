@@ -624,11 +624,15 @@ pub fn place<'a>(
     let mut preempted_on: BTreeSet<usize> = BTreeSet::new();
     let unoffered = unoffered(&nodes, snap);
     let mut affinity = AffinityMemo::default();
+    // Each pod's findings, in buffers the round keeps: hundreds of entries
+    // a pod, thousands for a nodeSelector's rejections.
+    let mut feasible: Vec<Feasible> = Vec::new();
+    let mut statuses: Vec<(usize, Rejection)> = Vec::new();
     for (pod_index, p) in pods.iter().enumerate() {
         let prepared = Prepared::new(p, snap);
         let selection = predicates::node_selection(p.pod).map(|sel| affinity.class(sel, n));
-        let mut feasible: Vec<Feasible> = Vec::new();
-        let mut statuses: Vec<(usize, Rejection)> = Vec::new();
+        feasible.clear();
+        statuses.clear();
         let mut transient_on = Vec::new();
         let mut examined = 0;
         // The nominated agent first (kube-scheduler's evaluateNominatedNode),

@@ -214,14 +214,13 @@ impl SchedulerCore {
         // (placed, or backed off), so the rounds that follow take the rest.
         // A round without offers only serves the few pods that may preempt,
         // among all that are ready: no cap.
-        let ready = self.queue.ready(now);
         let cap = if dry {
             usize::MAX
         } else {
             self.config.max_round_pods.max(1)
         };
-        let partial = ready.len() > cap;
-        uids.extend(ready.into_iter().take(cap).map(str::to_owned));
+        let (ready, partial) = self.queue.ready(now, cap);
+        uids.extend(ready.into_iter().map(str::to_owned));
         if dry {
             let lowest = self.lowest_live_priority();
             uids.retain(|uid| {
