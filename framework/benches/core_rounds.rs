@@ -50,14 +50,17 @@ fn main() {
         _ => (100, 300),
     };
     let run = Run::new(agents, pods);
+    let faults_before = minor_faults();
     let figures = run.place_all();
+    let faults = minor_faults().saturating_sub(faults_before);
     println!(
         "core_rounds: {pods} pods on {agents} agents: {:.1} µs of the core per pod \
-         ({:.2} s in all, {} ACCEPTs, {:.0} pods/s of core time)",
+         ({:.2} s in all, {} ACCEPTs, {:.0} pods/s of core time, {:.1} page faults per pod)",
         figures.core.as_secs_f64() * 1e6 / pods as f64,
         figures.core.as_secs_f64(),
         figures.accepts,
         pods as f64 / figures.core.as_secs_f64(),
+        faults as f64 / pods as f64,
     );
     let mut kinds: Vec<_> = figures.by_input.iter().collect();
     kinds.sort_by(|a, b| b.1.cmp(a.1));
@@ -69,6 +72,19 @@ fn main() {
     }
     assert_eq!(figures.placed, pods, "every pod placed");
     assert_eq!(figures.launched_twice, 0, "no pod launched twice");
+}
+
+/// This process's minor page faults so far (`/proc/self/stat`, field 10):
+/// pages touched for the first time, or again after the allocator gave
+/// them back.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis, from field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
 }
 
 struct Figures {

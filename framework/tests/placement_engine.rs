@@ -91,6 +91,19 @@ fn std_offer(id: &str, agent: &str, cpus: f64, mem: f64) -> Offer {
     )
 }
 
+/// `offer` with a text attribute, which its agent's Node labels carry.
+fn with_attribute(mut offer: Offer, name: &str, value: &str) -> Offer {
+    offer.attributes.push(kube_mesos_proto::v1::Attribute {
+        name: name.into(),
+        r#type: kube_mesos_proto::v1::value::Type::Text as i32,
+        text: Some(kube_mesos_proto::v1::value::Text {
+            value: value.into(),
+        }),
+        ..Default::default()
+    });
+    offer
+}
+
 fn view(offers: &[&Offer]) -> AgentView {
     AgentView::from_offers(offers).expect("view")
 }
@@ -249,17 +262,13 @@ fn host_ports_must_be_offered_and_free() {
 
 #[test]
 fn node_name_selector_affinity_taints_and_unschedulable() {
-    let oa = std_offer("oa", "a", 4.0, 4096.0);
+    let oa = with_attribute(std_offer("oa", "a", 4.0, 4096.0), "disk", "ssd");
     let ob = std_offer("ob", "b", 4.0, 4096.0);
     let oc = std_offer("oc", "c", 4.0, 4096.0);
-    let fresh = || {
-        let mut v = vec![view(&[&oa]), view(&[&ob]), view(&[&oc])];
-        v[0].labels.insert("disk".into(), "ssd".into());
-        v
-    };
+    let fresh = || vec![view(&[&oa]), view(&[&ob]), view(&[&oc])];
     // Taints and cordons come from the Nodes.
     let facts = |i: usize| NodeFacts {
-        labels: fresh()[i].labels.clone(),
+        labels: fresh()[i].labels(),
         taints: if i == 1 {
             vec![Taint {
                 key: "dedicated".into(),
@@ -351,15 +360,13 @@ fn node_name_selector_affinity_taints_and_unschedulable() {
 
 #[test]
 fn failed_scheduling_message_counts_per_reason() {
-    let small1 = std_offer("o1", "a1", 0.5, 4096.0);
-    let small2 = std_offer("o2", "a2", 0.5, 4096.0);
+    let small1 = with_attribute(std_offer("o1", "a1", 0.5, 4096.0), "zone", "x");
+    let small2 = with_attribute(std_offer("o2", "a2", 0.5, 4096.0), "zone", "x");
     let labelled = std_offer("o3", "a3", 8.0, 4096.0);
     let mut p = pod("big", "2", "");
     p.spec.as_mut().expect("spec").node_selector =
         Some(BTreeMap::from([("zone".into(), "x".into())]));
     let mut agents = vec![view(&[&small1]), view(&[&small2]), view(&[&labelled])];
-    agents[0].labels.insert("zone".into(), "x".into());
-    agents[1].labels.insert("zone".into(), "x".into());
     let out = binpack(&[cand(&p)], &mut agents);
     assert_eq!(
         filters_said(&out.unplaced[0]),
@@ -376,10 +383,12 @@ fn pods_of_one_round_sharing_a_selector_each_go_where_it_matches() {
         std_offer("o2", "a2", 8.0, 4096.0),
         std_offer("o3", "a3", 8.0, 4096.0),
     ];
+    let offers: Vec<Offer> = offers
+        .into_iter()
+        .zip(["x", "y", "x"])
+        .map(|(o, zone)| with_attribute(o, "zone", zone))
+        .collect();
     let mut agents: Vec<_> = offers.iter().map(|o| view(&[o])).collect();
-    for (agent, zone) in agents.iter_mut().zip(["x", "y", "x"]) {
-        agent.labels.insert("zone".into(), zone.into());
-    }
     let in_zone = |name: &str, zone: &str| {
         let mut p = pod(name, "3", "");
         p.spec.as_mut().expect("spec").node_selector =

@@ -65,7 +65,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube_mesos_node::labels::node_labels;
-use kube_mesos_proto::v1::{AgentId, Offer, OfferId, Resource};
+use kube_mesos_proto::v1::{AgentId, Attribute, DomainInfo, Offer, OfferId, Resource};
 
 use crate::resources::{AgentPool, Demand, Milli, Scalars};
 use affinity_memo::AffinityMemo;
@@ -147,9 +147,9 @@ pub struct AgentView {
     pub agent_id: AgentId,
     /// The agent's hostname = the Node's name.
     pub hostname: String,
-    /// Labels derived from the offer ([`agent_labels`]): the node's labels
-    /// when the snapshot has no Node for this agent.
-    pub labels: BTreeMap<String, String>,
+    /// The offer's attributes and fault domain, for [`AgentView::labels`].
+    attributes: Vec<Attribute>,
+    domain: Option<DomainInfo>,
     /// The held offers of this agent.
     pub offer_ids: Vec<OfferId>,
     /// What those offers hold, minus what this round already carved.
@@ -170,12 +170,20 @@ impl AgentView {
         Some(Self {
             agent_id: first.agent_id.clone(),
             hostname: first.hostname.clone(),
-            labels: agent_labels(first),
+            attributes: first.attributes.clone(),
+            domain: first.domain.clone(),
             offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
             pool,
             executor_needed: true,
             capacity,
         })
+    }
+
+    /// Labels derived from the offer ([`agent_labels`]): the node's labels
+    /// when the snapshot has no Node for this agent. Worked out only then
+    /// (most agents have their Node), not for every agent of every round.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        node_labels(&self.hostname, &self.attributes, self.domain.as_ref())
     }
 }
 
@@ -594,7 +602,7 @@ fn agent_nodes(agents: &[AgentView], snap: &mut Snapshot<'_>) -> Vec<usize> {
                 None => snap.add_node(
                     &a.hostname,
                     Cow::Owned(NodeFacts {
-                        labels: a.labels.clone(),
+                        labels: a.labels(),
                         ..NodeFacts::default()
                     }),
                 ),
