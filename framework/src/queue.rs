@@ -208,8 +208,8 @@ impl PodQueue {
     }
 }
 
-/// Queue order: higher priority first, then older, then by pod key (a
-/// total order, so a round's selection does not depend on the table).
+/// Queue order: higher priority first, then older, then by pod key, so
+/// that a round's selection does not depend on the table's order.
 fn best_first(a: &QueueEntry, b: &QueueEntry) -> std::cmp::Ordering {
     b.priority
         .cmp(&a.priority)

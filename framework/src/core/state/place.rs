@@ -130,10 +130,10 @@ impl SchedulerCore {
     /// recorded executor resources of agents that need a new one are
     /// forgotten.
     fn agent_views(&mut self, held: &[HeldOffer]) -> Vec<AgentView> {
-        let mut by_agent: BTreeMap<String, Vec<&Offer>> = BTreeMap::new();
+        let mut by_agent: BTreeMap<&str, Vec<&Offer>> = BTreeMap::new();
         for h in held {
             by_agent
-                .entry(h.offer.agent_id.value.clone())
+                .entry(h.offer.agent_id.value.as_str())
                 .or_default()
                 .push(&h.offer);
         }
