@@ -1,6 +1,8 @@
 //! The scheduler core alone placing a queue of pods on thousands of
 //! agents: no API server, no master, no sockets — what the framework's own
-//! logic costs per pod, measured on one thread, and a process to profile
+//! logic costs per pod (the wall-clock time of its calls, on one thread:
+//! run it on a quiet machine, compare builds back to back), its page
+//! faults, and a process to profile
 //! (`perf record`) without the harness that shares the machine in
 //! `scripts/bench`'s placement scenario.
 //!
@@ -62,6 +64,10 @@ fn main() {
         pods as f64 / figures.core.as_secs_f64(),
         faults as f64 / pods as f64,
     );
+    // A round runs within whichever input finds it due (a tick, offers, a
+    // Binding's answer, a pod's update), so this splits by the input, not
+    // by the work.
+    println!("  the core's time by the input it handled:");
     let mut kinds: Vec<_> = figures.by_input.iter().collect();
     kinds.sort_by(|a, b| b.1.cmp(a.1));
     for (kind, spent) in kinds {
@@ -76,7 +82,7 @@ fn main() {
 
 /// This process's minor page faults so far (`/proc/self/stat`, field 10):
 /// pages touched for the first time, or again after the allocator gave
-/// them back.
+/// them back. Counted over the whole run, the simulation's few included.
 fn minor_faults() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The fields after the command's closing parenthesis, from field 3.
