@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_mesos_framework::placement::snapshot::{NodeFacts, PodInfo, Snapshot};
 use kube_mesos_framework::placement::{
-    agent_labels, place, AgentView, Outcome, PlacementPolicy, PodToPlace, Unplaced,
+    place, AgentView, Outcome, PlacementPolicy, PodToPlace, Unplaced,
 };
 use kube_mesos_framework::resources::{
     build, ports_in, reservation_role, scalar_sum, Scalars, CPUS, MEM,
@@ -557,7 +557,7 @@ fn agent_labels_from_an_offer() {
             },
         }),
     });
-    let l = agent_labels(&o);
+    let l = view(&[&o]).labels();
     assert_eq!(l["kubernetes.io/hostname"], "node-1.example");
     assert_eq!(l["kubernetes.io/os"], "linux");
     assert_eq!(l["rack"], "r1");

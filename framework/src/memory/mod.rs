@@ -10,15 +10,17 @@
 //! the framework runs. `malloc_trim` returns every free page of every arena
 //! to the system; it costs a walk over the free chunks (milliseconds), so
 //! the shell calls it when the framework goes idle (SUPPRESS), not per
-//! round. On mimalloc (the default, see [`allocator`]) the same moment
-//! forces the purges it had delayed.
+//! round. On mimalloc (the default, see [`allocator`]), which purges freed
+//! pages at once, the same moment collects what it still holds
+//! ([`allocator::collect`]).
 //!
 //! On glibc (`--allocator glibc`), glibc also gives each thread that meets
 //! contention an arena of its own (up to eight per core), each holding its
-//! own freed memory and its own half-used pages. The framework's work is one loop and a few writers, so
-//! [`one_arena`] has all threads share one: the peak resident memory of a
-//! placement burst fell by a quarter (docs/reports/PERF_REPORT.md, session
-//! 17; what stays after it did not change beyond the runs' spread).
+//! own freed memory and its own half-used pages. The framework's work is
+//! one loop and a few writers, so [`one_arena`] has all threads share one:
+//! the peak resident memory of a placement burst fell by a quarter
+//! (docs/reports/PERF_REPORT.md, session 17; what stays after it did not
+//! change beyond the runs' spread).
 
 pub mod allocator;
 

@@ -99,15 +99,6 @@ impl std::str::FromStr for PlacementPolicy {
     }
 }
 
-/// Labels of an agent as its Node carries them, derived from an offer
-/// ([`kube_mesos_node::labels::node_labels`]: hostname, os, attributes,
-/// fault domain, and arch only from an `arch` attribute). The node registry
-/// writes the Node with the same function, so placement before a Node
-/// exists agrees with the Node it creates.
-pub fn agent_labels(offer: &Offer) -> BTreeMap<String, String> {
-    node_labels(&offer.hostname, &offer.attributes, offer.domain.as_ref())
-}
-
 /// kube-scheduler's FitError text: `0/<n> nodes are available: <count>
 /// <reason>, ....` with the `"<count> <reason>"` strings sorted as strings.
 /// With no node at all it is kube-scheduler's `ErrNoNodesAvailable` text.
@@ -179,8 +170,12 @@ impl AgentView {
         })
     }
 
-    /// Labels derived from the offer ([`agent_labels`]): the node's labels
-    /// when the snapshot has no Node for this agent. Worked out only then
+    /// The agent's labels as its Node carries them, derived from the offer
+    /// ([`kube_mesos_node::labels::node_labels`]: hostname, os, attributes,
+    /// fault domain, and arch only from an `arch` attribute): the node's
+    /// labels when the snapshot has no Node for this agent. The node
+    /// registry writes the Node with the same function, so placement before
+    /// a Node exists agrees with the Node it creates. Worked out only then
     /// (most agents have their Node), not for every agent of every round.
     pub fn labels(&self) -> BTreeMap<String, String> {
         node_labels(&self.hostname, &self.attributes, self.domain.as_ref())
