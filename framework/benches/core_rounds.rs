@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube_mesos_framework::core::{
     reconcile_gate, Action, BindOutcome, CoreConfig, Input, Instant, SchedulerCore,
 };
-use kube_mesos_framework::resources::{build, CPUS, MEM};
+use kube_mesos_framework::resources::{build, from_milli, ports_in, scalar_sum, CPUS, DISK, MEM};
 use kube_mesos_proto::v1::{
     task_status, value, AgentId, Attribute, FrameworkId, Offer, OfferId, Resource, TaskState,
     TaskStatus,
@@ -39,7 +39,7 @@ static ALLOCATOR: kube_mesos_framework::memory::allocator::Chosen =
 
 const AGENT_CPUS: f64 = 8.0;
 const AGENT_MEM: f64 = 32768.0;
-const PORTS: (u64, u64) = (31000, 32000);
+const PORT_RANGE: (u64, u64) = (31000, 32000);
 
 fn main() {
     kube_mesos_framework::memory::allocator::use_mimalloc();
@@ -385,26 +385,17 @@ fn refuse(agent: &mut Agent, now: Instant, seconds: Option<f64>) {
 }
 
 fn take(agent: &mut Agent, resources: &[Resource]) {
-    for r in resources {
-        match r.name.as_str() {
-            CPUS => agent.cpus -= r.scalar.map_or(0.0, |s| s.value),
-            MEM => agent.mem -= r.scalar.map_or(0.0, |s| s.value),
-            "ports" => {
-                for range in r.ranges.iter().flat_map(|rs| &rs.range) {
-                    agent.used_ports.extend(range.begin..=range.end);
-                }
-            }
-            _ => {}
-        }
-    }
+    agent.cpus -= from_milli(scalar_sum(resources, CPUS));
+    agent.mem -= from_milli(scalar_sum(resources, MEM));
+    agent.used_ports.extend(ports_in(resources));
 }
 
 fn offer_of(a: &Agent, seq: u64) -> Offer {
     let index = a.hostname.trim_start_matches("agent-");
     let mut free_ranges = Vec::new();
     let mut start: Option<u64> = None;
-    for port in PORTS.0..=PORTS.1 + 1 {
-        let free = port <= PORTS.1 && !a.used_ports.contains(&port);
+    for port in PORT_RANGE.0..=PORT_RANGE.1 + 1 {
+        let free = port <= PORT_RANGE.1 && !a.used_ports.contains(&port);
         match (free, start) {
             (true, None) => start = Some(port),
             (false, Some(s)) => {
@@ -417,7 +408,7 @@ fn offer_of(a: &Agent, seq: u64) -> Offer {
     let mut resources = vec![
         build::scalar(CPUS, (a.cpus * 1000.0).round() / 1000.0, "*"),
         build::scalar(MEM, a.mem.floor(), "*"),
-        build::scalar("disk", 100_000.0, "*"),
+        build::scalar(DISK, 100_000.0, "*"),
     ];
     if !free_ranges.is_empty() {
         resources.push(build::ports(&free_ranges, "*"));
