@@ -633,28 +633,42 @@ pub fn place<'a>(
     let mut statuses: Vec<(usize, Rejection)> = Vec::new();
     for (pod_index, p) in pods.iter().enumerate() {
         let prepared = Prepared::new(p, snap);
-        let selection = predicates::node_selection(p.pod).map(|sel| affinity.class(sel, n));
+        let selection = predicates::node_selection(p.pod).map(|sel| {
+            affinity.class(sel, n, |ai| {
+                let node = snap.node(nodes[ai]);
+                (&node.facts.labels, node.name.as_str())
+            })
+        });
         feasible.clear();
         statuses.clear();
         let mut transient_on = Vec::new();
-        let mut examined = 0;
         // The nominated agent first (kube-scheduler's evaluateNominatedNode),
-        // then the others from where the previous pod stopped.
+        // then the others from where the previous pod stopped. A pod with a
+        // node selection walks only the agents that match it: the others
+        // would fail NodeAffinity (or an earlier fixed filter), which
+        // matters only to the text of an unplaced pod (`unselected` below).
         let nominated = p
             .nominated
             .as_deref()
             .and_then(|n| agents.iter().position(|a| a.hostname == n));
-        let order = nominated.into_iter().chain(
-            (0..n)
-                .map(|k| (next_start + k) % n)
-                .filter(|&ai| Some(ai) != nominated),
-        );
+        let walk: Box<dyn Iterator<Item = usize>> = match selection {
+            Some(c) => {
+                let matching = affinity.matching(c);
+                let from = matching.partition_point(|&ai| ai < next_start);
+                Box::new(matching[from..].iter().chain(&matching[..from]).copied())
+            }
+            None => Box::new((next_start..n).chain(0..next_start)),
+        };
+        let order = nominated
+            .into_iter()
+            .chain(walk.filter(|&ai| Some(ai) != nominated));
         let mut nominated_fits = false;
+        let mut last = None;
         for ai in order {
             if feasible.len() >= enough || nominated_fits {
                 break;
             }
-            examined += 1;
+            last = Some(ai);
             let agent = &agents[ai];
             if p.only_agent
                 .as_ref()
@@ -668,8 +682,7 @@ pub fn place<'a>(
             };
             let side = OfferSide { agent, view, exec };
             let node = snap.node(nodes[ai]);
-            let node_affinity =
-                selection.map(|c| affinity.passes(c, ai, &node.facts.labels, &node.name));
+            let node_affinity = selection.map(|c| affinity.passes(c, ai));
             match check(
                 &prepared,
                 &prepared.filters,
@@ -697,10 +710,23 @@ pub fn place<'a>(
                 }
             }
         }
+        // kube-scheduler's next start: past every agent looked at, the
+        // skipped unmatched ones among them; all of them when the search
+        // ran out.
         if n > 0 && nominated.is_none() {
+            let examined = match last {
+                Some(ai) if feasible.len() >= enough => (ai + n - next_start) % n + 1,
+                _ => n,
+            };
             next_start = (next_start + examined) % n;
         }
         let Some(ai) = best(&prepared, &feasible, agents, snap, policy) else {
+            if let Some(c) = selection {
+                unselected(&prepared, agents, snap, &nodes, nominated, |ai| {
+                    affinity.passes(c, ai)
+                })
+                .for_each(|status| statuses.push(status));
+            }
             transient_on.sort_unstable();
             let unoffered: &[usize] = if p.only_agent.is_none() {
                 &unoffered
@@ -776,6 +802,33 @@ pub fn place<'a>(
         });
     }
     out
+}
+
+/// What the agents a pod's node selection does not match (and so were not
+/// looked at, see [`place`]) say to it: each fails a fixed filter —
+/// NodeAffinity or one checked before it — so they count in the
+/// FailedScheduling text and are never preemption candidates.
+fn unselected<'s>(
+    pod: &'s Prepared<'_, '_>,
+    agents: &'s [AgentView],
+    snap: &'s Snapshot<'_>,
+    nodes: &'s [usize],
+    nominated: Option<usize>,
+    passes: impl Fn(usize) -> bool + 's,
+) -> impl Iterator<Item = (usize, Rejection)> + 's {
+    (0..agents.len())
+        .filter(move |&ai| !passes(ai) && Some(ai) != nominated)
+        .filter(|&ai| {
+            pod.p
+                .only_agent
+                .as_ref()
+                .is_none_or(|only| *only == agents[ai].agent_id)
+        })
+        .filter_map(|ai| {
+            check(pod, &pod.filters, snap.node(nodes[ai]), None, Some(false))
+                .err()
+                .map(|r| (nodes[ai], r))
+        })
 }
 
 /// The known agents without an offer this round (snapshot indices). They
