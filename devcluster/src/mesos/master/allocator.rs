@@ -12,7 +12,7 @@
 //! The allocator is a pure function of its [`AllocatorInput`], so fairness,
 //! filters and suppression are tested without a master.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio::time::Instant;
 
@@ -36,15 +36,16 @@ pub struct OfferFilter {
 
 /// One framework as the allocator sees it.
 #[derive(Debug, Clone)]
-pub struct FrameworkView {
+pub struct FrameworkView<'a> {
     /// Framework ID.
     pub id: String,
     /// Roles the framework is subscribed to.
     pub roles: Vec<String>,
     /// Roles for which it asked not to get offers (SUPPRESS).
     pub suppressed: BTreeSet<String>,
-    /// Its refusal filters.
-    pub filters: Vec<OfferFilter>,
+    /// Its refusal filters (borrowed: a framework that declines while
+    /// pods arrive has one per agent, thousands).
+    pub filters: &'a [OfferFilter],
     /// Resources allocated to it (used by tasks or offered), per role.
     pub allocated: BTreeMap<String, Resources>,
 }
@@ -62,9 +63,9 @@ pub struct AgentView {
 
 /// Everything one allocation pass needs.
 #[derive(Debug, Clone, Default)]
-pub struct AllocatorInput {
+pub struct AllocatorInput<'a> {
     /// Active (connected) frameworks.
-    pub frameworks: Vec<FrameworkView>,
+    pub frameworks: Vec<FrameworkView<'a>>,
     /// Active agents.
     pub agents: Vec<AgentView>,
     /// Role weights (default 1.0).
@@ -117,10 +118,26 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
         roles.extend(f.roles.iter().cloned());
     }
 
+    // Each framework's live filters by agent, so that an agent is checked
+    // against its own few, not against every filter of the framework.
+    let filters: HashMap<&str, HashMap<&str, Vec<&OfferFilter>>> = input
+        .frameworks
+        .iter()
+        .map(|f| {
+            let mut by_agent: HashMap<&str, Vec<&OfferFilter>> = HashMap::new();
+            for flt in f.filters {
+                if input.now.is_none_or(|now| flt.expires > now) {
+                    by_agent.entry(flt.agent_id.as_str()).or_default().push(flt);
+                }
+            }
+            (f.id.as_str(), by_agent)
+        })
+        .collect();
+
     let mut out = Vec::new();
-    for agent in &input.agents {
-        let mut available = agent.available.clone();
-        // Roles by weighted DRF share of everything allocated to them.
+    // Roles by weighted DRF share of everything allocated to them; the
+    // shares change only when an offer is made, not from agent to agent.
+    let role_order = |fw_alloc: &BTreeMap<String, BTreeMap<String, Resources>>| {
         let mut ordered: Vec<(f64, String)> = roles
             .iter()
             .map(|role| {
@@ -138,8 +155,18 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
             })
             .collect();
         ordered.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-
-        for (_, role) in ordered {
+        ordered
+    };
+    let mut ordered = role_order(&fw_alloc);
+    for agent in &input.agents {
+        // Everything used or offered already: nothing to decide.
+        if agent.available.is_empty() {
+            continue;
+        }
+        let mut available = agent.available.clone();
+        let offers_before = out.len();
+        for (_, role) in &ordered {
+            let role = role.clone();
             let candidate = available.allocatable_to(&role);
             if candidate.is_empty() {
                 continue;
@@ -161,12 +188,14 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
             fws.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
 
             for (_, f) in fws {
-                let filtered = f.filters.iter().any(|flt| {
-                    flt.agent_id == agent.id
-                        && flt.role == role
-                        && input.now.is_none_or(|now| flt.expires > now)
-                        && flt.resources.unallocated().contains(&candidate)
-                });
+                let filtered = filters
+                    .get(f.id.as_str())
+                    .and_then(|by_agent| by_agent.get(agent.id.as_str()))
+                    .is_some_and(|on_agent| {
+                        on_agent.iter().any(|flt| {
+                            flt.role == role && flt.resources.unallocated().contains(&candidate)
+                        })
+                    });
                 if filtered {
                     continue;
                 }
@@ -186,6 +215,9 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
                 });
                 break;
             }
+        }
+        if out.len() > offers_before {
+            ordered = role_order(&fw_alloc);
         }
     }
     out
@@ -211,12 +243,12 @@ mod tests {
         }
     }
 
-    fn framework(id: &str, roles: &[&str]) -> FrameworkView {
+    fn framework(id: &str, roles: &[&str]) -> FrameworkView<'static> {
         FrameworkView {
             id: id.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             suppressed: BTreeSet::new(),
-            filters: vec![],
+            filters: &[],
             allocated: BTreeMap::new(),
         }
     }
@@ -306,13 +338,14 @@ mod tests {
     fn filters_apply_until_they_expire_or_more_is_free() {
         let now = Instant::now();
         let s1 = agent("s1", 4.0);
-        let mut a = framework("a", &["*"]);
-        a.filters.push(OfferFilter {
+        let filters = [OfferFilter {
             agent_id: "s1".into(),
             role: "*".into(),
             resources: s1.available.allocate("*"),
             expires: now + Duration::from_secs(5),
-        });
+        }];
+        let mut a = framework("a", &["*"]);
+        a.filters = &filters;
         let mut input = AllocatorInput {
             frameworks: vec![a],
             agents: vec![s1],
@@ -325,5 +358,46 @@ mod tests {
         input.now = Some(now);
         input.agents[0].available.add(&scalar("cpus", 1.0));
         assert_eq!(allocate(&input).len(), 1);
+    }
+
+    #[test]
+    fn a_filter_holds_back_only_its_own_agent() {
+        let now = Instant::now();
+        let (s1, s2) = (agent("s1", 4.0), agent("s2", 4.0));
+        let filters = [OfferFilter {
+            agent_id: "s1".into(),
+            role: "*".into(),
+            resources: s1.available.allocate("*"),
+            expires: now + Duration::from_secs(5),
+        }];
+        let mut a = framework("a", &["*"]);
+        a.filters = &filters;
+        let mut used = agent("s3", 4.0);
+        used.available = Resources::new();
+        let input = AllocatorInput {
+            frameworks: vec![a],
+            agents: vec![s1, s2, used],
+            now: Some(now),
+            ..Default::default()
+        };
+        let out = allocate(&input);
+        let agents: Vec<&str> = out.iter().map(|a| a.agent_id.as_str()).collect();
+        assert_eq!(agents, ["s2"]);
+    }
+
+    #[test]
+    fn shares_follow_the_offers_made_from_agent_to_agent() {
+        // Each offer raises its role's share: three agents go to the roles
+        // in turn, never twice in a row to one.
+        let input = AllocatorInput {
+            frameworks: vec![framework("a", &["web"]), framework("b", &["spark"])],
+            agents: vec![agent("s1", 4.0), agent("s2", 4.0), agent("s3", 4.0)],
+            ..Default::default()
+        };
+        let out = allocate(&input);
+        let fws: Vec<&str> = out.iter().map(|a| a.framework_id.as_str()).collect();
+        assert_eq!(fws.len(), 3);
+        assert_ne!(fws[0], fws[1]);
+        assert_ne!(fws[1], fws[2]);
     }
 }

@@ -1248,7 +1248,7 @@ impl State {
                     id: id.clone(),
                     roles: f.roles(),
                     suppressed: f.suppressed.clone(),
-                    filters: f.filters.clone(),
+                    filters: &f.filters,
                     allocated: fw_alloc.remove(id).unwrap_or_default(),
                 })
                 .collect(),
