@@ -243,6 +243,16 @@ mod tests {
         }
     }
 
+    /// A filter on everything `agent` has free, for role `*`, for 5 s.
+    fn declined_for_5s(agent: &AgentView, now: Instant) -> OfferFilter {
+        OfferFilter {
+            agent_id: agent.id.clone(),
+            role: "*".into(),
+            resources: agent.available.allocate("*"),
+            expires: now + Duration::from_secs(5),
+        }
+    }
+
     fn framework(id: &str, roles: &[&str]) -> FrameworkView<'static> {
         FrameworkView {
             id: id.into(),
@@ -338,12 +348,7 @@ mod tests {
     fn filters_apply_until_they_expire_or_more_is_free() {
         let now = Instant::now();
         let s1 = agent("s1", 4.0);
-        let filters = [OfferFilter {
-            agent_id: "s1".into(),
-            role: "*".into(),
-            resources: s1.available.allocate("*"),
-            expires: now + Duration::from_secs(5),
-        }];
+        let filters = [declined_for_5s(&s1, now)];
         let mut a = framework("a", &["*"]);
         a.filters = &filters;
         let mut input = AllocatorInput {
@@ -364,12 +369,7 @@ mod tests {
     fn a_filter_holds_back_only_its_own_agent() {
         let now = Instant::now();
         let (s1, s2) = (agent("s1", 4.0), agent("s2", 4.0));
-        let filters = [OfferFilter {
-            agent_id: "s1".into(),
-            role: "*".into(),
-            resources: s1.available.allocate("*"),
-            expires: now + Duration::from_secs(5),
-        }];
+        let filters = [declined_for_5s(&s1, now)];
         let mut a = framework("a", &["*"]);
         a.filters = &filters;
         let mut used = agent("s3", 4.0);
