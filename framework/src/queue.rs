@@ -126,11 +126,10 @@ impl PodQueue {
         self.entries.is_empty()
     }
 
-    /// All queued pods, best first.
-    pub fn ordered(&self) -> Vec<&str> {
-        let mut v: Vec<(&String, &QueueEntry)> = self.entries.iter().collect();
-        v.sort_by(|(_, a), (_, b)| best_first(a, b));
-        v.into_iter().map(|(uid, _)| uid.as_str()).collect()
+    /// The best `cap` queued pods, best first, backed off or not: what the
+    /// status page lists of a queue that may hold tens of thousands.
+    pub fn first(&self, cap: usize) -> Vec<&str> {
+        best_of(self.entries.iter().collect(), cap).0
     }
 
     /// The highest priority queued (`None`: nothing queued).
@@ -142,15 +141,10 @@ impl PodQueue {
     /// whether more are ready. A round takes at most a cap of a long queue,
     /// once a round: the rest is only partitioned off, not sorted.
     pub fn ready(&self, now: Instant, cap: usize) -> (Vec<&str>, bool) {
-        let mut v: Vec<(&String, &QueueEntry)> =
-            self.entries.iter().filter(|(_, e)| e.ready(now)).collect();
-        let more = v.len() > cap;
-        if more {
-            v.select_nth_unstable_by(cap, |(_, a), (_, b)| best_first(a, b));
-            v.truncate(cap);
-        }
-        v.sort_by(|(_, a), (_, b)| best_first(a, b));
-        (v.into_iter().map(|(uid, _)| uid.as_str()).collect(), more)
+        best_of(
+            self.entries.iter().filter(|(_, e)| e.ready(now)).collect(),
+            cap,
+        )
     }
 
     /// Whether some queued pod is not in backoff at `now` (stops at the
@@ -210,6 +204,18 @@ impl PodQueue {
 
 /// Queue order: higher priority first, then older, then by pod key, so
 /// that a round's selection does not depend on the table's order.
+/// The best `cap` of `v`, best first, and whether there were more: the
+/// rest is only partitioned off, not sorted.
+fn best_of<'q>(mut v: Vec<(&'q String, &'q QueueEntry)>, cap: usize) -> (Vec<&'q str>, bool) {
+    let more = v.len() > cap;
+    if more {
+        v.select_nth_unstable_by(cap, |(_, a), (_, b)| best_first(a, b));
+        v.truncate(cap);
+    }
+    v.sort_by(|(_, a), (_, b)| best_first(a, b));
+    (v.into_iter().map(|(uid, _)| uid.as_str()).collect(), more)
+}
+
 fn best_first(a: &QueueEntry, b: &QueueEntry) -> std::cmp::Ordering {
     b.priority
         .cmp(&a.priority)
@@ -254,9 +260,10 @@ mod tests {
         q.upsert("new-low", PodView::of(&pod("c", Some(0), 200)), now);
         q.upsert("old-high", PodView::of(&pod("d", Some(10), 50)), now);
         assert_eq!(
-            q.ordered(),
+            q.first(usize::MAX),
             vec!["old-high", "new-high", "old-low", "new-low"]
         );
+        assert_eq!(q.first(2), vec!["old-high", "new-high"]);
     }
 
     #[test]
@@ -288,7 +295,11 @@ mod tests {
             best,
             all[..10].iter().map(String::as_str).collect::<Vec<_>>()
         );
-        let ordered_ready: Vec<&str> = q.ordered().into_iter().filter(|u| *u != "u195").collect();
+        let ordered_ready: Vec<&str> = q
+            .first(usize::MAX)
+            .into_iter()
+            .filter(|u| *u != "u195")
+            .collect();
         assert_eq!(
             ordered_ready,
             all.iter().map(String::as_str).collect::<Vec<_>>()
@@ -312,7 +323,7 @@ mod tests {
         }
         assert!(q.entries.capacity() <= SHRINK_ABOVE.max(full / 64));
         let rest: Vec<&str> = uids[19_990..].iter().map(String::as_str).collect();
-        assert_eq!(q.ordered(), rest);
+        assert_eq!(q.first(usize::MAX), rest);
     }
 
     #[test]

@@ -142,8 +142,15 @@ fn pending(out: &mut String, core: &CoreStatus) {
     let _ = write!(
         out,
         "<section id=\"pending\"><h2>Pending pods ({})</h2>",
-        core.pending.len()
+        core.pending_total
     );
+    if core.pending_total > core.pending.len() {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">The first {} in queue order.</p>",
+            core.pending.len()
+        );
+    }
     if core.pending.is_empty() {
         out.push_str("<p class=\"muted\">No pod waits for placement.</p>");
     } else {
@@ -380,6 +387,7 @@ mod tests {
                     backoff_seconds: Some(2.0),
                     last_failed_scheduling: Some(HOSTILE.into()),
                 }],
+                pending_total: 1,
                 agents: vec![AgentStatus {
                     node: HOSTILE.into(),
                     agent_id: Some(HOSTILE.into()),

@@ -147,6 +147,11 @@ pub struct OfferInterest {
     pub offers_declined: u64,
 }
 
+/// How many pending pods the snapshot lists: a page of 30,000 rows helps
+/// nobody, and building it each time the page is published would cost the
+/// scheduler's own thread.
+pub const PENDING_LISTED: usize = 500;
+
 /// The scheduler core's part of the snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CoreStatus {
@@ -158,8 +163,11 @@ pub struct CoreStatus {
     pub synced: bool,
     /// The executor ID of the current executor configuration.
     pub current_executor: String,
-    /// Pods waiting for placement, in queue order.
+    /// The first [`PENDING_LISTED`] pods waiting for placement, in queue
+    /// order.
     pub pending: Vec<PendingPod>,
+    /// How many pods wait for placement in all.
+    pub pending_total: usize,
     /// Bound pods waiting to be launched again on their agent.
     pub relaunching: Vec<RelaunchingPod>,
     /// Agents, by Node name.

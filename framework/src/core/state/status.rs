@@ -9,7 +9,7 @@ use crate::core::Instant;
 use crate::resources::{scalar_sum, Scalars};
 use crate::status::model::{
     AgentStatus, CoreStatus, ExecutorStatus, HeldOfferStatus, OfferInterest, PendingPod,
-    RelaunchingPod,
+    RelaunchingPod, PENDING_LISTED,
 };
 
 fn offered(resources: &[kube_mesos_proto::v1::Resource]) -> Scalars {
@@ -37,7 +37,7 @@ impl SchedulerCore {
         let seconds = |d: std::time::Duration| d.as_secs_f64();
         let pending = self
             .queue
-            .ordered()
+            .first(PENDING_LISTED)
             .into_iter()
             .filter_map(|uid| {
                 let entry = self.pods.get(uid)?;
@@ -174,6 +174,7 @@ impl SchedulerCore {
             synced: self.synced,
             current_executor: self.executor_id.value.clone(),
             pending,
+            pending_total: self.queue.len(),
             relaunching,
             agents,
             offers,
@@ -269,6 +270,28 @@ mod tests {
     }
 
     #[test]
+    fn a_long_queue_lists_its_first_pods_and_counts_them_all() {
+        let t0 = Instant::now();
+        let mut core = subscribed_core(t0);
+        let n = PENDING_LISTED + 20;
+        for i in 0..n {
+            core.handle(
+                Input::PodUpserted(Box::new(pod(&format!("p{i:04}"), "1"))),
+                t0,
+            );
+        }
+        let s = core.status(t0);
+        assert_eq!(s.pending_total, n);
+        assert_eq!(s.pending.len(), PENDING_LISTED);
+        // Queue order: equal priority and no creation time, so by key.
+        let names: Vec<&str> = s.pending.iter().map(|p| p.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        assert_eq!(names[0], "p0000");
+    }
+
+    #[test]
     fn a_pod_that_fits_nowhere_is_pending_with_its_failed_scheduling_reason() {
         let t0 = Instant::now();
         let mut core = subscribed_core(t0);
@@ -285,6 +308,7 @@ mod tests {
         core.handle(Input::Tick, later);
         let s = core.status(later);
         assert_eq!(s.pending.len(), 1);
+        assert_eq!(s.pending_total, 1);
         let p = &s.pending[0];
         assert_eq!((p.namespace.as_str(), p.name.as_str()), ("default", "huge"));
         assert!(p.attempts >= 1);
