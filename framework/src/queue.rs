@@ -202,8 +202,6 @@ impl PodQueue {
     }
 }
 
-/// Queue order: higher priority first, then older, then by pod key, so
-/// that a round's selection does not depend on the table's order.
 /// The best `cap` of `v`, best first, and whether there were more: the
 /// rest is only partitioned off, not sorted.
 fn best_of<'q>(mut v: Vec<(&'q String, &'q QueueEntry)>, cap: usize) -> (Vec<&'q str>, bool) {
@@ -216,6 +214,8 @@ fn best_of<'q>(mut v: Vec<(&'q String, &'q QueueEntry)>, cap: usize) -> (Vec<&'q
     (v.into_iter().map(|(uid, _)| uid.as_str()).collect(), more)
 }
 
+/// Queue order: higher priority first, then older, then by pod key, so
+/// that a round's selection does not depend on the table's order.
 fn best_first(a: &QueueEntry, b: &QueueEntry) -> std::cmp::Ordering {
     b.priority
         .cmp(&a.priority)
