@@ -682,7 +682,9 @@ pub fn place<'a>(
             };
             let side = OfferSide { agent, view, exec };
             let node = snap.node(nodes[ai]);
-            let node_affinity = selection.map(|c| affinity.passes(c, ai));
+            // Every agent of the walk matches; only the nominated one,
+            // looked at first whatever its labels, may not.
+            let node_affinity = selection.map(|c| Some(ai) != nominated || affinity.passes(c, ai));
             match check(
                 &prepared,
                 &prepared.filters,

@@ -166,8 +166,7 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
         let mut available = agent.available.clone();
         let offers_before = out.len();
         for (_, role) in &ordered {
-            let role = role.clone();
-            let candidate = available.allocatable_to(&role);
+            let candidate = available.allocatable_to(role);
             if candidate.is_empty() {
                 continue;
             }
@@ -175,11 +174,11 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
             let mut fws: Vec<(f64, &FrameworkView)> = input
                 .frameworks
                 .iter()
-                .filter(|f| f.roles.contains(&role) && !f.suppressed.contains(&role))
+                .filter(|f| f.roles.contains(role) && !f.suppressed.contains(role))
                 .map(|f| {
                     let alloc = fw_alloc
                         .get(&f.id)
-                        .and_then(|m| m.get(&role))
+                        .and_then(|m| m.get(role))
                         .map(Resources::unallocated)
                         .unwrap_or_default();
                     (dominant_share(&alloc, &totals), f)
@@ -193,13 +192,13 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
                     .and_then(|by_agent| by_agent.get(agent.id.as_str()))
                     .is_some_and(|on_agent| {
                         on_agent.iter().any(|flt| {
-                            flt.role == role && flt.resources.unallocated().contains(&candidate)
+                            flt.role == *role && flt.resources.unallocated().contains(&candidate)
                         })
                     });
                 if filtered {
                     continue;
                 }
-                let offered = candidate.allocate(&role);
+                let offered = candidate.allocate(role);
                 available.subtract_all(&candidate);
                 fw_alloc
                     .entry(f.id.clone())
