@@ -69,6 +69,10 @@ pub struct PlacementRun {
     /// Correctness: every pod Running, none launched twice.
     pub running: usize,
     pub launched_twice: usize,
+    /// The devcluster master's allocation passes during the run
+    /// (`allocator/mesos/allocation_run_ms`, the pass holds the master's
+    /// state): median, p90 and longest, in ms.
+    pub master_allocation_run_ms: [f64; 3],
     /// Bound and Running pods per second since the framework's start.
     pub bound_series: Vec<u64>,
     pub running_series: Vec<u64>,
@@ -153,6 +157,14 @@ pub async fn run(
         )
     });
     let all_running_seconds = start.elapsed().as_secs_f64();
+    let master_allocation_run_ms = {
+        let m = cluster.master_metrics();
+        ["p50", "p90", "max"].map(|s| {
+            m[format!("allocator/mesos/allocation_run_ms/{s}")]
+                .as_f64()
+                .unwrap_or(0.0)
+        })
+    };
     let (running_count, bound_count) = clock.with(|m| (m.running.len(), m.bound.len()));
     if !ok {
         // CI keeps no files: what is needed to tell why goes to stderr.
@@ -227,17 +239,21 @@ pub async fn run(
         offers_held_after_5s,
         running: running_count,
         launched_twice,
+        master_allocation_run_ms,
         bound_series: bound,
         running_series: running,
     };
     eprintln!(
-        "bench: placement {n}: {:.0} bound/s ({:.0} % of the API server's {:.0}/s), all Running after {:.1} s, {:.2} ms CPU/pod, peak {:.0} MiB",
+        "bench: placement {n}: {:.0} bound/s ({:.0} % of the API server's {:.0}/s), all Running after {:.1} s, {:.2} ms CPU/pod, peak {:.0} MiB; master's allocation pass p50/p90/max {:.0}/{:.0}/{:.0} ms",
         figures.bound_per_second,
         figures.fraction_of_apiserver * 100.0,
         apiserver_binding_rate,
         all_running_seconds,
         figures.framework_cpu_ms_per_pod,
-        figures.framework_peak_rss_mib
+        figures.framework_peak_rss_mib,
+        master_allocation_run_ms[0],
+        master_allocation_run_ms[1],
+        master_allocation_run_ms[2]
     );
     Ok((figures, cluster, framework, clock, tasks))
 }

@@ -118,8 +118,8 @@ const METRICS_RULES: Rules = Rules {
             "the devcluster batches no read-only requests",
         ),
         (
-            "allocator/mesos/allocation_run_*",
-            "timers of Mesos' allocator runs",
+            "allocator/mesos/allocation_run_latency_ms*",
+            "the wait from a wanted allocation to its run is not timed",
         ),
         ("allocator/mesos/quota/*", "quota is not implemented"),
         ("registrar/*", "there is no registry"),
@@ -174,6 +174,7 @@ const METRICS_RULES: Rules = Rules {
         ("system/*", "the machine"),
         ("master/uptime_secs", "time"),
         ("allocator/mesos/allocation_runs", "allocation timing"),
+        ("allocator/mesos/allocation_run_ms*", "allocation timing"),
         (
             "allocator/mesos/offer_filters/roles/*/active",
             "filters expire with time",

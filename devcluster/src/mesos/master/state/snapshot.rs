@@ -270,6 +270,7 @@ impl State {
             self.metrics.values().map(|(k, v)| (k, v as f64)).collect();
         self.master_gauges(&mut m);
         self.allocator_gauges(now, &mut m);
+        self.allocation_run.snapshot(&mut m);
         self.framework_gauges(&mut m);
         // An empty f64 sum is -0.0; Mesos writes 0.
         for v in m.values_mut() {
