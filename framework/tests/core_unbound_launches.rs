@@ -46,11 +46,22 @@ fn a_restarted_framework_places_nothing_until_mesos_told_every_task() {
         .collect();
     assert_eq!(reconciles, [0, 1], "implicit, then the marker: {asked:?}");
 
-    // Offers before the answer are declined, with the short filter.
+    // Offers before the answer are declined with the long filter, and
+    // nothing asks for them again while the answer is awaited.
     let a = h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
     assert_eq!(kinds(&a), ["Decline"]);
+    let Action::Decline { filters, .. } = &a[0] else {
+        unreachable!()
+    };
+    assert_eq!(filters.refuse_seconds, Some(120.0));
     let a = h.tick_at(1.5);
     assert!(launched_tasks(&a).is_empty(), "{a:?}");
+    let asked_again = h.tick_at(7.0);
+    assert!(!kinds(&asked_again).contains(&"Revive"), "{asked_again:?}");
+    assert!(
+        h.core.next_deadline().is_none_or(|d| d > h.now),
+        "no deadline in the past while waiting"
+    );
 
     // The implicit answer: an earlier process launched the pod as its
     // third task and died before the Binding. It is not the pod's.
@@ -63,12 +74,15 @@ fn a_restarted_framework_places_nothing_until_mesos_told_every_task() {
     ))));
     assert_eq!(kinds(&a), ["Kill"]);
 
-    // The marker's answer: every task is in; placement goes on, with a
-    // task ID never used before.
-    answer_marker(&mut h, &asked);
-    h.at(2.0);
+    // The marker's answer: every task is in; a REVIVE brings the declined
+    // offers back and placement goes on, with a task ID never used before.
+    h.at(7.5);
+    let a = answer_marker(&mut h, &asked_again);
+    let a = [a, h.tick_at(7.5)].concat();
+    assert!(kinds(&a).contains(&"Revive"), "{a:?}");
+    h.at(8.0);
     h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
-    let a = h.tick_at(3.0);
+    let a = h.tick_at(9.0);
     let launched = launched_tasks(&a);
     assert_eq!(launched.len(), 1, "{a:?}");
     assert_eq!(launched[0].task_id.value, "pod.uid-web.4");

@@ -666,7 +666,7 @@ impl SchedulerCore {
             } else {
                 d.extend(self.queue.next_backoff_expiry());
             }
-            if self.revive_wanted {
+            if self.revive_wanted && !self.placement_waits() {
                 if let Some(last) = self.last_revive {
                     d.push(last + self.config.revive_min_interval);
                 }
@@ -961,6 +961,12 @@ impl SchedulerCore {
                 .any(|(_, e)| matches!(e.state, PodState::Relaunch { .. }))
     }
 
+    /// Placement waits for the pod list, or for Mesos to finish answering
+    /// the reconciliation (`reconcile_gate`).
+    fn placement_waits(&self) -> bool {
+        !self.synced || !self.reconcile_gate.is_open()
+    }
+
     /// A pod joined the queue within `idle_grace`: more are expected.
     fn pods_arriving(&self, now: Instant) -> bool {
         self.last_arrival
@@ -1085,8 +1091,8 @@ impl SchedulerCore {
         self.next_reconcile = Some(now + self.config.reconcile_interval);
     }
 
-    /// Placement may go on: offers are wanted again, those declined
-    /// meanwhile having short filters.
+    /// Placement may go on: offers are wanted again, and the REVIVE that
+    /// asks for them clears the long filters of those declined meanwhile.
     fn reconciled(&mut self, now: Instant) {
         if self.has_pending_work() {
             self.revive_wanted = true;
@@ -1200,14 +1206,18 @@ impl SchedulerCore {
         }
         let pending = self.has_pending_work();
         let busy = self.is_busy(now);
-        let waiting = !self.synced || !self.reconcile_gate.is_open();
-        if waiting || (!pending && !busy) || self.framework_id.is_none() {
-            let refuse = if !waiting {
-                self.config.refuse_seconds
-            } else {
-                self.config.busy_refuse_seconds
-            };
-            self.decline(offers.iter().map(|o| o.id.clone()).collect(), refuse, out);
+        // Offers that come while placement waits (for the pod list, or for
+        // Mesos to finish telling its tasks) are declined with the long
+        // filter, and no REVIVE is sent until the wait ends: the REVIVE at
+        // its end brings them back. With a short filter, a master would
+        // offer every agent again at each allocation — 5,000 offers a
+        // second for the seconds a large pod list takes to load.
+        if self.placement_waits() || (!pending && !busy) || self.framework_id.is_none() {
+            self.decline(
+                offers.iter().map(|o| o.id.clone()).collect(),
+                self.config.refuse_seconds,
+                out,
+            );
             return;
         }
         // Busy without a pod to place: hold them for the batching window,
@@ -1392,7 +1402,7 @@ impl SchedulerCore {
             // master allocate at once instead of at its next interval
             // (rate-limited: at most one per `revive_min_interval`).
             let needed = self.suppressed || self.filters_active || self.held.is_empty();
-            if needed && self.revive_wanted {
+            if needed && self.revive_wanted && !self.placement_waits() {
                 let allowed = self
                     .last_revive
                     .is_none_or(|last| now >= last + self.config.revive_min_interval);
