@@ -12,6 +12,7 @@
 //! The allocator is a pure function of its [`AllocatorInput`], so fairness,
 //! filters and suppression are tested without a master.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio::time::Instant;
@@ -50,15 +51,16 @@ pub struct FrameworkView<'a> {
     pub allocated: BTreeMap<String, Resources>,
 }
 
-/// One agent as the allocator sees it.
+/// One agent as the allocator sees it (borrowed from the master's books
+/// where it can be: a pass sees every agent).
 #[derive(Debug, Clone)]
-pub struct AgentView {
+pub struct AgentView<'a> {
     /// Agent ID.
-    pub id: String,
+    pub id: &'a str,
     /// Its total resources (for the DRF denominator).
-    pub total: Resources,
+    pub total: Cow<'a, Resources>,
     /// What is neither used by tasks/executors nor offered.
-    pub available: Resources,
+    pub available: Cow<'a, Resources>,
 }
 
 /// Everything one allocation pass needs.
@@ -67,7 +69,7 @@ pub struct AllocatorInput<'a> {
     /// Active (connected) frameworks.
     pub frameworks: Vec<FrameworkView<'a>>,
     /// Active agents.
-    pub agents: Vec<AgentView>,
+    pub agents: Vec<AgentView<'a>>,
     /// Role weights (default 1.0).
     pub weights: BTreeMap<String, f64>,
     /// The time filters are compared to.
@@ -163,7 +165,7 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
         if agent.available.is_empty() {
             continue;
         }
-        let mut available = agent.available.clone();
+        let mut available = Resources::clone(&agent.available);
         let offers_before = out.len();
         for (_, role) in &ordered {
             let candidate = available.allocatable_to(role);
@@ -189,7 +191,7 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
             for (_, f) in fws {
                 let filtered = filters
                     .get(f.id.as_str())
-                    .and_then(|by_agent| by_agent.get(agent.id.as_str()))
+                    .and_then(|by_agent| by_agent.get(agent.id))
                     .is_some_and(|on_agent| {
                         on_agent.iter().any(|flt| {
                             flt.role == *role && flt.resources.unallocated().contains(&candidate)
@@ -208,7 +210,7 @@ pub fn allocate(input: &AllocatorInput) -> Vec<Allocation> {
                     .add_all(&offered);
                 out.push(Allocation {
                     framework_id: f.id.clone(),
-                    agent_id: agent.id.clone(),
+                    agent_id: agent.id.to_owned(),
                     role: role.clone(),
                     resources: offered,
                 });
@@ -229,23 +231,23 @@ mod tests {
     use super::super::resources::{ranges, reserved_static, scalar};
     use super::*;
 
-    fn agent(id: &str, cpus: f64) -> AgentView {
+    fn agent(id: &'static str, cpus: f64) -> AgentView<'static> {
         let total = Resources::from_protos(&[
             scalar("cpus", cpus),
             scalar("mem", 1024.0),
             ranges("ports", &[(31000, 32000)]),
         ]);
         AgentView {
-            id: id.into(),
-            available: total.clone(),
-            total,
+            id,
+            available: Cow::Owned(total.clone()),
+            total: Cow::Owned(total),
         }
     }
 
     /// A filter on everything `agent` has free, for role `*`, for 5 s.
     fn declined_for_5s(agent: &AgentView, now: Instant) -> OfferFilter {
         OfferFilter {
-            agent_id: agent.id.clone(),
+            agent_id: agent.id.to_owned(),
             role: "*".into(),
             resources: agent.available.allocate("*"),
             expires: now + Duration::from_secs(5),
@@ -295,7 +297,9 @@ mod tests {
     #[test]
     fn reserved_resources_only_go_to_their_role() {
         let mut s1 = agent("s1", 4.0);
-        s1.total.add(&reserved_static(scalar("cpus", 2.0), "spark"));
+        s1.total
+            .to_mut()
+            .add(&reserved_static(scalar("cpus", 2.0), "spark"));
         s1.available = s1.total.clone();
         let input = AllocatorInput {
             frameworks: vec![framework("web", &["web"]), framework("spark", &["spark"])],
@@ -319,7 +323,9 @@ mod tests {
     #[test]
     fn reserved_resources_are_left_for_their_role() {
         let mut s1 = agent("s1", 4.0);
-        s1.total.add(&reserved_static(scalar("cpus", 2.0), "spark"));
+        s1.total
+            .to_mut()
+            .add(&reserved_static(scalar("cpus", 2.0), "spark"));
         s1.available = s1.total.clone();
         let input = AllocatorInput {
             frameworks: vec![framework("web", &["web"])],
@@ -360,7 +366,7 @@ mod tests {
         input.now = Some(now + Duration::from_secs(6));
         assert_eq!(allocate(&input).len(), 1);
         input.now = Some(now);
-        input.agents[0].available.add(&scalar("cpus", 1.0));
+        input.agents[0].available.to_mut().add(&scalar("cpus", 1.0));
         assert_eq!(allocate(&input).len(), 1);
     }
 
@@ -372,7 +378,7 @@ mod tests {
         let mut a = framework("a", &["*"]);
         a.filters = &filters;
         let mut used = agent("s3", 4.0);
-        used.available = Resources::new();
+        used.available = Cow::Owned(Resources::new());
         let input = AllocatorInput {
             frameworks: vec![a],
             agents: vec![s1, s2, used],

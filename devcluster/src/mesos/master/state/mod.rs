@@ -18,9 +18,11 @@
 // deprecated upstream yet still part of the protocol Mesos speaks.
 #![allow(deprecated)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use fnv::FnvBuildHasher;
 use kube_mesos_proto::v1::master as operator;
 use kube_mesos_proto::v1::scheduler::{call, event, Event};
 use kube_mesos_proto::v1::{
@@ -182,6 +184,12 @@ struct OutstandingOffer {
     offer: Offer,
     role: String,
     resources: Resources,
+    /// `resources` without allocation info (what the agent has offered),
+    /// and allocated to a placeholder role (what the framework's role has
+    /// been offered, for the allocator's sorter): worked out once, not on
+    /// every allocation pass.
+    unallocated: Resources,
+    placeholder: Resources,
     created: Instant,
 }
 
@@ -225,6 +233,8 @@ pub struct State {
     /// `allocator/mesos/allocation_run_ms`: how long each pass held the
     /// state (Mesos keeps an hour of them).
     allocation_run: timer::Timer,
+    /// What each agent has free, kept across allocation passes.
+    free: free::FreeResources,
 }
 
 pub(super) fn now_time() -> TimeInfo {
@@ -336,6 +346,7 @@ impl State {
             metrics: MasterMetrics::default(),
             maintenance: maintenance::InverseOfferBooks::default(),
             task_usage: usage::TaskUsage::default(),
+            free: free::FreeResources::default(),
             allocation_run: timer::Timer::new(
                 "allocator/mesos/allocation_run",
                 Duration::from_secs(3600),
@@ -1234,26 +1245,62 @@ impl State {
                     })
             })
         });
-        let mut used: BTreeMap<String, Resources> = BTreeMap::new();
         let mut fw_alloc = self.task_usage.allocated();
-        for (aid, agent) in &self.agents {
-            for ((_, _), e) in &agent.executors {
-                used.entry(aid.clone())
+        let mut offer_tallies: HashMap<&str, free::Tally, FnvBuildHasher> = HashMap::default();
+        for (oid, o) in &self.offers {
+            offer_tallies
+                .entry(o.offer.agent_id.value.as_str())
+                .or_default()
+                .add(free::offer_hash(oid));
+            if let Some(r) = fw_alloc
+                .get_mut(&o.offer.framework_id.value)
+                .and_then(|per_role| per_role.get_mut(&o.role))
+            {
+                r.add_all(&o.placeholder);
+            } else {
+                fw_alloc
+                    .entry(o.offer.framework_id.value.clone())
                     .or_default()
-                    .add_all(&Resources::from_protos(&e.resources).unallocated());
+                    .insert(o.role.clone(), o.placeholder.clone());
             }
         }
-        for o in self.offers.values() {
-            used.entry(o.offer.agent_id.value.clone())
-                .or_default()
-                .add_all(&o.resources.unallocated());
-            fw_alloc
-                .entry(o.offer.framework_id.value.clone())
-                .or_default()
-                .entry(o.role.clone())
-                .or_default()
-                .add_all(&o.resources.unallocated().allocate("x"));
+        // Agents whose tasks, executors or offers changed since the last
+        // pass: their executors' and offers' resources, summed again.
+        let mut stale: HashMap<&str, (free::Print, Resources), FnvBuildHasher> = HashMap::default();
+        for (aid, agent) in self.agents.iter().filter(|(_, a)| a.connected) {
+            let print = free::Print {
+                tasks: self.task_usage.print(aid),
+                executors: free::executors_tally(agent.executors.iter()),
+                offers: offer_tallies.get(aid.as_str()).copied().unwrap_or_default(),
+            };
+            if !self.free.is_fresh(aid, &print, &agent.total) {
+                let mut other = Resources::new();
+                for e in agent.executors.values() {
+                    other.add_all(&Resources::from_protos(&e.resources).unallocated());
+                }
+                stale.insert(aid.as_str(), (print, other));
+            }
         }
+        if !stale.is_empty() {
+            for o in self.offers.values() {
+                if let Some((_, other)) = stale.get_mut(o.offer.agent_id.value.as_str()) {
+                    other.add_all(&o.unallocated);
+                }
+            }
+        }
+        for (aid, (print, other)) in stale {
+            let Some(agent) = self.agents.get(aid) else {
+                continue;
+            };
+            let free = match self.task_usage.used(aid) {
+                Some(tasks) => agent.total.minus(tasks).minus(&other),
+                None => agent.total.minus(&other),
+            };
+            self.free.keep(aid, print, &agent.total, free);
+        }
+        let agents = &self.agents;
+        self.free
+            .retain(|aid| agents.get(aid).is_some_and(|a| a.connected));
         let input = AllocatorInput {
             frameworks: self
                 .frameworks
@@ -1271,14 +1318,12 @@ impl State {
                 .agents
                 .iter()
                 .filter(|(_, a)| a.connected)
-                .map(|(id, a)| AgentView {
-                    id: id.clone(),
-                    total: a.total.clone(),
-                    available: match (self.task_usage.used(id), used.get(id)) {
-                        (Some(tasks), Some(other)) => a.total.minus(tasks).minus(other),
-                        (Some(r), None) | (None, Some(r)) => a.total.minus(r),
-                        (None, None) => a.total.clone(),
-                    },
+                .filter_map(|(id, a)| {
+                    Some(AgentView {
+                        id,
+                        total: Cow::Borrowed(&a.total),
+                        available: Cow::Borrowed(self.free.get(id)?),
+                    })
                 })
                 .collect(),
             weights: self.config.weights.clone(),
@@ -1295,10 +1340,11 @@ impl State {
             };
             let oid = format!("{}-O{}", self.master_info.id, self.next_offer);
             self.next_offer += 1;
+            let unallocated = a.resources.unallocated();
             let resources = if fw.multi_role() {
                 a.resources.clone()
             } else {
-                a.resources.unallocated()
+                unallocated.clone()
             };
             let executor_ids = agent
                 .executors
@@ -1342,7 +1388,9 @@ impl State {
                 OutstandingOffer {
                     offer: offer.clone(),
                     role: a.role.clone(),
-                    resources: a.resources.clone(),
+                    placeholder: unallocated.allocate("x"),
+                    unallocated,
+                    resources: a.resources,
                     created: now,
                 },
             );
@@ -1571,6 +1619,7 @@ fn command_executor(task: &TaskInfo) -> ExecutorInfo {
 
 mod accept;
 mod agents;
+mod free;
 pub mod maintenance;
 pub mod metrics;
 pub mod readonly;

@@ -133,6 +133,11 @@ impl TaskUsage {
         }
     }
 
+    /// The fingerprint of the live tasks on `agent` (`None` without any).
+    pub(super) fn print(&self, agent: &str) -> Option<(usize, u64)> {
+        self.agents.get(agent).map(|u| u.fingerprint)
+    }
+
     /// What the live tasks on `agent` use (`None` without any).
     pub(super) fn used(&self, agent: &str) -> Option<&Resources> {
         self.agents.get(agent).map(|u| &u.used)
