@@ -50,9 +50,21 @@ pub struct Change {
     /// The object after the write (for deletes: the last state, with `rv`).
     pub object: Value,
     /// The object before the write, so watches with selectors can tell an
-    /// object that stopped matching from one that never did.
+    /// object that stopped matching from one that never did. The log does
+    /// not carry it (a replay knows it: the object as it stood); the
+    /// snapshot's history does.
     #[serde(default)]
     pub prev: Option<Value>,
+}
+
+/// A change as the log keeps it: a [`Change`] without `prev`, which would
+/// double what each write serializes.
+#[derive(Serialize)]
+struct LogRecord<'a> {
+    rv: u64,
+    ty: ChangeType,
+    storage: &'a str,
+    object: &'a Value,
 }
 
 /// What a `mutate` closure decided.
@@ -151,18 +163,21 @@ impl Inner {
                 self.marked.remove(&key);
                 self.objects.remove(&key);
             }
-            _ => self.put(key, change.object.clone()),
+            _ => {
+                self.put(key, change.object.clone());
+            }
         }
         self.rv = self.rv.max(change.rv);
     }
 
-    fn put(&mut self, key: Key, obj: Value) {
+    /// Stores `obj` under `key`; returns the object it replaced.
+    fn put(&mut self, key: Key, obj: Value) -> Option<Value> {
         if owned_or_finalized(&obj) {
             self.marked.insert(key.clone());
         } else {
             self.marked.remove(&key);
         }
-        self.objects.insert(key, obj);
+        self.objects.insert(key, obj)
     }
 
     fn remember(&mut self, change: Arc<Change>) {
@@ -282,13 +297,18 @@ impl Store {
                         source,
                     })?;
                     // A torn last line (killed mid-write) was never answered 2xx.
-                    let Ok(change) = serde_json::from_str::<Change>(&line) else {
+                    let Ok(mut change) = serde_json::from_str::<Change>(&line) else {
                         tracing::warn!(path = %wal_path.display(), "skipping torn log record");
                         break;
                     };
                     if change.rv <= inner.rv {
                         continue;
                     }
+                    let (ns, name) = ns_name(&change.object);
+                    change.prev = inner
+                        .objects
+                        .get(&(change.storage.clone(), ns, name))
+                        .cloned();
                     inner.apply(&change);
                     inner.remember(Arc::new(change));
                 }
@@ -345,23 +365,33 @@ impl Store {
     }
 
     /// Visits the objects of `storage` (in `ns`, if given) in key order
-    /// under the lock, until `visit` breaks; returns the current
-    /// resourceVersion. A page of a large LIST clones only what it returns.
+    /// under the lock, starting after the object `after` names (namespace,
+    /// name) if given, until `visit` breaks; returns the current
+    /// resourceVersion. A page of a large LIST clones only what it returns,
+    /// and starts where the last page ended rather than walking past every
+    /// object before it.
     pub fn scan(
         &self,
         storage: &str,
         ns: Option<&str>,
+        after: Option<(&str, &str)>,
         mut visit: impl FnMut(&Value) -> std::ops::ControlFlow<()>,
     ) -> u64 {
+        use std::ops::Bound;
         let g = self.lock();
-        let start = (
-            storage.to_string(),
-            ns.unwrap_or("").to_string(),
-            String::new(),
-        );
+        let start = match after {
+            Some((ans, aname)) => {
+                Bound::Excluded((storage.to_string(), ans.to_string(), aname.to_string()))
+            }
+            None => Bound::Included((
+                storage.to_string(),
+                ns.unwrap_or("").to_string(),
+                String::new(),
+            )),
+        };
         for (_, v) in g
             .objects
-            .range(start..)
+            .range((start, Bound::Unbounded))
             .take_while(|((s, n, _), _)| s == storage && ns.is_none_or(|ns| n == ns))
         {
             if visit(v).is_break() {
@@ -442,7 +472,7 @@ impl Store {
         let mut g = self.lock();
         let key = (storage.to_string(), ns.to_string(), name.to_string());
         let current = g.objects.get(&key);
-        let prev = current.cloned();
+        let existed = current.is_some();
         let decision = f(current)?;
         let (mut object, ty) = match decision {
             Mutation::Unchanged(v) => {
@@ -452,7 +482,7 @@ impl Store {
                 })
             }
             Mutation::Put(v) => {
-                let ty = if prev.is_some() {
+                let ty = if existed {
                     ChangeType::Modified
                 } else {
                     ChangeType::Added
@@ -463,16 +493,15 @@ impl Store {
         };
         let rv = g.rv + 1;
         set_rv(&mut object, rv);
-        let change = Change {
-            rv,
-            ty,
-            storage: storage.to_string(),
-            object: object.clone(),
-            prev,
-        };
         if let Some(p) = g.persist.as_mut() {
+            let record = LogRecord {
+                rv,
+                ty,
+                storage,
+                object: &object,
+            };
             let mut line =
-                serde_json::to_vec(&change).map_err(|e| StatusError::internal(e.to_string()))?;
+                serde_json::to_vec(&record).map_err(|e| StatusError::internal(e.to_string()))?;
             line.push(b'\n');
             if let Err(e) = p.wal.write_all(&line) {
                 let _ = p.wal.set_len(p.wal_len);
@@ -482,8 +511,25 @@ impl Store {
             p.wal_len += line.len() as u64;
             p.writes += 1;
         }
-        g.apply(&change);
-        let change = Arc::new(change);
+        // Stored under the key its metadata names (as a replay does); the
+        // object before the write is moved out of the map, not copied.
+        let (ons, oname) = ns_name(&object);
+        let key = (key.0, ons, oname);
+        let prev = match ty {
+            ChangeType::Deleted => {
+                g.marked.remove(&key);
+                g.objects.remove(&key)
+            }
+            _ => g.put(key, object.clone()),
+        };
+        g.rv = g.rv.max(rv);
+        let change = Arc::new(Change {
+            rv,
+            ty,
+            storage: storage.to_string(),
+            object: object.clone(),
+            prev,
+        });
         g.remember(change.clone());
         let _ = self.tx.send(change);
         let due = g
@@ -554,6 +600,37 @@ mod tests {
         assert_eq!(items.len(), 2);
         let sub = s.subscribe_from(2).map_err(|_| ()).expect("history kept");
         assert_eq!(sub.backlog.len(), 2);
+    }
+
+    /// The log leaves `prev` out; a replay gives each change the object
+    /// as it stood before, as the write did.
+    #[test]
+    fn a_replayed_change_knows_the_object_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let labelled = |v: &str| json!({"metadata": {"name": "a", "namespace": "default", "labels": {"v": v}}});
+        {
+            let s = Store::open(dir.path(), 10, 100).expect("open");
+            for v in ["1", "2"] {
+                s.mutate("configmaps", "default", "a", |_| {
+                    Ok(Mutation::Put(labelled(v)))
+                })
+                .expect("put");
+            }
+            let log = std::fs::read_to_string(dir.path().join("wal.jsonl")).expect("log");
+            assert!(!log.contains("prev"), "{log}");
+        }
+        let s = Store::open(dir.path(), 10, 100).expect("reopen");
+        let sub = s.subscribe_from(0).map_err(|_| ()).expect("history kept");
+        let prevs: Vec<Option<&str>> = sub
+            .backlog
+            .iter()
+            .map(|c| {
+                c.prev
+                    .as_ref()
+                    .and_then(|p| p["metadata"]["labels"]["v"].as_str())
+            })
+            .collect();
+        assert_eq!(prevs, [None, Some("1")]);
     }
 
     fn marked(s: &Store, storage: &str) -> Vec<String> {
