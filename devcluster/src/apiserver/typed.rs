@@ -18,7 +18,9 @@ use serde_json::Value;
 use super::resources::ResourceType;
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
-    let t: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    // Decoded from the borrowed tree: a copy of it first would only be
+    // taken apart again.
+    let t = T::deserialize(v).map_err(|e| e.to_string())?;
     serde_json::to_value(&t).map_err(|e| e.to_string())
 }
 
