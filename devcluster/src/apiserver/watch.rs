@@ -11,6 +11,7 @@
 //! watch cache does: an object that stops matching is sent as DELETED, one that
 //! starts matching as ADDED.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -52,9 +53,14 @@ impl WatchSpec {
         ns_ok && self.labels.matches(obj) && self.fields.matches(obj)
     }
 
-    fn render(&self, stored: &Value) -> Value {
+    /// The object as this watch shows it; the stored object itself, not a
+    /// copy, when nothing is converted.
+    fn render<'a>(&self, stored: &'a Value) -> Cow<'a, Value> {
+        if self.shape == Shape::Object && !self.rt.is_events_v1() {
+            return Cow::Borrowed(stored);
+        }
         let shown = to_client(self.rt, stored);
-        match self.shape {
+        Cow::Owned(match self.shape {
             Shape::Object => shown,
             Shape::PartialMetadata => {
                 json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": shown["metadata"]})
@@ -70,11 +76,11 @@ impl WatchSpec {
                     None,
                 )
             }
-        }
+        })
     }
 
     /// The event (if any) a change means to this watch.
-    pub fn translate(&self, change: &Change) -> Option<(&'static str, Value)> {
+    pub fn translate<'a>(&self, change: &'a Change) -> Option<(&'static str, Cow<'a, Value>)> {
         if change.storage != self.rt.storage {
             return None;
         }
@@ -94,24 +100,35 @@ impl WatchSpec {
         Some((ty, self.render(&change.object)))
     }
 
-    fn bookmark(&self, rv: u64, initial_end: bool) -> Value {
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
         let mut md = json!({"resourceVersion": rv.to_string()});
         if initial_end {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        json!({"type": "BOOKMARK", "object": {"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": md}})
+        let object =
+            json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": md});
+        event("BOOKMARK", &object)
     }
 }
 
-fn line(v: &Value) -> Bytes {
-    let mut b = serde_json::to_vec(v).unwrap_or_default();
-    b.push(b'\n');
+/// One watch event as a JSON line, `type` first as kube-apiserver writes
+/// it (`metav1.WatchEvent`'s field order): a client that decodes the event
+/// by its type (kube-rs' `WatchEvent`, an adjacently tagged enum) then
+/// reads the object directly instead of buffering it until the type comes.
+fn event(ty: &str, object: &Value) -> Bytes {
+    let mut b = Vec::with_capacity(256);
+    b.extend_from_slice(b"{\"type\":");
+    // Neither can fail: a str and a JSON value into a Vec.
+    let _ = serde_json::to_writer(&mut b, ty);
+    b.extend_from_slice(b",\"object\":");
+    let _ = serde_json::to_writer(&mut b, object);
+    b.extend_from_slice(b"}\n");
     Bytes::from(b)
 }
 
-fn expired_event(requested: u64, oldest: u64) -> Value {
+fn expired_event(requested: u64, oldest: u64) -> Bytes {
     let st = StatusError::expired(format!("too old resource version: {requested} ({oldest})"));
-    json!({"type": "ERROR", "object": st.to_status()})
+    event("ERROR", &st.to_status())
 }
 
 /// Where a watch starts.
@@ -154,19 +171,22 @@ pub fn spawn(
                 };
                 let (items, rv, live) = store.list_and_subscribe(spec.rt.storage, ns);
                 for obj in items.iter().filter(|o| spec.matches(o)) {
-                    let ev = json!({"type": "ADDED", "object": spec.render(obj)});
-                    if tx.send(Ok(line(&ev))).await.is_err() {
+                    if tx
+                        .send(Ok(event("ADDED", &spec.render(obj))))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
-                if initial_end && tx.send(Ok(line(&spec.bookmark(rv, true)))).await.is_err() {
+                if initial_end && tx.send(Ok(spec.bookmark(rv, true))).await.is_err() {
                     return;
                 }
                 (live, rv)
             }
             Start::From(rv) => match store.subscribe_from(rv) {
                 Err(oldest) => {
-                    let _ = tx.send(Ok(line(&expired_event(rv, oldest)))).await;
+                    let _ = tx.send(Ok(expired_event(rv, oldest))).await;
                     return;
                 }
                 Ok(sub) => {
@@ -174,11 +194,7 @@ pub fn spawn(
                     for change in sub.backlog {
                         last = last.max(change.rv);
                         if let Some((ty, obj)) = spec.translate(&change) {
-                            if tx
-                                .send(Ok(line(&json!({"type": ty, "object": obj}))))
-                                .await
-                                .is_err()
-                            {
+                            if tx.send(Ok(event(ty, &obj))).await.is_err() {
                                 return;
                             }
                         }
@@ -199,7 +215,7 @@ pub fn spawn(
                 _ = &mut deadline => break,
                 _ = closing.changed() => break,
                 _ = ticker.tick(), if spec.bookmarks => {
-                    if tx.send(Ok(line(&spec.bookmark(last_rv, false)))).await.is_err() {
+                    if tx.send(Ok(spec.bookmark(last_rv, false))).await.is_err() {
                         break;
                     }
                 }
@@ -210,7 +226,7 @@ pub fn spawn(
                         }
                         last_rv = change.rv;
                         if let Some((ty, obj)) = spec.translate(&change) {
-                            if tx.send(Ok(line(&json!({"type": ty, "object": obj})))).await.is_err() {
+                            if tx.send(Ok(event(ty, &obj))).await.is_err() {
                                 break;
                             }
                         }
@@ -260,6 +276,21 @@ mod tests {
             object: obj,
             prev,
         }
+    }
+
+    /// kube-apiserver's order: the type, then the object.
+    #[test]
+    fn an_event_line_names_its_type_first() {
+        let obj = json!({"metadata": {"name": "p", "namespace": "default"}, "apiVersion": "v1"});
+        let line = event("MODIFIED", &obj);
+        let text = std::str::from_utf8(&line).expect("utf-8");
+        assert!(
+            text.starts_with("{\"type\":\"MODIFIED\",\"object\":{"),
+            "{text}"
+        );
+        assert!(text.ends_with("}\n"), "{text}");
+        let back: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(back, json!({"type": "MODIFIED", "object": obj}));
     }
 
     #[test]
