@@ -11,7 +11,7 @@
 //! of its inputs, taken afresh on every pass, so no code that changes a
 //! task, an executor or an offer has to remember to invalidate anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use fnv::{FnvBuildHasher, FnvHasher};
@@ -22,11 +22,11 @@ use super::super::resources::Resources;
 /// A count and a wrapping sum of hashes: the same whatever order the
 /// members are visited in.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Tally(usize, u64);
+struct Tally(usize, u64);
 
 impl Tally {
     /// Counts one member with hash `h`.
-    pub(super) fn add(&mut self, h: u64) {
+    fn add(&mut self, h: u64) {
         self.0 += 1;
         self.1 = self.1.wrapping_add(h);
     }
@@ -35,16 +35,16 @@ impl Tally {
 /// Everything an agent's free resources are worked out from, but its total
 /// (compared in full).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Print {
+struct Print {
     /// Its live tasks (`usage.rs`' fingerprint).
-    pub tasks: Option<(usize, u64)>,
-    pub executors: Tally,
+    tasks: Option<(usize, u64)>,
+    executors: Tally,
     /// The outstanding offers on it, by ID (an offer never changes).
-    pub offers: Tally,
+    offers: Tally,
 }
 
 /// The hash of an offer's ID.
-pub(super) fn offer_hash(offer_id: &str) -> u64 {
+fn offer_hash(offer_id: &str) -> u64 {
     let mut h = FnvHasher::default();
     offer_id.hash(&mut h);
     h.finish()
@@ -52,7 +52,7 @@ pub(super) fn offer_hash(offer_id: &str) -> u64 {
 
 /// The fingerprint of an agent's executors: who runs them and with how
 /// much.
-pub(super) fn executors_tally<'a>(
+fn executors_tally<'a>(
     executors: impl Iterator<Item = (&'a (String, String), &'a ExecutorInfo)>,
 ) -> Tally {
     let mut t = Tally::default();
@@ -83,6 +83,32 @@ struct Entry {
     free: Resources,
 }
 
+/// One connected agent as a refresh sees it.
+pub(super) struct AgentInputs<'a> {
+    pub id: &'a str,
+    pub total: &'a Resources,
+    pub executors: &'a BTreeMap<(String, String), ExecutorInfo>,
+    /// Its live tasks' fingerprint and what they use (`usage.rs`).
+    pub tasks: Option<((usize, u64), &'a Resources)>,
+}
+
+/// One outstanding offer as a refresh sees it.
+pub(super) struct OfferInputs<'a> {
+    pub id: &'a str,
+    pub agent: &'a str,
+    /// Its resources without allocation info.
+    pub unallocated: &'a Resources,
+}
+
+/// An agent whose kept result no longer holds, while it is worked out.
+struct Stale<'a> {
+    print: Print,
+    total: &'a Resources,
+    tasks: Option<&'a Resources>,
+    /// Its executors' and offers' resources.
+    held: Resources,
+}
+
 /// The per-agent cache (see the module docs).
 #[derive(Debug, Default)]
 pub(super) struct FreeResources {
@@ -90,35 +116,78 @@ pub(super) struct FreeResources {
 }
 
 impl FreeResources {
-    /// Whether `agent`'s kept result still holds for `print` and `total`.
-    pub(super) fn is_fresh(&self, agent: &str, print: &Print, total: &Resources) -> bool {
-        self.agents
-            .get(agent)
-            .is_some_and(|e| e.print == *print && e.total == *total)
-    }
-
-    /// Keeps `free` as what `agent` has free while `print` and `total`
-    /// hold.
-    pub(super) fn keep(&mut self, agent: &str, print: Print, total: &Resources, free: Resources) {
-        let entry = Entry {
-            print,
-            total: total.clone(),
-            free,
-        };
-        match self.agents.get_mut(agent) {
-            Some(e) => *e = entry,
-            None => {
-                self.agents.insert(agent.to_owned(), entry);
+    /// Brings the cache up to date with the connected `agents` and the
+    /// outstanding offers (`offers` is walked once, or twice when some
+    /// agent changed); agents not among them are forgotten.
+    pub(super) fn refresh<'a, I>(
+        &mut self,
+        agents: impl Iterator<Item = AgentInputs<'a>>,
+        offers: impl Fn() -> I,
+    ) where
+        I: Iterator<Item = OfferInputs<'a>>,
+    {
+        let mut tallies: HashMap<&str, Tally, FnvBuildHasher> = HashMap::default();
+        for o in offers() {
+            tallies.entry(o.agent).or_default().add(offer_hash(o.id));
+        }
+        let mut seen: HashSet<&str, FnvBuildHasher> = HashSet::default();
+        let mut stale: HashMap<&str, Stale<'a>, FnvBuildHasher> = HashMap::default();
+        for a in agents {
+            seen.insert(a.id);
+            let print = Print {
+                tasks: a.tasks.map(|(print, _)| print),
+                executors: executors_tally(a.executors.iter()),
+                offers: tallies.get(a.id).copied().unwrap_or_default(),
+            };
+            let fresh = self
+                .agents
+                .get(a.id)
+                .is_some_and(|e| e.print == print && e.total == *a.total);
+            if fresh {
+                continue;
+            }
+            let mut held = Resources::new();
+            for e in a.executors.values() {
+                held.add_all(&Resources::from_protos(&e.resources).unallocated());
+            }
+            stale.insert(
+                a.id,
+                Stale {
+                    print,
+                    total: a.total,
+                    tasks: a.tasks.map(|(_, used)| used),
+                    held,
+                },
+            );
+        }
+        if !stale.is_empty() {
+            for o in offers() {
+                if let Some(s) = stale.get_mut(o.agent) {
+                    s.held.add_all(o.unallocated);
+                }
+            }
+        }
+        self.agents.retain(|agent, _| seen.contains(agent.as_str()));
+        for (agent, s) in stale {
+            let free = match s.tasks {
+                Some(used) => s.total.minus(used).minus(&s.held),
+                None => s.total.minus(&s.held),
+            };
+            let entry = Entry {
+                print: s.print,
+                total: s.total.clone(),
+                free,
+            };
+            match self.agents.get_mut(agent) {
+                Some(e) => *e = entry,
+                None => {
+                    self.agents.insert(agent.to_owned(), entry);
+                }
             }
         }
     }
 
-    /// Forgets the agents `keep` says no to (removed or disconnected).
-    pub(super) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.agents.retain(|agent, _| keep(agent));
-    }
-
-    /// What `agent` has free, as last kept.
+    /// What `agent` has free, as of the last refresh.
     pub(super) fn get(&self, agent: &str) -> Option<&Resources> {
         self.agents.get(agent).map(|e| &e.free)
     }
@@ -133,36 +202,81 @@ mod tests {
         Resources::from_protos(&[scalar("cpus", v)])
     }
 
+    fn executor(v: f64) -> ExecutorInfo {
+        ExecutorInfo {
+            resources: cpus(v).into_protos(),
+            ..Default::default()
+        }
+    }
+
+    /// The cache's answers against the sums worked out from scratch, as
+    /// tasks, executors and offers come and go.
     #[test]
-    fn a_kept_result_holds_until_an_input_changes() {
+    fn free_follows_tasks_executors_and_offers() {
+        let total = cpus(8.0);
+        let mut executors = BTreeMap::new();
+        let (used_1, used_2) = (cpus(1.0), cpus(3.0));
         let mut c = FreeResources::default();
-        let mut print = Print::default();
-        print.offers.add(offer_hash("O1"));
-        assert!(!c.is_fresh("a", &print, &cpus(8.0)));
-        c.keep("a", print, &cpus(8.0), cpus(6.0));
-        assert!(c.is_fresh("a", &print, &cpus(8.0)));
-        assert_eq!(c.get("a"), Some(&cpus(6.0)));
-        // Another total, another offer, one offer fewer: all stale.
-        assert!(!c.is_fresh("a", &print, &cpus(16.0)));
-        let mut two = print;
-        two.offers.add(offer_hash("O2"));
-        assert!(!c.is_fresh("a", &two, &cpus(8.0)));
-        assert!(!c.is_fresh("a", &Print::default(), &cpus(8.0)));
-        c.retain(|agent| agent != "a");
+        let mut step = |tasks: Option<((usize, u64), &Resources)>,
+                        executors: &BTreeMap<(String, String), ExecutorInfo>,
+                        offers: &[(&str, Resources)]| {
+            let agents = [AgentInputs {
+                id: "a",
+                total: &total,
+                executors,
+                tasks,
+            }];
+            c.refresh(agents.into_iter(), || {
+                offers.iter().map(|(id, r)| OfferInputs {
+                    id,
+                    agent: "a",
+                    unallocated: r,
+                })
+            });
+            c.get("a").map(|r| r.scalar("cpus"))
+        };
+        assert_eq!(step(None, &executors, &[]), Some(8.0));
+        assert_eq!(step(None, &executors, &[("O1", cpus(2.0))]), Some(6.0));
+        assert_eq!(
+            step(Some(((1, 7), &used_1)), &executors, &[("O1", cpus(2.0))]),
+            Some(5.0)
+        );
+        // Another offer in the same count, then the task set changed.
+        assert_eq!(
+            step(Some(((1, 7), &used_1)), &executors, &[("O2", cpus(1.0))]),
+            Some(6.0)
+        );
+        assert_eq!(
+            step(Some(((2, 9), &used_2)), &executors, &[("O2", cpus(1.0))]),
+            Some(4.0)
+        );
+        executors.insert(("f".into(), "e".into()), executor(0.5));
+        assert_eq!(step(Some(((2, 9), &used_2)), &executors, &[]), Some(4.5));
+        executors.insert(("f".into(), "e".into()), executor(1.5));
+        assert_eq!(step(Some(((2, 9), &used_2)), &executors, &[]), Some(3.5));
+    }
+
+    #[test]
+    fn an_agent_left_out_of_a_refresh_is_forgotten() {
+        let (total, executors) = (cpus(4.0), BTreeMap::new());
+        let mut c = FreeResources::default();
+        let agent = |id| AgentInputs {
+            id,
+            total: &total,
+            executors: &executors,
+            tasks: None,
+        };
+        c.refresh([agent("a"), agent("b")].into_iter(), std::iter::empty);
+        assert!(c.get("a").is_some() && c.get("b").is_some());
+        c.refresh([agent("b")].into_iter(), std::iter::empty);
         assert_eq!(c.get("a"), None);
+        assert_eq!(c.get("b").map(|r| r.scalar("cpus")), Some(4.0));
     }
 
     #[test]
     fn the_executors_tally_sees_who_and_how_much() {
         let key = ("f".to_owned(), "e".to_owned());
-        let small = ExecutorInfo {
-            resources: cpus(0.1).into_protos(),
-            ..Default::default()
-        };
-        let large = ExecutorInfo {
-            resources: cpus(0.5).into_protos(),
-            ..Default::default()
-        };
+        let (small, large) = (executor(0.1), executor(0.5));
         let other = ("f".to_owned(), "e2".to_owned());
         let t = |e: Vec<(&(String, String), &ExecutorInfo)>| executors_tally(e.into_iter());
         assert_eq!(t(vec![(&key, &small)]), t(vec![(&key, &small)]));

@@ -19,10 +19,9 @@
 #![allow(deprecated)]
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fnv::FnvBuildHasher;
 use kube_mesos_proto::v1::master as operator;
 use kube_mesos_proto::v1::scheduler::{call, event, Event};
 use kube_mesos_proto::v1::{
@@ -1246,12 +1245,7 @@ impl State {
             })
         });
         let mut fw_alloc = self.task_usage.allocated();
-        let mut offer_tallies: HashMap<&str, free::Tally, FnvBuildHasher> = HashMap::default();
-        for (oid, o) in &self.offers {
-            offer_tallies
-                .entry(o.offer.agent_id.value.as_str())
-                .or_default()
-                .add(free::offer_hash(oid));
+        for o in self.offers.values() {
             if let Some(r) = fw_alloc
                 .get_mut(&o.offer.framework_id.value)
                 .and_then(|per_role| per_role.get_mut(&o.role))
@@ -1264,43 +1258,25 @@ impl State {
                     .insert(o.role.clone(), o.placeholder.clone());
             }
         }
-        // Agents whose tasks, executors or offers changed since the last
-        // pass: their executors' and offers' resources, summed again.
-        let mut stale: HashMap<&str, (free::Print, Resources), FnvBuildHasher> = HashMap::default();
-        for (aid, agent) in self.agents.iter().filter(|(_, a)| a.connected) {
-            let print = free::Print {
-                tasks: self.task_usage.print(aid),
-                executors: free::executors_tally(agent.executors.iter()),
-                offers: offer_tallies.get(aid.as_str()).copied().unwrap_or_default(),
-            };
-            if !self.free.is_fresh(aid, &print, &agent.total) {
-                let mut other = Resources::new();
-                for e in agent.executors.values() {
-                    other.add_all(&Resources::from_protos(&e.resources).unallocated());
-                }
-                stale.insert(aid.as_str(), (print, other));
-            }
-        }
-        if !stale.is_empty() {
-            for o in self.offers.values() {
-                if let Some((_, other)) = stale.get_mut(o.offer.agent_id.value.as_str()) {
-                    other.add_all(&o.unallocated);
-                }
-            }
-        }
-        for (aid, (print, other)) in stale {
-            let Some(agent) = self.agents.get(aid) else {
-                continue;
-            };
-            let free = match self.task_usage.used(aid) {
-                Some(tasks) => agent.total.minus(tasks).minus(&other),
-                None => agent.total.minus(&other),
-            };
-            self.free.keep(aid, print, &agent.total, free);
-        }
-        let agents = &self.agents;
-        self.free
-            .retain(|aid| agents.get(aid).is_some_and(|a| a.connected));
+        let (task_usage, offers) = (&self.task_usage, &self.offers);
+        self.free.refresh(
+            self.agents
+                .iter()
+                .filter(|(_, a)| a.connected)
+                .map(|(id, a)| free::AgentInputs {
+                    id,
+                    total: &a.total,
+                    executors: &a.executors,
+                    tasks: task_usage.print(id).zip(task_usage.used(id)),
+                }),
+            || {
+                offers.iter().map(|(id, o)| free::OfferInputs {
+                    id,
+                    agent: &o.offer.agent_id.value,
+                    unallocated: &o.unallocated,
+                })
+            },
+        );
         let input = AllocatorInput {
             frameworks: self
                 .frameworks
