@@ -307,7 +307,6 @@ impl SimCluster {
             .unwrap_or(0)
     }
 
-    /// The master's `/metrics/snapshot`.
     /// The master's `/metrics/snapshot`; `Null` (and a line on stderr)
     /// when three tries a tenth of a second apart all failed.
     pub fn master_metrics(&self) -> serde_json::Value {

@@ -156,18 +156,23 @@ fn owned_or_finalized(obj: &Value) -> bool {
 
 impl Inner {
     fn apply(&mut self, change: &Change) {
-        let (ns, name) = ns_name(&change.object);
-        let key = (change.storage.clone(), ns, name);
-        match change.ty {
+        self.write(&change.storage, change.ty, change.object.clone(), change.rv);
+    }
+
+    /// Stores (or, for a delete, removes) `object` of `storage` under the
+    /// key its metadata names, written at `rv`; returns the object it
+    /// replaced, moved out of the map.
+    fn write(&mut self, storage: &str, ty: ChangeType, object: Value, rv: u64) -> Option<Value> {
+        let (ns, name) = ns_name(&object);
+        let key = (storage.to_string(), ns, name);
+        self.rv = self.rv.max(rv);
+        match ty {
             ChangeType::Deleted => {
                 self.marked.remove(&key);
-                self.objects.remove(&key);
+                self.objects.remove(&key)
             }
-            _ => {
-                self.put(key, change.object.clone());
-            }
+            _ => self.put(key, object),
         }
-        self.rv = self.rv.max(change.rv);
     }
 
     /// Stores `obj` under `key`; returns the object it replaced.
@@ -511,18 +516,9 @@ impl Store {
             p.wal_len += line.len() as u64;
             p.writes += 1;
         }
-        // Stored under the key its metadata names (as a replay does); the
-        // object before the write is moved out of the map, not copied.
-        let (ons, oname) = ns_name(&object);
-        let key = (key.0, ons, oname);
-        let prev = match ty {
-            ChangeType::Deleted => {
-                g.marked.remove(&key);
-                g.objects.remove(&key)
-            }
-            _ => g.put(key, object.clone()),
-        };
-        g.rv = g.rv.max(rv);
+        // As a replay applies it; the object before the write is moved out
+        // of the map, not copied.
+        let prev = g.write(storage, ty, object.clone(), rv);
         let change = Arc::new(Change {
             rv,
             ty,

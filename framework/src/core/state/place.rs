@@ -19,7 +19,7 @@ struct Candidates {
 impl SchedulerCore {
     /// `window_over`: the held offers' batching window has ended.
     pub(super) fn place(&mut self, now: Instant, window_over: bool, out: &mut Vec<Action>) {
-        if !self.reconcile_gate.is_open() {
+        if self.placement_waits() {
             return;
         }
         let held = std::mem::take(&mut self.held);
