@@ -144,6 +144,7 @@ fn build(config: ApiServerConfig, listener: &tokio::net::TcpListener) -> Result<
     let (closing, _) = signal::channel(0u64);
     let ctx = Arc::new(server::Ctx {
         store,
+        watch_lines: Arc::default(),
         config,
         kubelet: logs::kubelet_client(Some(&kubelet_identity))?,
         kubelet_tls: Arc::new(

@@ -32,6 +32,8 @@ use super::watch::{self, WatchSpec};
 /// Shared server state.
 pub struct Ctx {
     pub store: Arc<Store>,
+    /// The latest watch event lines, shared by the watches that send them.
+    pub watch_lines: Arc<watch::Lines>,
     pub config: ApiServerConfig,
     pub kubelet: reqwest::Client,
     /// TLS towards kubelets (exec, attach, port-forward), with the kubelet
@@ -402,7 +404,13 @@ fn start_watch(
         timeout,
         bookmark_interval: ctx.config.bookmark_interval,
     };
-    let rx = watch::spawn(ctx.store.clone(), spec, start, ctx.closing.subscribe());
+    let rx = watch::spawn(
+        ctx.store.clone(),
+        ctx.watch_lines.clone(),
+        spec,
+        start,
+        ctx.closing.subscribe(),
+    );
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = Response::new(body);
     resp.headers_mut().insert(

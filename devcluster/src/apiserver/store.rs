@@ -47,14 +47,15 @@ pub struct Change {
     pub ty: ChangeType,
     /// Bucket (see `ResourceType::storage`).
     pub storage: String,
-    /// The object after the write (for deletes: the last state, with `rv`).
-    pub object: Value,
+    /// The object after the write (for deletes: the last state, with `rv`):
+    /// the map's own, shared rather than copied.
+    pub object: Arc<Value>,
     /// The object before the write, so watches with selectors can tell an
     /// object that stopped matching from one that never did. The log does
     /// not carry it (a replay knows it: the object as it stood); the
     /// snapshot's history does.
     #[serde(default)]
-    pub prev: Option<Value>,
+    pub prev: Option<Arc<Value>>,
 }
 
 /// A change as the log keeps it: a [`Change`] without `prev`, which would
@@ -81,7 +82,7 @@ pub enum Mutation {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// The object as stored (or deleted), with its new resourceVersion.
-    pub object: Value,
+    pub object: Arc<Value>,
     /// `None` if nothing was written.
     pub change: Option<ChangeType>,
 }
@@ -98,7 +99,7 @@ pub struct Subscription {
 struct Snapshot {
     rv: u64,
     compacted_rv: u64,
-    objects: Vec<(String, Value)>,
+    objects: Vec<(String, Arc<Value>)>,
     history: Vec<Change>,
 }
 
@@ -115,7 +116,9 @@ struct Persist {
 struct Inner {
     rv: u64,
     compacted_rv: u64,
-    objects: BTreeMap<Key, Value>,
+    /// Each object once: a write's change, a watch's backlog and a LIST
+    /// share it instead of copying the tree.
+    objects: BTreeMap<Key, Arc<Value>>,
     /// The keys of the objects that are [`owned_or_finalized`].
     marked: BTreeSet<Key>,
     history: VecDeque<Arc<Change>>,
@@ -162,7 +165,13 @@ impl Inner {
     /// Stores (or, for a delete, removes) `object` of `storage` under the
     /// key its metadata names, written at `rv`; returns the object it
     /// replaced, moved out of the map.
-    fn write(&mut self, storage: &str, ty: ChangeType, object: Value, rv: u64) -> Option<Value> {
+    fn write(
+        &mut self,
+        storage: &str,
+        ty: ChangeType,
+        object: Arc<Value>,
+        rv: u64,
+    ) -> Option<Arc<Value>> {
         let (ns, name) = ns_name(&object);
         let key = (storage.to_string(), ns, name);
         self.rv = self.rv.max(rv);
@@ -176,7 +185,7 @@ impl Inner {
     }
 
     /// Stores `obj` under `key`; returns the object it replaced.
-    fn put(&mut self, key: Key, obj: Value) -> Option<Value> {
+    fn put(&mut self, key: Key, obj: Arc<Value>) -> Option<Arc<Value>> {
         if owned_or_finalized(&obj) {
             self.marked.insert(key.clone());
         } else {
@@ -354,19 +363,24 @@ impl Store {
         self.lock().rv
     }
 
-    /// One object.
+    /// One object (copied outside the lock).
     pub fn get(&self, storage: &str, ns: &str, name: &str) -> Option<Value> {
-        self.lock()
+        let shared = self
+            .lock()
             .objects
             .get(&(storage.to_string(), ns.to_string(), name.to_string()))
-            .cloned()
+            .cloned();
+        shared.map(Arc::unwrap_or_clone)
     }
 
     /// All objects of a bucket (in one namespace if given), sorted by
     /// namespace and name, and the rv they were read at.
     pub fn list(&self, storage: &str, ns: Option<&str>) -> (Vec<Value>, u64) {
-        let g = self.lock();
-        (Self::list_locked(&g, storage, ns), g.rv)
+        let (shared, rv) = {
+            let g = self.lock();
+            (Self::list_locked(&g, storage, ns), g.rv)
+        };
+        (shared.into_iter().map(Arc::unwrap_or_clone).collect(), rv)
     }
 
     /// Visits the objects of `storage` (in `ns`, if given) in key order
@@ -419,7 +433,7 @@ impl Store {
         }
     }
 
-    fn list_locked(g: &Inner, storage: &str, ns: Option<&str>) -> Vec<Value> {
+    fn list_locked(g: &Inner, storage: &str, ns: Option<&str>) -> Vec<Arc<Value>> {
         let start = (
             storage.to_string(),
             ns.unwrap_or("").to_string(),
@@ -438,7 +452,7 @@ impl Store {
         &self,
         storage: &str,
         ns: Option<&str>,
-    ) -> (Vec<Value>, u64, broadcast::Receiver<Arc<Change>>) {
+    ) -> (Vec<Arc<Value>>, u64, broadcast::Receiver<Arc<Change>>) {
         let g = self.lock();
         let items = Self::list_locked(&g, storage, ns);
         (items, g.rv, self.tx.subscribe())
@@ -476,13 +490,13 @@ impl Store {
     {
         let mut g = self.lock();
         let key = (storage.to_string(), ns.to_string(), name.to_string());
-        let current = g.objects.get(&key);
+        let current = g.objects.get(&key).map(|o| &**o);
         let existed = current.is_some();
         let decision = f(current)?;
         let (mut object, ty) = match decision {
             Mutation::Unchanged(v) => {
                 return Ok(Outcome {
-                    object: v,
+                    object: Arc::new(v),
                     change: None,
                 })
             }
@@ -516,8 +530,9 @@ impl Store {
             p.wal_len += line.len() as u64;
             p.writes += 1;
         }
-        // As a replay applies it; the object before the write is moved out
-        // of the map, not copied.
+        // As a replay applies it; the map, the change and the answer share
+        // the one object, and the one it replaced moves out of the map.
+        let object = Arc::new(object);
         let prev = g.write(storage, ty, object.clone(), rv);
         let change = Arc::new(Change {
             rv,

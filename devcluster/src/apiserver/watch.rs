@@ -12,9 +12,9 @@
 //! starts matching as ADDED.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -126,6 +126,47 @@ fn event(ty: &str, object: &Value) -> Bytes {
     Bytes::from(b)
 }
 
+/// The lines of the latest changes, shared by the watches that send a
+/// change as stored: each pod change goes to every pod watcher (a
+/// scheduler, the kubelets' informers, a client's `-w`), and all but the
+/// first send the bytes the first one wrote. Only the latest few are kept
+/// (the history of 100,000 changes keeps no bytes): the watchers read a
+/// change within moments of each other, and one that comes later writes
+/// its own line.
+#[derive(Default)]
+pub struct Lines {
+    recent: Mutex<VecDeque<(u64, &'static str, Bytes)>>,
+}
+
+/// Lines kept: a few hundred changes of a few KiB each.
+const LINES_KEPT: usize = 256;
+
+impl Lines {
+    /// The line of change `rv` as `ty`, showing `object` as stored.
+    fn line(&self, rv: u64, ty: &'static str, object: &Value) -> Bytes {
+        let lock = || self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, line)) = lock().iter().rev().find(|(r, t, _)| *r == rv && *t == ty) {
+            return line.clone();
+        }
+        let line = event(ty, object);
+        let mut recent = lock();
+        recent.push_back((rv, ty, line.clone()));
+        if recent.len() > LINES_KEPT {
+            recent.pop_front();
+        }
+        line
+    }
+
+    /// A change's line for `spec`'s watch, if it means an event to it.
+    fn of(&self, spec: &WatchSpec, change: &Change) -> Option<Bytes> {
+        let (ty, shown) = spec.translate(change)?;
+        Some(match shown {
+            Cow::Borrowed(stored) => self.line(change.rv, ty, stored),
+            Cow::Owned(converted) => event(ty, &converted),
+        })
+    }
+}
+
 fn expired_event(requested: u64, oldest: u64) -> Bytes {
     let st = StatusError::expired(format!("too old resource version: {requested} ({oldest})"));
     event("ERROR", &st.to_status())
@@ -156,6 +197,7 @@ pub fn parse_start(q: &HashMap<String, String>) -> ApiResult<Start> {
 /// Starts a watch and returns the receiving end of its chunk stream.
 pub fn spawn(
     store: Arc<Store>,
+    lines: Arc<Lines>,
     spec: WatchSpec,
     start: Start,
     mut closing: tokio::sync::watch::Receiver<u64>,
@@ -193,8 +235,8 @@ pub fn spawn(
                     let mut last = rv;
                     for change in sub.backlog {
                         last = last.max(change.rv);
-                        if let Some((ty, obj)) = spec.translate(&change) {
-                            if tx.send(Ok(event(ty, &obj))).await.is_err() {
+                        if let Some(line) = lines.of(&spec, &change) {
+                            if tx.send(Ok(line)).await.is_err() {
                                 return;
                             }
                         }
@@ -225,8 +267,8 @@ pub fn spawn(
                             continue;
                         }
                         last_rv = change.rv;
-                        if let Some((ty, obj)) = spec.translate(&change) {
-                            if tx.send(Ok(event(ty, &obj))).await.is_err() {
+                        if let Some(line) = lines.of(&spec, &change) {
+                            if tx.send(Ok(line)).await.is_err() {
                                 break;
                             }
                         }
@@ -273,8 +315,8 @@ mod tests {
             rv: 2,
             ty,
             storage: "pods".into(),
-            object: obj,
-            prev,
+            object: Arc::new(obj),
+            prev: prev.map(Arc::new),
         }
     }
 
@@ -332,12 +374,68 @@ mod tests {
                 .expect("put");
         }
         let (_tx, closing) = tokio::sync::watch::channel(0);
-        let mut rx = spawn(store, spec(""), Start::From(1), closing);
+        let mut rx = spawn(store, Arc::default(), spec(""), Start::From(1), closing);
         let first = rx.recv().await.expect("event").expect("bytes");
         let v: Value = serde_json::from_slice(&first).expect("json");
         assert_eq!(v["type"], "ERROR");
         assert_eq!(v["object"]["code"], 410);
         assert_eq!(v["object"]["message"], "too old resource version: 1 (2)");
+    }
+
+    /// Watches of the stored shape send one change as the same bytes; a
+    /// watch to which the change means another event (an object that
+    /// starts matching its selector) writes its own line.
+    #[tokio::test]
+    async fn watches_share_the_line_of_a_change() {
+        let store = Arc::new(Store::in_memory(16));
+        let lines: Arc<Lines> = Arc::default();
+        let labelled = |app: &str| json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": app}}});
+        let write = |obj: Value| {
+            store
+                .mutate("pods", "default", "p", |_| {
+                    Ok(crate::apiserver::store::Mutation::Put(obj))
+                })
+                .expect("put");
+        };
+        write(labelled("db"));
+        let (_tx, closing) = tokio::sync::watch::channel(0);
+        let from = Start::From(store.current_rv());
+        let mut all_a = spawn(
+            store.clone(),
+            lines.clone(),
+            spec(""),
+            Start::From(1),
+            closing.clone(),
+        );
+        let mut all_b = spawn(
+            store.clone(),
+            lines.clone(),
+            spec(""),
+            Start::From(1),
+            closing.clone(),
+        );
+        let mut web = spawn(store.clone(), lines.clone(), spec("app=web"), from, closing);
+        tokio::task::yield_now().await;
+        write(labelled("web"));
+        async fn recv(rx: &mut mpsc::Receiver<Result<Bytes, Infallible>>) -> Bytes {
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(Ok(line))) => line,
+                other => panic!("no line: {other:?}"),
+            }
+        }
+        let (a, b, w) = (
+            recv(&mut all_a).await,
+            recv(&mut all_b).await,
+            recv(&mut web).await,
+        );
+        let ty =
+            |line: &Bytes| serde_json::from_slice::<Value>(line).expect("json")["type"].clone();
+        assert_eq!(
+            (ty(&a), ty(&b), ty(&w)),
+            (json!("MODIFIED"), json!("MODIFIED"), json!("ADDED"))
+        );
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one line for both watches");
+        assert_ne!(a.as_ptr(), w.as_ptr());
     }
 
     fn put(store: &Store, name: &str) {
@@ -366,7 +464,13 @@ mod tests {
         let history = 8192;
         let store = Arc::new(Store::in_memory(history));
         let (_tx, closing) = tokio::sync::watch::channel(0);
-        let mut rx = spawn(store.clone(), spec(""), Start::From(0), closing.clone());
+        let mut rx = spawn(
+            store.clone(),
+            Arc::default(),
+            spec(""),
+            Start::From(0),
+            closing.clone(),
+        );
         tokio::task::yield_now().await;
         let early = 10;
         for i in 0..early {
@@ -399,7 +503,13 @@ mod tests {
             "the watcher was closed ({} of {total} events)",
             names.len()
         );
-        let mut rx = spawn(store, spec(""), Start::From(last_rv), closing);
+        let mut rx = spawn(
+            store,
+            Arc::default(),
+            spec(""),
+            Start::From(last_rv),
+            closing,
+        );
         while names.len() < total {
             let Ok(Some(Ok(b))) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await
             else {
@@ -424,7 +534,13 @@ mod tests {
         s.bookmark_interval = Duration::from_secs(10);
         s.timeout = Duration::from_secs(25);
         let (_tx, closing) = tokio::sync::watch::channel(0);
-        let mut rx = spawn(store, s, Start::Now { initial_end: true }, closing);
+        let mut rx = spawn(
+            store,
+            Arc::default(),
+            s,
+            Start::Now { initial_end: true },
+            closing,
+        );
         let mut kinds = Vec::new();
         while let Some(Ok(b)) = rx.recv().await {
             let v: Value = serde_json::from_slice(&b).expect("json");
