@@ -158,6 +158,88 @@ async fn frameworks_and_slaves_filter_by_id_and_answer_jsonp() {
     master.stop().await;
 }
 
+/// What each agent uses and has offered, in every view that shows it
+/// (`/master/slaves`, `/master/state`, GET_AGENTS, the metrics' sums): a
+/// running task and its executor on one agent, an outstanding offer of
+/// the other, nothing of either on the wrong agent.
+#[tokio::test]
+async fn each_view_puts_used_and_offered_resources_on_their_agent() {
+    let master = TestMaster::fast().await;
+    let a1 = FakeAgent::register(master.handle.link(), "a1", agent_resources()).await;
+    let a2 = FakeAgent::register(master.handle.link(), "a2", agent_resources()).await;
+    let mut s = subscribe(&master, framework_info("fw"), PROTOBUF).await;
+    let mut offers = Vec::new();
+    while !offers.iter().any(|o: &v1::Offer| o.agent_id.value == a2.id)
+        || !offers.iter().any(|o: &v1::Offer| o.agent_id.value == a1.id)
+    {
+        offers.extend(s.next_offers().await);
+    }
+    let on_a1: Vec<v1::Offer> = offers
+        .iter()
+        .filter(|o| o.agent_id.value == a1.id)
+        .cloned()
+        .collect();
+    post(
+        &master,
+        &s,
+        launch(&on_a1, vec![task("t1", &on_a1[0], 1.0)]),
+    )
+    .await;
+    // The task (1 cpu, 64 MiB) and its executor (0.1 cpu, 32 MiB) on a1;
+    // a2's whole offer (4 cpus) outstanding.
+    let (used, offered) = (1.1, 4.0);
+
+    let cpus = |v: &Value| v["cpus"].as_f64().unwrap_or(0.0);
+    for path in ["/master/slaves", "/master/state"] {
+        let v = get(&master, path).await;
+        let slave = |id: &str| {
+            v["slaves"]
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["id"] == id))
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} in {path}"))
+        };
+        let (s1, s2) = (slave(&a1.id), slave(&a2.id));
+        assert_eq!(cpus(&s1["used_resources"]), used, "{path}");
+        assert_eq!(cpus(&s1["offered_resources"]), 0.0, "{path}");
+        assert_eq!(cpus(&s2["used_resources"]), 0.0, "{path}");
+        assert_eq!(cpus(&s2["offered_resources"]), offered, "{path}");
+    }
+
+    let r = operator_call(
+        &master,
+        kube_mesos_proto::v1::master::call::Type::GetAgents,
+        PROTOBUF,
+    )
+    .await;
+    let agents = r.get_agents.expect("agents").agents;
+    let proto_cpus = |rs: &[v1::Resource]| -> f64 {
+        rs.iter()
+            .filter(|r| r.name == "cpus")
+            .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+            .sum()
+    };
+    for a in &agents {
+        let id = &a.agent_info.id.as_ref().expect("id").value;
+        let (want_used, want_offered) = if *id == a1.id {
+            (used, 0.0)
+        } else {
+            (0.0, offered)
+        };
+        assert_eq!(proto_cpus(&a.allocated_resources), want_used, "{id}");
+        assert_eq!(proto_cpus(&a.offered_resources), want_offered, "{id}");
+    }
+
+    let m = metrics(&master).await;
+    assert_eq!(m["master/cpus_used"], used);
+    assert_eq!(m["master/cpus_total"], 8.0);
+    assert_eq!(
+        m["allocator/mesos/resources/cpus/offered_or_allocated"],
+        used + offered
+    );
+    master.stop().await;
+}
+
 #[tokio::test]
 async fn a_master_that_does_not_lead_redirects_but_still_has_metrics() {
     let master = TestMaster::fast().await;

@@ -10,6 +10,8 @@
 //! Pure functions of the state; the HTTP shell only parses the query and
 //! wraps the value.
 
+use std::collections::HashMap;
+
 use kube_mesos_proto::v1::{ExecutorInfo, Task, TimeInfo};
 use serde_json::{json, Map, Value};
 
@@ -140,6 +142,38 @@ impl State {
         used
     }
 
+    /// What every agent uses and has offered, from one walk over the tasks,
+    /// executors and offers: the views of every agent (GET_AGENTS,
+    /// `/master/state`, `/master/slaves`, the metrics) would otherwise walk
+    /// all the tasks once per agent — seconds under the state lock at
+    /// 30,000 tasks on 5,000 agents. The sums are those of `agent_used` and
+    /// `agent_offered`, added in the same order.
+    pub(super) fn agent_sums(&self) -> AgentSums<'_> {
+        let mut used: HashMap<&str, Resources> = HashMap::new();
+        for f in self.frameworks.values() {
+            for t in f.tasks.values().filter(|t| !is_terminal(t.state())) {
+                used.entry(t.agent_id.value.as_str())
+                    .or_default()
+                    .add_all(&Resources::from_protos(&t.resources));
+            }
+        }
+        for (aid, a) in &self.agents {
+            for ((fid, _), e) in &a.executors {
+                used.entry(aid.as_str())
+                    .or_default()
+                    .add_all(&self.executor_resources(fid, aid, e));
+            }
+        }
+        let mut offered: HashMap<&str, Resources> = HashMap::new();
+        for o in self.offers.values() {
+            offered
+                .entry(o.offer.agent_id.value.as_str())
+                .or_default()
+                .add_all(&o.resources);
+        }
+        AgentSums { used, offered }
+    }
+
     /// What a framework uses (`Framework::totalUsedResources`). A completed
     /// framework uses nothing.
     pub(super) fn framework_used(&self, f: &Framework) -> Resources {
@@ -265,13 +299,12 @@ impl State {
 
     /// `SlaveWriter`, and with `full` the `*_full` fields `SlavesWriter`
     /// adds for `/master/slaves`.
-    fn slave_json(&self, id: &str, a: &Agent, full: bool) -> Value {
+    fn slave_json(&self, id: &str, a: &Agent, full: bool, sums: &AgentSums<'_>) -> Value {
         let mut v = model::agent_info(&a.info);
         let Some(o) = v.as_object_mut() else {
             return v;
         };
-        let used = self.agent_used(id);
-        let offered = self.agent_offered(id);
+        let (used, offered) = (sums.used(id), sums.offered(id));
         let (reserved, unreserved) = model::by_reservation(a.total.protos());
         o.insert("pid".into(), json!(Self::agent_pid(a)));
         o.insert("registered_time".into(), json!(secs(&a.registered_time)));
@@ -357,11 +390,12 @@ impl State {
 
     /// `/master/slaves` (query `slave_id`).
     pub fn slaves_json(&self, slave_id: Option<&str>) -> Value {
+        let sums = self.agent_sums();
         let slaves: Vec<Value> = self
             .agents
             .iter()
             .filter(|(id, _)| accepts(slave_id, id))
-            .map(|(id, a)| self.slave_json(id, a, true))
+            .map(|(id, a)| self.slave_json(id, a, true, &sums))
             .collect();
         json!({
             "slaves": slaves,
@@ -448,10 +482,11 @@ impl State {
         o.insert("leader".into(), json!(pid));
         o.insert("leader_info".into(), model::master_info(info));
         o.insert("flags".into(), Value::Object(self.flags_json()));
+        let sums = self.agent_sums();
         let slaves: Vec<Value> = self
             .agents
             .iter()
-            .map(|(id, a)| self.slave_json(id, a, false))
+            .map(|(id, a)| self.slave_json(id, a, false, &sums))
             .collect();
         o.insert("slaves".into(), Value::Array(slaves));
         o.insert("recovered_slaves".into(), self.recovered_slaves_json(None));
@@ -499,5 +534,23 @@ impl State {
             put("weights", w.join(","));
         }
         flags
+    }
+}
+
+/// What each agent uses and has offered ([`State::agent_sums`]).
+pub(super) struct AgentSums<'a> {
+    used: HashMap<&'a str, Resources>,
+    offered: HashMap<&'a str, Resources>,
+}
+
+impl AgentSums<'_> {
+    /// As `State::agent_used`.
+    pub(super) fn used(&self, agent_id: &str) -> Resources {
+        self.used.get(agent_id).cloned().unwrap_or_default()
+    }
+
+    /// As `State::agent_offered`.
+    pub(super) fn offered(&self, agent_id: &str) -> Resources {
+        self.offered.get(agent_id).cloned().unwrap_or_default()
     }
 }

@@ -162,11 +162,12 @@ impl State {
             .count();
         put("master/tasks_unreachable", unreachable as f64);
 
+        let sums = self.agent_sums();
         let mut total = Resources::new();
         let mut used = Resources::new();
         for (id, a) in &self.agents {
             total.add_all(&a.total);
-            used.add_all(&self.agent_used(id).unallocated());
+            used.add_all(&sums.used(id).unallocated());
         }
         for (suffix, is_revocable) in [("", false), ("_revocable", true)] {
             let total = revocable(&total, is_revocable);
@@ -181,12 +182,13 @@ impl State {
     }
 
     fn allocator_gauges(&self, now: Instant, m: &mut BTreeMap<String, f64>) {
+        let sums = self.agent_sums();
         let mut total = Resources::new();
         let mut allocated = Resources::new();
         for (id, a) in &self.agents {
             total.add_all(&a.total);
-            allocated.add_all(&self.agent_used(id).unallocated());
-            allocated.add_all(&self.agent_offered(id).unallocated());
+            allocated.add_all(&sums.used(id).unallocated());
+            allocated.add_all(&sums.offered(id).unallocated());
         }
         for name in ALLOCATOR_SCALARS {
             let prefix = format!("allocator/mesos/resources/{name}");

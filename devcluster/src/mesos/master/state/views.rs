@@ -8,6 +8,7 @@ use kube_mesos_proto::v1::{agent_info, AgentId, Offer};
 
 use super::{Framework, State};
 use crate::mesos::agent::state_view::AGENT_CAPABILITIES;
+use crate::mesos::master::resources::Resources;
 
 impl State {
     pub(super) fn framework_summary(
@@ -44,6 +45,16 @@ impl State {
     }
 
     pub(super) fn agent_summary(&self, id: &str) -> Option<operator::response::get_agents::Agent> {
+        self.agent_summary_with(id, self.agent_used(id), self.agent_offered(id))
+    }
+
+    /// [`Self::agent_summary`] with what the agent uses and has offered.
+    fn agent_summary_with(
+        &self,
+        id: &str,
+        used: Resources,
+        offered: Resources,
+    ) -> Option<operator::response::get_agents::Agent> {
         let a = self.agents.get(id)?;
         Some(operator::response::get_agents::Agent {
             agent_info: a.info.clone(),
@@ -54,8 +65,8 @@ impl State {
             registered_time: Some(a.registered_time),
             reregistered_time: a.reregistered_time,
             total_resources: a.total.clone().into_protos(),
-            allocated_resources: self.agent_used(id).into_protos(),
-            offered_resources: self.agent_offered(id).into_protos(),
+            allocated_resources: used.into_protos(),
+            offered_resources: offered.into_protos(),
             capabilities: AGENT_CAPABILITIES
                 .iter()
                 .map(|t| agent_info::Capability {
@@ -68,11 +79,12 @@ impl State {
 
     /// GET_AGENTS.
     pub fn get_agents(&self) -> operator::response::GetAgents {
+        let sums = self.agent_sums();
         operator::response::GetAgents {
             agents: self
                 .agents
                 .keys()
-                .filter_map(|id| self.agent_summary(id))
+                .filter_map(|id| self.agent_summary_with(id, sums.used(id), sums.offered(id)))
                 .collect(),
             recovered_agents: self
                 .recovered_agents
