@@ -27,7 +27,9 @@ use std::time::Duration;
 use futures::StreamExt;
 pub use kube_mesos_client::Shutdown;
 use kube_mesos_proto::v1::scheduler::event;
-use kube_mesos_proto::v1::{framework_info, Filters, FrameworkId, FrameworkInfo, Offer};
+use kube_mesos_proto::v1::{
+    framework_info, offer, Filters, FrameworkId, FrameworkInfo, Offer, TaskId,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -817,9 +819,20 @@ impl Performer {
                 operations,
                 filters,
             } => {
-                self.mesos
+                let launched = launched_tasks(&operations);
+                let result = self
+                    .mesos
                     .accept(offer_ids, operations, Some(filters))
-                    .await
+                    .await;
+                if result.is_err() && !launched.is_empty() {
+                    // Sent from a task of its own: the core's loop is
+                    // waiting for this call, and the inputs may be full.
+                    let inputs = self.inputs.clone();
+                    self.spawn(async move {
+                        let _ = inputs.send(Input::LaunchUnconfirmed(launched)).await;
+                    });
+                }
+                result
             }
             Action::Decline { offer_ids, filters } => {
                 self.mesos.decline(offer_ids, Some(filters)).await
@@ -1066,6 +1079,19 @@ impl Performer {
             tracing::warn!(%error, "Mesos call failed");
         }
     }
+}
+
+/// The tasks an ACCEPT's operations launch.
+fn launched_tasks(operations: &[offer::Operation]) -> Vec<TaskId> {
+    operations
+        .iter()
+        .flat_map(|op| {
+            let single = op.launch.iter().flat_map(|l| &l.task_infos);
+            let group = op.launch_group.iter().flat_map(|g| &g.task_group.tasks);
+            single.chain(group)
+        })
+        .map(|t| t.task_id.clone())
+        .collect()
 }
 
 /// Runs the write `make` builds once a permit is free; until then only

@@ -614,3 +614,85 @@ fn a_pending_pod_restored_by_a_restarted_framework_is_lost_after_the_timeout() {
     let a = h.tick_at(70.0);
     assert_eq!(&kinds(&a)[..2], ["FailPod", "RecordEvent"]);
 }
+
+/// The issue: under load the master timed out on ACCEPTs while the
+/// subscription stayed up; their pods were bound, their tasks never
+/// launched, and no update ever came — Pending with a node, for good. The
+/// failed ACCEPT's tasks are asked about until Mesos answers, and a task
+/// the master never saw (TASK_GONE on a registered agent) is launched
+/// again on its pod's node.
+#[test]
+fn regression_a_launch_whose_accept_failed_is_asked_about_and_launched_again() {
+    let mut h = Harness::started();
+    let a = place_one(&mut h, "web");
+    let task = launched_tasks(&a)[0].task_id.clone();
+    h.feed(Input::BindResult {
+        pod_uid: "uid-web".into(),
+        result: BindOutcome::Bound,
+    });
+    let asked = Action::Reconcile {
+        tasks: vec![(task.clone(), Some(AgentId { value: "a1".into() }))],
+    };
+    let launched_at = h.now.duration_since(h.t0).as_secs_f64();
+    let a = h.feed(Input::LaunchUnconfirmed(vec![task.clone()]));
+    assert_eq!(a, vec![asked.clone()]);
+    // No answer (the master is still busy): asked again 5 s later.
+    let a = h.tick_at(launched_at + 5.0);
+    assert_eq!(a, vec![asked]);
+    // The master never saw it.
+    h.at(launched_at + 6.0);
+    let a = h.feed(Input::TaskUpdate(Box::new(from_master(
+        &task.value,
+        TaskState::TaskGone,
+        task_status::Reason::Reconciliation,
+        "Reconciliation: Task is unknown to the agent",
+    ))));
+    assert_no_kill_or_fail(&a);
+    assert_eq!(h.core.metrics().relaunch_pending, 1);
+    h.feed(Input::Offers(vec![offer_on("o2", "a1", 4.0)]));
+    let a = h.tick_at(launched_at + 8.0);
+    let again = &launched_tasks(&a)[0];
+    assert_eq!(again.task_id.value, format!("{}.1", task.value));
+    assert_eq!(again.agent_id.value, "a1");
+    // Once the new task is heard of, nothing more is asked.
+    h.at(launched_at + 9.0);
+    h.feed(Input::TaskUpdate(Box::new(status(
+        &again.task_id.value,
+        "a1",
+        TaskState::TaskRunning,
+        task_status::Source::Executor,
+        None,
+    ))));
+    assert!(!h.tick_at(launched_at + 30.0).iter().any(
+        |a| matches!(a, Action::Reconcile { tasks } if !tasks.is_empty() && tasks[0].1.is_some())
+    ));
+}
+
+/// A task that Mesos has spoken of since its ACCEPT failed (the master
+/// took the call after all) is not asked about; nor is anything while the
+/// subscription is down (SUBSCRIBED asks about every live task).
+#[test]
+fn an_unconfirmed_launch_already_heard_of_is_not_asked_about() {
+    let mut h = Harness::started();
+    let a = place_one(&mut h, "web");
+    let task = launched_tasks(&a)[0].task_id.clone();
+    h.feed(Input::TaskUpdate(Box::new(status(
+        &task.value,
+        "a1",
+        TaskState::TaskStarting,
+        task_status::Source::Executor,
+        None,
+    ))));
+    assert!(h
+        .feed(Input::LaunchUnconfirmed(vec![task.clone()]))
+        .is_empty());
+
+    let mut h = Harness::started();
+    let a = place_one(&mut h, "web");
+    let task = launched_tasks(&a)[0].task_id.clone();
+    h.feed(Input::Disconnected);
+    assert!(!h
+        .feed(Input::LaunchUnconfirmed(vec![task]))
+        .iter()
+        .any(|a| matches!(a, Action::Reconcile { .. })));
+}

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | KILL | **still matters** (a deleted pod's containers would run on): remembered here until a terminal status of the task arrives, and issued again on every SUBSCRIBED. A KILL of a task the master does not know makes it reconcile, so every KILL gets an answer; TASK_UNKNOWN and TASK_UNREACHABLE do not settle it (the task may run on, `crate::task_status`). Forgotten when the task's agent is removed (Mesos kills what comes back from a removed agent). |
 //! | RECONCILE | redone: explicit reconciliation of every live task after every SUBSCRIBED (`SchedulerCore::on_subscribed`); the periodic implicit one comes at its next interval |
-//! | ACCEPT | moot: offers die with the subscription. The tasks it launched, if the master never saw it, are in the explicit reconciliation, which reports them unknown to Mesos; `crate::task_status` decides their pods' fate (a relaunch for a pod that never ran) |
+//! | ACCEPT | moot: offers die with the subscription. The tasks it launched, if the master never saw it, are in the explicit reconciliation, which reports them unknown to Mesos; `crate::task_status` decides their pods' fate (a relaunch for a pod that never ran). An ACCEPT that fails while the subscription stays up (a master timing out under load) has its tasks asked about at once (`Input::LaunchUnconfirmed`) |
 //! | DECLINE | moot: the offers are void |
 //! | ACKNOWLEDGE | moot: the agent sends unacknowledged updates again to the new subscription, and they are acknowledged then |
 //! | SUPPRESS, REVIVE | re-derived: a new subscription starts unsuppressed, and the core suppresses or revives from its own state |

@@ -294,6 +294,13 @@ pub enum Input {
         /// What the API server said.
         result: BindOutcome,
     },
+    /// An ACCEPT that launched these tasks failed while the subscription
+    /// stayed up (a timeout, a 5xx): the master may or may not have taken
+    /// it. The core asks Mesos about them (an explicit reconciliation,
+    /// retried until answered); a task the master never saw comes back
+    /// TASK_GONE and its pod is launched again, instead of waiting bound
+    /// and Pending for an update that never comes.
+    LaunchUnconfirmed(Vec<TaskId>),
     /// Time passed; run whatever is due.
     Tick,
 }

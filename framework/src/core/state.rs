@@ -617,6 +617,7 @@ impl SchedulerCore {
             Input::BindResult { pod_uid, result } => {
                 self.on_bind_result(&pod_uid, result, now, &mut out)
             }
+            Input::LaunchUnconfirmed(tasks) => self.reconcile_unconfirmed(&tasks, now, &mut out),
             Input::Tick => {}
         }
         self.run_due(now, &mut out);
@@ -1134,6 +1135,55 @@ impl SchedulerCore {
     /// Asks again for the tasks of the current round that have no answer
     /// since it started (the master drops a reconciliation while the task's
     /// agent has not re-registered) or whose answer was TASK_UNKNOWN.
+    /// Asks Mesos about tasks whose ACCEPT failed while subscribed and that
+    /// no update has spoken of since: into the explicit reconciliation in
+    /// progress, or a new one, retried as it is until each task has an
+    /// answer. Without a subscription nothing is asked: SUBSCRIBED asks
+    /// about every live task.
+    fn reconcile_unconfirmed(&mut self, tasks: &[TaskId], now: Instant, out: &mut Vec<Action>) {
+        if !self.connected || !self.synced {
+            return;
+        }
+        let unconfirmed: HashSet<&str> = tasks.iter().map(|t| t.value.as_str()).collect();
+        let mut uids: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, e)| {
+                matches!(&e.state, PodState::Task(t)
+                    if t.state.is_none() && unconfirmed.contains(t.task_id.value.as_str()))
+            })
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        if uids.is_empty() {
+            return;
+        }
+        uids.sort();
+        warn!(
+            tasks = uids.len(),
+            "an ACCEPT failed; asking Mesos whether its tasks were launched"
+        );
+        self.metrics.reconciliations += 1;
+        out.push(Action::Reconcile {
+            tasks: self.reconcile_tasks(&uids),
+        });
+        match self.reconcile_round.as_mut() {
+            Some(round) => {
+                round.asked.extend(uids);
+                round.asked.sort();
+                round.asked.dedup();
+            }
+            None => {
+                let backoff = self.config.reconcile_retry;
+                self.reconcile_round = Some(ReconcileRound {
+                    started: now,
+                    asked: uids,
+                    next: now + backoff,
+                    backoff,
+                });
+            }
+        }
+    }
+
     fn retry_reconciliation(&mut self, now: Instant, out: &mut Vec<Action>) {
         let Some(round) = self.reconcile_round.as_mut() else {
             return;
