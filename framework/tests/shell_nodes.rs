@@ -254,3 +254,40 @@ async fn a_restarted_registry_writes_only_the_nodes_that_changed() {
     assert_eq!(registered, ["SA", "SB"]);
     api.abort();
 }
+
+/// A round renews every agent's lease, however many more agents than
+/// writes in flight there are: each is created on the first round and
+/// renewed (a later renewTime) on the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_round_covers_every_agent() {
+    let (_dir, api, client) = api_server().await;
+    let mut registry = NodeRegistry::new(client.clone());
+    let agents: Vec<String> = (0..50).map(|i| format!("host-{i}")).collect();
+    for (i, host) in agents.iter().enumerate() {
+        registry.saw_offer(&offer(&format!("S{i}"), host)).await;
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let renewed = |list: &[Lease]| -> std::collections::BTreeMap<String, jiff::Timestamp> {
+        list.iter()
+            .filter_map(|l| {
+                let spec = l.spec.as_ref()?;
+                assert_eq!(
+                    spec.holder_identity.as_deref(),
+                    Some("kube-mesos-framework")
+                );
+                Some((l.metadata.name.clone()?, spec.renew_time.as_ref()?.0))
+            })
+            .collect()
+    };
+    registry.renew_leases().await;
+    let first = renewed(&leases.list(&Default::default()).await.unwrap().items);
+    assert_eq!(first.len(), agents.len());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    registry.renew_leases().await;
+    let second = renewed(&leases.list(&Default::default()).await.unwrap().items);
+    assert_eq!(second.len(), agents.len());
+    for (name, at) in &second {
+        assert!(*at > first[name], "{name} renewed");
+    }
+    api.abort();
+}

@@ -339,7 +339,8 @@ impl NodeRegistry {
     /// they went silent. The leases are read with one LIST per round (not
     /// one GET per agent: thousands of agents without an executor would
     /// double the requests of every round); a lease the LIST could not tell
-    /// about is read on its own.
+    /// about is read on its own. The writes go [`LEASE_WRITES_IN_FLIGHT`]
+    /// at a time.
     pub async fn renew_leases(&mut self) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
         let listed: Option<BTreeMap<String, Lease>> = match list_by_name(&api).await {
@@ -349,27 +350,31 @@ impl NodeRegistry {
                 None
             }
         };
-        for entry in self
+        let names: Vec<String> = self
             .agents
             .values()
             .filter(|e| e.health == AgentHealth::Registered)
-        {
-            let name = node_name(&entry.hostname);
-            let current = match &listed {
-                Some(leases) => Ok(leases.get(&name).cloned()),
-                None => api.get_opt(&name).await,
-            };
-            let result = match current {
-                Ok(current) => renew_lease(&api, &name, current).await,
-                Err(source) => Err(NodeError::RenewLeaseFailed {
-                    name: name.clone(),
-                    source,
-                }),
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, lease = %name, "node lease renewal failed");
-            }
-        }
+            .map(|e| node_name(&e.hostname))
+            .collect();
+        let (api, listed) = (&api, &listed);
+        futures::stream::iter(names)
+            .for_each_concurrent(LEASE_WRITES_IN_FLIGHT, |name| async move {
+                let current = match listed {
+                    Some(leases) => Ok(leases.get(&name).cloned()),
+                    None => api.get_opt(&name).await,
+                };
+                let result = match current {
+                    Ok(current) => renew_lease(api, &name, current).await,
+                    Err(source) => Err(NodeError::RenewLeaseFailed {
+                        name: name.clone(),
+                        source,
+                    }),
+                };
+                if let Err(error) = result {
+                    tracing::debug!(%error, lease = %name, "node lease renewal failed");
+                }
+            })
+            .await;
         let lost: Vec<String> = self
             .agents
             .iter()
@@ -572,6 +577,12 @@ async fn renew_lease(
     }
     Ok(())
 }
+
+/// Lease writes of a renewal round in flight at once. One after another,
+/// a round over thousands of agents takes a request's round trip per
+/// agent — 5,000 agents at 8 ms, 40 s, a whole lease duration — while the
+/// registry follows no operator event; kubelets renew side by side.
+const LEASE_WRITES_IN_FLIGHT: usize = 16;
 
 /// Runs the registry until `shutdown`: follows the operator API
 /// (resubscribing with the shared jittered back-off, up to
