@@ -1132,9 +1132,6 @@ impl SchedulerCore {
         tasks
     }
 
-    /// Asks again for the tasks of the current round that have no answer
-    /// since it started (the master drops a reconciliation while the task's
-    /// agent has not re-registered) or whose answer was TASK_UNKNOWN.
     /// Asks Mesos about tasks whose ACCEPT failed while subscribed and that
     /// no update has spoken of since: into the explicit reconciliation in
     /// progress, or a new one, retried as it is until each task has an
@@ -1184,6 +1181,9 @@ impl SchedulerCore {
         }
     }
 
+    /// Asks again for the tasks of the current round that have no answer
+    /// since it started (the master drops a reconciliation while the task's
+    /// agent has not re-registered) or whose answer was TASK_UNKNOWN.
     fn retry_reconciliation(&mut self, now: Instant, out: &mut Vec<Action>) {
         let Some(round) = self.reconcile_round.as_mut() else {
             return;
