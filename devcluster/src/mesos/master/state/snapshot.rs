@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube_mesos_proto::v1::TaskState;
 use tokio::time::Instant;
 
+use super::readonly::AgentSums;
 use super::{is_terminal, now_secs, State};
 use crate::mesos::master::resources::Resources;
 use crate::mesos::model;
@@ -97,7 +98,7 @@ impl State {
         out
     }
 
-    fn master_gauges(&self, m: &mut BTreeMap<String, f64>) {
+    fn master_gauges(&self, sums: &AgentSums<'_>, m: &mut BTreeMap<String, f64>) {
         let mut put = |k: &str, v: f64| {
             m.insert(k.to_owned(), v);
         };
@@ -162,7 +163,6 @@ impl State {
             .count();
         put("master/tasks_unreachable", unreachable as f64);
 
-        let sums = self.agent_sums();
         let mut total = Resources::new();
         let mut used = Resources::new();
         for (id, a) in &self.agents {
@@ -181,8 +181,7 @@ impl State {
         }
     }
 
-    fn allocator_gauges(&self, now: Instant, m: &mut BTreeMap<String, f64>) {
-        let sums = self.agent_sums();
+    fn allocator_gauges(&self, now: Instant, sums: &AgentSums<'_>, m: &mut BTreeMap<String, f64>) {
         let mut total = Resources::new();
         let mut allocated = Resources::new();
         for (id, a) in &self.agents {
@@ -270,8 +269,10 @@ impl State {
     pub fn metrics_snapshot(&self, now: Instant) -> BTreeMap<String, f64> {
         let mut m: BTreeMap<String, f64> =
             self.metrics.values().map(|(k, v)| (k, v as f64)).collect();
-        self.master_gauges(&mut m);
-        self.allocator_gauges(now, &mut m);
+        // One walk over the tasks, executors and offers serves both.
+        let sums = self.agent_sums();
+        self.master_gauges(&sums, &mut m);
+        self.allocator_gauges(now, &sums, &mut m);
         self.allocation_run.snapshot(&mut m);
         self.framework_gauges(&mut m);
         // An empty f64 sum is -0.0; Mesos writes 0.
