@@ -48,8 +48,10 @@ const PURGE_DELAY_MS: std::ffi::c_long = 10;
 /// once, a page a placement round frees and the next one takes again is
 /// given back and faulted in again — 13 page faults per placed pod, a
 /// sixth of the core's time (`core_rounds`: 166 µs per pod at once,
-/// 140 at 10 ms). A purge still pending when the framework goes idle is
-/// done by [`collect`] at its SUPPRESS.
+/// 140 at 10 ms). When the framework goes idle, [`collect`] at its
+/// SUPPRESS does the pending purges it reaches (its thread's heap,
+/// abandoned segments, the arenas); another thread's wait for that
+/// thread's next allocation or free.
 pub fn use_mimalloc() {
     // SAFETY: mi_option_set stores a value in mimalloc's option table.
     unsafe {
