@@ -843,7 +843,10 @@ impl Performer {
                 tokio::task::spawn_blocking(crate::memory::give_back_free_memory);
                 self.mesos.suppress(roles).await
             }
-            Action::Revive { roles } => self.mesos.revive(roles).await,
+            Action::Revive { roles } => {
+                crate::memory::allocator::set_busy(true);
+                self.mesos.revive(roles).await
+            }
             Action::Kill {
                 task_id,
                 agent_id,

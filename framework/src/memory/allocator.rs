@@ -18,8 +18,9 @@
 //! segments), so a block is always freed by the allocator that gave it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use libmimalloc_sys as mi;
 
@@ -34,8 +35,13 @@ static MIMALLOC: AtomicBool = AtomicBool::new(false);
 const PURGE_DELAY: mi::mi_option_t = 15;
 const ALLOW_THP: mi::mi_option_t = 37;
 
-/// How long freed pages wait before they are given back (ms).
-const PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// How long freed pages wait before they are given back (ms), while the
+/// framework places pods: longer than the time between two placement
+/// rounds, so that the pages one round frees are still there for the next.
+const BUSY_PURGE_DELAY_MS: std::ffi::c_long = 250;
+
+/// The same once it is idle (SUPPRESSed): what is freed goes back at once.
+const IDLE_PURGE_DELAY_MS: std::ffi::c_long = 0;
 
 /// From now on allocations come from mimalloc. Called before the process
 /// starts any thread (the flag is then seen by every thread it starts).
@@ -43,19 +49,22 @@ const PURGE_DELAY_MS: std::ffi::c_long = 10;
 /// Without transparent huge pages: mimalloc asks for them on its arenas,
 /// and a 2 MiB page stays resident while any 4 KiB of it is in use.
 /// Tracking 100,000 pods: 259 MiB resident with the defaults, 202 without
-/// them and without purge delay. Freed pages are purged
-/// [`PURGE_DELAY_MS`] after they were freed, mimalloc's default: purged at
-/// once, a page a placement round frees and the next one takes again is
-/// given back and faulted in again — 13 page faults per placed pod, a
-/// sixth of the core's time (`core_rounds`: 166 µs per pod at once,
-/// 140 at 10 ms). When the framework goes idle, [`collect`] at its
-/// SUPPRESS does the pending purges it reaches (its thread's heap,
-/// abandoned segments, the arenas); another thread's wait for that
-/// thread's next allocation or free.
+/// them and without purge delay. While the framework places pods, freed
+/// pages are purged [`BUSY_PURGE_DELAY_MS`] after they were freed: purged
+/// at once, a page a placement round frees and the next one takes again
+/// is given back and faulted in again — 13 page faults per placed pod, a
+/// sixth of the core's time (`core_rounds`: 166 µs per pod at once, 140
+/// at 10 ms); at 10 ms the whole framework still took 13.6 faults per
+/// pod placing 30,000 pods (its rounds are further apart than in
+/// `core_rounds`), 2.5–3 at 250 ms, 2 s less system time
+/// (docs/reports/PERF_REPORT.md, session 23). Once it is idle
+/// ([`set_busy`] at SUPPRESS) they are purged at once, and
+/// [`collect_everywhere`] has every thread do its pending purges: what a
+/// burst left is given back.
 pub fn use_mimalloc() {
     // SAFETY: mi_option_set stores a value in mimalloc's option table.
     unsafe {
-        mi::mi_option_set(PURGE_DELAY, PURGE_DELAY_MS);
+        mi::mi_option_set(PURGE_DELAY, BUSY_PURGE_DELAY_MS);
         mi::mi_option_set(ALLOW_THP, 0);
     }
     // What mimalloc does itself when started with THP off: under the
@@ -78,6 +87,59 @@ pub fn collect() {
     // SAFETY: mi_collect takes no pointer; it works on mimalloc's own
     // structures under their own synchronisation.
     unsafe { mi::mi_collect(true) }
+}
+
+/// Bumped when the process goes idle: each runtime thread collects once
+/// per bump, at its next park ([`on_thread_park`]).
+static IDLE_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COLLECTED_EPOCH: Cell<u64> = const { Cell::new(0) };
+}
+
+/// [`collect`] here, and on every runtime thread as it next parks: a
+/// thread's pending purges are its own (`mi_collect` reaches the caller's
+/// heap only), and a worker that goes idle with the burst over does no
+/// allocation or free that would purge them after their delay.
+pub fn collect_everywhere() {
+    collect();
+    IDLE_EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sets how long freed pages wait before they are purged: the busy delay
+/// while the framework places pods, the idle one once it has SUPPRESSed.
+/// A purge already pending keeps the time it was given.
+pub fn set_busy(busy: bool) {
+    let ms = if busy {
+        BUSY_PURGE_DELAY_MS
+    } else {
+        IDLE_PURGE_DELAY_MS
+    };
+    if on_mimalloc() {
+        // SAFETY: mi_option_set stores a value in mimalloc's option table,
+        // which every thread reads as it schedules a purge.
+        unsafe { mi::mi_option_set(PURGE_DELAY, ms) }
+    }
+}
+
+/// For the runtime's `on_thread_park`: collects once after each
+/// [`collect_everywhere`]; otherwise an atomic load.
+pub fn on_thread_park() {
+    collect_if_asked();
+}
+
+/// Collects on this thread if [`collect_everywhere`] was called since it
+/// last did; whether it did.
+fn collect_if_asked() -> bool {
+    if !on_mimalloc() {
+        return false;
+    }
+    let epoch = IDLE_EPOCH.load(Ordering::Relaxed);
+    let asked = COLLECTED_EPOCH.with(|seen| seen.replace(epoch)) != epoch;
+    if asked {
+        collect();
+    }
+    asked
 }
 
 fn from_mimalloc(ptr: *mut u8) -> bool {
@@ -125,6 +187,10 @@ unsafe impl GlobalAlloc for Chosen {
         }
     }
 }
+
+/// Held by tests that set or read the purge delay (a process-wide option).
+#[cfg(test)]
+pub(crate) static OPTION_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(test)]
 mod tests {
@@ -186,7 +252,44 @@ mod tests {
             unsafe { a.dealloc(p as *mut u8, small) };
         }
         collect();
-        assert_eq!(unsafe { mi::mi_option_get(PURGE_DELAY) }, PURGE_DELAY_MS);
+        let _option = OPTION_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        set_busy(true);
+        assert_eq!(
+            unsafe { mi::mi_option_get(PURGE_DELAY) },
+            BUSY_PURGE_DELAY_MS
+        );
         assert_eq!(unsafe { mi::mi_option_get(ALLOW_THP) }, 0);
+        set_busy(false);
+        assert_eq!(
+            unsafe { mi::mi_option_get(PURGE_DELAY) },
+            IDLE_PURGE_DELAY_MS
+        );
+        set_busy(true);
+        assert_eq!(
+            unsafe { mi::mi_option_get(PURGE_DELAY) },
+            BUSY_PURGE_DELAY_MS
+        );
+    }
+
+    /// Every thread collects once at its next park after the process went
+    /// idle, and not again until it goes idle once more.
+    #[test]
+    fn each_thread_collects_once_per_idle() {
+        use_mimalloc();
+        let parks = || {
+            std::thread::spawn(|| {
+                let first = collect_if_asked();
+                let epoch = IDLE_EPOCH.load(Ordering::Relaxed);
+                let second = collect_if_asked();
+                // Another test may have gone idle in between.
+                (first, second, epoch != IDLE_EPOCH.load(Ordering::Relaxed))
+            })
+            .join()
+            .unwrap()
+        };
+        collect_everywhere();
+        let (first, second, bumped) = parks();
+        assert!(first, "a thread that never collected collects");
+        assert!(!second || bumped, "then not again until the next idle");
     }
 }

@@ -10,9 +10,9 @@
 //! the framework runs. `malloc_trim` returns every free page of every arena
 //! to the system; it costs a walk over the free chunks (milliseconds), so
 //! the shell calls it when the framework goes idle (SUPPRESS), not per
-//! round. On mimalloc (the default, see [`allocator`]), which purges freed
-//! pages at once, the same moment collects what it still holds
-//! ([`allocator::collect`]).
+//! round. On mimalloc (the default, see [`allocator`]), which holds freed
+//! pages only briefly while pods are placed, the same moment has every
+//! thread purge what it still holds ([`allocator::collect_everywhere`]).
 //!
 //! On glibc (`--allocator glibc`), glibc also gives each thread that meets
 //! contention an arena of its own (up to eight per core), each holding its
@@ -48,7 +48,8 @@ pub fn one_arena() {
 /// part is a no-op where the C library is not glibc.
 pub fn give_back_free_memory() {
     if allocator::on_mimalloc() {
-        allocator::collect();
+        allocator::set_busy(false);
+        allocator::collect_everywhere();
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -89,6 +90,9 @@ mod tests {
         let live: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 4096]).collect();
         let garbage: Vec<Vec<u8>> = (0..4096).map(|_| vec![7u8; 4096]).collect();
         drop(garbage);
+        let _option = allocator::OPTION_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         give_back_free_memory();
         for (i, v) in live.iter().enumerate() {
             assert!(v.iter().all(|b| *b == i as u8));
