@@ -52,7 +52,13 @@ fn foreground(flags: args::ClusterFlags) -> Result<()> {
     println!("logs: {}", log_path.display());
     // reqwest (Mesos client) and kube-rs use rustls with ring, chosen here.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Runtime::new().map_err(LocalError::RuntimeFailed)?;
+    // The framework runs in this process: its workers give back what a
+    // burst left once it SUPPRESSes, as `kube-mesos framework`'s do.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(kube_mesos_framework::memory::allocator::on_thread_park)
+        .build()
+        .map_err(LocalError::RuntimeFailed)?;
     let result = runtime.block_on(async {
         let shutdown = kube_mesos_client::Shutdown::new();
         shutdown
