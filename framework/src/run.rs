@@ -839,7 +839,10 @@ impl Performer {
             }
             Action::Suppress { roles } => {
                 // Idle from here: what the burst allocated and freed goes
-                // back to the system (see `crate::memory`).
+                // back to the system (see `crate::memory`). The purge delay
+                // is set here, in the actions' order, so that a REVIVE
+                // right after cannot be overtaken by the blocking task.
+                crate::memory::allocator::set_busy(false);
                 tokio::task::spawn_blocking(crate::memory::give_back_free_memory);
                 self.mesos.suppress(roles).await
             }

@@ -48,7 +48,6 @@ pub fn one_arena() {
 /// part is a no-op where the C library is not glibc.
 pub fn give_back_free_memory() {
     if allocator::on_mimalloc() {
-        allocator::set_busy(false);
         allocator::collect_everywhere();
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
