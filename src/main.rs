@@ -71,10 +71,7 @@ fn run_framework(args: kube_mesos_framework::config::FrameworkArgs) -> anyhow::R
     }
     init_logging(config.log_format);
     tracing::info!(allocator = ?chosen, "memory allocator");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_park(allocator::on_thread_park)
-        .build()?;
+    let runtime = kube_mesos_framework::memory::runtime()?;
     runtime.block_on(kube_mesos_framework::run::run_until_signal(config))?;
     Ok(())
 }

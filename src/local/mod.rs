@@ -54,11 +54,7 @@ fn foreground(flags: args::ClusterFlags) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // The framework runs in this process: its workers give back what a
     // burst left once it SUPPRESSes, as `kube-mesos framework`'s do.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_park(kube_mesos_framework::memory::allocator::on_thread_park)
-        .build()
-        .map_err(LocalError::RuntimeFailed)?;
+    let runtime = kube_mesos_framework::memory::runtime().map_err(LocalError::RuntimeFailed)?;
     let result = runtime.block_on(async {
         let shutdown = kube_mesos_client::Shutdown::new();
         shutdown

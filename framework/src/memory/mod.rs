@@ -43,6 +43,16 @@ pub fn one_arena() {
     }
 }
 
+/// The multi-threaded tokio runtime of a process that runs the framework:
+/// each worker does its pending purges at its next park after the
+/// framework goes idle ([`allocator::on_thread_park`]).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(allocator::on_thread_park)
+        .build()
+}
+
 /// Returns the free pages of the allocators' heaps to the system. Blocking
 /// (a walk over the free chunks): call it from a blocking thread. glibc's
 /// part is a no-op where the C library is not glibc.
