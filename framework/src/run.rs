@@ -837,13 +837,17 @@ impl Performer {
             Action::Decline { offer_ids, filters } => {
                 self.mesos.decline(offer_ids, Some(filters)).await
             }
-            Action::Suppress { roles } => {
+            Action::Suppress { roles, idle } => {
                 // Idle from here: what the burst allocated and freed goes
                 // back to the system (see `crate::memory`). The purge delay
                 // is set here, in the actions' order, so that a REVIVE
                 // right after cannot be overtaken by the blocking task.
-                crate::memory::allocator::set_busy(false);
-                tokio::task::spawn_blocking(crate::memory::give_back_free_memory);
+                // Not at the SUPPRESS before the pod list is in: the pages
+                // freed while it is decoded are taken again at once.
+                if idle {
+                    crate::memory::allocator::set_busy(false);
+                    tokio::task::spawn_blocking(crate::memory::give_back_free_memory);
+                }
                 self.mesos.suppress(roles).await
             }
             Action::Revive { roles } => {
@@ -899,7 +903,12 @@ impl Performer {
                 let inputs = self.inputs.clone();
                 self.spawn_for_pod(&pod.clone(), move || async move {
                     let result = pods.bind(&pod, &node_name, &annotations).await;
-                    tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), node = %node_name, ?result, "bind");
+                    // "pod placed" has told of the pod and its node already.
+                    if matches!(result, crate::core::BindOutcome::Bound) {
+                        tracing::debug!(pod = %format!("{}/{}", pod.namespace, pod.name), node = %node_name, "bound");
+                    } else {
+                        tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), node = %node_name, ?result, "bind");
+                    }
                     let _ = inputs
                         .send(Input::BindResult {
                             pod_uid: pod.uid,

@@ -41,6 +41,33 @@ fn idle_core_suppresses_and_revives_when_a_pod_appears() {
     assert_eq!(h.core.metrics().revives, 1);
 }
 
+/// The SUPPRESS right after subscribing, before the pod list is in, is not
+/// idleness: the framework keeps its freed pages for the list it decodes
+/// next (`run.rs`); the one once the list is in and the queue empty is.
+#[test]
+fn only_a_suppress_with_the_pod_list_in_says_idle() {
+    let idle_of = |a: &[Action]| {
+        a.iter().find_map(|a| match a {
+            Action::Suppress { idle, .. } => Some(*idle),
+            _ => None,
+        })
+    };
+    let mut h = Harness::new(windowed());
+    let a = h.feed(Input::Subscribed {
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+    });
+    assert_eq!(idle_of(&a), Some(false), "before the pod list: {a:?}");
+    h.feed(Input::PodsSynced);
+    let a = h.feed(Input::PodUpserted(Box::new(pod("web", "500m"))));
+    assert_eq!(kinds(&a), vec!["Revive"]);
+    h.feed(Input::Offers(vec![offer_on("o1", "a1", 4.0)]));
+    let a = h.tick_at(1.0);
+    assert_eq!(kinds(&a), vec!["Accept", "Bind", "RecordEvent", "Suppress"]);
+    assert_eq!(idle_of(&a), Some(true), "queue empty, list in: {a:?}");
+}
+
 #[test]
 fn offers_are_batched_then_accepted_with_launch_bind_and_event() {
     let mut h = Harness::started();

@@ -357,6 +357,11 @@ pub enum Action {
     Suppress {
         /// Roles (all configured roles).
         roles: Vec<String>,
+        /// The queue is empty with the pod list in: the framework is idle
+        /// until the next REVIVE. Not so for the SUPPRESS right after
+        /// subscribing, before the pod list (its queue is empty because
+        /// nothing is known yet, and the list is decoded next).
+        idle: bool,
     },
     /// REVIVE offers for these roles.
     Revive {

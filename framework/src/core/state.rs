@@ -1484,7 +1484,10 @@ impl SchedulerCore {
             }
             self.suppressed = true;
             self.metrics.suppresses += 1;
-            out.push(Action::Suppress { roles });
+            out.push(Action::Suppress {
+                roles,
+                idle: self.synced,
+            });
         }
     }
 
