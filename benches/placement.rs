@@ -4,7 +4,9 @@
 //! framework starts and places them all. In the same run, before the
 //! framework ever starts, the API server's own Binding rate is measured
 //! (concurrent Bindings of pre-created pods, no scheduler): the ceiling any
-//! scheduler's bind rate meets on this API server and machine.
+//! scheduler's bind rate meets on this API server and machine. So is its
+//! rate for the Running status a kubelet then writes to each of them: a
+//! pod placed and run costs the API server both, on the same cores.
 //!
 //! The cluster is left running afterwards so that the memory scenario can
 //! go on to 100,000 pods on it.
@@ -32,6 +34,14 @@ pub struct BindingBaseline {
     pub per_second: f64,
 }
 
+/// The API server's rate for the Running status patch of bound pods.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchBaseline {
+    pub concurrency: usize,
+    pub patches: usize,
+    pub per_second: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlacementRun {
     pub agents: usize,
@@ -41,6 +51,15 @@ pub struct PlacementRun {
     /// The API server's own Binding rate at each concurrency, and the best.
     pub apiserver_bindings: Vec<BindingBaseline>,
     pub apiserver_binding_rate: f64,
+    /// Its rate for the hollow kubelet's Running status patch of the same
+    /// pods once bound, at each concurrency, and the best.
+    pub apiserver_running_patches: Vec<PatchBaseline>,
+    pub apiserver_running_patch_rate: f64,
+    /// Pods per second the API server alone takes through one Binding and
+    /// one Running status each (`1 / (1/bindings + 1/patches)`, the best
+    /// of each): what placing and running pods costs it, with no master,
+    /// framework or watch on the machine.
+    pub apiserver_pod_rate: f64,
     /// First framework start: seconds until every agent had its Node.
     pub node_registration_seconds: f64,
     /// Seconds from the framework's start to its first and last Binding
@@ -122,12 +141,18 @@ pub async fn run(
     // the framework idles (it renews the node leases of agents without an
     // executor) and no scheduler binding anything.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let apiserver_bindings = binding_baseline(&cluster, baseline_pods, concurrency, agents).await?;
-    let apiserver_binding_rate = apiserver_bindings
-        .iter()
-        .map(|b| b.per_second)
-        .fold(0.0, f64::max);
+    let (apiserver_bindings, apiserver_running_patches) =
+        binding_baseline(&cluster, baseline_pods, concurrency, agents).await?;
+    let best = |rates: &mut dyn Iterator<Item = f64>| rates.fold(0.0, f64::max);
+    let apiserver_binding_rate = best(&mut apiserver_bindings.iter().map(|b| b.per_second));
+    let apiserver_running_patch_rate =
+        best(&mut apiserver_running_patches.iter().map(|b| b.per_second));
+    let apiserver_pod_rate = 1.0
+        / (1.0 / apiserver_binding_rate.max(1e-9) + 1.0 / apiserver_running_patch_rate.max(1e-9));
     eprintln!("bench: API server Bindings: {apiserver_bindings:?}");
+    eprintln!(
+        "bench: API server Running status patches: {apiserver_running_patches:?}; a Binding and a Running status per pod: {apiserver_pod_rate:.0} pods/s"
+    );
     framework.stop().await;
 
     // The pending queue.
@@ -232,6 +257,9 @@ pub async fn run(
         create_per_second,
         apiserver_bindings,
         apiserver_binding_rate,
+        apiserver_running_patches,
+        apiserver_running_patch_rate,
+        apiserver_pod_rate,
         node_registration_seconds,
         first_bind_seconds: first_bind,
         last_bind_seconds: last_bind,
@@ -305,13 +333,14 @@ async fn explain_stuck(
 }
 
 /// Creates `pods` pods in their own namespace, then binds them (no
-/// scheduler) with each concurrency in turn; deletes them again.
+/// scheduler) and writes their Running status, with each concurrency in
+/// turn; deletes them again.
 async fn binding_baseline(
     cluster: &SimCluster,
     pods_total: usize,
     concurrency: &[usize],
     agents: usize,
-) -> Result<Vec<BindingBaseline>> {
+) -> Result<(Vec<BindingBaseline>, Vec<PatchBaseline>)> {
     let ns = "bench-baseline";
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
@@ -335,6 +364,7 @@ async fn binding_baseline(
     .await?;
     let per_level = pods_total / concurrency.len().max(1);
     let mut out = Vec::new();
+    let mut patches = Vec::new();
     for (level, chunk) in concurrency.iter().zip(names.chunks(per_level.max(1))) {
         let bindings: Vec<(String, String)> = chunk
             .iter()
@@ -350,8 +380,16 @@ async fn binding_baseline(
             bindings: count,
             per_second: count as f64 / t.elapsed().as_secs_f64(),
         });
+        let t = Instant::now();
+        let failed = pods::mark_running_all(&api, chunk.to_vec(), *level).await;
+        anyhow::ensure!(failed == 0, "{failed} baseline Running statuses failed");
+        patches.push(PatchBaseline {
+            concurrency: *level,
+            patches: count,
+            per_second: count as f64 / t.elapsed().as_secs_f64(),
+        });
     }
     let failed = pods::delete_all(&api, names, CREATE_CONCURRENCY, false).await;
     anyhow::ensure!(failed == 0, "{failed} baseline pods could not be deleted");
-    Ok(out)
+    Ok((out, patches))
 }

@@ -365,22 +365,7 @@ fn hollow_kubelet(client: kube::Client, launches: Launches, tasks: &mut JoinSet<
             let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
             tokio::spawn(async move {
                 let now = k8s_openapi::jiff::Timestamp::now().to_string();
-                let condition = |t: &str| {
-                    serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now})
-                };
-                let status = serde_json::json!({ "status": {
-                    "phase": "Running",
-                    "hostIP": "127.0.0.1",
-                    "podIP": "127.0.0.1",
-                    "startTime": now,
-                    "conditions": [condition("Initialized"), condition("Ready"),
-                                   condition("ContainersReady"), condition("PodScheduled")],
-                    "containerStatuses": [{
-                        "name": "c", "ready": true, "started": true, "restartCount": 0,
-                        "image": "busybox", "imageID": "",
-                        "state": { "running": { "startedAt": now } },
-                    }],
-                }});
+                let status = crate::pods::running_status(&now);
                 if let Err(e) = api
                     .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
                     .await
