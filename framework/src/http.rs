@@ -152,6 +152,8 @@ async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    // The core's gauges are copied when the status is published.
+    health.status.fresh().await;
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         health.metrics.render(),

@@ -416,6 +416,7 @@ impl Term {
         shutdown: &Shutdown,
         leader: &mut watch::Receiver<bool>,
     ) -> Result<TermEnd, RunError> {
+        self.status.serve();
         loop {
             let deadline = parts.core.next_deadline();
             let input = tokio::select! {
@@ -423,6 +424,7 @@ impl Term {
                 _ = wait_leader(leader, false) => return Ok(TermEnd::LostLeadership),
                 _ = sleep_until(deadline) => Input::Tick,
                 _ = sleep_until(parts.publish.due()) => Input::Tick,
+                _ = self.status.asked() => Input::Tick,
                 _ = sleep_until(parts.drain.next_deadline()) => Input::Tick,
                 Some((pod, outcome)) = parts.drain.results() => {
                     parts.drain.evicted(pod, outcome, &parts.performer.mesos).await;
@@ -509,19 +511,22 @@ impl Term {
             .drain
             .sync(&mut parts.core, &parts.performer.mesos)
             .await;
-        if !parts.publish.ready(now) {
+        if !self.status.wanted() || !parts.publish.ready(now) {
             return;
         }
         let started = std::time::Instant::now();
-        self.status.publish(parts.core.status(now));
-        let snapshot = parts.core.metrics();
-        self.metrics.set_core(counters(&snapshot));
-        self.metrics
-            .set_executor_generations(parts.core.executor_generations());
-        self.metrics.set_executor_pods(
-            &parts.core.executor_id().value,
-            &snapshot.executor_generations,
-        );
+        // The gauges first: a `/metrics` reader wakes at the publication.
+        self.status.publish(|| {
+            let snapshot = parts.core.metrics();
+            self.metrics.set_core(counters(&snapshot));
+            self.metrics
+                .set_executor_generations(parts.core.executor_generations());
+            self.metrics.set_executor_pods(
+                &parts.core.executor_id().value,
+                &snapshot.executor_generations,
+            );
+            parts.core.status(now)
+        });
         parts.publish.cost(started.elapsed());
     }
 

@@ -28,13 +28,16 @@ fn now() -> crate::core::Instant {
 const NO_STORE: [(header::HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-store")];
 
 async fn page(State(board): State<Arc<Board>>) -> impl IntoResponse {
+    board.fresh().await;
     (NO_STORE, Html(html::page(&board.snapshot(now()))))
 }
 
 async fn body(State(board): State<Arc<Board>>) -> impl IntoResponse {
+    board.fresh().await;
     (NO_STORE, Html(html::body(&board.snapshot(now()))))
 }
 
 async fn json(State(board): State<Arc<Board>>) -> impl IntoResponse {
+    board.fresh().await;
     (NO_STORE, Json(board.snapshot(now())))
 }

@@ -1,5 +1,6 @@
-//! How often the run loop rebuilds the status page's snapshot and the
-//! core's gauges. Both walk every pod the core tracks; rebuilt after every
+//! How often, at most, the run loop rebuilds the status page's snapshot
+//! and the core's gauges (when a reader asks: see [`super::Board::fresh`]).
+//! Both walk every pod the core tracks; rebuilt after every
 //! input they made the loop O(pods) per watch event, and at a thousand pods
 //! under churn the loop fell minutes behind the pod watch (placing pods long
 //! deleted). Readers poll every few seconds, so a snapshot at most
