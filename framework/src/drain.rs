@@ -29,16 +29,28 @@ use crate::kube::events::EventRecorder;
 use crate::mesos::SchedulerHandle;
 use crate::nodes::agent_node::node_name;
 use crate::placement::predicates::TAINT_UNSCHEDULABLE;
+use crate::status::throttle::Throttle;
 
 /// How long an answered inverse offer keeps others away: Mesos' default
 /// refusal, so the drain is asked again soon after pods move.
 const INVERSE_OFFER_REFUSE_SECONDS: f64 = 5.0;
+
+/// How often, at most, the kept pods are looked for (`--evict-kept-pods`):
+/// a look walks every pod the core tracks. Looked for after every step of
+/// the core, they cost 2.25 ms of CPU per pod placing 30,000 pods (512
+/// bound/s; PERF_REPORT session 24); evictions go one agent at a time and
+/// wait for controllers, so a second is nothing to them.
+const KEPT_LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// The drain and what it performs with.
 pub struct Drain {
     machine: Maintenance,
     /// `--evict-kept-pods`: kept process pods evicted ([`KeptEvictions`]).
     kept: Option<KeptEvictions>,
+    /// When the kept pods are looked for: at most every
+    /// [`KEPT_LOOK_EVERY`], and once more after the steps since the last
+    /// look (which may have changed them) — the status page's throttle.
+    kept_looks: Throttle,
     client: kube::Client,
     events: EventRecorder,
     results_tx: mpsc::UnboundedSender<(PodKey, EvictionOutcome)>,
@@ -69,6 +81,7 @@ impl Drain {
         Drain {
             machine: Maintenance::new(horizon),
             kept: evict_kept.then(KeptEvictions::default),
+            kept_looks: Throttle::new(KEPT_LOOK_EVERY),
             client,
             events,
             results_tx,
@@ -82,16 +95,19 @@ impl Drain {
     }
 
     /// When the drain next needs a [`Drain::sync`]: its state machine's next
-    /// timer, or that of the kept pods' evictions.
+    /// timer, that of the kept pods' evictions, or an owed look for them.
     pub fn next_deadline(&self) -> Option<tokio::time::Instant> {
         let now = wall_now();
         let kept = self.kept.as_ref().and_then(KeptEvictions::next_deadline);
-        self.machine
+        let timers = self
+            .machine
             .next_deadline(now)
             .into_iter()
             .chain(kept)
             .min()
-            .map(|d| tokio::time::Instant::now() + d.saturating_sub(now))
+            .map(|d| tokio::time::Instant::now() + d.saturating_sub(now));
+        let look = self.kept.as_ref().and(self.kept_looks.due());
+        timers.into_iter().chain(look).min()
     }
 
     /// The inputs of one Mesos event.
@@ -197,8 +213,10 @@ impl Drain {
                 .collect(),
         );
         let kept_actions = match &mut self.kept {
-            Some(kept) => kept.step(&core.kept_pods(), now),
-            None => Vec::new(),
+            Some(kept) if self.kept_looks.ready(tokio::time::Instant::now()) => {
+                kept.step(&core.kept_pods(), now)
+            }
+            _ => Vec::new(),
         };
         for action in kept_actions {
             self.perform(action, mesos).await;
@@ -286,13 +304,22 @@ impl Drain {
         }
     }
 
-    /// Feeds an eviction's answer back.
+    /// Feeds an eviction's answer back, to the drain and to the kept pods'
+    /// evictions (each ignores the pods it did not evict): a refused
+    /// eviction of a kept pod is retried, and told once as a Warning.
     pub async fn evicted(
         &mut self,
         pod: PodKey,
         outcome: EvictionOutcome,
         mesos: &SchedulerHandle,
     ) {
+        let kept_actions = match &mut self.kept {
+            Some(kept) => kept.evicted(&pod, &outcome, wall_now()),
+            None => Vec::new(),
+        };
+        for action in kept_actions {
+            self.perform(action, mesos).await;
+        }
         self.handle(Input::Evicted { pod, outcome }, mesos).await;
     }
 }

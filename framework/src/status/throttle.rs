@@ -25,7 +25,8 @@ pub const COST_FACTOR: u32 = 20;
 
 /// Publish at once when the last publication is old enough; otherwise owe
 /// one, due [`PUBLISH_EVERY`] (or [`COST_FACTOR`] times the last cost)
-/// after the last.
+/// after the last. The drain paces its walks for kept pods with one too
+/// (`crate::drain`).
 #[derive(Debug)]
 pub struct Throttle {
     every: Duration,
