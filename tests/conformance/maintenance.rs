@@ -19,6 +19,37 @@ use crate::support::{http_request, uid_of, wait_for};
 
 const NODE: &str = "127.0.0.1";
 
+/// A budget over [`replica_set`]'s pod that allows no disruption.
+pub const WEB_PDB: &str = "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web-pdb
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app: web
+";
+
+/// The Warning a refused eviction leaves (the drain's and the kept pods'
+/// alike: retried every 5 s), once there is one.
+pub fn eviction_blocked(cluster: &Cluster) -> Option<Value> {
+    let out = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).ok()?;
+    list["items"]
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e["reason"] == "EvictionBlocked"
+                && e["type"] == "Warning"
+                && e["message"].as_str().is_some_and(|m| {
+                    m.contains("will retry after 5s")
+                        && m.contains("would violate the pod's disruption budget")
+                })
+        })
+        .cloned()
+}
+
 pub fn replica_set() -> String {
     let pod = hello("web");
     // The pod template is the hello pod's spec, indented under template.
@@ -355,36 +386,13 @@ pub fn maintenance_moves_pods_to_another_agent(flavor: Flavor) {
 
     // A budget that allows no disruption holds the eviction back (429,
     // retried every 5 s) until the operator deletes it.
-    cluster.apply(
-        "apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata:
-  name: web-pdb
-spec:
-  minAvailable: 1
-  selector:
-    matchLabels:
-      app: web
-",
-    );
+    cluster.apply(WEB_PDB);
     let machine = json!({"hostname": "agent-a", "ip": "127.0.0.1"});
     post_window(&cluster, &machine, None);
     wait_for(
         "the eviction blocked by the disruption budget, said on the pod",
         WAIT,
-        || {
-            let out = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
-            let list: Value = serde_json::from_str(&out).ok()?;
-            list["items"].as_array()?.iter().find(|e| {
-                e["reason"] == "EvictionBlocked"
-                    && e["type"] == "Warning"
-                    && e["message"].as_str().is_some_and(|m| {
-                        m.contains("will retry after 5s")
-                            && m.contains("would violate the pod's disruption budget")
-                    })
-            })?;
-            Some(())
-        },
+        || eviction_blocked(&cluster),
         || cluster.diagnostics(),
     );
     let still = web_pod(&cluster).expect("the ReplicaSet's pod");

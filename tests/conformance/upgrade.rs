@@ -228,7 +228,9 @@ pub fn upgrade_retires_the_old_executor(flavor: Flavor, runtime: Runtime) {
 
 /// `--evict-kept-pods` (issue 23): after the upgrade, the process pod of a
 /// ReplicaSet that the old executor keeps is evicted and its replacement
-/// runs on the new executor; a bare pod stays on the old executor.
+/// runs on the new executor; a bare pod stays on the old executor. A
+/// disruption budget holds the eviction back (a Warning on the pod, retried
+/// every 5 s) until the operator deletes it.
 pub fn upgrade_evicts_kept_process_pods(flavor: Flavor) {
     let base = FrameworkSpec::with_args(&["--evict-kept-pods"]);
     let mut cluster = Cluster::start(flavor, |spec| spec, base.clone());
@@ -252,8 +254,26 @@ pub fn upgrade_evicts_kept_process_pods(flavor: Flavor) {
         || cluster.diagnostics(),
     );
     let old_executor = executor_of(&cluster.task_of(&uid_of(&first), 0).expect("its task"));
+    cluster.apply(crate::maintenance::WEB_PDB);
 
     upgrade(&mut cluster, &base);
+    wait_for(
+        "the kept pod's eviction refused by the budget, said on the pod",
+        WAIT,
+        || {
+            crate::maintenance::eviction_blocked(&cluster)
+                .filter(|e| e["involvedObject"]["uid"] == first["metadata"]["uid"])
+        },
+        || cluster.diagnostics(),
+    );
+    let still = web_running(&cluster).expect("the ReplicaSet's pod");
+    assert_eq!(
+        uid_of(&still),
+        uid_of(&first),
+        "kept while the budget holds"
+    );
+    // Retried once the budget is gone.
+    cluster.kubectl_ok(&["delete", "pdb", "web-pdb"]);
     let replacement = wait_for(
         "the ReplicaSet's pod replaced on the new executor",
         WAIT,
