@@ -143,10 +143,8 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (apiserver_bindings, apiserver_running_patches) =
         binding_baseline(&cluster, baseline_pods, concurrency, agents).await?;
-    let best = |rates: &mut dyn Iterator<Item = f64>| rates.fold(0.0, f64::max);
-    let apiserver_binding_rate = best(&mut apiserver_bindings.iter().map(|b| b.per_second));
-    let apiserver_running_patch_rate =
-        best(&mut apiserver_running_patches.iter().map(|b| b.per_second));
+    let apiserver_binding_rate = best(apiserver_bindings.iter().map(|b| b.per_second));
+    let apiserver_running_patch_rate = best(apiserver_running_patches.iter().map(|b| b.per_second));
     let apiserver_pod_rate = 1.0
         / (1.0 / apiserver_binding_rate.max(1e-9) + 1.0 / apiserver_running_patch_rate.max(1e-9));
     eprintln!("bench: API server Bindings: {apiserver_bindings:?}");
@@ -330,6 +328,11 @@ async fn explain_stuck(
             eprintln!("bench:   {line}");
         }
     }
+}
+
+/// The best of the rates measured at each concurrency.
+fn best(rates: impl Iterator<Item = f64>) -> f64 {
+    rates.fold(0.0, f64::max)
 }
 
 /// Creates `pods` pods in their own namespace, then binds them (no

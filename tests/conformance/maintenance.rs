@@ -32,8 +32,9 @@ spec:
 ";
 
 /// The Warning a refused eviction leaves (the drain's and the kept pods'
-/// alike: retried every 5 s), once there is one.
-pub fn eviction_blocked(cluster: &Cluster) -> Option<Value> {
+/// alike: retried every 5 s), once there is one — on the pod with `uid`
+/// when given.
+pub fn eviction_blocked(cluster: &Cluster, uid: Option<&Value>) -> Option<Value> {
     let out = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
     let list: Value = serde_json::from_str(&out).ok()?;
     list["items"]
@@ -42,6 +43,7 @@ pub fn eviction_blocked(cluster: &Cluster) -> Option<Value> {
         .find(|e| {
             e["reason"] == "EvictionBlocked"
                 && e["type"] == "Warning"
+                && uid.is_none_or(|uid| e["involvedObject"]["uid"] == *uid)
                 && e["message"].as_str().is_some_and(|m| {
                     m.contains("will retry after 5s")
                         && m.contains("would violate the pod's disruption budget")
@@ -392,7 +394,7 @@ pub fn maintenance_moves_pods_to_another_agent(flavor: Flavor) {
     wait_for(
         "the eviction blocked by the disruption budget, said on the pod",
         WAIT,
-        || eviction_blocked(&cluster),
+        || eviction_blocked(&cluster, None),
         || cluster.diagnostics(),
     );
     let still = web_pod(&cluster).expect("the ReplicaSet's pod");

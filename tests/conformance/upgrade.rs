@@ -260,10 +260,7 @@ pub fn upgrade_evicts_kept_process_pods(flavor: Flavor) {
     wait_for(
         "the kept pod's eviction refused by the budget, said on the pod",
         WAIT,
-        || {
-            crate::maintenance::eviction_blocked(&cluster)
-                .filter(|e| e["involvedObject"]["uid"] == first["metadata"]["uid"])
-        },
+        || crate::maintenance::eviction_blocked(&cluster, Some(&first["metadata"]["uid"])),
         || cluster.diagnostics(),
     );
     let still = web_running(&cluster).expect("the ReplicaSet's pod");
